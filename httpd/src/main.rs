@@ -1,0 +1,4 @@
+fn main() {
+    eprintln!("httpd: not yet implemented");
+    std::process::exit(1);
+}

@@ -1,0 +1,3 @@
+//! TCP as RFC 9293 describes it.
+
+pub mod seq;
