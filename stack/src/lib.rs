@@ -6,6 +6,10 @@
 //! (and to the in-memory simulator); only the link files make syscalls.
 
 pub mod link;
+mod stack;
 pub mod tcp;
 pub mod time;
 pub mod wire;
+
+pub use stack::{ConnectionInfo, Event, FourTuple, SocketHandle, Stack};
+pub use tcp::{Config, Counters, Error, Ready};

@@ -1,3 +1,255 @@
 //! TCP as RFC 9293 describes it.
+//!
+//! - [`seq`]: sequence-number arithmetic modulo 2^32.
+//! - [`state`]: the eleven states and the state diagram.
+//! - [`tcb`]: one connection — segment arrival, user calls, timers, output.
+//! - [`reassembly`]: out-of-order segments waiting for a gap to fill.
+//! - [`rtt`], [`congestion`]: when to retransmit, how much to send.
+//! - [`isn`]: initial sequence numbers.
+//! - [`listener`], [`time_wait`]: the tables a server keeps besides its
+//!   connections.
 
+pub mod congestion;
+pub mod isn;
+pub mod listener;
+pub mod reassembly;
+pub mod rtt;
 pub mod seq;
+pub mod state;
+pub mod tcb;
+pub mod time_wait;
+
+use core::fmt;
+use core::ops::{BitOr, BitOrAssign};
+use std::net::Ipv4Addr;
+
+use crate::link::RxChecksum;
+use crate::time::Duration;
+
+/// How a stack behaves; every limit on what a peer can make it hold is here.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The stack's own IPv4 address.
+    pub addr: Ipv4Addr,
+    /// Largest IPv4 packet the link carries; the MSS we offer is MTU − 40.
+    pub mtu: usize,
+    pub rx_checksum: RxChecksum,
+    /// The secret of the ISN hash (§3.4.1): random in production.
+    pub isn_key: [u8; 16],
+    /// Maximum Segment Lifetime: TIME-WAIT lasts 2·MSL (§3.4.2).
+    pub msl: Duration,
+    /// Bytes the application may queue for sending, per connection.
+    pub send_buffer: usize,
+    /// Bytes received but not yet read, per connection: the receive window.
+    pub recv_buffer: usize,
+    /// How long an ACK may wait for data to ride on (RFC 9293 §3.8.6.3).
+    pub delayed_ack: Duration,
+    /// How long an orphaned connection may sit in FIN-WAIT-2.
+    pub fin_wait_2_timeout: Duration,
+    /// Retransmissions in a row before a synchronized connection is
+    /// aborted (R2 of §3.8.3: at least 100 s with the backoff).
+    pub max_retries: u32,
+    /// The same for SYN and SYN,ACK (R2 for SYN: at least 3 minutes for
+    /// an active open; a passive one gives up sooner, as Linux does).
+    pub syn_retries: u32,
+    /// Out-of-order segments held per connection.
+    pub max_ooo_segments: usize,
+    /// Connections of all states but TIME-WAIT.
+    pub max_connections: usize,
+    /// Entries of the TIME-WAIT table.
+    pub max_time_wait: usize,
+    /// Half-open connections (SYN-RECEIVED) per listening port.
+    pub max_syn_queue: usize,
+}
+
+impl Config {
+    pub fn new(addr: Ipv4Addr) -> Config {
+        Config {
+            addr,
+            mtu: 1500,
+            rx_checksum: RxChecksum::Verify,
+            isn_key: [0; 16],
+            msl: Duration::from_secs(30),
+            send_buffer: 256 * 1024,
+            recv_buffer: 64 * 1024,
+            delayed_ack: Duration::from_millis(40),
+            fin_wait_2_timeout: Duration::from_secs(60),
+            max_retries: 12,
+            syn_retries: 6,
+            max_ooo_segments: 64,
+            max_connections: 100_000,
+            max_time_wait: 200_000,
+            max_syn_queue: 1024,
+        }
+    }
+
+    /// The MSS we offer and the most we put in one segment: the MTU less
+    /// the IPv4 and TCP headers (RFC 9293 §3.7.1).
+    pub fn mss(&self) -> usize {
+        self.mtu - 40
+    }
+}
+
+/// Why a socket call failed, or why a connection ended.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Error {
+    /// No such socket (never was, or already deleted).
+    InvalidSocket,
+    /// Nothing to read, or no room to write, right now.
+    WouldBlock,
+    /// The sending side was closed: no more data may be sent.
+    Closing,
+    /// The peer answered our SYN with RST ("connection refused").
+    Refused,
+    /// The peer reset the connection ("connection reset").
+    Reset,
+    /// Retransmissions went unanswered ("connection timed out").
+    TimedOut,
+    /// The port is already listening.
+    AddrInUse,
+    /// No free ephemeral port or connection slot.
+    Exhausted,
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(match self {
+            Error::InvalidSocket => "no such socket",
+            Error::WouldBlock => "operation would block",
+            Error::Closing => "connection closing",
+            Error::Refused => "connection refused",
+            Error::Reset => "connection reset",
+            Error::TimedOut => "connection timed out",
+            Error::AddrInUse => "address in use",
+            Error::Exhausted => "no free port or connection slot",
+        })
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// What happened on a socket since the application last looked.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Default)]
+pub struct Ready(u8);
+
+impl Ready {
+    pub const NONE: Ready = Ready(0);
+    /// The 3-way handshake completed.
+    pub const CONNECTED: Ready = Ready(1);
+    /// Data (or the end of it) can be read.
+    pub const READABLE: Ready = Ready(2);
+    /// Room in the send buffer again.
+    pub const WRITABLE: Ready = Ready(4);
+    /// The peer sent FIN: it will send nothing more.
+    pub const PEER_CLOSED: Ready = Ready(8);
+    /// The connection was reset, refused or timed out.
+    pub const RESET: Ready = Ready(16);
+    /// The connection reached CLOSED or TIME-WAIT.
+    pub const CLOSED: Ready = Ready(32);
+
+    pub fn contains(self, other: Ready) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+}
+
+impl BitOr for Ready {
+    type Output = Ready;
+    fn bitor(self, other: Ready) -> Ready {
+        Ready(self.0 | other.0)
+    }
+}
+
+impl BitOrAssign for Ready {
+    fn bitor_assign(&mut self, other: Ready) {
+        self.0 |= other.0;
+    }
+}
+
+/// Packets dropped, by reason.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Drops {
+    pub malformed: u64,
+    pub checksum: u64,
+    pub fragment: u64,
+    pub not_for_us: u64,
+    pub other_protocol: u64,
+    pub syn_queue_full: u64,
+    pub accept_queue_full: u64,
+    pub too_many_connections: u64,
+    pub time_wait_full: u64,
+    pub ooo_full: u64,
+    pub replies_full: u64,
+}
+
+/// What the stack has done, for the status view.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    pub packets_in: u64,
+    pub segments_in: u64,
+    pub segments_out: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub retransmissions: u64,
+    pub timeouts: u64,
+    pub rsts_sent: u64,
+    pub rsts_received: u64,
+    pub connections_opened: u64,
+    pub time_wait_reopened: u64,
+    pub icmp_echo_replies: u64,
+    pub icmp_errors: u64,
+    pub drops: Drops,
+}
+
+impl Counters {
+    /// Every counter by name, for the status view.
+    pub fn fields(&self) -> [(&'static str, u64); 25] {
+        let d = &self.drops;
+        [
+            ("packets_in", self.packets_in),
+            ("segments_in", self.segments_in),
+            ("segments_out", self.segments_out),
+            ("bytes_in", self.bytes_in),
+            ("bytes_out", self.bytes_out),
+            ("retransmissions", self.retransmissions),
+            ("timeouts", self.timeouts),
+            ("rsts_sent", self.rsts_sent),
+            ("rsts_received", self.rsts_received),
+            ("connections_opened", self.connections_opened),
+            ("time_wait_reopened", self.time_wait_reopened),
+            ("icmp_echo_replies", self.icmp_echo_replies),
+            ("icmp_errors", self.icmp_errors),
+            ("drop_malformed", d.malformed),
+            ("drop_checksum", d.checksum),
+            ("drop_fragment", d.fragment),
+            ("drop_not_for_us", d.not_for_us),
+            ("drop_other_protocol", d.other_protocol),
+            ("drop_syn_queue_full", d.syn_queue_full),
+            ("drop_accept_queue_full", d.accept_queue_full),
+            ("drop_too_many_connections", d.too_many_connections),
+            ("drop_time_wait_full", d.time_wait_full),
+            ("drop_ooo_full", d.ooo_full),
+            ("drop_replies_full", d.replies_full),
+            ("drops_total", d.total()),
+        ]
+    }
+}
+
+impl Drops {
+    pub fn total(&self) -> u64 {
+        self.malformed
+            + self.checksum
+            + self.fragment
+            + self.not_for_us
+            + self.other_protocol
+            + self.syn_queue_full
+            + self.accept_queue_full
+            + self.too_many_connections
+            + self.time_wait_full
+            + self.ooo_full
+            + self.replies_full
+    }
+}

@@ -1,0 +1,725 @@
+//! The stack: every connection, listener and TIME-WAIT entry of one host,
+//! behind the socket calls of the story (`listen`, `accept`, `connect`,
+//! `send`, `recv`, `shutdown`, `close`, `abort`).
+//!
+//! An event loop drives it with four calls, and the stack never blocks or
+//! reads a clock:
+//!
+//! ```text
+//!   link ──packet──> receive(now, packet)      a segment arrives
+//!                    poll(now)                 timers fire
+//!   link <──packet── transmit(now, emit)       segments leave
+//!                    poll_at()                 when to call poll again
+//! ```
+//! Between them the application makes socket calls and reads `next_event`.
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+use log::{log_enabled, trace, Level};
+
+use crate::link::RxChecksum;
+use crate::tcp::isn::IsnGenerator;
+use crate::tcp::listener::Listener;
+use crate::tcp::seq::SeqNum;
+use crate::tcp::state::State;
+use crate::tcp::tcb::{reset_for, Context, Disposition, Outgoing, Segment, Tcb};
+use crate::tcp::time_wait::{self, TimeWaitTable, Verdict};
+use crate::tcp::{Config, Counters, Error, Ready};
+use crate::time::{Duration, Instant};
+use crate::wire::icmpv4::{self, Icmpv4Packet};
+use crate::wire::ipv4::{Ipv4Packet, Ipv4Repr, PROTO_ICMP, PROTO_TCP};
+use crate::wire::tcp::{Flags, TcpRepr, TcpSegment};
+use crate::wire::Error as WireError;
+
+/// A connection's identity: our address and port, the peer's.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FourTuple {
+    pub local: SocketAddrV4,
+    pub remote: SocketAddrV4,
+}
+
+/// The application's name for a connection. The generation makes a handle
+/// of a deleted connection invalid even when its slot is reused.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SocketHandle {
+    index: u32,
+    generation: u32,
+}
+
+/// What the application should look at.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// A connection completed its handshake on this listening port:
+    /// `accept` will return it.
+    Incoming { port: u16 },
+    /// Something happened on a socket.
+    Socket { socket: SocketHandle, ready: Ready },
+}
+
+/// A connection's key variables, for a status view.
+#[derive(Clone, Debug)]
+pub struct ConnectionInfo {
+    pub local: SocketAddrV4,
+    pub remote: SocketAddrV4,
+    pub state: State,
+    pub snd_una: u32,
+    pub snd_nxt: u32,
+    pub rcv_nxt: u32,
+    pub snd_wnd: usize,
+    pub rcv_wnd: usize,
+    pub cwnd: usize,
+    pub ssthresh: usize,
+    pub srtt: Option<Duration>,
+    pub rto: Duration,
+    pub snd_mss: usize,
+}
+
+/// Where a connection that came from LISTEN stands with its listener.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+enum Queue {
+    None,
+    Syn,
+    Accept,
+}
+
+#[derive(Debug)]
+struct Slot {
+    generation: u32,
+    tcb: Option<Tcb>,
+    /// The deadline under which this slot sits in `Stack::timers`.
+    timer: Option<Instant>,
+    /// Listed in `Stack::dirty`: may have segments to send.
+    dirty: bool,
+    /// Listed in `Stack::ready`: has events to report.
+    in_ready: bool,
+    queue: Queue,
+}
+
+/// A segment or packet that belongs to no connection's stream: an RST, a
+/// TIME-WAIT ACK, a ping reply. Kept until `transmit`.
+#[derive(Debug)]
+enum Reply {
+    Tcp { dst: SocketAddrV4, repr: TcpRepr },
+    Icmp { dst: Ipv4Addr, packet: Vec<u8> },
+}
+
+/// Replies waiting for `transmit`; past this they are dropped (a flood of
+/// segments to closed ports must not grow memory).
+const MAX_REPLIES: usize = 4096;
+
+pub struct Stack {
+    config: Config,
+    isn: IsnGenerator,
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+    by_tuple: HashMap<FourTuple, SocketHandle>,
+    listeners: HashMap<u16, Listener>,
+    time_wait: TimeWaitTable,
+    /// Every connection's next deadline, earliest first.
+    timers: BTreeSet<(Instant, u32)>,
+    dirty: Vec<u32>,
+    ready: VecDeque<u32>,
+    incoming: VecDeque<u16>,
+    replies: VecDeque<Reply>,
+    counters: Counters,
+    next_port: u16,
+    /// One packet being built, reused for every packet sent.
+    scratch: Vec<u8>,
+}
+
+const EPHEMERAL_PORTS: core::ops::RangeInclusive<u16> = 49152..=65535;
+
+impl Stack {
+    pub fn new(config: Config) -> Stack {
+        Stack {
+            isn: IsnGenerator::new(config.isn_key),
+            scratch: vec![0; config.mtu],
+            config,
+            slots: Vec::new(),
+            free: Vec::new(),
+            by_tuple: HashMap::new(),
+            listeners: HashMap::new(),
+            time_wait: TimeWaitTable::default(),
+            timers: BTreeSet::new(),
+            dirty: Vec::new(),
+            ready: VecDeque::new(),
+            incoming: VecDeque::new(),
+            replies: VecDeque::new(),
+            counters: Counters::default(),
+            next_port: *EPHEMERAL_PORTS.start(),
+        }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    pub fn time_wait_count(&self) -> usize {
+        self.time_wait.len()
+    }
+
+    fn two_msl(&self) -> Duration {
+        self.config.msl * 2
+    }
+
+    // ------------------------------------------------------------------
+    // The socket calls
+    // ------------------------------------------------------------------
+
+    /// Passive OPEN (§3.10.1): accept connections on `port`, keeping up to
+    /// `backlog` completed ones until `accept` takes them.
+    pub fn listen(&mut self, port: u16, backlog: usize) -> Result<(), Error> {
+        if self.listeners.contains_key(&port) {
+            return Err(Error::AddrInUse);
+        }
+        self.listeners.insert(port, Listener::new(port, backlog));
+        Ok(())
+    }
+
+    /// Stop listening: new SYNs to the port are answered with RST.
+    /// Connections already accepted carry on.
+    pub fn unlisten(&mut self, now: Instant, port: u16) {
+        if let Some(listener) = self.listeners.remove(&port) {
+            for h in listener.accept_queue {
+                self.abort(now, h);
+            }
+        }
+    }
+
+    /// Take a connection that completed its handshake on `port`.
+    pub fn accept(&mut self, port: u16) -> Option<SocketHandle> {
+        loop {
+            let h = self.listeners.get_mut(&port)?.accept_queue.pop_front()?;
+            let Some(slot) = self.slot_mut(h) else { continue };
+            slot.queue = Queue::None;
+            return Some(h);
+        }
+    }
+
+    /// Active OPEN (§3.10.1): send a SYN to `remote` from an ephemeral port.
+    pub fn connect(&mut self, now: Instant, remote: SocketAddrV4) -> Result<SocketHandle, Error> {
+        let span = EPHEMERAL_PORTS.end() - EPHEMERAL_PORTS.start() + 1;
+        let local = (0..span)
+            .map(|i| {
+                let port = EPHEMERAL_PORTS.start() + (self.next_port - EPHEMERAL_PORTS.start() + i) % span;
+                FourTuple { local: SocketAddrV4::new(self.config.addr, port), remote }
+            })
+            .find(|t| !self.by_tuple.contains_key(t) && !self.time_wait.contains(t))
+            .ok_or(Error::Exhausted)?;
+        self.next_port = if local.local.port() == *EPHEMERAL_PORTS.end() {
+            *EPHEMERAL_PORTS.start()
+        } else {
+            local.local.port() + 1
+        };
+        let iss = self.isn.isn(now, local.local, remote);
+        let cx = Context { now, config: &self.config, counters: &mut self.counters };
+        let tcb = Tcb::connect(&cx, local.local, remote, iss);
+        let h = self.insert(tcb).ok_or(Error::Exhausted)?;
+        self.after(h.index, now);
+        Ok(h)
+    }
+
+    /// SEND (§3.10.2): queue data; returns how much fit.
+    pub fn send(&mut self, now: Instant, h: SocketHandle, data: &[u8]) -> Result<usize, Error> {
+        self.with_tcb(now, h, |tcb, cx| tcb.send(cx, data))?
+    }
+
+    /// RECEIVE (§3.10.3): `Ok(0)` once the peer has closed and all is read.
+    pub fn recv(&mut self, now: Instant, h: SocketHandle, buf: &mut [u8]) -> Result<usize, Error> {
+        self.with_tcb(now, h, |tcb, cx| tcb.recv(cx, buf))?
+    }
+
+    /// Room left in the send buffer.
+    pub fn send_capacity(&self, h: SocketHandle) -> usize {
+        self.tcb(h).map_or(0, |t| t.send_room(&self.config))
+    }
+
+    /// Turn Nagle's algorithm off (TCP_NODELAY) or on.
+    pub fn set_nodelay(&mut self, h: SocketHandle, nodelay: bool) {
+        if let Some(tcb) = self.tcb_mut(h) {
+            tcb.nodelay = nodelay;
+        }
+    }
+
+    /// CLOSE of the sending side only: the FIN follows the queued data,
+    /// and the application may still read.
+    pub fn shutdown(&mut self, now: Instant, h: SocketHandle) -> Result<(), Error> {
+        self.with_tcb(now, h, |tcb, _| tcb.shutdown())
+    }
+
+    /// CLOSE (§3.10.4): the application is done with the socket. The
+    /// connection finishes on its own (FIN-WAIT, TIME-WAIT) and is deleted
+    /// when it reaches CLOSED. Closing a handle twice is harmless.
+    pub fn close(&mut self, now: Instant, h: SocketHandle) {
+        let _ = self.with_tcb(now, h, |tcb, _| tcb.close());
+    }
+
+    /// ABORT (§3.10.5): send RST and delete the connection now.
+    pub fn abort(&mut self, now: Instant, h: SocketHandle) {
+        let slot = self.slots.get_mut(h.index as usize).filter(|s| s.generation == h.generation);
+        let Some(tcb) = slot.and_then(|s| s.tcb.as_mut()) else { return };
+        let cx = Context { now, config: &self.config, counters: &mut self.counters };
+        let remote = tcb.remote;
+        if let Some(rst) = tcb.abort(&cx) {
+            self.reply_tcp(remote, rst);
+        }
+        self.release(h.index);
+    }
+
+    /// A connection's state, or `None` once it is deleted.
+    pub fn state(&self, h: SocketHandle) -> Option<State> {
+        self.tcb(h).map(|t| t.state)
+    }
+
+    /// The TCB, read-only, for inspection and tests.
+    pub fn tcb(&self, h: SocketHandle) -> Option<&Tcb> {
+        let slot = self.slots.get(h.index as usize)?;
+        slot.tcb.as_ref().filter(|_| slot.generation == h.generation)
+    }
+
+    fn tcb_mut(&mut self, h: SocketHandle) -> Option<&mut Tcb> {
+        self.slot_mut(h)?.tcb.as_mut()
+    }
+
+    fn slot_mut(&mut self, h: SocketHandle) -> Option<&mut Slot> {
+        let slot = self.slots.get_mut(h.index as usize)?;
+        (slot.generation == h.generation && slot.tcb.is_some()).then_some(slot)
+    }
+
+    /// Run a user call on a live, not orphaned TCB, then bring the stack's
+    /// tables up to date.
+    fn with_tcb<R>(&mut self, now: Instant, h: SocketHandle, f: impl FnOnce(&mut Tcb, &mut Context) -> R) -> Result<R, Error> {
+        let slot = self.slots.get_mut(h.index as usize).filter(|s| s.generation == h.generation);
+        let tcb = slot.and_then(|s| s.tcb.as_mut()).filter(|t| !t.orphaned).ok_or(Error::InvalidSocket)?;
+        let mut cx = Context { now, config: &self.config, counters: &mut self.counters };
+        let r = f(tcb, &mut cx);
+        self.after(h.index, now);
+        Ok(r)
+    }
+
+    /// Every connection's key variables (all but TIME-WAIT, which is only
+    /// counted).
+    pub fn connections(&self) -> impl Iterator<Item = ConnectionInfo> + '_ {
+        self.slots.iter().filter_map(|s| s.tcb.as_ref()).map(|t| ConnectionInfo {
+            local: t.local,
+            remote: t.remote,
+            state: t.state,
+            snd_una: t.snd_una.0,
+            snd_nxt: t.snd_nxt.0,
+            rcv_nxt: t.rcv_nxt.0,
+            snd_wnd: t.snd_wnd,
+            rcv_wnd: t.rcv_adv.max(t.rcv_nxt) - t.rcv_nxt,
+            cwnd: t.cc.window(),
+            ssthresh: t.cc.ssthresh(),
+            srtt: t.rtt.srtt(),
+            rto: t.rtt.rto(),
+            snd_mss: t.snd_mss,
+        })
+    }
+
+    /// The next thing the application should look at.
+    pub fn next_event(&mut self) -> Option<Event> {
+        if let Some(port) = self.incoming.pop_front() {
+            return Some(Event::Incoming { port });
+        }
+        while let Some(index) = self.ready.pop_front() {
+            let slot = &mut self.slots[index as usize];
+            slot.in_ready = false;
+            let Some(tcb) = slot.tcb.as_mut() else { continue };
+            let ready = std::mem::take(&mut tcb.ready);
+            if !ready.is_empty() && !tcb.orphaned && slot.queue == Queue::None {
+                return Some(Event::Socket { socket: SocketHandle { index, generation: slot.generation }, ready });
+            }
+        }
+        None
+    }
+
+    // ------------------------------------------------------------------
+    // A packet arrives
+    // ------------------------------------------------------------------
+
+    /// One IPv4 packet from the link. Anything malformed is dropped and
+    /// counted; nothing a peer sends can make this panic.
+    pub fn receive(&mut self, now: Instant, packet: &[u8]) {
+        self.counters.packets_in += 1;
+        let ip = match Ipv4Packet::new_checked(packet) {
+            Ok(ip) => ip,
+            Err(e) => return self.drop_malformed(e),
+        };
+        if ip.dst_addr() != self.config.addr {
+            self.counters.drops.not_for_us += 1;
+            return;
+        }
+        if ip.is_fragment() {
+            self.counters.drops.fragment += 1; // no reassembly (RFC 9293 leaves it to IP)
+            return;
+        }
+        match ip.protocol() {
+            PROTO_TCP => self.receive_tcp(now, &ip),
+            PROTO_ICMP => self.receive_icmp(&ip),
+            _ => self.counters.drops.other_protocol += 1,
+        }
+    }
+
+    fn drop_malformed(&mut self, e: WireError) {
+        match e {
+            WireError::Checksum => self.counters.drops.checksum += 1,
+            _ => self.counters.drops.malformed += 1,
+        }
+    }
+
+    fn receive_tcp(&mut self, now: Instant, ip: &Ipv4Packet) {
+        let (src, dst) = (ip.src_addr(), ip.dst_addr());
+        let seg = match TcpSegment::new_checked(ip.payload()) {
+            Ok(seg) => seg,
+            Err(e) => return self.drop_malformed(e),
+        };
+        if self.config.rx_checksum == RxChecksum::Verify && !seg.verify_checksum(src, dst) {
+            return self.drop_malformed(WireError::Checksum);
+        }
+        let repr = match TcpRepr::parse(&seg) {
+            Ok(repr) => repr,
+            Err(e) => return self.drop_malformed(e),
+        };
+        let payload = seg.payload();
+        self.counters.segments_in += 1;
+        let tuple = FourTuple { local: SocketAddrV4::new(dst, repr.dst_port), remote: SocketAddrV4::new(src, repr.src_port) };
+        if log_enabled!(Level::Trace) {
+            trace!("{} > {} {} len={}", tuple.remote, tuple.local, repr, payload.len());
+        }
+        if let Some(&h) = self.by_tuple.get(&tuple) {
+            return self.segment_for_connection(now, h, &repr, payload);
+        }
+        if self.time_wait.contains(&tuple) {
+            match self.time_wait.on_segment(now, self.two_msl(), tuple, &repr) {
+                Verdict::Ignore => return,
+                Verdict::Ack(ack) => return self.reply_tcp(tuple.remote, ack),
+                Verdict::Reopen { snd_nxt } => {
+                    self.counters.time_wait_reopened += 1;
+                    return self.segment_for_listener(now, tuple, &repr, payload, Some(snd_nxt));
+                }
+            }
+        }
+        self.segment_for_listener(now, tuple, &repr, payload, None)
+    }
+
+    fn segment_for_connection(&mut self, now: Instant, h: SocketHandle, repr: &TcpRepr, payload: &[u8]) {
+        let slot = &mut self.slots[h.index as usize];
+        let Some(tcb) = slot.tcb.as_mut() else { return };
+        // The handshake would complete, but the accept queue has no room:
+        // ignore the ACK; the peer will send again (as Linux does).
+        if tcb.state == State::SynReceived && slot.queue == Queue::Syn && repr.flags.contains(Flags::ACK) {
+            if let Some(l) = self.listeners.get(&tcb.local.port()) {
+                if l.accept_queue_full() {
+                    self.counters.drops.accept_queue_full += 1;
+                    return;
+                }
+            }
+        }
+        let mut cx = Context { now, config: &self.config, counters: &mut self.counters };
+        let reply = tcb.on_segment(&mut cx, Segment { repr, payload });
+        let remote = tcb.remote;
+        if let Some(rst) = reply {
+            self.reply_tcp(remote, rst);
+        }
+        self.after(h.index, now);
+    }
+
+    /// §3.10.7.1 CLOSED and §3.10.7.2 LISTEN: a segment with no connection.
+    fn segment_for_listener(&mut self, now: Instant, tuple: FourTuple, repr: &TcpRepr, payload: &[u8], after_time_wait: Option<SeqNum>) {
+        let flags = repr.flags;
+        if flags.contains(Flags::RST) {
+            return; // an RST is never answered
+        }
+        let Some(listener) = self.listeners.get(&tuple.local.port()) else {
+            // CLOSED: no such port. Say so with an RST.
+            return self.reply_tcp(tuple.remote, reset_for(repr, payload.len()));
+        };
+        if flags.contains(Flags::ACK) {
+            // An ACK to a listening port acknowledges nothing we sent.
+            return self.reply_tcp(tuple.remote, reset_for(repr, payload.len()));
+        }
+        if !flags.contains(Flags::SYN) {
+            return;
+        }
+        if listener.syn_queue >= self.config.max_syn_queue {
+            self.counters.drops.syn_queue_full += 1;
+            return;
+        }
+        if listener.accept_queue_full() {
+            self.counters.drops.accept_queue_full += 1;
+            return;
+        }
+        let mut iss = self.isn.isn(now, tuple.local, tuple.remote);
+        if let Some(old_snd_nxt) = after_time_wait {
+            // MAY-2 (1): the new ISS must exceed every sequence number the
+            // old incarnation used.
+            if iss <= old_snd_nxt {
+                iss = old_snd_nxt + 1;
+            }
+        }
+        let cx = Context { now, config: &self.config, counters: &mut self.counters };
+        let tcb = Tcb::accept_syn(&cx, tuple.local, tuple.remote, iss, repr);
+        let Some(h) = self.insert(tcb) else {
+            self.counters.drops.too_many_connections += 1;
+            return;
+        };
+        self.slots[h.index as usize].queue = Queue::Syn;
+        if let Some(l) = self.listeners.get_mut(&tuple.local.port()) {
+            l.syn_queue += 1;
+        }
+        self.after(h.index, now);
+    }
+
+    /// ICMP (RFC 792): answer echo requests; count errors. RFC 9293 §3.9.2.2
+    /// treats the errors TCP could act on as soft: they never abort a
+    /// connection that can still recover, so counting them is enough here.
+    fn receive_icmp(&mut self, ip: &Ipv4Packet) {
+        let icmp = match Icmpv4Packet::new_checked(ip.payload()) {
+            Ok(icmp) => icmp,
+            Err(e) => return self.drop_malformed(e),
+        };
+        match icmp.msg_type() {
+            icmpv4::TYPE_ECHO_REQUEST => {
+                let mut packet = vec![0; ip.payload().len()];
+                let n = icmpv4::emit_echo_reply(&icmp, &mut packet);
+                packet.truncate(n);
+                self.counters.icmp_echo_replies += 1;
+                self.push_reply(Reply::Icmp { dst: ip.src_addr(), packet });
+            }
+            icmpv4::TYPE_DEST_UNREACHABLE | icmpv4::TYPE_TIME_EXCEEDED => self.counters.icmp_errors += 1,
+            _ => self.counters.drops.other_protocol += 1,
+        }
+    }
+
+    fn reply_tcp(&mut self, dst: SocketAddrV4, repr: TcpRepr) {
+        if repr.flags.contains(Flags::RST) {
+            self.counters.rsts_sent += 1;
+        }
+        self.push_reply(Reply::Tcp { dst, repr });
+    }
+
+    fn push_reply(&mut self, reply: Reply) {
+        if self.replies.len() >= MAX_REPLIES {
+            self.counters.drops.replies_full += 1;
+        } else {
+            self.replies.push_back(reply);
+        }
+    }
+
+    // ------------------------------------------------------------------
+    // Timers fire
+    // ------------------------------------------------------------------
+
+    /// The earliest moment `poll` has work.
+    pub fn poll_at(&self) -> Option<Instant> {
+        let conn = self.timers.first().map(|&(t, _)| t);
+        [conn, self.time_wait.poll_at()].into_iter().flatten().min()
+    }
+
+    /// Fire every timer that is due at `now`.
+    pub fn poll(&mut self, now: Instant) {
+        while let Some(&(t, index)) = self.timers.first() {
+            if t > now {
+                break;
+            }
+            self.timers.pop_first();
+            let slot = &mut self.slots[index as usize];
+            slot.timer = None;
+            if let Some(tcb) = slot.tcb.as_mut() {
+                let mut cx = Context { now, config: &self.config, counters: &mut self.counters };
+                tcb.on_timer(&mut cx);
+                self.after(index, now);
+            }
+        }
+        self.time_wait.expire(now);
+    }
+
+    // ------------------------------------------------------------------
+    // Segments leave
+    // ------------------------------------------------------------------
+
+    /// Build every segment that should leave now and hand each, as a whole
+    /// IPv4 packet, to `emit`. ACKs for everything received since the last
+    /// call go out together (RFC 9293 MUST-58/59: aggregate ACKs).
+    pub fn transmit(&mut self, now: Instant, emit: &mut dyn FnMut(&[u8])) {
+        while let Some(reply) = self.replies.pop_front() {
+            match reply {
+                Reply::Tcp { dst, repr } => {
+                    let src = SocketAddrV4::new(self.config.addr, repr.src_port);
+                    self.counters.segments_out += 1;
+                    write_segment(&mut self.scratch, src, dst, &repr, (&[], &[]), emit);
+                }
+                Reply::Icmp { dst, packet } => {
+                    let ip = Ipv4Repr { src_addr: self.config.addr, dst_addr: dst, protocol: PROTO_ICMP, payload_len: packet.len(), ttl: Ipv4Repr::DEFAULT_TTL };
+                    self.scratch[..Ipv4Repr::HEADER_LEN].fill(0);
+                    ip.emit(&mut self.scratch[..Ipv4Repr::HEADER_LEN]);
+                    let total = Ipv4Repr::HEADER_LEN + packet.len();
+                    self.scratch[Ipv4Repr::HEADER_LEN..total].copy_from_slice(&packet);
+                    emit(&self.scratch[..total]);
+                }
+            }
+        }
+        let dirty = std::mem::take(&mut self.dirty);
+        for &index in &dirty {
+            let slot = &mut self.slots[index as usize];
+            slot.dirty = false;
+            let Some(tcb) = slot.tcb.as_mut() else { continue };
+            let mut cx = Context { now, config: &self.config, counters: &mut self.counters };
+            let scratch = &mut self.scratch;
+            tcb.dispatch(&mut cx, &mut |tcb: &Tcb, out: Outgoing| {
+                write_segment(scratch, tcb.local, tcb.remote, &out.repr, out.payload, emit);
+            });
+            self.after(index, now);
+        }
+        // Keep the allocation for next time.
+        self.dirty = dirty;
+        self.dirty.clear();
+    }
+
+    // ------------------------------------------------------------------
+    // Bookkeeping after every event
+    // ------------------------------------------------------------------
+
+    fn insert(&mut self, tcb: Tcb) -> Option<SocketHandle> {
+        if self.by_tuple.len() >= self.config.max_connections {
+            return None;
+        }
+        let tuple = FourTuple { local: tcb.local, remote: tcb.remote };
+        let index = match self.free.pop() {
+            Some(i) => i,
+            None => {
+                self.slots.push(Slot { generation: 0, tcb: None, timer: None, dirty: false, in_ready: false, queue: Queue::None });
+                (self.slots.len() - 1) as u32
+            }
+        };
+        let slot = &mut self.slots[index as usize];
+        slot.tcb = Some(tcb);
+        let h = SocketHandle { index, generation: slot.generation };
+        self.by_tuple.insert(tuple, h);
+        self.counters.connections_opened += 1;
+        Some(h)
+    }
+
+    /// After anything touched a connection: move it between the listener's
+    /// queues, into TIME-WAIT or out of existence; reschedule its timer;
+    /// note that it may have output and events.
+    fn after(&mut self, index: u32, now: Instant) {
+        let slot = &mut self.slots[index as usize];
+        let Some(tcb) = slot.tcb.as_mut() else { return };
+        let h = SocketHandle { index, generation: slot.generation };
+        let port = tcb.local.port();
+
+        if slot.queue == Queue::Syn && tcb.state != State::SynReceived {
+            if let Some(l) = self.listeners.get_mut(&port) {
+                l.syn_queue -= 1;
+                if tcb.state.is_synchronized() && !tcb.orphaned {
+                    l.accept_queue.push_back(h);
+                    slot.queue = Queue::Accept;
+                    self.incoming.push_back(port);
+                }
+            }
+            if slot.queue == Queue::Syn {
+                slot.queue = Queue::None;
+                tcb.orphaned = true; // nobody will accept it
+            }
+        }
+
+        let disposition = tcb.disposition();
+        if disposition != Disposition::Keep {
+            if disposition == Disposition::TimeWait {
+                self.enter_time_wait(index, now);
+            }
+            return self.release(index);
+        }
+
+        let slot = &mut self.slots[index as usize];
+        let tcb = slot.tcb.as_ref().expect("checked above");
+        let deadline = tcb.poll_at();
+        if slot.timer != deadline {
+            if let Some(old) = slot.timer {
+                self.timers.remove(&(old, index));
+            }
+            if let Some(new) = deadline {
+                self.timers.insert((new, index));
+            }
+            slot.timer = deadline;
+        }
+        if !slot.dirty {
+            slot.dirty = true;
+            self.dirty.push(index);
+        }
+        if !tcb.ready.is_empty() && !slot.in_ready {
+            slot.in_ready = true;
+            self.ready.push_back(index);
+        }
+    }
+
+    /// Replace the TCB by a compact TIME-WAIT entry, and send the ACK of
+    /// the peer's FIN that took us there.
+    fn enter_time_wait(&mut self, index: u32, now: Instant) {
+        let tcb = self.slots[index as usize].tcb.as_ref().expect("live connection");
+        let tuple = FourTuple { local: tcb.local, remote: tcb.remote };
+        let entry = time_wait::Entry {
+            snd_nxt: tcb.snd_nxt,
+            rcv_nxt: tcb.rcv_nxt,
+            window: (tcb.rcv_adv.max(tcb.rcv_nxt) - tcb.rcv_nxt).min(u16::MAX as usize) as u16,
+            expires: now + self.two_msl(),
+        };
+        let ack = TcpRepr {
+            src_port: tuple.local.port(),
+            dst_port: tuple.remote.port(),
+            seq_number: entry.snd_nxt,
+            ack_number: entry.rcv_nxt,
+            flags: Flags::ACK,
+            window_len: entry.window,
+            ..TcpRepr::default()
+        };
+        self.reply_tcp(tuple.remote, ack);
+        if self.time_wait.len() >= self.config.max_time_wait {
+            self.counters.drops.time_wait_full += 1; // deleted at once instead
+        } else {
+            self.time_wait.insert(tuple, entry);
+        }
+    }
+
+    /// Delete the TCB and free its slot ("delete the TCB" of the RFC).
+    fn release(&mut self, index: u32) {
+        let slot = &mut self.slots[index as usize];
+        let Some(tcb) = slot.tcb.take() else { return };
+        if let Some(t) = slot.timer.take() {
+            self.timers.remove(&(t, index));
+        }
+        if slot.queue == Queue::Syn {
+            if let Some(l) = self.listeners.get_mut(&tcb.local.port()) {
+                l.syn_queue -= 1;
+            }
+        }
+        slot.queue = Queue::None;
+        slot.generation = slot.generation.wrapping_add(1);
+        self.by_tuple.remove(&FourTuple { local: tcb.local, remote: tcb.remote });
+        self.free.push(index);
+    }
+}
+
+/// Write one TCP segment as a whole IPv4 packet into `buf` and emit it.
+/// The payload is copied once, from the send buffer into the packet.
+fn write_segment(buf: &mut [u8], src: SocketAddrV4, dst: SocketAddrV4, repr: &TcpRepr, payload: (&[u8], &[u8]), emit: &mut dyn FnMut(&[u8])) {
+    if log_enabled!(Level::Trace) {
+        trace!("{} > {} {} len={}", src, dst, repr, payload.0.len() + payload.1.len());
+    }
+    let ip_len = Ipv4Repr::HEADER_LEN;
+    let tcp_start = ip_len + repr.header_len();
+    let total = tcp_start + payload.0.len() + payload.1.len();
+    buf[tcp_start..tcp_start + payload.0.len()].copy_from_slice(payload.0);
+    buf[tcp_start + payload.0.len()..total].copy_from_slice(payload.1);
+    repr.emit(&mut buf[ip_len..total], *src.ip(), *dst.ip());
+    let ip = Ipv4Repr { src_addr: *src.ip(), dst_addr: *dst.ip(), protocol: PROTO_TCP, payload_len: total - ip_len, ttl: Ipv4Repr::DEFAULT_TTL };
+    ip.emit(&mut buf[..ip_len]);
+    emit(&buf[..total]);
+}

@@ -1,0 +1,938 @@
+//! The Transmission Control Block: one connection's state, and what happens
+//! to it when a segment arrives, when the application calls, and when a
+//! timer fires (RFC 9293 §3.10).
+//!
+//! The send and receive sequence spaces (RFC 9293 §3.3.1):
+//!
+//! ```text
+//!   send:        1          2          3          4
+//!           ----------|----------|----------|----------
+//!                  SND.UNA    SND.NXT    SND.UNA
+//!                                       +SND.WND
+//!   1 - old sequence numbers that have been acknowledged
+//!   2 - sequence numbers of unacknowledged data
+//!   3 - sequence numbers allowed for new data transmission
+//!   4 - future sequence numbers that are not yet allowed
+//!
+//!   receive:     1          2          3
+//!           ----------|----------|----------
+//!                  RCV.NXT    RCV.NXT
+//!                            +RCV.WND
+//!   1 - old sequence numbers that have been acknowledged
+//!   2 - sequence numbers allowed for new reception
+//!   3 - future sequence numbers that are not yet allowed
+//! ```
+//!
+//! The SYN takes the sequence number ISS and the FIN the one after the last
+//! data byte, so both are acknowledged, and retransmitted, like data.
+
+use std::collections::VecDeque;
+use std::net::SocketAddrV4;
+
+use log::debug;
+
+use super::congestion::{Action, NewReno};
+use super::reassembly::Reassembly;
+use super::rtt::RttEstimator;
+use super::seq::SeqNum;
+use super::state::State;
+use super::{Config, Counters, Error, Ready};
+use crate::time::Instant;
+use crate::wire::tcp::{Flags, TcpRepr};
+
+/// The MSS to assume when the peer sends none (RFC 9293 §3.7.1, MUST-15).
+pub const DEFAULT_MSS: usize = 536;
+
+/// The largest window the 16-bit field can carry (no window scaling).
+const MAX_WINDOW: usize = u16::MAX as usize;
+
+/// What the stack must do with a connection after an event.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Disposition {
+    Keep,
+    /// Enter TIME-WAIT: the stack keeps only the compact entry.
+    TimeWait,
+    /// The connection is gone (RFC: "delete the TCB").
+    Delete,
+}
+
+/// Everything a TCB method needs from the stack around it.
+pub struct Context<'a> {
+    pub now: Instant,
+    pub config: &'a Config,
+    pub counters: &'a mut Counters,
+}
+
+/// A segment as the TCB sees it: header fields and payload.
+#[derive(Copy, Clone, Debug)]
+pub struct Segment<'a> {
+    pub repr: &'a TcpRepr,
+    pub payload: &'a [u8],
+}
+
+impl Segment<'_> {
+    /// SEG.LEN: the sequence numbers the segment occupies (RFC 9293 §3.4).
+    pub fn len(&self) -> usize {
+        self.payload.len()
+            + self.repr.flags.contains(Flags::SYN) as usize
+            + self.repr.flags.contains(Flags::FIN) as usize
+    }
+}
+
+/// A segment the TCB wants sent: header fields, and the payload as the two
+/// halves of a ring buffer range.
+pub struct Outgoing<'a> {
+    pub repr: TcpRepr,
+    pub payload: (&'a [u8], &'a [u8]),
+}
+
+#[derive(Debug)]
+pub struct Tcb {
+    pub state: State,
+    pub local: SocketAddrV4,
+    pub remote: SocketAddrV4,
+    /// Came from LISTEN (a passive open); an RST then sends it back there.
+    pub passive: bool,
+
+    // Send sequence variables (RFC 9293 §3.3.1).
+    pub iss: SeqNum,
+    pub snd_una: SeqNum,
+    pub snd_nxt: SeqNum,
+    /// The highest SND.NXT so far. SND.NXT goes back to SND.UNA when the
+    /// retransmission timer fires; ACKs up to SND.MAX are still valid.
+    pub snd_max: SeqNum,
+    pub snd_wnd: usize,
+    pub snd_wl1: SeqNum,
+    pub snd_wl2: SeqNum,
+    /// MAX.SND.WND of RFC 5961 §5 and the "maximum window" of §3.8.6.2.1.
+    pub max_snd_wnd: usize,
+    /// The effective send MSS: the peer's MSS option, capped by our MTU.
+    pub snd_mss: usize,
+
+    // Receive sequence variables.
+    pub irs: SeqNum,
+    pub rcv_nxt: SeqNum,
+    /// RCV.NXT + RCV.WND as last advertised: the right edge of the window,
+    /// which must never move left (§3.8.6).
+    pub rcv_adv: SeqNum,
+
+    /// Bytes written by the application, from the first unacknowledged one.
+    tx: VecDeque<u8>,
+    /// Sequence number of `tx[0]`.
+    tx_start: SeqNum,
+    /// The application closed its sending side: a FIN follows the data.
+    fin_queued: bool,
+    /// Bytes received in order, not yet read by the application.
+    rx: VecDeque<u8>,
+    ooo: Reassembly,
+
+    pub rtt: RttEstimator,
+    /// The segment being timed for an RTT sample: (its last sequence number
+    /// + 1, when it was sent). Never a retransmitted one (Karn).
+    rtt_timing: Option<(SeqNum, Instant)>,
+    pub cc: NewReno,
+    /// Retransmission timeouts in a row without progress.
+    pub retries: u32,
+
+    // Timers (RFC 9293 §3.10.8): retransmission or zero-window probe, the
+    // delayed ACK, and the FIN-WAIT-2 limit.
+    rtx_timer: Option<Instant>,
+    delayed_ack: Option<Instant>,
+    fin_wait_2_timer: Option<Instant>,
+
+    /// An ACK must go out now (out-of-order data, a FIN, a window update...).
+    ack_now: bool,
+    /// Data segments received since we last sent an ACK.
+    segs_unacked: u32,
+    /// Fast retransmit or a partial ACK asked for the first segment again.
+    retransmit_first: bool,
+    /// The peer's window is zero and the probe timer fired: send one byte.
+    window_probe: bool,
+    /// Disable Nagle's algorithm (TCP_NODELAY).
+    pub nodelay: bool,
+    /// The application closed the socket: nobody will read or write again.
+    pub orphaned: bool,
+    /// Why the connection ended, for the application.
+    pub error: Option<Error>,
+    /// Events not yet reported to the application.
+    pub ready: Ready,
+    /// Whether a `send` found the buffer full, so WRITABLE is owed later.
+    tx_blocked: bool,
+}
+
+impl Tcb {
+    fn new(cx: &Context, local: SocketAddrV4, remote: SocketAddrV4, iss: SeqNum, state: State) -> Tcb {
+        let mss = cx.config.mss();
+        Tcb {
+            state,
+            local,
+            remote,
+            passive: state == State::SynReceived,
+            iss,
+            snd_una: iss,
+            snd_nxt: iss,
+            snd_max: iss,
+            snd_wnd: 0,
+            snd_wl1: SeqNum(0),
+            snd_wl2: iss,
+            max_snd_wnd: 0,
+            snd_mss: DEFAULT_MSS.min(mss),
+            irs: SeqNum(0),
+            rcv_nxt: SeqNum(0),
+            rcv_adv: SeqNum(0),
+            tx: VecDeque::new(),
+            tx_start: iss + 1,
+            fin_queued: false,
+            rx: VecDeque::new(),
+            ooo: Reassembly::default(),
+            rtt: RttEstimator::default(),
+            rtt_timing: None,
+            cc: NewReno::new(mss, iss),
+            retries: 0,
+            rtx_timer: None,
+            delayed_ack: None,
+            fin_wait_2_timer: None,
+            ack_now: false,
+            segs_unacked: 0,
+            retransmit_first: false,
+            window_probe: false,
+            nodelay: false,
+            orphaned: false,
+            error: None,
+            ready: Ready::NONE,
+            tx_blocked: false,
+        }
+    }
+
+    /// Active OPEN (§3.10.1): create the TCB in SYN-SENT; the SYN leaves
+    /// with the next `dispatch`.
+    pub fn connect(cx: &Context, local: SocketAddrV4, remote: SocketAddrV4, iss: SeqNum) -> Tcb {
+        let tcb = Tcb::new(cx, local, remote, iss, State::SynSent);
+        debug!("{} > {}: CLOSED -> SYN-SENT (connect)", local, remote);
+        tcb
+    }
+
+    /// A SYN arrived at a listening port (§3.10.7.2): create the TCB in
+    /// SYN-RECEIVED with RCV.NXT = SEG.SEQ + 1; the SYN,ACK leaves with the
+    /// next `dispatch`.
+    pub fn accept_syn(cx: &Context, local: SocketAddrV4, remote: SocketAddrV4, iss: SeqNum, syn: &TcpRepr) -> Tcb {
+        let mut tcb = Tcb::new(cx, local, remote, iss, State::SynReceived);
+        tcb.synchronize_receive(cx, syn);
+        tcb.update_window(syn);
+        debug!("{} > {}: LISTEN -> SYN-RECEIVED (SYN received)", local, remote);
+        tcb
+    }
+
+    /// Learn the peer's initial sequence number and options from its SYN.
+    fn synchronize_receive(&mut self, cx: &Context, syn: &TcpRepr) {
+        self.irs = syn.seq_number;
+        self.rcv_nxt = syn.seq_number + 1;
+        self.rcv_adv = self.rcv_nxt + cx.config.recv_buffer.min(MAX_WINDOW);
+        let peer_mss = syn.options.mss.map_or(DEFAULT_MSS, usize::from);
+        self.snd_mss = peer_mss.clamp(1, cx.config.mss());
+        self.cc = NewReno::new(self.snd_mss, self.iss);
+    }
+
+    fn set_state(&mut self, new: State, why: &str) {
+        debug!("{} > {}: {} -> {} ({})", self.local, self.remote, self.state, new, why);
+        self.state = new;
+        if matches!(new, State::Closed | State::TimeWait) {
+            self.ready |= Ready::CLOSED;
+        }
+    }
+
+    fn tx_end(&self) -> SeqNum {
+        self.tx_start + self.tx.len()
+    }
+
+    fn fin_acked(&self) -> bool {
+        self.fin_queued && self.snd_una == self.tx_end() + 1
+    }
+
+    /// The window we advertise: free buffer space, but never pulling the
+    /// right edge back, and only moving it when the gain is worth a segment
+    /// (receiver-side silly window avoidance, §3.8.6.2.2).
+    fn receive_window(&self, cx: &Context) -> usize {
+        let promised = self.rcv_adv.max(self.rcv_nxt) - self.rcv_nxt;
+        let free = cx.config.recv_buffer.saturating_sub(self.rx.len()).min(MAX_WINDOW);
+        let threshold = (cx.config.recv_buffer / 2).min(cx.config.mss());
+        if free >= promised + threshold || free == MAX_WINDOW.min(cx.config.recv_buffer) {
+            free.max(promised)
+        } else {
+            promised
+        }
+    }
+
+    // ------------------------------------------------------------------
+    // The application's calls (RFC 9293 §3.10.1 – §3.10.5)
+    // ------------------------------------------------------------------
+
+    /// SEND (§3.10.2): queue as much as fits in the send buffer.
+    pub fn send(&mut self, cx: &Context, data: &[u8]) -> Result<usize, Error> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        if self.fin_queued || !matches!(self.state, State::SynSent | State::SynReceived | State::Established | State::CloseWait) {
+            return Err(Error::Closing);
+        }
+        let room = cx.config.send_buffer - self.tx.len();
+        let n = room.min(data.len());
+        if n == 0 && !data.is_empty() {
+            self.tx_blocked = true;
+            return Err(Error::WouldBlock);
+        }
+        self.tx.extend(&data[..n]);
+        Ok(n)
+    }
+
+    /// Room left in the send buffer.
+    pub fn send_room(&self, config: &Config) -> usize {
+        config.send_buffer.saturating_sub(self.tx.len())
+    }
+
+    /// RECEIVE (§3.10.3): copy out what has arrived in order. `Ok(0)` means
+    /// the peer closed and everything it sent has been read.
+    pub fn recv(&mut self, cx: &Context, buf: &mut [u8]) -> Result<usize, Error> {
+        if self.rx.is_empty() {
+            return match self.error {
+                Some(e) => Err(e),
+                None if self.state.fin_received() => Ok(0),
+                None => Err(Error::WouldBlock),
+            };
+        }
+        let before = self.receive_window(cx);
+        let n = self.rx.len().min(buf.len());
+        let (a, b) = self.rx.as_slices();
+        let from_a = n.min(a.len());
+        buf[..from_a].copy_from_slice(&a[..from_a]);
+        buf[from_a..n].copy_from_slice(&b[..n - from_a]);
+        self.rx.drain(..n);
+        // Tell the peer when the window opened by enough to matter,
+        // especially when it had been closed.
+        let after = self.receive_window(cx);
+        if after > before && (before == 0 || after - before >= 2 * self.snd_mss.min(cx.config.mss())) {
+            self.ack_now = true;
+        }
+        Ok(n)
+    }
+
+    /// Bytes waiting to be read.
+    pub fn recv_queue(&self) -> usize {
+        self.rx.len()
+    }
+
+    /// CLOSE of the sending side (§3.10.4): a FIN follows the queued data.
+    pub fn shutdown(&mut self) {
+        match self.state {
+            State::SynSent => self.set_state(State::Closed, "close in SYN-SENT"),
+            State::SynReceived | State::Established => {
+                self.fin_queued = true;
+                self.set_state(State::FinWait1, "close");
+            }
+            State::CloseWait => {
+                self.fin_queued = true;
+                self.set_state(State::LastAck, "close");
+            }
+            _ => {}
+        }
+    }
+
+    /// CLOSE (§3.10.4) and the application lets go of the socket: unread
+    /// data is discarded; the TCB lives on until the close completes.
+    pub fn close(&mut self) {
+        self.orphaned = true;
+        self.rx.clear();
+        self.ready = Ready::NONE;
+        self.shutdown();
+    }
+
+    /// ABORT (§3.10.5): send RST in synchronized states and delete the TCB.
+    /// Returns the RST to send, if any.
+    pub fn abort(&mut self, cx: &Context) -> Option<TcpRepr> {
+        let rst = (self.state.is_synchronized() || self.state == State::SynReceived)
+            .then(|| self.control(cx, self.snd_nxt, Flags::RST));
+        self.set_state(State::Closed, "abort");
+        self.orphaned = true;
+        rst
+    }
+
+    // ------------------------------------------------------------------
+    // SEGMENT ARRIVES (RFC 9293 §3.10.7)
+    // ------------------------------------------------------------------
+
+    /// A segment for this connection arrived. Returns any segment to send
+    /// that is not part of the connection's own stream (an RST).
+    pub fn on_segment(&mut self, cx: &mut Context, seg: Segment) -> Option<TcpRepr> {
+        match self.state {
+            State::SynSent => self.on_segment_syn_sent(cx, seg),
+            _ => self.on_segment_synchronizing(cx, seg),
+        }
+    }
+
+    /// §3.10.7.3: SYN-SENT.
+    fn on_segment_syn_sent(&mut self, cx: &mut Context, seg: Segment) -> Option<TcpRepr> {
+        let repr = seg.repr;
+        let flags = repr.flags;
+        // First, check the ACK bit: it must acknowledge our SYN.
+        let ack_ok = flags.contains(Flags::ACK) && repr.ack_number > self.iss && repr.ack_number <= self.snd_max;
+        if flags.contains(Flags::ACK) && !ack_ok {
+            return (!flags.contains(Flags::RST)).then(|| reset_for(repr, seg.payload.len()));
+        }
+        // Second, the RST bit: with an acceptable ACK the peer refused us.
+        if flags.contains(Flags::RST) {
+            if ack_ok {
+                cx.counters.rsts_received += 1;
+                self.fail(Error::Refused, "connection refused");
+            }
+            return None;
+        }
+        // Fourth, the SYN bit.
+        if !flags.contains(Flags::SYN) {
+            return None;
+        }
+        self.synchronize_receive(cx, repr);
+        if ack_ok {
+            self.snd_una = repr.ack_number;
+            self.update_window(repr);
+            self.rtt_acked(cx);
+            self.rtx_timer = None;
+            self.set_state(State::Established, "SYN,ACK received");
+            self.ready |= Ready::CONNECTED | Ready::WRITABLE;
+            self.ack_now = true;
+        } else {
+            // Simultaneous open (§3.5, Figure 7): both SYNs crossed. Send
+            // SYN,ACK: SND.NXT back to ISS so the SYN goes out again.
+            self.set_state(State::SynReceived, "SYN received (simultaneous open)");
+            self.snd_nxt = self.iss;
+            self.update_window(repr);
+        }
+        None
+    }
+
+    /// §3.10.7.4: every state from SYN-RECEIVED on, in the RFC's order.
+    fn on_segment_synchronizing(&mut self, cx: &mut Context, seg: Segment) -> Option<TcpRepr> {
+        let repr = seg.repr;
+        let flags = repr.flags;
+
+        // A retransmitted SYN in SYN-RECEIVED: our SYN,ACK was lost.
+        if self.state == State::SynReceived && flags.contains(Flags::SYN) && repr.seq_number == self.irs {
+            self.snd_nxt = self.iss;
+            return None;
+        }
+
+        // First, check the sequence number (Table 6).
+        if !self.acceptable(&seg) {
+            if !flags.contains(Flags::RST) {
+                self.ack_now = true;
+            }
+            return None;
+        }
+
+        // Second, check the RST bit (with RFC 5961 §3's exact-match rule).
+        if flags.contains(Flags::RST) {
+            if repr.seq_number != self.rcv_nxt {
+                self.ack_now = true; // challenge ACK
+                return None;
+            }
+            cx.counters.rsts_received += 1;
+            if self.state == State::SynReceived && self.passive {
+                self.set_state(State::Closed, "RST in SYN-RECEIVED: back to LISTEN");
+                self.orphaned = true;
+            } else if self.state == State::SynReceived {
+                self.fail(Error::Refused, "RST in SYN-RECEIVED: connection refused");
+            } else if matches!(self.state, State::Closing | State::LastAck) {
+                self.set_state(State::Closed, "RST");
+            } else {
+                self.fail(Error::Reset, "RST: connection reset");
+            }
+            return None;
+        }
+
+        // Third, security: no compartments here.
+
+        // Fourth, check the SYN bit. A passive SYN-RECEIVED goes back to
+        // LISTEN; synchronized states answer with a challenge ACK (RFC 5961
+        // §4) rather than the reset RFC 793 prescribed.
+        if flags.contains(Flags::SYN) {
+            if self.state == State::SynReceived && self.passive {
+                self.set_state(State::Closed, "SYN in SYN-RECEIVED: back to LISTEN");
+                self.orphaned = true;
+            } else {
+                self.ack_now = true;
+            }
+            return None;
+        }
+
+        // Fifth, check the ACK field.
+        if !flags.contains(Flags::ACK) {
+            return None;
+        }
+        if self.state == State::SynReceived {
+            if !(repr.ack_number > self.snd_una && repr.ack_number <= self.snd_max) {
+                return Some(reset_for(repr, seg.payload.len()));
+            }
+            self.set_state(State::Established, "ACK of SYN");
+            self.snd_una = self.iss + 1;
+            self.snd_wl1 = repr.seq_number;
+            self.snd_wl2 = repr.ack_number;
+            self.snd_wnd = repr.window_len as usize;
+            self.max_snd_wnd = self.snd_wnd;
+            self.rtt_acked(cx);
+            self.ready |= Ready::CONNECTED | Ready::WRITABLE;
+            if self.fin_queued {
+                // CLOSE was called in SYN-RECEIVED: now the FIN may go.
+                self.set_state(State::FinWait1, "close queued in SYN-RECEIVED");
+            }
+        }
+        if !self.process_ack(cx, repr, seg.payload.len()) {
+            return None;
+        }
+        match self.state {
+            State::FinWait1 if self.fin_acked() => self.enter_fin_wait_2(cx),
+            State::Closing if self.fin_acked() => self.set_state(State::TimeWait, "ACK of FIN"),
+            State::LastAck if self.fin_acked() => {
+                self.set_state(State::Closed, "ACK of FIN");
+                return None;
+            }
+            _ => {}
+        }
+
+        // Sixth, the URG bit: urgent data is delivered inline, like any data.
+
+        // Seventh, process the segment text; eighth, the FIN bit.
+        self.receive_text(cx, seg);
+        None
+    }
+
+    /// Table 6 of §3.10.7.4: does any part of the segment fall in the
+    /// receive window?
+    fn acceptable(&self, seg: &Segment) -> bool {
+        let seq = seg.repr.seq_number;
+        let wnd = self.rcv_adv.max(self.rcv_nxt) - self.rcv_nxt;
+        match (seg.len(), wnd) {
+            (0, 0) => seq == self.rcv_nxt,
+            (0, _) => seq.in_window(self.rcv_nxt, wnd),
+            (_, 0) => false,
+            (len, _) => seq.in_window(self.rcv_nxt, wnd) || (seq + (len - 1)).in_window(self.rcv_nxt, wnd),
+        }
+    }
+
+    /// The ACK processing of §3.10.7.4 "fifth" for ESTABLISHED and the
+    /// states that do the same. Returns false when the segment is dropped.
+    fn process_ack(&mut self, cx: &mut Context, repr: &TcpRepr, payload_len: usize) -> bool {
+        let ack = repr.ack_number;
+        // "If the ACK acks something not yet sent, send an ACK, drop it."
+        // RFC 5961 §5: also drop ACKs too far behind to be honest.
+        if ack > self.snd_max || ack < SeqNum(self.snd_una.0.wrapping_sub(self.max_snd_wnd as u32)) {
+            self.ack_now = true;
+            return false;
+        }
+        let window_changed = repr.window_len as usize != self.snd_wnd;
+        if ack > self.snd_una {
+            self.on_new_ack(cx, ack);
+        } else if ack == self.snd_una
+            && self.snd_max > self.snd_una
+            && payload_len == 0
+            && !repr.flags.contains(Flags::SYN)
+            && !repr.flags.contains(Flags::FIN)
+            && !window_changed
+        {
+            // A duplicate ACK in the sense of RFC 5681 §2.
+            let flight = self.snd_max - self.snd_una;
+            if self.cc.on_dup_ack(ack, self.snd_max, flight) == Action::RetransmitFirst {
+                self.retransmit_first = true;
+            }
+        }
+        if self.snd_wnd == 0 && ack == self.snd_una {
+            self.retries = 0; // the peer answers our window probes: it is alive
+        }
+        // Update the send window from the newest segment only.
+        if self.snd_wl1 < repr.seq_number || (self.snd_wl1 == repr.seq_number && self.snd_wl2 <= ack) {
+            self.update_window(repr);
+        }
+        true
+    }
+
+    /// SND.UNA < SEG.ACK: data, SYN or FIN newly acknowledged.
+    fn on_new_ack(&mut self, cx: &mut Context, ack: SeqNum) {
+        let acked = ack - self.snd_una;
+        let data_acked = (ack.min(self.tx_end()).max(self.tx_start)) - self.tx_start;
+        self.tx.drain(..data_acked);
+        self.tx_start += data_acked;
+        self.snd_una = ack;
+        self.snd_nxt = self.snd_nxt.max(ack);
+        self.retries = 0;
+        self.rtt_acked(cx);
+        let flight = self.snd_max - self.snd_una;
+        if self.cc.on_ack(ack, acked, flight) == Action::RetransmitFirst {
+            self.retransmit_first = true;
+        }
+        // RFC 6298 §5.2 and §5.3: stop the timer when all is acknowledged,
+        // otherwise restart it.
+        self.rtx_timer = (self.snd_una != self.snd_max).then(|| cx.now + self.rtt.rto());
+        if self.tx_blocked && data_acked > 0 {
+            self.tx_blocked = false;
+            self.ready |= Ready::WRITABLE;
+        }
+    }
+
+    /// Take an RTT sample if the timed segment is now acknowledged.
+    fn rtt_acked(&mut self, cx: &Context) {
+        if let Some((end, sent)) = self.rtt_timing {
+            if self.snd_una >= end {
+                self.rtt.sample(cx.now - sent);
+                self.rtt_timing = None;
+            }
+        }
+    }
+
+    fn update_window(&mut self, repr: &TcpRepr) {
+        self.snd_wnd = repr.window_len as usize;
+        self.snd_wl1 = repr.seq_number;
+        self.snd_wl2 = repr.ack_number;
+        self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);
+    }
+
+    /// §3.10.7.4 "seventh" and "eighth": deliver the text, then the FIN.
+    fn receive_text(&mut self, cx: &mut Context, seg: Segment) {
+        if !matches!(self.state, State::Established | State::FinWait1 | State::FinWait2) {
+            // CLOSE-WAIT, CLOSING, LAST-ACK: the peer's FIN has come, so
+            // any text or FIN is a retransmission; ACK it again.
+            if seg.len() > 0 {
+                self.ack_now = true;
+            }
+            return;
+        }
+        // Trim the segment to the window: what lies before RCV.NXT was
+        // received already; what lies past the right edge is not allowed.
+        let mut seq = seg.repr.seq_number;
+        let mut data = seg.payload;
+        let mut fin = seg.repr.flags.contains(Flags::FIN);
+        if seq < self.rcv_nxt {
+            let old = self.rcv_nxt - seq;
+            if old > data.len() {
+                fin = false; // the FIN itself is old
+            }
+            data = &data[old.min(data.len())..];
+            seq = self.rcv_nxt;
+        }
+        let room = self.rcv_adv.max(self.rcv_nxt) - seq;
+        if data.len() >= room && (data.len() > room || fin) {
+            data = &data[..room.min(data.len())];
+            fin = false;
+        }
+        if data.is_empty() && !fin {
+            return;
+        }
+        cx.counters.bytes_in += data.len() as u64;
+
+        if seq != self.rcv_nxt {
+            // Out of order: hold it and ACK at once, so the sender sees a
+            // duplicate ACK (RFC 5681 §4.2).
+            if self.ooo.insert(seq, data, fin, cx.config.max_ooo_segments).is_err() {
+                cx.counters.drops.ooo_full += 1;
+            }
+            self.ack_now = true;
+            return;
+        }
+        let filled_gap = !self.ooo.is_empty();
+        self.deliver(data);
+        let (rcv_nxt, held_fin) = {
+            let rx = &mut self.rx;
+            let orphaned = self.orphaned;
+            self.ooo.drain(self.rcv_nxt, |d| {
+                if !orphaned {
+                    rx.extend(d);
+                }
+            })
+        };
+        self.rcv_nxt = rcv_nxt;
+        let fin = fin || held_fin;
+        if !data.is_empty() || filled_gap {
+            self.ready |= Ready::READABLE;
+            // ACK every second segment at once, otherwise after the delay;
+            // a filled gap is ACKed at once (RFC 5681 §4.2).
+            self.segs_unacked += 1;
+            if self.segs_unacked >= 2 || filled_gap {
+                self.ack_now = true;
+            } else if self.delayed_ack.is_none() {
+                self.delayed_ack = Some(cx.now + cx.config.delayed_ack);
+            }
+        }
+        if fin {
+            self.receive_fin();
+        }
+    }
+
+    fn deliver(&mut self, data: &[u8]) {
+        self.rcv_nxt += data.len();
+        if !self.orphaned {
+            self.rx.extend(data);
+        }
+    }
+
+    /// §3.10.7.4 "eighth": the peer has no more to send.
+    fn receive_fin(&mut self) {
+        self.rcv_nxt += 1;
+        self.ack_now = true;
+        self.ready |= Ready::READABLE | Ready::PEER_CLOSED;
+        match self.state {
+            State::SynReceived | State::Established => self.set_state(State::CloseWait, "FIN received"),
+            State::FinWait1 if self.fin_acked() => self.set_state(State::TimeWait, "FIN received, our FIN acked"),
+            State::FinWait1 => self.set_state(State::Closing, "FIN received (simultaneous close)"),
+            State::FinWait2 => {
+                self.fin_wait_2_timer = None;
+                self.set_state(State::TimeWait, "FIN received");
+            }
+            _ => {}
+        }
+    }
+
+    /// Our FIN is acknowledged in FIN-WAIT-1 (§3.10.7.4 "fifth").
+    fn enter_fin_wait_2(&mut self, cx: &Context) {
+        self.set_state(State::FinWait2, "ACK of FIN");
+        // A peer that never sends its FIN must not pin an orphaned
+        // connection forever.
+        if self.orphaned {
+            self.fin_wait_2_timer = Some(cx.now + cx.config.fin_wait_2_timeout);
+        }
+    }
+
+    /// The connection failed: tell the application, drop everything queued.
+    fn fail(&mut self, error: Error, why: &str) {
+        self.set_state(State::Closed, why);
+        self.error = Some(error);
+        self.ready |= Ready::RESET;
+        self.tx.clear();
+    }
+
+    // ------------------------------------------------------------------
+    // Timeouts (RFC 9293 §3.10.8)
+    // ------------------------------------------------------------------
+
+    /// The earliest moment a timer of this connection fires.
+    pub fn poll_at(&self) -> Option<Instant> {
+        [self.rtx_timer, self.delayed_ack, self.fin_wait_2_timer].into_iter().flatten().min()
+    }
+
+    /// Fire the timers that are due.
+    pub fn on_timer(&mut self, cx: &mut Context) {
+        let now = cx.now;
+        if self.delayed_ack.is_some_and(|t| t <= now) {
+            self.delayed_ack = None;
+            self.ack_now = true;
+        }
+        if self.fin_wait_2_timer.is_some_and(|t| t <= now) {
+            self.fin_wait_2_timer = None;
+            self.set_state(State::Closed, "FIN-WAIT-2 timeout");
+        }
+        if self.rtx_timer.is_some_and(|t| t <= now) {
+            self.rtx_timer = None;
+            self.on_retransmission_timeout(cx);
+        }
+    }
+
+    /// RFC 6298 §5.4–5.7: go back to SND.UNA, back off, and after too many
+    /// tries in a row give up (§3.8.3, R2).
+    fn on_retransmission_timeout(&mut self, cx: &mut Context) {
+        let in_flight = self.snd_max - self.snd_una;
+        if in_flight == 0 {
+            // Nothing outstanding: this was the zero-window probe timer.
+            self.window_probe = true;
+            self.rtt.back_off();
+            return;
+        }
+        self.retries += 1;
+        let limit = if self.state.is_synchronized() { cx.config.max_retries } else { cx.config.syn_retries };
+        if self.retries > limit {
+            cx.counters.timeouts += 1;
+            self.fail(Error::TimedOut, "retransmission limit reached");
+            return;
+        }
+        self.cc.on_timeout(in_flight, self.snd_max);
+        self.rtt.back_off();
+        self.rtt_timing = None; // Karn: never time a retransmitted segment
+        self.snd_nxt = self.snd_una;
+        self.window_probe = self.snd_wnd == 0;
+    }
+
+    // ------------------------------------------------------------------
+    // Segments leave
+    // ------------------------------------------------------------------
+
+    /// Send what the state, the windows and the timers allow: a
+    /// retransmission asked for by the ACK clock, new data (with the SYN or
+    /// FIN where they belong), or an ACK that is owed.
+    pub fn dispatch(&mut self, cx: &mut Context, emit: &mut dyn FnMut(&Tcb, Outgoing)) {
+        if matches!(self.state, State::Closed | State::Listen | State::TimeWait) {
+            return;
+        }
+        let mut sent = false;
+        if self.retransmit_first && self.snd_una < self.snd_max {
+            let end = self.emit_segment(cx, self.snd_una, self.snd_mss, emit);
+            cx.counters.retransmissions += 1;
+            if self.rtt_timing.is_some_and(|(timed, _)| timed <= end) {
+                self.rtt_timing = None;
+            }
+            sent = true;
+        }
+        self.retransmit_first = false;
+        while let Some(len) = self.next_segment_len() {
+            let seq = self.snd_nxt;
+            let end = self.emit_segment(cx, seq, len, emit);
+            if seq < self.snd_max {
+                cx.counters.retransmissions += 1;
+            } else if self.rtt_timing.is_none() {
+                self.rtt_timing = Some((end, cx.now));
+            }
+            self.snd_nxt = end;
+            self.snd_max = self.snd_max.max(end);
+            if self.rtx_timer.is_none() {
+                self.rtx_timer = Some(cx.now + self.rtt.rto());
+            }
+            sent = true;
+        }
+        if !sent && self.ack_now {
+            let ack = self.control(cx, self.snd_nxt, Flags::ACK);
+            self.transmit(cx, ack, 0, 0, emit);
+        }
+        // Zero window with data waiting and nothing in flight: probe later
+        // (§3.8.6.1), with the retransmission timer's backoff.
+        let waiting = self.tx_end() > self.snd_nxt || (self.fin_queued && self.snd_max <= self.tx_end());
+        if self.rtx_timer.is_none() && waiting && self.state.is_synchronized() && self.snd_wnd == 0 {
+            self.rtx_timer = Some(cx.now + self.rtt.rto());
+        }
+    }
+
+    /// How many data bytes the next segment at SND.NXT carries, or `None`
+    /// if nothing should be sent now. SYN and FIN count as zero bytes here.
+    fn next_segment_len(&mut self) -> Option<usize> {
+        match self.state {
+            State::SynSent | State::SynReceived => return (self.snd_nxt == self.iss).then_some(0),
+            State::Established | State::CloseWait | State::FinWait1 | State::Closing | State::LastAck => {}
+            _ => return None,
+        }
+        let unsent = self.tx_end().max(self.snd_nxt) - self.snd_nxt;
+        let fin_unsent = self.fin_queued && self.snd_nxt <= self.tx_end();
+        if unsent == 0 {
+            return fin_unsent.then_some(0);
+        }
+        let in_flight = self.snd_nxt - self.snd_una;
+        let window = self.snd_wnd.min(self.cc.window());
+        let usable = window.saturating_sub(in_flight);
+        if usable == 0 {
+            if self.window_probe && in_flight == 0 {
+                self.window_probe = false;
+                return Some(1);
+            }
+            return None;
+        }
+        let len = unsent.min(usable).min(self.snd_mss);
+        // Sender silly window avoidance and Nagle (§3.7.4, §3.8.6.2.1):
+        // send a full segment, or everything left when nothing is in flight
+        // (or Nagle is off), or at least half the largest window seen.
+        let all = len == unsent;
+        if len == self.snd_mss
+            || (all && (self.nodelay || in_flight == 0))
+            || len >= self.max_snd_wnd / 2
+            || (in_flight == 0 && self.snd_wnd < self.snd_mss)
+        {
+            Some(len)
+        } else {
+            None
+        }
+    }
+
+    /// Build and emit the segment that starts at `seq` and carries up to
+    /// `max_data` bytes, with SYN and FIN where they belong. Returns the
+    /// sequence number after it.
+    fn emit_segment(&mut self, cx: &mut Context, seq: SeqNum, max_data: usize, emit: &mut dyn FnMut(&Tcb, Outgoing)) -> SeqNum {
+        if seq == self.iss && !self.state.is_synchronized() {
+            let flags = if self.state == State::SynReceived { Flags::SYN | Flags::ACK } else { Flags::SYN };
+            let mut repr = self.control(cx, seq, flags);
+            repr.options.mss = Some(cx.config.mss().min(u16::MAX as usize) as u16);
+            self.transmit(cx, repr, 0, 0, emit);
+            return seq + 1;
+        }
+        let mut repr = self.control(cx, seq, Flags::ACK);
+        let offset = seq - self.tx_start;
+        let len = max_data.min(self.tx.len().saturating_sub(offset));
+        let mut end = seq + len;
+        if len > 0 && end == self.tx_end() {
+            repr.flags |= Flags::PSH; // the last segment of what was written
+        }
+        if self.fin_queued && end == self.tx_end() {
+            repr.flags |= Flags::FIN;
+            end += 1;
+        }
+        self.transmit(cx, repr, offset, len, emit);
+        end
+    }
+
+    /// Hand one segment to the stack, with `len` bytes of the send buffer
+    /// from `offset`. Every segment we send carries the current ACK and
+    /// window, so any owed ACK is now paid.
+    fn transmit(&mut self, cx: &mut Context, repr: TcpRepr, offset: usize, len: usize, emit: &mut dyn FnMut(&Tcb, Outgoing)) {
+        cx.counters.segments_out += 1;
+        cx.counters.bytes_out += len as u64;
+        if repr.flags.contains(Flags::ACK) {
+            self.ack_now = false;
+            self.delayed_ack = None;
+            self.segs_unacked = 0;
+        }
+        self.rcv_adv = self.rcv_nxt + repr.window_len as usize;
+        let (a, b) = self.tx.as_slices();
+        let payload = slice_range(a, b, offset, len);
+        emit(self, Outgoing { repr, payload });
+    }
+
+    /// A segment header from this connection: our sequence number, the
+    /// current RCV.NXT and window.
+    fn control(&self, cx: &Context, seq: SeqNum, flags: Flags) -> TcpRepr {
+        let window = self.receive_window(cx).min(MAX_WINDOW) as u16;
+        TcpRepr {
+            src_port: self.local.port(),
+            dst_port: self.remote.port(),
+            seq_number: seq,
+            ack_number: if flags.contains(Flags::ACK) { self.rcv_nxt } else { SeqNum(0) },
+            flags,
+            window_len: window,
+            ..TcpRepr::default()
+        }
+    }
+
+    /// What the stack does with this TCB now.
+    pub fn disposition(&self) -> Disposition {
+        match self.state {
+            State::TimeWait => Disposition::TimeWait,
+            State::Closed if self.orphaned => Disposition::Delete,
+            _ => Disposition::Keep,
+        }
+    }
+}
+
+/// The reset answering a segment that has no connection to go to
+/// (§3.10.7.1): if the segment had an ACK, <SEQ=SEG.ACK><CTL=RST>;
+/// otherwise <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>.
+pub fn reset_for(repr: &TcpRepr, payload_len: usize) -> TcpRepr {
+    let mut rst = TcpRepr { src_port: repr.dst_port, dst_port: repr.src_port, ..TcpRepr::default() };
+    if repr.flags.contains(Flags::ACK) {
+        rst.seq_number = repr.ack_number;
+        rst.flags = Flags::RST;
+    } else {
+        let seg_len = payload_len + repr.flags.contains(Flags::SYN) as usize + repr.flags.contains(Flags::FIN) as usize;
+        rst.ack_number = repr.seq_number + seg_len;
+        rst.flags = Flags::RST | Flags::ACK;
+    }
+    rst
+}
+
+/// `len` bytes from `offset` of the ring buffer whose halves are `a`, `b`.
+fn slice_range<'a>(a: &'a [u8], b: &'a [u8], offset: usize, len: usize) -> (&'a [u8], &'a [u8]) {
+    if offset >= a.len() {
+        (&b[offset - a.len()..offset - a.len() + len], &[])
+    } else {
+        let in_a = len.min(a.len() - offset);
+        (&a[offset..offset + in_a], &b[..len - in_a])
+    }
+}

@@ -1,0 +1,227 @@
+//! Test harness: two stacks joined by the simulator, and the segments that
+//! crossed between them in a form a test can assert on.
+#![allow(dead_code)] // each test file uses its own part of the harness
+
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+use stack::link::faults::Faults;
+use stack::link::sim::{Host, Network};
+use stack::tcp::state::State;
+use stack::time::{Duration, Instant};
+use stack::wire::ipv4::Ipv4Packet;
+use stack::wire::tcp::{Flags, TcpRepr, TcpSegment};
+use stack::{Config, Event, Ready, SocketHandle, Stack};
+
+pub const CLIENT: usize = 0;
+pub const SERVER: usize = 1;
+pub const CLIENT_ADDR: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+pub const SERVER_ADDR: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+pub const PORT: u16 = 80;
+pub const MSL: Duration = Duration::from_secs(2);
+
+/// A stack in the simulator, with a filter that can drop chosen incoming
+/// segments ("this FIN is lost").
+pub struct Node {
+    pub stack: Stack,
+    pub drop_if: Option<Box<dyn FnMut(&Seg) -> bool>>,
+    pub dropped: Vec<Seg>,
+}
+
+impl Host for Node {
+    fn receive(&mut self, now: Instant, packet: &[u8]) {
+        if let (Some(filter), Some(seg)) = (self.drop_if.as_mut(), Seg::parse(0, now, packet)) {
+            if filter(&seg) {
+                self.dropped.push(seg);
+                return;
+            }
+        }
+        self.stack.receive(now, packet);
+    }
+    fn poll(&mut self, now: Instant) {
+        self.stack.poll(now);
+    }
+    fn transmit(&mut self, now: Instant, emit: &mut dyn FnMut(&[u8])) {
+        self.stack.transmit(now, emit);
+    }
+    fn poll_at(&self) -> Option<Instant> {
+        self.stack.poll_at()
+    }
+}
+
+pub fn config(addr: Ipv4Addr) -> Config {
+    let mut c = Config::new(addr);
+    c.isn_key = [addr.octets()[3]; 16];
+    c.msl = MSL;
+    c
+}
+
+/// A client and a server (listening on PORT) on a network with `faults`
+/// and a 1 ms one-way delay.
+pub fn pair(faults: Faults) -> Network<Node> {
+    pair_with(faults, config(CLIENT_ADDR), config(SERVER_ADDR))
+}
+
+pub fn pair_with(faults: Faults, client: Config, server: Config) -> Network<Node> {
+    let faults = Faults { delay: Duration::from_millis(1), ..faults };
+    let mut net = Network::new(faults);
+    net.add_host(CLIENT_ADDR, Node { stack: Stack::new(client), drop_if: None, dropped: Vec::new() });
+    net.add_host(SERVER_ADDR, Node { stack: Stack::new(server), drop_if: None, dropped: Vec::new() });
+    net.host_mut(SERVER).stack.listen(PORT, 16).unwrap();
+    net
+}
+
+pub fn stack(net: &mut Network<Node>, i: usize) -> &mut Stack {
+    &mut net.host_mut(i).stack
+}
+
+pub fn server_addr() -> SocketAddrV4 {
+    SocketAddrV4::new(SERVER_ADDR, PORT)
+}
+
+/// Run until `done`, at most `limit` of virtual time; panics on timeout.
+pub fn run(net: &mut Network<Node>, limit: Duration, mut done: impl FnMut(&mut Network<Node>) -> bool) {
+    let deadline = net.now() + limit;
+    assert!(net.run_until(deadline, &mut done), "not done after {limit:?} (virtual)");
+}
+
+/// Let `d` of virtual time pass, with everything it brings.
+pub fn idle(net: &mut Network<Node>, d: Duration) {
+    let deadline = net.now() + d;
+    net.run_until(deadline, |n| n.now() >= deadline);
+}
+
+/// Connect the client to the server and accept: returns (client, server).
+pub fn establish(net: &mut Network<Node>) -> (SocketHandle, SocketHandle) {
+    let now = net.now();
+    let c = stack(net, CLIENT).connect(now, server_addr()).unwrap();
+    let mut s = None;
+    run(net, Duration::from_secs(5), |n| {
+        s = s.or_else(|| stack(n, SERVER).accept(PORT));
+        s.is_some() && stack(n, CLIENT).state(c) == Some(State::Established)
+    });
+    (c, s.unwrap())
+}
+
+/// Everything readable on `h` now.
+pub fn read_all(net: &mut Network<Node>, i: usize, h: SocketHandle) -> Vec<u8> {
+    let now = net.now();
+    let mut out = Vec::new();
+    let mut buf = [0u8; 8192];
+    while let Ok(n) = stack(net, i).recv(now, h, &mut buf) {
+        if n == 0 {
+            break;
+        }
+        out.extend_from_slice(&buf[..n]);
+    }
+    out
+}
+
+/// Drain the events of a stack.
+pub fn events(net: &mut Network<Node>, i: usize) -> Vec<Event> {
+    std::iter::from_fn(|| stack(net, i).next_event()).collect()
+}
+
+pub fn ready_of(events: &[Event], h: SocketHandle) -> Ready {
+    events.iter().fold(Ready::NONE, |acc, e| match *e {
+        Event::Socket { socket, ready } if socket == h => acc | ready,
+        _ => acc,
+    })
+}
+
+/// One TCP segment as delivered: who got it, when, and its header.
+#[derive(Clone, Debug)]
+pub struct Seg {
+    pub to: usize,
+    pub at: Instant,
+    pub repr: TcpRepr,
+    pub len: usize,
+}
+
+impl Seg {
+    pub fn parse(to: usize, at: Instant, packet: &[u8]) -> Option<Seg> {
+        let ip = Ipv4Packet::new_checked(packet).ok()?;
+        let tcp = TcpSegment::new_checked(ip.payload()).ok()?;
+        let repr = TcpRepr::parse(&tcp).ok()?;
+        Some(Seg { to, at, repr, len: tcp.payload().len() })
+    }
+
+    pub fn flags(&self) -> Flags {
+        self.repr.flags
+    }
+    pub fn seq(&self) -> u32 {
+        self.repr.seq_number.0
+    }
+    pub fn ack(&self) -> u32 {
+        self.repr.ack_number.0
+    }
+    pub fn from_server(&self) -> bool {
+        self.to == CLIENT
+    }
+    pub fn has(&self, f: Flags) -> bool {
+        self.repr.flags.contains(f)
+    }
+}
+
+/// The TCP segments delivered since the last call (capture must be on).
+pub fn captured(net: &mut Network<Node>) -> Vec<Seg> {
+    net.take_captured().into_iter().filter_map(|d| Seg::parse(d.to, d.at, &d.packet)).collect()
+}
+
+/// A compact picture of an exchange: "C>S S", "S>C S.", "C>S ." ...
+pub fn picture(segs: &[Seg]) -> Vec<String> {
+    segs.iter()
+        .map(|s| {
+            let dir = if s.from_server() { "S>C" } else { "C>S" };
+            if s.len > 0 {
+                format!("{dir} {} len={}", s.flags(), s.len)
+            } else {
+                format!("{dir} {}", s.flags())
+            }
+        })
+        .collect()
+}
+
+/// Deterministic pseudo-random bytes for transfers.
+pub fn pattern(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// A whole IPv4 packet carrying `repr` and `payload`, with correct checksums.
+pub fn packet(src: SocketAddrV4, dst: SocketAddrV4, repr: &TcpRepr, payload: &[u8]) -> Vec<u8> {
+    use stack::wire::ipv4::{Ipv4Repr, PROTO_TCP};
+    let tcp_len = repr.header_len() + payload.len();
+    let mut buf = vec![0u8; Ipv4Repr::HEADER_LEN + tcp_len];
+    let ip = Ipv4Repr { src_addr: *src.ip(), dst_addr: *dst.ip(), protocol: PROTO_TCP, payload_len: tcp_len, ttl: 64 };
+    ip.emit(&mut buf[..Ipv4Repr::HEADER_LEN]);
+    buf[Ipv4Repr::HEADER_LEN + repr.header_len()..].copy_from_slice(payload);
+    repr.emit(&mut buf[Ipv4Repr::HEADER_LEN..], *src.ip(), *dst.ip());
+    buf
+}
+
+/// What a lone stack sends now, parsed.
+pub fn output(stack: &mut Stack, now: Instant) -> Vec<Seg> {
+    let mut out = Vec::new();
+    stack.transmit(now, &mut |p| out.extend(Seg::parse(CLIENT, now, p)));
+    out
+}
+
+/// A segment header from `src_port` to `dst_port`.
+pub fn seg(src_port: u16, dst_port: u16, seq: u32, ack: u32, flags: Flags) -> TcpRepr {
+    TcpRepr {
+        src_port,
+        dst_port,
+        seq_number: stack::tcp::seq::SeqNum(seq),
+        ack_number: stack::tcp::seq::SeqNum(ack),
+        flags,
+        window_len: 65535,
+        ..TcpRepr::default()
+    }
+}

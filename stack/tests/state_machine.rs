@@ -1,0 +1,440 @@
+//! One test per transition of the RFC 9293 state diagram (Figure 5) and per
+//! close path, each checking every segment of the exchange.
+
+mod common;
+
+use common::*;
+use stack::link::faults::Faults;
+use stack::tcp::state::State;
+use stack::time::{Duration, Instant};
+use stack::wire::tcp::Flags;
+use stack::{Error, Event, Ready, Stack};
+
+fn server_states(net: &mut stack::link::sim::Network<Node>) -> Vec<State> {
+    stack(net, SERVER).connections().map(|c| c.state).collect()
+}
+
+/// CLOSED → LISTEN → SYN-RECEIVED → ESTABLISHED on the server and
+/// CLOSED → SYN-SENT → ESTABLISHED on the client (§3.5, Figure 6).
+#[test]
+fn three_way_handshake() {
+    let mut net = pair(Faults::default());
+    net.capture(true);
+    let now = net.now();
+    let c = stack(&mut net, CLIENT).connect(now, server_addr()).unwrap();
+    assert_eq!(stack(&mut net, CLIENT).state(c), Some(State::SynSent));
+
+    // The SYN arrives: the server holds a half-open connection.
+    run(&mut net, Duration::from_secs(1), |n| !server_states(n).is_empty());
+    assert_eq!(server_states(&mut net), [State::SynReceived]);
+    assert_eq!(stack(&mut net, SERVER).accept(PORT), None, "not accepted before the handshake completes");
+
+    run(&mut net, Duration::from_secs(1), |n| server_states(n) == [State::Established]);
+    let s = stack(&mut net, SERVER).accept(PORT).expect("the accept queue holds it");
+    assert_eq!(stack(&mut net, CLIENT).state(c), Some(State::Established));
+    assert_eq!(stack(&mut net, SERVER).state(s), Some(State::Established));
+
+    let segs = captured(&mut net);
+    assert_eq!(picture(&segs), ["C>S S", "S>C S.", "C>S ."]);
+    let (syn, syn_ack, ack) = (&segs[0], &segs[1], &segs[2]);
+    assert_eq!(syn_ack.ack(), syn.seq().wrapping_add(1), "the SYN takes one sequence number");
+    assert_eq!((ack.seq(), ack.ack()), (syn.seq().wrapping_add(1), syn_ack.seq().wrapping_add(1)));
+    assert_eq!(syn.repr.options.mss, Some(1460), "MSS = MTU 1500 - 40");
+    assert_eq!(syn_ack.repr.options.mss, Some(1460));
+    assert!(syn.repr.window_len > 0 && syn_ack.repr.window_len > 0);
+    let events = events(&mut net, CLIENT);
+    assert!(ready_of(&events, c).contains(Ready::CONNECTED));
+    assert!(events(&mut net, SERVER).contains(&Event::Incoming { port: PORT }));
+}
+
+/// The story's close: the server closes first. ESTABLISHED → FIN-WAIT-1 →
+/// FIN-WAIT-2 → TIME-WAIT → (2·MSL) → CLOSED on the server; ESTABLISHED →
+/// CLOSE-WAIT → LAST-ACK → CLOSED on the client (§3.6, Figure 12).
+#[test]
+fn server_closes_first_then_time_wait_for_exactly_two_msl() {
+    let mut net = pair(Faults::default());
+    let (c, s) = establish(&mut net);
+    let now = net.now();
+    stack(&mut net, SERVER).send(now, s, b"HTTP/1.1 200 OK\r\n\r\nhello").unwrap();
+    run(&mut net, Duration::from_secs(1), |n| read_all(n, CLIENT, c).len() == 24);
+    idle(&mut net, Duration::from_secs(1)); // let the delayed ACK go
+
+    net.capture(true);
+    let now = net.now();
+    stack(&mut net, SERVER).close(now, s);
+    assert_eq!(server_states(&mut net), [State::FinWait1]);
+
+    // FIN from the server, ACK from the client...
+    run(&mut net, Duration::from_secs(1), |n| server_states(n) == [State::FinWait2]);
+    assert_eq!(stack(&mut net, CLIENT).state(c), Some(State::CloseWait));
+    let mut buf = [0u8; 16];
+    let now = net.now();
+    assert_eq!(stack(&mut net, CLIENT).recv(now, c, &mut buf), Ok(0), "end of stream");
+    assert!(ready_of(&events(&mut net, CLIENT), c).contains(Ready::PEER_CLOSED));
+
+    // ...then the client closes: FIN from the client, ACK from the server.
+    idle(&mut net, Duration::from_millis(100));
+    let now = net.now();
+    stack(&mut net, CLIENT).close(now, c);
+    assert_eq!(stack(&mut net, CLIENT).state(c), Some(State::LastAck));
+    run(&mut net, Duration::from_secs(1), |n| stack(n, CLIENT).state(c).is_none());
+
+    let segs = captured(&mut net);
+    assert_eq!(picture(&segs), ["S>C F.", "C>S .", "C>S F.", "S>C ."]);
+    let (fin1, ack1, fin2, ack2) = (&segs[0], &segs[1], &segs[2], &segs[3]);
+    assert_eq!(ack1.ack(), fin1.seq().wrapping_add(1), "the FIN takes one sequence number");
+    assert_eq!(fin2.ack(), fin1.seq().wrapping_add(1));
+    assert_eq!((ack2.seq(), ack2.ack()), (fin1.seq().wrapping_add(1), fin2.seq().wrapping_add(1)));
+
+    // The server keeps the 4-tuple in TIME-WAIT for exactly 2·MSL after the
+    // client's FIN arrived, with no TCB left.
+    assert!(server_states(&mut net).is_empty());
+    assert_eq!(stack(&mut net, SERVER).time_wait_count(), 1);
+    let entered = fin2.at;
+    let end = entered + MSL * 2;
+    net.run_until(end - Duration::from_micros(1), |_| false);
+    assert_eq!(stack(&mut net, SERVER).time_wait_count(), 1, "still in TIME-WAIT just before 2·MSL");
+    net.run_until(end, |_| false);
+    assert_eq!(net.now(), end);
+    assert_eq!(stack(&mut net, SERVER).time_wait_count(), 0, "deleted at 2·MSL");
+}
+
+/// The peer closes first: ESTABLISHED → CLOSE-WAIT → LAST-ACK → CLOSED on
+/// our side, and the client is the one left in TIME-WAIT.
+#[test]
+fn peer_closes_first() {
+    let mut net = pair(Faults::default());
+    let (c, s) = establish(&mut net);
+    net.capture(true);
+    let now = net.now();
+    stack(&mut net, CLIENT).close(now, c);
+    assert_eq!(stack(&mut net, CLIENT).state(c), Some(State::FinWait1));
+    run(&mut net, Duration::from_secs(1), |n| stack(n, SERVER).state(s) == Some(State::CloseWait));
+    assert!(ready_of(&events(&mut net, SERVER), s).contains(Ready::PEER_CLOSED));
+    idle(&mut net, Duration::from_millis(100));
+    let now = net.now();
+    stack(&mut net, SERVER).close(now, s);
+    assert_eq!(stack(&mut net, SERVER).state(s), Some(State::LastAck));
+    run(&mut net, Duration::from_secs(1), |n| stack(n, SERVER).state(s).is_none());
+    assert_eq!(picture(&captured(&mut net)), ["C>S F.", "S>C .", "S>C F.", "C>S ."]);
+    assert_eq!(stack(&mut net, CLIENT).time_wait_count(), 1);
+    assert_eq!(stack(&mut net, SERVER).time_wait_count(), 0, "the side that closed second keeps nothing");
+}
+
+/// Both close at once: FIN-WAIT-1 → CLOSING → TIME-WAIT on both sides
+/// (§3.6, Figure 13).
+#[test]
+fn simultaneous_close_goes_through_closing() {
+    let mut net = pair(Faults::default());
+    let (c, s) = establish(&mut net);
+    net.capture(true);
+    let now = net.now();
+    stack(&mut net, CLIENT).close(now, c);
+    stack(&mut net, SERVER).close(now, s);
+    let mut saw_closing = [false; 2];
+    run(&mut net, Duration::from_secs(1), |n| {
+        saw_closing[0] |= stack(n, CLIENT).state(c) == Some(State::Closing);
+        saw_closing[1] |= stack(n, SERVER).state(s) == Some(State::Closing);
+        stack(n, CLIENT).time_wait_count() == 1 && stack(n, SERVER).time_wait_count() == 1
+    });
+    assert_eq!(saw_closing, [true, true]);
+    let mut pic = picture(&captured(&mut net));
+    pic.sort();
+    assert_eq!(pic, ["C>S .", "C>S F.", "S>C .", "S>C F."]);
+}
+
+/// Both open at once: SYN-SENT → SYN-RECEIVED → ESTABLISHED on both sides
+/// (§3.5, Figure 7).
+#[test]
+fn simultaneous_open() {
+    let mut net = pair(Faults::default());
+    let now = net.now();
+    let a = stack(&mut net, CLIENT).connect_from(now, 5000, "10.0.0.2:6000".parse().unwrap()).unwrap();
+    let b = stack(&mut net, SERVER).connect_from(now, 6000, "10.0.0.1:5000".parse().unwrap()).unwrap();
+    net.capture(true);
+    let mut saw = [false; 2];
+    run(&mut net, Duration::from_secs(5), |n| {
+        saw[0] |= stack(n, CLIENT).state(a) == Some(State::SynReceived);
+        saw[1] |= stack(n, SERVER).state(b) == Some(State::SynReceived);
+        stack(n, CLIENT).state(a) == Some(State::Established) && stack(n, SERVER).state(b) == Some(State::Established)
+    });
+    assert_eq!(saw, [true, true], "both passed through SYN-RECEIVED");
+    let now = net.now();
+    stack(&mut net, CLIENT).send(now, a, b"ping").unwrap();
+    run(&mut net, Duration::from_secs(1), |n| read_all(n, SERVER, b) == b"ping");
+}
+
+/// A lost FIN is retransmitted after the RTO, like data.
+#[test]
+fn lost_fin_is_retransmitted() {
+    let mut net = pair(Faults::default());
+    let (c, s) = establish(&mut net);
+    let mut first = true;
+    net.host_mut(CLIENT).drop_if = Some(Box::new(move |seg| seg.has(Flags::FIN) && std::mem::take(&mut first)));
+    let start = net.now();
+    stack(&mut net, SERVER).close(start, s);
+    run(&mut net, Duration::from_secs(5), |n| stack(n, CLIENT).state(c) == Some(State::CloseWait));
+    let dropped = &net.host(CLIENT).dropped;
+    assert_eq!(dropped.len(), 1);
+    let waited = net.now() - start;
+    assert!(waited >= Duration::from_millis(200) && waited <= Duration::from_millis(1100), "after one RTO: {waited:?}");
+    assert_eq!(stack(&mut net, SERVER).counters().retransmissions, 1);
+}
+
+/// TIME-WAIT answers a retransmitted FIN (our last ACK was lost) with
+/// another ACK and restarts its 2·MSL clock (§3.10.7.4 "fifth", TIME-WAIT).
+#[test]
+fn retransmitted_fin_in_time_wait_is_acked_again_and_restarts_the_clock() {
+    let mut net = pair(Faults::default());
+    let (c, s) = establish(&mut net);
+    let now = net.now();
+    stack(&mut net, SERVER).close(now, s);
+    run(&mut net, Duration::from_secs(1), |n| stack(n, CLIENT).state(c) == Some(State::CloseWait));
+    // The client loses the server's final ACK once.
+    let mut first = true;
+    net.host_mut(CLIENT).drop_if = Some(Box::new(move |seg| seg.flags() == Flags::ACK && seg.len == 0 && std::mem::take(&mut first)));
+    net.capture(true);
+    let now = net.now();
+    stack(&mut net, CLIENT).close(now, c);
+    run(&mut net, Duration::from_secs(5), |n| stack(n, CLIENT).state(c).is_none());
+    let segs = captured(&mut net);
+    assert_eq!(picture(&segs), ["C>S F.", "S>C .", "C>S F.", "S>C ."], "FIN, (lost) ACK, FIN again, ACK again");
+    let second_fin = segs.iter().filter(|s| s.has(Flags::FIN)).nth(1).unwrap().at;
+    assert_eq!(stack(&mut net, SERVER).time_wait_count(), 1);
+    net.run_until(second_fin + MSL * 2 - Duration::from_micros(1), |_| false);
+    assert_eq!(stack(&mut net, SERVER).time_wait_count(), 1, "the clock restarted at the second FIN");
+    net.run_until(second_fin + MSL * 2, |_| false);
+    assert_eq!(stack(&mut net, SERVER).time_wait_count(), 0);
+}
+
+/// shutdown(write): our FIN goes, but we keep receiving (a half-closed
+/// connection, §3.6.1).
+#[test]
+fn shutdown_write_keeps_receiving() {
+    let mut net = pair(Faults::default());
+    let (c, s) = establish(&mut net);
+    let now = net.now();
+    stack(&mut net, SERVER).shutdown(now, s).unwrap();
+    run(&mut net, Duration::from_secs(1), |n| stack(n, SERVER).state(s) == Some(State::FinWait2));
+    assert_eq!(stack(&mut net, SERVER).send(now, s, b"x"), Err(Error::Closing));
+    let now = net.now();
+    stack(&mut net, CLIENT).send(now, c, b"still talking").unwrap();
+    run(&mut net, Duration::from_secs(1), |n| read_all(n, SERVER, s) == b"still talking");
+    let now = net.now();
+    stack(&mut net, CLIENT).close(now, c);
+    run(&mut net, Duration::from_secs(1), |n| stack(n, SERVER).state(s).is_none());
+    assert_eq!(stack(&mut net, SERVER).time_wait_count(), 1);
+}
+
+/// ABORT sends RST; the peer's connection is reset and its application told.
+#[test]
+fn abort_sends_rst_and_the_peer_is_reset() {
+    let mut net = pair(Faults::default());
+    let (c, s) = establish(&mut net);
+    net.capture(true);
+    let now = net.now();
+    stack(&mut net, SERVER).abort(now, s);
+    assert_eq!(stack(&mut net, SERVER).state(s), None, "deleted at once");
+    run(&mut net, Duration::from_secs(1), |n| stack(n, CLIENT).state(c) == Some(State::Closed));
+    assert_eq!(picture(&captured(&mut net)), ["S>C R"]);
+    assert!(ready_of(&events(&mut net, CLIENT), c).contains(Ready::RESET));
+    let now = net.now();
+    assert_eq!(stack(&mut net, CLIENT).recv(now, c, &mut [0; 4]), Err(Error::Reset));
+    stack(&mut net, CLIENT).close(now, c);
+    assert_eq!(stack(&mut net, CLIENT).state(c), None);
+}
+
+/// A peer that ACKs our FIN but never sends its own must not pin an
+/// orphaned connection in FIN-WAIT-2 forever.
+#[test]
+fn fin_wait_2_times_out() {
+    let mut server = config(SERVER_ADDR);
+    server.fin_wait_2_timeout = Duration::from_secs(10);
+    let mut net = pair_with(Faults::default(), config(CLIENT_ADDR), server);
+    let (_c, s) = establish(&mut net);
+    let now = net.now();
+    stack(&mut net, SERVER).close(now, s);
+    run(&mut net, Duration::from_secs(1), |n| server_states(n) == [State::FinWait2]);
+    let at = net.now();
+    idle(&mut net, Duration::from_secs(9));
+    assert_eq!(server_states(&mut net), [State::FinWait2]);
+    run(&mut net, Duration::from_secs(2), |n| server_states(n).is_empty());
+    assert!(net.now() - at >= Duration::from_secs(10));
+    assert_eq!(stack(&mut net, SERVER).time_wait_count(), 0);
+}
+
+/// A new SYN for a 4-tuple in TIME-WAIT, above the old RCV.NXT, opens the
+/// new connection at once (MAY-2; what Linux does under port reuse).
+#[test]
+fn new_syn_reopens_a_time_wait_tuple() {
+    let mut net = pair(Faults::default());
+    let now = net.now();
+    let c = stack(&mut net, CLIENT).connect_from(now, 40000, server_addr()).unwrap();
+    let mut s = None;
+    run(&mut net, Duration::from_secs(1), |n| {
+        s = s.or_else(|| stack(n, SERVER).accept(PORT));
+        s.is_some()
+    });
+    let now = net.now();
+    stack(&mut net, SERVER).close(now, s.unwrap());
+    run(&mut net, Duration::from_secs(1), |n| stack(n, CLIENT).state(c) == Some(State::CloseWait));
+    let now = net.now();
+    stack(&mut net, CLIENT).close(now, c);
+    run(&mut net, Duration::from_secs(1), |n| stack(n, CLIENT).state(c).is_none());
+    assert_eq!(stack(&mut net, SERVER).time_wait_count(), 1);
+
+    // Same client port again, well within 2·MSL.
+    net.capture(true);
+    idle(&mut net, Duration::from_millis(10));
+    let now = net.now();
+    let c2 = stack(&mut net, CLIENT).connect_from(now, 40000, server_addr()).unwrap();
+    run(&mut net, Duration::from_secs(1), |n| stack(n, CLIENT).state(c2) == Some(State::Established));
+    assert_eq!(picture(&captured(&mut net)), ["C>S S", "S>C S.", "C>S ."]);
+    assert_eq!(stack(&mut net, SERVER).counters().time_wait_reopened, 1);
+    assert_eq!(stack(&mut net, SERVER).time_wait_count(), 0);
+}
+
+/// §3.10.7.1: a SYN to a port nobody listens on gets <SEQ=0><ACK=SEG.SEQ+1>
+/// <CTL=RST,ACK>, and the client is refused.
+#[test]
+fn syn_to_a_closed_port_is_refused_with_rst() {
+    let mut net = pair(Faults::default());
+    net.capture(true);
+    let now = net.now();
+    let c = stack(&mut net, CLIENT).connect(now, "10.0.0.2:81".parse().unwrap()).unwrap();
+    run(&mut net, Duration::from_secs(1), |n| stack(n, CLIENT).state(c) == Some(State::Closed));
+    let segs = captured(&mut net);
+    assert_eq!(picture(&segs), ["C>S S", "S>C R."]);
+    assert_eq!((segs[1].seq(), segs[1].ack()), (0, segs[0].seq().wrapping_add(1)));
+    let now = net.now();
+    assert_eq!(stack(&mut net, CLIENT).recv(now, c, &mut [0; 4]), Err(Error::Refused));
+}
+
+/// An ACK that acknowledges nothing we sent gets <SEQ=SEG.ACK><CTL=RST>,
+/// at a listening port and in SYN-RECEIVED (§3.10.7.2, §3.10.7.4).
+#[test]
+fn unacceptable_acks_get_rst() {
+    let mut s = Stack::new(config(SERVER_ADDR));
+    s.listen(PORT, 4).unwrap();
+    let peer = "10.0.0.1:40000".parse().unwrap();
+    let now = Instant::ZERO;
+    s.receive(now, &packet(peer, server_addr(), &seg(40000, PORT, 100, 5555, Flags::ACK), &[]));
+    let out = output(&mut s, now);
+    assert_eq!((out.len(), out[0].flags(), out[0].seq()), (1, Flags::RST, 5555));
+
+    s.receive(now, &packet(peer, server_addr(), &seg(40000, PORT, 1000, 0, Flags::SYN), &[]));
+    let syn_ack = output(&mut s, now).remove(0);
+    assert_eq!(syn_ack.flags(), Flags::SYN | Flags::ACK);
+    let bad_ack = syn_ack.seq().wrapping_add(100);
+    s.receive(now, &packet(peer, server_addr(), &seg(40000, PORT, 1001, bad_ack, Flags::ACK), &[]));
+    let out = output(&mut s, now);
+    assert_eq!((out[0].flags(), out[0].seq()), (Flags::RST, bad_ack));
+    assert_eq!(s.connections().next().unwrap().state, State::SynReceived, "the half-open connection survives");
+}
+
+/// RST in SYN-RECEIVED sends a passive connection back to LISTEN: the
+/// half-open TCB is deleted, the listener carries on (§3.10.7.4 "second").
+#[test]
+fn rst_in_syn_received_returns_to_listen() {
+    let mut s = Stack::new(config(SERVER_ADDR));
+    s.listen(PORT, 4).unwrap();
+    let peer = "10.0.0.1:40000".parse().unwrap();
+    let now = Instant::ZERO;
+    s.receive(now, &packet(peer, server_addr(), &seg(40000, PORT, 1000, 0, Flags::SYN), &[]));
+    output(&mut s, now);
+    assert_eq!(s.connections().count(), 1);
+    s.receive(now, &packet(peer, server_addr(), &seg(40000, PORT, 1001, 0, Flags::RST), &[]));
+    assert_eq!(s.connections().count(), 0);
+    assert_eq!(s.next_event(), None, "the application never hears of it");
+    // The port still listens.
+    s.receive(now, &packet(peer, server_addr(), &seg(40000, PORT, 9000, 0, Flags::SYN), &[]));
+    assert_eq!(output(&mut s, now)[0].flags(), Flags::SYN | Flags::ACK);
+}
+
+/// A lost SYN,ACK: the client's retransmitted SYN makes the server send
+/// its SYN,ACK again, and a lost SYN is retransmitted after 1 s.
+#[test]
+fn lost_syn_and_syn_ack_are_retransmitted() {
+    let mut net = pair(Faults::default());
+    let mut first = [true, true];
+    net.host_mut(SERVER).drop_if = Some(Box::new(move |seg| seg.has(Flags::SYN) && std::mem::take(&mut first[0])));
+    net.host_mut(CLIENT).drop_if = Some(Box::new(move |seg| seg.has(Flags::SYN) && std::mem::take(&mut first[1])));
+    net.capture(true);
+    let (_c, _s) = establish(&mut net);
+    let segs = captured(&mut net);
+    // The first SYN is lost; its retransmission gets a SYN,ACK that is lost
+    // too; the server's own retransmission of it completes the handshake.
+    assert_eq!(picture(&segs), ["C>S S", "C>S S", "S>C S.", "S>C S.", "C>S ."]);
+    let syns: Vec<_> = segs.iter().filter(|s| s.flags() == Flags::SYN).collect();
+    assert_eq!(syns.len(), 2);
+    assert_eq!(syns[1].at - syns[0].at, Duration::from_secs(1), "initial RTO is 1 s (RFC 6298 §2.1)");
+    assert_eq!(syns[0].seq(), syns[1].seq(), "the same SYN again");
+}
+
+/// Six connections at once on one listening port, as a browser opens them.
+#[test]
+fn six_connections_on_one_listening_port() {
+    let mut net = pair(Faults::default());
+    let now = net.now();
+    let clients: Vec<_> = (0..6).map(|_| stack(&mut net, CLIENT).connect(now, server_addr()).unwrap()).collect();
+    let mut servers = Vec::new();
+    run(&mut net, Duration::from_secs(1), |n| {
+        while let Some(s) = stack(n, SERVER).accept(PORT) {
+            servers.push(s);
+        }
+        servers.len() == 6
+    });
+    for (i, &c) in clients.iter().enumerate() {
+        let now = net.now();
+        stack(&mut net, CLIENT).send(now, c, format!("request {i}").as_bytes()).unwrap();
+    }
+    let mut got = vec![Vec::new(); 6];
+    run(&mut net, Duration::from_secs(1), |n| {
+        for (i, &s) in servers.iter().enumerate() {
+            got[i].extend(read_all(n, SERVER, s));
+        }
+        got.iter().all(|g| !g.is_empty())
+    });
+    let mut got: Vec<String> = got.into_iter().map(|g| String::from_utf8(g).unwrap()).collect();
+    got.sort();
+    assert_eq!(got, (0..6).map(|i| format!("request {i}")).collect::<Vec<_>>());
+}
+
+/// A full SYN queue or accept queue drops the SYN and counts it; the
+/// client's retransmission gets in once there is room.
+#[test]
+fn full_queues_drop_syns_and_count_them() {
+    let mut server = config(SERVER_ADDR);
+    server.max_syn_queue = 2;
+    let mut net = pair_with(Faults::default(), config(CLIENT_ADDR), server);
+    stack(&mut net, SERVER).unlisten(Instant::ZERO, PORT);
+    stack(&mut net, SERVER).listen(PORT, 2).unwrap();
+    let now = net.now();
+    let clients: Vec<_> = (0..4).map(|_| stack(&mut net, CLIENT).connect(now, server_addr()).unwrap()).collect();
+    idle(&mut net, Duration::from_millis(100));
+    let established = clients.iter().filter(|&&c| stack(&mut net, CLIENT).state(c) == Some(State::Established)).count();
+    assert_eq!(established, 2, "backlog 2: two complete, two wait");
+    assert_eq!(stack(&mut net, SERVER).counters().drops.syn_queue_full, 2);
+    // Accepting makes room; the retransmitted SYNs then get through.
+    let mut accepted = 0;
+    run(&mut net, Duration::from_secs(5), |n| {
+        while stack(n, SERVER).accept(PORT).is_some() {
+            accepted += 1;
+        }
+        accepted == 4
+    });
+}
+
+/// Handles of deleted connections stay invalid even when the slot is reused.
+#[test]
+fn stale_handles_are_invalid() {
+    let mut net = pair(Faults::default());
+    let (c, _s) = establish(&mut net);
+    let now = net.now();
+    stack(&mut net, CLIENT).abort(now, c);
+    let (c2, _) = establish(&mut net);
+    assert_ne!(c, c2);
+    let now = net.now();
+    assert_eq!(stack(&mut net, CLIENT).send(now, c, b"x"), Err(Error::InvalidSocket));
+    assert_eq!(stack(&mut net, CLIENT).send(now, c2, b"x"), Ok(1));
+}
