@@ -1,0 +1,123 @@
+//! The Internet checksum (RFC 1071), used by IPv4, ICMP and TCP.
+//!
+//! It is the one's-complement sum of the data taken as 16-bit big-endian
+//! words. One's-complement addition is addition modulo 2^16 - 1, where a carry
+//! out of the top "wraps around" into the bottom. Because 2^64 - 1 is a
+//! multiple of 2^16 - 1, we may add 64-bit words with end-around carry and fold
+//! down to 16 bits at the end (RFC 1071 §2(B)): four times fewer additions.
+//!
+//! The functions here return the sum *not* complemented, so sums of pieces can
+//! be `combine`d. To verify, check `!combine(&[pseudo, data(seg)]) == 0`; to
+//! emit, zero the checksum field, then write `!combine(..)`.
+
+use std::net::Ipv4Addr;
+
+/// One's-complement sum of `bytes`, folded to 16 bits. An odd last byte is
+/// padded with a zero byte on the right (RFC 1071 §4.1).
+pub fn data(bytes: &[u8]) -> u16 {
+    let mut chunks = bytes.chunks_exact(8);
+    let mut acc = 0u64;
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        acc = add_with_carry(acc, u64::from_be_bytes(word));
+    }
+    // The tail (0..=7 bytes) starts at an even offset, so padding it on the
+    // right keeps every byte in its 16-bit lane, and the odd byte in the high half.
+    let tail = chunks.remainder();
+    let mut word = [0u8; 8];
+    word[..tail.len()].copy_from_slice(tail);
+    fold(add_with_carry(acc, u64::from_be_bytes(word)))
+}
+
+/// One's-complement sum of already folded sums.
+pub fn combine(sums: &[u16]) -> u16 {
+    fold(sums.iter().map(|&s| u64::from(s)).sum())
+}
+
+/// Sum of the IPv4 pseudo-header that TCP's checksum also covers
+/// (RFC 9293 §3.1): source, destination, zero, protocol, segment length.
+pub fn pseudo_header(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, length: usize) -> u16 {
+    let mut header = [0u8; 12];
+    header[0..4].copy_from_slice(&src.octets());
+    header[4..8].copy_from_slice(&dst.octets());
+    header[9] = protocol;
+    // A segment inside an IPv4 packet is always shorter than 2^16 bytes.
+    header[10..12].copy_from_slice(&(length as u16).to_be_bytes());
+    data(&header)
+}
+
+/// 64-bit one's-complement addition: the carry out wraps around.
+fn add_with_carry(a: u64, b: u64) -> u64 {
+    let (sum, carry) = a.overflowing_add(b);
+    sum + u64::from(carry)
+}
+
+/// Folds a 64-bit one's-complement sum into 16 bits.
+fn fold(mut acc: u64) -> u16 {
+    while acc > 0xffff {
+        acc = (acc & 0xffff) + (acc >> 16);
+    }
+    acc as u16
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The textbook definition, 16 bits at a time, to check the fast one against.
+    fn slow(bytes: &[u8]) -> u16 {
+        let mut acc = 0u32;
+        for pair in bytes.chunks(2) {
+            let word = u16::from_be_bytes([pair[0], *pair.get(1).unwrap_or(&0)]);
+            acc += u32::from(word);
+            acc = (acc & 0xffff) + (acc >> 16);
+        }
+        acc as u16
+    }
+
+    #[test]
+    fn rfc1071_example() {
+        // RFC 1071 §3: these bytes sum to 0xddf2.
+        assert_eq!(data(&[0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7]), 0xddf2);
+    }
+
+    #[test]
+    fn odd_byte_is_the_high_half() {
+        assert_eq!(data(&[0xab]), 0xab00);
+        assert_eq!(data(&[0, 0, 0, 0, 0, 0, 0, 0, 0x12, 0x34, 0x56]), 0x6834);
+    }
+
+    #[test]
+    fn carries_wrap_around() {
+        // 0xffff + 0x0001 = 0x1_0000, which wraps to 0x0001.
+        assert_eq!(data(&[0xff, 0xff, 0x00, 0x01]), 0x0001);
+        assert_eq!(data(&[0xff; 64]), 0xffff);
+        assert_eq!(combine(&[0xffff, 0x0002]), 0x0002);
+    }
+
+    #[test]
+    fn pseudo_header_sum() {
+        // 10.9.0.1 -> 10.9.0.2, TCP, 40 bytes: 0x0a09+0x0001+0x0a09+0x0002+6+40.
+        let sum = pseudo_header(Ipv4Addr::new(10, 9, 0, 1), Ipv4Addr::new(10, 9, 0, 2), 6, 40);
+        assert_eq!(sum, 0x0a09 + 0x0001 + 0x0a09 + 0x0002 + 6 + 40);
+    }
+
+    proptest! {
+        #[test]
+        fn fast_sum_matches_definition(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+            prop_assert_eq!(data(&bytes), slow(&bytes));
+        }
+
+        #[test]
+        fn sum_of_even_split_is_combined_sums(
+            bytes in proptest::collection::vec(any::<u8>(), 0..200),
+            split in 0usize..100,
+        ) {
+            let at = (split * 2).min(bytes.len() & !1);
+            let (a, b) = bytes.split_at(at);
+            prop_assert_eq!(!combine(&[data(a), data(b)]), !data(&bytes));
+        }
+    }
+}
