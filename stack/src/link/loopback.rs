@@ -19,7 +19,7 @@
 //! "hardware" would finish them; `lo` has none and the bytes never leave
 //! memory), so the stack must not verify them: `RxChecksum::Offloaded`.
 //!
-//! Both directions are batched: `recvmmsg` takes up to [`RX_BATCH`] packets
+//! Both directions are batched: `recvmmsg` takes up to `RX_BATCH` packets
 //! per syscall, and `send` queues for one `sendmmsg` in `flush`.
 
 use std::io;
@@ -37,7 +37,7 @@ use super::{Link, LinkCaps, RxChecksum};
 const MAX_PACKET: usize = 65535;
 
 /// Packets per `recvmmsg`.
-pub const RX_BATCH: usize = 32;
+const RX_BATCH: usize = 32;
 /// `recvmmsg` calls per `recv_batch` at most, so a flood cannot starve sending.
 const RX_ROUNDS: usize = 8;
 /// Packets per `sendmmsg`.
@@ -66,9 +66,9 @@ pub struct LoopbackLink {
 impl LoopbackLink {
     /// Serves `addr` (e.g. 127.0.0.1:8080). `mtu` lowers the MTU of `lo`.
     pub fn open(addr: SocketAddrV4, mtu: Option<usize>) -> io::Result<LoopbackLink> {
-        let placeholder = placeholder_listener(addr)?;
         let raw = Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::TCP))
             .map_err(|err| os_error(err, "opening a raw socket", "CAP_NET_RAW"))?;
+        let placeholder = placeholder_listener(addr)?;
         raw.attach_filter(&served_port_filter(addr))?;
         raw.set_header_included_v4(true)?;
         raw.set_nonblocking(true)?;
@@ -99,7 +99,7 @@ impl LoopbackLink {
         };
         // Segments that arrived between socket() and the filter were not
         // filtered; throw them away.
-        while link.recv_some()? > 0 {}
+        while link.recv_into(&mut [0; RX_BATCH])? > 0 {}
         Ok(link)
     }
 
@@ -171,11 +171,6 @@ impl LoopbackLink {
         Ok(n)
     }
 
-    /// Receives and discards one batch; returns how many there were.
-    fn recv_some(&mut self) -> io::Result<usize> {
-        self.recv_into(&mut [0; RX_BATCH])
-    }
-
     /// One `sendmmsg` of up to `TX_BATCH` queued packets, starting with
     /// packet `first`, which begins at byte `offset` of the queue. Returns
     /// how many packets the kernel took.
@@ -202,7 +197,12 @@ impl LoopbackLink {
         // and address, and the iovecs into `self.tx`, which the kernel only
         // reads; all outlive the call.
         let sent = unsafe {
-            libc::sendmmsg(self.raw.as_raw_fd(), msgs.as_mut_ptr(), lens.len() as libc::c_uint, libc::MSG_DONTWAIT)
+            libc::sendmmsg(
+                self.raw.as_raw_fd(),
+                msgs.as_mut_ptr(),
+                lens.len() as libc::c_uint,
+                libc::MSG_DONTWAIT,
+            )
         };
         if sent < 0 {
             return Err(io::Error::last_os_error());
@@ -267,7 +267,10 @@ impl Link for LoopbackLink {
                     sent += n;
                 }
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock || err.raw_os_error() == Some(libc::ENOBUFS) => {
+                Err(err)
+                    if err.kind() == io::ErrorKind::WouldBlock
+                        || err.raw_os_error() == Some(libc::ENOBUFS) =>
+                {
                     break Ok(());
                 }
                 Err(err) => {
@@ -276,7 +279,10 @@ impl Link for LoopbackLink {
                     let len = self.tx_lens[sent];
                     sent_bytes += len;
                     sent += 1;
-                    break Err(io::Error::new(err.kind(), format!("sending a {len}-byte packet on lo: {err}")));
+                    break Err(io::Error::new(
+                        err.kind(),
+                        format!("sending a {len}-byte packet on lo: {err}"),
+                    ));
                 }
             }
         };
@@ -295,7 +301,9 @@ impl Link for LoopbackLink {
 fn placeholder_listener(addr: SocketAddrV4) -> io::Result<Socket> {
     let socket = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP))?;
     socket.set_reuse_address(true)?;
-    socket.attach_filter(&[SockFilter::new(bpf(libc::BPF_RET | libc::BPF_K), 0, 0, 0)])?;
+    socket
+        .attach_filter(&[SockFilter::new(bpf(libc::BPF_RET | libc::BPF_K), 0, 0, 0)])
+        .map_err(|err| os_error(err, "filtering the placeholder listener", "CAP_NET_ADMIN"))?;
     socket.bind(&addr.into()).map_err(|err| match err.raw_os_error() {
         Some(libc::EADDRINUSE) => io::Error::new(
             io::ErrorKind::AddrInUse,
@@ -319,7 +327,10 @@ fn placeholder_listener(addr: SocketAddrV4) -> io::Result<Socket> {
 /// the IP header on) that accepts TCP segments to `addr` and drops the rest.
 /// Fragments need no care: the kernel reassembles before raw delivery.
 fn served_port_filter(addr: SocketAddrV4) -> [SockFilter; 7] {
-    use libc::{BPF_ABS, BPF_B, BPF_H, BPF_IND, BPF_JEQ, BPF_JMP, BPF_K, BPF_LD, BPF_LDX, BPF_MSH, BPF_RET, BPF_W};
+    use libc::{
+        BPF_ABS, BPF_B, BPF_H, BPF_IND, BPF_JEQ, BPF_JMP, BPF_K, BPF_LD, BPF_LDX, BPF_MSH, BPF_RET,
+        BPF_W,
+    };
     [
         // A = destination address; if not ours, go to "drop" (4 ahead).
         SockFilter::new(bpf(BPF_LD | BPF_W | BPF_ABS), 0, 0, 16),
@@ -409,7 +420,14 @@ mod tests {
     }
 
     /// A TCP segment without options in an IPv4 packet, checksums complete.
-    fn segment(src: SocketAddrV4, dst: SocketAddrV4, seq: u32, ack: u32, flags: u8, data: &[u8]) -> Vec<u8> {
+    fn segment(
+        src: SocketAddrV4,
+        dst: SocketAddrV4,
+        seq: u32,
+        ack: u32,
+        flags: u8,
+        data: &[u8],
+    ) -> Vec<u8> {
         let mut tcp = Vec::new();
         tcp.extend_from_slice(&src.port().to_be_bytes());
         tcp.extend_from_slice(&dst.port().to_be_bytes());
@@ -417,7 +435,12 @@ mod tests {
         tcp.extend_from_slice(&ack.to_be_bytes());
         tcp.extend_from_slice(&[5 << 4, flags, 0xff, 0xff, 0, 0, 0, 0]);
         tcp.extend_from_slice(data);
-        let pseudo = [&src.ip().octets()[..], &dst.ip().octets(), &[0, 6], &(tcp.len() as u16).to_be_bytes()];
+        let pseudo = [
+            &src.ip().octets()[..],
+            &dst.ip().octets(),
+            &[0, 6],
+            &(tcp.len() as u16).to_be_bytes(),
+        ];
         let sum = checksum(&[&pseudo.concat(), &tcp]);
         tcp[16..18].copy_from_slice(&sum.to_be_bytes());
         ipv4(*src.ip(), *dst.ip(), 6, &tcp)
@@ -463,12 +486,19 @@ mod tests {
 
             let syn = recv_until(&mut link, |p| tcp(p)[13] == SYN);
             assert_eq!(&tcp(&syn)[2..4], &SERVED.port().to_be_bytes());
-            let client_addr = SocketAddrV4::new(Ipv4Addr::LOCALHOST, u16::from_be_bytes([tcp(&syn)[0], tcp(&syn)[1]]));
+            let client_addr = SocketAddrV4::new(
+                Ipv4Addr::LOCALHOST,
+                u16::from_be_bytes([tcp(&syn)[0], tcp(&syn)[1]]),
+            );
             // A RST from the kernel's TCP would have failed connect() already.
-            assert!(connect_done.recv_timeout(Duration::from_millis(300)).is_err(), "connect() ended early");
+            assert!(
+                connect_done.recv_timeout(Duration::from_millis(300)).is_err(),
+                "connect() ended early"
+            );
 
             let isn = u32_at(tcp(&syn), 4);
-            link.send(&segment(SERVED, client_addr, 1000, isn.wrapping_add(1), SYN | ACK, b"")).unwrap();
+            link.send(&segment(SERVED, client_addr, 1000, isn.wrapping_add(1), SYN | ACK, b""))
+                .unwrap();
             link.flush().unwrap();
             connect_done.recv_timeout(Duration::from_secs(2)).expect("connect() did not complete");
             let data = recv_until(&mut link, |p| !payload(p).is_empty());

@@ -64,8 +64,9 @@ impl PcapWriter<File> {
     /// Creates (or truncates) the pcap file at `path`.
     pub fn create(path: impl AsRef<Path>) -> io::Result<Self> {
         let path = path.as_ref();
-        let file = File::create(path)
-            .map_err(|err| io::Error::new(err.kind(), format!("creating pcap file {}: {err}", path.display())))?;
+        let file = File::create(path).map_err(|err| {
+            io::Error::new(err.kind(), format!("creating pcap file {}: {err}", path.display()))
+        })?;
         PcapWriter::new(file)
     }
 }

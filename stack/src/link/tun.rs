@@ -103,9 +103,15 @@ impl TunLink {
         configure(libc::SIOCSIFADDR, &|r| r.ifr_ifru.ifru_addr = sockaddr(config.host_addr))?;
         configure(libc::SIOCSIFNETMASK, &|r| r.ifr_ifru.ifru_netmask = sockaddr(netmask.into()))?;
         configure(libc::SIOCSIFMTU, &|r| r.ifr_ifru.ifru_mtu = config.mtu as libc::c_int)?;
-        set_up(&control, name).map_err(|err| os_error(err, &format!("bringing {name} up"), "CAP_NET_ADMIN"))?;
+        set_up(&control, name)
+            .map_err(|err| os_error(err, &format!("bringing {name} up"), "CAP_NET_ADMIN"))?;
 
-        Ok(TunLink { dev, name: name.clone(), mtu: config.mtu, buf: vec![0; 65535].into_boxed_slice() })
+        Ok(TunLink {
+            dev,
+            name: name.clone(),
+            mtu: config.mtu,
+            buf: vec![0; 65535].into_boxed_slice(),
+        })
     }
 
     /// The interface's name.
@@ -121,8 +127,11 @@ impl Link for TunLink {
 
     fn recv_batch(&mut self, f: &mut dyn FnMut(&[u8])) -> io::Result<usize> {
         let mut delivered = 0;
-        while delivered < RX_BATCH {
+        for _ in 0..RX_BATCH {
             match self.dev.read(&mut self.buf) {
+                // The host also sends IPv6 here (router solicitations, MLD
+                // reports); links carry IPv4 only.
+                Ok(n) if n == 0 || self.buf[0] >> 4 != 4 => {}
                 Ok(n) => {
                     f(&self.buf[..n]);
                     delivered += 1;
