@@ -1,6 +1,11 @@
 //! Links carry whole IPv4 packets between the stack and the world.
 
 use std::io;
+use std::os::fd::RawFd;
+
+pub mod loopback;
+pub mod pcap;
+pub mod tun;
 
 /// How a link treats checksums of packets it delivers.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -33,4 +38,11 @@ pub trait Link {
 
     /// Send everything queued.
     fn flush(&mut self) -> io::Result<()>;
+
+    /// The file descriptor that becomes readable when `recv_batch` has
+    /// packets, to register with a poller (e.g. `mio::unix::SourceFd`);
+    /// `None` for links without one, such as the simulator.
+    fn as_raw_fd(&self) -> Option<RawFd> {
+        None
+    }
 }
