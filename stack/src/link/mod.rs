@@ -1,5 +1,8 @@
 //! Links carry whole IPv4 packets between the stack and the world.
 
+pub mod faults;
+pub mod sim;
+
 use std::io;
 use std::os::fd::RawFd;
 
