@@ -204,24 +204,30 @@ impl Stack {
     /// Active OPEN (§3.10.1): send a SYN to `remote` from an ephemeral port.
     pub fn connect(&mut self, now: Instant, remote: SocketAddrV4) -> Result<SocketHandle, Error> {
         let span = EPHEMERAL_PORTS.end() - EPHEMERAL_PORTS.start() + 1;
-        let local = (0..span)
-            .map(|i| {
-                let port = EPHEMERAL_PORTS.start() + (self.next_port - EPHEMERAL_PORTS.start() + i) % span;
-                FourTuple { local: SocketAddrV4::new(self.config.addr, port), remote }
-            })
-            .find(|t| !self.by_tuple.contains_key(t) && !self.time_wait.contains(t))
+        let port = (0..span)
+            .map(|i| EPHEMERAL_PORTS.start() + (self.next_port - EPHEMERAL_PORTS.start() + i) % span)
+            .find(|&port| self.tuple_free(FourTuple { local: SocketAddrV4::new(self.config.addr, port), remote }))
             .ok_or(Error::Exhausted)?;
-        self.next_port = if local.local.port() == *EPHEMERAL_PORTS.end() {
-            *EPHEMERAL_PORTS.start()
-        } else {
-            local.local.port() + 1
-        };
-        let iss = self.isn.isn(now, local.local, remote);
+        self.next_port = if port == *EPHEMERAL_PORTS.end() { *EPHEMERAL_PORTS.start() } else { port + 1 };
+        self.connect_from(now, port, remote)
+    }
+
+    /// Active OPEN from a chosen local port.
+    pub fn connect_from(&mut self, now: Instant, port: u16, remote: SocketAddrV4) -> Result<SocketHandle, Error> {
+        let local = SocketAddrV4::new(self.config.addr, port);
+        if !self.tuple_free(FourTuple { local, remote }) {
+            return Err(Error::AddrInUse);
+        }
+        let iss = self.isn.isn(now, local, remote);
         let cx = Context { now, config: &self.config, counters: &mut self.counters };
-        let tcb = Tcb::connect(&cx, local.local, remote, iss);
+        let tcb = Tcb::connect(&cx, local, remote, iss);
         let h = self.insert(tcb).ok_or(Error::Exhausted)?;
         self.after(h.index, now);
         Ok(h)
+    }
+
+    fn tuple_free(&self, tuple: FourTuple) -> bool {
+        !self.by_tuple.contains_key(&tuple) && !self.time_wait.contains(&tuple)
     }
 
     /// SEND (§3.10.2): queue data; returns how much fit.
@@ -575,7 +581,7 @@ impl Stack {
             tcb.dispatch(&mut cx, &mut |tcb: &Tcb, out: Outgoing| {
                 write_segment(scratch, tcb.local, tcb.remote, &out.repr, out.payload, emit);
             });
-            self.after(index, now);
+            self.update(index, now);
         }
         // Keep the allocation for next time.
         self.dirty = dirty;
@@ -606,10 +612,20 @@ impl Stack {
         Some(h)
     }
 
-    /// After anything touched a connection: move it between the listener's
-    /// queues, into TIME-WAIT or out of existence; reschedule its timer;
-    /// note that it may have output and events.
+    /// After anything but `transmit` touched a connection: bring the tables
+    /// up to date and note that it may have segments to send.
     fn after(&mut self, index: u32, now: Instant) {
+        self.update(index, now);
+        let slot = &mut self.slots[index as usize];
+        if slot.tcb.is_some() && !slot.dirty {
+            slot.dirty = true;
+            self.dirty.push(index);
+        }
+    }
+
+    /// Move a connection between the listener's queues, into TIME-WAIT or
+    /// out of existence; reschedule its timer; queue its events.
+    fn update(&mut self, index: u32, now: Instant) {
         let slot = &mut self.slots[index as usize];
         let Some(tcb) = slot.tcb.as_mut() else { return };
         let h = SocketHandle { index, generation: slot.generation };
@@ -649,10 +665,6 @@ impl Stack {
                 self.timers.insert((new, index));
             }
             slot.timer = deadline;
-        }
-        if !slot.dirty {
-            slot.dirty = true;
-            self.dirty.push(index);
         }
         if !tcb.ready.is_empty() && !slot.in_ready {
             slot.in_ready = true;
@@ -722,4 +734,20 @@ fn write_segment(buf: &mut [u8], src: SocketAddrV4, dst: SocketAddrV4, repr: &Tc
     let ip = Ipv4Repr { src_addr: *src.ip(), dst_addr: *dst.ip(), protocol: PROTO_TCP, payload_len: total - ip_len, ttl: Ipv4Repr::DEFAULT_TTL };
     ip.emit(&mut buf[..ip_len]);
     emit(&buf[..total]);
+}
+
+/// The simulator drives a stack exactly as an event loop does.
+impl crate::link::sim::Host for Stack {
+    fn receive(&mut self, now: Instant, packet: &[u8]) {
+        Stack::receive(self, now, packet);
+    }
+    fn poll(&mut self, now: Instant) {
+        Stack::poll(self, now);
+    }
+    fn transmit(&mut self, now: Instant, emit: &mut dyn FnMut(&[u8])) {
+        Stack::transmit(self, now, emit);
+    }
+    fn poll_at(&self) -> Option<Instant> {
+        Stack::poll_at(self)
+    }
 }

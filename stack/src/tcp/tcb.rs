@@ -414,8 +414,9 @@ impl Tcb {
         let repr = seg.repr;
         let flags = repr.flags;
 
-        // A retransmitted SYN in SYN-RECEIVED: our SYN,ACK was lost.
-        if self.state == State::SynReceived && flags.contains(Flags::SYN) && repr.seq_number == self.irs {
+        // A retransmitted SYN in SYN-RECEIVED: our SYN,ACK was lost, so send
+        // it again now rather than wait for our timer.
+        if self.state == State::SynReceived && flags == Flags::SYN && repr.seq_number == self.irs {
             self.snd_nxt = self.iss;
             return None;
         }
