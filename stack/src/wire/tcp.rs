@@ -284,8 +284,15 @@ impl TcpOptions {
                     options.timestamps =
                         Some(Timestamps { tsval: be32(value, 0), tsecr: be32(value, 4) })
                 }
-                (kind::MSS | kind::WINDOW_SCALE | kind::SACK_PERMITTED | kind::SACK, _)
-                | (kind::TIMESTAMPS, _) => return Err(Error::OptionLen),
+                // A known kind with the wrong length.
+                (
+                    kind::MSS
+                    | kind::WINDOW_SCALE
+                    | kind::SACK_PERMITTED
+                    | kind::SACK
+                    | kind::TIMESTAMPS,
+                    _,
+                ) => return Err(Error::OptionLen),
                 _ => {} // unknown kind: skipped
             }
             rest = after;
@@ -402,8 +409,7 @@ impl TcpRepr {
     ///
     /// Panics if `buf` is shorter than `header_len()`.
     pub fn emit(&self, buf: &mut [u8], src: Ipv4Addr, dst: Ipv4Addr) {
-        let header_len =
-            Self::MIN_HEADER_LEN + self.options.emit(&mut buf[Self::MIN_HEADER_LEN..]);
+        let header_len = Self::MIN_HEADER_LEN + self.options.emit(&mut buf[Self::MIN_HEADER_LEN..]);
         put16(buf, field::SRC_PORT, self.src_port);
         put16(buf, field::DST_PORT, self.dst_port);
         put32(buf, field::SEQ, self.seq_number.0);
