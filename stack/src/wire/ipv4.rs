@@ -21,7 +21,7 @@
 //! IHL counts 32-bit words; Total Length counts bytes, header included.
 //! Flags are (reserved, DF = don't fragment, MF = more fragments).
 
-use super::{be16, checksum, put16, Error};
+use super::{be16, be32, checksum, put16, Error};
 use std::net::Ipv4Addr;
 
 /// Protocol number of ICMP.
@@ -134,7 +134,7 @@ impl<'a> Ipv4Packet<'a> {
     }
 
     fn addr_at(&self, at: usize) -> Ipv4Addr {
-        Ipv4Addr::new(self.buffer[at], self.buffer[at + 1], self.buffer[at + 2], self.buffer[at + 3])
+        Ipv4Addr::from(be32(self.buffer, at))
     }
 }
 
@@ -280,7 +280,13 @@ mod tests {
         check(&|b| put16(b, field::TOTAL_LEN, 0x74), Error::TotalLen);
         check(&|b| b[field::TTL] = 63, Error::Checksum);
         // IHL of 15 words with a buffer of 40 bytes.
-        check(&|b| { b[0] = 0x4f; b.truncate(40) }, Error::HeaderLen);
+        check(
+            &|b| {
+                b[0] = 0x4f;
+                b.truncate(40)
+            },
+            Error::HeaderLen,
+        );
     }
 
     #[test]

@@ -284,8 +284,15 @@ impl TcpOptions {
                     options.timestamps =
                         Some(Timestamps { tsval: be32(value, 0), tsecr: be32(value, 4) })
                 }
-                (kind::MSS | kind::WINDOW_SCALE | kind::SACK_PERMITTED | kind::SACK, _)
-                | (kind::TIMESTAMPS, _) => return Err(Error::OptionLen),
+                // A known kind with the wrong length.
+                (
+                    kind::MSS
+                    | kind::WINDOW_SCALE
+                    | kind::SACK_PERMITTED
+                    | kind::SACK
+                    | kind::TIMESTAMPS,
+                    _,
+                ) => return Err(Error::OptionLen),
                 _ => {} // unknown kind: skipped
             }
             rest = after;
@@ -402,7 +409,7 @@ impl TcpRepr {
     ///
     /// Panics if `buf` is shorter than `header_len()`.
     pub fn emit(&self, buf: &mut [u8], src: Ipv4Addr, dst: Ipv4Addr) {
-        let header_len = self.header_len();
+        let header_len = Self::MIN_HEADER_LEN + self.options.emit(&mut buf[Self::MIN_HEADER_LEN..]);
         put16(buf, field::SRC_PORT, self.src_port);
         put16(buf, field::DST_PORT, self.dst_port);
         put32(buf, field::SEQ, self.seq_number.0);
@@ -412,7 +419,6 @@ impl TcpRepr {
         put16(buf, field::WINDOW, self.window_len);
         put16(buf, field::CHECKSUM, 0);
         put16(buf, field::URGENT, self.urgent_at);
-        self.options.emit(&mut buf[Self::MIN_HEADER_LEN..header_len]);
         let pseudo = checksum::pseudo_header(src, dst, PROTO_TCP, buf.len());
         let sum = !checksum::combine(&[pseudo, checksum::data(buf)]);
         put16(buf, field::CHECKSUM, sum);
@@ -423,7 +429,11 @@ impl TcpRepr {
 /// `urg=` only with URG, each option only when present.
 impl fmt::Display for TcpRepr {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(f, "[{}] seq={} ack={} win={}", self.flags, self.seq_number, self.ack_number, self.window_len)?;
+        write!(
+            f,
+            "[{}] seq={} ack={} win={}",
+            self.flags, self.seq_number, self.ack_number, self.window_len
+        )?;
         if self.flags.contains(Flags::URG) {
             write!(f, " urg={}", self.urgent_at)?;
         }
@@ -560,10 +570,8 @@ mod tests {
 
     #[test]
     fn sack_blocks_beyond_40_bytes_are_dropped() {
-        let mut options = TcpOptions {
-            timestamps: Some(Timestamps::default()),
-            ..TcpOptions::default()
-        };
+        let mut options =
+            TcpOptions { timestamps: Some(Timestamps::default()), ..TcpOptions::default() };
         for i in 0..4u32 {
             options.sack_blocks[i as usize] = Some((SeqNum(i * 10), SeqNum(i * 10 + 5)));
         }
@@ -583,7 +591,10 @@ mod tests {
     #[test]
     fn options_at_odd_alignment() {
         // A single NOP shifts every option off its usual alignment.
-        let bytes = [1, 3, 3, 7, 2, 4, 0x05, 0xb4, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2, 4, 2, 5, 10, 0, 0, 0, 9, 0, 0, 0, 10];
+        let bytes = [
+            1, 3, 3, 7, 2, 4, 0x05, 0xb4, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2, 4, 2, 5, 10, 0, 0, 0, 9,
+            0, 0, 0, 10,
+        ];
         let options = TcpOptions::parse(&bytes).unwrap();
         assert_eq!(options.window_scale, Some(7));
         assert_eq!(options.mss, Some(1460));
@@ -603,17 +614,17 @@ mod tests {
     #[test]
     fn illegal_option_lengths() {
         let cases: &[&[u8]] = &[
-            &[2],                          // length byte missing
-            &[30, 1],                      // length < 2
-            &[30, 0],                      // length 0 would loop forever
-            &[30, 5, 0, 0],                // runs past the end
-            &[2, 3, 5],                    // MSS must be 4
-            &[3, 4, 7, 0],                 // window scale must be 3
-            &[4, 3, 0],                    // SACK-permitted must be 2
-            &[5, 2],                       // SACK without blocks
-            &[5, 9, 0, 0, 0, 0, 0, 0, 0],  // SACK with a partial block
-            &[8, 8, 0, 0, 0, 0, 0, 0],     // timestamps must be 10
-            &[1, 1, 2, 4, 0x05, 0xb4, 8],  // timestamps' length missing, after good options
+            &[2],                         // length byte missing
+            &[30, 1],                     // length < 2
+            &[30, 0],                     // length 0 would loop forever
+            &[30, 5, 0, 0],               // runs past the end
+            &[2, 3, 5],                   // MSS must be 4
+            &[3, 4, 7, 0],                // window scale must be 3
+            &[4, 3, 0],                   // SACK-permitted must be 2
+            &[5, 2],                      // SACK without blocks
+            &[5, 9, 0, 0, 0, 0, 0, 0, 0], // SACK with a partial block
+            &[8, 8, 0, 0, 0, 0, 0, 0],    // timestamps must be 10
+            &[1, 1, 2, 4, 0x05, 0xb4, 8], // timestamps' length missing, after good options
         ];
         for bytes in cases {
             assert_eq!(TcpOptions::parse(bytes), Err(Error::OptionLen), "{bytes:?}");
@@ -681,7 +692,12 @@ mod tests {
             mss: Some(1460),
             window_scale: Some(7),
             sack_permitted: true,
-            sack_blocks: [Some((SeqNum(10), SeqNum(20))), Some((SeqNum(30), SeqNum(40))), None, None],
+            sack_blocks: [
+                Some((SeqNum(10), SeqNum(20))),
+                Some((SeqNum(30), SeqNum(40))),
+                None,
+                None,
+            ],
             timestamps: Some(Timestamps { tsval: 1, tsecr: 0 }),
         };
         assert_eq!(
@@ -750,7 +766,8 @@ mod tests {
             payload in proptest::collection::vec(any::<u8>(), 0..64),
         ) {
             let parsed = round_trip(&repr, &payload);
-            prop_assert!(parsed.header_len() <= 60 && parsed.header_len() % 4 == 0);
+            prop_assert!(parsed.header_len() <= 60);
+            prop_assert_eq!(parsed.header_len() % 4, 0);
             // SACK blocks are sent as many as fit, so compare those separately.
             let sent = parsed.options.sack_blocks.iter().flatten().count();
             let wanted = repr.options.sack_blocks.iter().flatten().count();
