@@ -299,7 +299,12 @@ impl Stack {
 
     /// Run a user call on a live, not orphaned TCB, then bring the stack's
     /// tables up to date.
-    fn with_tcb<R>(&mut self, now: Instant, h: SocketHandle, f: impl FnOnce(&mut Tcb, &mut Context) -> R) -> Result<R, Error> {
+    fn with_tcb<R>(
+        &mut self,
+        now: Instant,
+        h: SocketHandle,
+        f: impl FnOnce(&mut Tcb, &mut Context) -> R,
+    ) -> Result<R, Error> {
         let slot = self.slots.get_mut(h.index as usize).filter(|s| s.generation == h.generation);
         let tcb = slot.and_then(|s| s.tcb.as_mut()).filter(|t| !t.orphaned).ok_or(Error::InvalidSocket)?;
         let mut cx = Context { now, config: &self.config, counters: &mut self.counters };
@@ -394,7 +399,8 @@ impl Stack {
         };
         let payload = seg.payload();
         self.counters.segments_in += 1;
-        let tuple = FourTuple { local: SocketAddrV4::new(dst, repr.dst_port), remote: SocketAddrV4::new(src, repr.src_port) };
+        let tuple =
+            FourTuple { local: SocketAddrV4::new(dst, repr.dst_port), remote: SocketAddrV4::new(src, repr.src_port) };
         if log_enabled!(Level::Trace) {
             trace!("{} > {} {} len={}", tuple.remote, tuple.local, repr, payload.len());
         }
@@ -437,7 +443,14 @@ impl Stack {
     }
 
     /// §3.10.7.1 CLOSED and §3.10.7.2 LISTEN: a segment with no connection.
-    fn segment_for_listener(&mut self, now: Instant, tuple: FourTuple, repr: &TcpRepr, payload: &[u8], after_time_wait: Option<SeqNum>) {
+    fn segment_for_listener(
+        &mut self,
+        now: Instant,
+        tuple: FourTuple,
+        repr: &TcpRepr,
+        payload: &[u8],
+        after_time_wait: Option<SeqNum>,
+    ) {
         let flags = repr.flags;
         if flags.contains(Flags::RST) {
             return; // an RST is never answered
@@ -562,7 +575,13 @@ impl Stack {
                     write_segment(&mut self.scratch, src, dst, &repr, (&[], &[]), emit);
                 }
                 Reply::Icmp { dst, packet } => {
-                    let ip = Ipv4Repr { src_addr: self.config.addr, dst_addr: dst, protocol: PROTO_ICMP, payload_len: packet.len(), ttl: Ipv4Repr::DEFAULT_TTL };
+                    let ip = Ipv4Repr {
+                        src_addr: self.config.addr,
+                        dst_addr: dst,
+                        protocol: PROTO_ICMP,
+                        payload_len: packet.len(),
+                        ttl: Ipv4Repr::DEFAULT_TTL,
+                    };
                     self.scratch[..Ipv4Repr::HEADER_LEN].fill(0);
                     ip.emit(&mut self.scratch[..Ipv4Repr::HEADER_LEN]);
                     let total = Ipv4Repr::HEADER_LEN + packet.len();
@@ -600,7 +619,14 @@ impl Stack {
         let index = match self.free.pop() {
             Some(i) => i,
             None => {
-                self.slots.push(Slot { generation: 0, tcb: None, timer: None, dirty: false, in_ready: false, queue: Queue::None });
+                self.slots.push(Slot {
+                    generation: 0,
+                    tcb: None,
+                    timer: None,
+                    dirty: false,
+                    in_ready: false,
+                    queue: Queue::None,
+                });
                 (self.slots.len() - 1) as u32
             }
         };
@@ -721,7 +747,14 @@ impl Stack {
 
 /// Write one TCP segment as a whole IPv4 packet into `buf` and emit it.
 /// The payload is copied once, from the send buffer into the packet.
-fn write_segment(buf: &mut [u8], src: SocketAddrV4, dst: SocketAddrV4, repr: &TcpRepr, payload: (&[u8], &[u8]), emit: &mut dyn FnMut(&[u8])) {
+fn write_segment(
+    buf: &mut [u8],
+    src: SocketAddrV4,
+    dst: SocketAddrV4,
+    repr: &TcpRepr,
+    payload: (&[u8], &[u8]),
+    emit: &mut dyn FnMut(&[u8]),
+) {
     if log_enabled!(Level::Trace) {
         trace!("{} > {} {} len={}", src, dst, repr, payload.0.len() + payload.1.len());
     }
@@ -731,7 +764,13 @@ fn write_segment(buf: &mut [u8], src: SocketAddrV4, dst: SocketAddrV4, repr: &Tc
     buf[tcp_start..tcp_start + payload.0.len()].copy_from_slice(payload.0);
     buf[tcp_start + payload.0.len()..total].copy_from_slice(payload.1);
     repr.emit(&mut buf[ip_len..total], *src.ip(), *dst.ip());
-    let ip = Ipv4Repr { src_addr: *src.ip(), dst_addr: *dst.ip(), protocol: PROTO_TCP, payload_len: total - ip_len, ttl: Ipv4Repr::DEFAULT_TTL };
+    let ip = Ipv4Repr {
+        src_addr: *src.ip(),
+        dst_addr: *dst.ip(),
+        protocol: PROTO_TCP,
+        payload_len: total - ip_len,
+        ttl: Ipv4Repr::DEFAULT_TTL,
+    };
     ip.emit(&mut buf[..ip_len]);
     emit(&buf[..total]);
 }

@@ -192,7 +192,8 @@ fn retransmitted_fin_in_time_wait_is_acked_again_and_restarts_the_clock() {
     run(&mut net, Duration::from_secs(1), |n| stack(n, CLIENT).state(c) == Some(State::CloseWait));
     // The client loses the server's final ACK once.
     let mut first = true;
-    net.host_mut(CLIENT).drop_if = Some(Box::new(move |seg| seg.flags() == Flags::ACK && seg.len == 0 && std::mem::take(&mut first)));
+    net.host_mut(CLIENT).drop_if =
+        Some(Box::new(move |seg| seg.flags() == Flags::ACK && seg.len == 0 && std::mem::take(&mut first)));
     net.capture(true);
     let now = net.now();
     stack(&mut net, CLIENT).close(now, c);

@@ -166,11 +166,7 @@ impl FaultInjector {
 
         let seq = self.next_seq;
         self.next_seq += 1;
-        self.queue.push(Reverse(Held {
-            release,
-            seq,
-            packet: copy,
-        }));
+        self.queue.push(Reverse(Held { release, seq, packet: copy }));
     }
 
     /// The next packet whose release time is `now` or earlier.
@@ -235,13 +231,8 @@ impl FromStr for Faults {
     fn from_str(s: &str) -> Result<Faults, ParseFaultsError> {
         let mut faults = Faults::default();
         for item in s.split(',').map(str::trim).filter(|item| !item.is_empty()) {
-            let bad = |problem| ParseFaultsError {
-                item: item.to_string(),
-                problem,
-            };
-            let (name, value) = item
-                .split_once('=')
-                .ok_or_else(|| bad("expected name=value"))?;
+            let bad = |problem| ParseFaultsError { item: item.to_string(), problem };
+            let (name, value) = item.split_once('=').ok_or_else(|| bad("expected name=value"))?;
             let value = value.trim();
             match name.trim() {
                 "loss" => faults.loss = parse_percent(value).map_err(bad)?,
@@ -259,8 +250,7 @@ impl FromStr for Faults {
     }
 }
 
-const UNKNOWN: &str =
-    "unknown name; expected loss, dup, reorder, corrupt, delay, jitter, mtu or seed";
+const UNKNOWN: &str = "unknown name; expected loss, dup, reorder, corrupt, delay, jitter, mtu or seed";
 const PERCENT: &str = "expected a percentage from 0% to 100%";
 const DURATION: &str = "expected a duration such as 200us, 10ms or 1.5s";
 const SIZE: &str = "expected a size in bytes";
@@ -294,11 +284,7 @@ impl fmt::Display for Faults {
     /// The form `FromStr` reads, leaving out what is absent; the seed is
     /// always shown, as it is what a run is replayed with.
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        let percents = [
-            ("loss", self.loss),
-            ("dup", self.dup),
-            ("reorder", self.reorder),
-        ];
+        let percents = [("loss", self.loss), ("dup", self.dup), ("reorder", self.reorder)];
         for (name, p) in percents.into_iter().filter(|&(_, p)| p != 0.0) {
             write!(f, "{name}={},", Percent(p))?;
         }
@@ -385,16 +371,8 @@ mod tests {
         let out = run(&mut inj, 100, Duration::ZERO);
         let numbers: Vec<u16> = out.iter().map(|(_, p)| number(p)).collect();
         assert_eq!(numbers, (0..100).collect::<Vec<_>>());
-        assert!(out
-            .iter()
-            .all(|(at, p)| *at == Instant::ZERO && p[2..] == [0xa5; 38]));
-        assert_eq!(
-            inj.stats(),
-            FaultStats {
-                passed: 100,
-                ..FaultStats::default()
-            }
-        );
+        assert!(out.iter().all(|(at, p)| *at == Instant::ZERO && p[2..] == [0xa5; 38]));
+        assert_eq!(inj.stats(), FaultStats { passed: 100, ..FaultStats::default() });
     }
 
     #[test]
@@ -413,11 +391,7 @@ mod tests {
         let mut inj = FaultInjector::new(faults("loss=10%,seed=3"));
         let out = run(&mut inj, 10_000, Duration::from_micros(10));
         // Binomial standard deviation is 30; allow five of them.
-        assert!(
-            (8850..=9150).contains(&out.len()),
-            "{} got through",
-            out.len()
-        );
+        assert!((8850..=9150).contains(&out.len()), "{} got through", out.len());
         let stats = inj.stats();
         assert_eq!(stats.lost + stats.passed, 10_000);
         assert_eq!(stats.passed, out.len() as u64);
@@ -426,38 +400,25 @@ mod tests {
     #[test]
     fn duplication_sends_a_second_copy() {
         let mut inj = FaultInjector::new(faults("dup=100%"));
-        let numbers: Vec<u16> = run(&mut inj, 3, Duration::ZERO)
-            .iter()
-            .map(|(_, p)| number(p))
-            .collect();
+        let numbers: Vec<u16> = run(&mut inj, 3, Duration::ZERO).iter().map(|(_, p)| number(p)).collect();
         assert_eq!(numbers, [0, 0, 1, 1, 2, 2]);
 
         let mut inj = FaultInjector::new(faults("dup=10%,seed=5"));
         let out = run(&mut inj, 10_000, Duration::from_micros(10));
-        assert!(
-            (10_850..=11_150).contains(&out.len()),
-            "{} came out",
-            out.len()
-        );
+        assert!((10_850..=11_150).contains(&out.len()), "{} came out", out.len());
         assert_eq!(inj.stats().duplicated, out.len() as u64 - 10_000);
     }
 
     #[test]
     fn reordering_lets_later_packets_overtake() {
         let mut inj = FaultInjector::new(faults("reorder=10%,delay=1ms,seed=9"));
-        let numbers: Vec<u16> = run(&mut inj, 1000, Duration::from_micros(100))
-            .iter()
-            .map(|(_, p)| number(p))
-            .collect();
+        let numbers: Vec<u16> =
+            run(&mut inj, 1000, Duration::from_micros(100)).iter().map(|(_, p)| number(p)).collect();
         let overtaken = numbers.windows(2).filter(|w| w[0] > w[1]).count();
         assert!(overtaken > 50, "only {overtaken} out of order");
         let mut sorted = numbers.clone();
         sorted.sort();
-        assert_eq!(
-            sorted,
-            (0..1000).collect::<Vec<_>>(),
-            "every packet arrives once"
-        );
+        assert_eq!(sorted, (0..1000).collect::<Vec<_>>(), "every packet arrives once");
         assert!((70..=130).contains(&inj.stats().reordered));
     }
 
@@ -467,11 +428,7 @@ mod tests {
         let out = run(&mut inj, 1000, Duration::from_micros(100));
         let numbers: Vec<u16> = out.iter().map(|(_, p)| number(p)).collect();
         assert_eq!(numbers, (0..1000).collect::<Vec<_>>());
-        let spread = out
-            .iter()
-            .map(|(at, _)| at.total_micros() % 100)
-            .filter(|&us| us != 0)
-            .count();
+        let spread = out.iter().map(|(at, _)| at.total_micros() % 100).filter(|&us| us != 0).count();
         assert!(spread > 0, "jitter changed no release time");
     }
 
@@ -480,11 +437,7 @@ mod tests {
         let mut inj = FaultInjector::new(faults("corrupt=100%,seed=11"));
         let out = run(&mut inj, 1000, Duration::ZERO);
         for (n, (_, p)) in out.iter().enumerate() {
-            let flipped: u32 = p
-                .iter()
-                .zip(numbered(n as u16, 40))
-                .map(|(a, b)| (a ^ b).count_ones())
-                .sum();
+            let flipped: u32 = p.iter().zip(numbered(n as u16, 40)).map(|(a, b)| (a ^ b).count_ones()).sum();
             assert_eq!(flipped, 1, "packet {n}");
         }
         assert_eq!(inj.stats().corrupted, 1000);
@@ -514,23 +467,12 @@ mod tests {
         inj.push(Instant::ZERO, &[0; 100]);
         assert_eq!(inj.pop(Instant::ZERO).map(|p| p.len()), Some(100));
         assert_eq!(inj.pop(Instant::ZERO), None);
-        assert_eq!(
-            inj.stats(),
-            FaultStats {
-                passed: 1,
-                too_big: 1,
-                ..FaultStats::default()
-            }
-        );
+        assert_eq!(inj.stats(), FaultStats { passed: 1, too_big: 1, ..FaultStats::default() });
     }
 
     #[test]
     fn out_of_range_probabilities_do_not_panic() {
-        let mut inj = FaultInjector::new(Faults {
-            loss: 7.0,
-            dup: f64::NAN,
-            ..Faults::default()
-        });
+        let mut inj = FaultInjector::new(Faults { loss: 7.0, dup: f64::NAN, ..Faults::default() });
         inj.push(Instant::ZERO, &[1]);
         assert_eq!(inj.stats().lost, 1);
     }
@@ -549,9 +491,7 @@ mod tests {
 
     #[test]
     fn parse_reads_every_item_in_any_order() {
-        let f = faults(
-            " seed=7, mtu=1500,corrupt=0.1%,jitter=200us ,delay=1.5s,reorder=5,dup=1%,loss = 5% ",
-        );
+        let f = faults(" seed=7, mtu=1500,corrupt=0.1%,jitter=200us ,delay=1.5s,reorder=5,dup=1%,loss = 5% ");
         let expected = Faults {
             loss: 0.05,
             dup: 0.01,
@@ -572,15 +512,8 @@ mod tests {
         let form = "loss=5%,dup=1%,reorder=5%,delay=10ms,jitter=2ms,corrupt=0.1%,mtu=1500,seed=7";
         assert_eq!(faults(form).to_string(), form);
         assert_eq!(Faults::default().to_string(), "seed=0");
-        assert_eq!(
-            faults("delay=1.5s,jitter=2s").to_string(),
-            "delay=1500ms,jitter=2s,seed=0"
-        );
-        for form in [
-            "loss=33.3%,seed=1",
-            "dup=0.07%,jitter=1us,seed=2",
-            "reorder=100%,mtu=0,seed=3",
-        ] {
+        assert_eq!(faults("delay=1.5s,jitter=2s").to_string(), "delay=1500ms,jitter=2s,seed=0");
+        for form in ["loss=33.3%,seed=1", "dup=0.07%,jitter=1us,seed=2", "reorder=100%,mtu=0,seed=3"] {
             let f = faults(form);
             assert_eq!(f.to_string(), form);
             assert_eq!(faults(&f.to_string()), f);

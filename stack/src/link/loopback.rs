@@ -159,10 +159,7 @@ impl LoopbackLink {
             // this received message; the CMSG macros stay within them.
             unsafe {
                 let cmsg = libc::CMSG_FIRSTHDR(&msg.msg_hdr);
-                if !cmsg.is_null()
-                    && (*cmsg).cmsg_level == libc::SOL_SOCKET
-                    && (*cmsg).cmsg_type == libc::SO_RXQ_OVFL
-                {
+                if !cmsg.is_null() && (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SO_RXQ_OVFL {
                     let drops = libc::CMSG_DATA(cmsg).cast::<u32>().read_unaligned();
                     self.kernel_drops = u64::from(drops);
                 }
@@ -197,12 +194,7 @@ impl LoopbackLink {
         // and address, and the iovecs into `self.tx`, which the kernel only
         // reads; all outlive the call.
         let sent = unsafe {
-            libc::sendmmsg(
-                self.raw.as_raw_fd(),
-                msgs.as_mut_ptr(),
-                lens.len() as libc::c_uint,
-                libc::MSG_DONTWAIT,
-            )
+            libc::sendmmsg(self.raw.as_raw_fd(), msgs.as_mut_ptr(), lens.len() as libc::c_uint, libc::MSG_DONTWAIT)
         };
         if sent < 0 {
             return Err(io::Error::last_os_error());
@@ -267,10 +259,7 @@ impl Link for LoopbackLink {
                     sent += n;
                 }
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-                Err(err)
-                    if err.kind() == io::ErrorKind::WouldBlock
-                        || err.raw_os_error() == Some(libc::ENOBUFS) =>
-                {
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock || err.raw_os_error() == Some(libc::ENOBUFS) => {
                     break Ok(());
                 }
                 Err(err) => {
@@ -279,10 +268,7 @@ impl Link for LoopbackLink {
                     let len = self.tx_lens[sent];
                     sent_bytes += len;
                     sent += 1;
-                    break Err(io::Error::new(
-                        err.kind(),
-                        format!("sending a {len}-byte packet on lo: {err}"),
-                    ));
+                    break Err(io::Error::new(err.kind(), format!("sending a {len}-byte packet on lo: {err}")));
                 }
             }
         };
@@ -315,7 +301,10 @@ fn placeholder_listener(addr: SocketAddrV4) -> io::Result<Socket> {
         ),
         _ if err.kind() == io::ErrorKind::PermissionDenied => io::Error::new(
             err.kind(),
-            format!("port {} is below 1024, which only root may serve: run with sudo, or pick another with --port", addr.port()),
+            format!(
+                "port {} is below 1024, which only root may serve: run with sudo, or pick another with --port",
+                addr.port()
+            ),
         ),
         _ => io::Error::new(err.kind(), format!("binding {addr}: {err}")),
     })?;
@@ -327,10 +316,7 @@ fn placeholder_listener(addr: SocketAddrV4) -> io::Result<Socket> {
 /// the IP header on) that accepts TCP segments to `addr` and drops the rest.
 /// Fragments need no care: the kernel reassembles before raw delivery.
 fn served_port_filter(addr: SocketAddrV4) -> [SockFilter; 7] {
-    use libc::{
-        BPF_ABS, BPF_B, BPF_H, BPF_IND, BPF_JEQ, BPF_JMP, BPF_K, BPF_LD, BPF_LDX, BPF_MSH, BPF_RET,
-        BPF_W,
-    };
+    use libc::{BPF_ABS, BPF_B, BPF_H, BPF_IND, BPF_JEQ, BPF_JMP, BPF_K, BPF_LD, BPF_LDX, BPF_MSH, BPF_RET, BPF_W};
     [
         // A = destination address; if not ours, go to "drop" (4 ahead).
         SockFilter::new(bpf(BPF_LD | BPF_W | BPF_ABS), 0, 0, 16),
@@ -420,14 +406,7 @@ mod tests {
     }
 
     /// A TCP segment without options in an IPv4 packet, checksums complete.
-    fn segment(
-        src: SocketAddrV4,
-        dst: SocketAddrV4,
-        seq: u32,
-        ack: u32,
-        flags: u8,
-        data: &[u8],
-    ) -> Vec<u8> {
+    fn segment(src: SocketAddrV4, dst: SocketAddrV4, seq: u32, ack: u32, flags: u8, data: &[u8]) -> Vec<u8> {
         let mut tcp = Vec::new();
         tcp.extend_from_slice(&src.port().to_be_bytes());
         tcp.extend_from_slice(&dst.port().to_be_bytes());
@@ -435,12 +414,7 @@ mod tests {
         tcp.extend_from_slice(&ack.to_be_bytes());
         tcp.extend_from_slice(&[5 << 4, flags, 0xff, 0xff, 0, 0, 0, 0]);
         tcp.extend_from_slice(data);
-        let pseudo = [
-            &src.ip().octets()[..],
-            &dst.ip().octets(),
-            &[0, 6],
-            &(tcp.len() as u16).to_be_bytes(),
-        ];
+        let pseudo = [&src.ip().octets()[..], &dst.ip().octets(), &[0, 6], &(tcp.len() as u16).to_be_bytes()];
         let sum = checksum(&[&pseudo.concat(), &tcp]);
         tcp[16..18].copy_from_slice(&sum.to_be_bytes());
         ipv4(*src.ip(), *dst.ip(), 6, &tcp)
@@ -486,19 +460,12 @@ mod tests {
 
             let syn = recv_until(&mut link, |p| tcp(p)[13] == SYN);
             assert_eq!(&tcp(&syn)[2..4], &SERVED.port().to_be_bytes());
-            let client_addr = SocketAddrV4::new(
-                Ipv4Addr::LOCALHOST,
-                u16::from_be_bytes([tcp(&syn)[0], tcp(&syn)[1]]),
-            );
+            let client_addr = SocketAddrV4::new(Ipv4Addr::LOCALHOST, u16::from_be_bytes([tcp(&syn)[0], tcp(&syn)[1]]));
             // A RST from the kernel's TCP would have failed connect() already.
-            assert!(
-                connect_done.recv_timeout(Duration::from_millis(300)).is_err(),
-                "connect() ended early"
-            );
+            assert!(connect_done.recv_timeout(Duration::from_millis(300)).is_err(), "connect() ended early");
 
             let isn = u32_at(tcp(&syn), 4);
-            link.send(&segment(SERVED, client_addr, 1000, isn.wrapping_add(1), SYN | ACK, b""))
-                .unwrap();
+            link.send(&segment(SERVED, client_addr, 1000, isn.wrapping_add(1), SYN | ACK, b"")).unwrap();
             link.flush().unwrap();
             connect_done.recv_timeout(Duration::from_secs(2)).expect("connect() did not complete");
             let data = recv_until(&mut link, |p| !payload(p).is_empty());
@@ -529,7 +496,10 @@ mod tests {
         in_netns(|| {
             let _other = TcpListener::bind(SERVED).unwrap();
             let err = LoopbackLink::open(SERVED, None).err().unwrap();
-            assert_eq!(err.to_string(), "port 8080 is already in use by another program: stop it or pick another with --port");
+            assert_eq!(
+                err.to_string(),
+                "port 8080 is already in use by another program: stop it or pick another with --port"
+            );
         });
     }
 

@@ -42,12 +42,7 @@ impl<W: Write> PcapWriter<W> {
     /// Records `packet`, seen `ts_micros` microseconds after the Unix epoch.
     pub fn write_packet(&mut self, ts_micros: u64, packet: &[u8]) -> io::Result<()> {
         let len = packet.len().min(SNAPLEN as usize);
-        let header = [
-            (ts_micros / 1_000_000) as u32,
-            (ts_micros % 1_000_000) as u32,
-            len as u32,
-            packet.len() as u32,
-        ];
+        let header = [(ts_micros / 1_000_000) as u32, (ts_micros % 1_000_000) as u32, len as u32, packet.len() as u32];
         for field in header {
             self.out.write_all(&field.to_le_bytes())?;
         }
@@ -64,9 +59,8 @@ impl PcapWriter<File> {
     /// Creates (or truncates) the pcap file at `path`.
     pub fn create(path: impl AsRef<Path>) -> io::Result<Self> {
         let path = path.as_ref();
-        let file = File::create(path).map_err(|err| {
-            io::Error::new(err.kind(), format!("creating pcap file {}: {err}", path.display()))
-        })?;
+        let file = File::create(path)
+            .map_err(|err| io::Error::new(err.kind(), format!("creating pcap file {}: {err}", path.display())))?;
         PcapWriter::new(file)
     }
 }

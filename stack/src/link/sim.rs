@@ -61,18 +61,9 @@ struct Paths {
 }
 
 impl Paths {
-    fn get(
-        &mut self,
-        from: usize,
-        to: usize,
-        faults: impl FnOnce() -> Faults,
-    ) -> &mut FaultInjector {
+    fn get(&mut self, from: usize, to: usize, faults: impl FnOnce() -> Faults) -> &mut FaultInjector {
         let i = *self.index.entry((from, to)).or_insert_with(|| {
-            self.list.push(Path {
-                from,
-                to,
-                injector: FaultInjector::new(faults()),
-            });
+            self.list.push(Path { from, to, injector: FaultInjector::new(faults()) });
             self.list.len() - 1
         });
         &mut self.list[i].injector
@@ -130,10 +121,7 @@ impl<H: Host> Network<H> {
             faults,
             hosts: Vec::new(),
             by_addr: HashMap::new(),
-            paths: Paths {
-                list: Vec::new(),
-                index: HashMap::new(),
-            },
+            paths: Paths { list: Vec::new(), index: HashMap::new() },
             delivered: 0,
             no_route: 0,
             capture: None,
@@ -171,9 +159,7 @@ impl<H: Host> Network<H> {
     /// Gives the path from host `from` to host `to` its own faults (and seed)
     /// from now on; packets already on it keep their release times.
     pub fn set_path_faults(&mut self, from: usize, to: usize, faults: Faults) {
-        self.paths
-            .get(from, to, || faults.clone())
-            .set_faults(faults);
+        self.paths.get(from, to, || faults.clone()).set_faults(faults);
     }
 
     /// Starts (`true`) or stops keeping a copy of every delivered packet;
@@ -185,10 +171,7 @@ impl<H: Host> Network<H> {
     /// The packets delivered while capture was on, oldest first; they are
     /// removed from the capture.
     pub fn take_captured(&mut self) -> Vec<Delivery> {
-        self.capture
-            .as_mut()
-            .map(std::mem::take)
-            .unwrap_or_default()
+        self.capture.as_mut().map(std::mem::take).unwrap_or_default()
     }
 
     pub fn stats(&self) -> NetworkStats {
@@ -197,11 +180,7 @@ impl<H: Host> Network<H> {
             to: self.hosts[path.to].addr,
             faults: path.injector.stats(),
         });
-        NetworkStats {
-            delivered: self.delivered,
-            no_route: self.no_route,
-            paths: paths.collect(),
-        }
+        NetworkStats { delivered: self.delivered, no_route: self.no_route, paths: paths.collect() }
     }
 
     /// One round at the current time: every host transmits, the packets
@@ -215,28 +194,15 @@ impl<H: Host> Network<H> {
     /// Sends what the hosts have queued; the application may have given them
     /// data since the last round, and `Host` has no way to ask.
     fn transmit_all(&mut self) {
-        let Network {
-            now,
-            faults,
-            hosts,
-            by_addr,
-            paths,
-            no_route,
-            ..
-        } = self;
+        let Network { now, faults, hosts, by_addr, paths, no_route, .. } = self;
         for (from, node) in hosts.iter_mut().enumerate() {
             let from_addr = node.addr;
             node.host.transmit(*now, &mut |packet| {
-                let Some((to_addr, &to)) =
-                    ipv4_destination(packet).and_then(|a| by_addr.get_key_value(&a))
-                else {
+                let Some((to_addr, &to)) = ipv4_destination(packet).and_then(|a| by_addr.get_key_value(&a)) else {
                     *no_route += 1;
                     return;
                 };
-                let path_faults = || Faults {
-                    seed: path_seed(faults.seed, from_addr, *to_addr),
-                    ..faults.clone()
-                };
+                let path_faults = || Faults { seed: path_seed(faults.seed, from_addr, *to_addr), ..faults.clone() };
                 paths.get(from, to, path_faults).push(*now, packet);
             });
         }
@@ -249,11 +215,7 @@ impl<H: Host> Network<H> {
                 self.hosts[path.to].host.receive(now, &packet);
                 self.delivered += 1;
                 match &mut self.capture {
-                    Some(captured) => captured.push(Delivery {
-                        at: now,
-                        to: path.to,
-                        packet,
-                    }),
+                    Some(captured) => captured.push(Delivery { at: now, to: path.to, packet }),
                     None => path.injector.recycle(packet),
                 }
             }
@@ -268,11 +230,7 @@ impl<H: Host> Network<H> {
     /// The earliest release time or timer, if anything is pending.
     fn next_event(&self) -> Option<Instant> {
         let hosts = self.hosts.iter().filter_map(|node| node.host.poll_at());
-        let paths = self
-            .paths
-            .list
-            .iter()
-            .filter_map(|path| path.injector.poll_at());
+        let paths = self.paths.list.iter().filter_map(|path| path.injector.poll_at());
         hosts.chain(paths).min()
     }
 
@@ -297,11 +255,7 @@ impl<H: Host> Network<H> {
 
     /// Runs rounds until `done` is true or nothing is pending by `deadline`;
     /// returns whether done.
-    pub fn run_until(
-        &mut self,
-        deadline: Instant,
-        mut done: impl FnMut(&mut Self) -> bool,
-    ) -> bool {
+    pub fn run_until(&mut self, deadline: Instant, mut done: impl FnMut(&mut Self) -> bool) -> bool {
         loop {
             if done(self) {
                 return true;
@@ -405,19 +359,9 @@ mod tests {
         net.capture(true);
         net.host_mut(0).outbox.push(packet(A, B, 1, 1, 0));
         net.step();
-        assert_eq!(
-            net.host(1).received,
-            [(Instant::ZERO, packet(A, B, 1, 1, 0))]
-        );
+        assert_eq!(net.host(1).received, [(Instant::ZERO, packet(A, B, 1, 1, 0))]);
         assert!(net.host(0).received.is_empty());
-        assert_eq!(
-            net.take_captured(),
-            [Delivery {
-                at: Instant::ZERO,
-                to: 1,
-                packet: packet(A, B, 1, 1, 0)
-            }]
-        );
+        assert_eq!(net.take_captured(), [Delivery { at: Instant::ZERO, to: 1, packet: packet(A, B, 1, 1, 0) }]);
         assert_eq!(net.stats().delivered, 1);
     }
 
@@ -427,9 +371,7 @@ mod tests {
         let c = Ipv4Addr::new(10, 0, 0, 3);
         let mut not_ipv4 = packet(A, B, 2, 1, 0);
         not_ipv4[0] = 0x65;
-        net.host_mut(0)
-            .outbox
-            .extend([packet(A, c, 1, 1, 0), not_ipv4, vec![], vec![0x45; 19]]);
+        net.host_mut(0).outbox.extend([packet(A, c, 1, 1, 0), not_ipv4, vec![], vec![0x45; 19]]);
         net.step();
         let stats = net.stats();
         assert_eq!((stats.no_route, stats.delivered), (4, 0));
@@ -440,10 +382,7 @@ mod tests {
     fn delay_delays_by_exactly_delay() {
         let mut net = pair("delay=10ms");
         net.host_mut(0).outbox.push(packet(A, B, 1, 2, 0));
-        assert!(net.run_until(Instant::from_secs(1), |net| !net
-            .host(0)
-            .received
-            .is_empty()));
+        assert!(net.run_until(Instant::from_secs(1), |net| !net.host(0).received.is_empty()));
         assert_eq!(net.host(1).received[0].0, Instant::from_millis(10));
         assert_eq!(net.host(0).received[0].0, Instant::from_millis(20));
         assert_eq!(net.now(), Instant::from_millis(20));
@@ -452,9 +391,7 @@ mod tests {
     #[test]
     fn same_seed_same_trace_other_seed_other_trace() {
         let trace = |seed: u64| {
-            let mut net = pair(&format!(
-                "loss=10%,dup=5%,reorder=10%,corrupt=5%,delay=2ms,jitter=1ms,seed={seed}"
-            ));
+            let mut net = pair(&format!("loss=10%,dup=5%,reorder=10%,corrupt=5%,delay=2ms,jitter=1ms,seed={seed}"));
             net.capture(true);
             exchange(&mut net, 300, 3);
             net.take_captured()
@@ -468,12 +405,8 @@ mod tests {
     #[test]
     fn each_direction_draws_its_own_fates() {
         let mut net = pair("loss=50%,seed=1");
-        net.host_mut(0)
-            .outbox
-            .extend((0..64).map(|n| packet(A, B, n, 1, 0)));
-        net.host_mut(1)
-            .outbox
-            .extend((0..64).map(|n| packet(B, A, n, 1, 0)));
+        net.host_mut(0).outbox.extend((0..64).map(|n| packet(A, B, n, 1, 0)));
+        net.host_mut(1).outbox.extend((0..64).map(|n| packet(B, A, n, 1, 0)));
         net.step();
         let ids = |host: &TestHost| host.received.iter().map(|(_, p)| id(p)).collect::<Vec<_>>();
         assert_ne!(ids(net.host(0)), ids(net.host(1)));
@@ -491,14 +424,7 @@ mod tests {
         let stats = net.stats();
         assert_eq!(
             stats.paths[0],
-            PathStats {
-                from: A,
-                to: B,
-                faults: FaultStats {
-                    lost: 10,
-                    ..FaultStats::default()
-                }
-            }
+            PathStats { from: A, to: B, faults: FaultStats { lost: 10, ..FaultStats::default() } }
         );
         assert_eq!(stats.paths[1].faults.passed, 1);
     }
@@ -512,14 +438,8 @@ mod tests {
         let path = &net.stats().paths[0].faults;
         assert_eq!(path.passed + path.lost + path.too_big, 1001);
         assert_eq!(path.too_big, 1);
-        assert!(
-            path.lost > 150 && path.duplicated > 100 && path.reordered > 150,
-            "{path:?}"
-        );
-        assert_eq!(
-            net.host(1).received.len() as u64,
-            path.passed + path.duplicated
-        );
+        assert!(path.lost > 150 && path.duplicated > 100 && path.reordered > 150, "{path:?}");
+        assert_eq!(net.host(1).received.len() as u64, path.passed + path.duplicated);
         let ids: Vec<u16> = net.host(1).received.iter().map(|(_, p)| id(p)).collect();
         assert!(ids.windows(2).any(|w| w[0] > w[1]), "nothing was reordered");
     }
@@ -547,10 +467,7 @@ mod tests {
         assert!(!net.advance(Instant::from_millis(3)));
         assert_eq!(net.now(), Instant::from_millis(3));
         net.host_mut(0).outbox.push(packet(A, B, 1, 1, 0));
-        assert!(
-            !net.advance(Instant::from_millis(4)),
-            "packet released at 8ms"
-        );
+        assert!(!net.advance(Instant::from_millis(4)), "packet released at 8ms");
         assert!(net.advance(Instant::from_millis(10)));
         assert_eq!(net.now(), Instant::from_millis(8));
         assert_eq!(net.host(1).received.len(), 1);

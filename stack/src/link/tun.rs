@@ -40,12 +40,7 @@ pub struct TunConfig {
 
 impl Default for TunConfig {
     fn default() -> Self {
-        TunConfig {
-            name: "tcp0".into(),
-            host_addr: Ipv4Addr::new(10, 0, 0, 1),
-            prefix_len: 24,
-            mtu: 1500,
-        }
+        TunConfig { name: "tcp0".into(), host_addr: Ipv4Addr::new(10, 0, 0, 1), prefix_len: 24, mtu: 1500 }
     }
 }
 
@@ -74,24 +69,20 @@ impl TunLink {
                 format!("network interface {name} already exists: remove it (sudo ip link delete {name}) or choose another TUN name"),
             ));
         }
-        let dev = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .custom_flags(libc::O_NONBLOCK)
-            .open("/dev/net/tun")
-            .map_err(|err| match err.kind() {
-                io::ErrorKind::NotFound => io::Error::new(
-                    err.kind(),
-                    "/dev/net/tun is missing: load the tun module: sudo modprobe tun",
-                ),
-                _ => os_error(err, "opening /dev/net/tun", "CAP_NET_ADMIN"),
-            })?;
+        let dev =
+            OpenOptions::new().read(true).write(true).custom_flags(libc::O_NONBLOCK).open("/dev/net/tun").map_err(
+                |err| match err.kind() {
+                    io::ErrorKind::NotFound => {
+                        io::Error::new(err.kind(), "/dev/net/tun is missing: load the tun module: sudo modprobe tun")
+                    }
+                    _ => os_error(err, "opening /dev/net/tun", "CAP_NET_ADMIN"),
+                },
+            )?;
 
         let creating = format!("creating TUN interface {name}");
         let mut req = ifreq(name)?;
         req.ifr_ifru.ifru_flags = (libc::IFF_TUN | libc::IFF_NO_PI) as libc::c_short;
-        interface_ioctl(&dev, libc::TUNSETIFF, &mut req)
-            .map_err(|err| os_error(err, &creating, "CAP_NET_ADMIN"))?;
+        interface_ioctl(&dev, libc::TUNSETIFF, &mut req).map_err(|err| os_error(err, &creating, "CAP_NET_ADMIN"))?;
 
         let netmask = u32::MAX.checked_shl(32 - u32::from(config.prefix_len)).unwrap_or(0);
         let configure = |request, set: &dyn Fn(&mut libc::ifreq)| {
@@ -103,15 +94,9 @@ impl TunLink {
         configure(libc::SIOCSIFADDR, &|r| r.ifr_ifru.ifru_addr = sockaddr(config.host_addr))?;
         configure(libc::SIOCSIFNETMASK, &|r| r.ifr_ifru.ifru_netmask = sockaddr(netmask.into()))?;
         configure(libc::SIOCSIFMTU, &|r| r.ifr_ifru.ifru_mtu = config.mtu as libc::c_int)?;
-        set_up(&control, name)
-            .map_err(|err| os_error(err, &format!("bringing {name} up"), "CAP_NET_ADMIN"))?;
+        set_up(&control, name).map_err(|err| os_error(err, &format!("bringing {name} up"), "CAP_NET_ADMIN"))?;
 
-        Ok(TunLink {
-            dev,
-            name: name.clone(),
-            mtu: config.mtu,
-            buf: vec![0; 65535].into_boxed_slice(),
-        })
+        Ok(TunLink { dev, name: name.clone(), mtu: config.mtu, buf: vec![0; 65535].into_boxed_slice() })
     }
 
     /// The interface's name.

@@ -27,11 +27,19 @@ impl SeqNum {
     }
 
     pub fn max(self, other: SeqNum) -> SeqNum {
-        if self > other { self } else { other }
+        if self > other {
+            self
+        } else {
+            other
+        }
     }
 
     pub fn min(self, other: SeqNum) -> SeqNum {
-        if self < other { self } else { other }
+        if self < other {
+            self
+        } else {
+            other
+        }
     }
 }
 

@@ -98,10 +98,7 @@ impl State {
 
     /// States in which our application has closed its sending side.
     pub fn fin_queued(self) -> bool {
-        matches!(
-            self,
-            State::FinWait1 | State::FinWait2 | State::Closing | State::LastAck | State::TimeWait
-        )
+        matches!(self, State::FinWait1 | State::FinWait2 | State::Closing | State::LastAck | State::TimeWait)
     }
 }
 

@@ -272,7 +272,9 @@ impl Tcb {
         if let Some(e) = self.error {
             return Err(e);
         }
-        if self.fin_queued || !matches!(self.state, State::SynSent | State::SynReceived | State::Established | State::CloseWait) {
+        if self.fin_queued
+            || !matches!(self.state, State::SynSent | State::SynReceived | State::Established | State::CloseWait)
+        {
             return Err(Error::Closing);
         }
         let room = cx.config.send_buffer - self.tx.len();
@@ -847,7 +849,13 @@ impl Tcb {
     /// Build and emit the segment that starts at `seq` and carries up to
     /// `max_data` bytes, with SYN and FIN where they belong. Returns the
     /// sequence number after it.
-    fn emit_segment(&mut self, cx: &mut Context, seq: SeqNum, max_data: usize, emit: &mut dyn FnMut(&Tcb, Outgoing)) -> SeqNum {
+    fn emit_segment(
+        &mut self,
+        cx: &mut Context,
+        seq: SeqNum,
+        max_data: usize,
+        emit: &mut dyn FnMut(&Tcb, Outgoing),
+    ) -> SeqNum {
         if seq == self.iss && !self.state.is_synchronized() {
             let flags = if self.state == State::SynReceived { Flags::SYN | Flags::ACK } else { Flags::SYN };
             let mut repr = self.control(cx, seq, flags);
@@ -873,7 +881,14 @@ impl Tcb {
     /// Hand one segment to the stack, with `len` bytes of the send buffer
     /// from `offset`. Every segment we send carries the current ACK and
     /// window, so any owed ACK is now paid.
-    fn transmit(&mut self, cx: &mut Context, repr: TcpRepr, offset: usize, len: usize, emit: &mut dyn FnMut(&Tcb, Outgoing)) {
+    fn transmit(
+        &mut self,
+        cx: &mut Context,
+        repr: TcpRepr,
+        offset: usize,
+        len: usize,
+        emit: &mut dyn FnMut(&Tcb, Outgoing),
+    ) {
         cx.counters.segments_out += 1;
         cx.counters.bytes_out += len as u64;
         if repr.flags.contains(Flags::ACK) {

@@ -41,7 +41,9 @@ pub enum Verdict {
     Ack(TcpRepr),
     /// A new SYN from the same peer and port: the entry is gone; treat the
     /// SYN as a new connection attempt whose ISS must exceed `snd_nxt`.
-    Reopen { snd_nxt: SeqNum },
+    Reopen {
+        snd_nxt: SeqNum,
+    },
 }
 
 #[derive(Debug, Default)]
@@ -101,7 +103,13 @@ impl TimeWaitTable {
     }
 
     /// A segment arrived for a 4-tuple in TIME-WAIT (§3.10.7.4).
-    pub fn on_segment(&mut self, now: Instant, two_msl: crate::time::Duration, tuple: FourTuple, repr: &TcpRepr) -> Verdict {
+    pub fn on_segment(
+        &mut self,
+        now: Instant,
+        two_msl: crate::time::Duration,
+        tuple: FourTuple,
+        repr: &TcpRepr,
+    ) -> Verdict {
         let Some(&entry) = self.entries.get(&tuple) else { return Verdict::Ignore };
         let flags = repr.flags;
         // RFC 1337: an RST must not end TIME-WAIT early ("TIME-WAIT

@@ -168,10 +168,7 @@ mod tests {
 
     #[test]
     fn rejects_short_and_corrupt_messages() {
-        assert_eq!(
-            Icmpv4Packet::new_checked(&[8, 0, 0, 0, 0, 0, 0]).unwrap_err(),
-            Error::Truncated
-        );
+        assert_eq!(Icmpv4Packet::new_checked(&[8, 0, 0, 0, 0, 0, 0]).unwrap_err(), Error::Truncated);
         let mut msg = echo_request();
         msg[9] ^= 0x10;
         assert_eq!(Icmpv4Packet::new_checked(&msg).unwrap_err(), Error::Checksum);

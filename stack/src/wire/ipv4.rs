@@ -162,8 +162,8 @@ impl Ipv4Repr {
     ///
     /// Panics if `buf` is shorter than 20 bytes or the packet would exceed 65535 bytes.
     pub fn emit(&self, buf: &mut [u8]) {
-        let total_len = u16::try_from(Self::HEADER_LEN + self.payload_len)
-            .expect("an IPv4 packet holds at most 65535 bytes");
+        let total_len =
+            u16::try_from(Self::HEADER_LEN + self.payload_len).expect("an IPv4 packet holds at most 65535 bytes");
         let header = &mut buf[..Self::HEADER_LEN];
         header.fill(0);
         header[field::VER_IHL] = 0x45;

@@ -281,18 +281,12 @@ impl TcpOptions {
                     options.sack_blocks = blocks;
                 }
                 (kind::TIMESTAMPS, 10) => {
-                    options.timestamps =
-                        Some(Timestamps { tsval: be32(value, 0), tsecr: be32(value, 4) })
+                    options.timestamps = Some(Timestamps { tsval: be32(value, 0), tsecr: be32(value, 4) })
                 }
                 // A known kind with the wrong length.
-                (
-                    kind::MSS
-                    | kind::WINDOW_SCALE
-                    | kind::SACK_PERMITTED
-                    | kind::SACK
-                    | kind::TIMESTAMPS,
-                    _,
-                ) => return Err(Error::OptionLen),
+                (kind::MSS | kind::WINDOW_SCALE | kind::SACK_PERMITTED | kind::SACK | kind::TIMESTAMPS, _) => {
+                    return Err(Error::OptionLen)
+                }
                 _ => {} // unknown kind: skipped
             }
             rest = after;
@@ -429,11 +423,7 @@ impl TcpRepr {
 /// `urg=` only with URG, each option only when present.
 impl fmt::Display for TcpRepr {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(
-            f,
-            "[{}] seq={} ack={} win={}",
-            self.flags, self.seq_number, self.ack_number, self.window_len
-        )?;
+        write!(f, "[{}] seq={} ack={} win={}", self.flags, self.seq_number, self.ack_number, self.window_len)?;
         if self.flags.contains(Flags::URG) {
             write!(f, " urg={}", self.urgent_at)?;
         }
@@ -543,10 +533,7 @@ mod tests {
         assert_eq!(repr.header_len(), 40);
         let mut buf = [0u8; 40];
         repr.emit(&mut buf, CLIENT, SERVER);
-        assert_eq!(
-            &buf[20..],
-            &[2, 4, 0x05, 0xb4, 1, 3, 3, 10, 4, 2, 8, 10, 0xba, 0x08, 0x3e, 0x9f, 0, 0, 0, 0]
-        );
+        assert_eq!(&buf[20..], &[2, 4, 0x05, 0xb4, 1, 3, 3, 10, 4, 2, 8, 10, 0xba, 0x08, 0x3e, 0x9f, 0, 0, 0, 0]);
         assert_eq!(round_trip(&repr, &[]), repr);
     }
 
@@ -570,8 +557,7 @@ mod tests {
 
     #[test]
     fn sack_blocks_beyond_40_bytes_are_dropped() {
-        let mut options =
-            TcpOptions { timestamps: Some(Timestamps::default()), ..TcpOptions::default() };
+        let mut options = TcpOptions { timestamps: Some(Timestamps::default()), ..TcpOptions::default() };
         for i in 0..4u32 {
             options.sack_blocks[i as usize] = Some((SeqNum(i * 10), SeqNum(i * 10 + 5)));
         }
@@ -591,10 +577,7 @@ mod tests {
     #[test]
     fn options_at_odd_alignment() {
         // A single NOP shifts every option off its usual alignment.
-        let bytes = [
-            1, 3, 3, 7, 2, 4, 0x05, 0xb4, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2, 4, 2, 5, 10, 0, 0, 0, 9,
-            0, 0, 0, 10,
-        ];
+        let bytes = [1, 3, 3, 7, 2, 4, 0x05, 0xb4, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2, 4, 2, 5, 10, 0, 0, 0, 9, 0, 0, 0, 10];
         let options = TcpOptions::parse(&bytes).unwrap();
         assert_eq!(options.window_scale, Some(7));
         assert_eq!(options.mss, Some(1460));
@@ -692,18 +675,10 @@ mod tests {
             mss: Some(1460),
             window_scale: Some(7),
             sack_permitted: true,
-            sack_blocks: [
-                Some((SeqNum(10), SeqNum(20))),
-                Some((SeqNum(30), SeqNum(40))),
-                None,
-                None,
-            ],
+            sack_blocks: [Some((SeqNum(10), SeqNum(20))), Some((SeqNum(30), SeqNum(40))), None, None],
             timestamps: Some(Timestamps { tsval: 1, tsecr: 0 }),
         };
-        assert_eq!(
-            repr.to_string(),
-            "[S.] seq=100 ack=200 win=65535 mss=1460 wscale=7 sackOK ts=1/0 sack=10-20,30-40"
-        );
+        assert_eq!(repr.to_string(), "[S.] seq=100 ack=200 win=65535 mss=1460 wscale=7 sackOK ts=1/0 sack=10-20,30-40");
     }
 
     fn arb_options() -> impl Strategy<Value = TcpOptions> {
