@@ -140,8 +140,11 @@ pub struct Tcb {
     delayed_ack: Option<Instant>,
     fin_wait_2_timer: Option<Instant>,
 
-    /// An ACK must go out now (out-of-order data, a FIN, a window update...).
+    /// An ACK must go out now (a FIN, a filled gap, a window update...).
     ack_now: bool,
+    /// Out-of-order segments received since the last dispatch: each gets
+    /// its own duplicate ACK, or the sender could not count three of them.
+    dup_acks_owed: u32,
     /// Data segments received since we last sent an ACK.
     segs_unacked: u32,
     /// Fast retransmit or a partial ACK asked for the first segment again.
@@ -193,6 +196,7 @@ impl Tcb {
             delayed_ack: None,
             fin_wait_2_timer: None,
             ack_now: false,
+            dup_acks_owed: 0,
             segs_unacked: 0,
             retransmit_first: false,
             window_probe: false,
@@ -630,12 +634,12 @@ impl Tcb {
         cx.counters.bytes_in += data.len() as u64;
 
         if seq != self.rcv_nxt {
-            // Out of order: hold it and ACK at once, so the sender sees a
-            // duplicate ACK (RFC 5681 §4.2).
+            // Out of order: hold it and send a duplicate ACK at once, one per
+            // segment (RFC 5681 §4.2), so fast retransmit can count them.
             if self.ooo.insert(seq, data, fin, cx.config.max_ooo_segments).is_err() {
                 cx.counters.drops.ooo_full += 1;
             }
-            self.ack_now = true;
+            self.dup_acks_owed += 1;
             return;
         }
         let filled_gap = !self.ooo.is_empty();
@@ -795,7 +799,9 @@ impl Tcb {
             }
             sent = true;
         }
-        if !sent && self.ack_now {
+        let acks = self.dup_acks_owed.max((!sent && self.ack_now) as u32);
+        self.dup_acks_owed = 0;
+        for _ in 0..acks {
             let ack = self.control(cx, self.snd_nxt, Flags::ACK);
             self.transmit(cx, ack, 0, 0, emit);
         }

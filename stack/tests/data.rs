@@ -1,0 +1,274 @@
+//! Data transfer: segmentation, acknowledgment, windows, retransmission and
+//! congestion control (RFC 9293 §3.7, §3.8; RFC 5681, 6298, 6582).
+
+mod common;
+
+use common::*;
+use stack::link::faults::Faults;
+use stack::link::sim::Network;
+use stack::tcp::state::State;
+use stack::time::{Duration, Instant};
+use stack::wire::tcp::Flags;
+use stack::{Error, Ready, SocketHandle, Stack};
+
+/// Send `data` from `from` on `tx` to the reader `rx` at `to`, feeding the
+/// send buffer as it drains; returns what was read.
+fn transfer(net: &mut Network<Node>, from: usize, tx: SocketHandle, to: usize, rx: SocketHandle, data: &[u8]) -> Vec<u8> {
+    let mut sent = 0;
+    let mut got = Vec::new();
+    run(net, Duration::from_secs(600), |n| {
+        let now = n.now();
+        if let Ok(k) = stack(n, from).send(now, tx, &data[sent..]) {
+            sent += k;
+        }
+        got.extend(read_all(n, to, rx));
+        got.len() == data.len()
+    });
+    got
+}
+
+fn data_segments(segs: &[Seg], from_server: bool) -> Vec<&Seg> {
+    segs.iter().filter(|s| s.from_server() == from_server && s.len > 0).collect()
+}
+
+/// Segments never exceed the MSS, and PSH marks the last segment of what
+/// the application wrote (§3.7.1, §3.9.1).
+#[test]
+fn segments_fit_the_mss_and_psh_ends_a_write() {
+    let mut net = pair(Faults::default());
+    let (c, s) = establish(&mut net);
+    net.capture(true);
+    let data = pattern(100_000, 1);
+    assert_eq!(transfer(&mut net, CLIENT, c, SERVER, s, &data), data);
+    idle(&mut net, Duration::from_secs(1));
+    let segs = captured(&mut net);
+    let sent = data_segments(&segs, false);
+    assert!(sent.iter().all(|s| s.len <= 1460));
+    assert_eq!(sent.iter().filter(|s| s.len == 1460).count(), 100_000 / 1460);
+    assert!(sent.last().unwrap().has(Flags::PSH));
+    assert!(sent.iter().rev().skip(1).all(|s| !s.has(Flags::PSH)), "one write: one PSH");
+}
+
+/// The peer's MSS option is honoured; without one, 536 (§3.7.1, MUST-15).
+#[test]
+fn the_peers_mss_is_honoured_and_536_without_one() {
+    let mut client = config(CLIENT_ADDR);
+    client.mtu = 576;
+    let mut net = pair_with(Faults::default(), client, config(SERVER_ADDR));
+    let (c, s) = establish(&mut net);
+    net.capture(true);
+    let data = pattern(20_000, 2);
+    assert_eq!(transfer(&mut net, SERVER, s, CLIENT, c, &data), data);
+    let segs = captured(&mut net);
+    assert_eq!(data_segments(&segs, true).iter().map(|s| s.len).max(), Some(536));
+
+    // A SYN without the option.
+    let mut lone = Stack::new(config(SERVER_ADDR));
+    lone.listen(PORT, 4).unwrap();
+    let peer = "10.0.0.1:40000".parse().unwrap();
+    let now = Instant::ZERO;
+    lone.receive(now, &packet(peer, server_addr(), &seg(40000, PORT, 1000, 0, Flags::SYN), &[]));
+    let iss = output(&mut lone, now)[0].seq();
+    lone.receive(now, &packet(peer, server_addr(), &seg(40000, PORT, 1001, iss.wrapping_add(1), Flags::ACK), &[]));
+    let h = lone.accept(PORT).unwrap();
+    lone.set_nodelay(h, true); // send the short tail at once, too
+    lone.send(now, h, &[7; 3000]).unwrap();
+    let out = output(&mut lone, now);
+    assert_eq!(out.iter().map(|s| s.len).collect::<Vec<_>>(), [536, 536, 536, 536, 536, 320]);
+}
+
+/// One segment is ACKed after the delayed-ACK time, two at once
+/// (RFC 9293 §3.8.6.3, RFC 5681 §4.2).
+#[test]
+fn delayed_ack_waits_for_one_segment_but_not_for_two() {
+    let mut net = pair(Faults::default());
+    let (c, s) = establish(&mut net);
+    idle(&mut net, Duration::from_secs(1));
+    net.capture(true);
+    let t0 = net.now();
+    stack(&mut net, CLIENT).send(t0, c, b"one small request").unwrap();
+    idle(&mut net, Duration::from_millis(200));
+    let segs = captured(&mut net);
+    assert_eq!(picture(&segs), ["C>S P. len=17", "S>C ."]);
+    // Both times are arrivals: 40 ms of delayed ACK plus the 1 ms path.
+    assert_eq!(segs[1].at - segs[0].at, Duration::from_millis(41), "the delayed ACK timer");
+
+    let now = net.now();
+    stack(&mut net, CLIENT).send(now, c, &[1; 2920]).unwrap();
+    idle(&mut net, Duration::from_millis(10));
+    let segs = captured(&mut net);
+    assert_eq!(picture(&segs), ["C>S . len=1460", "C>S P. len=1460", "S>C ."]);
+    assert_eq!(segs[2].at - segs[1].at, Duration::from_millis(1), "the second full segment is ACKed at once");
+    assert_eq!(read_all(&mut net, SERVER, s).len(), 17 + 2920);
+}
+
+/// Out-of-order data is held and answered with an immediate duplicate ACK;
+/// when the gap fills, everything is delivered in order (§3.10.7.4).
+#[test]
+fn out_of_order_segments_are_held_and_reassembled() {
+    let mut net = pair(Faults::default());
+    let (c, s) = establish(&mut net);
+    let mut first = true;
+    net.host_mut(SERVER).drop_if = Some(Box::new(move |seg| seg.len > 0 && std::mem::take(&mut first)));
+    net.capture(true);
+    let data = pattern(5 * 1460, 3);
+    let now = net.now();
+    stack(&mut net, CLIENT).send(now, c, &data).unwrap();
+    idle(&mut net, Duration::from_millis(1));
+    assert_eq!(net.host(SERVER).stack.tcb(s).unwrap().recv_queue(), 0, "nothing delivered past a gap");
+    idle(&mut net, Duration::from_millis(10));
+    let acks: Vec<_> = captured(&mut net).into_iter().filter(|s| s.from_server()).collect();
+    assert_eq!(acks.len(), 5);
+    assert!(acks[..4].iter().all(|a| a.ack() == acks[0].ack()), "a duplicate ACK for each of the 4 segments after the gap");
+    assert_eq!(acks[4].ack().wrapping_sub(acks[0].ack()), data.len() as u32, "the repaired gap ACKs everything");
+    run(&mut net, Duration::from_secs(2), |n| n.host(SERVER).stack.tcb(s).unwrap().recv_queue() == data.len());
+    assert_eq!(read_all(&mut net, SERVER, s), data);
+}
+
+/// Losing one segment in a long transfer is repaired by fast retransmit on
+/// three duplicate ACKs, well before the RTO (RFC 5681 §3.2, RFC 6582).
+#[test]
+fn one_loss_is_repaired_by_fast_retransmit() {
+    let mut net = pair(Faults::default());
+    let (c, s) = establish(&mut net);
+    let mut n_data = 0;
+    net.host_mut(SERVER).drop_if = Some(Box::new(move |seg| {
+        n_data += (seg.len > 0) as u32;
+        seg.len > 0 && n_data == 30
+    }));
+    let data = pattern(300_000, 4);
+    let t0 = net.now();
+    assert_eq!(transfer(&mut net, CLIENT, c, SERVER, s, &data), data);
+    let counters = net.host(CLIENT).stack.counters().clone();
+    assert_eq!(counters.retransmissions, 1, "exactly the lost segment");
+    assert_eq!(counters.timeouts, 0);
+    assert!(net.now() - t0 < Duration::from_millis(200), "no RTO waited: {:?}", net.now() - t0);
+}
+
+/// The receive window: a reader that does not read closes it; the sender
+/// probes with backoff for as long as the receiver answers, without
+/// giving up (§3.8.6.1, MUST-26); reading opens the window again.
+#[test]
+fn zero_window_is_probed_and_may_last_long() {
+    let mut server = config(SERVER_ADDR);
+    server.recv_buffer = 8192;
+    let mut net = pair_with(Faults::default(), config(CLIENT_ADDR), server);
+    let (c, s) = establish(&mut net);
+    net.capture(true);
+    let data = pattern(20_000, 5);
+    let now = net.now();
+    assert_eq!(stack(&mut net, CLIENT).send(now, c, &data), Ok(20_000));
+    idle(&mut net, Duration::from_secs(600));
+    assert_eq!(stack(&mut net, CLIENT).state(c), Some(State::Established), "ten minutes of zero window is fine");
+    let segs = captured(&mut net);
+    assert!(segs.iter().any(|s| s.from_server() && s.repr.window_len == 0));
+    let probes: Vec<_> = segs.iter().filter(|s| !s.from_server() && s.len == 1).collect();
+    assert!(probes.len() >= 5, "probes: {}", probes.len());
+    let gaps: Vec<_> = probes.windows(2).map(|w| w[1].at - w[0].at).collect();
+    assert!(gaps.windows(2).all(|g| g[1] >= g[0]), "backoff: {gaps:?}");
+    assert!(*gaps.last().unwrap() <= Duration::from_secs(60));
+
+    let mut all = Vec::new();
+    run(&mut net, Duration::from_secs(120), |n| {
+        all.extend(read_all(n, SERVER, s));
+        all.len() == data.len()
+    });
+    assert_eq!(all, data);
+}
+
+/// The right edge of the receive window (SEG.ACK + SEG.WND) never moves
+/// left, whatever the reader does (§3.8.6, "should not be reduced").
+#[test]
+fn the_right_edge_of_the_window_never_moves_left() {
+    let mut server = config(SERVER_ADDR);
+    server.recv_buffer = 20_000;
+    let mut net = pair_with(Faults::default(), config(CLIENT_ADDR), server);
+    let (c, s) = establish(&mut net);
+    net.capture(true);
+    let data = pattern(200_000, 6);
+    let mut sent = 0;
+    let mut got = 0;
+    // A reader that wakes every millisecond and reads an odd amount.
+    for turn in 0.. {
+        assert!(turn < 100_000, "transfer stalled");
+        idle(&mut net, Duration::from_millis(1));
+        let now = net.now();
+        if let Ok(k) = stack(&mut net, CLIENT).send(now, c, &data[sent..]) {
+            sent += k;
+        }
+        let mut buf = vec![0; (turn * 997) % 3000];
+        if let Ok(k) = stack(&mut net, SERVER).recv(now, s, &mut buf) {
+            got += k;
+        }
+        if got == data.len() {
+            break;
+        }
+    }
+    let edges: Vec<u64> = captured(&mut net)
+        .iter()
+        .filter(|s| s.from_server() && s.has(Flags::ACK))
+        .map(|s| s.ack() as u64 + s.repr.window_len as u64)
+        .collect();
+    assert!(edges.windows(2).all(|w| w[1] >= w[0]), "right edge moved left");
+}
+
+/// A peer that vanishes: after a bounded number of retransmissions with
+/// exponential backoff the connection is aborted and the application told
+/// (§3.8.3, RFC 6298 §5.5).
+#[test]
+fn retransmissions_give_up_and_tell_the_application() {
+    let mut client = config(CLIENT_ADDR);
+    client.max_retries = 5;
+    let mut net = pair_with(Faults::default(), client, config(SERVER_ADDR));
+    let (c, _s) = establish(&mut net);
+    net.host_mut(SERVER).drop_if = Some(Box::new(|_| true));
+    net.capture(true);
+    let t0 = net.now();
+    stack(&mut net, CLIENT).send(t0, c, b"anyone there?").unwrap();
+    run(&mut net, Duration::from_secs(600), |n| stack(n, CLIENT).state(c) == Some(State::Closed));
+    let sends: Vec<_> = captured(&mut net).into_iter().filter(|s| s.len > 0).map(|s| s.at).collect();
+    assert_eq!(sends.len(), 6, "the first send and 5 retransmissions");
+    let gaps: Vec<_> = sends.windows(2).map(|w| (w[1] - w[0]).as_millis()).collect();
+    assert!(gaps.windows(2).all(|g| g[1] == 2 * g[0]), "each wait doubles: {gaps:?}");
+    assert!(ready_of(&events(&mut net, CLIENT), c).contains(Ready::RESET));
+    let now = net.now();
+    assert_eq!(stack(&mut net, CLIENT).recv(now, c, &mut [0; 8]), Err(Error::TimedOut));
+    assert_eq!(net.host(CLIENT).stack.counters().timeouts, 1);
+}
+
+/// `send` takes what fits and says how much; a full buffer would block, and
+/// WRITABLE comes once ACKs make room (back-pressure, bounded memory).
+#[test]
+fn send_takes_what_fits_and_writable_follows() {
+    let mut net = pair(Faults::default());
+    let (c, s) = establish(&mut net);
+    let capacity = stack(&mut net, CLIENT).config().send_buffer;
+    let now = net.now();
+    let big = vec![9u8; capacity + 1000];
+    assert_eq!(stack(&mut net, CLIENT).send(now, c, &big), Ok(capacity));
+    assert_eq!(stack(&mut net, CLIENT).send(now, c, &big), Err(Error::WouldBlock));
+    events(&mut net, CLIENT);
+    let mut writable = false;
+    run(&mut net, Duration::from_secs(10), |n| {
+        read_all(n, SERVER, s);
+        writable |= ready_of(&events(n, CLIENT), c).contains(Ready::WRITABLE);
+        writable
+    });
+    assert!(stack(&mut net, CLIENT).send_capacity(c) > 0);
+}
+
+/// RTT estimation follows the path: with 50 ms each way, SRTT settles near
+/// 100 ms and the RTO stays above it (RFC 6298).
+#[test]
+fn rtt_is_measured_on_the_path() {
+    let mut net = pair(Faults { delay: Duration::from_millis(50), ..Faults::default() });
+    net.set_path_faults(CLIENT, SERVER, Faults { delay: Duration::from_millis(50), ..Faults::default() });
+    net.set_path_faults(SERVER, CLIENT, Faults { delay: Duration::from_millis(50), ..Faults::default() });
+    let (c, s) = establish(&mut net);
+    let data = pattern(200_000, 7);
+    assert_eq!(transfer(&mut net, CLIENT, c, SERVER, s, &data), data);
+    let info = stack(&mut net, CLIENT).connections().next().unwrap();
+    let srtt = info.srtt.unwrap();
+    assert!(srtt >= Duration::from_millis(100) && srtt < Duration::from_millis(160), "srtt {srtt:?}");
+    assert!(info.rto >= srtt);
+}
