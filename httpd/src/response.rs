@@ -99,7 +99,11 @@ impl Response {
             ("Content-Type", content_type.to_string()),
             ("Content-Length", body.len().to_string()),
         ];
-        Response { status, headers, body: Body::Bytes(body) }
+        Response {
+            status,
+            headers,
+            body: Body::Bytes(body),
+        }
     }
 
     /// An error or redirect with a tiny HTML page saying what happened.
@@ -125,7 +129,12 @@ impl Response {
             self.status.reason()
         );
         let extra = connection.map(|c| ("Connection", c));
-        for (name, value) in self.headers.iter().map(|(n, v)| (*n, v.as_str())).chain(extra) {
+        for (name, value) in self
+            .headers
+            .iter()
+            .map(|(n, v)| (*n, v.as_str()))
+            .chain(extra)
+        {
             head += &format!("{name}: {value}\r\n");
         }
         head += "\r\n";
@@ -201,7 +210,13 @@ impl Date {
         self.http = httpdate::fmt_http_date(UNIX_EPOCH + std::time::Duration::from_secs(secs));
         // IMF-fixdate has fixed columns: "Sun, 06 Nov 1994 08:49:37 GMT".
         let h = &self.http;
-        self.log = format!("{}/{}/{}:{} +0000", &h[5..7], &h[8..11], &h[12..16], &h[17..25]);
+        self.log = format!(
+            "{}/{}/{}:{} +0000",
+            &h[5..7],
+            &h[8..11],
+            &h[12..16],
+            &h[17..25]
+        );
     }
 }
 
@@ -248,7 +263,10 @@ mod tests {
         let mut tmp = tempfile::tempfile().unwrap();
         std::io::Write::write_all(&mut tmp, b"0123456789").unwrap();
         std::io::Seek::rewind(&mut tmp).unwrap();
-        let mut body = Body::File { file: tmp, remaining: 7 };
+        let mut body = Body::File {
+            file: tmp,
+            remaining: 7,
+        };
         let mut out = b"H".to_vec();
         body.read_into(&mut out, 4).unwrap();
         assert_eq!(out, b"H0123");
@@ -260,7 +278,10 @@ mod tests {
     #[test]
     fn truncated_file_is_an_error() {
         let tmp = tempfile::tempfile().unwrap();
-        let mut body = Body::File { file: tmp, remaining: 5 };
+        let mut body = Body::File {
+            file: tmp,
+            remaining: 5,
+        };
         let mut out = Vec::new();
         assert!(body.read_into(&mut out, 5).is_err());
         assert!(out.is_empty());
