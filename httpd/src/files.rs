@@ -130,8 +130,13 @@ pub fn serve(path: &Path, req: &Request) -> io::Result<Response> {
 }
 
 /// HTTP dates have whole seconds; compare modification times the same way.
+/// Clamped to the years HTTP dates can express (1970 to 9999), since a file
+/// stamped later would make the date formatter panic.
 fn whole_seconds(t: SystemTime) -> SystemTime {
-    let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    const LAST_SECOND_OF_9999: u64 = 253_402_300_799;
+    let secs = t
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs().min(LAST_SECOND_OF_9999));
     UNIX_EPOCH + std::time::Duration::from_secs(secs)
 }
 
@@ -255,6 +260,16 @@ mod tests {
         for (value, len, want) in cases {
             assert_eq!(byte_range(value, len), want, "{value} of {len}");
         }
+    }
+
+    #[test]
+    fn modification_times_past_9999_are_clamped() {
+        // Filesystems rarely store such times, so this is not tested through a file.
+        let far = UNIX_EPOCH + std::time::Duration::from_secs(300_000_000_000);
+        assert_eq!(
+            httpdate::fmt_http_date(whole_seconds(far)),
+            "Fri, 31 Dec 9999 23:59:59 GMT"
+        );
     }
 
     #[test]
