@@ -1,0 +1,314 @@
+//! Files under the root: finding one from a URL path without ever leaving
+//! the root, and answering for it with validators, conditionals and ranges.
+
+use std::fs::{self, File};
+use std::io::{self, Seek, SeekFrom};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use percent_encoding::percent_decode_str;
+
+use crate::request::{decimal, Request};
+use crate::response::{Body, Response, Status};
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Lookup {
+    /// A regular file inside the root (a directory's index.html included).
+    File(PathBuf),
+    /// A directory asked for without its trailing slash: relative links in
+    /// its index would resolve against the parent, so redirect.
+    AddSlash,
+    NotFound,
+}
+
+/// Finds the file for a URL path (`/a/b`, still percent-encoded, no query).
+/// `root` must be canonical.
+pub fn resolve(root: &Path, url_path: &str) -> Lookup {
+    let Some(relative) = decode(url_path) else {
+        return Lookup::NotFound;
+    };
+    // Symlinks are followed, then the result must still be under the root.
+    let inside = |p: &Path| p.canonicalize().ok().filter(|real| real.starts_with(root));
+    let Some(real) = inside(&root.join(relative)) else {
+        return Lookup::NotFound;
+    };
+    let real = if real.is_dir() {
+        if !url_path.ends_with('/') {
+            return Lookup::AddSlash;
+        }
+        match inside(&real.join("index.html")) {
+            Some(index) => index,
+            None => return Lookup::NotFound,
+        }
+    } else {
+        real
+    };
+    // Only regular files: opening a FIFO or a device could block or never end.
+    match fs::metadata(&real) {
+        Ok(m) if m.is_file() => Lookup::File(real),
+        _ => Lookup::NotFound,
+    }
+}
+
+/// The URL path as a relative filesystem path of plain names, or None if
+/// decoding reveals anything that could step outside or confuse the lookup.
+/// Decoding happens once, so `%252e%252e` stays the harmless name `%2e%2e`.
+fn decode(url_path: &str) -> Option<PathBuf> {
+    let bytes: Vec<u8> = percent_decode_str(url_path).collect();
+    if bytes.contains(&0) || bytes.contains(&b'\\') {
+        return None;
+    }
+    // Invalid UTF-8 includes overlong forms such as %c0%ae for '.'.
+    let text = String::from_utf8(bytes).ok()?;
+    let mut relative = PathBuf::new();
+    for segment in text.split('/') {
+        match segment {
+            // Skipping empty segments also stops `//etc` from becoming absolute.
+            "" => {}
+            "." | ".." => return None,
+            name => relative.push(name),
+        }
+    }
+    Some(relative)
+}
+
+/// The response for GET of a resolved file.
+pub fn serve(path: &Path, req: &Request) -> io::Result<Response> {
+    let mut file = File::open(path)?;
+    // Describe the file we opened, not whatever the path names a moment later.
+    let meta = file.metadata()?;
+    let len = meta.len();
+    let mtime = meta.modified()?;
+    // Strong: any change of identity, size or modification time changes it.
+    let nanos = mtime.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    let etag = format!("\"{:x}-{len:x}-{nanos:x}\"", meta.ino());
+    let modified = whole_seconds(mtime);
+    let last_modified = httpdate::fmt_http_date(modified);
+    let validators = vec![("ETag", etag.clone()), ("Last-Modified", last_modified)];
+
+    if not_modified(req, &etag, modified) {
+        return Ok(Response {
+            status: Status::NotModified,
+            headers: validators,
+            body: Body::empty(),
+        });
+    }
+    let range = match &req.if_range {
+        Some(validator) if !if_range_matches(validator, &etag, modified) => None,
+        _ => req.range.as_deref(),
+    };
+    let (status, start, end) = match range.map_or(Ranged::Whole, |r| byte_range(r, len)) {
+        Ranged::Whole => (Status::Ok, 0, len),
+        Ranged::Part(start, end) => (Status::PartialContent, start, end),
+        Ranged::Unsatisfiable => {
+            let mut response = Response::page(Status::RangeNotSatisfiable);
+            response
+                .headers
+                .push(("Content-Range", format!("bytes */{len}")));
+            return Ok(response);
+        }
+    };
+    file.seek(SeekFrom::Start(start))?;
+    let mut headers = vec![
+        ("Content-Type", content_type(path)),
+        ("Content-Length", (end - start).to_string()),
+    ];
+    if status == Status::PartialContent {
+        headers.push(("Content-Range", format!("bytes {start}-{}/{len}", end - 1)));
+    }
+    headers.extend(validators);
+    headers.push(("Accept-Ranges", "bytes".into()));
+    Ok(Response {
+        status,
+        headers,
+        body: Body::File {
+            file,
+            remaining: end - start,
+        },
+    })
+}
+
+/// HTTP dates have whole seconds; compare modification times the same way.
+/// Clamped to the years HTTP dates can express (1970 to 9999), since a file
+/// stamped later would make the date formatter panic.
+fn whole_seconds(t: SystemTime) -> SystemTime {
+    const LAST_SECOND_OF_9999: u64 = 253_402_300_799;
+    let secs = t
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs().min(LAST_SECOND_OF_9999));
+    UNIX_EPOCH + std::time::Duration::from_secs(secs)
+}
+
+/// RFC 9110 §13.2.2: If-None-Match, when present, decides alone (weak
+/// comparison); otherwise If-Modified-Since.
+fn not_modified(req: &Request, etag: &str, modified: SystemTime) -> bool {
+    if let Some(tags) = &req.if_none_match {
+        let weak = |t: &str| t.strip_prefix("W/").unwrap_or(t).to_string();
+        return tags.trim() == "*" || tags.split(',').any(|t| weak(t.trim()) == weak(etag));
+    }
+    let since = req
+        .if_modified_since
+        .as_deref()
+        .and_then(|d| httpdate::parse_http_date(d).ok());
+    since.is_some_and(|since| modified <= since)
+}
+
+/// If-Range allows the range only if the file is still the one the client
+/// has: the same strong ETag or exactly the same Last-Modified date.
+fn if_range_matches(validator: &str, etag: &str, modified: SystemTime) -> bool {
+    if validator.starts_with('"') {
+        return validator == etag;
+    }
+    httpdate::parse_http_date(validator).is_ok_and(|date| date == modified)
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Ranged {
+    Whole,
+    /// Bytes `start..end` (end exclusive).
+    Part(u64, u64),
+    Unsatisfiable,
+}
+
+/// One byte range of a `Range` value. Several ranges, other units and
+/// malformed values get the whole file, which RFC 9110 allows.
+fn byte_range(value: &str, len: u64) -> Ranged {
+    let Some(set) = value
+        .get(..6)
+        .filter(|u| u.eq_ignore_ascii_case("bytes="))
+        .map(|_| &value[6..])
+    else {
+        return Ranged::Whole;
+    };
+    let mut specs = set.split(',').map(str::trim).filter(|s| !s.is_empty());
+    let (Some(spec), None) = (specs.next(), specs.next()) else {
+        return Ranged::Whole;
+    };
+    let Some((first, last)) = spec.split_once('-') else {
+        return Ranged::Whole;
+    };
+    let (first, last) = (first.trim(), last.trim());
+    if first.is_empty() {
+        // `-N`: the last N bytes.
+        return match decimal(last) {
+            None => Ranged::Whole,
+            Some(0) => Ranged::Unsatisfiable,
+            Some(_) if len == 0 => Ranged::Unsatisfiable,
+            Some(n) => Ranged::Part(len - n.min(len), len),
+        };
+    }
+    let Some(start) = decimal(first) else {
+        return Ranged::Whole;
+    };
+    let end = match (last.is_empty(), decimal(last)) {
+        (true, _) => len,
+        (false, Some(last)) if last >= start => last.saturating_add(1).min(len),
+        _ => return Ranged::Whole,
+    };
+    if start >= len {
+        return Ranged::Unsatisfiable;
+    }
+    Ranged::Part(start, end)
+}
+
+/// The media type from the extension; text gets `charset=utf-8`, which
+/// every file in www/ is.
+fn content_type(path: &Path) -> String {
+    let mime = mime_guess::from_path(path).first_or_octet_stream();
+    let textual = mime.type_() == mime_guess::mime::TEXT
+        || matches!(
+            mime.subtype().as_str(),
+            "javascript" | "json" | "xml" | "svg"
+        );
+    if textual {
+        format!("{mime}; charset=utf-8")
+    } else {
+        mime.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges() {
+        use Ranged::*;
+        let cases = [
+            ("bytes=0-9", 100, Part(0, 10)),
+            ("bytes=5-", 100, Part(5, 100)),
+            ("bytes=-5", 100, Part(95, 100)),
+            ("bytes=-500", 100, Part(0, 100)),
+            ("bytes=90-500", 100, Part(90, 100)),
+            ("Bytes = 1-1", 100, Whole), // no spaces around '=' in the grammar
+            ("BYTES=1-1", 100, Part(1, 2)),
+            ("bytes=99-99", 100, Part(99, 100)),
+            ("bytes=100-", 100, Unsatisfiable),
+            ("bytes=100-200", 100, Unsatisfiable),
+            ("bytes=-0", 100, Unsatisfiable),
+            ("bytes=0-", 0, Unsatisfiable),
+            ("bytes=-1", 0, Unsatisfiable),
+            ("bytes=0-1,3-4", 100, Whole),
+            ("bytes=5-1", 100, Whole),
+            ("bytes=a-b", 100, Whole),
+            ("bytes=-", 100, Whole),
+            ("bytes=+1-2", 100, Whole),
+            ("items=0-1", 100, Whole),
+            ("bytes=0-18446744073709551615", 100, Part(0, 100)),
+        ];
+        for (value, len, want) in cases {
+            assert_eq!(byte_range(value, len), want, "{value} of {len}");
+        }
+    }
+
+    #[test]
+    fn modification_times_past_9999_are_clamped() {
+        // Filesystems rarely store such times, so this is not tested through a file.
+        let far = UNIX_EPOCH + std::time::Duration::from_secs(300_000_000_000);
+        assert_eq!(
+            httpdate::fmt_http_date(whole_seconds(far)),
+            "Fri, 31 Dec 9999 23:59:59 GMT"
+        );
+    }
+
+    #[test]
+    fn content_types() {
+        assert_eq!(
+            content_type(Path::new("a.html")),
+            "text/html; charset=utf-8"
+        );
+        assert_eq!(content_type(Path::new("a.css")), "text/css; charset=utf-8");
+        assert_eq!(
+            content_type(Path::new("a.svg")),
+            "image/svg+xml; charset=utf-8"
+        );
+        assert_eq!(
+            content_type(Path::new("a.json")),
+            "application/json; charset=utf-8"
+        );
+        assert_eq!(content_type(Path::new("a.ico")), "image/x-icon");
+        assert_eq!(content_type(Path::new("a.bin")), "application/octet-stream");
+        assert_eq!(content_type(Path::new("noext")), "application/octet-stream");
+    }
+
+    #[test]
+    fn decoding() {
+        assert_eq!(decode("/a%20b/c"), Some(PathBuf::from("a b/c")));
+        assert_eq!(decode("//etc/passwd"), Some(PathBuf::from("etc/passwd")));
+        assert_eq!(decode("/%252e%252e/x"), Some(PathBuf::from("%2e%2e/x")));
+        for bad in [
+            "/../x",
+            "/a/%2e%2e/x",
+            "/%2E%2E",
+            "/.",
+            "/a\\..\\x",
+            "/a%5c..",
+            "/a%00",
+            "/%c0%ae%c0%ae/x",
+            "/%ff",
+        ] {
+            assert_eq!(decode(bad), None, "{bad}");
+        }
+    }
+}

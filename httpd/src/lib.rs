@@ -1,0 +1,32 @@
+//! An HTTP/1.1 static file server, written without sockets so that it can
+//! run on the project's own TCP stack (and be tested without one).
+//!
+//! - [`config`]: the command line.
+//! - [`request`]: bytes to a request head, with limits and framing rules.
+//! - [`site`]: which response a request gets; [`files`] finds and serves files.
+//! - [`response`]: status, header fields, bodies streamed from files, the `Date` cache.
+//! - [`conn`]: one connection's state machine, driven by bytes and time.
+//! - [`access`]: the access log.
+
+pub mod access;
+pub mod config;
+pub mod conn;
+pub mod files;
+pub mod request;
+pub mod response;
+pub mod site;
+
+use std::time::SystemTime;
+
+pub use config::Config;
+pub use conn::{Conn, Limits, State, Wants};
+pub use site::Site;
+pub use stack::time::Instant;
+
+/// The two clocks a connection reads: the stack's monotonic time for
+/// deadlines (virtual in the simulator), wall time for `Date` and the log.
+#[derive(Copy, Clone, Debug)]
+pub struct Now {
+    pub mono: Instant,
+    pub wall: SystemTime,
+}

@@ -1,0 +1,289 @@
+//! What goes back: status, header fields, and a body that is either a few
+//! bytes in memory or a range of an open file read a chunk at a time.
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+pub const SERVER: &str = concat!("httpd/", env!("CARGO_PKG_VERSION"), " (own TCP)");
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Status {
+    Ok,
+    PartialContent,
+    MovedPermanently,
+    NotModified,
+    BadRequest,
+    NotFound,
+    MethodNotAllowed,
+    RequestTimeout,
+    PayloadTooLarge,
+    UriTooLong,
+    RangeNotSatisfiable,
+    HeadersTooLarge,
+    NotImplemented,
+    VersionNotSupported,
+}
+
+impl Status {
+    pub fn code(self) -> u16 {
+        match self {
+            Status::Ok => 200,
+            Status::PartialContent => 206,
+            Status::MovedPermanently => 301,
+            Status::NotModified => 304,
+            Status::BadRequest => 400,
+            Status::NotFound => 404,
+            Status::MethodNotAllowed => 405,
+            Status::RequestTimeout => 408,
+            Status::PayloadTooLarge => 413,
+            Status::UriTooLong => 414,
+            Status::RangeNotSatisfiable => 416,
+            Status::HeadersTooLarge => 431,
+            Status::NotImplemented => 501,
+            Status::VersionNotSupported => 505,
+        }
+    }
+
+    /// Reason phrases as RFC 9110 and RFC 6585 name them.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Status::Ok => "OK",
+            Status::PartialContent => "Partial Content",
+            Status::MovedPermanently => "Moved Permanently",
+            Status::NotModified => "Not Modified",
+            Status::BadRequest => "Bad Request",
+            Status::NotFound => "Not Found",
+            Status::MethodNotAllowed => "Method Not Allowed",
+            Status::RequestTimeout => "Request Timeout",
+            Status::PayloadTooLarge => "Content Too Large",
+            Status::UriTooLong => "URI Too Long",
+            Status::RangeNotSatisfiable => "Range Not Satisfiable",
+            Status::HeadersTooLarge => "Request Header Fields Too Large",
+            Status::NotImplemented => "Not Implemented",
+            Status::VersionNotSupported => "HTTP Version Not Supported",
+        }
+    }
+
+    /// One sentence for the error page.
+    fn explanation(self) -> &'static str {
+        match self {
+            Status::BadRequest => "The request could not be understood.",
+            Status::NotFound => "There is no such file on this server.",
+            Status::MethodNotAllowed => "This server only serves files: use GET or HEAD.",
+            Status::RequestTimeout => "The request headers did not arrive in time.",
+            Status::PayloadTooLarge => "The request body is too large.",
+            Status::UriTooLong => "The request line is too long.",
+            Status::RangeNotSatisfiable => "The requested range is not in the file.",
+            Status::HeadersTooLarge => "The request header section is too large.",
+            Status::NotImplemented => "This server does not implement that.",
+            Status::VersionNotSupported => "This server speaks HTTP/1.0 and HTTP/1.1.",
+            _ => "",
+        }
+    }
+}
+
+/// A response before it is serialised: the connection adds `Date`, `Server`
+/// and `Connection`, which depend on the moment and on the connection.
+#[derive(Debug)]
+pub struct Response {
+    pub status: Status,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Body,
+}
+
+impl Response {
+    /// A response with an in-memory body and its `Content-Type` and `Content-Length`.
+    pub fn bytes(status: Status, content_type: &str, body: Vec<u8>) -> Response {
+        let headers = vec![
+            ("Content-Type", content_type.to_string()),
+            ("Content-Length", body.len().to_string()),
+        ];
+        Response {
+            status,
+            headers,
+            body: Body::Bytes(body),
+        }
+    }
+
+    /// An error or redirect with a tiny HTML page saying what happened.
+    pub fn page(status: Status) -> Response {
+        let title = format!("{} {}", status.code(), status.reason());
+        let html = format!(
+            "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{title}</title></head>\n\
+             <body><h1>{title}</h1><p>{}</p><p><a href=\"/\">Home</a></p></body></html>\n",
+            status.explanation()
+        );
+        let mut response = Response::bytes(status, "text/html; charset=utf-8", html.into_bytes());
+        if status == Status::MethodNotAllowed {
+            response.headers.push(("Allow", "GET, HEAD".into()));
+        }
+        response
+    }
+
+    /// Serialises the status line and header fields, ending with the blank line.
+    pub fn head(&self, date: &str, connection: Option<&str>) -> Vec<u8> {
+        let mut head = format!(
+            "HTTP/1.1 {} {}\r\nDate: {date}\r\nServer: {SERVER}\r\n",
+            self.status.code(),
+            self.status.reason()
+        );
+        let extra = connection.map(|c| ("Connection", c));
+        for (name, value) in self
+            .headers
+            .iter()
+            .map(|(n, v)| (*n, v.as_str()))
+            .chain(extra)
+        {
+            head += &format!("{name}: {value}\r\n");
+        }
+        head += "\r\n";
+        head.into_bytes()
+    }
+}
+
+/// The bytes after the head.
+#[derive(Debug)]
+pub enum Body {
+    /// Small bodies (pages, JSON) are built whole.
+    Bytes(Vec<u8>),
+    /// A file already positioned at the first byte to send.
+    File { file: File, remaining: u64 },
+}
+
+impl Body {
+    pub fn empty() -> Body {
+        Body::Bytes(Vec::new())
+    }
+
+    pub fn remaining(&self) -> u64 {
+        match self {
+            Body::Bytes(b) => b.len() as u64,
+            Body::File { remaining, .. } => *remaining,
+        }
+    }
+
+    /// Moves up to `max` bytes of the body onto the end of `out`. A file
+    /// that ends early (truncated while we send it) is an error: the
+    /// `Content-Length` already promised more.
+    pub fn read_into(&mut self, out: &mut Vec<u8>, max: usize) -> io::Result<()> {
+        match self {
+            Body::Bytes(b) => {
+                let n = b.len().min(max);
+                out.extend(b.drain(..n));
+            }
+            Body::File { file, remaining } => {
+                let n = (*remaining).min(max as u64) as usize;
+                let start = out.len();
+                out.resize(start + n, 0);
+                let got = file.read(&mut out[start..]);
+                let got = got.inspect_err(|_| out.truncate(start))?;
+                out.truncate(start + got);
+                if got == 0 && n > 0 {
+                    return Err(io::ErrorKind::UnexpectedEof.into());
+                }
+                *remaining -= got as u64;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The current time as the `Date` header and the access log write it,
+/// formatted again only when the second changes.
+#[derive(Debug, Default)]
+pub struct Date {
+    unix_secs: u64,
+    /// IMF-fixdate, `Sun, 06 Nov 1994 08:49:37 GMT`.
+    pub http: String,
+    /// Common Log Format, `06/Nov/1994:08:49:37 +0000`.
+    pub log: String,
+}
+
+impl Date {
+    pub fn refresh(&mut self, wall: SystemTime) {
+        let secs = wall.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        if secs == self.unix_secs && !self.http.is_empty() {
+            return;
+        }
+        self.unix_secs = secs;
+        self.http = httpdate::fmt_http_date(UNIX_EPOCH + std::time::Duration::from_secs(secs));
+        // IMF-fixdate has fixed columns: "Sun, 06 Nov 1994 08:49:37 GMT".
+        let h = &self.http;
+        self.log = format!(
+            "{}/{}/{}:{} +0000",
+            &h[5..7],
+            &h[8..11],
+            &h[12..16],
+            &h[17..25]
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn date_formats() {
+        let mut d = Date::default();
+        d.refresh(UNIX_EPOCH + Duration::from_secs(784111777));
+        assert_eq!(d.http, "Sun, 06 Nov 1994 08:49:37 GMT");
+        assert_eq!(d.log, "06/Nov/1994:08:49:37 +0000");
+    }
+
+    #[test]
+    fn date_is_formatted_once_per_second() {
+        let t = UNIX_EPOCH + Duration::from_secs(784111777);
+        let mut d = Date::default();
+        d.refresh(t);
+        // Mark the cached text: if refresh reformatted, the mark would be gone.
+        d.http.push('*');
+        d.refresh(t + Duration::from_millis(999));
+        assert_eq!(d.http, "Sun, 06 Nov 1994 08:49:37 GMT*");
+        d.refresh(t + Duration::from_secs(1));
+        assert_eq!(d.http, "Sun, 06 Nov 1994 08:49:38 GMT");
+    }
+
+    #[test]
+    fn head_serialisation() {
+        let r = Response::page(Status::MethodNotAllowed);
+        let head = String::from_utf8(r.head("D", Some("close"))).unwrap();
+        assert!(head.starts_with("HTTP/1.1 405 Method Not Allowed\r\nDate: D\r\nServer: httpd/"));
+        assert!(head.contains("\r\nAllow: GET, HEAD\r\n"));
+        assert!(head.contains("\r\nContent-Type: text/html; charset=utf-8\r\n"));
+        assert!(head.ends_with("\r\nConnection: close\r\n\r\n"));
+        let len = r.body.remaining().to_string();
+        assert!(head.contains(&format!("\r\nContent-Length: {len}\r\n")));
+    }
+
+    #[test]
+    fn file_body_reads_in_bounded_chunks() {
+        let mut tmp = tempfile::tempfile().unwrap();
+        std::io::Write::write_all(&mut tmp, b"0123456789").unwrap();
+        std::io::Seek::rewind(&mut tmp).unwrap();
+        let mut body = Body::File {
+            file: tmp,
+            remaining: 7,
+        };
+        let mut out = b"H".to_vec();
+        body.read_into(&mut out, 4).unwrap();
+        assert_eq!(out, b"H0123");
+        body.read_into(&mut out, 100).unwrap();
+        assert_eq!(out, b"H0123456");
+        assert_eq!(body.remaining(), 0);
+    }
+
+    #[test]
+    fn truncated_file_is_an_error() {
+        let tmp = tempfile::tempfile().unwrap();
+        let mut body = Body::File {
+            file: tmp,
+            remaining: 5,
+        };
+        let mut out = Vec::new();
+        assert!(body.read_into(&mut out, 5).is_err());
+        assert!(out.is_empty());
+    }
+}

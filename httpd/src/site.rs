@@ -1,0 +1,76 @@
+//! The site: which response a parsed request gets. Knows nothing of connections.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::files::{self, Lookup};
+use crate::request::{Method, Request};
+use crate::response::{Body, Date, Response, Status};
+
+/// Everything responses are made from, shared by all connections.
+pub struct Site {
+    /// Canonical, so the containment check compares like with like.
+    root: PathBuf,
+    /// Produces the body of `/_stack.json`; the event loop asks the stack.
+    stack_json: Box<dyn Fn() -> String>,
+    pub(crate) date: Date,
+}
+
+impl Site {
+    pub fn new(root: &Path, stack_json: impl Fn() -> String + 'static) -> io::Result<Site> {
+        let root = root.canonicalize()?;
+        if !root.is_dir() {
+            return Err(io::Error::new(
+                io::ErrorKind::NotADirectory,
+                format!("{}", root.display()),
+            ));
+        }
+        Ok(Site {
+            root,
+            stack_json: Box::new(stack_json),
+            date: Date::default(),
+        })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn respond(&self, req: &Request) -> Response {
+        let mut response = match req.method {
+            Method::Get | Method::Head => self.resource(req),
+            Method::NotAllowed => Response::page(Status::MethodNotAllowed),
+            Method::Unknown => Response::page(Status::NotImplemented),
+        };
+        // HEAD: the same header fields as GET, Content-Length included, no body.
+        if req.method == Method::Head {
+            response.body = Body::empty();
+        }
+        response
+    }
+
+    fn resource(&self, req: &Request) -> Response {
+        if req.path() == "/_stack.json" {
+            let json = (self.stack_json)().into_bytes();
+            let mut response = Response::bytes(Status::Ok, "application/json", json);
+            // A snapshot of live state: never reuse an old one.
+            response.headers.push(("Cache-Control", "no-store".into()));
+            return response;
+        }
+        match files::resolve(&self.root, req.path()) {
+            Lookup::File(path) => files::serve(&path, req).unwrap_or_else(|e| {
+                log::warn!("{}: {e}", path.display());
+                Response::page(Status::NotFound)
+            }),
+            Lookup::AddSlash => {
+                let (path, query) = req.target.split_at(req.path().len());
+                let mut response = Response::page(Status::MovedPermanently);
+                response
+                    .headers
+                    .push(("Location", format!("{path}/{query}")));
+                response
+            }
+            Lookup::NotFound => Response::page(Status::NotFound),
+        }
+    }
+}

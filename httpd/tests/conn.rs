@@ -1,0 +1,622 @@
+//! The server as a client sees it, without sockets: bytes in, bytes out.
+
+use std::fs;
+use std::net::IpAddr;
+use std::time::{Duration, UNIX_EPOCH};
+
+use httpd::conn::CHUNK;
+use httpd::request::MAX_HEAD;
+use httpd::{Conn, Instant, Limits, Now, Site, State, Wants};
+use tempfile::TempDir;
+
+const LIMITS: Limits = Limits {
+    keep_alive_timeout: Duration::from_secs(15),
+    header_timeout: Duration::from_secs(10),
+    max_requests: 1000,
+};
+
+/// A 200 KiB file: bigger than a chunk, so it must be streamed.
+fn big() -> Vec<u8> {
+    (0..200 * 1024u32).map(|i| (i * 7 % 251) as u8).collect()
+}
+
+struct Client {
+    conn: Conn,
+    site: Site,
+    now: Now,
+    /// Removed when the test ends.
+    _dir: TempDir,
+}
+
+impl Client {
+    fn new() -> Client {
+        Client::with_limits(LIMITS)
+    }
+
+    fn with_limits(limits: Limits) -> Client {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("www");
+        fs::create_dir_all(root.join("sub")).unwrap();
+        fs::create_dir_all(root.join("empty")).unwrap();
+        fs::write(root.join("index.html"), "<h1>home</h1>").unwrap();
+        fs::write(root.join("a.txt"), "0123456789").unwrap();
+        fs::write(root.join("b.txt"), "bee").unwrap();
+        fs::write(root.join("sub/index.html"), "sub index").unwrap();
+        fs::write(root.join("big.bin"), big()).unwrap();
+        fs::write(dir.path().join("secret.txt"), "SECRET").unwrap();
+        std::os::unix::fs::symlink(dir.path().join("secret.txt"), root.join("leak.txt")).unwrap();
+        std::os::unix::fs::symlink(dir.path(), root.join("up")).unwrap();
+        std::os::unix::fs::symlink(root.join("a.txt"), root.join("alias.txt")).unwrap();
+        let site = Site::new(&root, || r#"{"connections":[]}"#.to_string()).unwrap();
+        let now = Now {
+            mono: Instant::from_secs(100),
+            wall: UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+        };
+        let conn = Conn::new("192.0.2.1".parse::<IpAddr>().unwrap(), limits, now.mono);
+        Client {
+            conn,
+            site,
+            now,
+            _dir: dir,
+        }
+    }
+
+    fn later(&mut self, secs: u64) {
+        self.now.mono += Duration::from_secs(secs);
+        self.now.wall += Duration::from_secs(secs);
+    }
+
+    /// Sends bytes, then takes everything the server writes.
+    fn send(&mut self, bytes: &[u8]) -> (Vec<u8>, Wants) {
+        assert_eq!(self.conn.on_readable(bytes, self.now.mono), bytes.len());
+        self.output()
+    }
+
+    fn output(&mut self) -> (Vec<u8>, Wants) {
+        let mut out = Vec::new();
+        let wants = self
+            .conn
+            .write_to(&mut self.site, self.now, &mut |b: &[u8]| {
+                out.extend_from_slice(b);
+                b.len()
+            });
+        (out, wants)
+    }
+
+    /// One request, one response; panics unless exactly one came back.
+    fn get(&mut self, request: &str) -> Reply {
+        let (out, _) = self.send(request.as_bytes());
+        let head_only = request.starts_with("HEAD");
+        let mut replies = split(&out, head_only);
+        assert_eq!(replies.len(), 1, "{}", String::from_utf8_lossy(&out));
+        replies.remove(0)
+    }
+}
+
+#[derive(Debug)]
+struct Reply {
+    status: u16,
+    head: String,
+    body: Vec<u8>,
+}
+
+impl Reply {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.head.lines().find_map(|l| {
+            let (n, v) = l.split_once(": ")?;
+            n.eq_ignore_ascii_case(name).then_some(v)
+        })
+    }
+}
+
+/// Cuts the server's output into responses by their Content-Length.
+fn split(mut out: &[u8], head_only: bool) -> Vec<Reply> {
+    let mut replies = Vec::new();
+    while !out.is_empty() {
+        let mut headers = [httparse::EMPTY_HEADER; 32];
+        let mut r = httparse::Response::new(&mut headers);
+        let httparse::Status::Complete(n) = r.parse(out).unwrap() else {
+            panic!("partial head")
+        };
+        let status = r.code.unwrap();
+        let len = r
+            .headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case("content-length"))
+            .map_or(0, |h| {
+                std::str::from_utf8(h.value).unwrap().parse().unwrap()
+            });
+        let len = if head_only || status == 304 { 0 } else { len };
+        let head = String::from_utf8(out[..n].to_vec()).unwrap();
+        replies.push(Reply {
+            status,
+            head,
+            body: out[n..n + len].to_vec(),
+        });
+        out = &out[n + len..];
+    }
+    replies
+}
+
+fn get(path: &str) -> String {
+    format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n")
+}
+
+#[test]
+fn serves_a_file_with_all_headers() {
+    let mut c = Client::new();
+    let r = c.get(&get("/a.txt?ignored=1"));
+    assert_eq!(r.status, 200);
+    assert!(r.head.starts_with("HTTP/1.1 200 OK\r\n"));
+    assert_eq!(r.body, b"0123456789");
+    assert_eq!(r.header("Date"), Some("Tue, 14 Nov 2023 22:13:20 GMT"));
+    assert!(r.header("Server").unwrap().starts_with("httpd/"));
+    assert_eq!(r.header("Content-Type"), Some("text/plain; charset=utf-8"));
+    assert_eq!(r.header("Content-Length"), Some("10"));
+    assert_eq!(r.header("Accept-Ranges"), Some("bytes"));
+    assert!(r.header("Last-Modified").unwrap().ends_with(" GMT"));
+    let etag = r.header("ETag").unwrap();
+    assert!(etag.starts_with('"') && etag.ends_with('"') && !etag.starts_with("W/"));
+    assert_eq!(r.header("Connection"), None);
+    assert_eq!(c.conn.state(), State::ReadingRequest);
+}
+
+#[test]
+fn directories() {
+    let mut c = Client::new();
+    assert_eq!(c.get(&get("/")).body, b"<h1>home</h1>");
+    assert_eq!(c.get(&get("/sub/")).body, b"sub index");
+    let r = c.get(&get("/sub?x=1"));
+    assert_eq!(r.status, 301);
+    assert_eq!(r.header("Location"), Some("/sub/?x=1"));
+    assert_eq!(c.get(&get("/empty/")).status, 404); // no index, no listing
+    assert_eq!(c.get(&get("/alias.txt")).body, b"0123456789"); // symlink inside the root
+}
+
+#[test]
+fn traversal_never_leaves_the_root() {
+    for path in [
+        "/../secret.txt",
+        "/sub/../../secret.txt",
+        "/%2e%2e/secret.txt",
+        "/%2E%2E%2Fsecret.txt",
+        "/%252e%252e/secret.txt",
+        "/..%5csecret.txt",
+        "/sub\\..\\..\\secret.txt",
+        "/a.txt%00.html",
+        "/%c0%ae%c0%ae/secret.txt",
+        "/%ff.txt",
+        "/leak.txt",
+        "/up/secret.txt",
+        "//etc/passwd",
+        "/nonexistent",
+    ] {
+        let mut c = Client::new();
+        let (out, _) = c.send(get(path).as_bytes());
+        let replies = split(&out, false);
+        assert_eq!(replies[0].status, 404, "{path}");
+        assert!(!String::from_utf8_lossy(&out).contains("SECRET"), "{path}");
+    }
+}
+
+#[test]
+fn error_statuses() {
+    let cases: &[(&str, u16, bool)] = &[
+        ("POST / HTTP/1.1\r\nHost: x\r\n\r\n", 405, false),
+        ("OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n", 405, false),
+        ("BREW / HTTP/1.1\r\nHost: x\r\n\r\n", 501, false),
+        ("GET / HTTP/1.1\r\n\r\n", 400, true),
+        (
+            "GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+            400,
+            true,
+        ),
+        (
+            "GET / HTTP/1.1\r\nHost: x\r\nContent-Length: x\r\n\r\n",
+            400,
+            true,
+        ),
+        (
+            "GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 2000000\r\n\r\n",
+            413,
+            true,
+        ),
+        (
+            "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n",
+            501,
+            true,
+        ),
+        ("GET / HTTP/3.0\r\nHost: x\r\n\r\n", 505, true),
+        ("GARBAGE\r\n\r\n", 400, true),
+    ];
+    for &(request, status, closes) in cases {
+        let mut c = Client::new();
+        let (out, wants) = c.send(request.as_bytes());
+        let r = &split(&out, false)[0];
+        assert_eq!(r.status, status, "{request:?}");
+        assert!(r.header("Content-Type").unwrap().starts_with("text/html"));
+        assert!(String::from_utf8_lossy(&r.body).contains(&status.to_string()));
+        assert_eq!(
+            r.header("Connection") == Some("close"),
+            closes,
+            "{request:?}"
+        );
+        assert_eq!(wants == Wants::Close, closes, "{request:?}");
+        if status == 405 {
+            assert_eq!(r.header("Allow"), Some("GET, HEAD"));
+        }
+    }
+}
+
+#[test]
+fn oversized_heads_get_414_and_431_and_close() {
+    let mut c = Client::new();
+    let (out, wants) = c.send(format!("GET /{}", "a".repeat(9000)).as_bytes());
+    assert_eq!((split(&out, false)[0].status, wants), (414, Wants::Close));
+
+    let mut c = Client::new();
+    let (out, wants) = c.send(format!("GET / HTTP/1.1\r\nX: {}", "a".repeat(17000)).as_bytes());
+    assert_eq!((split(&out, false)[0].status, wants), (431, Wants::Close));
+
+    let mut c = Client::new();
+    let many: String = (0..101).map(|i| format!("X-{i}: v\r\n")).collect();
+    let (out, wants) = c.send(format!("GET / HTTP/1.1\r\nHost: x\r\n{many}\r\n").as_bytes());
+    assert_eq!((split(&out, false)[0].status, wants), (431, Wants::Close));
+}
+
+#[test]
+fn pipelined_requests_are_answered_in_order() {
+    let mut c = Client::new();
+    let three = get("/a.txt") + &get("/b.txt") + &get("/nope");
+    let (out, wants) = c.send(three.as_bytes());
+    let replies = split(&out, false);
+    let got: Vec<_> = replies.iter().map(|r| (r.status, r.body.len())).collect();
+    assert_eq!(got, [(200, 10), (200, 3), (404, got[2].1)]);
+    assert_eq!(replies[1].body, b"bee");
+    assert_eq!(wants, Wants::Read);
+}
+
+#[test]
+fn request_arriving_byte_by_byte() {
+    let mut c = Client::new();
+    let request = get("/b.txt");
+    let mut out = Vec::new();
+    for b in request.as_bytes() {
+        let (o, wants) = c.send(std::slice::from_ref(b));
+        assert_eq!(wants, Wants::Read);
+        out.extend(o);
+    }
+    assert_eq!(split(&out, false)[0].body, b"bee");
+}
+
+#[test]
+fn head_has_no_body() {
+    let mut c = Client::new();
+    let (out, wants) = c.send(b"HEAD /a.txt HTTP/1.1\r\nHost: x\r\n\r\n");
+    let text = String::from_utf8(out).unwrap();
+    assert!(text.ends_with("\r\n\r\n"), "{text}");
+    assert!(text.contains("\r\nContent-Length: 10\r\n"));
+    assert_eq!(wants, Wants::Read);
+    // And the connection is ready for the next request.
+    assert_eq!(c.get(&get("/b.txt")).body, b"bee");
+}
+
+#[test]
+fn keep_alive_rules() {
+    let cases = [
+        ("GET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n", None, Wants::Read),
+        (
+            "GET /a.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            Some("close"),
+            Wants::Close,
+        ),
+        ("GET /a.txt HTTP/1.0\r\n\r\n", Some("close"), Wants::Close),
+        (
+            "GET /a.txt HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+            Some("keep-alive"),
+            Wants::Read,
+        ),
+    ];
+    for (request, connection, wants) in cases {
+        let mut c = Client::new();
+        let (out, w) = c.send(request.as_bytes());
+        let r = &split(&out, false)[0];
+        assert_eq!(
+            (r.status, r.header("Connection"), w),
+            (200, connection, wants),
+            "{request:?}"
+        );
+    }
+}
+
+#[test]
+fn connection_close_ends_after_the_response() {
+    let mut c = Client::new();
+    let two =
+        "GET /a.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".to_string() + &get("/b.txt");
+    let (out, wants) = c.send(two.as_bytes());
+    assert_eq!(
+        split(&out, false).len(),
+        1,
+        "nothing after the last response"
+    );
+    assert_eq!(wants, Wants::Close);
+    assert_eq!(c.conn.state(), State::Closed);
+    assert_eq!(c.conn.deadline(), None);
+}
+
+#[test]
+fn max_requests_closes_after_the_last() {
+    let mut c = Client::with_limits(Limits {
+        max_requests: 2,
+        ..LIMITS
+    });
+    let (out, wants) = c.send((get("/a.txt") + &get("/a.txt") + &get("/a.txt")).as_bytes());
+    let replies = split(&out, false);
+    assert_eq!(replies.len(), 2);
+    assert_eq!(replies[0].header("Connection"), None);
+    assert_eq!(replies[1].header("Connection"), Some("close"));
+    assert_eq!(wants, Wants::Close);
+}
+
+#[test]
+fn conditional_get() {
+    let mut c = Client::new();
+    let first = c.get(&get("/a.txt"));
+    let etag = first.header("ETag").unwrap().to_string();
+    let modified = first.header("Last-Modified").unwrap().to_string();
+    let cond = |header: &str| format!("GET /a.txt HTTP/1.1\r\nHost: x\r\n{header}\r\n\r\n");
+
+    let r = c.get(&cond(&format!("If-None-Match: \"zzz\", {etag}")));
+    assert_eq!((r.status, r.body.len()), (304, 0));
+    assert_eq!(r.header("ETag"), Some(etag.as_str()));
+    assert_eq!(r.header("Content-Length"), None);
+    assert_eq!(
+        c.get(&cond(&format!("If-None-Match: W/{etag}"))).status,
+        304
+    );
+    assert_eq!(c.get(&cond("If-None-Match: *")).status, 304);
+    assert_eq!(c.get(&cond("If-None-Match: \"other\"")).status, 200);
+
+    assert_eq!(
+        c.get(&cond(&format!("If-Modified-Since: {modified}")))
+            .status,
+        304
+    );
+    assert_eq!(
+        c.get(&cond("If-Modified-Since: Thu, 01 Jan 1970 00:00:00 GMT"))
+            .status,
+        200
+    );
+    assert_eq!(c.get(&cond("If-Modified-Since: yesterday")).status, 200);
+    // If-None-Match decides alone when present.
+    let both = format!("If-None-Match: \"other\"\r\nIf-Modified-Since: {modified}");
+    assert_eq!(c.get(&cond(&both)).status, 200);
+    // HEAD answers the same way.
+    let head = format!("HEAD /a.txt HTTP/1.1\r\nHost: x\r\nIf-None-Match: {etag}\r\n\r\n");
+    assert_eq!(c.get(&head).status, 304);
+}
+
+#[test]
+fn ranges() {
+    let mut c = Client::new();
+    let ranged = |range: &str| format!("GET /a.txt HTTP/1.1\r\nHost: x\r\nRange: {range}\r\n\r\n");
+
+    let r = c.get(&ranged("bytes=0-3"));
+    assert_eq!((r.status, r.body.as_slice()), (206, &b"0123"[..]));
+    assert_eq!(r.header("Content-Range"), Some("bytes 0-3/10"));
+    assert_eq!(r.header("Content-Length"), Some("4"));
+    assert_eq!(c.get(&ranged("bytes=5-")).body, b"56789");
+    assert_eq!(c.get(&ranged("bytes=-3")).body, b"789");
+
+    let r = c.get(&ranged("bytes=10-"));
+    assert_eq!(r.status, 416);
+    assert_eq!(r.header("Content-Range"), Some("bytes */10"));
+    assert_eq!(
+        c.conn.state(),
+        State::ReadingRequest,
+        "416 keeps the connection"
+    );
+
+    let r = c.get(&ranged("bytes=0-1,4-5"));
+    assert_eq!((r.status, r.body.as_slice()), (200, &b"0123456789"[..]));
+
+    let etag = r.header("ETag").unwrap().to_string();
+    let if_range = |v: &str| {
+        format!("GET /a.txt HTTP/1.1\r\nHost: x\r\nRange: bytes=1-2\r\nIf-Range: {v}\r\n\r\n")
+    };
+    assert_eq!(c.get(&if_range(&etag)).status, 206);
+    assert_eq!(c.get(&if_range("\"stale\"")).status, 200);
+    assert_eq!(
+        c.get(&if_range("Thu, 01 Jan 1970 00:00:00 GMT")).status,
+        200
+    );
+
+    // A range deep in a streamed file.
+    let r = c.get("GET /big.bin HTTP/1.1\r\nHost: x\r\nRange: bytes=100000-100009\r\n\r\n");
+    assert_eq!(r.body, big()[100000..100010]);
+}
+
+#[test]
+fn streams_a_large_file_through_a_one_byte_sink() {
+    let mut c = Client::new();
+    c.conn.on_readable(get("/big.bin").as_bytes(), c.now.mono);
+    let (mut out, mut calls, mut largest_offer) = (Vec::new(), 0, 0);
+    let mut full = false;
+    loop {
+        // The transport takes one byte per call and is full every other call.
+        let wants = c.conn.write_to(&mut c.site, c.now, &mut |b: &[u8]| {
+            largest_offer = largest_offer.max(b.len());
+            full = !full;
+            if full {
+                return 0;
+            }
+            out.push(b[0]);
+            1
+        });
+        calls += 1;
+        match wants {
+            Wants::Write => continue,
+            Wants::Read => break,
+            Wants::Close => panic!("closed"),
+        }
+    }
+    let replies = split(&out, false);
+    assert_eq!(replies[0].body, big());
+    assert!(largest_offer <= CHUNK, "read {largest_offer} bytes ahead");
+    assert!(calls > big().len());
+}
+
+#[test]
+fn head_and_first_body_bytes_go_out_in_one_write() {
+    let mut c = Client::new();
+    c.conn.on_readable(get("/b.txt").as_bytes(), c.now.mono);
+    let mut writes = Vec::new();
+    c.conn.write_to(&mut c.site, c.now, &mut |b: &[u8]| {
+        writes.push(b.to_vec());
+        b.len()
+    });
+    assert_eq!(writes.len(), 1);
+    assert!(writes[0].ends_with(b"\r\n\r\nbee"));
+}
+
+#[test]
+fn a_full_transport_holds_the_response() {
+    let mut c = Client::new();
+    c.conn.on_readable(get("/a.txt").as_bytes(), c.now.mono);
+    assert_eq!(
+        c.conn.write_to(&mut c.site, c.now, &mut |_: &[u8]| 0),
+        Wants::Write
+    );
+    assert_eq!(c.conn.state(), State::WritingResponse);
+    let (out, wants) = c.output();
+    assert_eq!(
+        (split(&out, false)[0].body.as_slice(), wants),
+        (&b"0123456789"[..], Wants::Read)
+    );
+}
+
+#[test]
+fn pipelined_input_is_bounded_while_a_response_is_pending() {
+    let mut c = Client::new();
+    c.conn.on_readable(get("/big.bin").as_bytes(), c.now.mono);
+    assert_eq!(
+        c.conn.write_to(&mut c.site, c.now, &mut |_: &[u8]| 0),
+        Wants::Write
+    );
+    let flood = get("/a.txt").repeat(MAX_HEAD);
+    let taken = c.conn.on_readable(flood.as_bytes(), c.now.mono);
+    assert_eq!(taken, MAX_HEAD);
+    assert_eq!(c.conn.input_room(), 0);
+    assert_eq!(c.conn.on_readable(b"more", c.now.mono), 0);
+}
+
+#[test]
+fn request_bodies_are_discarded() {
+    let mut c = Client::new();
+    let (out, _) = c.send(b"POST /a.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\nhello");
+    assert_eq!(split(&out, false)[0].status, 405);
+    // The rest of the body, then the next request in the same read.
+    let (out, wants) = c.send(format!(" world{}", get("/b.txt")).as_bytes());
+    let r = &split(&out, false)[0];
+    assert_eq!(
+        (r.status, r.body.as_slice(), wants),
+        (200, &b"bee"[..], Wants::Read)
+    );
+
+    // GET with a small body is served; the body does not become a request.
+    let (out, _) = c.send(
+        format!(
+            "GET /b.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\nGET {}",
+            get("/a.txt")
+        )
+        .as_bytes(),
+    );
+    let bodies: Vec<_> = split(&out, false).into_iter().map(|r| r.body).collect();
+    assert_eq!(bodies, [b"bee".to_vec(), b"0123456789".to_vec()]);
+}
+
+#[test]
+fn header_timeout_gives_408_and_closes() {
+    let mut c = Client::new();
+    c.later(1);
+    c.send(b"GET /a.txt HTTP/1.1\r\nHo");
+    let deadline = c.conn.deadline().unwrap();
+    assert_eq!(deadline, c.now.mono + LIMITS.header_timeout);
+    c.later(9);
+    c.send(b"st: x\r\n"); // more bytes do not extend the deadline
+    c.conn.on_timeout(&mut c.site, c.now);
+    assert_eq!(c.conn.state(), State::ReadingRequest, "too early");
+    c.later(1);
+    c.conn.on_timeout(&mut c.site, c.now);
+    let (out, wants) = c.output();
+    let r = &split(&out, false)[0];
+    assert_eq!(
+        (r.status, r.header("Connection"), wants),
+        (408, Some("close"), Wants::Close)
+    );
+}
+
+#[test]
+fn idle_connections_close_silently() {
+    let mut c = Client::new();
+    // A new connection waits header_timeout for its first byte.
+    assert_eq!(c.conn.deadline(), Some(c.now.mono + LIMITS.header_timeout));
+    c.get(&get("/a.txt"));
+    // Between requests, keep_alive_timeout.
+    assert_eq!(
+        c.conn.deadline(),
+        Some(c.now.mono + LIMITS.keep_alive_timeout)
+    );
+    c.later(15);
+    c.conn.on_timeout(&mut c.site, c.now);
+    assert_eq!(c.output(), (Vec::new(), Wants::Close));
+}
+
+#[test]
+fn a_reader_that_stalls_is_dropped() {
+    let mut c = Client::new();
+    c.conn.on_readable(get("/big.bin").as_bytes(), c.now.mono);
+    c.conn
+        .write_to(&mut c.site, c.now, &mut |b: &[u8]| b.len().min(1000));
+    c.later(15);
+    c.conn.on_timeout(&mut c.site, c.now);
+    assert_eq!(c.conn.state(), State::Closed);
+}
+
+#[test]
+fn peer_close_after_pipelined_requests() {
+    let mut c = Client::new();
+    c.conn.on_readable(
+        (get("/a.txt") + &get("/b.txt") + "GET /partial").as_bytes(),
+        c.now.mono,
+    );
+    c.conn.on_peer_closed();
+    let (out, wants) = c.output();
+    assert_eq!(split(&out, false).len(), 2);
+    assert_eq!(wants, Wants::Close);
+}
+
+#[test]
+fn stack_json_comes_from_the_caller() {
+    let mut c = Client::new();
+    let r = c.get(&get("/_stack.json?t=1"));
+    assert_eq!(
+        (r.status, r.body.as_slice()),
+        (200, &br#"{"connections":[]}"#[..])
+    );
+    assert_eq!(r.header("Content-Type"), Some("application/json"));
+    assert_eq!(r.header("Cache-Control"), Some("no-store"));
+    let r = c.get("HEAD /_stack.json HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!((r.status, r.header("Content-Length")), (200, Some("18")));
+}
+
+#[test]
+fn date_header_follows_the_wall_clock() {
+    let mut c = Client::new();
+    let first = c.get(&get("/a.txt")).header("Date").unwrap().to_string();
+    c.later(1);
+    let second = c.get(&get("/a.txt")).header("Date").unwrap().to_string();
+    assert_eq!(first, "Tue, 14 Nov 2023 22:13:20 GMT");
+    assert_eq!(second, "Tue, 14 Nov 2023 22:13:21 GMT");
+}
