@@ -440,3 +440,65 @@ fn stale_handles_are_invalid() {
     assert_eq!(stack(&mut net, CLIENT).send(now, c, b"x"), Err(Error::InvalidSocket));
     assert_eq!(stack(&mut net, CLIENT).send(now, c2, b"x"), Ok(1));
 }
+
+/// CLOSE in SYN-SENT: "delete the TCB" — nothing is sent (§3.10.4).
+#[test]
+fn close_in_syn_sent_deletes_the_connection() {
+    let mut net = pair(Faults::default());
+    net.host_mut(SERVER).drop_if = Some(Box::new(|_| true));
+    let now = net.now();
+    let c = stack(&mut net, CLIENT).connect(now, server_addr()).unwrap();
+    idle(&mut net, Duration::from_millis(10));
+    net.capture(true);
+    let now = net.now();
+    stack(&mut net, CLIENT).close(now, c);
+    assert_eq!(stack(&mut net, CLIENT).state(c), None);
+    idle(&mut net, Duration::from_secs(10));
+    assert!(captured(&mut net).is_empty(), "no FIN, no more SYNs");
+}
+
+/// CLOSE in SYN-RECEIVED (reached by a simultaneous open): the FIN waits
+/// until our SYN is acknowledged, then SYN-RECEIVED → ESTABLISHED →
+/// FIN-WAIT-1 (§3.10.4).
+#[test]
+fn close_in_syn_received_sends_fin_after_the_handshake() {
+    let mut net = pair(Faults::default());
+    let now = net.now();
+    let a = stack(&mut net, CLIENT).connect_from(now, 5000, "10.0.0.2:6000".parse().unwrap()).unwrap();
+    let b = stack(&mut net, SERVER).connect_from(now, 6000, "10.0.0.1:5000".parse().unwrap()).unwrap();
+    run(&mut net, Duration::from_secs(1), |n| stack(n, CLIENT).state(a) == Some(State::SynReceived));
+    let now = net.now();
+    stack(&mut net, CLIENT).close(now, a);
+    assert_eq!(stack(&mut net, CLIENT).state(a), Some(State::SynReceived));
+    net.capture(true);
+    run(&mut net, Duration::from_secs(5), |n| stack(n, SERVER).state(b) == Some(State::CloseWait));
+    let segs = captured(&mut net);
+    let syn_acks = segs.iter().filter(|s| s.has(Flags::SYN)).count();
+    let first_fin = segs.iter().position(|s| s.has(Flags::FIN)).unwrap();
+    assert!(segs[..first_fin].iter().filter(|s| s.has(Flags::SYN)).count() == syn_acks, "no FIN before the SYNs");
+}
+
+/// FIN-WAIT-1 → TIME-WAIT in one step: the peer's FIN carries the ACK of
+/// ours (§3.10.7.4 "eighth": "If our FIN has been ACKed (perhaps in this
+/// segment), then enter TIME-WAIT").
+#[test]
+fn fin_wait_1_to_time_wait_when_the_fin_acks_ours() {
+    let mut net = pair(Faults::default());
+    let (c, s) = establish(&mut net);
+    net.capture(true);
+    let now = net.now();
+    stack(&mut net, SERVER).close(now, s);
+    // The client's application closes the moment it sees the end of stream,
+    // so its FIN and the ACK of ours leave together.
+    let mut states = Vec::new();
+    run(&mut net, Duration::from_secs(1), |n| {
+        if ready_of(&events(n, CLIENT), c).contains(Ready::PEER_CLOSED) {
+            let now = n.now();
+            stack(n, CLIENT).close(now, c);
+        }
+        states.extend(stack(n, SERVER).connections().map(|i| i.state));
+        stack(n, SERVER).time_wait_count() == 1
+    });
+    assert_eq!(picture(&captured(&mut net))[..2], ["S>C F.", "C>S F."]);
+    assert!(!states.contains(&State::FinWait2) && !states.contains(&State::Closing));
+}

@@ -331,7 +331,10 @@ impl Tcb {
     pub fn shutdown(&mut self) {
         match self.state {
             State::SynSent => self.set_state(State::Closed, "close in SYN-SENT"),
-            State::SynReceived | State::Established => {
+            // "Queue for processing after entering ESTABLISHED state": the
+            // FIN follows the ACK of our SYN.
+            State::SynReceived => self.fin_queued = true,
+            State::Established => {
                 self.fin_queued = true;
                 self.set_state(State::FinWait1, "close");
             }
