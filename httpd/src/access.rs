@@ -73,11 +73,7 @@ mod tests {
             entry.format(),
             r#"10.0.0.1 - - [06/Nov/1994:08:49:37 +0000] "GET /a\"b HTTP/1.1" 200 12 "-" "x\\y\x0a\xff""#
         );
-        let entry = Entry {
-            line: None,
-            body_bytes: 0,
-            ..entry
-        };
+        let entry = Entry { line: None, body_bytes: 0, ..entry };
         assert!(entry.format().contains("] \"-\" 200 - \"-\""));
     }
 }

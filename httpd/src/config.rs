@@ -88,9 +88,7 @@ pub struct Ipv4Cidr {
 impl FromStr for Ipv4Cidr {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        let (addr, prefix) = s
-            .split_once('/')
-            .ok_or("expected IPV4/PREFIX, e.g. 10.0.0.1/24")?;
+        let (addr, prefix) = s.split_once('/').ok_or("expected IPV4/PREFIX, e.g. 10.0.0.1/24")?;
         let addr = addr.parse().map_err(|e| format!("{addr}: {e}"))?;
         let prefix = match prefix.parse::<u8>() {
             Ok(p) if p <= 32 => p,
@@ -102,9 +100,7 @@ impl FromStr for Ipv4Cidr {
 
 /// Seconds as a non-negative decimal number, e.g. `30` or `0.5`.
 fn seconds(s: &str) -> Result<Duration, String> {
-    let secs: f64 = s
-        .parse()
-        .map_err(|_| format!("{s}: expected a number of seconds"))?;
+    let secs: f64 = s.parse().map_err(|_| format!("{s}: expected a number of seconds"))?;
     Duration::try_from_secs_f64(secs).map_err(|_| format!("{s}: expected 0 or more seconds"))
 }
 
@@ -131,13 +127,7 @@ mod tests {
         assert_eq!(c.link, LinkKind::Loopback);
         assert_eq!(c.tun_name, "tcp0");
         assert_eq!(c.addr, Ipv4Addr::new(10, 0, 0, 2));
-        assert_eq!(
-            c.host_addr,
-            Ipv4Cidr {
-                addr: Ipv4Addr::new(10, 0, 0, 1),
-                prefix: 24
-            }
-        );
+        assert_eq!(c.host_addr, Ipv4Cidr { addr: Ipv4Addr::new(10, 0, 0, 1), prefix: 24 });
         assert_eq!(c.msl, Duration::from_secs(30));
         assert_eq!(c.keep_alive_timeout, Duration::from_secs(15));
         assert_eq!(c.header_timeout, Duration::from_secs(10));

@@ -110,9 +110,7 @@ impl Conn {
     pub fn input_room(&self) -> usize {
         match self.state {
             State::Closed => usize::MAX,
-            _ => usize::try_from(self.discard)
-                .unwrap_or(usize::MAX)
-                .saturating_add(MAX_HEAD - self.inbuf.len()),
+            _ => usize::try_from(self.discard).unwrap_or(usize::MAX).saturating_add(MAX_HEAD - self.inbuf.len()),
         }
     }
 
@@ -125,9 +123,7 @@ impl Conn {
         if self.state == State::ReadingRequest && self.inbuf.is_empty() {
             self.since = now; // the header timeout runs from the first byte
         }
-        let skip = usize::try_from(self.discard)
-            .unwrap_or(usize::MAX)
-            .min(data.len());
+        let skip = usize::try_from(self.discard).unwrap_or(usize::MAX).min(data.len());
         self.discard -= skip as u64;
         let keep = (MAX_HEAD - self.inbuf.len()).min(data.len() - skip);
         self.inbuf.extend_from_slice(&data[skip..skip + keep]);
@@ -169,12 +165,7 @@ impl Conn {
     /// Answers the requests in the input, offering bytes to `sink`, which
     /// returns how many it took (0 when the transport is full). Returns what
     /// the connection waits for next.
-    pub fn write_to(
-        &mut self,
-        site: &mut Site,
-        now: Now,
-        sink: &mut impl FnMut(&[u8]) -> usize,
-    ) -> Wants {
+    pub fn write_to(&mut self, site: &mut Site, now: Now, sink: &mut impl FnMut(&[u8]) -> usize) -> Wants {
         loop {
             match self.state {
                 State::Closed => return Wants::Close,
@@ -241,14 +232,7 @@ impl Conn {
         self.begin(site, now, response, Some("close"));
     }
 
-    fn log(
-        &self,
-        site: &mut Site,
-        now: Now,
-        response: &Response,
-        line: Option<&str>,
-        req: Option<&Request>,
-    ) {
+    fn log(&self, site: &mut Site, now: Now, response: &Response, line: Option<&str>, req: Option<&Request>) {
         site.date.refresh(now.wall);
         access::Entry {
             peer: self.peer,
@@ -288,11 +272,7 @@ impl Conn {
             }
             return;
         }
-        self.state = if self.close_after {
-            State::Closed
-        } else {
-            State::ReadingRequest
-        };
+        self.state = if self.close_after { State::Closed } else { State::ReadingRequest };
         self.since = now.mono;
         // An idle keep-alive connection should not pin a chunk of memory.
         if self.out.capacity() > CHUNK / 4 {

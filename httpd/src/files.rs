@@ -88,11 +88,7 @@ pub fn serve(path: &Path, req: &Request) -> io::Result<Response> {
     let validators = vec![("ETag", etag.clone()), ("Last-Modified", last_modified)];
 
     if not_modified(req, &etag, modified) {
-        return Ok(Response {
-            status: Status::NotModified,
-            headers: validators,
-            body: Body::empty(),
-        });
+        return Ok(Response { status: Status::NotModified, headers: validators, body: Body::empty() });
     }
     let range = match &req.if_range {
         Some(validator) if !if_range_matches(validator, &etag, modified) => None,
@@ -103,30 +99,18 @@ pub fn serve(path: &Path, req: &Request) -> io::Result<Response> {
         Ranged::Part(start, end) => (Status::PartialContent, start, end),
         Ranged::Unsatisfiable => {
             let mut response = Response::page(Status::RangeNotSatisfiable);
-            response
-                .headers
-                .push(("Content-Range", format!("bytes */{len}")));
+            response.headers.push(("Content-Range", format!("bytes */{len}")));
             return Ok(response);
         }
     };
     file.seek(SeekFrom::Start(start))?;
-    let mut headers = vec![
-        ("Content-Type", content_type(path)),
-        ("Content-Length", (end - start).to_string()),
-    ];
+    let mut headers = vec![("Content-Type", content_type(path)), ("Content-Length", (end - start).to_string())];
     if status == Status::PartialContent {
         headers.push(("Content-Range", format!("bytes {start}-{}/{len}", end - 1)));
     }
     headers.extend(validators);
     headers.push(("Accept-Ranges", "bytes".into()));
-    Ok(Response {
-        status,
-        headers,
-        body: Body::File {
-            file,
-            remaining: end - start,
-        },
-    })
+    Ok(Response { status, headers, body: Body::File { file, remaining: end - start } })
 }
 
 /// HTTP dates have whole seconds; compare modification times the same way.
@@ -134,9 +118,7 @@ pub fn serve(path: &Path, req: &Request) -> io::Result<Response> {
 /// stamped later would make the date formatter panic.
 fn whole_seconds(t: SystemTime) -> SystemTime {
     const LAST_SECOND_OF_9999: u64 = 253_402_300_799;
-    let secs = t
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs().min(LAST_SECOND_OF_9999));
+    let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs().min(LAST_SECOND_OF_9999));
     UNIX_EPOCH + std::time::Duration::from_secs(secs)
 }
 
@@ -147,10 +129,7 @@ fn not_modified(req: &Request, etag: &str, modified: SystemTime) -> bool {
         let weak = |t: &str| t.strip_prefix("W/").unwrap_or(t).to_string();
         return tags.trim() == "*" || tags.split(',').any(|t| weak(t.trim()) == weak(etag));
     }
-    let since = req
-        .if_modified_since
-        .as_deref()
-        .and_then(|d| httpdate::parse_http_date(d).ok());
+    let since = req.if_modified_since.as_deref().and_then(|d| httpdate::parse_http_date(d).ok());
     since.is_some_and(|since| modified <= since)
 }
 
@@ -174,11 +153,7 @@ enum Ranged {
 /// One byte range of a `Range` value. Several ranges, other units and
 /// malformed values get the whole file, which RFC 9110 allows.
 fn byte_range(value: &str, len: u64) -> Ranged {
-    let Some(set) = value
-        .get(..6)
-        .filter(|u| u.eq_ignore_ascii_case("bytes="))
-        .map(|_| &value[6..])
-    else {
+    let Some(set) = value.get(..6).filter(|u| u.eq_ignore_ascii_case("bytes=")).map(|_| &value[6..]) else {
         return Ranged::Whole;
     };
     let mut specs = set.split(',').map(str::trim).filter(|s| !s.is_empty());
@@ -217,10 +192,7 @@ fn byte_range(value: &str, len: u64) -> Ranged {
 fn content_type(path: &Path) -> String {
     let mime = mime_guess::from_path(path).first_or_octet_stream();
     let textual = mime.type_() == mime_guess::mime::TEXT
-        || matches!(
-            mime.subtype().as_str(),
-            "javascript" | "json" | "xml" | "svg"
-        );
+        || matches!(mime.subtype().as_str(), "javascript" | "json" | "xml" | "svg");
     if textual {
         format!("{mime}; charset=utf-8")
     } else {
@@ -266,27 +238,15 @@ mod tests {
     fn modification_times_past_9999_are_clamped() {
         // Filesystems rarely store such times, so this is not tested through a file.
         let far = UNIX_EPOCH + std::time::Duration::from_secs(300_000_000_000);
-        assert_eq!(
-            httpdate::fmt_http_date(whole_seconds(far)),
-            "Fri, 31 Dec 9999 23:59:59 GMT"
-        );
+        assert_eq!(httpdate::fmt_http_date(whole_seconds(far)), "Fri, 31 Dec 9999 23:59:59 GMT");
     }
 
     #[test]
     fn content_types() {
-        assert_eq!(
-            content_type(Path::new("a.html")),
-            "text/html; charset=utf-8"
-        );
+        assert_eq!(content_type(Path::new("a.html")), "text/html; charset=utf-8");
         assert_eq!(content_type(Path::new("a.css")), "text/css; charset=utf-8");
-        assert_eq!(
-            content_type(Path::new("a.svg")),
-            "image/svg+xml; charset=utf-8"
-        );
-        assert_eq!(
-            content_type(Path::new("a.json")),
-            "application/json; charset=utf-8"
-        );
+        assert_eq!(content_type(Path::new("a.svg")), "image/svg+xml; charset=utf-8");
+        assert_eq!(content_type(Path::new("a.json")), "application/json; charset=utf-8");
         assert_eq!(content_type(Path::new("a.ico")), "image/x-icon");
         assert_eq!(content_type(Path::new("a.bin")), "application/octet-stream");
         assert_eq!(content_type(Path::new("noext")), "application/octet-stream");
@@ -297,17 +257,8 @@ mod tests {
         assert_eq!(decode("/a%20b/c"), Some(PathBuf::from("a b/c")));
         assert_eq!(decode("//etc/passwd"), Some(PathBuf::from("etc/passwd")));
         assert_eq!(decode("/%252e%252e/x"), Some(PathBuf::from("%2e%2e/x")));
-        for bad in [
-            "/../x",
-            "/a/%2e%2e/x",
-            "/%2E%2E",
-            "/.",
-            "/a\\..\\x",
-            "/a%5c..",
-            "/a%00",
-            "/%c0%ae%c0%ae/x",
-            "/%ff",
-        ] {
+        for bad in ["/../x", "/a/%2e%2e/x", "/%2E%2E", "/.", "/a\\..\\x", "/a%5c..", "/a%00", "/%c0%ae%c0%ae/x", "/%ff"]
+        {
             assert_eq!(decode(bad), None, "{bad}");
         }
     }

@@ -11,12 +11,7 @@ fn main() {
             std::process::exit(2);
         }
     };
-    println!(
-        "would serve {} on port {} over the {:?} link",
-        site.root().display(),
-        config.port,
-        config.link
-    );
+    println!("would serve {} on port {} over the {:?} link", site.root().display(), config.port, config.link);
     println!("{config:#?}");
     eprintln!("httpd: event loop not yet wired to the stack");
     std::process::exit(1);

@@ -32,9 +32,7 @@ impl Method {
         match m {
             "GET" => Method::Get,
             "HEAD" => Method::Head,
-            "POST" | "PUT" | "DELETE" | "OPTIONS" | "PATCH" | "TRACE" | "CONNECT" => {
-                Method::NotAllowed
-            }
+            "POST" | "PUT" | "DELETE" | "OPTIONS" | "PATCH" | "TRACE" | "CONNECT" => Method::NotAllowed,
             _ => Method::Unknown,
         }
     }
@@ -91,22 +89,12 @@ pub enum Parsed {
 pub fn parse(buf: &[u8]) -> Parsed {
     // Measure the request line ourselves: httparse only knows complete or
     // partial. Empty lines before it (which httparse skips) count towards it.
-    let start = buf
-        .iter()
-        .position(|&b| b != b'\r' && b != b'\n')
-        .unwrap_or(buf.len());
-    let line_end = buf[start..]
-        .iter()
-        .position(|&b| b == b'\n')
-        .map(|i| start + i + 1);
+    let start = buf.iter().position(|&b| b != b'\r' && b != b'\n').unwrap_or(buf.len());
+    let line_end = buf[start..].iter().position(|&b| b == b'\n').map(|i| start + i + 1);
     if line_end.unwrap_or(buf.len()) > MAX_REQUEST_LINE {
         return reject(Status::UriTooLong, None);
     }
-    let line = line_end.map(|end| {
-        String::from_utf8_lossy(&buf[start..end])
-            .trim_end()
-            .to_string()
-    });
+    let line = line_end.map(|end| String::from_utf8_lossy(&buf[start..end]).trim_end().to_string());
 
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut headers);
@@ -129,8 +117,7 @@ pub fn parse(buf: &[u8]) -> Parsed {
         return reject(Status::HeadersTooLarge, line);
     }
     // A complete parse fills these in.
-    let (Some(method), Some(target), Some(minor_version)) = (req.method, req.path, req.version)
-    else {
+    let (Some(method), Some(target), Some(minor_version)) = (req.method, req.path, req.version) else {
         return reject(Status::BadRequest, line);
     };
     let line = line.unwrap_or_default();
@@ -153,12 +140,7 @@ fn looks_like_other_version(line: Option<&str>) -> bool {
 }
 
 /// Applies the framing and header rules to a syntactically valid head.
-fn check(
-    method: &str,
-    target: &str,
-    minor_version: u8,
-    headers: &[httparse::Header],
-) -> Result<Request, Status> {
+fn check(method: &str, target: &str, minor_version: u8, headers: &[httparse::Header]) -> Result<Request, Status> {
     let mut request = Request {
         method: Method::from_token(method),
         line: String::new(),
@@ -180,18 +162,13 @@ fn check(
     let (mut hosts, mut lengths, mut chunked) = (0, 0, false);
     let (mut close, mut keep_alive) = (false, false);
     for h in headers {
-        let text = std::str::from_utf8(h.value)
-            .ok()
-            .map(|v| v.trim().to_string());
+        let text = std::str::from_utf8(h.value).ok().map(|v| v.trim().to_string());
         let name = h.name.to_ascii_lowercase();
         match name.as_str() {
             "host" => hosts += 1,
             "content-length" => {
                 lengths += 1;
-                request.content_length = text
-                    .as_deref()
-                    .and_then(decimal)
-                    .ok_or(Status::BadRequest)?;
+                request.content_length = text.as_deref().and_then(decimal).ok_or(Status::BadRequest)?;
             }
             "transfer-encoding" => chunked = true,
             "connection" => {
@@ -245,11 +222,7 @@ fn origin_form(target: &str) -> Option<&str> {
     }
     let scheme_len = ["http://", "https://"]
         .iter()
-        .find(|s| {
-            target
-                .get(..s.len())
-                .is_some_and(|t| t.eq_ignore_ascii_case(s))
-        })?
+        .find(|s| target.get(..s.len()).is_some_and(|t| t.eq_ignore_ascii_case(s)))?
         .len();
     let rest = &target[scheme_len..];
     Some(rest.find('/').map_or("/", |i| &rest[i..]))
@@ -278,10 +251,7 @@ mod tests {
         let raw = "GET /a?b=1 HTTP/1.1\r\nHost: x\r\nUser-Agent: t\r\n\r\nNEXT";
         let (r, n) = ok(raw);
         assert_eq!(n, raw.len() - 4);
-        assert_eq!(
-            (r.method, r.target.as_str(), r.path()),
-            (Method::Get, "/a?b=1", "/a")
-        );
+        assert_eq!((r.method, r.target.as_str(), r.path()), (Method::Get, "/a?b=1", "/a"));
         assert_eq!(r.line, "GET /a?b=1 HTTP/1.1");
         assert!(r.keep_alive);
         assert_eq!(r.user_agent.as_deref(), Some(&b"t"[..]));
@@ -289,10 +259,7 @@ mod tests {
 
     #[test]
     fn partial_until_blank_line() {
-        assert!(matches!(
-            parse(b"GET / HTTP/1.1\r\nHost: x\r\n"),
-            Parsed::Partial
-        ));
+        assert!(matches!(parse(b"GET / HTTP/1.1\r\nHost: x\r\n"), Parsed::Partial));
         assert!(matches!(parse(b""), Parsed::Partial));
     }
 
@@ -307,79 +274,38 @@ mod tests {
     fn keep_alive_rules() {
         let ka = |raw: &str| ok(raw).0.keep_alive;
         assert!(ka("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
-        assert!(!ka(
-            "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-        ));
-        assert!(!ka(
-            "GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, CLOSE\r\n\r\n"
-        ));
+        assert!(!ka("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+        assert!(!ka("GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, CLOSE\r\n\r\n"));
         assert!(!ka("GET / HTTP/1.0\r\n\r\n"));
         assert!(ka("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n"));
-        assert!(!ka(
-            "GET / HTTP/1.0\r\nConnection: close\r\nConnection: keep-alive\r\n\r\n"
-        ));
+        assert!(!ka("GET / HTTP/1.0\r\nConnection: close\r\nConnection: keep-alive\r\n\r\n"));
     }
 
     #[test]
     fn absolute_form_is_cut_to_its_path() {
-        assert_eq!(
-            ok("GET http://h:8080/x?y HTTP/1.1\r\nHost: h\r\n\r\n")
-                .0
-                .target,
-            "/x?y"
-        );
+        assert_eq!(ok("GET http://h:8080/x?y HTTP/1.1\r\nHost: h\r\n\r\n").0.target, "/x?y");
         assert_eq!(ok("GET HTTP://h HTTP/1.1\r\nHost: h\r\n\r\n").0.target, "/");
-        assert_eq!(
-            status(b"GET ftp://h/ HTTP/1.1\r\nHost: h\r\n\r\n"),
-            Status::BadRequest
-        );
+        assert_eq!(status(b"GET ftp://h/ HTTP/1.1\r\nHost: h\r\n\r\n"), Status::BadRequest);
     }
 
     #[test]
     fn rejections() {
         let cases: &[(&[u8], Status)] = &[
             (b"GET / HTTP/1.1\r\n\r\n", Status::BadRequest), // no Host
-            (
-                b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
-                Status::BadRequest,
-            ),
-            (
-                b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n",
-                Status::BadRequest,
-            ),
-            (
-                b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n",
-                Status::BadRequest,
-            ),
-            (
-                b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1, 1\r\n\r\n",
-                Status::BadRequest,
-            ),
-            (
-                b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999999999999999999\r\n\r\n",
-                Status::BadRequest,
-            ),
-            (
-                b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length:\r\n\r\n",
-                Status::BadRequest,
-            ),
-            (
-                b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1048577\r\n\r\n",
-                Status::PayloadTooLarge,
-            ),
-            (
-                b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n",
-                Status::NotImplemented,
-            ),
+            (b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", Status::BadRequest),
+            (b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n", Status::BadRequest),
+            (b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n", Status::BadRequest),
+            (b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1, 1\r\n\r\n", Status::BadRequest),
+            (b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999999999999999999\r\n\r\n", Status::BadRequest),
+            (b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length:\r\n\r\n", Status::BadRequest),
+            (b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1048577\r\n\r\n", Status::PayloadTooLarge),
+            (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n", Status::NotImplemented),
             (b"GET / HTTP/2.0\r\n\r\n", Status::VersionNotSupported),
             (b"GET / HTTP/0.9\r\n\r\n", Status::VersionNotSupported),
             (b"GET / HTTX/1.1\r\n\r\n", Status::BadRequest),
             (b"GET /\r\n\r\n", Status::BadRequest),
             (b"GET  / HTTP/1.1\r\nHost: a\r\n\r\n", Status::BadRequest),
-            (
-                b"GET / HTTP/1.1\r\nHost: a\r\n folded\r\n\r\n",
-                Status::BadRequest,
-            ),
+            (b"GET / HTTP/1.1\r\nHost: a\r\n folded\r\n\r\n", Status::BadRequest),
             (b"GET / HTTP/1.1\r\nHost : a\r\n\r\n", Status::BadRequest),
             (b"\x00\xff\r\n\r\n", Status::BadRequest),
             (b"GET x HTTP/1.1\r\nHost: a\r\n\r\n", Status::BadRequest),
@@ -393,30 +319,18 @@ mod tests {
     fn request_line_limit() {
         let long = format!("GET /{} HTTP/1.1\r\n", "a".repeat(MAX_REQUEST_LINE));
         // Refused as soon as the line is too long, before its end arrives...
-        assert_eq!(
-            status(&long.as_bytes()[..MAX_REQUEST_LINE + 1]),
-            Status::UriTooLong
-        );
+        assert_eq!(status(&long.as_bytes()[..MAX_REQUEST_LINE + 1]), Status::UriTooLong);
         // ...and a line just under the limit is fine.
-        let fits = format!(
-            "GET /{} HTTP/1.1\r\nHost: a\r\n\r\n",
-            "a".repeat(MAX_REQUEST_LINE - 16)
-        );
+        let fits = format!("GET /{} HTTP/1.1\r\nHost: a\r\n\r\n", "a".repeat(MAX_REQUEST_LINE - 16));
         assert!(matches!(parse(fits.as_bytes()), Parsed::Complete(..)));
     }
 
     #[test]
     fn header_limits() {
-        let big = format!(
-            "GET / HTTP/1.1\r\nHost: a\r\nX: {}\r\n\r\n",
-            "b".repeat(MAX_HEADER_BYTES)
-        );
+        let big = format!("GET / HTTP/1.1\r\nHost: a\r\nX: {}\r\n\r\n", "b".repeat(MAX_HEADER_BYTES));
         assert_eq!(status(big.as_bytes()), Status::HeadersTooLarge);
         // Refused before the end of the head arrives, too.
-        assert_eq!(
-            status(&big.as_bytes()[..big.len() - 4]),
-            Status::HeadersTooLarge
-        );
+        assert_eq!(status(&big.as_bytes()[..big.len() - 4]), Status::HeadersTooLarge);
 
         let fields = |n: usize| {
             let mut s = "GET / HTTP/1.1\r\nHost: a\r\n".to_string();
@@ -425,14 +339,8 @@ mod tests {
             }
             s + "\r\n"
         };
-        assert!(matches!(
-            parse(fields(MAX_HEADERS).as_bytes()),
-            Parsed::Complete(..)
-        ));
-        assert_eq!(
-            status(fields(MAX_HEADERS + 1).as_bytes()),
-            Status::HeadersTooLarge
-        );
+        assert!(matches!(parse(fields(MAX_HEADERS).as_bytes()), Parsed::Complete(..)));
+        assert_eq!(status(fields(MAX_HEADERS + 1).as_bytes()), Status::HeadersTooLarge);
     }
 
     #[test]

@@ -95,15 +95,8 @@ pub struct Response {
 impl Response {
     /// A response with an in-memory body and its `Content-Type` and `Content-Length`.
     pub fn bytes(status: Status, content_type: &str, body: Vec<u8>) -> Response {
-        let headers = vec![
-            ("Content-Type", content_type.to_string()),
-            ("Content-Length", body.len().to_string()),
-        ];
-        Response {
-            status,
-            headers,
-            body: Body::Bytes(body),
-        }
+        let headers = vec![("Content-Type", content_type.to_string()), ("Content-Length", body.len().to_string())];
+        Response { status, headers, body: Body::Bytes(body) }
     }
 
     /// An error or redirect with a tiny HTML page saying what happened.
@@ -123,18 +116,10 @@ impl Response {
 
     /// Serialises the status line and header fields, ending with the blank line.
     pub fn head(&self, date: &str, connection: Option<&str>) -> Vec<u8> {
-        let mut head = format!(
-            "HTTP/1.1 {} {}\r\nDate: {date}\r\nServer: {SERVER}\r\n",
-            self.status.code(),
-            self.status.reason()
-        );
+        let mut head =
+            format!("HTTP/1.1 {} {}\r\nDate: {date}\r\nServer: {SERVER}\r\n", self.status.code(), self.status.reason());
         let extra = connection.map(|c| ("Connection", c));
-        for (name, value) in self
-            .headers
-            .iter()
-            .map(|(n, v)| (*n, v.as_str()))
-            .chain(extra)
-        {
+        for (name, value) in self.headers.iter().map(|(n, v)| (*n, v.as_str())).chain(extra) {
             head += &format!("{name}: {value}\r\n");
         }
         head += "\r\n";
@@ -210,13 +195,7 @@ impl Date {
         self.http = httpdate::fmt_http_date(UNIX_EPOCH + std::time::Duration::from_secs(secs));
         // IMF-fixdate has fixed columns: "Sun, 06 Nov 1994 08:49:37 GMT".
         let h = &self.http;
-        self.log = format!(
-            "{}/{}/{}:{} +0000",
-            &h[5..7],
-            &h[8..11],
-            &h[12..16],
-            &h[17..25]
-        );
+        self.log = format!("{}/{}/{}:{} +0000", &h[5..7], &h[8..11], &h[12..16], &h[17..25]);
     }
 }
 
@@ -263,10 +242,7 @@ mod tests {
         let mut tmp = tempfile::tempfile().unwrap();
         std::io::Write::write_all(&mut tmp, b"0123456789").unwrap();
         std::io::Seek::rewind(&mut tmp).unwrap();
-        let mut body = Body::File {
-            file: tmp,
-            remaining: 7,
-        };
+        let mut body = Body::File { file: tmp, remaining: 7 };
         let mut out = b"H".to_vec();
         body.read_into(&mut out, 4).unwrap();
         assert_eq!(out, b"H0123");
@@ -278,10 +254,7 @@ mod tests {
     #[test]
     fn truncated_file_is_an_error() {
         let tmp = tempfile::tempfile().unwrap();
-        let mut body = Body::File {
-            file: tmp,
-            remaining: 5,
-        };
+        let mut body = Body::File { file: tmp, remaining: 5 };
         let mut out = Vec::new();
         assert!(body.read_into(&mut out, 5).is_err());
         assert!(out.is_empty());

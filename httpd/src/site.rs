@@ -20,16 +20,9 @@ impl Site {
     pub fn new(root: &Path, stack_json: impl Fn() -> String + 'static) -> io::Result<Site> {
         let root = root.canonicalize()?;
         if !root.is_dir() {
-            return Err(io::Error::new(
-                io::ErrorKind::NotADirectory,
-                format!("{}", root.display()),
-            ));
+            return Err(io::Error::new(io::ErrorKind::NotADirectory, format!("{}", root.display())));
         }
-        Ok(Site {
-            root,
-            stack_json: Box::new(stack_json),
-            date: Date::default(),
-        })
+        Ok(Site { root, stack_json: Box::new(stack_json), date: Date::default() })
     }
 
     pub fn root(&self) -> &Path {
@@ -65,9 +58,7 @@ impl Site {
             Lookup::AddSlash => {
                 let (path, query) = req.target.split_at(req.path().len());
                 let mut response = Response::page(Status::MovedPermanently);
-                response
-                    .headers
-                    .push(("Location", format!("{path}/{query}")));
+                response.headers.push(("Location", format!("{path}/{query}")));
                 response
             }
             Lookup::NotFound => Response::page(Status::NotFound),

@@ -9,11 +9,8 @@ use httpd::request::MAX_HEAD;
 use httpd::{Conn, Instant, Limits, Now, Site, State, Wants};
 use tempfile::TempDir;
 
-const LIMITS: Limits = Limits {
-    keep_alive_timeout: Duration::from_secs(15),
-    header_timeout: Duration::from_secs(10),
-    max_requests: 1000,
-};
+const LIMITS: Limits =
+    Limits { keep_alive_timeout: Duration::from_secs(15), header_timeout: Duration::from_secs(10), max_requests: 1000 };
 
 /// A 200 KiB file: bigger than a chunk, so it must be streamed.
 fn big() -> Vec<u8> {
@@ -48,17 +45,9 @@ impl Client {
         std::os::unix::fs::symlink(dir.path(), root.join("up")).unwrap();
         std::os::unix::fs::symlink(root.join("a.txt"), root.join("alias.txt")).unwrap();
         let site = Site::new(&root, || r#"{"connections":[]}"#.to_string()).unwrap();
-        let now = Now {
-            mono: Instant::from_secs(100),
-            wall: UNIX_EPOCH + Duration::from_secs(1_700_000_000),
-        };
+        let now = Now { mono: Instant::from_secs(100), wall: UNIX_EPOCH + Duration::from_secs(1_700_000_000) };
         let conn = Conn::new("192.0.2.1".parse::<IpAddr>().unwrap(), limits, now.mono);
-        Client {
-            conn,
-            site,
-            now,
-            _dir: dir,
-        }
+        Client { conn, site, now, _dir: dir }
     }
 
     fn later(&mut self, secs: u64) {
@@ -74,12 +63,10 @@ impl Client {
 
     fn output(&mut self) -> (Vec<u8>, Wants) {
         let mut out = Vec::new();
-        let wants = self
-            .conn
-            .write_to(&mut self.site, self.now, &mut |b: &[u8]| {
-                out.extend_from_slice(b);
-                b.len()
-            });
+        let wants = self.conn.write_to(&mut self.site, self.now, &mut |b: &[u8]| {
+            out.extend_from_slice(b);
+            b.len()
+        });
         (out, wants)
     }
 
@@ -115,24 +102,16 @@ fn split(mut out: &[u8], head_only: bool) -> Vec<Reply> {
     while !out.is_empty() {
         let mut headers = [httparse::EMPTY_HEADER; 32];
         let mut r = httparse::Response::new(&mut headers);
-        let httparse::Status::Complete(n) = r.parse(out).unwrap() else {
-            panic!("partial head")
-        };
+        let httparse::Status::Complete(n) = r.parse(out).unwrap() else { panic!("partial head") };
         let status = r.code.unwrap();
         let len = r
             .headers
             .iter()
             .find(|h| h.name.eq_ignore_ascii_case("content-length"))
-            .map_or(0, |h| {
-                std::str::from_utf8(h.value).unwrap().parse().unwrap()
-            });
+            .map_or(0, |h| std::str::from_utf8(h.value).unwrap().parse().unwrap());
         let len = if head_only || status == 304 { 0 } else { len };
         let head = String::from_utf8(out[..n].to_vec()).unwrap();
-        replies.push(Reply {
-            status,
-            head,
-            body: out[n..n + len].to_vec(),
-        });
+        replies.push(Reply { status, head, body: out[n..n + len].to_vec() });
         out = &out[n + len..];
     }
     replies
@@ -206,26 +185,10 @@ fn error_statuses() {
         ("OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n", 405, false),
         ("BREW / HTTP/1.1\r\nHost: x\r\n\r\n", 501, false),
         ("GET / HTTP/1.1\r\n\r\n", 400, true),
-        (
-            "GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
-            400,
-            true,
-        ),
-        (
-            "GET / HTTP/1.1\r\nHost: x\r\nContent-Length: x\r\n\r\n",
-            400,
-            true,
-        ),
-        (
-            "GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 2000000\r\n\r\n",
-            413,
-            true,
-        ),
-        (
-            "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n",
-            501,
-            true,
-        ),
+        ("GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", 400, true),
+        ("GET / HTTP/1.1\r\nHost: x\r\nContent-Length: x\r\n\r\n", 400, true),
+        ("GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 2000000\r\n\r\n", 413, true),
+        ("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n", 501, true),
         ("GET / HTTP/3.0\r\nHost: x\r\n\r\n", 505, true),
         ("GARBAGE\r\n\r\n", 400, true),
     ];
@@ -236,11 +199,7 @@ fn error_statuses() {
         assert_eq!(r.status, status, "{request:?}");
         assert!(r.header("Content-Type").unwrap().starts_with("text/html"));
         assert!(String::from_utf8_lossy(&r.body).contains(&status.to_string()));
-        assert_eq!(
-            r.header("Connection") == Some("close"),
-            closes,
-            "{request:?}"
-        );
+        assert_eq!(r.header("Connection") == Some("close"), closes, "{request:?}");
         assert_eq!(wants == Wants::Close, closes, "{request:?}");
         if status == 405 {
             assert_eq!(r.header("Allow"), Some("GET, HEAD"));
@@ -305,41 +264,24 @@ fn head_has_no_body() {
 fn keep_alive_rules() {
     let cases = [
         ("GET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n", None, Wants::Read),
-        (
-            "GET /a.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-            Some("close"),
-            Wants::Close,
-        ),
+        ("GET /a.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", Some("close"), Wants::Close),
         ("GET /a.txt HTTP/1.0\r\n\r\n", Some("close"), Wants::Close),
-        (
-            "GET /a.txt HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
-            Some("keep-alive"),
-            Wants::Read,
-        ),
+        ("GET /a.txt HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", Some("keep-alive"), Wants::Read),
     ];
     for (request, connection, wants) in cases {
         let mut c = Client::new();
         let (out, w) = c.send(request.as_bytes());
         let r = &split(&out, false)[0];
-        assert_eq!(
-            (r.status, r.header("Connection"), w),
-            (200, connection, wants),
-            "{request:?}"
-        );
+        assert_eq!((r.status, r.header("Connection"), w), (200, connection, wants), "{request:?}");
     }
 }
 
 #[test]
 fn connection_close_ends_after_the_response() {
     let mut c = Client::new();
-    let two =
-        "GET /a.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".to_string() + &get("/b.txt");
+    let two = "GET /a.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".to_string() + &get("/b.txt");
     let (out, wants) = c.send(two.as_bytes());
-    assert_eq!(
-        split(&out, false).len(),
-        1,
-        "nothing after the last response"
-    );
+    assert_eq!(split(&out, false).len(), 1, "nothing after the last response");
     assert_eq!(wants, Wants::Close);
     assert_eq!(c.conn.state(), State::Closed);
     assert_eq!(c.conn.deadline(), None);
@@ -347,10 +289,7 @@ fn connection_close_ends_after_the_response() {
 
 #[test]
 fn max_requests_closes_after_the_last() {
-    let mut c = Client::with_limits(Limits {
-        max_requests: 2,
-        ..LIMITS
-    });
+    let mut c = Client::with_limits(Limits { max_requests: 2, ..LIMITS });
     let (out, wants) = c.send((get("/a.txt") + &get("/a.txt") + &get("/a.txt")).as_bytes());
     let replies = split(&out, false);
     assert_eq!(replies.len(), 2);
@@ -371,23 +310,12 @@ fn conditional_get() {
     assert_eq!((r.status, r.body.len()), (304, 0));
     assert_eq!(r.header("ETag"), Some(etag.as_str()));
     assert_eq!(r.header("Content-Length"), None);
-    assert_eq!(
-        c.get(&cond(&format!("If-None-Match: W/{etag}"))).status,
-        304
-    );
+    assert_eq!(c.get(&cond(&format!("If-None-Match: W/{etag}"))).status, 304);
     assert_eq!(c.get(&cond("If-None-Match: *")).status, 304);
     assert_eq!(c.get(&cond("If-None-Match: \"other\"")).status, 200);
 
-    assert_eq!(
-        c.get(&cond(&format!("If-Modified-Since: {modified}")))
-            .status,
-        304
-    );
-    assert_eq!(
-        c.get(&cond("If-Modified-Since: Thu, 01 Jan 1970 00:00:00 GMT"))
-            .status,
-        200
-    );
+    assert_eq!(c.get(&cond(&format!("If-Modified-Since: {modified}"))).status, 304);
+    assert_eq!(c.get(&cond("If-Modified-Since: Thu, 01 Jan 1970 00:00:00 GMT")).status, 200);
     assert_eq!(c.get(&cond("If-Modified-Since: yesterday")).status, 200);
     // If-None-Match decides alone when present.
     let both = format!("If-None-Match: \"other\"\r\nIf-Modified-Since: {modified}");
@@ -412,25 +340,16 @@ fn ranges() {
     let r = c.get(&ranged("bytes=10-"));
     assert_eq!(r.status, 416);
     assert_eq!(r.header("Content-Range"), Some("bytes */10"));
-    assert_eq!(
-        c.conn.state(),
-        State::ReadingRequest,
-        "416 keeps the connection"
-    );
+    assert_eq!(c.conn.state(), State::ReadingRequest, "416 keeps the connection");
 
     let r = c.get(&ranged("bytes=0-1,4-5"));
     assert_eq!((r.status, r.body.as_slice()), (200, &b"0123456789"[..]));
 
     let etag = r.header("ETag").unwrap().to_string();
-    let if_range = |v: &str| {
-        format!("GET /a.txt HTTP/1.1\r\nHost: x\r\nRange: bytes=1-2\r\nIf-Range: {v}\r\n\r\n")
-    };
+    let if_range = |v: &str| format!("GET /a.txt HTTP/1.1\r\nHost: x\r\nRange: bytes=1-2\r\nIf-Range: {v}\r\n\r\n");
     assert_eq!(c.get(&if_range(&etag)).status, 206);
     assert_eq!(c.get(&if_range("\"stale\"")).status, 200);
-    assert_eq!(
-        c.get(&if_range("Thu, 01 Jan 1970 00:00:00 GMT")).status,
-        200
-    );
+    assert_eq!(c.get(&if_range("Thu, 01 Jan 1970 00:00:00 GMT")).status, 200);
 
     // A range deep in a streamed file.
     let r = c.get("GET /big.bin HTTP/1.1\r\nHost: x\r\nRange: bytes=100000-100009\r\n\r\n");
@@ -484,26 +403,17 @@ fn head_and_first_body_bytes_go_out_in_one_write() {
 fn a_full_transport_holds_the_response() {
     let mut c = Client::new();
     c.conn.on_readable(get("/a.txt").as_bytes(), c.now.mono);
-    assert_eq!(
-        c.conn.write_to(&mut c.site, c.now, &mut |_: &[u8]| 0),
-        Wants::Write
-    );
+    assert_eq!(c.conn.write_to(&mut c.site, c.now, &mut |_: &[u8]| 0), Wants::Write);
     assert_eq!(c.conn.state(), State::WritingResponse);
     let (out, wants) = c.output();
-    assert_eq!(
-        (split(&out, false)[0].body.as_slice(), wants),
-        (&b"0123456789"[..], Wants::Read)
-    );
+    assert_eq!((split(&out, false)[0].body.as_slice(), wants), (&b"0123456789"[..], Wants::Read));
 }
 
 #[test]
 fn pipelined_input_is_bounded_while_a_response_is_pending() {
     let mut c = Client::new();
     c.conn.on_readable(get("/big.bin").as_bytes(), c.now.mono);
-    assert_eq!(
-        c.conn.write_to(&mut c.site, c.now, &mut |_: &[u8]| 0),
-        Wants::Write
-    );
+    assert_eq!(c.conn.write_to(&mut c.site, c.now, &mut |_: &[u8]| 0), Wants::Write);
     let flood = get("/a.txt").repeat(MAX_HEAD);
     let taken = c.conn.on_readable(flood.as_bytes(), c.now.mono);
     assert_eq!(taken, MAX_HEAD);
@@ -519,19 +429,11 @@ fn request_bodies_are_discarded() {
     // The rest of the body, then the next request in the same read.
     let (out, wants) = c.send(format!(" world{}", get("/b.txt")).as_bytes());
     let r = &split(&out, false)[0];
-    assert_eq!(
-        (r.status, r.body.as_slice(), wants),
-        (200, &b"bee"[..], Wants::Read)
-    );
+    assert_eq!((r.status, r.body.as_slice(), wants), (200, &b"bee"[..], Wants::Read));
 
     // GET with a small body is served; the body does not become a request.
-    let (out, _) = c.send(
-        format!(
-            "GET /b.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\nGET {}",
-            get("/a.txt")
-        )
-        .as_bytes(),
-    );
+    let (out, _) =
+        c.send(format!("GET /b.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\nGET {}", get("/a.txt")).as_bytes());
     let bodies: Vec<_> = split(&out, false).into_iter().map(|r| r.body).collect();
     assert_eq!(bodies, [b"bee".to_vec(), b"0123456789".to_vec()]);
 }
@@ -551,10 +453,7 @@ fn header_timeout_gives_408_and_closes() {
     c.conn.on_timeout(&mut c.site, c.now);
     let (out, wants) = c.output();
     let r = &split(&out, false)[0];
-    assert_eq!(
-        (r.status, r.header("Connection"), wants),
-        (408, Some("close"), Wants::Close)
-    );
+    assert_eq!((r.status, r.header("Connection"), wants), (408, Some("close"), Wants::Close));
 }
 
 #[test]
@@ -564,10 +463,7 @@ fn idle_connections_close_silently() {
     assert_eq!(c.conn.deadline(), Some(c.now.mono + LIMITS.header_timeout));
     c.get(&get("/a.txt"));
     // Between requests, keep_alive_timeout.
-    assert_eq!(
-        c.conn.deadline(),
-        Some(c.now.mono + LIMITS.keep_alive_timeout)
-    );
+    assert_eq!(c.conn.deadline(), Some(c.now.mono + LIMITS.keep_alive_timeout));
     c.later(15);
     c.conn.on_timeout(&mut c.site, c.now);
     assert_eq!(c.output(), (Vec::new(), Wants::Close));
@@ -577,8 +473,7 @@ fn idle_connections_close_silently() {
 fn a_reader_that_stalls_is_dropped() {
     let mut c = Client::new();
     c.conn.on_readable(get("/big.bin").as_bytes(), c.now.mono);
-    c.conn
-        .write_to(&mut c.site, c.now, &mut |b: &[u8]| b.len().min(1000));
+    c.conn.write_to(&mut c.site, c.now, &mut |b: &[u8]| b.len().min(1000));
     c.later(15);
     c.conn.on_timeout(&mut c.site, c.now);
     assert_eq!(c.conn.state(), State::Closed);
@@ -587,10 +482,7 @@ fn a_reader_that_stalls_is_dropped() {
 #[test]
 fn peer_close_after_pipelined_requests() {
     let mut c = Client::new();
-    c.conn.on_readable(
-        (get("/a.txt") + &get("/b.txt") + "GET /partial").as_bytes(),
-        c.now.mono,
-    );
+    c.conn.on_readable((get("/a.txt") + &get("/b.txt") + "GET /partial").as_bytes(), c.now.mono);
     c.conn.on_peer_closed();
     let (out, wants) = c.output();
     assert_eq!(split(&out, false).len(), 2);
@@ -601,10 +493,7 @@ fn peer_close_after_pipelined_requests() {
 fn stack_json_comes_from_the_caller() {
     let mut c = Client::new();
     let r = c.get(&get("/_stack.json?t=1"));
-    assert_eq!(
-        (r.status, r.body.as_slice()),
-        (200, &br#"{"connections":[]}"#[..])
-    );
+    assert_eq!((r.status, r.body.as_slice()), (200, &br#"{"connections":[]}"#[..]));
     assert_eq!(r.header("Content-Type"), Some("application/json"));
     assert_eq!(r.header("Cache-Control"), Some("no-store"));
     let r = c.get("HEAD /_stack.json HTTP/1.1\r\nHost: x\r\n\r\n");

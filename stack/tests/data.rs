@@ -13,7 +13,14 @@ use stack::{Error, Ready, SocketHandle, Stack};
 
 /// Send `data` from `from` on `tx` to the reader `rx` at `to`, feeding the
 /// send buffer as it drains; returns what was read.
-fn transfer(net: &mut Network<Node>, from: usize, tx: SocketHandle, to: usize, rx: SocketHandle, data: &[u8]) -> Vec<u8> {
+fn transfer(
+    net: &mut Network<Node>,
+    from: usize,
+    tx: SocketHandle,
+    to: usize,
+    rx: SocketHandle,
+    data: &[u8],
+) -> Vec<u8> {
     let mut sent = 0;
     let mut got = Vec::new();
     run(net, Duration::from_secs(600), |n| {
@@ -28,7 +35,7 @@ fn transfer(net: &mut Network<Node>, from: usize, tx: SocketHandle, to: usize, r
 }
 
 fn data_segments(segs: &[Seg], from_server: bool) -> Vec<&Seg> {
-    segs.iter().filter(|s| s.from_server() == from_server && s.len > 0).collect()
+    segs.iter().filter(|s| s.is_from_server() == from_server && s.len > 0).collect()
 }
 
 /// Segments never exceed the MSS, and PSH marks the last segment of what
@@ -117,9 +124,12 @@ fn out_of_order_segments_are_held_and_reassembled() {
     idle(&mut net, Duration::from_millis(1));
     assert_eq!(net.host(SERVER).stack.tcb(s).unwrap().recv_queue(), 0, "nothing delivered past a gap");
     idle(&mut net, Duration::from_millis(10));
-    let acks: Vec<_> = captured(&mut net).into_iter().filter(|s| s.from_server()).collect();
+    let acks: Vec<_> = captured(&mut net).into_iter().filter(|s| s.is_from_server()).collect();
     assert_eq!(acks.len(), 5);
-    assert!(acks[..4].iter().all(|a| a.ack() == acks[0].ack()), "a duplicate ACK for each of the 4 segments after the gap");
+    assert!(
+        acks[..4].iter().all(|a| a.ack() == acks[0].ack()),
+        "a duplicate ACK for each of the 4 segments after the gap"
+    );
     assert_eq!(acks[4].ack().wrapping_sub(acks[0].ack()), data.len() as u32, "the repaired gap ACKs everything");
     run(&mut net, Duration::from_secs(2), |n| n.host(SERVER).stack.tcb(s).unwrap().recv_queue() == data.len());
     assert_eq!(read_all(&mut net, SERVER, s), data);
@@ -161,8 +171,8 @@ fn zero_window_is_probed_and_may_last_long() {
     idle(&mut net, Duration::from_secs(600));
     assert_eq!(stack(&mut net, CLIENT).state(c), Some(State::Established), "ten minutes of zero window is fine");
     let segs = captured(&mut net);
-    assert!(segs.iter().any(|s| s.from_server() && s.repr.window_len == 0));
-    let probes: Vec<_> = segs.iter().filter(|s| !s.from_server() && s.len == 1).collect();
+    assert!(segs.iter().any(|s| s.is_from_server() && s.repr.window_len == 0));
+    let probes: Vec<_> = segs.iter().filter(|s| !s.is_from_server() && s.len == 1).collect();
     assert!(probes.len() >= 5, "probes: {}", probes.len());
     let gaps: Vec<_> = probes.windows(2).map(|w| w[1].at - w[0].at).collect();
     assert!(gaps.windows(2).all(|g| g[1] >= g[0]), "backoff: {gaps:?}");
@@ -206,7 +216,7 @@ fn the_right_edge_of_the_window_never_moves_left() {
     }
     let edges: Vec<u64> = captured(&mut net)
         .iter()
-        .filter(|s| s.from_server() && s.has(Flags::ACK))
+        .filter(|s| s.is_from_server() && s.has(Flags::ACK))
         .map(|s| s.ack() as u64 + s.repr.window_len as u64)
         .collect();
     assert!(edges.windows(2).all(|w| w[1] >= w[0]), "right edge moved left");

@@ -47,10 +47,7 @@ impl RttEstimator {
     pub fn sample(&mut self, r: Duration) {
         let (srtt, rttvar) = match self.srtt {
             None => (r, r / 2),
-            Some(srtt) => {
-                let delta = if srtt > r { srtt - r } else { r - srtt };
-                (srtt * 7 / 8 + r / 8, self.rttvar * 3 / 4 + delta / 4)
-            }
+            Some(srtt) => (srtt * 7 / 8 + r / 8, self.rttvar * 3 / 4 + srtt.abs_diff(r) / 4),
         };
         self.srtt = Some(srtt);
         self.rttvar = rttvar;

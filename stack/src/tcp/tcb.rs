@@ -72,6 +72,7 @@ pub struct Segment<'a> {
 
 impl Segment<'_> {
     /// SEG.LEN: the sequence numbers the segment occupies (RFC 9293 §3.4).
+    #[allow(clippy::len_without_is_empty)] // SEG.LEN is the RFC's name
     pub fn len(&self) -> usize {
         self.payload.len()
             + self.repr.flags.contains(Flags::SYN) as usize

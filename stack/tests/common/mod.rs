@@ -21,9 +21,12 @@ pub const MSL: Duration = Duration::from_secs(2);
 
 /// A stack in the simulator, with a filter that can drop chosen incoming
 /// segments ("this FIN is lost").
+/// Decides whether an incoming segment is lost.
+pub type DropFilter = Box<dyn FnMut(&Seg) -> bool>;
+
 pub struct Node {
     pub stack: Stack,
-    pub drop_if: Option<Box<dyn FnMut(&Seg) -> bool>>,
+    pub drop_if: Option<DropFilter>,
     pub dropped: Vec<Seg>,
 }
 
@@ -154,7 +157,7 @@ impl Seg {
     pub fn ack(&self) -> u32 {
         self.repr.ack_number.0
     }
-    pub fn from_server(&self) -> bool {
+    pub fn is_from_server(&self) -> bool {
         self.to == CLIENT
     }
     pub fn has(&self, f: Flags) -> bool {
@@ -171,7 +174,7 @@ pub fn captured(net: &mut Network<Node>) -> Vec<Seg> {
 pub fn picture(segs: &[Seg]) -> Vec<String> {
     segs.iter()
         .map(|s| {
-            let dir = if s.from_server() { "S>C" } else { "C>S" };
+            let dir = if s.is_from_server() { "S>C" } else { "C>S" };
             if s.len > 0 {
                 format!("{dir} {} len={}", s.flags(), s.len)
             } else {
