@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 
 use clap::{Parser, ValueEnum};
+use stack::link::faults::Faults;
 use stack::time::Duration;
 
 /// A static web server whose TCP/IPv4 is its own userspace stack.
@@ -45,7 +46,7 @@ pub struct Config {
 
     /// Impair the link, e.g. loss=5%,dup=1%,reorder=5%,delay=10ms,corrupt=0.1%,seed=7.
     #[arg(long, value_name = "SPEC")]
-    pub faults: Option<String>,
+    pub faults: Option<Faults>,
 
     /// Maximum segment lifetime in seconds (fractions allowed); TIME-WAIT lasts 2·MSL.
     #[arg(long, value_name = "SECONDS", default_value = "30", value_parser = seconds)]
@@ -78,6 +79,15 @@ pub enum LinkKind {
     Tun,
 }
 
+impl std::fmt::Display for LinkKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str(match self {
+            LinkKind::Loopback => "loopback",
+            LinkKind::Tun => "tun",
+        })
+    }
+}
+
 /// An IPv4 address with a prefix length, written `10.0.0.1/24`.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct Ipv4Cidr {
@@ -105,6 +115,17 @@ fn seconds(s: &str) -> Result<Duration, String> {
 }
 
 impl Config {
+    /// The TCP stack's configuration: its address on the link, TIME-WAIT's
+    /// length, the connection limit, and a random key for the ISN hash
+    /// (RFC 9293 §3.4.1). The link fills in the MTU and checksum handling.
+    pub fn stack_config(&self, addr: Ipv4Addr) -> std::io::Result<stack::Config> {
+        let mut config = stack::Config::new(addr);
+        getrandom::fill(&mut config.isn_key).map_err(std::io::Error::other)?;
+        config.msl = self.msl;
+        config.max_connections = self.max_connections as usize;
+        Ok(config)
+    }
+
     /// The parts of the configuration a connection needs.
     pub fn limits(&self) -> crate::conn::Limits {
         crate::conn::Limits {
@@ -173,7 +194,7 @@ mod tests {
         assert_eq!(c.link, LinkKind::Tun);
         assert_eq!(c.host_addr.prefix, 16);
         assert_eq!(c.mtu, Some(576));
-        assert_eq!(c.faults.as_deref(), Some("loss=5%,seed=7"));
+        assert_eq!(c.faults.map(|f| (f.loss, f.seed)), Some((0.05, 7)));
         assert_eq!(c.msl, Duration::from_millis(500));
         assert_eq!(c.header_timeout, Duration::from_millis(1500));
         assert_eq!((c.max_requests, c.max_connections), (3, 9));

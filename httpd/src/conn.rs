@@ -49,6 +49,15 @@ pub enum State {
     Closed,
 }
 
+/// The TCP connection under a `Conn`, as the `Conn` sees it.
+pub trait Transport {
+    /// Queue bytes for sending; returns how many were taken (0 when the
+    /// send buffer is full: back-pressure).
+    fn send(&mut self, bytes: &[u8]) -> usize;
+    /// The body of `/_stack.json`: the stack seen from inside.
+    fn stack_json(&self) -> String;
+}
+
 /// What the connection waits for after `write_to`.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum Wants {
@@ -77,6 +86,8 @@ pub struct Conn {
     close_after: bool,
     requests: u32,
     peer_closed: bool,
+    /// The server is shutting down: no request after the current one.
+    stopping: bool,
     /// Start of the current wait: for a request's head since its first
     /// byte, idle since the last response, writing since the last progress.
     since: Instant,
@@ -96,6 +107,7 @@ impl Conn {
             close_after: false,
             requests: 0,
             peer_closed: false,
+            stopping: false,
             since: now,
         }
     }
@@ -136,6 +148,16 @@ impl Conn {
         self.peer_closed = true;
     }
 
+    /// The server is stopping: finish the response in flight, if any, with
+    /// `Connection: close` where it has not started yet, then close; an idle
+    /// connection closes now. Call `write_to` next.
+    pub fn stop(&mut self) {
+        self.stopping = true;
+        if self.state == State::ReadingRequest && self.inbuf.is_empty() {
+            self.state = State::Closed;
+        }
+    }
+
     /// When `on_timeout` should be called, if ever.
     pub fn deadline(&self) -> Option<Instant> {
         let wait = match self.state {
@@ -162,15 +184,14 @@ impl Conn {
         }
     }
 
-    /// Answers the requests in the input, offering bytes to `sink`, which
-    /// returns how many it took (0 when the transport is full). Returns what
-    /// the connection waits for next.
-    pub fn write_to(&mut self, site: &mut Site, now: Now, sink: &mut impl FnMut(&[u8]) -> usize) -> Wants {
+    /// Answers the requests in the input, offering bytes to the transport,
+    /// which takes what fits. Returns what the connection waits for next.
+    pub fn write_to(&mut self, site: &mut Site, now: Now, transport: &mut impl Transport) -> Wants {
         loop {
             match self.state {
                 State::Closed => return Wants::Close,
                 State::ReadingRequest => {
-                    if !self.start_next(site, now) {
+                    if !self.start_next(site, now, transport) {
                         if !self.peer_closed {
                             return Wants::Read;
                         }
@@ -182,7 +203,7 @@ impl Conn {
                         self.refill(now);
                         continue;
                     }
-                    let taken = sink(&self.out[self.out_pos..]).min(self.out.len() - self.out_pos);
+                    let taken = transport.send(&self.out[self.out_pos..]).min(self.out.len() - self.out_pos);
                     if taken == 0 {
                         return Wants::Write;
                     }
@@ -195,7 +216,7 @@ impl Conn {
 
     /// Parses the request at the front of the input and starts its
     /// response; false if no complete head is there yet.
-    fn start_next(&mut self, site: &mut Site, now: Now) -> bool {
+    fn start_next(&mut self, site: &mut Site, now: Now, transport: &impl Transport) -> bool {
         match request::parse(&self.inbuf) {
             Parsed::Partial => false,
             Parsed::Rejected(r) => {
@@ -210,9 +231,9 @@ impl Conn {
                 self.inbuf.drain(..head_len + buffered);
                 self.discard = req.content_length - buffered as u64;
 
-                let response = site.respond(&req);
+                let response = site.respond(&req, &|| transport.stack_json());
                 self.requests += 1;
-                let last = !req.keep_alive || self.requests >= self.limits.max_requests;
+                let last = !req.keep_alive || self.requests >= self.limits.max_requests || self.stopping;
                 let connection = match (last, req.minor_version) {
                     (true, _) => Some("close"),
                     (false, 0) => Some("keep-alive"), // 1.0 persists only if told

@@ -14,12 +14,14 @@ pub mod conn;
 pub mod files;
 pub mod request;
 pub mod response;
+pub mod server;
 pub mod site;
+pub mod status;
 
 use std::time::SystemTime;
 
 pub use config::Config;
-pub use conn::{Conn, Limits, State, Wants};
+pub use conn::{Conn, Limits, State, Transport, Wants};
 pub use site::Site;
 pub use stack::time::Instant;
 

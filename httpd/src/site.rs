@@ -11,27 +11,27 @@ use crate::response::{Body, Date, Response, Status};
 pub struct Site {
     /// Canonical, so the containment check compares like with like.
     root: PathBuf,
-    /// Produces the body of `/_stack.json`; the event loop asks the stack.
-    stack_json: Box<dyn Fn() -> String>,
     pub(crate) date: Date,
 }
 
 impl Site {
-    pub fn new(root: &Path, stack_json: impl Fn() -> String + 'static) -> io::Result<Site> {
+    pub fn new(root: &Path) -> io::Result<Site> {
         let root = root.canonicalize()?;
         if !root.is_dir() {
             return Err(io::Error::new(io::ErrorKind::NotADirectory, format!("{}", root.display())));
         }
-        Ok(Site { root, stack_json: Box::new(stack_json), date: Date::default() })
+        Ok(Site { root, date: Date::default() })
     }
 
     pub fn root(&self) -> &Path {
         &self.root
     }
 
-    pub fn respond(&self, req: &Request) -> Response {
+    /// The response to `req`; `stack_json` describes the TCP stack for
+    /// `/_stack.json` (only the event loop can ask the stack).
+    pub fn respond(&self, req: &Request, stack_json: &dyn Fn() -> String) -> Response {
         let mut response = match req.method {
-            Method::Get | Method::Head => self.resource(req),
+            Method::Get | Method::Head => self.resource(req, stack_json),
             Method::NotAllowed => Response::page(Status::MethodNotAllowed),
             Method::Unknown => Response::page(Status::NotImplemented),
         };
@@ -42,9 +42,9 @@ impl Site {
         response
     }
 
-    fn resource(&self, req: &Request) -> Response {
+    fn resource(&self, req: &Request, stack_json: &dyn Fn() -> String) -> Response {
         if req.path() == "/_stack.json" {
-            let json = (self.stack_json)().into_bytes();
+            let json = stack_json().into_bytes();
             let mut response = Response::bytes(Status::Ok, "application/json", json);
             // A snapshot of live state: never reuse an old one.
             response.headers.push(("Cache-Control", "no-store".into()));

@@ -6,7 +6,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use httpd::conn::CHUNK;
 use httpd::request::MAX_HEAD;
-use httpd::{Conn, Instant, Limits, Now, Site, State, Wants};
+use httpd::{Conn, Instant, Limits, Now, Site, State, Transport, Wants};
 use tempfile::TempDir;
 
 const LIMITS: Limits =
@@ -15,6 +15,19 @@ const LIMITS: Limits =
 /// A 200 KiB file: bigger than a chunk, so it must be streamed.
 fn big() -> Vec<u8> {
     (0..200 * 1024u32).map(|i| (i * 7 % 251) as u8).collect()
+}
+
+/// A transport made of a closure that takes bytes, on a stack with no
+/// connections.
+struct Sink<F>(F);
+
+impl<F: FnMut(&[u8]) -> usize> Transport for Sink<F> {
+    fn send(&mut self, bytes: &[u8]) -> usize {
+        (self.0)(bytes)
+    }
+    fn stack_json(&self) -> String {
+        r#"{"connections":[]}"#.to_string()
+    }
 }
 
 struct Client {
@@ -44,7 +57,7 @@ impl Client {
         std::os::unix::fs::symlink(dir.path().join("secret.txt"), root.join("leak.txt")).unwrap();
         std::os::unix::fs::symlink(dir.path(), root.join("up")).unwrap();
         std::os::unix::fs::symlink(root.join("a.txt"), root.join("alias.txt")).unwrap();
-        let site = Site::new(&root, || r#"{"connections":[]}"#.to_string()).unwrap();
+        let site = Site::new(&root).unwrap();
         let now = Now { mono: Instant::from_secs(100), wall: UNIX_EPOCH + Duration::from_secs(1_700_000_000) };
         let conn = Conn::new("192.0.2.1".parse::<IpAddr>().unwrap(), limits, now.mono);
         Client { conn, site, now, _dir: dir }
@@ -63,10 +76,10 @@ impl Client {
 
     fn output(&mut self) -> (Vec<u8>, Wants) {
         let mut out = Vec::new();
-        let wants = self.conn.write_to(&mut self.site, self.now, &mut |b: &[u8]| {
+        let wants = self.conn.write_to(&mut self.site, self.now, &mut Sink(|b: &[u8]| {
             out.extend_from_slice(b);
             b.len()
-        });
+        }));
         (out, wants)
     }
 
@@ -364,7 +377,7 @@ fn streams_a_large_file_through_a_one_byte_sink() {
     let mut full = false;
     loop {
         // The transport takes one byte per call and is full every other call.
-        let wants = c.conn.write_to(&mut c.site, c.now, &mut |b: &[u8]| {
+        let wants = c.conn.write_to(&mut c.site, c.now, &mut Sink(|b: &[u8]| {
             largest_offer = largest_offer.max(b.len());
             full = !full;
             if full {
@@ -372,7 +385,7 @@ fn streams_a_large_file_through_a_one_byte_sink() {
             }
             out.push(b[0]);
             1
-        });
+        }));
         calls += 1;
         match wants {
             Wants::Write => continue,
@@ -391,10 +404,10 @@ fn head_and_first_body_bytes_go_out_in_one_write() {
     let mut c = Client::new();
     c.conn.on_readable(get("/b.txt").as_bytes(), c.now.mono);
     let mut writes = Vec::new();
-    c.conn.write_to(&mut c.site, c.now, &mut |b: &[u8]| {
+    c.conn.write_to(&mut c.site, c.now, &mut Sink(|b: &[u8]| {
         writes.push(b.to_vec());
         b.len()
-    });
+    }));
     assert_eq!(writes.len(), 1);
     assert!(writes[0].ends_with(b"\r\n\r\nbee"));
 }
@@ -403,7 +416,7 @@ fn head_and_first_body_bytes_go_out_in_one_write() {
 fn a_full_transport_holds_the_response() {
     let mut c = Client::new();
     c.conn.on_readable(get("/a.txt").as_bytes(), c.now.mono);
-    assert_eq!(c.conn.write_to(&mut c.site, c.now, &mut |_: &[u8]| 0), Wants::Write);
+    assert_eq!(c.conn.write_to(&mut c.site, c.now, &mut Sink(|_: &[u8]| 0)), Wants::Write);
     assert_eq!(c.conn.state(), State::WritingResponse);
     let (out, wants) = c.output();
     assert_eq!((split(&out, false)[0].body.as_slice(), wants), (&b"0123456789"[..], Wants::Read));
@@ -413,7 +426,7 @@ fn a_full_transport_holds_the_response() {
 fn pipelined_input_is_bounded_while_a_response_is_pending() {
     let mut c = Client::new();
     c.conn.on_readable(get("/big.bin").as_bytes(), c.now.mono);
-    assert_eq!(c.conn.write_to(&mut c.site, c.now, &mut |_: &[u8]| 0), Wants::Write);
+    assert_eq!(c.conn.write_to(&mut c.site, c.now, &mut Sink(|_: &[u8]| 0)), Wants::Write);
     let flood = get("/a.txt").repeat(MAX_HEAD);
     let taken = c.conn.on_readable(flood.as_bytes(), c.now.mono);
     assert_eq!(taken, MAX_HEAD);
@@ -473,7 +486,7 @@ fn idle_connections_close_silently() {
 fn a_reader_that_stalls_is_dropped() {
     let mut c = Client::new();
     c.conn.on_readable(get("/big.bin").as_bytes(), c.now.mono);
-    c.conn.write_to(&mut c.site, c.now, &mut |b: &[u8]| b.len().min(1000));
+    c.conn.write_to(&mut c.site, c.now, &mut Sink(|b: &[u8]| b.len().min(1000)));
     c.later(15);
     c.conn.on_timeout(&mut c.site, c.now);
     assert_eq!(c.conn.state(), State::Closed);
@@ -490,7 +503,7 @@ fn peer_close_after_pipelined_requests() {
 }
 
 #[test]
-fn stack_json_comes_from_the_caller() {
+fn stack_json_comes_from_the_transport() {
     let mut c = Client::new();
     let r = c.get(&get("/_stack.json?t=1"));
     assert_eq!((r.status, r.body.as_slice()), (200, &br#"{"connections":[]}"#[..]));

@@ -1,0 +1,207 @@
+//! The server's part of each turn of the event loop: accept connections,
+//! move bytes between each TCP connection and its HTTP state machine, fire
+//! HTTP deadlines, and close — the server first — when a connection is done.
+//!
+//! ```text
+//!   stack events ──> Incoming: accept ─> a Conn per connection
+//!                    Socket:   recv ─> Conn::on_readable
+//!                              Conn::write_to ─> send (what fits)
+//!                              Wants::Close ─> close: our FIN goes first
+//! ```
+
+use std::collections::{BTreeSet, HashMap};
+use std::net::IpAddr;
+use std::time::SystemTime;
+
+use log::info;
+use stack::time::{Duration, Instant};
+use stack::{Error, Event, SocketHandle, Stack};
+
+use crate::conn::{Conn, Limits, Transport, Wants};
+use crate::{status, Now, Site};
+
+/// How long a stopping server waits for its connections to finish.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+struct Entry {
+    conn: Conn,
+    /// The deadline this connection is filed under in `Server::deadlines`.
+    deadline: Option<Instant>,
+}
+
+pub struct Server {
+    site: Site,
+    limits: Limits,
+    port: u16,
+    max_connections: usize,
+    conns: HashMap<SocketHandle, Entry>,
+    /// Every connection's next HTTP deadline, earliest first.
+    deadlines: BTreeSet<(Instant, SocketHandle)>,
+    /// Connections to drive this turn.
+    touched: Vec<SocketHandle>,
+    buf: Vec<u8>,
+    /// When the server began to stop, after SIGINT or SIGTERM.
+    stopping: Option<Instant>,
+}
+
+/// The TCP connection under one `Conn`.
+struct Tcp<'a> {
+    stack: &'a mut Stack,
+    handle: SocketHandle,
+    now: Instant,
+}
+
+impl Transport for Tcp<'_> {
+    fn send(&mut self, bytes: &[u8]) -> usize {
+        self.stack.send(self.now, self.handle, bytes).unwrap_or(0)
+    }
+
+    fn stack_json(&self) -> String {
+        status::json(self.stack)
+    }
+}
+
+impl Server {
+    pub fn new(site: Site, limits: Limits, port: u16, max_connections: usize) -> Server {
+        Server {
+            site,
+            limits,
+            port,
+            max_connections,
+            conns: HashMap::new(),
+            deadlines: BTreeSet::new(),
+            touched: Vec::new(),
+            buf: vec![0; 64 * 1024],
+            stopping: None,
+        }
+    }
+
+    /// The earliest HTTP deadline (header timeout, keep-alive idle...).
+    pub fn poll_at(&self) -> Option<Instant> {
+        let stop = self.stopping.map(|t| t + SHUTDOWN_GRACE);
+        [self.deadlines.first().map(|&(t, _)| t), stop].into_iter().flatten().min()
+    }
+
+    /// Stopping, and every connection has finished its close (the ones in
+    /// TIME-WAIT need no more from us), or the grace period is over.
+    pub fn finished(&self, stack: &Stack, now: Instant) -> bool {
+        self.stopping.is_some_and(|t| {
+            let closing = stack.connections().filter(|c| c.state.name() != "TIME-WAIT").count();
+            (self.conns.is_empty() && closing == 0) || now >= t + SHUTDOWN_GRACE
+        })
+    }
+
+    /// Stop accepting (new SYNs get RST), close idle connections, let the
+    /// ones mid-response finish with `Connection: close`.
+    pub fn stop(&mut self, stack: &mut Stack, now: Instant) {
+        if self.stopping.is_some() {
+            return;
+        }
+        info!("stopping: finishing {} connection(s)", self.conns.len());
+        self.stopping = Some(now);
+        stack.unlisten(now, self.port);
+        for (&h, e) in &mut self.conns {
+            e.conn.stop();
+            self.touched.push(h);
+        }
+        self.drive_touched(stack, now);
+    }
+
+    /// The server's work for one turn, after the stack took in what arrived.
+    pub fn on_turn(&mut self, stack: &mut Stack, now: Instant) {
+        while let Some(event) = stack.next_event() {
+            match event {
+                Event::Incoming { port } => self.accept(stack, now, port),
+                Event::Socket { socket, .. } => self.touched.push(socket),
+            }
+        }
+        while let Some(&(t, h)) = self.deadlines.first() {
+            if t > now {
+                break;
+            }
+            self.deadlines.pop_first();
+            if let Some(e) = self.conns.get_mut(&h) {
+                e.deadline = None;
+                e.conn.on_timeout(&mut self.site, Now { mono: now, wall: SystemTime::now() });
+                self.touched.push(h);
+            }
+        }
+        self.drive_touched(stack, now);
+    }
+
+    fn accept(&mut self, stack: &mut Stack, now: Instant, port: u16) {
+        while let Some(h) = stack.accept(port) {
+            if self.conns.len() >= self.max_connections || self.stopping.is_some() {
+                stack.abort(now, h);
+                continue;
+            }
+            // Responses are written whole; Nagle would hold their tails.
+            stack.set_nodelay(h, true);
+            let peer = stack.tcb(h).map_or(IpAddr::from([0, 0, 0, 0]), |t| IpAddr::V4(*t.remote.ip()));
+            self.conns.insert(h, Entry { conn: Conn::new(peer, self.limits, now), deadline: None });
+            self.touched.push(h);
+        }
+    }
+
+    fn drive_touched(&mut self, stack: &mut Stack, now: Instant) {
+        let mut touched = std::mem::take(&mut self.touched);
+        touched.sort_unstable();
+        touched.dedup();
+        for &h in &touched {
+            self.drive(stack, now, h);
+        }
+        touched.clear();
+        self.touched = touched;
+    }
+
+    /// Move bytes between one TCP connection and its `Conn`.
+    fn drive(&mut self, stack: &mut Stack, now: Instant, h: SocketHandle) {
+        let Some(e) = self.conns.get_mut(&h) else { return };
+        loop {
+            let room = e.conn.input_room().min(self.buf.len());
+            if room == 0 {
+                break; // the rest waits in TCP; its window closes
+            }
+            match stack.recv(now, h, &mut self.buf[..room]) {
+                Ok(0) => {
+                    e.conn.on_peer_closed();
+                    break;
+                }
+                Ok(n) => {
+                    e.conn.on_readable(&self.buf[..n], now);
+                }
+                Err(Error::WouldBlock) => break,
+                Err(_) => {
+                    // Reset or timed out: nothing more to say to this peer.
+                    return self.remove(stack, now, h);
+                }
+            }
+        }
+        let wall = SystemTime::now();
+        let wants = e.conn.write_to(&mut self.site, Now { mono: now, wall }, &mut Tcp { stack, handle: h, now });
+        if wants == Wants::Close {
+            return self.remove(stack, now, h);
+        }
+        let deadline = e.conn.deadline();
+        if deadline != e.deadline {
+            if let Some(old) = e.deadline {
+                self.deadlines.remove(&(old, h));
+            }
+            if let Some(new) = deadline {
+                self.deadlines.insert((new, h));
+            }
+            e.deadline = deadline;
+        }
+    }
+
+    /// The server closes first: its FIN follows the last byte of the
+    /// response, and its side of the connection ends in TIME-WAIT.
+    fn remove(&mut self, stack: &mut Stack, now: Instant, h: SocketHandle) {
+        if let Some(e) = self.conns.remove(&h) {
+            if let Some(t) = e.deadline {
+                self.deadlines.remove(&(t, h));
+            }
+        }
+        stack.close(now, h);
+    }
+}

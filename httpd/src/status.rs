@@ -1,0 +1,35 @@
+//! `/_stack.json`: the TCP stack seen from inside, with the RFC's names.
+
+use serde_json::{json, Map, Value};
+use stack::Stack;
+
+pub fn json(stack: &Stack) -> String {
+    let connections: Vec<Value> = stack
+        .connections()
+        .map(|c| {
+            json!({
+                "local": c.local.to_string(),
+                "remote": c.remote.to_string(),
+                "state": c.state.name(),
+                "snd_una": c.snd_una,
+                "snd_nxt": c.snd_nxt,
+                "rcv_nxt": c.rcv_nxt,
+                "snd_wnd": c.snd_wnd,
+                "rcv_wnd": c.rcv_wnd,
+                "snd_mss": c.snd_mss,
+                "cwnd": c.cwnd,
+                "ssthresh": (c.ssthresh != usize::MAX).then_some(c.ssthresh),
+                "srtt_us": c.srtt.map(|d| d.as_micros() as u64),
+                "rto_ms": c.rto.as_millis() as u64,
+            })
+        })
+        .collect();
+    let counters: Map<String, Value> =
+        stack.counters().fields().iter().map(|&(name, value)| (name.to_string(), value.into())).collect();
+    json!({
+        "connections": connections,
+        "time_wait": stack.time_wait_count(),
+        "counters": counters,
+    })
+    .to_string()
+}
