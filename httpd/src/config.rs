@@ -120,7 +120,7 @@ impl Config {
     /// (RFC 9293 §3.4.1). The link fills in the MTU and checksum handling.
     pub fn stack_config(&self, addr: Ipv4Addr) -> std::io::Result<stack::Config> {
         let mut config = stack::Config::new(addr);
-        getrandom::fill(&mut config.isn_key).map_err(std::io::Error::other)?;
+        getrandom::fill(&mut config.isn_key).map_err(|e| std::io::Error::other(e.to_string()))?;
         config.msl = self.msl;
         config.max_connections = self.max_connections as usize;
         Ok(config)

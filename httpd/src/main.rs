@@ -46,7 +46,7 @@ fn run(config: &Config) -> io::Result<()> {
     let mut signals = Signals::new([SIGINT, SIGTERM])?;
     driver.registry().register(&mut signals, SIGNALS, Interest::READABLE)?;
     driver.stack_mut().listen(config.port, 1024).map_err(io::Error::other)?;
-    let mut server = Server::new(site, config.limits(), config.port, config.max_connections);
+    let mut server = Server::new(site, config.limits(), config.port, config.max_connections as usize);
 
     println!(
         "httpd: serving {} at http://{}/ on our own TCP ({} link, MSS {})",

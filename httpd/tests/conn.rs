@@ -76,10 +76,14 @@ impl Client {
 
     fn output(&mut self) -> (Vec<u8>, Wants) {
         let mut out = Vec::new();
-        let wants = self.conn.write_to(&mut self.site, self.now, &mut Sink(|b: &[u8]| {
-            out.extend_from_slice(b);
-            b.len()
-        }));
+        let wants = self.conn.write_to(
+            &mut self.site,
+            self.now,
+            &mut Sink(|b: &[u8]| {
+                out.extend_from_slice(b);
+                b.len()
+            }),
+        );
         (out, wants)
     }
 
@@ -377,15 +381,19 @@ fn streams_a_large_file_through_a_one_byte_sink() {
     let mut full = false;
     loop {
         // The transport takes one byte per call and is full every other call.
-        let wants = c.conn.write_to(&mut c.site, c.now, &mut Sink(|b: &[u8]| {
-            largest_offer = largest_offer.max(b.len());
-            full = !full;
-            if full {
-                return 0;
-            }
-            out.push(b[0]);
-            1
-        }));
+        let wants = c.conn.write_to(
+            &mut c.site,
+            c.now,
+            &mut Sink(|b: &[u8]| {
+                largest_offer = largest_offer.max(b.len());
+                full = !full;
+                if full {
+                    return 0;
+                }
+                out.push(b[0]);
+                1
+            }),
+        );
         calls += 1;
         match wants {
             Wants::Write => continue,
@@ -404,10 +412,14 @@ fn head_and_first_body_bytes_go_out_in_one_write() {
     let mut c = Client::new();
     c.conn.on_readable(get("/b.txt").as_bytes(), c.now.mono);
     let mut writes = Vec::new();
-    c.conn.write_to(&mut c.site, c.now, &mut Sink(|b: &[u8]| {
-        writes.push(b.to_vec());
-        b.len()
-    }));
+    c.conn.write_to(
+        &mut c.site,
+        c.now,
+        &mut Sink(|b: &[u8]| {
+            writes.push(b.to_vec());
+            b.len()
+        }),
+    );
     assert_eq!(writes.len(), 1);
     assert!(writes[0].ends_with(b"\r\n\r\nbee"));
 }

@@ -10,6 +10,9 @@
 //! real network device (to show retransmission against a real peer). Its
 //! randomness comes from a seed, so every run with the same seed is the same.
 //!
+//! [`FaultLink`] is that wrapper: it puts an injector on each direction of a
+//! real link and runs them on the real monotonic clock.
+//!
 //! [`Faults`] describes the misbehaviour and reads the command-line form
 //! `loss=5%,dup=1%,reorder=5%,delay=10ms,jitter=2ms,corrupt=0.1%,mtu=1500,seed=7`.
 
@@ -17,10 +20,13 @@ use core::cmp::Reverse;
 use core::fmt;
 use core::str::FromStr;
 use std::collections::BinaryHeap;
+use std::io;
+use std::os::fd::RawFd;
 
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use super::{monotonic_now, Link, LinkCaps, LinkStats};
 use crate::time::{Duration, Instant};
 
 /// What can go wrong on a path, each as a probability 0.0..=1.0 or a duration.
@@ -204,6 +210,91 @@ impl FaultInjector {
             return Duration::ZERO;
         }
         Duration::from_micros(self.rng.random_range(0..=most))
+    }
+}
+
+/// A link that misbehaves on purpose: the faults apply to the packets the
+/// inner link delivers and to those sent through it, each direction with its
+/// own injector and seed.
+///
+/// Packets in: `recv_batch` takes everything the inner link has into the
+/// receive injector and delivers those due now; the others wait there (they
+/// are not lost) until `poll_at`, when the driver calls again. Packets out:
+/// `send` puts them into the send injector; `flush` hands those due to the
+/// inner link. So a delayed packet never blocks the event loop.
+pub struct FaultLink<L: Link> {
+    inner: L,
+    rx: FaultInjector,
+    tx: FaultInjector,
+}
+
+impl<L: Link> FaultLink<L> {
+    /// Sending uses `faults.seed`; receiving a seed derived from it, so the
+    /// two directions do not lose the same packets in step.
+    pub fn new(inner: L, faults: Faults) -> Self {
+        let rx_faults = Faults { seed: faults.seed ^ 0x9e37_79b9_7f4a_7c15, ..faults.clone() };
+        FaultLink { inner, rx: FaultInjector::new(rx_faults), tx: FaultInjector::new(faults) }
+    }
+
+    /// The wrapped link, e.g. for its statistics.
+    pub fn inner(&self) -> &L {
+        &self.inner
+    }
+
+    /// What the faults did to (received, sent) packets.
+    pub fn fault_stats(&self) -> (FaultStats, FaultStats) {
+        (self.rx.stats(), self.tx.stats())
+    }
+
+    /// Hands the sent packets that are due to the inner link.
+    fn release_tx(&mut self, now: Instant) -> io::Result<()> {
+        while let Some(packet) = self.tx.pop(now) {
+            let sent = self.inner.send(&packet);
+            self.tx.recycle(packet);
+            sent?;
+        }
+        Ok(())
+    }
+}
+
+impl<L: Link> Link for FaultLink<L> {
+    fn caps(&self) -> LinkCaps {
+        self.inner.caps()
+    }
+
+    /// Returns how many packets the inner link gave, not how many came out:
+    /// the caller must keep reading until the device is empty.
+    fn recv_batch(&mut self, f: &mut dyn FnMut(&[u8])) -> io::Result<usize> {
+        let now = monotonic_now();
+        let rx = &mut self.rx;
+        let taken = self.inner.recv_batch(&mut |packet| rx.push(now, packet))?;
+        while let Some(packet) = self.rx.pop(now) {
+            f(&packet);
+            self.rx.recycle(packet);
+        }
+        Ok(taken)
+    }
+
+    fn send(&mut self, packet: &[u8]) -> io::Result<()> {
+        self.tx.push(monotonic_now(), packet);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.release_tx(monotonic_now())?;
+        self.inner.flush()
+    }
+
+    fn as_raw_fd(&self) -> Option<RawFd> {
+        self.inner.as_raw_fd()
+    }
+
+    fn poll_at(&self) -> Option<Instant> {
+        [self.rx.poll_at(), self.tx.poll_at(), self.inner.poll_at()].into_iter().flatten().min()
+    }
+
+    fn stats(&self) -> LinkStats {
+        self.inner.stats()
     }
 }
 

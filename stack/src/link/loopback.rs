@@ -30,7 +30,7 @@ use std::os::fd::{AsRawFd, RawFd};
 use socket2::{Domain, Protocol, SockFilter, Socket, Type};
 
 use super::tun::interface_mtu;
-use super::{Link, LinkCaps, RxChecksum};
+use super::{Link, LinkCaps, LinkStats, RxChecksum};
 
 /// The largest IPv4 packet: its length field has 16 bits. The kernel's TCP
 /// sends segments this big on `lo` (segmentation offload never splits them).
@@ -279,6 +279,10 @@ impl Link for LoopbackLink {
 
     fn as_raw_fd(&self) -> Option<RawFd> {
         Some(self.raw.as_raw_fd())
+    }
+
+    fn stats(&self) -> LinkStats {
+        LinkStats { kernel_drops: self.kernel_drops, tx_drops: self.tx_drops }
     }
 }
 

@@ -15,7 +15,8 @@ use std::os::fd::RawFd;
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::{Link, LinkCaps};
+use super::{Link, LinkCaps, LinkStats};
+use crate::time::Instant;
 
 /// `LINKTYPE_RAW`: each record is an IPv4 (or IPv6) packet, no link header.
 const LINKTYPE_RAW: u32 = 101;
@@ -117,6 +118,14 @@ impl<L: Link, W: Write> Link for PcapLink<L, W> {
 
     fn as_raw_fd(&self) -> Option<RawFd> {
         self.inner.as_raw_fd()
+    }
+
+    fn poll_at(&self) -> Option<Instant> {
+        self.inner.poll_at()
+    }
+
+    fn stats(&self) -> LinkStats {
+        self.inner.stats()
     }
 }
 

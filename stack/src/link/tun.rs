@@ -189,7 +189,7 @@ pub(crate) fn interface_mtu(socket: &impl AsFd, name: &str) -> io::Result<usize>
 }
 
 /// Sets `IFF_UP` on interface `name`, keeping its other flags.
-fn set_up(socket: &impl AsFd, name: &str) -> io::Result<()> {
+pub(crate) fn set_up(socket: &impl AsFd, name: &str) -> io::Result<()> {
     let mut req = ifreq(name)?;
     interface_ioctl(socket, libc::SIOCGIFFLAGS, &mut req)?;
     // SAFETY: SIOCGIFFLAGS succeeded, so the kernel stored the flags here.
@@ -216,27 +216,20 @@ fn sockaddr(addr: Ipv4Addr) -> libc::sockaddr {
 pub(crate) mod testutil {
     use std::net::Ipv4Addr;
 
-    use socket2::{Domain, Socket, Type};
+    use crate::link::netns::run_isolated;
 
-    /// Runs `f` on a new thread inside a fresh network namespace whose `lo`
-    /// is up, so tests can open raw sockets and interfaces without touching
-    /// the machine's network. Returns `None` when not privileged, unless `CI`
-    /// is set: there a missing privilege fails the test.
+    /// Runs `f` in a fresh network namespace (see `run_isolated`). Returns
+    /// `None` when not privileged, unless `CI` is set: there a missing
+    /// privilege fails the test.
     pub fn in_netns<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
-        let thread = std::thread::spawn(move || {
-            // SAFETY: unshare takes no pointers; CLONE_NEWNET moves only this
-            // thread (and threads it starts later) into a new namespace.
-            if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
-                let err = std::io::Error::last_os_error();
+        match run_isolated(f) {
+            Ok(value) => Some(value),
+            Err(err) => {
                 assert!(std::env::var_os("CI").is_none(), "link tests need root on CI: {err}");
                 eprintln!("skipped: this test needs root (a private network namespace): {err}");
-                return None;
+                None
             }
-            let control = Socket::new(Domain::IPV4, Type::DGRAM, None).unwrap();
-            super::set_up(&control, "lo").unwrap();
-            Some(f())
-        });
-        thread.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        }
     }
 
     /// The Internet checksum (RFC 1071) over the concatenation of `parts`,
