@@ -314,6 +314,7 @@ impl Tcb {
         buf[..from_a].copy_from_slice(&a[..from_a]);
         buf[from_a..n].copy_from_slice(&b[..n - from_a]);
         self.rx.drain(..n);
+        release_if_empty(&mut self.rx);
         // Tell the peer when the window opened by enough to matter,
         // especially when it had been closed.
         let after = self.receive_window(cx);
@@ -570,6 +571,7 @@ impl Tcb {
         let data_acked = (ack.min(self.tx_end()).max(self.tx_start)) - self.tx_start;
         self.tx.drain(..data_acked);
         self.tx_start += data_acked;
+        release_if_empty(&mut self.tx);
         self.snd_una = ack;
         self.snd_nxt = self.snd_nxt.max(ack);
         self.retries = 0;
@@ -951,6 +953,14 @@ pub fn reset_for(repr: &TcpRepr, payload_len: usize) -> TcpRepr {
         rst.flags = Flags::RST | Flags::ACK;
     }
     rst
+}
+
+/// An idle connection should hold no buffer memory: give back the
+/// allocation of a drained buffer once it has grown past a page.
+fn release_if_empty(buf: &mut VecDeque<u8>) {
+    if buf.is_empty() && buf.capacity() > 4096 {
+        *buf = VecDeque::new();
+    }
 }
 
 /// `len` bytes from `offset` of the ring buffer whose halves are `a`, `b`.
