@@ -6,7 +6,6 @@
 //! and passes, except with `CI` set, where that is a failure.
 
 #[path = "../examples/echo/server.rs"]
-#[allow(dead_code)] // main.rs uses the rest
 mod echo;
 
 use std::io::{self, Read, Write};
