@@ -580,6 +580,49 @@ mod tests {
         assert_eq!((second.as_ptr(), second), (address, vec![2; 8]));
     }
 
+    /// A link with one packet waiting, that keeps what is sent.
+    struct Queue {
+        rx: Vec<Vec<u8>>,
+        tx: Vec<Vec<u8>>,
+    }
+
+    impl Link for Queue {
+        fn caps(&self) -> LinkCaps {
+            LinkCaps { mtu: 1500, rx_checksum: super::super::RxChecksum::Verify }
+        }
+        fn recv_batch(&mut self, f: &mut dyn FnMut(&[u8])) -> io::Result<usize> {
+            let n = self.rx.len();
+            self.rx.drain(..).for_each(|p| f(&p));
+            Ok(n)
+        }
+        fn send(&mut self, packet: &[u8]) -> io::Result<()> {
+            self.tx.push(packet.to_vec());
+            Ok(())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn fault_link_holds_delayed_packets_until_due_both_ways() {
+        let inner = Queue { rx: vec![vec![1]], tx: Vec::new() };
+        let mut link = FaultLink::new(inner, faults("delay=20ms"));
+        let mut got = Vec::new();
+        assert_eq!(link.recv_batch(&mut |p| got.push(p.to_vec())).unwrap(), 1, "taken from the device");
+        link.send(&[2]).unwrap();
+        link.flush().unwrap();
+        assert!(got.is_empty() && link.inner().tx.is_empty(), "nothing is due yet");
+        let due = link.poll_at().expect("packets are held");
+        while monotonic_now() < due {
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        assert_eq!(link.recv_batch(&mut |p| got.push(p.to_vec())).unwrap(), 0);
+        link.flush().unwrap();
+        assert_eq!((got, &link.inner().tx), (vec![vec![1]], &vec![vec![2]]));
+        assert_eq!(link.poll_at(), None);
+    }
+
     #[test]
     fn parse_reads_every_item_in_any_order() {
         let f = faults(" seed=7, mtu=1500,corrupt=0.1%,jitter=200us ,delay=1.5s,reorder=5,dup=1%,loss = 5% ");

@@ -12,7 +12,6 @@ use std::io;
 
 use socket2::{Domain, Socket, Type};
 
-use super::loopback::os_error;
 use super::tun::set_up;
 
 /// Runs `f` on a new thread inside a fresh network namespace whose `lo` is
@@ -25,7 +24,8 @@ pub fn run_isolated<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -
         // thread (and what it starts later) into a new namespace.
         if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
             let err = io::Error::last_os_error();
-            return Err(os_error(err, "making a private network namespace", "CAP_SYS_ADMIN"));
+            let message = format!("making a private network namespace needs root (CAP_SYS_ADMIN): {err}");
+            return Err(io::Error::new(err.kind(), message));
         }
         let control = Socket::new(Domain::IPV4, Type::DGRAM, None)?;
         set_up(&control, "lo")?;

@@ -782,7 +782,7 @@ impl Tcb {
         }
         let mut sent = false;
         if self.retransmit_first && self.snd_una < self.snd_max {
-            let end = self.emit_segment(cx, self.snd_una, self.snd_mss, emit);
+            let end = self.emit_segment(cx, self.snd_una, self.segment_size(), emit);
             cx.counters.retransmissions += 1;
             if self.rtt_timing.is_some_and(|(timed, _)| timed <= end) {
                 self.rtt_timing = None;
@@ -842,12 +842,13 @@ impl Tcb {
             }
             return None;
         }
-        let len = unsent.min(usable).min(self.snd_mss);
+        let full = self.segment_size();
+        let len = unsent.min(usable).min(full);
         // Sender silly window avoidance and Nagle (§3.7.4, §3.8.6.2.1):
         // send a full segment, or everything left when nothing is in flight
         // (or Nagle is off), or at least half the largest window seen.
         let all = len == unsent;
-        if len == self.snd_mss
+        if len == full
             || (all && (self.nodelay || in_flight == 0))
             || len >= self.max_snd_wnd / 2
             || (in_flight == 0 && self.snd_wnd < self.snd_mss)
@@ -855,6 +856,20 @@ impl Tcb {
             Some(len)
         } else {
             None
+        }
+    }
+
+    /// The most data one segment carries: the peer's MSS, but no more than
+    /// half the largest window it offered (as Linux's `tcp_bound_to_half_wnd`).
+    /// A window that holds a single segment (64 KiB without window scaling,
+    /// against an MSS of 65495 on `lo`) leaves a peer that ACKs every second
+    /// segment holding each one for its whole delayed-ACK time.
+    fn segment_size(&self) -> usize {
+        let half = self.max_snd_wnd / 2;
+        if half >= DEFAULT_MSS {
+            self.snd_mss.min(half)
+        } else {
+            self.snd_mss
         }
     }
 

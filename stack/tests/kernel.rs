@@ -1,0 +1,258 @@
+//! The stack against the real Linux TCP: the echo example's server, in this
+//! process, meets kernel clients (`std::net::TcpStream`, `curl`, `ping`)
+//! over the loopback and TUN links, each test in a fresh network namespace.
+//!
+//! They need root (a namespace, raw sockets, TUN). Without it each says so
+//! and passes, except with `CI` set, where that is a failure.
+
+#[path = "../examples/echo/server.rs"]
+mod echo;
+
+use std::io::{self, Read, Write};
+use std::net::{Ipv4Addr, Shutdown, SocketAddrV4, TcpStream};
+use std::path::Path;
+use std::process::Command;
+use std::thread;
+use std::time::Duration;
+
+use echo::{pattern, LinkKind, Mode, Options, Server, TUN_STACK_ADDR};
+use stack::link::monotonic_now;
+use stack::link::netns::run_isolated;
+use stack::Counters;
+
+const PORT: u16 = 8080;
+const TEN_MB: u64 = 10_000_000;
+/// Every test ends within this, or fails.
+const LIMIT: Duration = Duration::from_secs(60);
+
+fn options(link: LinkKind, mode: Mode, bytes: u64) -> Options {
+    Options { port: PORT, link, mtu: None, pcap: None, faults: None, mode, bytes }
+}
+
+fn served(link: LinkKind) -> SocketAddrV4 {
+    match link {
+        LinkKind::Loopback => SocketAddrV4::new(Ipv4Addr::LOCALHOST, PORT),
+        LinkKind::Tun => SocketAddrV4::new(TUN_STACK_ADDR, PORT),
+    }
+}
+
+/// What the server side saw, once the client was done and every connection
+/// had finished.
+struct Served<T> {
+    client: T,
+    counters: Counters,
+    /// TIME-WAIT entries: the side that closed first holds one.
+    time_wait: usize,
+}
+
+/// Runs the server in a fresh network namespace and `client` on a thread of
+/// its own there, until the client has returned and the server has no
+/// connection left. `None` when not root (and not on CI).
+fn serve<T: Send + 'static>(opts: Options, client: impl FnOnce() -> T + Send + 'static) -> Option<Served<T>> {
+    let run = move || {
+        let mut server = Server::open(&opts).expect("opening the server");
+        let deadline = monotonic_now() + LIMIT;
+        let client = thread::spawn(client);
+        while !client.is_finished() || server.driver.stack().connections().next().is_some() {
+            assert!(monotonic_now() < deadline, "not done within {LIMIT:?}");
+            server.turn(Some(monotonic_now() + Duration::from_millis(50))).expect("event loop");
+        }
+        let client = client.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        let stack = server.driver.stack();
+        Served { client, counters: stack.counters().clone(), time_wait: stack.time_wait_count() }
+    };
+    match run_isolated(run) {
+        Ok(served) => Some(served),
+        Err(err) => {
+            assert!(std::env::var_os("CI").is_none(), "kernel tests need root on CI: {err}");
+            eprintln!("skipped: this test needs root (network namespace, raw socket, TUN): {err}");
+            None
+        }
+    }
+}
+
+/// Asserts that `got` is the first `len` bytes of the pattern, naming the
+/// first wrong byte rather than printing megabytes.
+fn assert_pattern(got: &[u8], len: u64) {
+    let mut expected = vec![0; len as usize];
+    pattern(0, &mut expected);
+    if let Some(at) = got.iter().zip(&expected).position(|(a, b)| a != b) {
+        panic!("byte {at} is {}, expected {}", got[at], expected[at]);
+    }
+    assert_eq!(got.len() as u64, len, "length");
+}
+
+/// Connects, sends `len` bytes of the pattern while reading until EOF,
+/// then closes; returns what it read. It never closes first: EOF is the
+/// server's FIN.
+fn sink_source_client(addr: SocketAddrV4, len: u64) -> io::Result<Vec<u8>> {
+    let stream = TcpStream::connect_timeout(&addr.into(), Duration::from_secs(5))?;
+    stream.set_read_timeout(Some(LIMIT))?;
+    stream.set_write_timeout(Some(LIMIT))?;
+    let mut writer = stream.try_clone()?;
+    let sender = thread::spawn(move || {
+        let mut data = vec![0; len as usize];
+        pattern(0, &mut data);
+        writer.write_all(&data)
+    });
+    let mut got = Vec::new();
+    (&stream).read_to_end(&mut got)?;
+    sender.join().unwrap()?;
+    Ok(got)
+}
+
+/// 10 MB each way with a kernel client; the server closes first.
+fn sink_source_10mb(opts: Options) -> Option<Served<Vec<u8>>> {
+    let addr = served(opts.link);
+    let started = std::time::Instant::now();
+    let served = serve(opts, move || sink_source_client(addr, TEN_MB).expect("kernel client"))?;
+    eprintln!("10 MB each way in {:?}; {:?}", started.elapsed(), served.counters);
+    assert_pattern(&served.client, TEN_MB);
+    assert_eq!(served.time_wait, 1, "the server closed first, so it holds the TIME-WAIT");
+    assert_eq!(served.counters.rsts_sent, 0);
+    Some(served)
+}
+
+#[test]
+fn kernel_client_over_loopback_10mb_each_way_server_closes_first() {
+    sink_source_10mb(options(LinkKind::Loopback, Mode::SinkSource, TEN_MB));
+}
+
+#[test]
+fn kernel_client_echo_over_loopback_client_closes_first() {
+    const LEN: u64 = 1 << 20;
+    let client = || -> io::Result<Vec<u8>> {
+        let mut stream = TcpStream::connect(served(LinkKind::Loopback))?;
+        stream.set_read_timeout(Some(LIMIT))?;
+        let mut writer = stream.try_clone()?;
+        let sender = thread::spawn(move || {
+            let mut data = vec![0; LEN as usize];
+            pattern(0, &mut data);
+            writer.write_all(&data)?;
+            writer.shutdown(Shutdown::Write)
+        });
+        let mut got = Vec::new();
+        stream.read_to_end(&mut got)?;
+        sender.join().unwrap()?;
+        Ok(got)
+    };
+    let Some(served) = serve(options(LinkKind::Loopback, Mode::Echo, 0), move || client().expect("kernel client"))
+    else {
+        return;
+    };
+    assert_pattern(&served.client, LEN);
+    assert_eq!(served.time_wait, 0, "the client closed first: the TIME-WAIT is the kernel's");
+}
+
+#[test]
+fn kernel_client_over_tun_10mb_each_way_and_ping() {
+    let Some(served) = serve(options(LinkKind::Tun, Mode::SinkSource, 1), || {
+        let out =
+            Command::new("ping").args(["-c", "3", "-W", "2", "-i", "0.2"]).arg(TUN_STACK_ADDR.to_string()).output();
+        let out = out.expect("running ping (apt-get install iputils-ping)");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }) else {
+        return;
+    };
+    assert!(served.client.contains("3 packets transmitted, 3 received"), "{}", served.client);
+    assert_eq!(served.counters.icmp_echo_replies, 3);
+
+    sink_source_10mb(options(LinkKind::Tun, Mode::SinkSource, TEN_MB));
+}
+
+#[test]
+fn ten_mb_arrive_intact_through_5_percent_loss() {
+    let opts = Options {
+        faults: Some("loss=5%,seed=7".parse().unwrap()),
+        ..options(LinkKind::Loopback, Mode::SinkSource, TEN_MB)
+    };
+    let Some(served) = sink_source_10mb(opts) else { return };
+    assert!(served.counters.retransmissions > 0, "{:?}", served.counters);
+}
+
+/// One packet of the capture, as tshark decoded it.
+#[derive(Debug)]
+struct Decoded {
+    from_server: bool,
+    syn: bool,
+    ack: bool,
+    fin: bool,
+    len: usize,
+    mss: Option<usize>,
+    checksums_good: bool,
+    malformed: bool,
+}
+
+/// The capture at `path` through tshark, with checksum verification on.
+fn tshark(path: &Path) -> Vec<Decoded> {
+    let fields = "tcp.srcport tcp.flags.syn tcp.flags.ack tcp.flags.fin tcp.len tcp.options.mss_val \
+                  tcp.checksum.status ip.checksum.status _ws.malformed";
+    let mut command = Command::new("tshark");
+    command.arg("-r").arg(path).args(["-o", "tcp.check_checksum:TRUE", "-o", "ip.check_checksum:TRUE"]);
+    command.args(["-T", "fields", "-E", "occurrence=f"]);
+    for field in fields.split_whitespace() {
+        command.args(["-e", field]);
+    }
+    let out = command.output().expect("running tshark (apt-get install tshark)");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    text.lines()
+        .map(|line| {
+            let f: Vec<&str> = line.split('\t').collect();
+            Decoded {
+                from_server: f[0] == PORT.to_string(),
+                syn: f[1] == "1",
+                ack: f[2] == "1",
+                fin: f[3] == "1",
+                len: f[4].parse().unwrap(),
+                mss: f[5].parse().ok(),
+                // 1 is "good"; 0 "bad", 2 "unverified".
+                checksums_good: f[6] == "1" && f[7] == "1",
+                malformed: !f[8].is_empty(),
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn curl_downloads_10mb_and_the_capture_is_clean() {
+    let dir = std::env::temp_dir().join(format!("kernel-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (pcap, body) = (dir.join("curl.pcap"), dir.join("body"));
+    // A 1500-byte MTU makes the MSS (1460) smaller than the window.
+    let opts = Options { mtu: Some(1500), pcap: Some(pcap.clone()), ..options(LinkKind::Loopback, Mode::Http, TEN_MB) };
+    let url = format!("http://{}/", served(LinkKind::Loopback));
+    let output = body.clone();
+    let Some(served) = serve(opts, move || {
+        let curl = Command::new("curl").args(["-sS", "--max-time", "60", "-o"]).arg(&output).arg(&url).output();
+        curl.expect("running curl (apt-get install curl)")
+    }) else {
+        return;
+    };
+    assert!(served.client.status.success(), "curl: {}", String::from_utf8_lossy(&served.client.stderr));
+    assert_pattern(&std::fs::read(&body).unwrap(), TEN_MB);
+    assert_eq!(served.time_wait, 1, "HTTP/1.0: the server closes first");
+
+    let packets = tshark(&pcap);
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(packets.len() > 10_000 / 1460, "{} packets captured", packets.len());
+    assert!(packets.iter().all(|p| !p.malformed), "tshark found a malformed packet");
+    // The kernel's own packets on lo carry partial checksums; ours must not.
+    let ours: Vec<&Decoded> = packets.iter().filter(|p| p.from_server).collect();
+    let bad = ours.iter().filter(|p| !p.checksums_good).count();
+    assert_eq!(bad, 0, "{bad} of our {} packets have a bad or unverified checksum", ours.len());
+
+    // The 3-way handshake, each side offering its MSS.
+    let [syn, syn_ack, ack] = &packets[..3] else { unreachable!() };
+    assert!(!syn.from_server && syn.syn && !syn.ack, "{syn:?}");
+    assert!(syn_ack.from_server && syn_ack.syn && syn_ack.ack, "{syn_ack:?}");
+    assert!(!ack.from_server && !ack.syn && ack.ack, "{ack:?}");
+    assert_eq!(syn_ack.mss, Some(1460));
+    let mss = syn.mss.unwrap().min(1460);
+    let largest = ours.iter().map(|p| p.len).max().unwrap();
+    assert!(largest <= mss, "a {largest}-byte segment with a negotiated MSS of {mss}");
+    assert!(largest > 0, "we sent no data");
+
+    let first_fin = packets.iter().find(|p| p.fin).expect("no FIN captured");
+    assert!(first_fin.from_server, "the first FIN came from the client");
+}
