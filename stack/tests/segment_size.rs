@@ -32,7 +32,7 @@ fn a_window_of_one_mss_is_filled_with_half_window_segments() {
     });
     assert!(received == data, "the data arrived changed");
 
-    let largest = captured(&mut net).iter().filter(|seg| seg.from_server()).map(|seg| seg.len).max().unwrap();
+    let largest = captured(&mut net).iter().filter(|seg| seg.is_from_server()).map(|seg| seg.len).max().unwrap();
     assert_eq!(largest, 65535 / 2, "segments are bounded by half the 65535-byte window");
     // 16 windows; at one 40 ms delayed ACK each, this would take 640 ms.
     let took = net.now() - start;
