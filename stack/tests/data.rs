@@ -151,7 +151,7 @@ fn one_loss_is_repaired_by_fast_retransmit() {
     assert_eq!(transfer(&mut net, CLIENT, c, SERVER, s, &data), data);
     let counters = net.host(CLIENT).stack.counters().clone();
     assert_eq!(counters.retransmissions, 1, "exactly the lost segment");
-    assert_eq!(counters.timeouts, 0);
+    assert_eq!(counters.rto_expirations, 0);
     assert!(net.now() - t0 < Duration::from_millis(200), "no RTO waited: {:?}", net.now() - t0);
 }
 
@@ -243,7 +243,8 @@ fn retransmissions_give_up_and_tell_the_application() {
     assert!(ready_of(&events(&mut net, CLIENT), c).contains(Ready::RESET));
     let now = net.now();
     assert_eq!(stack(&mut net, CLIENT).recv(now, c, &mut [0; 8]), Err(Error::TimedOut));
-    assert_eq!(net.host(CLIENT).stack.counters().timeouts, 1);
+    assert_eq!(net.host(CLIENT).stack.counters().connections_timed_out, 1);
+    assert_eq!(net.host(CLIENT).stack.counters().rto_expirations, 6, "5 retransmissions, then the 6th expiry gives up");
 }
 
 /// `send` takes what fits and says how much; a full buffer would block, and

@@ -194,7 +194,10 @@ pub struct Counters {
     pub bytes_in: u64,
     pub bytes_out: u64,
     pub retransmissions: u64,
-    pub timeouts: u64,
+    /// Retransmission timer expirations (each is followed by a retransmission).
+    pub rto_expirations: u64,
+    /// Connections aborted because retransmissions went unanswered.
+    pub connections_timed_out: u64,
     pub rsts_sent: u64,
     pub rsts_received: u64,
     pub connections_opened: u64,
@@ -206,7 +209,7 @@ pub struct Counters {
 
 impl Counters {
     /// Every counter by name, for the status view.
-    pub fn fields(&self) -> [(&'static str, u64); 25] {
+    pub fn fields(&self) -> [(&'static str, u64); 26] {
         let d = &self.drops;
         [
             ("packets_in", self.packets_in),
@@ -215,7 +218,8 @@ impl Counters {
             ("bytes_in", self.bytes_in),
             ("bytes_out", self.bytes_out),
             ("retransmissions", self.retransmissions),
-            ("timeouts", self.timeouts),
+            ("rto_expirations", self.rto_expirations),
+            ("connections_timed_out", self.connections_timed_out),
             ("rsts_sent", self.rsts_sent),
             ("rsts_received", self.rsts_received),
             ("connections_opened", self.connections_opened),

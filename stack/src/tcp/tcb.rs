@@ -755,10 +755,11 @@ impl Tcb {
             self.rtt.back_off();
             return;
         }
+        cx.counters.rto_expirations += 1;
         self.retries += 1;
         let limit = if self.state.is_synchronized() { cx.config.max_retries } else { cx.config.syn_retries };
         if self.retries > limit {
-            cx.counters.timeouts += 1;
+            cx.counters.connections_timed_out += 1;
             self.fail(Error::TimedOut, "retransmission limit reached");
             return;
         }
