@@ -8,6 +8,8 @@
 //! - [`conn`]: one connection's state machine, driven by bytes and time.
 //! - [`access`]: the access log.
 
+#![forbid(unsafe_code)]
+
 pub mod access;
 pub mod config;
 pub mod conn;

@@ -4,6 +4,8 @@
 //! the link and on signals, feeds packets to the stack, and then lets the
 //! server act on what happened.
 
+#![forbid(unsafe_code)]
+
 use std::io;
 use std::net::SocketAddrV4;
 use std::process::ExitCode;

@@ -13,6 +13,8 @@
 //! ```
 //! Between them the application makes socket calls and reads `next_event`.
 
+#![forbid(unsafe_code)]
+
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::net::{Ipv4Addr, SocketAddrV4};
 

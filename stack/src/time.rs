@@ -4,6 +4,8 @@
 //! passes the real monotonic time, the simulator passes virtual time, so tests
 //! replay exactly.
 
+#![forbid(unsafe_code)]
+
 use core::fmt;
 use core::ops::{Add, AddAssign, Sub};
 pub use core::time::Duration;

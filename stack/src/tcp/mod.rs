@@ -9,6 +9,8 @@
 //! - [`listener`], [`time_wait`]: the tables a server keeps besides its
 //!   connections.
 
+#![forbid(unsafe_code)]
+
 pub mod congestion;
 pub mod isn;
 pub mod listener;

@@ -6,6 +6,8 @@
 //! index the bytes without further checks and without panicking. Building goes
 //! the other way: fill in a `*Repr` struct and `emit` it into a buffer.
 
+#![forbid(unsafe_code)]
+
 pub mod checksum;
 pub mod icmpv4;
 pub mod ipv4;
