@@ -288,6 +288,12 @@ impl Stack {
         slot.tcb.as_ref().filter(|_| slot.generation == h.generation)
     }
 
+    /// Every TCB, read-only, for inspection and tests (TIME-WAIT entries
+    /// are not TCBs: see `time_wait_count`).
+    pub fn tcbs(&self) -> impl Iterator<Item = &Tcb> + '_ {
+        self.slots.iter().filter_map(|s| s.tcb.as_ref())
+    }
+
     fn tcb_mut(&mut self, h: SocketHandle) -> Option<&mut Tcb> {
         self.slot_mut(h)?.tcb.as_mut()
     }
@@ -316,7 +322,7 @@ impl Stack {
     /// Every connection's key variables (all but TIME-WAIT, which is only
     /// counted).
     pub fn connections(&self) -> impl Iterator<Item = ConnectionInfo> + '_ {
-        self.slots.iter().filter_map(|s| s.tcb.as_ref()).map(|t| ConnectionInfo {
+        self.tcbs().map(|t| ConnectionInfo {
             local: t.local,
             remote: t.remote,
             state: t.state,

@@ -323,6 +323,11 @@ impl Tcb {
         self.rx.len()
     }
 
+    /// Bytes written and not yet acknowledged: the send buffer in use.
+    pub fn send_queue(&self) -> usize {
+        self.tx.len()
+    }
+
     /// CLOSE of the sending side (§3.10.4): a FIN follows the queued data.
     pub fn shutdown(&mut self) {
         match self.state {
