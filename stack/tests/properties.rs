@@ -1,0 +1,60 @@
+//! Property tests: whatever the network does (loss, duplication,
+//! reordering, corruption, delay, a small MTU) and however the applications
+//! write, read and close, TCP delivers each byte stream complete, in order
+//! and unaltered, and both ends get back to CLOSED (RFC 9293 §1, §3.6).
+//!
+//! Each case draws the faults, the stream lengths, an application seed
+//! (write sizes, read moments, read sizes) and who closes first. The number
+//! of cases is `PROPTEST_CASES`, 64 by default, so `cargo test` stays quick;
+//! raise it for a longer hunt, e.g. `PROPTEST_CASES=1000 cargo test -p stack
+//! --test properties`.
+
+mod common;
+
+use common::*;
+use stack::link::faults::Faults;
+use stack::time::Duration;
+use stack::{Error, Ready};
+
+// ----------------------------------------------------------------------
+// Regressions found by the properties above, kept as plain tests.
+// ----------------------------------------------------------------------
+
+/// A socket that shut down its sending side and then receives the peer's
+/// data and FIN goes FIN-WAIT-2 → TIME-WAIT (§3.6) before its application
+/// has read anything. The data was acknowledged, so it must still be
+/// readable, followed by the end of the stream, and the handle must stay
+/// valid until the application closes it; the TIME-WAIT duties go to the
+/// TIME-WAIT table meanwhile. (Found by `streams_arrive_intact_...` with
+/// `HalfCloseWhenDone`: the stack deleted the TCB, unread data and all, on
+/// entering TIME-WAIT, and `recv` said "no such socket".)
+#[test]
+fn unread_data_survives_time_wait_until_the_application_closes() {
+    use stack::tcp::state::State;
+    let mut net = pair(Faults::default());
+    let (c, s) = establish(&mut net);
+    let now = net.now();
+    stack(&mut net, SERVER).shutdown(now, s).unwrap();
+    run(&mut net, Duration::from_secs(1), |n| stack(n, SERVER).state(s) == Some(State::FinWait2));
+    let now = net.now();
+    stack(&mut net, CLIENT).send(now, c, b"last words").unwrap();
+    stack(&mut net, CLIENT).close(now, c);
+    run(&mut net, Duration::from_secs(1), |n| stack(n, CLIENT).state(c).is_none());
+    assert_eq!(stack(&mut net, SERVER).time_wait_count(), 1, "the TIME-WAIT table holds the 4-tuple");
+    assert_eq!(stack(&mut net, SERVER).state(s), Some(State::TimeWait), "the application still holds the socket");
+
+    let events = events(&mut net, SERVER);
+    assert!(ready_of(&events, s).contains(Ready::READABLE | Ready::PEER_CLOSED | Ready::CLOSED), "{events:?}");
+    let now = net.now();
+    let mut buf = [0u8; 64];
+    assert_eq!(stack(&mut net, SERVER).recv(now, s, &mut buf), Ok(10));
+    assert_eq!(&buf[..10], b"last words");
+    assert_eq!(stack(&mut net, SERVER).recv(now, s, &mut buf), Ok(0), "then the end of the stream");
+    assert_eq!(stack(&mut net, SERVER).send(now, s, b"x"), Err(Error::Closing));
+    stack(&mut net, SERVER).close(now, s);
+    assert_eq!(stack(&mut net, SERVER).state(s), None);
+    assert_eq!(stack(&mut net, SERVER).connections().count(), 0);
+    assert_eq!(stack(&mut net, SERVER).time_wait_count(), 1, "closing the socket does not end TIME-WAIT");
+    idle(&mut net, MSL * 2);
+    assert_eq!(stack(&mut net, SERVER).time_wait_count(), 0);
+}
