@@ -13,6 +13,7 @@ mod common;
 
 use common::*;
 use stack::link::faults::Faults;
+use stack::link::sim::Network;
 use stack::time::Duration;
 use stack::{Error, Ready};
 
@@ -57,4 +58,44 @@ fn unread_data_survives_time_wait_until_the_application_closes() {
     assert_eq!(stack(&mut net, SERVER).time_wait_count(), 1, "closing the socket does not end TIME-WAIT");
     idle(&mut net, MSL * 2);
     assert_eq!(stack(&mut net, SERVER).time_wait_count(), 0);
+}
+
+/// Both sides retransmit after a timeout, so each pulls SND.NXT back to
+/// SND.UNA (RFC 6298 §5.4 and the go-back-N of this stack), while each has
+/// in fact received everything the other sent. An ACK must then carry a
+/// sequence number the peer accepts (§3.10.7.4 "first"): the highest ever
+/// sent, SND.MAX (the RFC's SND.NXT, which never moves back), not the
+/// pulled-back SND.NXT, which lies below the peer's RCV.NXT and makes the
+/// peer drop the ACK and answer with its own unacceptable ACK: an ACK
+/// storm, until both connections time out. (Found by
+/// `streams_arrive_intact_...` with loss and reordering.)
+#[test]
+fn acks_after_a_timeout_carry_a_sequence_number_the_peer_accepts() {
+    let mut net = pair(Faults::default());
+    let (c, s) = establish(&mut net);
+    let data = pattern(3 * 1460, 1);
+    // Every pure ACK is lost for 700 ms: each side receives all the
+    // other's data, but hears nothing of its own, so both time out (twice).
+    let until = net.now() + Duration::from_millis(700);
+    for i in [CLIENT, SERVER] {
+        net.host_mut(i).drop_if = Some(Box::new(move |seg| seg.len == 0 && seg.at < until));
+    }
+    let now = net.now();
+    assert_eq!(stack(&mut net, CLIENT).send(now, c, &data), Ok(data.len()));
+    assert_eq!(stack(&mut net, SERVER).send(now, s, &data), Ok(data.len()));
+    let (mut to_client, mut to_server) = (Vec::new(), Vec::new());
+    run(&mut net, Duration::from_secs(5), |n| {
+        to_client.extend(read_all(n, CLIENT, c));
+        to_server.extend(read_all(n, SERVER, s));
+        let acked = |n: &mut Network<Node>, i, h| {
+            let t = stack(n, i).tcb(h).unwrap();
+            t.snd_una == t.snd_max
+        };
+        to_client.len() == data.len() && to_server.len() == data.len() && acked(n, CLIENT, c) && acked(n, SERVER, s)
+    });
+    assert!(to_client == data && to_server == data);
+    for i in [CLIENT, SERVER] {
+        assert!(stack(&mut net, i).counters().retransmissions > 0, "the test needs both sides to time out");
+        assert_eq!(stack(&mut net, i).counters().timeouts, 0);
+    }
 }

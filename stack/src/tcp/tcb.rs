@@ -801,7 +801,10 @@ impl Tcb {
             sent = true;
         }
         if !sent && self.ack_now {
-            let ack = self.control(cx, self.snd_nxt, Flags::ACK);
+            // SND.MAX, not SND.NXT: after a timeout SND.NXT is back at
+            // SND.UNA, below what the peer may have received (its RCV.NXT),
+            // and an ACK there would be unacceptable to it (§3.10.7.4).
+            let ack = self.control(cx, self.snd_max, Flags::ACK);
             self.transmit(cx, ack, 0, 0, emit);
         }
         // Zero window with data waiting and nothing in flight: probe later
