@@ -99,3 +99,30 @@ fn acks_after_a_timeout_carry_a_sequence_number_the_peer_accepts() {
         assert_eq!(stack(&mut net, i).counters().timeouts, 0);
     }
 }
+
+/// The other way to CLOSED (§3.6, Figure 12, the side that closes second):
+/// CLOSE-WAIT → LAST-ACK → CLOSED with the application still holding the
+/// socket, having shut down its sending side but not read the end of the
+/// peer's stream. Nothing more can ever arrive, so after the data `recv`
+/// must report the end of the stream, not "would block" forever. (Found by
+/// `small_mtu_...` with `HalfCloseWhenDone`.)
+#[test]
+fn end_of_stream_is_readable_after_last_ack() {
+    use stack::tcp::state::State;
+    let mut net = pair(Faults::default());
+    let (c, s) = establish(&mut net);
+    let now = net.now();
+    stack(&mut net, CLIENT).send(now, c, b"bye").unwrap();
+    stack(&mut net, CLIENT).shutdown(now, c).unwrap();
+    run(&mut net, Duration::from_secs(1), |n| stack(n, SERVER).state(s) == Some(State::CloseWait));
+    let now = net.now();
+    stack(&mut net, SERVER).shutdown(now, s).unwrap();
+    run(&mut net, Duration::from_secs(1), |n| stack(n, SERVER).state(s) == Some(State::Closed));
+
+    let now = net.now();
+    let mut buf = [0u8; 16];
+    assert_eq!(stack(&mut net, SERVER).recv(now, s, &mut buf), Ok(3));
+    assert_eq!(&buf[..3], b"bye");
+    assert_eq!(stack(&mut net, SERVER).recv(now, s, &mut buf), Ok(0), "end of stream in CLOSED");
+    assert_eq!(stack(&mut net, CLIENT).recv(now, c, &mut buf), Ok(0), "and in TIME-WAIT");
+}

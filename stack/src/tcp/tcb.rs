@@ -298,7 +298,8 @@ impl Tcb {
         if self.rx.is_empty() {
             return match self.error {
                 Some(e) => Err(e),
-                None if self.state.fin_received() => Ok(0),
+                // CLOSED without an error: nothing more can ever arrive.
+                None if self.state.fin_received() || self.state == State::Closed => Ok(0),
                 None => Err(Error::WouldBlock),
             };
         }
