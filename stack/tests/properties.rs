@@ -162,12 +162,18 @@ impl App {
     }
 }
 
-/// Assert the invariants of both stacks.
-fn check(net: &mut Network<Node>) {
+/// Assert the invariants of both stacks, and one between them: a receiver
+/// never has more than its peer sent (RCV.NXT ≤ the peer's SND.MAX).
+fn check(net: &mut Network<Node>, c: SocketHandle, s: SocketHandle) {
     for i in [CLIENT, SERVER] {
         if let Err(e) = invariants(&net.host(i).stack) {
             panic!("at {}: stack {i}: {e}", net.now());
         }
+    }
+    if let (Some(ct), Some(st)) = (net.host(CLIENT).stack.tcb(c), net.host(SERVER).stack.tcb(s)) {
+        let sound =
+            |a: &stack::tcp::tcb::Tcb, b: &stack::tcp::tcb::Tcb| !a.state.is_synchronized() || a.rcv_nxt <= b.snd_max;
+        assert!(sound(ct, st) && sound(st, ct), "at {}: received more than was sent: {:#?}", net.now(), summaries(net));
     }
 }
 
@@ -196,7 +202,7 @@ fn run_scenario(sc: &Scenario, faults: Faults) {
             busy |= app.step(&mut net, i, &mut rng, half_close);
         }
         pause = if busy { 5000 } else { (pause * 2).min(1_000_000) };
-        check(&mut net);
+        check(&mut net, c, s);
         let [client, server] = &mut apps;
         let all_read = client.got.len() == sc.to_client && server.got.len() == sc.to_server;
         assert!(client.got.len() <= sc.to_client && server.got.len() <= sc.to_server, "more bytes than were sent");
@@ -245,7 +251,7 @@ fn run_scenario(sc: &Scenario, faults: Faults) {
     // TIME-WAIT clock: wait for the network to empty, then 2·MSL.
     idle(&mut net, Duration::from_secs(2));
     idle(&mut net, MSL * 2);
-    check(&mut net);
+    check(&mut net, c, s);
     for i in [CLIENT, SERVER] {
         assert_eq!(stack(&mut net, i).time_wait_count(), 0, "stack {i} still in TIME-WAIT after 2·MSL");
     }
@@ -428,4 +434,42 @@ fn end_of_stream_is_readable_after_last_ack() {
     assert_eq!(&buf[..3], b"bye");
     assert_eq!(stack(&mut net, SERVER).recv(now, s, &mut buf), Ok(0), "end of stream in CLOSED");
     assert_eq!(stack(&mut net, CLIENT).recv(now, c, &mut buf), Ok(0), "and in TIME-WAIT");
+}
+
+/// Fast retransmit (RFC 5681 §3.2) sends the first unacknowledged segment
+/// again: only bytes sent before, up to SND.MAX. Here 100 bytes are in
+/// flight (the peer's whole window) and more wait behind them; the
+/// retransmission must carry those 100 bytes, not a full MSS, or it would
+/// send new data beyond the peer's window without counting it in SND.MAX,
+/// after which every ACK of it looks like an ACK of unsent data and is
+/// dropped (§3.10.7.4 "fifth"), until the connection times out. (Found by
+/// `streams_arrive_intact_...` with duplication and a closing window.)
+#[test]
+fn fast_retransmit_resends_only_what_was_sent() {
+    use stack::tcp::seq::SeqNum;
+    use stack::wire::tcp::Flags;
+    let mut client = stack::Stack::new(config(CLIENT_ADDR));
+    let me = std::net::SocketAddrV4::new(CLIENT_ADDR, 40000);
+    let now = Instant::ZERO;
+    let c = client.connect_from(now, 40000, server_addr()).unwrap();
+    let syn = output(&mut client, now).remove(0);
+    let mut syn_ack = seg(PORT, 40000, 5000, syn.seq().wrapping_add(1), Flags::SYN | Flags::ACK);
+    syn_ack.window_len = 100;
+    client.receive(now, &packet(server_addr(), me, &syn_ack, &[]));
+    output(&mut client, now);
+    assert_eq!(client.send(now, c, &pattern(5000, 9)), Ok(5000));
+    let first = output(&mut client, now);
+    assert_eq!(first.iter().map(|s| s.len).collect::<Vec<_>>(), [100], "the peer's window: 100 bytes");
+
+    let una = client.tcb(c).unwrap().snd_una.0;
+    let mut dup_ack = seg(PORT, 40000, 5001, una, Flags::ACK);
+    dup_ack.window_len = 100;
+    let mut sent = Vec::new();
+    for _ in 0..3 {
+        client.receive(now, &packet(server_addr(), me, &dup_ack, &[]));
+        sent.extend(output(&mut client, now));
+    }
+    assert_eq!(sent.iter().map(|s| (s.seq(), s.len)).collect::<Vec<_>>(), [(una, 100)], "one retransmission");
+    let t = client.tcb(c).unwrap();
+    assert_eq!(t.snd_max, SeqNum(una) + 100);
 }

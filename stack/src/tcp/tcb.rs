@@ -778,7 +778,13 @@ impl Tcb {
         }
         let mut sent = false;
         if self.retransmit_first && self.snd_una < self.snd_max {
-            let end = self.emit_segment(cx, self.snd_una, self.snd_mss, emit);
+            // Only bytes sent before: past SND.MAX lies data that may be
+            // outside the peer's window and that SND.MAX would not count.
+            let len = self.snd_mss.min(self.snd_max - self.snd_una);
+            let end = self.emit_segment(cx, self.snd_una, len, emit);
+            // A queued FIN rides along when it follows the last data byte.
+            self.snd_nxt = self.snd_nxt.max(end);
+            self.snd_max = self.snd_max.max(end);
             cx.counters.retransmissions += 1;
             if self.rtt_timing.is_some_and(|(timed, _)| timed <= end) {
                 self.rtt_timing = None;
