@@ -96,6 +96,11 @@ struct Slot {
     /// Listed in `Stack::ready`: has events to report.
     in_ready: bool,
     queue: Queue,
+    /// The connection is in TIME-WAIT, which the TIME-WAIT table handles,
+    /// but the application has not closed the socket: the TCB stays, out
+    /// of `by_tuple` and the timers, only so that what was received can
+    /// still be read. Deleted when the application closes it.
+    detached: bool,
 }
 
 /// A segment or packet that belongs to no connection's stream: an RST, a
@@ -270,7 +275,12 @@ impl Stack {
     /// ABORT (§3.10.5): send RST and delete the connection now.
     pub fn abort(&mut self, now: Instant, h: SocketHandle) {
         let slot = self.slots.get_mut(h.index as usize).filter(|s| s.generation == h.generation);
-        let Some(tcb) = slot.and_then(|s| s.tcb.as_mut()) else { return };
+        let Some(slot) = slot.filter(|s| s.tcb.is_some()) else { return };
+        if slot.detached {
+            // TIME-WAIT: "respond with ok and delete the TCB" (§3.10.5).
+            return self.release(h.index);
+        }
+        let tcb = slot.tcb.as_mut().expect("checked above");
         let cx = Context { now, config: &self.config, counters: &mut self.counters };
         let remote = tcb.remote;
         if let Some(rst) = tcb.abort(&cx) {
@@ -288,6 +298,12 @@ impl Stack {
     pub fn tcb(&self, h: SocketHandle) -> Option<&Tcb> {
         let slot = self.slots.get(h.index as usize)?;
         slot.tcb.as_ref().filter(|_| slot.generation == h.generation)
+    }
+
+    /// Every TCB, read-only, for inspection and tests (TIME-WAIT entries
+    /// are not TCBs: see `time_wait_count`).
+    pub fn tcbs(&self) -> impl Iterator<Item = &Tcb> + '_ {
+        self.slots.iter().filter_map(|s| s.tcb.as_ref())
     }
 
     fn tcb_mut(&mut self, h: SocketHandle) -> Option<&mut Tcb> {
@@ -318,7 +334,7 @@ impl Stack {
     /// Every connection's key variables (all but TIME-WAIT, which is only
     /// counted).
     pub fn connections(&self) -> impl Iterator<Item = ConnectionInfo> + '_ {
-        self.slots.iter().filter_map(|s| s.tcb.as_ref()).map(|t| ConnectionInfo {
+        self.tcbs().map(|t| ConnectionInfo {
             local: t.local,
             remote: t.remote,
             state: t.state,
@@ -614,7 +630,7 @@ impl Stack {
     // ------------------------------------------------------------------
 
     fn insert(&mut self, tcb: Tcb) -> Option<SocketHandle> {
-        if self.by_tuple.len() >= self.config.max_connections {
+        if self.slots.len() - self.free.len() >= self.config.max_connections {
             return None;
         }
         let tuple = FourTuple { local: tcb.local, remote: tcb.remote };
@@ -628,6 +644,7 @@ impl Stack {
                     dirty: false,
                     in_ready: false,
                     queue: Queue::None,
+                    detached: false,
                 });
                 (self.slots.len() - 1) as u32
             }
@@ -674,17 +691,31 @@ impl Stack {
             }
         }
 
-        let disposition = tcb.disposition();
-        if disposition != Disposition::Keep {
-            if disposition == Disposition::TimeWait {
-                self.enter_time_wait(index, now);
+        match tcb.disposition() {
+            Disposition::Keep => {}
+            Disposition::TimeWait if slot.detached => {
+                if tcb.orphaned {
+                    return self.release(index);
+                }
             }
-            return self.release(index);
+            Disposition::TimeWait => {
+                self.enter_time_wait(index, now);
+                let slot = &mut self.slots[index as usize];
+                let tcb = slot.tcb.as_ref().expect("checked above");
+                if tcb.orphaned {
+                    return self.release(index);
+                }
+                // Received data may be unread: keep the TCB for the
+                // application (as Linux keeps the socket, in CLOSED).
+                self.by_tuple.remove(&FourTuple { local: tcb.local, remote: tcb.remote });
+                slot.detached = true;
+            }
+            Disposition::Delete => return self.release(index),
         }
 
         let slot = &mut self.slots[index as usize];
         let tcb = slot.tcb.as_ref().expect("checked above");
-        let deadline = tcb.poll_at();
+        let deadline = if slot.detached { None } else { tcb.poll_at() };
         if slot.timer != deadline {
             if let Some(old) = slot.timer {
                 self.timers.remove(&(old, index));
@@ -742,7 +773,10 @@ impl Stack {
         }
         slot.queue = Queue::None;
         slot.generation = slot.generation.wrapping_add(1);
-        self.by_tuple.remove(&FourTuple { local: tcb.local, remote: tcb.remote });
+        if !std::mem::take(&mut slot.detached) {
+            // (A detached TCB's 4-tuple may belong to a new connection.)
+            self.by_tuple.remove(&FourTuple { local: tcb.local, remote: tcb.remote });
+        }
         self.free.push(index);
     }
 }

@@ -223,7 +223,13 @@ fn shutdown_write_keeps_receiving() {
     run(&mut net, Duration::from_secs(1), |n| read_all(n, SERVER, s) == b"still talking");
     let now = net.now();
     stack(&mut net, CLIENT).close(now, c);
-    run(&mut net, Duration::from_secs(1), |n| stack(n, SERVER).state(s).is_none());
+    run(&mut net, Duration::from_secs(1), |n| stack(n, SERVER).time_wait_count() == 1);
+    // The socket stays, in TIME-WAIT, until the application closes it.
+    assert_eq!(stack(&mut net, SERVER).state(s), Some(State::TimeWait));
+    let now = net.now();
+    assert_eq!(stack(&mut net, SERVER).recv(now, s, &mut [0; 4]), Ok(0));
+    stack(&mut net, SERVER).close(now, s);
+    assert_eq!(stack(&mut net, SERVER).state(s), None);
     assert_eq!(stack(&mut net, SERVER).time_wait_count(), 1);
 }
 

@@ -303,7 +303,8 @@ impl Tcb {
         if self.rx.is_empty() {
             return match self.error {
                 Some(e) => Err(e),
-                None if self.state.fin_received() => Ok(0),
+                // CLOSED without an error: nothing more can ever arrive.
+                None if self.state.fin_received() || self.state == State::Closed => Ok(0),
                 None => Err(Error::WouldBlock),
             };
         }
@@ -327,6 +328,11 @@ impl Tcb {
     /// Bytes waiting to be read.
     pub fn recv_queue(&self) -> usize {
         self.rx.len()
+    }
+
+    /// Bytes written and not yet acknowledged: the send buffer in use.
+    pub fn send_queue(&self) -> usize {
+        self.tx.len()
     }
 
     /// CLOSE of the sending side (§3.10.4): a FIN follows the queued data.
@@ -359,9 +365,15 @@ impl Tcb {
 
     /// ABORT (§3.10.5): send RST in synchronized states and delete the TCB.
     /// Returns the RST to send, if any.
+    /// In CLOSING, LAST-ACK and TIME-WAIT the peer has nothing left to hear:
+    /// "delete the TCB" without an RST. The RST carries SND.MAX, where the
+    /// peer's window is even after a timeout pulled SND.NXT back.
     pub fn abort(&mut self, cx: &Context) -> Option<TcpRepr> {
-        let rst = (self.state.is_synchronized() || self.state == State::SynReceived)
-            .then(|| self.control(cx, self.snd_nxt, Flags::RST));
+        let rst = matches!(
+            self.state,
+            State::SynReceived | State::Established | State::FinWait1 | State::FinWait2 | State::CloseWait
+        )
+        .then(|| self.control(cx, self.snd_max, Flags::RST));
         self.set_state(State::Closed, "abort");
         self.orphaned = true;
         rst
@@ -783,7 +795,13 @@ impl Tcb {
         }
         let mut sent = false;
         if self.retransmit_first && self.snd_una < self.snd_max {
-            let end = self.emit_segment(cx, self.snd_una, self.segment_size(), emit);
+            // Only bytes sent before: past SND.MAX lies data that may be
+            // outside the peer's window and that SND.MAX would not count.
+            let len = self.segment_size().min(self.snd_max - self.snd_una);
+            let end = self.emit_segment(cx, self.snd_una, len, emit);
+            // A queued FIN rides along when it follows the last data byte.
+            self.snd_nxt = self.snd_nxt.max(end);
+            self.snd_max = self.snd_max.max(end);
             cx.counters.retransmissions += 1;
             if self.rtt_timing.is_some_and(|(timed, _)| timed <= end) {
                 self.rtt_timing = None;
@@ -806,10 +824,13 @@ impl Tcb {
             }
             sent = true;
         }
+        // SND.MAX, not SND.NXT: after a timeout SND.NXT is back at SND.UNA,
+        // below what the peer may have received (its RCV.NXT), and an ACK
+        // there would be unacceptable to it (§3.10.7.4).
         let acks = self.dup_acks_owed.max((!sent && self.ack_now) as u32);
         self.dup_acks_owed = 0;
         for _ in 0..acks {
-            let ack = self.control(cx, self.snd_nxt, Flags::ACK);
+            let ack = self.control(cx, self.snd_max, Flags::ACK);
             self.transmit(cx, ack, 0, 0, emit);
         }
         // Zero window with data waiting and nothing in flight: probe later

@@ -65,7 +65,11 @@ pub fn pair(faults: Faults) -> Network<Node> {
 }
 
 pub fn pair_with(faults: Faults, client: Config, server: Config) -> Network<Node> {
-    let faults = Faults { delay: Duration::from_millis(1), ..faults };
+    pair_exact(Faults { delay: Duration::from_millis(1), ..faults }, client, server)
+}
+
+/// Like `pair_with`, but the paths get exactly `faults`, delay included.
+pub fn pair_exact(faults: Faults, client: Config, server: Config) -> Network<Node> {
     let mut net = Network::new(faults);
     net.add_host(CLIENT_ADDR, Node { stack: Stack::new(client), drop_if: None, dropped: Vec::new() });
     net.add_host(SERVER_ADDR, Node { stack: Stack::new(server), drop_if: None, dropped: Vec::new() });
@@ -227,4 +231,95 @@ pub fn seg(src_port: u16, dst_port: u16, seq: u32, ack: u32, flags: Flags) -> Tc
         window_len: 65535,
         ..TcpRepr::default()
     }
+}
+
+/// Check what must hold of a stack after any event, whatever a peer sent:
+/// for every TCB SND.UNA ≤ SND.NXT ≤ SND.MAX (RFC 9293 §3.3.1, with SND.MAX
+/// the highest SND.NXT), the buffers within their configured sizes, and the
+/// tables within their limits. Returns what is wrong, if anything.
+pub fn invariants(s: &Stack) -> Result<(), String> {
+    let c = s.config();
+    for t in s.tcbs() {
+        let who = format!("{} > {} in {}", t.local, t.remote, t.state);
+        if !(t.snd_una <= t.snd_nxt && t.snd_nxt <= t.snd_max) {
+            return Err(format!("{who}: SND.UNA {} SND.NXT {} SND.MAX {}", t.snd_una, t.snd_nxt, t.snd_max));
+        }
+        if t.recv_queue() > c.recv_buffer {
+            return Err(format!("{who}: {} bytes received, buffer {}", t.recv_queue(), c.recv_buffer));
+        }
+        if t.send_queue() > c.send_buffer {
+            return Err(format!("{who}: {} bytes to send, buffer {}", t.send_queue(), c.send_buffer));
+        }
+    }
+    let tcbs = s.tcbs().count();
+    if tcbs > c.max_connections {
+        return Err(format!("{tcbs} TCBs, limit {}", c.max_connections));
+    }
+    if s.time_wait_count() > c.max_time_wait {
+        return Err(format!("{} in TIME-WAIT, limit {}", s.time_wait_count(), c.max_time_wait));
+    }
+    Ok(())
+}
+
+/// A small seeded generator for the application's choices in a test (how
+/// much to write, when to read): xorshift64*, good enough and replayable.
+pub struct AppRng(u64);
+
+impl AppRng {
+    pub fn new(seed: u64) -> AppRng {
+        AppRng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1)
+    }
+
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// A number in `0..n` (n > 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    /// A size from 1 to 2^`max_log2`, spread evenly over the powers of two
+    /// so that small sizes come up as often as large ones.
+    pub fn size(&mut self, max_log2: u32) -> usize {
+        let bits = self.below(u64::from(max_log2) + 1);
+        1 + self.below(1 << bits) as usize
+    }
+
+    /// True once in `n` times.
+    pub fn one_in(&mut self, n: u64) -> bool {
+        self.below(n) == 0
+    }
+}
+
+/// A TCB's key variables on one line, for failure messages.
+pub fn summary(t: &stack::tcp::tcb::Tcb) -> String {
+    format!(
+        "{} > {} {} una={} nxt={} max={} wnd={} cwnd={} ssthresh={} mss={} rcv_nxt={} tx={} rx={} retries={} rto={:?} srtt={:?} timer={:?}",
+        t.local,
+        t.remote,
+        t.state,
+        t.snd_una,
+        t.snd_nxt,
+        t.snd_max,
+        t.snd_wnd,
+        t.cc.window(),
+        t.cc.ssthresh(),
+        t.snd_mss,
+        t.rcv_nxt,
+        t.send_queue(),
+        t.recv_queue(),
+        t.retries,
+        t.rtt.rto(),
+        t.rtt.srtt(),
+        t.poll_at().map(|at| at.to_string()),
+    )
+}
+
+/// Every TCB of both stacks, summarised.
+pub fn summaries(net: &Network<Node>) -> Vec<String> {
+    [CLIENT, SERVER].iter().flat_map(|&i| net.host(i).stack.tcbs().map(summary)).collect()
 }
