@@ -508,3 +508,25 @@ fn fin_wait_1_to_time_wait_when_the_fin_acks_ours() {
     assert_eq!(picture(&captured(&mut net))[..2], ["S>C F.", "C>S F."]);
     assert!(!states.contains(&State::FinWait2) && !states.contains(&State::Closing));
 }
+
+/// ABORT in LAST-ACK: the peer has closed and heard our FIN, so there is no
+/// one to reset — "delete the TCB" without an RST (§3.10.5).
+#[test]
+fn abort_in_last_ack_sends_no_rst() {
+    let mut net = pair(Faults::default());
+    let (c, s) = establish(&mut net);
+    let now = net.now();
+    stack(&mut net, CLIENT).close(now, c);
+    run(&mut net, Duration::from_secs(1), |n| stack(n, SERVER).state(s) == Some(State::CloseWait));
+    net.host_mut(SERVER).drop_if = Some(Box::new(|_| true)); // our FIN is never ACKed
+    let now = net.now();
+    stack(&mut net, SERVER).shutdown(now, s).unwrap();
+    idle(&mut net, Duration::from_millis(10));
+    assert_eq!(stack(&mut net, SERVER).state(s), Some(State::LastAck));
+    net.capture(true);
+    let now = net.now();
+    stack(&mut net, SERVER).abort(now, s);
+    idle(&mut net, Duration::from_millis(10));
+    assert_eq!(stack(&mut net, SERVER).state(s), None);
+    assert!(captured(&mut net).iter().all(|seg| !seg.has(Flags::RST)));
+}
