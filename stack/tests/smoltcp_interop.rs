@@ -78,8 +78,9 @@ fn pattern(len: usize, seed: u64) -> Vec<u8> {
 
 /// The smoltcp client sends a request; our server reads all of it, answers
 /// with a larger response and closes first; the client reads to the end
-/// and closes. Checks every byte, and that both sides finished.
-fn exchange(faults: &str, mtu: usize) {
+/// and closes. Checks every byte, and that both sides finished. Returns
+/// how many packets the network lost.
+fn exchange(faults: &str, mtu: usize) -> u64 {
     let faults = Faults { delay: Duration::from_millis(1), ..faults.parse().unwrap() };
     let mut net = Network::new(faults);
     let client = net.add_host(CLIENT_ADDR, Peer::Smol(Box::new(SmolHost::new(CLIENT_ADDR, mtu))));
@@ -138,21 +139,23 @@ fn exchange(faults: &str, mtu: usize) {
     assert_eq!(stack.time_wait_count(), 1);
     net.run_until(net.now() + Duration::from_secs(3), |_| false);
     assert_eq!(net.host_mut(server).ours().time_wait_count(), 0);
+    net.stats().paths.iter().map(|path| path.faults.lost).sum()
 }
 
 #[test]
 fn smoltcp_client_and_our_server_exchange_intact_bytes() {
-    exchange("", 1500);
+    assert_eq!(exchange("", 1500), 0);
 }
 
 #[test]
 fn smoltcp_client_and_our_server_with_large_segments() {
-    exchange("", 65535);
+    assert_eq!(exchange("", 65535), 0);
 }
 
 #[test]
 fn smoltcp_client_and_our_server_with_5_percent_loss() {
     for seed in 1..=4 {
-        exchange(&format!("loss=5%,seed={seed}"), 1500);
+        let lost = exchange(&format!("loss=5%,seed={seed}"), 1500);
+        assert!(lost > 10, "seed {seed}: only {lost} packets lost");
     }
 }
