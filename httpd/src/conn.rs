@@ -264,7 +264,7 @@ impl Conn {
             referer: req.and_then(|r| r.referer.as_deref()),
             user_agent: req.and_then(|r| r.user_agent.as_deref()),
         }
-        .write();
+        .write(&mut site.access);
     }
 
     /// Queues the head and the first body bytes together, so a small

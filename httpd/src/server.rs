@@ -127,6 +127,7 @@ impl Server {
             }
         }
         self.drive_touched(stack, now);
+        self.site.access.flush();
     }
 
     fn accept(&mut self, stack: &mut Stack, now: Instant, port: u16) {

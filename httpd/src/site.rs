@@ -3,6 +3,7 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
+use crate::access;
 use crate::files::{self, Lookup};
 use crate::request::{Method, Request};
 use crate::response::{Body, Date, Response, Status};
@@ -12,6 +13,7 @@ pub struct Site {
     /// Canonical, so the containment check compares like with like.
     root: PathBuf,
     pub(crate) date: Date,
+    pub(crate) access: access::Log,
 }
 
 impl Site {
@@ -20,7 +22,7 @@ impl Site {
         if !root.is_dir() {
             return Err(io::Error::new(io::ErrorKind::NotADirectory, format!("{}", root.display())));
         }
-        Ok(Site { root, date: Date::default() })
+        Ok(Site { root, date: Date::default(), access: access::Log::new() })
     }
 
     pub fn root(&self) -> &Path {
