@@ -28,13 +28,6 @@ use httpd::{Config, Site};
 
 const SIGNALS: Token = Token(0);
 
-/// The loopback link's MTU unless `--mtu` says otherwise: an MSS of 32 KiB
-/// less 41. The stack offers no window scaling, so the kernel's receive
-/// window stays at 64 KiB; with 64 KiB segments only one fits in it, and
-/// each one then waits out the kernel's delayed ACK (40 ms): 1 MiB took
-/// 0.7 s. Two segments per window are ACKed at once.
-const LOOPBACK_MTU: usize = 32767;
-
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let config = Config::parse();
@@ -85,7 +78,6 @@ fn open_link(config: &Config) -> io::Result<(Box<dyn Link>, std::net::Ipv4Addr)>
     let (mut link, addr): (Box<dyn Link>, _) = match config.link {
         LinkKind::Loopback => {
             let addr = std::net::Ipv4Addr::LOCALHOST;
-            let mtu = Some(mtu.unwrap_or(LOOPBACK_MTU));
             (Box::new(LoopbackLink::open(SocketAddrV4::new(addr, config.port), mtu)?), addr)
         }
         LinkKind::Tun => {
