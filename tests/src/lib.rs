@@ -27,6 +27,10 @@ use std::time::{Duration, Instant};
 
 pub use serde_json::Value;
 
+/// The address the harness asks `/_stack.json` from on `lo`; the clients
+/// under test use 127.0.0.1.
+pub const ASKER: std::net::Ipv4Addr = std::net::Ipv4Addr::new(127, 0, 0, 2);
+
 /// Where the server listens inside its namespace.
 pub const PORT: u16 = 8080;
 
@@ -286,27 +290,50 @@ impl Httpd {
         format!("http://{}{path}", self.addr)
     }
 
-    /// One `GET` with `Connection: close` over a kernel socket: the local
-    /// port used, and the whole response.
-    pub fn try_get(&self, path: &str) -> io::Result<(u16, Vec<u8>)> {
-        let mut s = TcpStream::connect_timeout(&self.addr, Duration::from_secs(2))?;
+    /// One `GET` over a kernel socket, which then closes first (so the
+    /// server's side of it never enters TIME-WAIT and skews the count):
+    /// the whole response. On `lo` the socket is bound to [`ASKER`], so the
+    /// asker's connections are told apart from the ones under test.
+    pub fn try_get(&self, path: &str) -> io::Result<Vec<u8>> {
+        let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
+        if self.addr.ip().is_loopback() {
+            sock.bind(&SocketAddr::new(ASKER.into(), 0).into())?;
+        }
+        sock.connect_timeout(&self.addr.into(), Duration::from_secs(2))?;
+        let mut s: TcpStream = sock.into();
         s.set_read_timeout(Some(Duration::from_secs(5)))?;
-        let port = s.local_addr()?.port();
-        write!(s, "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n", self.addr)?;
+        write!(s, "GET {path} HTTP/1.1\r\nHost: {}\r\n\r\n", self.addr)?;
         let mut buf = Vec::new();
-        s.read_to_end(&mut buf)?;
-        Ok((port, buf))
+        let mut chunk = [0; 65536];
+        loop {
+            let n = s.read(&mut chunk)?;
+            if n == 0 {
+                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "closed before the whole response"));
+            }
+            buf.extend_from_slice(&chunk[..n]);
+            if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+                let len: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .and_then(|v| v.trim().parse().ok())
+                    .unwrap_or(0);
+                if buf.len() >= end + 4 + len {
+                    return Ok(buf);
+                }
+            }
+        }
     }
 
-    /// `/_stack.json`, with the connection that asked for it left out.
+    /// `/_stack.json`, with the asker's own connections left out.
     pub fn stack(&self) -> Value {
-        let (port, resp) = self.try_get("/_stack.json").expect("GET /_stack.json");
+        let resp = self.try_get("/_stack.json").expect("GET /_stack.json");
         let resp = String::from_utf8(resp).expect("utf-8");
         let body = resp.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or_else(|| panic!("no body: {resp}"));
         let mut v: Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"));
-        let mine = format!(":{port}");
+        let asker = format!("{ASKER}:");
         if let Some(conns) = v["connections"].as_array_mut() {
-            conns.retain(|c| !c["remote"].as_str().is_some_and(|r| r.ends_with(&mine)));
+            conns.retain(|c| !c["remote"].as_str().is_some_and(|r| r.starts_with(&asker)));
         }
         v
     }
@@ -372,7 +399,7 @@ impl Httpd {
             }
         }
         if self.pcap().exists() {
-            check_capture(&self.pcap(), &self.addr.ip().to_string());
+            check_capture(&self.pcap(), self.addr);
         }
         self.log()
     }
@@ -407,7 +434,7 @@ impl Drop for Httpd {
 /// address) may have a bad IP or TCP checksum or any other expert error.
 /// (On `lo` the kernel's own segments carry partial checksums, so only the
 /// server's are judged for those.)
-pub fn check_capture(pcap: &Path, server: &str) {
+pub fn check_capture(pcap: &Path, server: SocketAddr) {
     if !have("tshark") {
         assert!(!in_ci(), "tshark is not installed");
         say("skipped tshark check: tshark not installed — run `sudo bash tests/run`");
@@ -420,18 +447,18 @@ pub fn check_capture(pcap: &Path, server: &str) {
             .args(["-o", "tcp.check_checksum:TRUE", "-o", "ip.check_checksum:TRUE", "-T", "fields"])
             .args(["-E", "separator=|", "-E", "occurrence=a", "-E", "aggregator=;"])
             .args(["-e", "frame.number", "-e", "ip.src", "-e", "ip.checksum.status", "-e", "tcp.checksum.status"])
-            .args(["-e", "_ws.expert.severity", "-e", "_ws.expert.message"]),
+            .args(["-e", "_ws.expert.severity", "-e", "_ws.expert.message", "-e", "tcp.srcport"]),
         Duration::from_secs(120),
     );
     let mut bad = Vec::new();
     let mut frames = 0;
     for line in out.lines() {
         let f: Vec<&str> = line.split('|').collect();
-        if f.len() < 6 {
+        if f.len() < 7 {
             continue;
         }
         frames += 1;
-        let ours = f[1] == server;
+        let ours = f[1] == server.ip().to_string() && f[6] == server.port().to_string();
         let bad_sum = f[2].split(';').chain(f[3].split(';')).any(|s| s == "0");
         // Expert severity "error" is 0x00800000.
         let error = f[4].split(';').any(|s| s == "8388608" || s == "0x00800000");
@@ -443,7 +470,7 @@ pub fn check_capture(pcap: &Path, server: &str) {
     assert!(frames > 0, "empty capture {}", pcap.display());
     assert!(
         bad.is_empty(),
-        "tshark: malformed packets or server packets with errors in {} (frame|src|ip sum|tcp sum|severity|message):\n{}",
+        "tshark: malformed packets or server packets with errors in {} (frame|src|ip sum|tcp sum|severity|message|src port):\n{}",
         pcap.display(),
         bad.join("\n")
     );
@@ -463,4 +490,23 @@ pub fn scratch() -> tempfile::TempDir {
 pub fn sha256(data: &[u8]) -> String {
     use sha2::Digest;
     sha2::Sha256::digest(data).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The capture's packets as rows of tshark fields (absolute sequence
+/// numbers), e.g. `["ip.src", "tcp.srcport", "tcp.flags"]`.
+pub fn tshark_fields(pcap: &Path, fields: &[&str]) -> Vec<Vec<String>> {
+    let mut cmd = Command::new("tshark");
+    cmd.args(["-n", "-r"]).arg(pcap).args([
+        "-o",
+        "tcp.relative_sequence_numbers:FALSE",
+        "-T",
+        "fields",
+        "-E",
+        "separator=|",
+    ]);
+    for f in fields {
+        cmd.args(["-e", f]);
+    }
+    let out = run_ok(&mut cmd, Duration::from_secs(60));
+    out.lines().map(|l| l.split('|').map(str::to_string).collect()).collect()
 }

@@ -14,7 +14,7 @@ fn case(name: &str, args: &[&str], extra: &[&str]) {
     let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
     let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
     e2e_with(SUITE, &["python3"], move || {
-        let h = Httpd::start(&format!("python-{name}"), Opts { args, ..Opts::default() }.pcap());
+        let mut h = Httpd::start(&format!("python-{name}"), Opts { args, ..Opts::default() }.pcap());
         run_ok(
             Command::new(python())
                 .arg(py("raw_client.py"))
@@ -25,7 +25,7 @@ fn case(name: &str, args: &[&str], extra: &[&str]) {
         );
         // No connection left behind: every one was closed.
         h.wait_for(Duration::from_secs(5), "connections closed", |h| h.in_state("ESTABLISHED").is_empty());
-        drop(h);
+        h.stop();
     });
 }
 
