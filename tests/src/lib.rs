@@ -96,15 +96,25 @@ pub fn say(line: &str) {
     let _ = writeln!(io::stderr(), "{line}");
 }
 
+/// A suite cannot run here: one line per suite (not per test) saying why
+/// and how to run it; under `CI`, a failure.
+fn skip(suite: &str, why: &str) {
+    if in_ci() {
+        panic!("cannot run suite {suite}: {why} (CI is set: a suite that cannot run fails; run `sudo bash tests/run`)");
+    }
+    static SAID: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    let mut said = SAID.lock().unwrap_or_else(|p| p.into_inner());
+    if !said.iter().any(|s| s == suite) {
+        said.push(suite.to_string());
+        say(&format!("skipped {suite}: {why} — run `sudo bash tests/run`"));
+    }
+}
+
 /// Runs `body` as end-to-end test `suite` in a fresh network namespace.
 /// Without root it prints one line and returns (under `CI`: panics).
 pub fn e2e(suite: &str, body: impl FnOnce() + Send + 'static) {
     if !is_root() {
-        let msg = format!("skipped {suite}: needs root — run `sudo bash tests/run`");
-        if in_ci() {
-            panic!("{msg} (CI is set: a suite that cannot run fails)");
-        }
-        say(&msg);
+        skip(suite, "needs root");
         return;
     }
     stack::link::netns::run_isolated(body).expect("a private network namespace");
@@ -115,11 +125,7 @@ pub fn e2e(suite: &str, body: impl FnOnce() + Send + 'static) {
 pub fn e2e_with(suite: &str, tools: &[&str], body: impl FnOnce() + Send + 'static) {
     let missing: Vec<&str> = tools.iter().copied().filter(|t| !have(t)).collect();
     if is_root() && !missing.is_empty() {
-        let msg = format!("skipped {suite}: {} not installed — run `sudo bash tests/run`", missing.join(", "));
-        if in_ci() {
-            panic!("{msg} (CI is set: a suite that cannot run fails)");
-        }
-        say(&msg);
+        skip(suite, &format!("{} not installed", missing.join(", ")));
         return;
     }
     e2e(suite, body)
