@@ -305,9 +305,10 @@ impl Httpd {
         if self.addr.ip().is_loopback() {
             sock.bind(&SocketAddr::new(ASKER.into(), 0).into())?;
         }
-        sock.connect_timeout(&self.addr.into(), Duration::from_secs(2))?;
+        // Generous: on a lossy link (--faults) a SYN or two may be lost.
+        sock.connect_timeout(&self.addr.into(), Duration::from_secs(10))?;
         let mut s: TcpStream = sock.into();
-        s.set_read_timeout(Some(Duration::from_secs(5)))?;
+        s.set_read_timeout(Some(Duration::from_secs(10)))?;
         write!(s, "GET {path} HTTP/1.1\r\nHost: {}\r\n\r\n", self.addr)?;
         let mut buf = Vec::new();
         let mut chunk = [0; 65536];
@@ -424,7 +425,7 @@ impl Drop for Httpd {
                 let _ = std::fs::copy(self.dir.path().join(f), keep.join(f));
             }
             let log = self.log();
-            let tail: Vec<&str> = log.lines().rev().take(30).collect::<Vec<_>>().into_iter().rev().collect();
+            let tail: Vec<&str> = log.lines().rev().take(12).collect::<Vec<_>>().into_iter().rev().collect();
             say(&format!(
                 "{}: httpd's log and capture kept in {}; last lines of the log:\n{}",
                 self.name,
