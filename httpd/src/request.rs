@@ -10,6 +10,8 @@ use crate::response::Status;
 pub const MAX_REQUEST_LINE: usize = 8 * 1024;
 /// Largest header section after the request line (larger: 431).
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+/// Longest single header field line, CRLF included (longer: 431).
+pub const MAX_FIELD_LINE: usize = 8 * 1024;
 /// Most header fields in one request (more: 431).
 pub const MAX_HEADERS: usize = 100;
 /// Largest request head we ever buffer.
@@ -85,6 +87,21 @@ pub enum Parsed {
     Rejected(Rejection),
 }
 
+/// Whether a field line of the header section at the front of `fields`,
+/// complete or still arriving, is longer than `MAX_FIELD_LINE`. Stops at the
+/// empty line: what follows is body or the next request.
+fn field_line_too_long(fields: &[u8]) -> bool {
+    let mut rest = fields;
+    loop {
+        match rest.iter().position(|&b| b == b'\n') {
+            Some(i) if i + 1 > MAX_FIELD_LINE => return true,
+            Some(i) if i == 0 || (i == 1 && rest[0] == b'\r') => return false,
+            Some(i) => rest = &rest[i + 1..],
+            None => return rest.len() > MAX_FIELD_LINE,
+        }
+    }
+}
+
 /// Parses the request at the front of `buf`, enforcing the size limits.
 pub fn parse(buf: &[u8]) -> Parsed {
     // Measure the request line ourselves: httparse only knows complete or
@@ -95,6 +112,12 @@ pub fn parse(buf: &[u8]) -> Parsed {
         return reject(Status::UriTooLong, None);
     }
     let line = line_end.map(|end| String::from_utf8_lossy(&buf[start..end]).trim_end().to_string());
+
+    if let Some(end) = line_end {
+        if field_line_too_long(&buf[end..]) {
+            return reject(Status::HeadersTooLarge, line);
+        }
+    }
 
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut headers);
@@ -331,6 +354,16 @@ mod tests {
         assert_eq!(status(big.as_bytes()), Status::HeadersTooLarge);
         // Refused before the end of the head arrives, too.
         assert_eq!(status(&big.as_bytes()[..big.len() - 4]), Status::HeadersTooLarge);
+
+        // One field line over its own limit, though the section fits.
+        let long = format!("GET / HTTP/1.1\r\nHost: a\r\nX: {}\r\n\r\n", "b".repeat(9_000));
+        assert_eq!(status(long.as_bytes()), Status::HeadersTooLarge);
+        assert_eq!(status(&long.as_bytes()[..MAX_FIELD_LINE + 40]), Status::HeadersTooLarge);
+        let fits = format!("GET / HTTP/1.1\r\nHost: a\r\nX: {}\r\n\r\n", "b".repeat(MAX_FIELD_LINE - 5));
+        assert!(matches!(parse(fits.as_bytes()), Parsed::Complete(..)));
+        // A long body line after the head is not a field line.
+        let body = format!("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 9000\r\n\r\n{}", "c".repeat(9_000));
+        assert!(matches!(parse(body.as_bytes()), Parsed::Complete(..)));
 
         let fields = |n: usize| {
             let mut s = "GET / HTTP/1.1\r\nHost: a\r\n".to_string();

@@ -1,1 +1,521 @@
 //! End-to-end tests against real peers (see the tests issue).
+//!
+//! Each test runs the real `httpd` binary in a fresh network namespace and
+//! drives it with real clients: the kernel's TCP through curl, wrk, ab,
+//! Python and Chromium, and Scapy as a packet-level peer. This module is
+//! the shared harness:
+//!
+//! - [`e2e`] runs a test body on a thread moved into a private network
+//!   namespace (`unshare(CLONE_NEWNET)`, `lo` up), so every process the body
+//!   starts — `httpd`, `curl`, `python3` — meets the others there and
+//!   nowhere else, tests run in parallel on the same port, and the namespace
+//!   vanishes with its last process. Not root: one line saying how to run the
+//!   suite, or, under `CI`, a failure.
+//! - [`Httpd`] starts the server with given options, waits until it serves,
+//!   reads `/_stack.json`, and on drop kills it; when the test failed it
+//!   keeps its log and capture under `<target>/e2e-failures/` and says where.
+//! - [`run`] runs a command with a time limit, in its own process group,
+//!   killed whole if it overstays.
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+pub use serde_json::Value;
+
+/// The address the harness asks `/_stack.json` from on `lo`; the clients
+/// under test use 127.0.0.1.
+pub const ASKER: std::net::Ipv4Addr = std::net::Ipv4Addr::new(127, 0, 0, 2);
+
+/// Where the server listens inside its namespace.
+pub const PORT: u16 = 8080;
+
+/// The workspace's root (the parent of this crate).
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
+}
+
+/// The served site of the repository.
+pub fn www() -> PathBuf {
+    workspace().join("www")
+}
+
+/// The Python scripts of the suites.
+pub fn py(script: &str) -> PathBuf {
+    workspace().join("tests/py").join(script)
+}
+
+/// Debian's Python, which has the Debian packages (Scapy, PIL) whatever
+/// `python3` comes first on `PATH`.
+pub fn python() -> &'static str {
+    if Path::new("/usr/bin/python3").exists() {
+        "/usr/bin/python3"
+    } else {
+        "python3"
+    }
+}
+
+/// The cargo target directory this test binary was built into:
+/// `<target>/<profile>/deps/<test>`.
+fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    exe.ancestors().nth(3).map(Path::to_path_buf).unwrap_or_else(|| workspace().join("target"))
+}
+
+/// The `httpd` binary: `$HTTPD_BIN`, else the release build next to this
+/// test binary (`tests/run` builds it), else the debug one.
+pub fn httpd_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("HTTPD_BIN") {
+        return PathBuf::from(p);
+    }
+    let target = target_dir();
+    for profile in ["release", "debug"] {
+        let p = target.join(profile).join("httpd");
+        if p.exists() {
+            return p;
+        }
+    }
+    panic!("no httpd binary under {}: run `cargo build --release -p httpd` (tests/run does)", target.display());
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0")
+}
+
+/// Writes past libtest's output capture, so a skip is seen on a passing run.
+pub fn say(line: &str) {
+    let _ = writeln!(io::stderr(), "{line}");
+}
+
+/// A suite cannot run here: one line per suite (not per test) saying why
+/// and how to run it; under `CI`, a failure.
+fn skip(suite: &str, why: &str) {
+    if in_ci() {
+        panic!("cannot run suite {suite}: {why} (CI is set: a suite that cannot run fails; run `sudo bash tests/run`)");
+    }
+    static SAID: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    let mut said = SAID.lock().unwrap_or_else(|p| p.into_inner());
+    if !said.iter().any(|s| s == suite) {
+        said.push(suite.to_string());
+        say(&format!("skipped {suite}: {why} — run `sudo bash tests/run`"));
+    }
+}
+
+/// Runs `body` as end-to-end test `suite` in a fresh network namespace.
+/// Without root it prints one line and returns (under `CI`: panics).
+pub fn e2e(suite: &str, body: impl FnOnce() + Send + 'static) {
+    if !is_root() {
+        skip(suite, "needs root");
+        return;
+    }
+    stack::link::netns::run_isolated(body).expect("a private network namespace");
+}
+
+/// Like [`e2e`], and also fails (under `CI`) or skips when `tools` are not
+/// installed.
+pub fn e2e_with(suite: &str, tools: &[&str], body: impl FnOnce() + Send + 'static) {
+    let missing: Vec<&str> = tools.iter().copied().filter(|t| !have(t)).collect();
+    if is_root() && !missing.is_empty() {
+        skip(suite, &format!("{} not installed", missing.join(", ")));
+        return;
+    }
+    e2e(suite, body)
+}
+
+/// Whether `tool` is on `PATH` (or, for a Python module like `scapy`,
+/// importable by [`python`]).
+pub fn have(tool: &str) -> bool {
+    if let Some(module) = tool.strip_prefix("python3-") {
+        let module = if module == "pil" { "PIL" } else { module };
+        return Command::new(python())
+            .args(["-c", &format!("import {module}")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+    }
+    std::env::var_os("PATH").is_some_and(|paths| std::env::split_paths(&paths).any(|d| d.join(tool).is_file()))
+}
+
+/// Serialises the heavy load suites within one test binary, so two of them
+/// do not share two cores and measure each other.
+pub fn heavy() -> MutexGuard<'static, ()> {
+    static HEAVY: Mutex<()> = Mutex::new(());
+    HEAVY.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Runs `cmd` to completion within `limit`, in its own process group; on
+/// overstay the whole group is killed and the test fails.
+pub fn run(cmd: &mut Command, limit: Duration) -> Output {
+    let child = spawn_group(cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()));
+    wait_within(child, limit, &format!("{cmd:?}"))
+}
+
+/// Like [`run`], and the command must exit 0; returns its stdout.
+pub fn run_ok(cmd: &mut Command, limit: Duration) -> String {
+    let out = run(cmd, limit);
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed ({}):\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn spawn_group(cmd: &mut Command) -> Child {
+    cmd.process_group(0).spawn().unwrap_or_else(|e| panic!("starting {cmd:?}: {e}"))
+}
+
+/// A child's stdout and stderr read on threads, so a full pipe cannot stall
+/// it while we wait.
+fn wait_within(mut child: Child, limit: Duration, what: &str) -> Output {
+    let reader = |r: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut r) = r {
+                let _ = r.read_to_end(&mut buf);
+            }
+            buf
+        })
+    };
+    let out = reader(child.stdout.take().map(|s| Box::new(s) as Box<dyn Read + Send>));
+    let err = reader(child.stderr.take().map(|s| Box::new(s) as Box<dyn Read + Send>));
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            kill_group(&mut child, libc::SIGKILL);
+            let _ = child.wait();
+            let stderr = err.join().unwrap_or_default();
+            panic!("{what} overstayed {limit:?}; stderr:\n{}", String::from_utf8_lossy(&stderr));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Output { status, stdout: out.join().unwrap_or_default(), stderr: err.join().unwrap_or_default() }
+}
+
+fn kill_group(child: &mut Child, signal: i32) {
+    // SAFETY: kill takes no pointers; the group is the child's own.
+    unsafe { libc::kill(-(child.id() as i32), signal) };
+}
+
+/// Options for [`Httpd::start`].
+#[derive(Clone, Debug, Default)]
+pub struct Opts {
+    /// Extra command-line options, e.g. `["--msl", "1"]`.
+    pub args: Vec<String>,
+    /// Serve this directory instead of the repository's `www/`.
+    pub root: Option<PathBuf>,
+    /// Record a pcap (checked by tshark when the test ends).
+    pub pcap: bool,
+    /// Use the TUN link: the stack is 10.0.0.2, the namespace's kernel 10.0.0.1.
+    pub tun: bool,
+}
+
+impl Opts {
+    pub fn args(args: &[&str]) -> Opts {
+        Opts { args: args.iter().map(|s| s.to_string()).collect(), ..Opts::default() }
+    }
+    pub fn pcap(mut self) -> Opts {
+        self.pcap = true;
+        self
+    }
+    pub fn tun(mut self) -> Opts {
+        self.tun = true;
+        self
+    }
+    pub fn root(mut self, root: &Path) -> Opts {
+        self.root = Some(root.to_path_buf());
+        self
+    }
+}
+
+/// The real `httpd`, running in the calling thread's namespace.
+pub struct Httpd {
+    name: String,
+    child: Option<Child>,
+    dir: tempfile::TempDir,
+    /// Address the server is reached at (127.0.0.1 or 10.0.0.2).
+    pub addr: SocketAddr,
+}
+
+impl Httpd {
+    /// Starts `httpd` and waits until it answers `/_stack.json`. `name`
+    /// names the test in failure reports.
+    pub fn start(name: &str, opts: Opts) -> Httpd {
+        let dir = tempfile::Builder::new().prefix("e2e-").tempdir().expect("tempdir");
+        let log = std::fs::File::create(dir.path().join("httpd.log")).expect("log file");
+        let mut cmd = Command::new(httpd_bin());
+        cmd.arg("--root").arg(opts.root.unwrap_or_else(www)).arg("--port").arg(PORT.to_string());
+        if opts.pcap {
+            cmd.arg("--pcap").arg(dir.path().join("httpd.pcap"));
+        }
+        let ip = if opts.tun {
+            cmd.args(["--link", "tun"]);
+            "10.0.0.2"
+        } else {
+            "127.0.0.1"
+        };
+        cmd.args(&opts.args);
+        cmd.env("RUST_LOG", "info").stdin(Stdio::null()).stdout(log.try_clone().expect("dup")).stderr(log);
+        let child = spawn_group(&mut cmd);
+        let mut httpd = Httpd {
+            name: name.to_string(),
+            child: Some(child),
+            dir,
+            addr: SocketAddr::new(ip.parse().expect("ip"), PORT),
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = httpd.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                panic!("httpd exited at start ({status}):\n{}", httpd.log());
+            }
+            if httpd.try_get("/_stack.json").is_ok() {
+                return httpd;
+            }
+            assert!(Instant::now() < deadline, "httpd did not serve within 10 s:\n{}", httpd.log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// `http://127.0.0.1:8080/path` (or the TUN address).
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// One `GET` over a kernel socket, which then closes first (so the
+    /// server's side of it never enters TIME-WAIT and skews the count):
+    /// the whole response. On `lo` the socket is bound to [`ASKER`], so the
+    /// asker's connections are told apart from the ones under test.
+    pub fn try_get(&self, path: &str) -> io::Result<Vec<u8>> {
+        let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
+        if self.addr.ip().is_loopback() {
+            sock.bind(&SocketAddr::new(ASKER.into(), 0).into())?;
+        }
+        // Generous: on a lossy link (--faults) a SYN or two may be lost.
+        sock.connect_timeout(&self.addr.into(), Duration::from_secs(10))?;
+        let mut s: TcpStream = sock.into();
+        s.set_read_timeout(Some(Duration::from_secs(10)))?;
+        write!(s, "GET {path} HTTP/1.1\r\nHost: {}\r\n\r\n", self.addr)?;
+        let mut buf = Vec::new();
+        let mut chunk = [0; 65536];
+        loop {
+            let n = s.read(&mut chunk)?;
+            if n == 0 {
+                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "closed before the whole response"));
+            }
+            buf.extend_from_slice(&chunk[..n]);
+            if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+                let len: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .and_then(|v| v.trim().parse().ok())
+                    .unwrap_or(0);
+                if buf.len() >= end + 4 + len {
+                    return Ok(buf);
+                }
+            }
+        }
+    }
+
+    /// `/_stack.json`, with the asker's own connections left out.
+    pub fn stack(&self) -> Value {
+        let resp = self.try_get("/_stack.json").expect("GET /_stack.json");
+        let resp = String::from_utf8(resp).expect("utf-8");
+        let body = resp.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or_else(|| panic!("no body: {resp}"));
+        let mut v: Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"));
+        let asker = format!("{ASKER}:");
+        if let Some(conns) = v["connections"].as_array_mut() {
+            conns.retain(|c| !c["remote"].as_str().is_some_and(|r| r.starts_with(&asker)));
+        }
+        v
+    }
+
+    /// Connections in `state` (e.g. "ESTABLISHED"), other than the asker's.
+    pub fn in_state(&self, state: &str) -> Vec<Value> {
+        let v = self.stack();
+        v["connections"].as_array().unwrap().iter().filter(|c| c["state"] == state).cloned().collect()
+    }
+
+    /// Connections in TIME-WAIT.
+    pub fn time_wait(&self) -> u64 {
+        self.stack()["time_wait"].as_u64().expect("time_wait")
+    }
+
+    /// Polls `f` every 100 ms until it holds or `limit` passes.
+    pub fn wait_for(&self, limit: Duration, what: &str, mut f: impl FnMut(&Httpd) -> bool) {
+        let deadline = Instant::now() + limit;
+        while !f(self) {
+            assert!(Instant::now() < deadline, "{what}: not within {limit:?}; /_stack.json: {}", self.stack());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The server's log so far (stdout and stderr, access log included).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("httpd.log")).unwrap_or_default()
+    }
+
+    /// Status codes of the access log, in order.
+    pub fn access_statuses(&self) -> Vec<(String, u16)> {
+        self.log()
+            .lines()
+            .filter(|l| l.contains(" access] "))
+            .filter_map(|l| {
+                let (_, rest) = l.split_once("] \"")?;
+                let (line, rest) = rest.split_once("\" ")?;
+                let status = rest.split(' ').next()?.parse().ok()?;
+                Some((line.to_string(), status))
+            })
+            .collect()
+    }
+
+    /// The capture, if one was asked for.
+    pub fn pcap(&self) -> PathBuf {
+        self.dir.path().join("httpd.pcap")
+    }
+
+    /// Stops the server with SIGTERM, waits for it, and checks the
+    /// capture (if any) with tshark. Returns the log.
+    pub fn stop(&mut self) -> String {
+        if let Some(mut child) = self.child.take() {
+            // SAFETY: kill takes no pointers.
+            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while child.try_wait().expect("wait").is_none() {
+                if Instant::now() >= deadline {
+                    kill_group(&mut child, libc::SIGKILL);
+                    let _ = child.wait();
+                    panic!("httpd did not stop within 10 s of SIGTERM:\n{}", self.log());
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        if self.pcap().exists() {
+            check_capture(&self.pcap(), self.addr);
+        }
+        self.log()
+    }
+}
+
+impl Drop for Httpd {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            kill_group(&mut child, libc::SIGKILL);
+            let _ = child.wait();
+        }
+        if std::thread::panicking() {
+            let keep = target_dir().join("e2e-failures").join(format!("{}-{}", self.name, std::process::id()));
+            let _ = std::fs::create_dir_all(&keep);
+            for f in ["httpd.log", "httpd.pcap"] {
+                let _ = std::fs::copy(self.dir.path().join(f), keep.join(f));
+            }
+            let log = self.log();
+            let tail: Vec<&str> = log.lines().rev().take(12).collect::<Vec<_>>().into_iter().rev().collect();
+            say(&format!(
+                "{}: httpd's log and capture kept in {}; last lines of the log:\n{}",
+                self.name,
+                keep.display(),
+                tail.join("\n")
+            ));
+        }
+    }
+}
+
+/// tshark over a capture, with checksum validation and expert info: no
+/// packet may be malformed, and none of the server's (`server` is its IP
+/// address) may have a bad IP or TCP checksum, or retransmit data that
+/// differs from the original.
+/// (On `lo` the kernel's own segments carry partial checksums, so only the
+/// server's are judged for those.)
+pub fn check_capture(pcap: &Path, server: SocketAddr) {
+    if !have("tshark") {
+        assert!(!in_ci(), "tshark is not installed");
+        say("skipped tshark check: tshark not installed — run `sudo bash tests/run`");
+        return;
+    }
+    let out = run_ok(
+        Command::new("tshark")
+            .args(["-n", "-r"])
+            .arg(pcap)
+            .args(["-o", "tcp.check_checksum:TRUE", "-o", "ip.check_checksum:TRUE", "-T", "fields"])
+            .args(["-E", "separator=|", "-E", "occurrence=a", "-E", "aggregator=;"])
+            .args(["-e", "frame.number", "-e", "ip.src", "-e", "ip.checksum.status", "-e", "tcp.checksum.status"])
+            .args(["-e", "_ws.expert.severity", "-e", "_ws.expert.message", "-e", "tcp.srcport"]),
+        Duration::from_secs(120),
+    );
+    let mut bad = Vec::new();
+    let mut frames = 0;
+    for line in out.lines() {
+        let f: Vec<&str> = line.split('|').collect();
+        if f.len() < 7 {
+            continue;
+        }
+        frames += 1;
+        let ours = f[1] == server.ip().to_string() && f[6] == server.port().to_string();
+        let bad_sum = f[2].split(';').chain(f[3].split(';')).any(|s| s == "0");
+        // Expert errors are judged by what they say: a retransmission's
+        // overlap is normal TCP, but data that differs from what it
+        // retransmits is not.
+        let mangled = ["Malformed", "differs", "does not match"].iter().any(|m| f[5].contains(m));
+        if mangled || (ours && bad_sum) {
+            bad.push(line.to_string());
+        }
+    }
+    assert!(frames > 0, "empty capture {}", pcap.display());
+    assert!(
+        bad.is_empty(),
+        "tshark: malformed packets or server packets with errors in {} (frame|src|ip sum|tcp sum|severity|message|src port):\n{}",
+        pcap.display(),
+        bad.join("\n")
+    );
+}
+
+/// `curl` with a time limit and the usual quiet options; returns stdout.
+pub fn curl(args: &[&str]) -> String {
+    run_ok(Command::new("curl").args(["-sS", "--max-time", "20"]).args(args), Duration::from_secs(30))
+}
+
+/// A fresh directory for a test's own files (a site, a profile).
+pub fn scratch() -> tempfile::TempDir {
+    tempfile::Builder::new().prefix("e2e-").tempdir().expect("tempdir")
+}
+
+/// SHA-256 as lowercase hex.
+pub fn sha256(data: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(data).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The capture's packets as rows of tshark fields (absolute sequence
+/// numbers), e.g. `["ip.src", "tcp.srcport", "tcp.flags"]`.
+pub fn tshark_fields(pcap: &Path, fields: &[&str]) -> Vec<Vec<String>> {
+    let mut cmd = Command::new("tshark");
+    cmd.args(["-n", "-r"]).arg(pcap).args([
+        "-o",
+        "tcp.relative_sequence_numbers:FALSE",
+        "-T",
+        "fields",
+        "-E",
+        "separator=|",
+    ]);
+    for f in fields {
+        cmd.args(["-e", f]);
+    }
+    let out = run_ok(&mut cmd, Duration::from_secs(60));
+    out.lines().map(|l| l.split('|').map(str::to_string).collect()).collect()
+}

@@ -1,0 +1,313 @@
+#!/usr/bin/env python3
+"""A packet-level TCP peer, made with Scapy, for the stack on a TUN link.
+
+Usage: scapy_peer.py CASE
+
+httpd runs with --link tun in this network namespace: the kernel holds
+10.0.0.1 on tcp0 and the stack answers as 10.0.0.2. We speak as 10.0.0.3,
+an address of the subnet that no interface holds, so the kernel stays out
+of the exchange: our segments are written straight onto tcp0 (to httpd)
+with an AF_PACKET socket, and the stack's replies are read off tcp0 the
+same way (the kernel, not forwarding, drops them after we have our copy).
+Exits 0 when the stack behaved; else says what went wrong and exits 1.
+"""
+import json
+import queue
+import random
+import socket
+import sys
+import threading
+import time
+
+from scapy.layers.inet import IP, TCP
+from scapy.packet import Raw
+
+IFACE = "tcp0"
+STACK, HOST, PEER = "10.0.0.2", "10.0.0.1", "10.0.0.3"
+PORT = 8080
+ETH_P_ALL, ETH_P_IP = 0x0003, 0x0800
+PACKET_OUTGOING = 4
+CASE = sys.argv[1]
+
+
+def fail(msg):
+    print(f"{CASE}: {msg}", file=sys.stderr)
+    sys.exit(1)
+
+
+class Wire:
+    """Sends our IP packets onto tcp0 and collects the stack's to PEER."""
+
+    def __init__(self):
+        self.tx = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(ETH_P_IP))
+        self.rx = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(ETH_P_ALL))
+        self.rx.bind((IFACE, ETH_P_ALL))
+        self.q = queue.Queue()
+        threading.Thread(target=self.sniff, daemon=True).start()
+
+    def sniff(self):
+        while True:
+            data, addr = self.rx.recvfrom(65536)
+            if addr[2] == PACKET_OUTGOING:
+                continue
+            pkt = IP(data)
+            if pkt.src == STACK and pkt.dst == PEER and TCP in pkt:
+                self.q.put(pkt)
+
+    def send(self, pkt):
+        self.tx.sendto(bytes(pkt), (IFACE, ETH_P_IP))
+
+    def expect(self, what, pred=lambda p: True, timeout=3.0):
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                fail(f"no {what} within {timeout}s")
+            try:
+                pkt = self.q.get(timeout=left)
+            except queue.Empty:
+                continue
+            if pred(pkt):
+                return pkt
+
+    def expect_none(self, what, timeout=1.0):
+        try:
+            pkt = self.q.get(timeout=timeout)
+        except queue.Empty:
+            return
+        fail(f"{what}: the stack answered {pkt.summary()} {flags(pkt)}")
+
+
+def flags(pkt):
+    return str(pkt[TCP].flags)
+
+
+def has(pkt, f):
+    return f in flags(pkt)
+
+
+def payload(pkt):
+    return bytes(pkt[TCP].payload)
+
+
+class Peer:
+    """One TCP connection, driven by hand."""
+
+    def __init__(self, wire, dport=PORT):
+        self.wire, self.dport = wire, dport
+        self.sport = random.randint(20000, 60000)
+        self.iss = random.getrandbits(32)
+        self.seq = self.iss
+        self.ack = 0
+        self.received = b""
+
+    def seg(self, flags, data=b"", seq=None, ack=None, options=None, chksum=None, window=65535):
+        tcp = TCP(sport=self.sport, dport=self.dport, flags=flags, window=window,
+                  seq=self.seq if seq is None else seq, ack=self.ack if ack is None else ack,
+                  options=options or [])
+        if chksum is not None:
+            tcp.chksum = chksum
+        pkt = IP(src=PEER, dst=STACK) / tcp
+        if data:
+            pkt = pkt / Raw(data)
+        self.wire.send(pkt)
+
+    def mine(self, p):
+        return p[TCP].dport == self.sport and p[TCP].sport == self.dport
+
+    def expect(self, what, pred=lambda p: True, timeout=3.0):
+        return self.wire.expect(what, lambda p: self.mine(p) and pred(p), timeout)
+
+    def handshake(self, options=None):
+        self.seg("S", options=options or [("MSS", 1460)])
+        synack = self.expect("SYN,ACK", lambda p: has(p, "S"))
+        if flags(synack) != "SA" or synack[TCP].ack != (self.iss + 1) % 2**32:
+            fail(f"bad SYN,ACK: {flags(synack)} ack={synack[TCP].ack}, want {self.iss + 1}")
+        self.seq = (self.iss + 1) % 2**32
+        self.ack = (synack[TCP].seq + 1) % 2**32
+        self.seg("A")
+        return synack
+
+    def request(self, text):
+        data = text.encode()
+        self.seg("PA", data)
+        self.seq = (self.seq + len(data)) % 2**32
+        return data
+
+    def read_response(self, until_fin=False, timeout=5.0):
+        """ACKs the stack's data in order until a whole response (or FIN)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            p = self.expect("response data", timeout=max(0.1, deadline - time.monotonic()))
+            data = payload(p)
+            if p[TCP].seq == self.ack and (data or has(p, "F")):
+                self.received += data
+                self.ack = (self.ack + len(data) + (1 if has(p, "F") else 0)) % 2**32
+                self.seg("A")
+                if has(p, "F"):
+                    return p
+            if not until_fin and complete(self.received):
+                return None
+
+
+def complete(buf):
+    if b"\r\n\r\n" not in buf:
+        return False
+    head, body = buf.split(b"\r\n\r\n", 1)
+    for line in head.split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            return len(body) >= int(line.split(b":")[1])
+    return True
+
+
+def stack_json():
+    """/_stack.json through the namespace's kernel (10.0.0.1), which closes first."""
+    s = socket.create_connection((STACK, PORT), timeout=5)
+    s.sendall(b"GET /_stack.json HTTP/1.1\r\nHost: t\r\n\r\n")
+    buf = b""
+    while not complete(buf):
+        data = s.recv(65536)
+        if not data:
+            break
+        buf += data
+    s.close()
+    return json.loads(buf.split(b"\r\n\r\n", 1)[1])
+
+
+def conn_state(peer):
+    me = f"{PEER}:{peer.sport}"
+    for c in stack_json()["connections"]:
+        if c["remote"] == me:
+            return c["state"]
+    return None
+
+
+# --- the cases -------------------------------------------------------------
+
+def closed_port(w):
+    p = Peer(w, dport=81)
+    p.seg("S")
+    r = p.expect("RST to a SYN on a closed port")
+    if flags(r) != "RA" or r[TCP].ack != (p.iss + 1) % 2**32 or r[TCP].seq != 0:
+        fail(f"want RST,ACK seq=0 ack={p.iss + 1}, got {flags(r)} seq={r[TCP].seq} ack={r[TCP].ack}")
+
+
+def handshake(w):
+    offered = [("MSS", 1400), ("SAckOK", b""), ("Timestamp", (12345, 0)), ("NOP", None), ("WScale", 7)]
+    p = Peer(w)
+    synack = p.handshake(offered)
+    opts = dict((k, v) for k, v in synack[TCP].options if k not in ("NOP", "EOL"))
+    if opts.get("MSS") != 1460:
+        fail(f"SYN,ACK options {synack[TCP].options}: want MSS 1460 (MTU 1500 - 40)")
+    for k in opts:
+        if k not in dict(offered):
+            fail(f"SYN,ACK has option {k}, which the SYN did not offer")
+    if (synack[TCP].window or 0) == 0:
+        fail("SYN,ACK with a zero window")
+    if conn_state(p) != "ESTABLISHED":
+        fail(f"after the ACK the stack says {conn_state(p)}")
+    # A SYN without options gets only MSS back.
+    q = Peer(w)
+    q.seg("S")
+    synack = q.expect("SYN,ACK", lambda x: has(x, "S"))
+    extra = [k for k, _ in synack[TCP].options if k not in ("MSS", "NOP", "EOL")]
+    if extra:
+        fail(f"SYN,ACK to an option-less SYN carries {extra}")
+
+
+def data_acked(w):
+    p = Peer(w)
+    p.handshake()
+    end = (p.seq + len(p.request("GET /files/1KiB.txt HTTP/1.1\r\nHost: t\r\n\r\n"))) % 2**32
+    p.expect("ACK of the request", lambda x: x[TCP].ack == end)
+    p.read_response()
+    if not p.received.startswith(b"HTTP/1.1 200 ") or not p.received.endswith(b"\n"):
+        fail(f"response {p.received[:60]!r}")
+
+
+def out_of_order(w):
+    p = Peer(w)
+    p.handshake()
+    req = b"GET /files/1KiB.txt HTTP/1.1\r\nHost: t\r\n\r\n"
+    base = p.seq
+    # The second half first: held, and the gap ACKed (ACK stays at base).
+    p.seg("PA", req[10:], seq=(base + 10) % 2**32)
+    dup = p.expect("ACK of the gap", lambda x: not payload(x))
+    if dup[TCP].ack != base:
+        fail(f"out-of-order segment: ACK {dup[TCP].ack}, want {base} (the gap)")
+    # The gap filled: everything ACKed at once, and the request answered.
+    p.seg("PA", req[:10], seq=base)
+    p.seq = (base + len(req)) % 2**32
+    p.expect("ACK past both segments", lambda x: x[TCP].ack == p.seq)
+    p.read_response()
+    if not p.received.startswith(b"HTTP/1.1 200 "):
+        fail(f"response {p.received[:60]!r}")
+
+
+def close_server_first(w, p):
+    p.handshake()
+    p.request("GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+    fin = p.read_response(until_fin=True)
+    if not p.received.startswith(b"HTTP/1.1 200 "):
+        fail(f"response {p.received[:60]!r}")
+    state = conn_state(p)
+    if state != "FIN-WAIT-2":
+        fail(f"server sent FIN and we ACKed it: state {state}, want FIN-WAIT-2")
+    # Our FIN; the stack ACKs it and enters TIME-WAIT.
+    p.seg("FA")
+    fin_ack = (p.seq + 1) % 2**32
+    a = p.expect("ACK of our FIN", lambda x: x[TCP].ack == fin_ack)
+    if has(a, "F") or has(a, "R"):
+        fail(f"ACK of our FIN has flags {flags(a)}")
+    if conn_state(p) is not None:
+        fail(f"connection still listed as {conn_state(p)} (TIME-WAIT is kept apart)")
+    if stack_json()["time_wait"] < 1:
+        fail("no connection in TIME-WAIT")
+    return fin, fin_ack
+
+
+def four_way_close(w):
+    close_server_first(w, Peer(w))
+
+
+def time_wait_fin(w):
+    p = Peer(w)
+    _, fin_ack = close_server_first(w, p)
+    time.sleep(0.3)
+    # Our FIN again, as if the stack's ACK were lost: ACKed again.
+    p.seg("FA")
+    a = p.expect("ACK of the retransmitted FIN in TIME-WAIT", lambda x: x[TCP].ack == fin_ack)
+    if flags(a) != "A":
+        fail(f"retransmitted FIN answered with {flags(a)}")
+
+
+def rst_out_of_window(w):
+    p = Peer(w)
+    p.handshake()
+    p.seg("R", seq=(p.seq + 2**30) % 2**32)
+    p.seg("R", seq=(p.seq - 2**20) % 2**32)
+    w.expect_none("an RST outside the window", timeout=0.5)
+    if conn_state(p) != "ESTABLISHED":
+        fail(f"after an out-of-window RST the connection is {conn_state(p)}")
+    p.request("GET /files/1KiB.txt HTTP/1.1\r\nHost: t\r\n\r\n")
+    p.read_response()
+    if not p.received.startswith(b"HTTP/1.1 200 "):
+        fail(f"after the ignored RST: response {p.received[:60]!r}")
+
+
+def bad_checksum_syn(w):
+    before = stack_json()["counters"]["drop_checksum"]
+    p = Peer(w)
+    p.seg("S", options=[("MSS", 1460)], chksum=0xBAD)
+    w.expect_none("a SYN with a bad checksum", timeout=1.0)
+    after = stack_json()["counters"]["drop_checksum"]
+    if after != before + 1:
+        fail(f"drop_checksum {before} -> {after}, want +1")
+    # The same SYN with its checksum right is answered.
+    p.handshake()
+
+
+CASES = {f.__name__: f for f in [closed_port, handshake, data_acked, out_of_order, four_way_close,
+                                 time_wait_fin, rst_out_of_window, bad_checksum_syn]}
+CASES[CASE](Wire())
+print(f"{CASE}: ok")

@@ -1,0 +1,90 @@
+//! Suite 4, headless Chromium: a real browser loads every page of `www/`
+//! from `http://localhost:8080/`, and a screenshot shows the page drawn.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use tests::*;
+
+const SUITE: &str = "chromium";
+const WINDOW: &str = "1024,768";
+
+/// Every `.html` file under `dir`, as URL paths (`index.html` as its
+/// directory).
+fn pages(dir: &Path, prefix: &str, out: &mut Vec<String>) {
+    let mut entries: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    entries.sort();
+    for p in entries {
+        let name = p.file_name().unwrap().to_str().unwrap().to_string();
+        if p.is_dir() {
+            pages(&p, &format!("{prefix}{name}/"), out);
+        } else if name == "index.html" {
+            out.push(prefix.to_string());
+        } else if name.ends_with(".html") {
+            out.push(format!("{prefix}{name}"));
+        }
+    }
+}
+
+fn chromium(profile: &Path, args: &[&str]) -> String {
+    run_ok(
+        Command::new("chromium")
+            .args(["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"])
+            .args(["--disable-component-update", "--disable-sync"])
+            .arg(format!("--user-data-dir={}", profile.display()))
+            .args(args),
+        Duration::from_secs(90),
+    )
+}
+
+/// Chromium loads `http://localhost:8080/` (trying `[::1]` first, where
+/// nothing listens, and falling back to 127.0.0.1) and every page of `www/`;
+/// each page's DOM arrives whole, every request the browser made is
+/// answered 200 or 304, and the screenshot is not blank.
+#[test]
+fn chromium_loads_every_page() {
+    e2e_with(SUITE, &["chromium", "python3-pil"], || {
+        let _heavy = heavy();
+        let h = Httpd::start("chromium", Opts::default().pcap());
+        let v6 = run_ok(Command::new("ip").args(["-6", "addr", "show", "dev", "lo"]), Duration::from_secs(10));
+        if !v6.contains("::1") {
+            say("chromium: no ::1 in this namespace (IPv6 off?): the fallback from [::1] is not exercised");
+        }
+        let profile = scratch();
+        let shot = profile.path().join("shot.png");
+        chromium(
+            &profile.path().join("p0"),
+            &[
+                &format!("--screenshot={}", shot.display()),
+                &format!("--window-size={WINDOW}"),
+                "http://localhost:8080/",
+            ],
+        );
+        let out =
+            run_ok(Command::new(python()).arg(py("not_blank.py")).arg(&shot).arg(WINDOW), Duration::from_secs(30));
+        say(&format!("chromium: screenshot {}", out.trim()));
+
+        let mut all = Vec::new();
+        pages(&www(), "/", &mut all);
+        assert!(all.len() >= 3, "pages of www/: {all:?}");
+        for (i, page) in all.iter().enumerate() {
+            let dom = chromium(
+                &profile.path().join(format!("p{}", i + 1)),
+                &["--dump-dom", &format!("http://localhost:8080{page}")],
+            );
+            assert!(dom.contains("<title>") && dom.trim_end().ends_with("</html>"), "{page}: DOM incomplete:\n{dom}");
+        }
+
+        let log = h.access_statuses();
+        let browser: Vec<_> = log.iter().filter(|(line, _)| !line.starts_with("GET /_stack.json")).collect();
+        for page in &all {
+            let line = format!("GET {page} HTTP/1.1");
+            assert!(browser.iter().any(|(l, _)| *l == line), "{page} never requested: {browser:?}");
+        }
+        assert!(browser.iter().any(|(l, _)| l.starts_with("GET /style.css ")), "no stylesheet requested: {browser:?}");
+        let bad: Vec<_> = browser.iter().filter(|(_, s)| *s != 200 && *s != 304).collect();
+        assert!(bad.is_empty(), "requests not answered 200/304: {bad:?}");
+        say(&format!("chromium: {} pages, {} requests, all 200/304", all.len(), browser.len()));
+    });
+}

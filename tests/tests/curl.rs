@@ -1,0 +1,174 @@
+//! Suite 1, curl: the HTTP behaviours of the server, seen by curl over the
+//! kernel's TCP on `lo`.
+
+use std::io::{Read, Write};
+use std::time::Duration;
+
+use tests::*;
+
+const SUITE: &str = "curl";
+
+/// A response as curl saw it: status, header block (lowercased names), body.
+struct Resp {
+    status: u16,
+    head: String,
+    body: Vec<u8>,
+}
+
+impl Resp {
+    fn header(&self, name: &str) -> Option<String> {
+        self.head.lines().find_map(|l| {
+            let (n, v) = l.split_once(':')?;
+            n.eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+        })
+    }
+}
+
+/// `curl -i` with `args`; one response.
+fn get(args: &[&str]) -> Resp {
+    let out = run(
+        std::process::Command::new("curl").args(["-sS", "-i", "--max-time", "20"]).args(args),
+        Duration::from_secs(30),
+    );
+    assert!(out.status.success(), "curl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    let raw = out.stdout;
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("a header block");
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).expect("a status line");
+    Resp { status, head, body: raw[split + 4..].to_vec() }
+}
+
+fn file(path: &str) -> Vec<u8> {
+    std::fs::read(www().join(path)).expect("www file")
+}
+
+/// Several URLs on one curl command line go over one connection:
+/// `%{num_connects}` is 1 for the first and 0 for the rest.
+#[test]
+fn keep_alive_reuses_the_connection() {
+    e2e(SUITE, || {
+        let h = Httpd::start("curl-keep-alive", Opts::default());
+        let (a, b, c) = (h.url("/"), h.url("/style.css"), h.url("/tcp.html"));
+        let out = curl(
+            &["-o", "/dev/null", "-o", "/dev/null", "-o", "/dev/null"]
+                .iter()
+                .copied()
+                .chain(["-w", "%{http_code} %{num_connects}\n", &a, &b, &c].iter().copied())
+                .collect::<Vec<_>>(),
+        );
+        assert_eq!(out, "200 1\n200 0\n200 0\n");
+    });
+}
+
+/// HEAD gets the GET's headers (Content-Length of the file) and no body:
+/// on one connection, HEAD then GET, the bytes after HEAD's header block
+/// are the GET's status line. (curl alone would not tell: it discards a
+/// stray body as "excess".)
+#[test]
+fn head_has_no_body() {
+    e2e(SUITE, || {
+        let h = Httpd::start("curl-head", Opts::default());
+        let r = get(&["-I", &h.url("/")]);
+        assert_eq!(r.status, 200);
+        assert_eq!(r.header("content-length"), Some(file("index.html").len().to_string()));
+
+        let mut s = std::net::TcpStream::connect(h.addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.write_all(b"HEAD / HTTP/1.1\r\nHost: t\r\n\r\nGET /files/1KiB.txt HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+        let body = file("files/1KiB.txt");
+        let mut buf = Vec::new();
+        let mut chunk = [0; 65536];
+        while !buf.ends_with(&body) && buf.len() < 64 * 1024 {
+            let n = s.read(&mut chunk).unwrap();
+            assert!(n > 0, "closed early: {}", String::from_utf8_lossy(&buf));
+            buf.extend_from_slice(&chunk[..n]);
+        }
+        let text = String::from_utf8_lossy(&buf);
+        let (head, rest) = text.split_once("\r\n\r\n").unwrap();
+        assert!(head.starts_with("HTTP/1.1 200 "), "{head}");
+        assert!(rest.starts_with("HTTP/1.1 200 "), "bytes after HEAD's headers: {:?}", &rest[..rest.len().min(80)]);
+    });
+}
+
+/// The ETag in `If-None-Match`, and the Last-Modified in
+/// `If-Modified-Since`, each turn the answer into 304 with no body.
+#[test]
+fn conditional_get_is_304() {
+    e2e(SUITE, || {
+        let h = Httpd::start("curl-304", Opts::default());
+        let url = h.url("/style.css");
+        let r = get(&[&url]);
+        assert_eq!(r.status, 200);
+        let etag = r.header("etag").expect("an ETag");
+        let modified = r.header("last-modified").expect("a Last-Modified");
+        let r = get(&["-H", &format!("If-None-Match: {etag}"), &url]);
+        assert_eq!((r.status, r.body.len()), (304, 0), "{}", r.head);
+        let r = get(&["-H", &format!("If-Modified-Since: {modified}"), &url]);
+        assert_eq!((r.status, r.body.len()), (304, 0), "{}", r.head);
+        // A different validator is a full response.
+        let r = get(&["-H", "If-None-Match: \"nope\"", &url]);
+        assert_eq!(r.status, 200);
+    });
+}
+
+/// `-r 0-9` gets 206 with the first ten bytes; a range past the end gets 416.
+#[test]
+fn ranges() {
+    e2e(SUITE, || {
+        let h = Httpd::start("curl-range", Opts::default());
+        let url = h.url("/files/1KiB.txt");
+        let whole = file("files/1KiB.txt");
+        let r = get(&["-r", "0-9", &url]);
+        assert_eq!(r.status, 206, "{}", r.head);
+        assert_eq!(r.body, &whole[..10]);
+        assert_eq!(r.header("content-range"), Some(format!("bytes 0-9/{}", whole.len())));
+        let r = get(&["-r", "999999-", &url]);
+        assert_eq!(r.status, 416, "{}", r.head);
+        assert_eq!(r.header("content-range"), Some(format!("bytes */{}", whole.len())));
+    });
+}
+
+/// Paths that climb out of the root, plain or percent-encoded, are 404:
+/// nothing outside `www/` is ever served.
+#[test]
+fn traversal_is_404() {
+    e2e(SUITE, || {
+        let h = Httpd::start("curl-traversal", Opts::default());
+        for path in
+            ["/../../etc/passwd", "/%2e%2e/%2e%2e/etc/passwd", "/files/../../../etc/passwd", "/..%2f..%2fetc/passwd"]
+        {
+            let r = get(&["--path-as-is", &h.url(path)]);
+            assert_eq!(r.status, 404, "{path}: {}", r.head);
+            assert!(!String::from_utf8_lossy(&r.body).contains("root:"), "{path} served /etc/passwd");
+        }
+    });
+}
+
+/// A directory without its slash is 301 to the slashed path.
+#[test]
+fn directory_redirects() {
+    e2e(SUITE, || {
+        let h = Httpd::start("curl-301", Opts::default());
+        let r = get(&[&h.url("/files")]);
+        assert_eq!(r.status, 301, "{}", r.head);
+        assert!(r.header("location").is_some_and(|l| l.ends_with("/files/")), "{}", r.head);
+        let r = get(&[&h.url("/files/")]);
+        assert_eq!(r.status, 200);
+    });
+}
+
+/// A 70,000-byte path is 414; a 9,000-byte header is 431.
+#[test]
+fn oversized_requests() {
+    e2e(SUITE, || {
+        let h = Httpd::start("curl-too-long", Opts::default());
+        let long = format!("/{}", "a".repeat(70_000));
+        let r = get(&[&h.url(&long)]);
+        assert_eq!(r.status, 414, "{}", r.head);
+        let header = format!("X-Big: {}", "b".repeat(9_000));
+        let r = get(&["-H", &header, &h.url("/")]);
+        assert_eq!(r.status, 431, "{}", r.head);
+        // And the server still serves.
+        assert_eq!(get(&[&h.url("/")]).status, 200);
+    });
+}

@@ -1,0 +1,74 @@
+//! Suite 7, Scapy: a packet-level peer on the TUN link sends what no
+//! well-behaved client sends and checks each segment the stack answers.
+//! It speaks as 10.0.0.3, an address no interface holds, so the
+//! namespace's kernel stays out of the exchange. The cases are in
+//! `tests/py/scapy_peer.py`.
+
+use std::process::Command;
+use std::time::Duration;
+
+use tests::*;
+
+const SUITE: &str = "scapy";
+
+fn case(name: &'static str) {
+    e2e_with(SUITE, &["python3-scapy"], move || {
+        let mut h = Httpd::start(&format!("scapy-{name}"), Opts::args(&["--msl", "5"]).tun().pcap());
+        run_ok(Command::new(python()).arg(py("scapy_peer.py")).arg(name), Duration::from_secs(60));
+        h.stop();
+    });
+}
+
+/// A SYN to a closed port gets RST,ACK acknowledging the SYN (seq 0).
+#[test]
+fn syn_to_closed_port_is_reset() {
+    case("closed_port");
+}
+
+/// A handshake by hand: the SYN,ACK acknowledges ISS+1, offers MSS 1460
+/// (MTU 1500) and no option the SYN did not offer; after our ACK the
+/// connection is ESTABLISHED.
+#[test]
+fn handshake_with_options() {
+    case("handshake");
+}
+
+/// A request segment is ACKed and answered.
+#[test]
+fn data_is_acked() {
+    case("data_acked");
+}
+
+/// An out-of-order segment is held and the gap ACKed (duplicate ACK at
+/// the gap); when the gap is filled both are ACKed and the request answered.
+#[test]
+fn out_of_order_segment_held() {
+    case("out_of_order");
+}
+
+/// After `Connection: close` the server sends FIN first; we ACK it
+/// (FIN-WAIT-2), send ours, it ACKs and keeps the connection in TIME-WAIT.
+#[test]
+fn four_way_close_server_first() {
+    case("four_way_close");
+}
+
+/// Our FIN retransmitted while the server is in TIME-WAIT is ACKed again.
+#[test]
+fn retransmitted_fin_in_time_wait_acked() {
+    case("time_wait_fin");
+}
+
+/// RSTs with sequence numbers outside the window are ignored: no answer,
+/// the connection stays ESTABLISHED and serves.
+#[test]
+fn rst_outside_window_ignored() {
+    case("rst_out_of_window");
+}
+
+/// A SYN to the listening port with a bad checksum is dropped silently
+/// (and counted); the same SYN with a good checksum is answered.
+#[test]
+fn syn_with_bad_checksum_ignored() {
+    case("bad_checksum_syn");
+}

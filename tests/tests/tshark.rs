@@ -1,0 +1,79 @@
+//! Suite 8, tshark: Wireshark's dissectors judge the server's packets.
+//! Every test that records a capture (python, close, scapy and this suite)
+//! runs `check_capture` on it when it stops the server; this suite adds a
+//! capture of varied traffic on a lossy link with small segments, and makes
+//! sure the check itself catches a bad packet.
+
+use std::process::Command;
+use std::time::Duration;
+
+use tests::*;
+
+const SUITE: &str = "tshark";
+
+fn traffic(h: &Httpd) {
+    let u = |p: &str| h.url(p);
+    curl(&["-o", "/dev/null", &u("/"), "-o", "/dev/null", &u("/style.css"), "-o", "/dev/null", &u("/files/1MiB.bin")]);
+    curl(&["-o", "/dev/null", "-r", "0-9", &u("/files/1KiB.txt")]);
+    curl(&["-o", "/dev/null", "-I", &u("/tcp.html")]);
+    curl(&["-o", "/dev/null", "-H", "Connection: close", &u("/files/")]);
+    curl(&["-o", "/dev/null", "--path-as-is", &u("/../../etc/passwd")]);
+    run_ok(
+        Command::new(python()).arg(py("raw_client.py")).args(["malformed", "127.0.0.1", "8080"]).arg(www()),
+        Duration::from_secs(60),
+    );
+}
+
+/// Varied traffic (keep-alive, a 1 MiB file, ranges, HEAD, close, errors,
+/// malformed requests) over a link with loss, duplicates and reordering and
+/// a 576-byte MTU: tshark finds no malformed packet and no bad IP or TCP
+/// checksum on any of the server's packets.
+#[test]
+fn server_packets_are_well_formed() {
+    e2e_with(SUITE, &["tshark", "curl"], || {
+        let mut h = Httpd::start(
+            "tshark-varied",
+            Opts::args(&["--mtu", "576", "--faults", "loss=2%,dup=1%,reorder=2%,seed=3"]).pcap(),
+        );
+        traffic(&h);
+        h.stop(); // runs check_capture
+        let rows = tshark_fields(&h.pcap(), &["tcp.srcport"]);
+        let ours = rows.iter().filter(|r| r[0] == "8080").count();
+        assert!(ours > 1000, "only {ours} server packets captured");
+    });
+}
+
+/// The check can fail: one byte of a server packet's payload flipped in
+/// a good capture makes its TCP checksum wrong, and `check_capture` says so.
+#[test]
+fn check_catches_a_corrupt_server_packet() {
+    e2e_with(SUITE, &["tshark", "curl"], || {
+        let mut h = Httpd::start("tshark-self-test", Opts::default().pcap());
+        curl(&["-o", "/dev/null", &h.url("/")]);
+        h.stop();
+        let mut pcap = std::fs::read(h.pcap()).unwrap();
+        // Records: 24-byte file header, then 16-byte record headers + raw IPv4.
+        let mut at = 24;
+        let mut flipped = false;
+        while at + 16 <= pcap.len() {
+            let len = u32::from_le_bytes(pcap[at + 8..at + 12].try_into().unwrap()) as usize;
+            let ip = at + 16;
+            let ihl = (pcap[ip] & 0x0f) as usize * 4;
+            let tcp = ip + ihl;
+            let src_port = u16::from_be_bytes([pcap[tcp], pcap[tcp + 1]]);
+            let data_off = (pcap[tcp + 12] >> 4) as usize * 4;
+            if src_port == PORT && len > ihl + data_off {
+                pcap[tcp + data_off] ^= 0x20;
+                flipped = true;
+                break;
+            }
+            at = ip + len;
+        }
+        assert!(flipped, "no server data packet in the capture");
+        let dir = scratch();
+        let bad = dir.path().join("bad.pcap");
+        std::fs::write(&bad, &pcap).unwrap();
+        let caught = std::panic::catch_unwind(|| check_capture(&bad, h.addr));
+        assert!(caught.is_err(), "check_capture passed a capture with a corrupt server packet");
+    });
+}
