@@ -17,6 +17,8 @@
 //! - [`run`] runs a command with a time limit, in its own process group,
 //!   killed whole if it overstays.
 
+use nix::sys::signal::{kill, killpg, Signal};
+use nix::unistd::Pid;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::unix::process::CommandExt;
@@ -83,8 +85,7 @@ pub fn httpd_bin() -> PathBuf {
 }
 
 fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
+    nix::unistd::geteuid().is_root()
 }
 
 fn in_ci() -> bool {
@@ -197,7 +198,7 @@ fn wait_within(mut child: Child, limit: Duration, what: &str) -> Output {
             break status;
         }
         if Instant::now() >= deadline {
-            kill_group(&mut child, libc::SIGKILL);
+            kill_group(&mut child, Signal::SIGKILL);
             let _ = child.wait();
             let stderr = err.join().unwrap_or_default();
             panic!("{what} overstayed {limit:?}; stderr:\n{}", String::from_utf8_lossy(&stderr));
@@ -207,9 +208,9 @@ fn wait_within(mut child: Child, limit: Duration, what: &str) -> Output {
     Output { status, stdout: out.join().unwrap_or_default(), stderr: err.join().unwrap_or_default() }
 }
 
-fn kill_group(child: &mut Child, signal: i32) {
-    // SAFETY: kill takes no pointers; the group is the child's own.
-    unsafe { libc::kill(-(child.id() as i32), signal) };
+fn kill_group(child: &mut Child, signal: Signal) {
+    // The group is the child's own (it was started in a new process group).
+    let _ = killpg(Pid::from_raw(child.id() as i32), signal);
 }
 
 /// Options for [`Httpd::start`].
@@ -374,7 +375,9 @@ impl Httpd {
     pub fn access_statuses(&self) -> Vec<(String, u16)> {
         self.log()
             .lines()
-            .filter(|l| l.contains(" access] "))
+            // Access-log lines are plain combined-log lines; the server's
+            // other log lines start with env_logger's "[time LEVEL target]".
+            .filter(|l| !l.starts_with('['))
             .filter_map(|l| {
                 let (_, rest) = l.split_once("] \"")?;
                 let (line, rest) = rest.split_once("\" ")?;
@@ -393,12 +396,11 @@ impl Httpd {
     /// capture (if any) with tshark. Returns the log.
     pub fn stop(&mut self) -> String {
         if let Some(mut child) = self.child.take() {
-            // SAFETY: kill takes no pointers.
-            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+            let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
             let deadline = Instant::now() + Duration::from_secs(10);
             while child.try_wait().expect("wait").is_none() {
                 if Instant::now() >= deadline {
-                    kill_group(&mut child, libc::SIGKILL);
+                    kill_group(&mut child, Signal::SIGKILL);
                     let _ = child.wait();
                     panic!("httpd did not stop within 10 s of SIGTERM:\n{}", self.log());
                 }
@@ -415,7 +417,7 @@ impl Httpd {
 impl Drop for Httpd {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            kill_group(&mut child, libc::SIGKILL);
+            kill_group(&mut child, Signal::SIGKILL);
             let _ = child.wait();
         }
         if std::thread::panicking() {
