@@ -2,10 +2,12 @@
 //! server through the simulator, with and without loss. The bytes must
 //! arrive intact both ways and both ends must finish their close.
 
+mod common;
 mod smol;
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 
+use common::pattern;
 use smol::SmolHost;
 use smoltcp::socket::tcp::State as SmolState;
 use stack::link::faults::Faults;
@@ -62,18 +64,6 @@ impl Host for Peer {
             Peer::Smol(s) => s.poll_at(),
         }
     }
-}
-
-fn pattern(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(6364136223846793005) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
 }
 
 /// The smoltcp client sends a request; our server reads all of it, answers

@@ -421,6 +421,9 @@ impl fmt::Display for Micros {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::VecDeque;
+
+    use super::super::QueueLink;
     use super::*;
 
     fn faults(s: &str) -> Faults {
@@ -580,33 +583,9 @@ mod tests {
         assert_eq!((second.as_ptr(), second), (address, vec![2; 8]));
     }
 
-    /// A link with one packet waiting, that keeps what is sent.
-    struct Queue {
-        rx: Vec<Vec<u8>>,
-        tx: Vec<Vec<u8>>,
-    }
-
-    impl Link for Queue {
-        fn caps(&self) -> LinkCaps {
-            LinkCaps { mtu: 1500, rx_checksum: super::super::RxChecksum::Verify }
-        }
-        fn recv_batch(&mut self, f: &mut dyn FnMut(&[u8])) -> io::Result<usize> {
-            let n = self.rx.len();
-            self.rx.drain(..).for_each(|p| f(&p));
-            Ok(n)
-        }
-        fn send(&mut self, packet: &[u8]) -> io::Result<()> {
-            self.tx.push(packet.to_vec());
-            Ok(())
-        }
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
-    }
-
     #[test]
     fn fault_link_holds_delayed_packets_until_due_both_ways() {
-        let inner = Queue { rx: vec![vec![1]], tx: Vec::new() };
+        let inner = QueueLink { rx: VecDeque::from([vec![1]]), ..QueueLink::default() };
         let mut link = FaultLink::new(inner, faults("delay=20ms"));
         let mut got = Vec::new();
         assert_eq!(link.recv_batch(&mut |p| got.push(p.to_vec())).unwrap(), 1, "taken from the device");

@@ -113,3 +113,31 @@ impl<L: Link + ?Sized> Link for Box<L> {
         (**self).stats()
     }
 }
+
+/// A link made of two queues, for the tests of the middlewares: it delivers
+/// what was put in `rx` and keeps what is sent in `tx`.
+#[cfg(test)]
+#[derive(Default)]
+pub(crate) struct QueueLink {
+    pub rx: std::collections::VecDeque<Vec<u8>>,
+    pub tx: Vec<Vec<u8>>,
+}
+
+#[cfg(test)]
+impl Link for QueueLink {
+    fn caps(&self) -> LinkCaps {
+        LinkCaps { mtu: 1500, rx_checksum: RxChecksum::Verify }
+    }
+    fn recv_batch(&mut self, f: &mut dyn FnMut(&[u8])) -> io::Result<usize> {
+        let n = self.rx.len();
+        self.rx.drain(..).for_each(|p| f(&p));
+        Ok(n)
+    }
+    fn send(&mut self, packet: &[u8]) -> io::Result<()> {
+        self.tx.push(packet.to_vec());
+        Ok(())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}

@@ -136,33 +136,8 @@ mod tests {
     use std::process::Command;
 
     use super::super::tun::testutil::ipv4;
-    use super::super::RxChecksum;
+    use super::super::QueueLink;
     use super::*;
-
-    /// A link that delivers what was queued in `rx` and keeps what is sent.
-    #[derive(Default)]
-    struct Queue {
-        rx: VecDeque<Vec<u8>>,
-        tx: Vec<Vec<u8>>,
-    }
-
-    impl Link for Queue {
-        fn caps(&self) -> LinkCaps {
-            LinkCaps { mtu: 1500, rx_checksum: RxChecksum::Verify }
-        }
-        fn recv_batch(&mut self, f: &mut dyn FnMut(&[u8])) -> io::Result<usize> {
-            let n = self.rx.len();
-            self.rx.drain(..).for_each(|p| f(&p));
-            Ok(n)
-        }
-        fn send(&mut self, packet: &[u8]) -> io::Result<()> {
-            self.tx.push(packet.to_vec());
-            Ok(())
-        }
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
-    }
 
     fn udp(src: u8, dst: u8, payload: &[u8]) -> Vec<u8> {
         let mut udp = vec![0, 9, 0, 9, 0, 8 + payload.len() as u8, 0, 0];
@@ -185,7 +160,7 @@ mod tests {
     #[test]
     fn link_records_both_directions_and_tshark_reads_them() {
         let path = std::env::temp_dir().join(format!("pcap-link-test-{}.pcap", std::process::id()));
-        let inner = Queue { rx: VecDeque::from([udp(1, 2, b"in")]), ..Queue::default() };
+        let inner = QueueLink { rx: VecDeque::from([udp(1, 2, b"in")]), ..QueueLink::default() };
         let mut link = PcapLink::new(inner, PcapWriter::create(&path).unwrap());
         let mut received = Vec::new();
         assert_eq!(link.recv_batch(&mut |p| received.push(p.to_vec())).unwrap(), 1);
