@@ -231,7 +231,7 @@ impl Conn {
                 self.inbuf.drain(..head_len + buffered);
                 self.discard = req.content_length - buffered as u64;
 
-                let response = site.respond(&req, &|| transport.stack_json());
+                let response = site.respond(&req, now.mono, &|| transport.stack_json());
                 self.requests += 1;
                 let last = !req.keep_alive || self.requests >= self.limits.max_requests || self.stopping;
                 let connection = match (last, req.minor_version) {

@@ -1,6 +1,7 @@
 //! Files under the root: finding one from a URL path without ever leaving
 //! the root, and answering for it with validators, conditionals and ranges.
 
+use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::{self, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
@@ -9,10 +10,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use percent_encoding::percent_decode_str;
 
+use stack::time::{Duration, Instant};
+
 use crate::request::{decimal, Request};
 use crate::response::{Body, Response, Status};
 
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Lookup {
     /// A regular file inside the root (a directory's index.html included).
     File(PathBuf),
@@ -48,6 +51,34 @@ pub fn resolve(root: &Path, url_path: &str) -> Lookup {
     match fs::metadata(&real) {
         Ok(m) if m.is_file() => Lookup::File(real),
         _ => Lookup::NotFound,
+    }
+}
+
+/// Recent answers of `resolve`. Canonicalizing a path takes several system
+/// calls (a `readlink` per component, then `stat`s), and a site's few paths
+/// are asked for over and over; an answer is trusted for `FRESH`, as nginx's
+/// `open_file_cache_valid` does. Bounded: when full, it starts afresh.
+#[derive(Default)]
+pub struct LookupCache {
+    entries: HashMap<String, (Lookup, Instant)>,
+}
+
+impl LookupCache {
+    pub const FRESH: Duration = Duration::from_secs(1);
+    pub const MAX_ENTRIES: usize = 1024;
+
+    pub fn resolve(&mut self, root: &Path, url_path: &str, now: Instant) -> Lookup {
+        if let Some((lookup, at)) = self.entries.get(url_path) {
+            if now < *at + Self::FRESH {
+                return lookup.clone();
+            }
+        }
+        let lookup = resolve(root, url_path);
+        if self.entries.len() >= Self::MAX_ENTRIES {
+            self.entries.clear();
+        }
+        self.entries.insert(url_path.to_string(), (lookup.clone(), now));
+        lookup
     }
 }
 
@@ -103,7 +134,9 @@ pub fn serve(path: &Path, req: &Request) -> io::Result<Response> {
             return Ok(response);
         }
     };
-    file.seek(SeekFrom::Start(start))?;
+    if start > 0 {
+        file.seek(SeekFrom::Start(start))?;
+    }
     let mut headers = vec![("Content-Type", content_type(path)), ("Content-Length", (end - start).to_string())];
     if status == Status::PartialContent {
         headers.push(("Content-Range", format!("bytes {start}-{}/{len}", end - 1)));
@@ -203,6 +236,27 @@ fn content_type(path: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A resolution is reused while fresh, so a file removed meanwhile is
+    /// still "found" (its open will fail later); after `FRESH` the path is
+    /// resolved again. The cache never holds more than `MAX_ENTRIES`.
+    #[test]
+    fn lookups_are_reused_while_fresh_and_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        fs::write(root.join("a.txt"), "a").unwrap();
+        let mut cache = LookupCache::default();
+        let t0 = Instant::from_secs(100);
+        assert_eq!(cache.resolve(&root, "/a.txt", t0), Lookup::File(root.join("a.txt")));
+        fs::remove_file(root.join("a.txt")).unwrap();
+        let almost = t0 + LookupCache::FRESH - Duration::from_micros(1);
+        assert_eq!(cache.resolve(&root, "/a.txt", almost), Lookup::File(root.join("a.txt")));
+        assert_eq!(cache.resolve(&root, "/a.txt", t0 + LookupCache::FRESH), Lookup::NotFound);
+        for i in 0..LookupCache::MAX_ENTRIES + 10 {
+            cache.resolve(&root, &format!("/missing{i}"), t0);
+        }
+        assert!(cache.entries.len() <= LookupCache::MAX_ENTRIES);
+    }
 
     #[test]
     fn ranges() {

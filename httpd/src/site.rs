@@ -3,8 +3,10 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
+use stack::time::Instant;
+
 use crate::access;
-use crate::files::{self, Lookup};
+use crate::files::{self, Lookup, LookupCache};
 use crate::request::{Method, Request};
 use crate::response::{Body, Date, Response, Status};
 
@@ -14,6 +16,7 @@ pub struct Site {
     root: PathBuf,
     pub(crate) date: Date,
     pub(crate) access: access::Log,
+    lookups: LookupCache,
 }
 
 impl Site {
@@ -22,7 +25,7 @@ impl Site {
         if !root.is_dir() {
             return Err(io::Error::new(io::ErrorKind::NotADirectory, format!("{}", root.display())));
         }
-        Ok(Site { root, date: Date::default(), access: access::Log::new() })
+        Ok(Site { root, date: Date::default(), access: access::Log::new(), lookups: LookupCache::default() })
     }
 
     pub fn root(&self) -> &Path {
@@ -31,9 +34,9 @@ impl Site {
 
     /// The response to `req`; `stack_json` describes the TCP stack for
     /// `/_stack.json` (only the event loop can ask the stack).
-    pub fn respond(&self, req: &Request, stack_json: &dyn Fn() -> String) -> Response {
+    pub fn respond(&mut self, req: &Request, now: Instant, stack_json: &dyn Fn() -> String) -> Response {
         let mut response = match req.method {
-            Method::Get | Method::Head => self.resource(req, stack_json),
+            Method::Get | Method::Head => self.resource(req, now, stack_json),
             Method::NotAllowed => Response::page(Status::MethodNotAllowed),
             Method::Unknown => Response::page(Status::NotImplemented),
         };
@@ -44,7 +47,7 @@ impl Site {
         response
     }
 
-    fn resource(&self, req: &Request, stack_json: &dyn Fn() -> String) -> Response {
+    fn resource(&mut self, req: &Request, now: Instant, stack_json: &dyn Fn() -> String) -> Response {
         if req.path() == "/_stack.json" {
             let json = stack_json().into_bytes();
             let mut response = Response::bytes(Status::Ok, "application/json", json);
@@ -52,7 +55,7 @@ impl Site {
             response.headers.push(("Cache-Control", "no-store".into()));
             return response;
         }
-        match files::resolve(&self.root, req.path()) {
+        match self.lookups.resolve(&self.root, req.path(), now) {
             Lookup::File(path) => files::serve(&path, req).unwrap_or_else(|e| {
                 log::warn!("{}: {e}", path.display());
                 Response::page(Status::NotFound)
