@@ -742,15 +742,7 @@ impl Stack {
             window: (tcb.rcv_adv.max(tcb.rcv_nxt) - tcb.rcv_nxt).min(u16::MAX as usize) as u16,
             expires: now + self.two_msl(),
         };
-        let ack = TcpRepr {
-            src_port: tuple.local.port(),
-            dst_port: tuple.remote.port(),
-            seq_number: entry.snd_nxt,
-            ack_number: entry.rcv_nxt,
-            flags: Flags::ACK,
-            window_len: entry.window,
-            ..TcpRepr::default()
-        };
+        let ack = time_wait::ack(&tuple, &entry);
         self.reply_tcp(tuple.remote, ack);
         if self.time_wait.len() >= self.config.max_time_wait {
             self.counters.drops.time_wait_full += 1; // deleted at once instead

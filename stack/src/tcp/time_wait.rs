@@ -142,7 +142,7 @@ impl TimeWaitTable {
 }
 
 /// <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>
-fn ack(tuple: &FourTuple, e: &Entry) -> TcpRepr {
+pub fn ack(tuple: &FourTuple, e: &Entry) -> TcpRepr {
     TcpRepr {
         src_port: tuple.local.port(),
         dst_port: tuple.remote.port(),
