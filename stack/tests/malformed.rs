@@ -493,7 +493,7 @@ impl RandomSegment {
             dst_port: PORT,
             seq_number: stack::tcp::seq::SeqNum(seq),
             ack_number: stack::tcp::seq::SeqNum(ack),
-            flags: Flags(self.flags),
+            flags: Flags::from_bits_retain(self.flags),
             window_len: self.window,
             urgent_at: 0,
             options: self.options,

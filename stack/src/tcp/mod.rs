@@ -22,7 +22,6 @@ pub mod tcb;
 pub mod time_wait;
 
 use core::fmt;
-use core::ops::{BitOr, BitOrAssign};
 use std::net::Ipv4Addr;
 
 use crate::link::RxChecksum;
@@ -130,44 +129,22 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
-/// What happened on a socket since the application last looked.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Default)]
-pub struct Ready(u8);
-
-impl Ready {
-    pub const NONE: Ready = Ready(0);
-    /// The 3-way handshake completed.
-    pub const CONNECTED: Ready = Ready(1);
-    /// Data (or the end of it) can be read.
-    pub const READABLE: Ready = Ready(2);
-    /// Room in the send buffer again.
-    pub const WRITABLE: Ready = Ready(4);
-    /// The peer sent FIN: it will send nothing more.
-    pub const PEER_CLOSED: Ready = Ready(8);
-    /// The connection was reset, refused or timed out.
-    pub const RESET: Ready = Ready(16);
-    /// The connection reached CLOSED or TIME-WAIT.
-    pub const CLOSED: Ready = Ready(32);
-
-    pub fn contains(self, other: Ready) -> bool {
-        self.0 & other.0 == other.0
-    }
-
-    pub fn is_empty(self) -> bool {
-        self.0 == 0
-    }
-}
-
-impl BitOr for Ready {
-    type Output = Ready;
-    fn bitor(self, other: Ready) -> Ready {
-        Ready(self.0 | other.0)
-    }
-}
-
-impl BitOrAssign for Ready {
-    fn bitor_assign(&mut self, other: Ready) {
-        self.0 |= other.0;
+bitflags::bitflags! {
+    /// What happened on a socket since the application last looked.
+    #[derive(Copy, Clone, Debug, PartialEq, Eq, Default)]
+    pub struct Ready: u8 {
+        /// The 3-way handshake completed.
+        const CONNECTED = 1;
+        /// Data (or the end of it) can be read.
+        const READABLE = 2;
+        /// Room in the send buffer again.
+        const WRITABLE = 4;
+        /// The peer sent FIN: it will send nothing more.
+        const PEER_CLOSED = 8;
+        /// The connection was reset, refused or timed out.
+        const RESET = 16;
+        /// The connection reached CLOSED or TIME-WAIT.
+        const CLOSED = 32;
     }
 }
 

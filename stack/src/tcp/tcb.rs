@@ -204,7 +204,7 @@ impl Tcb {
             nodelay: false,
             orphaned: false,
             error: None,
-            ready: Ready::NONE,
+            ready: Ready::empty(),
             tx_blocked: false,
         }
     }
@@ -359,7 +359,7 @@ impl Tcb {
     pub fn close(&mut self) {
         self.orphaned = true;
         self.rx.clear();
-        self.ready = Ready::NONE;
+        self.ready = Ready::empty();
         self.shutdown();
     }
 

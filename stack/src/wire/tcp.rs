@@ -29,7 +29,6 @@ use super::ipv4::PROTO_TCP;
 use super::{be16, be32, checksum, put16, put32, Error};
 use crate::tcp::seq::SeqNum;
 use core::fmt;
-use core::ops::{BitAnd, BitOr, BitOrAssign};
 use std::net::Ipv4Addr;
 
 /// Byte offsets of the header fields.
@@ -45,55 +44,26 @@ mod field {
     pub const URGENT: usize = 18;
 }
 
-/// TCP control bits (RFC 9293 §3.1; ECE and CWR from RFC 3168).
-#[derive(Copy, Clone, PartialEq, Eq, Default, Hash)]
-pub struct Flags(pub u8);
-
-impl Flags {
-    /// No more data from sender.
-    pub const FIN: Flags = Flags(0x01);
-    /// Synchronize sequence numbers.
-    pub const SYN: Flags = Flags(0x02);
-    /// Reset the connection.
-    pub const RST: Flags = Flags(0x04);
-    /// Push function.
-    pub const PSH: Flags = Flags(0x08);
-    /// Acknowledgment field is significant.
-    pub const ACK: Flags = Flags(0x10);
-    /// Urgent pointer field is significant.
-    pub const URG: Flags = Flags(0x20);
-    /// ECN-Echo.
-    pub const ECE: Flags = Flags(0x40);
-    /// Congestion Window Reduced.
-    pub const CWR: Flags = Flags(0x80);
-
-    /// Whether every bit of `other` is set in `self`.
-    pub fn contains(self, other: Flags) -> bool {
-        self.0 & other.0 == other.0
-    }
-
-    pub fn is_empty(self) -> bool {
-        self.0 == 0
-    }
-}
-
-impl BitOr for Flags {
-    type Output = Flags;
-    fn bitor(self, other: Flags) -> Flags {
-        Flags(self.0 | other.0)
-    }
-}
-
-impl BitOrAssign for Flags {
-    fn bitor_assign(&mut self, other: Flags) {
-        self.0 |= other.0;
-    }
-}
-
-impl BitAnd for Flags {
-    type Output = Flags;
-    fn bitand(self, other: Flags) -> Flags {
-        Flags(self.0 & other.0)
+bitflags::bitflags! {
+    /// TCP control bits (RFC 9293 §3.1; ECE and CWR from RFC 3168).
+    #[derive(Copy, Clone, PartialEq, Eq, Default, Hash)]
+    pub struct Flags: u8 {
+        /// No more data from sender.
+        const FIN = 0x01;
+        /// Synchronize sequence numbers.
+        const SYN = 0x02;
+        /// Reset the connection.
+        const RST = 0x04;
+        /// Push function.
+        const PSH = 0x08;
+        /// Acknowledgment field is significant.
+        const ACK = 0x10;
+        /// Urgent pointer field is significant.
+        const URG = 0x20;
+        /// ECN-Echo.
+        const ECE = 0x40;
+        /// Congestion Window Reduced.
+        const CWR = 0x80;
     }
 }
 
@@ -170,7 +140,7 @@ impl<'a> TcpSegment<'a> {
     }
 
     pub fn flags(&self) -> Flags {
-        Flags(self.buffer[field::FLAGS])
+        Flags::from_bits_retain(self.buffer[field::FLAGS])
     }
 
     /// The advertised receive window, before window scaling (RFC 7323).
@@ -409,7 +379,7 @@ impl TcpRepr {
         put32(buf, field::SEQ, self.seq_number.0);
         put32(buf, field::ACK, self.ack_number.0);
         buf[field::DATA_OFFSET] = ((header_len / 4) as u8) << 4;
-        buf[field::FLAGS] = self.flags.0;
+        buf[field::FLAGS] = self.flags.bits();
         put16(buf, field::WINDOW, self.window_len);
         put16(buf, field::CHECKSUM, 0);
         put16(buf, field::URGENT, self.urgent_at);
@@ -712,7 +682,7 @@ mod tests {
                 dst_port,
                 seq_number: SeqNum(seq),
                 ack_number: SeqNum(ack),
-                flags: Flags(flags),
+                flags: Flags::from_bits_retain(flags),
                 window_len,
                 urgent_at,
                 options,

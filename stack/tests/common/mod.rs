@@ -129,7 +129,7 @@ pub fn events(net: &mut Network<Node>, i: usize) -> Vec<Event> {
 }
 
 pub fn ready_of(events: &[Event], h: SocketHandle) -> Ready {
-    events.iter().fold(Ready::NONE, |acc, e| match *e {
+    events.iter().fold(Ready::empty(), |acc, e| match *e {
         Event::Socket { socket, ready } if socket == h => acc | ready,
         _ => acc,
     })
