@@ -9,30 +9,7 @@ use stack::link::sim::Network;
 use stack::tcp::state::State;
 use stack::time::{Duration, Instant};
 use stack::wire::tcp::Flags;
-use stack::{Error, Ready, SocketHandle, Stack};
-
-/// Send `data` from `from` on `tx` to the reader `rx` at `to`, feeding the
-/// send buffer as it drains; returns what was read.
-fn transfer(
-    net: &mut Network<Node>,
-    from: usize,
-    tx: SocketHandle,
-    to: usize,
-    rx: SocketHandle,
-    data: &[u8],
-) -> Vec<u8> {
-    let mut sent = 0;
-    let mut got = Vec::new();
-    run(net, Duration::from_secs(600), |n| {
-        let now = n.now();
-        if let Ok(k) = stack(n, from).send(now, tx, &data[sent..]) {
-            sent += k;
-        }
-        got.extend(read_all(n, to, rx));
-        got.len() == data.len()
-    });
-    got
-}
+use stack::{Error, Ready, Stack};
 
 fn data_segments(segs: &[Seg], from_server: bool) -> Vec<&Seg> {
     segs.iter().filter(|s| s.is_from_server() == from_server && s.len > 0).collect()

@@ -153,6 +153,23 @@ mod tests {
     }
 
     #[test]
+    fn sack_blocks_are_runs_most_recent_first() {
+        let mut r = Reassembly::default();
+        let blocks = |r: &Reassembly| r.sack_blocks().iter().flatten().map(|(l, r)| (l.0, r.0)).collect::<Vec<_>>();
+        r.insert(SeqNum(20), b"kl", false, 8).unwrap();
+        r.insert(SeqNum(30), b"uv", false, 8).unwrap();
+        r.insert(SeqNum(22), b"mn", false, 8).unwrap();
+        assert_eq!(blocks(&r), [(20, 24), (30, 32)], "the run just added to comes first");
+        r.insert(SeqNum(40), b"x", false, 8).unwrap();
+        r.insert(SeqNum(50), b"y", false, 8).unwrap();
+        r.insert(SeqNum(60), b"z", false, 8).unwrap();
+        assert_eq!(blocks(&r), [(60, 61), (50, 51), (40, 41), (20, 24)], "four fit; the oldest is left out");
+        // A duplicate makes its run the most recent again.
+        r.insert(SeqNum(30), b"u", false, 8).unwrap();
+        assert_eq!(blocks(&r)[0], (30, 32));
+    }
+
+    #[test]
     fn a_held_fin_is_reported_across_the_wrap() {
         let mut r = Reassembly::default();
         r.insert(SeqNum(u32::MAX - 1), b"abcd", true, 4).unwrap();

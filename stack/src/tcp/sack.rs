@@ -186,3 +186,114 @@ fn overlap(a: (SeqNum, SeqNum), b: (SeqNum, SeqNum)) -> usize {
 fn offset(a: SeqNum, b: SeqNum) -> usize {
     b.0.wrapping_sub(a.0) as usize
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MSS: usize = 100;
+
+    fn sack(blocks: &[(u32, u32)]) -> [Option<(SeqNum, SeqNum)>; 4] {
+        let mut out = [None; 4];
+        for (slot, &(l, r)) in out.iter_mut().zip(blocks) {
+            *slot = Some((SeqNum(l), SeqNum(r)));
+        }
+        out
+    }
+
+    fn blocks(s: &Scoreboard) -> Vec<(u32, u32)> {
+        s.blocks().iter().map(|&(l, r)| (l.0, r.0)).collect()
+    }
+
+    /// Update with SND.UNA = the ACK = `una` and SND.NXT = `nxt`.
+    fn update(s: &mut Scoreboard, una: u32, nxt: u32, b: &[(u32, u32)]) -> Update {
+        s.update(&sack(b), SeqNum(una), SeqNum(una), SeqNum(nxt), 8)
+    }
+
+    #[test]
+    fn blocks_merge_and_count_only_new_bytes() {
+        let mut s = Scoreboard::default();
+        let u = update(&mut s, 1000, 2000, &[(1300, 1400), (1100, 1200)]);
+        assert_eq!((u.newly_sacked, u.ignored, u.dsack), (200, 0, 0));
+        assert_eq!(blocks(&s), [(1100, 1200), (1300, 1400)]);
+        // Touching and overlapping blocks merge; repeated ones add nothing.
+        let u = update(&mut s, 1000, 2000, &[(1200, 1350), (1300, 1400), (1100, 1200)]);
+        assert_eq!(u.newly_sacked, 100);
+        assert_eq!(blocks(&s), [(1100, 1400)]);
+        // The cumulative ACK drops and trims what lies below it.
+        update(&mut s, 1150, 2000, &[]);
+        assert_eq!(blocks(&s), [(1150, 1400)]);
+        assert!(s.reneged(SeqNum(1150)), "a block at SND.UNA that the ACK does not cover");
+        update(&mut s, 1400, 2000, &[]);
+        assert!(s.is_empty());
+    }
+
+    #[test]
+    fn blocks_outside_the_window_are_ignored_and_dsack_is_recognised() {
+        let mut s = Scoreboard::default();
+        // Beyond SND.NXT, reversed, empty, partly below SND.UNA, far away.
+        let u = update(&mut s, 1000, 2000, &[(1900, 2100), (1500, 1400), (1500, 1500), (900, 1100)]);
+        assert_eq!((u.newly_sacked, u.ignored, u.dsack), (0, 4, 0));
+        let u = update(&mut s, 1000, 2000, &[(1100, 1200), (0x8000_1000, 0x8000_1100)]);
+        assert_eq!((u.newly_sacked, u.ignored), (100, 1));
+        // D-SACK: a first block below the ACK, or inside the second block.
+        let u = update(&mut s, 1000, 2000, &[(900, 1000), (1100, 1200)]);
+        assert_eq!((u.newly_sacked, u.ignored, u.dsack), (0, 0, 1));
+        let u = update(&mut s, 1000, 2000, &[(1500, 1600), (1400, 1700)]);
+        assert_eq!((u.newly_sacked, u.ignored, u.dsack), (300, 0, 1));
+        assert_eq!(blocks(&s), [(1100, 1200), (1400, 1700)]);
+    }
+
+    #[test]
+    fn the_scoreboard_is_bounded() {
+        let mut s = Scoreboard::default();
+        let mut ignored = 0;
+        for i in 0..20u32 {
+            let l = 1010 + 20 * i;
+            ignored += s.update(&sack(&[(l, l + 10)]), SeqNum(1000), SeqNum(1000), SeqNum(2000), 8).ignored;
+        }
+        assert_eq!((s.blocks().len(), ignored), (8, 12));
+        // A block that merges with one held still counts.
+        let u = s.update(&sack(&[(1020, 1030)]), SeqNum(1000), SeqNum(1000), SeqNum(2000), 8);
+        assert_eq!((u.newly_sacked, u.ignored), (10, 0));
+    }
+
+    #[test]
+    fn is_lost_needs_three_blocks_or_more_than_two_segments_above() {
+        let mut s = Scoreboard::default();
+        update(&mut s, 0, 2000, &[(100, 200)]);
+        assert_eq!(s.lost_edge(MSS), None, "one segment above: maybe just reordered");
+        update(&mut s, 0, 2000, &[(300, 400)]);
+        assert_eq!(s.lost_edge(MSS), None);
+        update(&mut s, 0, 2000, &[(500, 550)]);
+        assert_eq!(s.lost_edge(MSS), Some(SeqNum(100)), "three blocks above the first hole");
+        update(&mut s, 0, 2000, &[(700, 1000)]);
+        // 300 bytes above the hole at 550..700: more than 2 × MSS.
+        assert_eq!(s.lost_edge(MSS), Some(SeqNum(700)));
+    }
+
+    #[test]
+    fn next_unsacked_skips_sacked_blocks() {
+        let mut s = Scoreboard::default();
+        update(&mut s, 0, 1000, &[(100, 200), (300, 400)]);
+        let run = |from, limit| s.next_unsacked(SeqNum(from), SeqNum(limit)).map(|(a, b)| (a.0, b.0));
+        assert_eq!(run(0, 1000), Some((0, 100)));
+        assert_eq!(run(150, 1000), Some((200, 300)));
+        assert_eq!(run(350, 1000), Some((400, 1000)));
+        assert_eq!(run(350, 400), None);
+        assert_eq!(run(50, 80), Some((50, 80)));
+        assert_eq!(s.sacked_between(SeqNum(150), SeqNum(350)), 100);
+    }
+
+    #[test]
+    fn works_across_the_wrap() {
+        let mut s = Scoreboard::default();
+        let una = u32::MAX - 150;
+        // 2^32 − 50 up to 50: 100 bytes across the wrap.
+        let u = update(&mut s, una, 500, &[(u32::MAX - 49, 50), (100, 200)]);
+        assert_eq!((u.newly_sacked, u.ignored), (200, 0));
+        assert_eq!(s.sacked_between(SeqNum(una), SeqNum(500)), 200);
+        let first = s.next_unsacked(SeqNum(una), SeqNum(500)).unwrap();
+        assert_eq!(first, (SeqNum(una), SeqNum(u32::MAX - 49)));
+    }
+}

@@ -158,8 +158,11 @@ pub struct Tcb {
     /// An ACK must go out now (a FIN, a filled gap, a window update...).
     ack_now: bool,
     /// Out-of-order segments received since the last dispatch: each gets
-    /// its own duplicate ACK, or the sender could not count three of them.
-    dup_acks_owed: u32,
+    /// its own duplicate ACK, or the sender could not count three of them,
+    /// with the SACK blocks as they were when it arrived, so that each ACK
+    /// reports something new (RFC 2018 §4, RFC 6675 §2). At most
+    /// `max_ooo_segments`.
+    dup_acks_owed: Vec<[Option<(SeqNum, SeqNum)>; 4]>,
     /// Data segments received since we last sent an ACK.
     segs_unacked: u32,
     /// Fast retransmit, a partial ACK or a retransmitted SYN asked for the
@@ -215,7 +218,7 @@ impl Tcb {
             delayed_ack: None,
             fin_wait_2_timer: None,
             ack_now: false,
-            dup_acks_owed: 0,
+            dup_acks_owed: Vec::new(),
             segs_unacked: 0,
             retransmit_first: false,
             window_probe: false,
@@ -349,6 +352,11 @@ impl Tcb {
     /// Bytes waiting to be read.
     pub fn recv_queue(&self) -> usize {
         self.rx.len()
+    }
+
+    /// What the peer has SACKed of what we sent.
+    pub fn scoreboard(&self) -> &Scoreboard {
+        &self.sack
     }
 
     /// Bytes written and not yet acknowledged: the send buffer in use.
@@ -572,7 +580,8 @@ impl Tcb {
             return false;
         }
         let window_changed = repr.window_len as usize != self.snd_wnd;
-        let duplicate = ack == self.snd_una
+        // A duplicate ACK in the sense of RFC 5681 §2.
+        let same_ack = ack == self.snd_una
             && self.snd_nxt > self.snd_una
             && payload_len == 0
             && !repr.flags.contains(Flags::SYN)
@@ -582,9 +591,12 @@ impl Tcb {
             self.on_new_ack(cx, ack);
         }
         let newly_sacked = self.update_scoreboard(cx, repr);
-        // A duplicate ACK in the sense of RFC 5681 §2, or one that SACKs
-        // data not SACKed before (RFC 6675 §2), even if it also moves SND.UNA.
-        if duplicate || newly_sacked > 0 {
+        // With SACK a duplicate ACK is one that SACKs data not SACKed before
+        // (RFC 6675 §2), even if it also moves SND.UNA; so an ACK that only
+        // reports a duplicate segment (D-SACK), or that the network
+        // duplicated, does not count.
+        let duplicate = if self.sack_permitted { newly_sacked > 0 } else { same_ack };
+        if duplicate {
             self.on_duplicate_ack(cx);
         }
         if self.snd_wnd == 0 && ack == self.snd_una {
@@ -710,7 +722,10 @@ impl Tcb {
             if self.ooo.insert(seq, data, fin, cx.config.max_ooo_segments).is_err() {
                 cx.counters.drops.ooo_full += 1;
             }
-            self.dup_acks_owed += 1;
+            if self.dup_acks_owed.len() < cx.config.max_ooo_segments {
+                let blocks = if self.sack_permitted { self.ooo.sack_blocks() } else { [None; 4] };
+                self.dup_acks_owed.push(blocks);
+            }
             return;
         }
         let filled_gap = !self.ooo.is_empty();
@@ -871,14 +886,20 @@ impl Tcb {
             }
             sent = true;
         }
-        let acks = self.dup_acks_owed.max((!sent && self.ack_now) as u32);
-        self.dup_acks_owed = 0;
-        for _ in 0..acks {
+        let mut owed = std::mem::take(&mut self.dup_acks_owed);
+        for &sack_blocks in &owed {
+            let mut ack = self.control(cx, self.snd_nxt, Flags::ACK);
+            ack.options.sack_blocks = sack_blocks;
+            self.transmit(cx, ack, 0, 0, emit);
+        }
+        if owed.is_empty() && !sent && self.ack_now {
             let ack = self.control(cx, self.snd_nxt, Flags::ACK);
             self.transmit(cx, ack, 0, 0, emit);
         }
-        // Zero window with data waiting and nothing in flight: probe later
-        // (§3.8.6.1), with the retransmission timer's backoff.
+        owed.clear();
+        self.dup_acks_owed = owed; // keep the allocation
+                                   // Zero window with data waiting and nothing in flight: probe later
+                                   // (§3.8.6.1), with the retransmission timer's backoff.
         let waiting = self.tx_end() > self.snd_nxt || (self.fin_queued && self.snd_nxt <= self.tx_end());
         if self.rtx_timer.is_none() && waiting && self.state.is_synchronized() && self.snd_wnd == 0 {
             self.rtx_timer = Some(cx.now + self.rtt.rto());
@@ -896,8 +917,11 @@ impl Tcb {
     /// 3. the first lost run not yet resent (RFC 6675's NextSeg() rule 1;
     ///    after a timeout, everything not SACKed), if cwnd − pipe holds it;
     /// 4. new data within cwnd − pipe and the peer's window (NextSeg() rule
-    ///    2), as Nagle and silly window avoidance allow, then the FIN;
-    /// 5. one byte into a zero window, as a probe (§3.8.6.1).
+    ///    2), as Nagle and silly window avoidance allow, then the FIN, or
+    ///    one byte into a zero window, as a probe (§3.8.6.1);
+    /// 5. in recovery, with nothing new to send, the next hole below the
+    ///    highest SACKed byte, lost or not yet (NextSeg() rule 3): no more
+    ///    segments may come to show it lost.
     fn next_segment(&mut self) -> Option<(SeqNum, usize)> {
         let synchronized = match self.state {
             State::SynSent | State::SynReceived => false,
@@ -921,7 +945,14 @@ impl Tcb {
         if !synchronized {
             return None;
         }
-        self.next_new_data((self.cc.window() + self.cc.limited_transmit()).saturating_sub(pipe))
+        let new_data = self.next_new_data((self.cc.window() + self.cc.limited_transmit()).saturating_sub(pipe));
+        if new_data.is_some() || !self.cc.in_recovery() {
+            return new_data;
+        }
+        let &(_, highest_sacked) = self.sack.blocks().last()?;
+        let (seq, end) = self.sack.next_unsacked(from, highest_sacked)?;
+        let len = self.segment_size().min(end - seq);
+        (room >= len).then_some((seq, len))
     }
 
     /// How many bytes of new data go at SND.NXT, with `room` left in the

@@ -109,6 +109,29 @@ pub fn establish(net: &mut Network<Node>) -> (SocketHandle, SocketHandle) {
     (c, s.unwrap())
 }
 
+/// Send `data` from `from` on `tx` to the reader `rx` at `to`, feeding the
+/// send buffer as it drains; returns what was read.
+pub fn transfer(
+    net: &mut Network<Node>,
+    from: usize,
+    tx: SocketHandle,
+    to: usize,
+    rx: SocketHandle,
+    data: &[u8],
+) -> Vec<u8> {
+    let mut sent = 0;
+    let mut got = Vec::new();
+    run(net, Duration::from_secs(600), |n| {
+        let now = n.now();
+        if let Ok(k) = stack(n, from).send(now, tx, &data[sent..]) {
+            sent += k;
+        }
+        got.extend(read_all(n, to, rx));
+        got.len() == data.len()
+    });
+    got
+}
+
 /// Everything readable on `h` now.
 pub fn read_all(net: &mut Network<Node>, i: usize, h: SocketHandle) -> Vec<u8> {
     let now = net.now();
