@@ -5,7 +5,6 @@ mod common;
 
 use common::*;
 use stack::link::faults::Faults;
-use stack::link::sim::Network;
 use stack::tcp::state::State;
 use stack::time::{Duration, Instant};
 use stack::wire::tcp::Flags;

@@ -41,8 +41,9 @@ use super::seq::SeqNum;
 use crate::time::{Duration, Instant};
 
 /// How congestion avoidance grows the window.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Default)]
 pub enum Algorithm {
+    #[default]
     NewReno,
     Cubic,
 }

@@ -90,7 +90,7 @@ impl Config {
             max_ooo_segments: 64,
             sack: true,
             max_sack_blocks: 64,
-            congestion: Algorithm::NewReno,
+            congestion: Algorithm::default(),
             max_connections: 100_000,
             max_time_wait: 200_000,
             max_syn_queue: 1024,
