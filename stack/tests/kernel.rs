@@ -296,10 +296,19 @@ fn kernel_client_sack_blocks_steer_our_retransmissions() {
     let counters = &served.counters;
     assert!(counters.fast_retransmits > 0 && counters.sack_blocks_ignored == 0, "{counters:?}");
 
-    let fields = ["tcp.srcport", "tcp.flags.syn", "tcp.seq", "tcp.len", "tcp.option_kind", "tcp.options.sack_le", "tcp.options.sack_re"];
+    let fields = [
+        "tcp.srcport",
+        "tcp.flags.syn",
+        "tcp.seq",
+        "tcp.len",
+        "tcp.option_kind",
+        "tcp.options.sack_le",
+        "tcp.options.sack_re",
+    ];
     let rows = tshark_fields(&pcap, &fields, &["tcp.relative_sequence_numbers:FALSE"]);
     std::fs::remove_dir_all(&dir).unwrap();
-    let numbers = |f: &str| f.split(',').filter(|n| !n.is_empty()).map(|n| n.parse::<u32>().unwrap()).collect::<Vec<_>>();
+    let numbers =
+        |f: &str| f.split(',').filter(|n| !n.is_empty()).map(|n| n.parse::<u32>().unwrap()).collect::<Vec<_>>();
     let ours = |row: &[String]| row[0] == PORT.to_string();
     let syn_offers_sack = |from_us: bool| {
         let syn = rows.iter().find(|r| ours(r) == from_us && r[1] == "1").expect("no SYN captured");

@@ -40,11 +40,14 @@ use super::sack::DUP_THRESH;
 use super::seq::SeqNum;
 use crate::time::{Duration, Instant};
 
-/// How congestion avoidance grows the window.
+/// How congestion avoidance grows the window. CUBIC is the default: in the
+/// simulator (20 seeds each, through 0.1 % to 5 % loss) it moved the same
+/// data 3–24 % faster, winning 16–18 seeds of 20; without loss the two
+/// never leave slow start and do not differ.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Default)]
 pub enum Algorithm {
-    #[default]
     NewReno,
+    #[default]
     Cubic,
 }
 
@@ -165,12 +168,12 @@ impl Congestion {
         if self.in_recovery {
             if ack >= self.recover {
                 // Full ACK (RFC 6582 §3.2 step 3, RFC 6675 step (A)):
-                // recovery is over. NewReno deflates the window it inflated,
-                // without letting a burst out; with SACK it is ssthresh.
+                // recovery is over, and the window is ssthresh (RFC 6582's
+                // second option: the first, FlightSize + 1 MSS, would take
+                // the flight of a moment when a whole batch of ACKs has
+                // been processed and nothing sent yet, often almost none).
                 self.in_recovery = false;
-                if !self.sack {
-                    self.cwnd = self.ssthresh.min(flight_after.max(self.mss) + self.mss);
-                }
+                self.cwnd = self.ssthresh;
                 return Action::None;
             }
             if self.sack {
@@ -183,6 +186,13 @@ impl Congestion {
                 self.cwnd += self.mss;
             }
             return Action::RetransmitFirst;
+        }
+        // The window grows only while it is what limits the sender (RFC 9438
+        // §5.8, RFC 7661): a sender held back by the peer's window or by the
+        // application shows nothing about what the network would carry, and
+        // CUBIC would aim at a W_max never tried.
+        if flight_after + acked + self.mss <= self.cwnd {
+            return Action::None;
         }
         if self.cwnd < self.ssthresh {
             self.cwnd += acked.min(self.mss); // slow start (RFC 5681 §3.1)
@@ -396,17 +406,19 @@ mod tests {
     fn slow_start_then_congestion_avoidance() {
         let mut cc = newreno(false);
         let start = cc.window();
-        cc.on_ack(SeqNum(1000), 1000, 0, T0, None);
+        cc.on_ack(SeqNum(1000), 1000, start - 1000, T0, None);
         assert_eq!(cc.window(), start + MSS);
+        cc.on_ack(SeqNum(2000), 1000, 0, T0, None);
+        assert_eq!(cc.window(), start + MSS, "no growth when the window is not what limits");
         cc.on_timeout(20 * MSS, SeqNum(30_000));
         assert_eq!((cc.window(), cc.ssthresh()), (MSS, 10 * MSS));
         for i in 0..9 {
-            cc.on_ack(SeqNum(31_000 + i * 1000), 1000, 0, T0, None);
+            cc.on_ack(SeqNum(31_000 + i * 1000), 1000, cc.window() - 1000, T0, None);
         }
         assert_eq!(cc.window(), 10 * MSS);
         // Now in congestion avoidance: a whole window of ACKs adds one MSS.
         for i in 0..10 {
-            cc.on_ack(SeqNum(40_000 + i * 1000), 1000, 0, T0, None);
+            cc.on_ack(SeqNum(40_000 + i * 1000), 1000, cc.window() - 1000, T0, None);
         }
         assert_eq!(cc.window(), 11 * MSS);
     }
@@ -429,7 +441,7 @@ mod tests {
         assert!(cc.in_recovery());
         assert_eq!(cc.on_ack(max, 7000, 0, T0, None), Action::None);
         assert!(!cc.in_recovery());
-        assert_eq!(cc.window(), 2000);
+        assert_eq!(cc.window(), 5000, "deflated to ssthresh");
     }
 
     #[test]
@@ -555,9 +567,9 @@ mod tests {
         let mut ack = 100_000;
         while cc.window() < cc.ssthresh() {
             ack += MSS as u32;
-            cc.on_ack(SeqNum(ack), MSS, 0, T0, None);
+            cc.on_ack(SeqNum(ack), MSS, cc.window() - MSS, T0, None);
         }
-        cc.on_ack(SeqNum(ack + 1000), MSS, 0, T0, None);
+        cc.on_ack(SeqNum(ack + 1000), MSS, cc.window() - MSS, T0, None);
         let Growth::Cubic(cubic) = &cc.growth else { unreachable!() };
         assert_eq!((cubic.w_max, cubic.k), (Some(70.0), 0.0));
     }

@@ -170,6 +170,8 @@ pub struct Tcb {
     retransmit_first: bool,
     /// The peer's window is zero and the probe timer fired: send one byte.
     window_probe: bool,
+    /// SND.NXT − SND.UNA after the last `dispatch`.
+    flight_sent: usize,
     /// Disable Nagle's algorithm (TCP_NODELAY).
     pub nodelay: bool,
     /// The application closed the socket: nobody will read or write again.
@@ -222,6 +224,7 @@ impl Tcb {
             segs_unacked: 0,
             retransmit_first: false,
             window_probe: false,
+            flight_sent: 0,
             nodelay: false,
             orphaned: false,
             error: None,
@@ -657,7 +660,11 @@ impl Tcb {
     /// the scoreboard showing the first hole lost (RFC 6675's
     /// IsLost(SND.UNA)), starts fast retransmit and recovery.
     fn on_duplicate_ack(&mut self, cx: &mut Context) {
-        let flight = self.snd_nxt - self.snd_una;
+        // FlightSize, as it was when the peer sent these ACKs: the ACKs of
+        // one batch are all processed before anything is sent (MUST-59), so
+        // the cumulative ACK that came with the duplicates has not been
+        // refilled yet.
+        let flight = (self.snd_nxt - self.snd_una).max(self.flight_sent);
         let lost = self.sack.lost_edge(self.snd_mss).is_some_and(|edge| edge > self.snd_una);
         if self.cc.on_dup_ack(self.snd_una, self.snd_nxt, flight, lost) == Action::RetransmitFirst {
             cx.counters.fast_retransmits += 1;
@@ -898,8 +905,9 @@ impl Tcb {
         }
         owed.clear();
         self.dup_acks_owed = owed; // keep the allocation
-                                   // Zero window with data waiting and nothing in flight: probe later
-                                   // (§3.8.6.1), with the retransmission timer's backoff.
+        self.flight_sent = self.snd_nxt - self.snd_una;
+        // Zero window with data waiting and nothing in flight: probe later
+        // (§3.8.6.1), with the retransmission timer's backoff.
         let waiting = self.tx_end() > self.snd_nxt || (self.fin_queued && self.snd_nxt <= self.tx_end());
         if self.rtx_timer.is_none() && waiting && self.state.is_synchronized() && self.snd_wnd == 0 {
             self.rtx_timer = Some(cx.now + self.rtt.rto());
