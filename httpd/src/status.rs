@@ -29,7 +29,8 @@ pub fn json(stack: &Stack, http: &server::Counters) -> String {
         .collect();
     let counters: Map<String, Value> =
         stack.counters().fields().iter().map(|&(name, value)| (name.to_string(), value.into())).collect();
-    let http: Map<String, Value> = http.fields().iter().map(|&(name, value)| (name.to_string(), value.into())).collect();
+    let http: Map<String, Value> =
+        http.fields().iter().map(|&(name, value)| (name.to_string(), value.into())).collect();
     json!({
         "connections": connections,
         "time_wait": stack.time_wait_count(),

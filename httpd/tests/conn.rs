@@ -4,9 +4,9 @@ use std::fs;
 use std::net::IpAddr;
 use std::time::{Duration, UNIX_EPOCH};
 
+use httpd::conn::Timeout;
 use httpd::conn::CHUNK;
 use httpd::request::MAX_HEAD;
-use httpd::conn::Timeout;
 use httpd::{Conn, Instant, Limits, Now, Site, State, Transport, Wants};
 use tempfile::TempDir;
 
@@ -244,15 +244,15 @@ fn traversal_never_leaves_the_root() {
         ("/sub\\..\\..\\secret.txt", 400),
         ("/a.txt%00.html", 400),
         ("/%00", 400),
-        ("/%c0%ae%c0%ae/secret.txt", 400), // overlong '.'
-        ("/%c0%ae%c0%ae%c0%afsecret.txt", 400), // overlong '.' and '/'
+        ("/%c0%ae%c0%ae/secret.txt", 400),       // overlong '.'
+        ("/%c0%ae%c0%ae%c0%afsecret.txt", 400),  // overlong '.' and '/'
         ("/%e0%80%ae%e0%80%ae/secret.txt", 400), // three-byte overlong '.'
         ("/%ff.txt", 400),
         ("http://x/../secret.txt", 400), // absolute-form, cut to its path
         // Decoded once: `%2e%2e` is just an odd name that does not exist.
         ("/%252e%252e/secret.txt", 404),
         ("/%252e%252e%252fsecret.txt", 404),
-        ("/leak.txt", 404), // a symlink to the secret
+        ("/leak.txt", 404),      // a symlink to the secret
         ("/up/secret.txt", 404), // a symlink to the root's parent
         ("/up/", 404),
         ("//etc/passwd", 404),

@@ -107,7 +107,8 @@ fn slowhttptest(h: &Httpd, mode: &[&str]) {
         Duration::from_secs(60),
     );
     let report = plain(&out.stdout);
-    let tail: String = report.lines().rev().take(12).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
+    let tail: String =
+        report.lines().rev().take(12).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
     assert!(out.status.success(), "slowhttptest {mode:?} failed ({}):\n{tail}", out.status);
     assert!(!report.contains("service available:   NO"), "slowhttptest found the service unavailable:\n{tail}");
     assert!(
@@ -116,12 +117,8 @@ fn slowhttptest(h: &Httpd, mode: &[&str]) {
     );
     // Its per-second CSV: seconds, closed, pending, connected, ...
     let csv = std::fs::read_to_string(prefix.with_extension("csv")).expect("slowhttptest's CSV");
-    let most_connected = csv
-        .lines()
-        .skip(1)
-        .filter_map(|l| l.split(',').nth(3)?.parse::<u64>().ok())
-        .max()
-        .unwrap_or(0);
+    let most_connected =
+        csv.lines().skip(1).filter_map(|l| l.split(',').nth(3)?.parse::<u64>().ok()).max().unwrap_or(0);
     say(&format!("slowhttptest {mode:?}: up to {most_connected} slow connections open at once"));
     assert!(most_connected >= 50, "the attack never got going: at most {most_connected} connections open\n{csv}");
 }
