@@ -25,6 +25,7 @@ use std::net::IpAddr;
 use std::time::SystemTime;
 
 use log::info;
+use stack::tcp::state::State;
 use stack::time::{Duration, Instant};
 use stack::{Error, Event, SocketHandle, Stack};
 
@@ -96,8 +97,11 @@ impl Transport for Tcp<'_> {
         self.stack.send(self.now, self.handle, bytes).unwrap_or(0)
     }
 
+    /// What the peer may still acknowledge: nothing once the connection
+    /// is CLOSED (an RST in LAST-ACK leaves bytes in the buffer for good).
     fn unacknowledged(&self) -> usize {
-        self.stack.tcb(self.handle).map_or(0, |t| t.send_queue())
+        let open = self.stack.tcb(self.handle).filter(|t| t.state != State::Closed);
+        open.map_or(0, |t| t.send_queue())
     }
 
     fn stack_json(&self) -> String {
