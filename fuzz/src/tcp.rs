@@ -25,6 +25,9 @@
 //!   advertises no more window than the receive buffer, never moves the
 //!   right edge of its window left, and carries the bytes the application
 //!   wrote at the sequence numbers it claims.
+//! - What the application reads is the peer's stream, in order: built
+//!   segments carry `peer_byte(seq)` at each sequence number, so any
+//!   reassembly of any overlap must read back as that.
 //! - Timers: after `poll(now)` and `transmit(now)`, nothing is due at `now`
 //!   (an event loop would spin).
 //! - Nothing panics (the core's debug assertions are on in fuzz builds).
@@ -85,6 +88,14 @@ pub fn app_byte(k: usize) -> u8 {
     (k.wrapping_mul(31) % 251) as u8
 }
 
+/// The byte a peer sends at sequence number `seq`: a function of the
+/// sequence number alone, so that overlapping retransmissions agree and
+/// what the server application reads can be checked, however the segments
+/// were cut, reordered or repeated.
+pub fn peer_byte(seq: SeqNum) -> u8 {
+    (seq.0.wrapping_mul(2_654_435_761) >> 24) as u8
+}
+
 // ----------------------------------------------------------------------
 // The records of a script
 // ----------------------------------------------------------------------
@@ -112,9 +123,8 @@ pub struct SegmentSpec {
     pub ack: Rel,
     pub window: u16,
     pub options: TcpOptions,
-    /// Data bytes (at most `MAX_PAYLOAD`), each `fill` plus its offset.
+    /// Data bytes (at most `MAX_PAYLOAD`), each the `peer_byte` of its sequence number.
     pub len: u16,
-    pub fill: u8,
 }
 
 /// The server application's socket calls. `which` picks one of the sockets
@@ -281,7 +291,6 @@ impl Record {
                 window: r.u16(),
                 options: decode_options(r),
                 len: r.u16() % (MAX_PAYLOAD as u16 + 1),
-                fill: r.u8(),
             }),
             4 => {
                 let fix = r.u8();
@@ -315,7 +324,7 @@ impl Record {
                 s.ack.encode(out);
                 out.extend_from_slice(&s.window.to_le_bytes());
                 encode_options(&s.options, out);
-                push(out, &[&s.len.to_le_bytes(), &[s.fill]]);
+                out.extend_from_slice(&s.len.to_le_bytes());
             }
             Record::Packet { fix, bytes } => {
                 push(out, &[&[4, *fix], &(bytes.len() as u16).to_le_bytes(), bytes]);
@@ -340,6 +349,16 @@ impl Record {
             }
         }
     }
+}
+
+/// The records of a script, at most `MAX_RECORDS`.
+pub fn decode(input: &[u8]) -> Vec<Record> {
+    let mut r = Reader(input);
+    let mut records = Vec::new();
+    while !r.0.is_empty() && records.len() < MAX_RECORDS {
+        records.push(Record::decode(&mut r));
+    }
+    records
 }
 
 /// A whole script as bytes.
@@ -371,6 +390,9 @@ struct Seen {
     right_edge: Option<SeqNum>,
     /// The end of what this peer has sent.
     peer_end: Option<SeqNum>,
+    /// The peer sent bytes that are not the `peer_byte` of their sequence
+    /// numbers (raw packets do), so what the server reads cannot be checked.
+    tainted: bool,
 }
 
 /// The setup a fuzz target starts from.
@@ -389,8 +411,9 @@ pub struct Harness {
     pub now: Instant,
     /// Sockets the application holds, in the order it got them.
     pub sockets: Vec<SocketHandle>,
-    /// Bytes the application has written to each socket.
+    /// Bytes the application has written to, and read from, each socket.
     written: HashMap<SocketHandle, usize>,
+    read: HashMap<SocketHandle, usize>,
     listening: bool,
     seen: HashMap<(SocketAddrV4, u16), Seen>,
     /// Packets handed to `Stack::receive`.
@@ -410,6 +433,7 @@ impl Harness {
             now: Instant::ZERO,
             sockets: Vec::new(),
             written: HashMap::new(),
+            read: HashMap::new(),
             listening: true,
             seen: HashMap::new(),
             received: 0,
@@ -432,7 +456,9 @@ impl Harness {
         h.exchange(&mut client);
         h.app(AppCall::Accept);
         assert_eq!(h.sockets.len(), 1, "the handshake completed");
-        client.send(h.now, c, &[b'c'; 100]).expect("client send");
+        let data_seq = client.tcb(c).expect("the client's socket").iss + 1;
+        let data: Vec<u8> = (0..100).map(|k| peer_byte(data_seq + k)).collect();
+        client.send(h.now, c, &data).expect("client send");
         h.app(AppCall::Send { which: 0, len: 3000 });
         h.transmit();
         // The first segment reaches the client; the rest is in flight.
@@ -473,12 +499,7 @@ impl Harness {
             Setup::Listen => Harness::new(),
             Setup::Established => Harness::established().0,
         };
-        let mut r = Reader(input);
-        for _ in 0..MAX_RECORDS {
-            if r.0.is_empty() {
-                break;
-            }
-            let record = Record::decode(&mut r);
+        for record in decode(input) {
             h.step(&record);
         }
     }
@@ -555,6 +576,8 @@ impl Harness {
         if repr.flags.contains(Flags::SYN) || seen.peer_end.is_none_or(|e| end > e) {
             seen.peer_end = Some(end);
         }
+        let data_seq = repr.seq_number + repr.flags.contains(Flags::SYN) as usize;
+        seen.tainted |= seg.payload().iter().enumerate().any(|(i, &b)| b != peer_byte(data_seq + i));
     }
 
     /// Build the packet a `SegmentSpec` describes, from what its peer has seen.
@@ -581,7 +604,8 @@ impl Harness {
             urgent_at: 0,
             options: spec.options,
         };
-        let payload: Vec<u8> = (0..usize::from(spec.len)).map(|i| spec.fill.wrapping_add(i as u8)).collect();
+        let data_seq = seq + spec.flags.contains(Flags::SYN) as usize;
+        let payload: Vec<u8> = (0..usize::from(spec.len)).map(|i| peer_byte(data_seq + i)).collect();
         let mut tcp = vec![0; repr.header_len() + payload.len()];
         tcp[repr.header_len()..].copy_from_slice(&payload);
         repr.emit(&mut tcp, *peer.ip(), SERVER);
@@ -613,7 +637,7 @@ impl Harness {
                 if let Some(s) = pick(&self.sockets, which) {
                     let mut buf = vec![0; usize::from(len)];
                     if let Ok(n) = self.stack.recv(now, s, &mut buf) {
-                        assert!(n <= buf.len());
+                        self.check_read(s, &buf[..n]);
                     }
                 }
             }
@@ -658,6 +682,22 @@ impl Harness {
     fn forget(&mut self, s: SocketHandle) {
         self.sockets.retain(|&x| x != s);
         self.written.remove(&s);
+        self.read.remove(&s);
+    }
+
+    /// What the application reads is what the peer sent, in order, once each.
+    fn check_read(&mut self, s: SocketHandle, data: &[u8]) {
+        let tcb = self.stack.tcb(s).expect("a socket that read is live");
+        let offset = self.read.entry(s).or_default();
+        let start = *offset;
+        *offset += data.len();
+        if self.seen.get(&(tcb.remote, tcb.local.port())).is_none_or(|seen| seen.tainted) {
+            return;
+        }
+        for (i, &b) in data.iter().enumerate() {
+            let seq = tcb.irs + 1 + (start + i);
+            assert_eq!(b, peer_byte(seq), "byte {} of the peer's stream was read wrong", start + i);
+        }
     }
 
     /// Take what the stack sends now, check every packet, and note what the
@@ -707,7 +747,12 @@ impl Harness {
             return; // the end of a connection, or an answer to a stray segment
         }
         if flags.contains(Flags::SYN) {
-            *seen = Seen { peer_end: seen.peer_end, server_iss: Some(repr.seq_number), ..Seen::default() };
+            *seen = Seen {
+                peer_end: seen.peer_end,
+                tainted: seen.tainted,
+                server_iss: Some(repr.seq_number),
+                ..Seen::default()
+            };
         }
         let end = repr.seq_number + seg_len(&repr, payload.len());
         seen.server_last = Some(repr.seq_number);

@@ -226,7 +226,7 @@ fn established_conversation() -> Vec<Record> {
 
 /// A segment of `peer` to the listening port.
 fn seg(peer: u8, flags: Flags, seq: Rel, ack: Rel) -> SegmentSpec {
-    SegmentSpec { tuple: peer, flags, seq, ack, window: 65535, options: TcpOptions::default(), len: 0, fill: 0 }
+    SegmentSpec { tuple: peer, flags, seq, ack, window: 65535, options: TcpOptions::default(), len: 0 }
 }
 
 fn syn(peer: u8) -> Record {
@@ -246,7 +246,7 @@ fn ack(peer: u8) -> Record {
 
 /// Data (or a FIN) at `seq`, acknowledging everything.
 fn data(peer: u8, seq: Rel, len: u16, flags: Flags) -> Record {
-    Record::Segment(SegmentSpec { len, fill: b'a', ..seg(peer, flags | Flags::ACK, seq, Rel::Primary(0)) })
+    Record::Segment(SegmentSpec { len, ..seg(peer, flags | Flags::ACK, seq, Rel::Primary(0)) })
 }
 
 /// The listener's seeds.
@@ -269,6 +269,8 @@ fn listen_seeds() -> Vec<(&'static str, Vec<Record>)> {
                 secs(3),
             ],
         ),
+        // Four connections the server closes first: the TIME-WAIT table holds three.
+        ("time_wait_full", (0..4).flat_map(server_closes_first).chain([secs(3)]).collect()),
         // Peers 1 and 2 and the low port fill the SYN queue (3); a fourth SYN is dropped.
         ("syn_queue_full", vec![syn(0), syn(1), syn(2), syn(3), secs(1), secs(2), secs(4), secs(8)]),
         (
@@ -282,6 +284,18 @@ fn listen_seeds() -> Vec<(&'static str, Vec<Record>)> {
                 Record::Icmp { peer: 1, msg_type: 3, code: 3, rest: 0, len: 28, fill: 0x45 },
             ],
         ),
+    ]
+}
+
+/// `peer` connects, the server accepts and closes, the peer closes too: TIME-WAIT.
+fn server_closes_first(peer: u8) -> Vec<Record> {
+    vec![
+        syn(peer),
+        ack(peer),
+        Record::App(AppCall::Accept),
+        Record::App(AppCall::Close { which: 0 }),
+        ack(peer),
+        data(peer, Rel::Secondary(0), 0, Flags::FIN),
     ]
 }
 
@@ -306,8 +320,11 @@ fn established_seeds() -> Vec<(&'static str, Vec<Record>)> {
                 data(0, Rel::Primary(500), 500, Flags::empty()),
                 data(0, Rel::Primary(1500), 10, Flags::FIN),
                 data(0, Rel::Primary(0), 500, Flags::empty()),
+                Record::App(AppCall::Recv { which: 0, len: 4096 }),
             ],
         ),
+        // More out-of-order segments than the queue holds (4).
+        ("out_of_order_full", (1..=6).map(|k| data(0, Rel::Primary(200 * k), 100, Flags::empty())).collect()),
         ("rst_exact", vec![Record::Segment(seg(0, Flags::RST, Rel::Primary(0), Rel::Raw(0)))]),
         ("rst_in_window", vec![Record::Segment(seg(0, Flags::RST, Rel::Primary(100), Rel::Raw(0)))]),
         ("syn_in_established", vec![syn(0)]),
@@ -496,6 +513,8 @@ fn built_seeds_reach_their_states() {
     assert_eq!(h.stack.counters().bytes_in, 100);
     let (h, _) = run(Setup::Listen, &find("syn_queue_full"));
     assert_eq!(h.stack.counters().drops.syn_queue_full, 1);
+    let (h, _) = run(Setup::Listen, &find("time_wait_full"));
+    assert_eq!(h.stack.counters().drops.time_wait_full, 1);
     let (h, _) = run(Setup::Listen, &find("ping"));
     assert_eq!((h.stack.counters().icmp_echo_replies, h.stack.counters().icmp_errors), (1, 1));
 
@@ -505,6 +524,9 @@ fn built_seeds_reach_their_states() {
     assert!(h.stack.counters().retransmissions >= 1);
     let (h, _) = run(Setup::Established, &find("out_of_order"));
     assert_eq!(h.stack.tcbs().next().unwrap().state, State::CloseWait);
+    assert_eq!(h.stack.tcbs().next().unwrap().recv_queue(), 0, "all read, and checked");
+    let (h, _) = run(Setup::Established, &find("out_of_order_full"));
+    assert_eq!(h.stack.counters().drops.ooo_full, 2);
     let (h, _) = run(Setup::Established, &find("rst_exact"));
     assert_eq!(h.stack.counters().rsts_received, 1);
     let (h, _) = run(Setup::Established, &find("retransmit_until_timeout"));
