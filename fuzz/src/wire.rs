@@ -95,7 +95,7 @@ fn ipv4_round_trip(ip: &Ipv4Packet) {
 /// Emit `repr` with `payload`, check the checksum verifies, and parse it back.
 fn emit_and_parse(repr: &TcpRepr, payload: &[u8], src: Ipv4Addr, dst: Ipv4Addr) -> TcpRepr {
     let header_len = repr.header_len();
-    assert!(header_len <= 60 && header_len % 4 == 0, "header of {header_len} bytes");
+    assert!(header_len <= 60 && header_len.is_multiple_of(4), "header of {header_len} bytes");
     let mut buf = vec![0; header_len + payload.len()];
     buf[header_len..].copy_from_slice(payload);
     repr.emit(&mut buf, src, dst);
@@ -139,7 +139,7 @@ fn options_round_trip(bytes: &[u8]) {
     let Ok(options) = TcpOptions::parse(bytes) else { return };
     let mut buf = [0; 40];
     let len = options.emit(&mut buf);
-    assert!(len <= 40 && len % 4 == 0 && len == options.buffer_len());
+    assert!(len <= 40 && len.is_multiple_of(4) && len == options.buffer_len());
     let again = TcpOptions::parse(&buf[..len]).expect("emitted options parse");
     assert_sack_prefix(&options, &again);
     assert_eq!(again, TcpOptions { sack_blocks: again.sack_blocks, ..options });

@@ -60,7 +60,7 @@ impl Recorder {
 }
 
 enum Node {
-    Client(Stack),
+    Client(Box<Stack>),
     Server(Box<Recorder>),
 }
 
@@ -110,7 +110,7 @@ struct Sim {
 impl Sim {
     fn new(h: Harness, client: Stack) -> Sim {
         let mut net = Network::new(Faults::default());
-        net.add_host(*PEERS[0].ip(), Node::Client(client));
+        net.add_host(*PEERS[0].ip(), Node::Client(Box::new(client)));
         net.add_host(SERVER, Node::Server(Box::new(Recorder { h, records: Vec::new() })));
         Sim { net }
     }
