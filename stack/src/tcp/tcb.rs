@@ -336,6 +336,11 @@ impl Tcb {
         self.tx.len()
     }
 
+    /// Out-of-order segments held: at most `Config::max_ooo_segments`.
+    pub fn ooo_segments(&self) -> usize {
+        self.ooo.segments()
+    }
+
     /// CLOSE of the sending side (§3.10.4): a FIN follows the queued data.
     pub fn shutdown(&mut self) {
         match self.state {
