@@ -1,9 +1,12 @@
-//! `/_stack.json`: the TCP stack seen from inside, with the RFC's names.
+//! `/_stack.json`: the TCP stack seen from inside, with the RFC's names,
+//! and what the HTTP server did about slow and idle clients.
 
 use serde_json::{json, Map, Value};
 use stack::Stack;
 
-pub fn json(stack: &Stack) -> String {
+use crate::server;
+
+pub fn json(stack: &Stack, http: &server::Counters) -> String {
     let connections: Vec<Value> = stack
         .connections()
         .map(|c| {
@@ -27,10 +30,13 @@ pub fn json(stack: &Stack) -> String {
         .collect();
     let counters: Map<String, Value> =
         stack.counters().fields().iter().map(|&(name, value)| (name.to_string(), value.into())).collect();
+    let http: Map<String, Value> =
+        http.fields().iter().map(|&(name, value)| (name.to_string(), value.into())).collect();
     json!({
         "connections": connections,
         "time_wait": stack.time_wait_count(),
         "counters": counters,
+        "http": http,
     })
     .to_string()
 }

@@ -41,6 +41,7 @@ use super::sack::Scoreboard;
 use super::seq::SeqNum;
 use super::state::State;
 use super::{Config, Counters, Error, Ready};
+use crate::copy;
 use crate::time::Instant;
 use crate::wire::tcp::{Flags, TcpOptions, TcpRepr};
 
@@ -315,7 +316,7 @@ impl Tcb {
             self.tx_blocked = true;
             return Err(Error::WouldBlock);
         }
-        self.tx.extend(&data[..n]);
+        copy::append(&mut self.tx, &data[..n]);
         Ok(n)
     }
 
@@ -339,8 +340,8 @@ impl Tcb {
         let n = self.rx.len().min(buf.len());
         let (a, b) = self.rx.as_slices();
         let from_a = n.min(a.len());
-        buf[..from_a].copy_from_slice(&a[..from_a]);
-        buf[from_a..n].copy_from_slice(&b[..n - from_a]);
+        copy::copy(&mut buf[..from_a], &a[..from_a]);
+        copy::copy(&mut buf[from_a..n], &b[..n - from_a]);
         self.rx.drain(..n);
         release_if_empty(&mut self.rx);
         // Tell the peer when the window opened by enough to matter,
@@ -365,6 +366,11 @@ impl Tcb {
     /// Bytes written and not yet acknowledged: the send buffer in use.
     pub fn send_queue(&self) -> usize {
         self.tx.len()
+    }
+
+    /// Out-of-order segments held: at most `Config::max_ooo_segments`.
+    pub fn ooo_segments(&self) -> usize {
+        self.ooo.segments()
     }
 
     /// CLOSE of the sending side (§3.10.4): a FIN follows the queued data.
@@ -398,13 +404,18 @@ impl Tcb {
     /// ABORT (§3.10.5): send RST in synchronized states and delete the TCB.
     /// Returns the RST to send, if any.
     /// In CLOSING, LAST-ACK and TIME-WAIT the peer has nothing left to hear:
-    /// "delete the TCB" without an RST.
+    /// "delete the TCB" without an RST. The RST carries SND.NXT, but never
+    /// past the window's right edge, SND.UNA + SND.WND: a zero-window probe
+    /// lies beyond it, and a peer that keeps its window shut accepts an RST
+    /// only at exactly RCV.NXT (§3.10.7.4 "first"), else drops it unseen.
+    /// (Linux picks the same, `tcp_acceptable_seq`.)
     pub fn abort(&mut self, cx: &Context) -> Option<TcpRepr> {
+        let seq = self.snd_nxt.min(self.snd_una + self.snd_wnd);
         let rst = matches!(
             self.state,
             State::SynReceived | State::Established | State::FinWait1 | State::FinWait2 | State::CloseWait
         )
-        .then(|| self.control(cx, self.snd_nxt, Flags::RST));
+        .then(|| self.control(cx, seq, Flags::RST));
         self.set_state(State::Closed, "abort");
         self.orphaned = true;
         rst
@@ -742,7 +753,7 @@ impl Tcb {
             let orphaned = self.orphaned;
             self.ooo.drain(self.rcv_nxt, |d| {
                 if !orphaned {
-                    rx.extend(d);
+                    copy::append(rx, d);
                 }
             })
         };
@@ -767,7 +778,7 @@ impl Tcb {
     fn deliver(&mut self, data: &[u8]) {
         self.rcv_nxt += data.len();
         if !self.orphaned {
-            self.rx.extend(data);
+            copy::append(&mut self.rx, data);
         }
     }
 
