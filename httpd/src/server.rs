@@ -14,6 +14,7 @@ use std::net::IpAddr;
 use std::time::SystemTime;
 
 use log::info;
+use stack::link::LinkStats;
 use stack::time::{Duration, Instant};
 use stack::{Error, Event, SocketHandle, Stack};
 
@@ -42,6 +43,8 @@ pub struct Server {
     buf: Vec<u8>,
     /// When the server began to stop, after SIGINT or SIGTERM.
     stopping: Option<Instant>,
+    /// What the link lost, as of this turn, for `/_stack.json`.
+    link: LinkStats,
 }
 
 /// The TCP connection under one `Conn`.
@@ -49,6 +52,7 @@ struct Tcp<'a> {
     stack: &'a mut Stack,
     handle: SocketHandle,
     now: Instant,
+    link: LinkStats,
 }
 
 impl Transport for Tcp<'_> {
@@ -57,7 +61,7 @@ impl Transport for Tcp<'_> {
     }
 
     fn stack_json(&self) -> String {
-        status::json(self.stack)
+        status::json(self.stack, self.link)
     }
 }
 
@@ -73,7 +77,13 @@ impl Server {
             touched: Vec::new(),
             buf: vec![0; 64 * 1024],
             stopping: None,
+            link: LinkStats::default(),
         }
+    }
+
+    /// What the link has lost so far, to show in `/_stack.json`.
+    pub fn set_link_stats(&mut self, link: LinkStats) {
+        self.link = link;
     }
 
     /// The earliest HTTP deadline (header timeout, keep-alive idle...).
@@ -179,7 +189,11 @@ impl Server {
             }
         }
         let wall = SystemTime::now();
-        let wants = e.conn.write_to(&mut self.site, Now { mono: now, wall }, &mut Tcp { stack, handle: h, now });
+        let wants = e.conn.write_to(
+            &mut self.site,
+            Now { mono: now, wall },
+            &mut Tcp { stack, handle: h, now, link: self.link },
+        );
         if wants == Wants::Close {
             return self.remove(stack, now, h);
         }

@@ -1,9 +1,11 @@
 //! `/_stack.json`: the TCP stack seen from inside, with the RFC's names.
 
 use serde_json::{json, Map, Value};
+use stack::link::LinkStats;
 use stack::Stack;
 
-pub fn json(stack: &Stack) -> String {
+/// The stack's connections and counters, and what its link lost.
+pub fn json(stack: &Stack, link: LinkStats) -> String {
     let connections: Vec<Value> = stack
         .connections()
         .map(|c| {
@@ -30,6 +32,11 @@ pub fn json(stack: &Stack) -> String {
         "connections": connections,
         "time_wait": stack.time_wait_count(),
         "counters": counters,
+        "link": {
+            "kernel_drops": link.kernel_drops,
+            "tx_drops": link.tx_drops,
+            "tx_errors": link.tx_errors,
+        },
     })
     .to_string()
 }
