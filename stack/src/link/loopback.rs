@@ -523,6 +523,24 @@ mod tests {
         });
     }
 
+    /// SYN,ACKs to the spoofed sources of a flood cannot be routed: each is
+    /// dropped and counted, and the packets queued behind them still go.
+    #[test]
+    fn unroutable_packets_are_counted_and_do_not_hold_up_the_rest() {
+        in_netns(|| {
+            let mut link = LoopbackLink::open(SERVED, None).unwrap();
+            let nowhere = SocketAddrV4::new(Ipv4Addr::new(10, 9, 9, 9), 1234);
+            for _ in 0..3 {
+                link.send(&segment(SERVED, nowhere, 0, 0, SYN | ACK, b"")).unwrap();
+            }
+            let src = SocketAddrV4::new(Ipv4Addr::LOCALHOST, 9);
+            link.send(&segment(src, SERVED, 0, 0, ACK, b"behind them")).unwrap();
+            link.flush().unwrap();
+            assert_eq!((link.stats().tx_errors, link.tx_lens.len()), (3, 0));
+            recv_until(&mut link, |p| payload(p) == b"behind them");
+        });
+    }
+
     #[test]
     fn kernel_drops_are_reported_after_a_flood() {
         in_netns(|| {
