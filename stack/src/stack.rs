@@ -526,9 +526,7 @@ impl Stack {
             return;
         }
         if listener.syn_queue >= self.config.max_syn_queue {
-            // A SYN reopening a TIME-WAIT tuple needs an ISS above the old
-            // connection's (MAY-2), which a cookie cannot promise.
-            if !self.config.syn_cookies || after_time_wait.is_some() {
+            if !self.config.syn_cookies {
                 self.counters.drops.syn_queue_full += 1;
                 return;
             }

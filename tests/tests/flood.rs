@@ -115,15 +115,16 @@ fn flood(name: &str, extra: &'static [&'static str]) -> Value {
     let n = |k: &str| c[k].as_u64().unwrap_or_else(|| panic!("no counter {k}: {v}"));
     latencies.sort_by(f64::total_cmp);
     let secs = FLOOD.as_secs_f64();
-    let answered = n("syn_cookies_sent") + n("connections_opened");
+    // Connections made by a returning cookie are counted as opened too.
+    let queued = n("connections_opened") - n("syn_cookies_accepted");
+    let answered = n("syn_cookies_sent") + queued;
     say(&format!(
-        "{name}: hping3 sent {sent} SYNs ({:.0}/s); the stack answered {answered} ({:.0}/s: {} SYN cookies, {} \
-         half-open connections), kernel drops {}, unsendable {}, send queue overflows {}; {} fetches, p50 {:.1} ms, max {:.1} ms; \
-         RSS {rss_before} -> max {rss_max} KiB",
+        "{name}: hping3 sent {sent} SYNs ({:.0}/s); the stack answered {answered} ({:.0}/s: {} with SYN cookies, \
+         {queued} through the SYN queue), kernel drops {}, unsendable {}, send queue overflows {}; {} fetches, \
+         p50 {:.1} ms, max {:.1} ms; RSS {rss_before} -> max {rss_max} KiB",
         sent as f64 / secs,
         answered as f64 / secs,
         n("syn_cookies_sent"),
-        n("connections_opened"),
         v["link"]["kernel_drops"],
         v["link"]["tx_errors"],
         v["link"]["tx_drops"],

@@ -8,7 +8,7 @@
 //!   arrives (synchronized states)               RFC 793             RFC 5961
 //!   RST, SEG.SEQ = RCV.NXT exactly              reset               reset
 //!   RST, SEG.SEQ elsewhere in the window        reset               challenge ACK (§3)
-//!   SYN, SEG.SEQ in the window                  reset               challenge ACK (§4)
+//!   SYN, SEG.SEQ in the window (or not)         reset (or ACK)      challenge ACK (§4)
 //!   SEG.ACK < SND.UNA - MAX.SND.WND             take its data       drop it, challenge ACK (§5)
 //! ```
 //! A challenge ACK is an ordinary ACK, <SEQ=SND.NXT><ACK=RCV.NXT>: the

@@ -26,9 +26,11 @@
 //! SYN,ACK offers only the MSS (no window scaling, SACK or timestamps on
 //! such a connection); the MSS is rounded down to a table entry; the
 //! SYN,ACK is never retransmitted, since nothing remembers it (the client's
-//! retransmitted SYN gets a new one); and only a segment at the client's
-//! ISN + 1 brings the cookie back (if the client's ACK and first data
-//! segment are lost, its second one is answered with RST, as in Linux). A cookie's ISS does not follow the
+//! retransmitted SYN gets a new one); only a segment at the client's ISN + 1
+//! brings the cookie back (if the client's ACK and first data segment are
+//! lost, its second one is answered with RST, as in Linux); and a SYN that
+//! reopens a 4-tuple in TIME-WAIT cannot be promised an ISS above the old
+//! connection's (MAY-2 of RFC 9293 §3.6.1). A cookie's ISS does not follow the
 //! ISN clock of RFC 9293 §3.4.1; its 24-bit MAC is the unpredictable part.
 //! The stack sends cookies only while the queue is full, and looks for them
 //! in ACKs only until the last one sent has expired.

@@ -548,7 +548,7 @@ impl Tcb {
     }
 
     /// RFC 5961's challenge ACK, <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>, if the
-    /// stack's budget for this second allows (§7; see `challenge_ack`).
+    /// stack's budget for this second allows (§7, `challenge_ack.rs`).
     fn challenge_ack(&mut self, cx: &mut Context) {
         if cx.challenge_acks.allow(cx.now) {
             cx.counters.challenge_acks += 1;
