@@ -20,6 +20,8 @@
 
 use std::collections::{BTreeSet, HashMap};
 
+use ahash::RandomState;
+
 use super::seq::SeqNum;
 use crate::time::Instant;
 use crate::wire::tcp::{Flags, TcpRepr};
@@ -48,7 +50,7 @@ pub enum Verdict {
 
 #[derive(Debug, Default)]
 pub struct TimeWaitTable {
-    entries: HashMap<FourTuple, Entry>,
+    entries: HashMap<FourTuple, Entry, RandomState>,
     /// The same entries ordered by deadline, so expiry never scans.
     deadlines: BTreeSet<(Instant, FourTuple)>,
 }
