@@ -201,7 +201,13 @@ impl Stack {
     /// Connections already accepted carry on.
     pub fn unlisten(&mut self, now: Instant, port: u16) {
         if let Some(listener) = self.listeners.remove(&port) {
-            for h in listener.accept_queue {
+            // Half-open connections go too: nobody will accept them, and a
+            // later `listen` on the port starts with an empty SYN queue.
+            let half_open: Vec<SocketHandle> = (self.slots.iter().enumerate())
+                .filter(|(_, s)| s.queue == Queue::Syn && s.tcb.as_ref().is_some_and(|t| t.local.port() == port))
+                .map(|(i, s)| SocketHandle { index: i as u32, generation: s.generation })
+                .collect();
+            for h in listener.accept_queue.into_iter().chain(half_open) {
                 self.abort(now, h);
             }
         }

@@ -351,6 +351,11 @@ impl Tcb {
         self.tx.len()
     }
 
+    /// Out-of-order segments held: at most `Config::max_ooo_segments`.
+    pub fn ooo_segments(&self) -> usize {
+        self.ooo.segments()
+    }
+
     /// CLOSE of the sending side (§3.10.4): a FIN follows the queued data.
     pub fn shutdown(&mut self) {
         match self.state {
@@ -383,13 +388,18 @@ impl Tcb {
     /// Returns the RST to send, if any.
     /// In CLOSING, LAST-ACK and TIME-WAIT the peer has nothing left to hear:
     /// "delete the TCB" without an RST. The RST carries SND.MAX, where the
-    /// peer's window is even after a timeout pulled SND.NXT back.
+    /// peer's window is even after a timeout pulled SND.NXT back — but never
+    /// past the window's right edge, SND.UNA + SND.WND: a zero-window probe
+    /// lies beyond it, and a peer that keeps its window shut accepts an RST
+    /// only at exactly RCV.NXT (§3.10.7.4 "first"), else drops it unseen.
+    /// (Linux picks the same, `tcp_acceptable_seq`.)
     pub fn abort(&mut self, cx: &Context) -> Option<TcpRepr> {
+        let seq = self.snd_max.min(self.snd_una + self.snd_wnd);
         let rst = matches!(
             self.state,
             State::SynReceived | State::Established | State::FinWait1 | State::FinWait2 | State::CloseWait
         )
-        .then(|| self.control(cx, self.snd_max, Flags::RST));
+        .then(|| self.control(cx, seq, Flags::RST));
         self.set_state(State::Closed, "abort");
         self.orphaned = true;
         rst
