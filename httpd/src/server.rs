@@ -25,6 +25,7 @@ use std::net::IpAddr;
 use std::time::SystemTime;
 
 use log::info;
+use stack::link::LinkStats;
 use stack::tcp::state::State;
 use stack::time::{Duration, Instant};
 use stack::{Error, Event, SocketHandle, Stack};
@@ -82,6 +83,8 @@ pub struct Server {
     /// When the server began to stop, after SIGINT or SIGTERM.
     stopping: Option<Instant>,
     counters: Counters,
+    /// What the link lost, as of this turn, for `/_stack.json`.
+    link: LinkStats,
 }
 
 /// The TCP connection under one `Conn`.
@@ -90,6 +93,7 @@ struct Tcp<'a> {
     handle: SocketHandle,
     now: Instant,
     counters: &'a Counters,
+    link: LinkStats,
 }
 
 impl Transport for Tcp<'_> {
@@ -105,7 +109,7 @@ impl Transport for Tcp<'_> {
     }
 
     fn stack_json(&self) -> String {
-        status::json(self.stack, self.counters)
+        status::json(self.stack, self.counters, self.link)
     }
 }
 
@@ -122,11 +126,17 @@ impl Server {
             buf: vec![0; 64 * 1024],
             stopping: None,
             counters: Counters::default(),
+            link: LinkStats::default(),
         }
     }
 
     pub fn counters(&self) -> &Counters {
         &self.counters
+    }
+
+    /// What the link has lost so far, to show in `/_stack.json`.
+    pub fn set_link_stats(&mut self, link: LinkStats) {
+        self.link = link;
     }
 
     /// The earliest HTTP deadline (header timeout, keep-alive idle...).
@@ -175,7 +185,7 @@ impl Server {
             self.deadlines.pop_first();
             if let Some(e) = self.conns.get_mut(&h) {
                 e.deadline = None;
-                let tcp = Tcp { stack, handle: h, now, counters: &self.counters };
+                let tcp = Tcp { stack, handle: h, now, counters: &self.counters, link: self.link };
                 let timeout = e.conn.on_timeout(&mut self.site, Now { mono: now, wall: SystemTime::now() }, &tcp);
                 match timeout {
                     Some(Timeout::Header) => self.counters.header_timeouts += 1,
@@ -241,7 +251,7 @@ impl Server {
             }
         }
         let wall = SystemTime::now();
-        let mut tcp = Tcp { stack, handle: h, now, counters: &self.counters };
+        let mut tcp = Tcp { stack, handle: h, now, counters: &self.counters, link: self.link };
         let wants = e.conn.write_to(&mut self.site, Now { mono: now, wall }, &mut tcp);
         match wants {
             // The server closes first: its FIN follows the last byte of the

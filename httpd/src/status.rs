@@ -2,11 +2,14 @@
 //! and what the HTTP server did about slow and idle clients.
 
 use serde_json::{json, Map, Value};
+use stack::link::LinkStats;
 use stack::Stack;
 
 use crate::server;
 
-pub fn json(stack: &Stack, http: &server::Counters) -> String {
+/// The stack's connections and counters, the HTTP counters, and what the
+/// link lost.
+pub fn json(stack: &Stack, http: &server::Counters, link: LinkStats) -> String {
     let connections: Vec<Value> = stack
         .connections()
         .map(|c| {
@@ -37,6 +40,11 @@ pub fn json(stack: &Stack, http: &server::Counters) -> String {
         "time_wait": stack.time_wait_count(),
         "counters": counters,
         "http": http,
+        "link": {
+            "kernel_drops": link.kernel_drops,
+            "tx_drops": link.tx_drops,
+            "tx_errors": link.tx_errors,
+        },
     })
     .to_string()
 }

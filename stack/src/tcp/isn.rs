@@ -29,14 +29,21 @@ impl IsnGenerator {
     }
 
     pub fn isn(&self, now: Instant, local: SocketAddrV4, remote: SocketAddrV4) -> SeqNum {
-        let mut f = SipHasher13::new_with_key(&self.key);
-        f.write(&local.ip().octets());
-        f.write_u16(local.port());
-        f.write(&remote.ip().octets());
-        f.write_u16(remote.port());
+        let f = keyed_hash(&self.key, local, remote);
         let m = now.total_micros() / 4;
         SeqNum((m as u32).wrapping_add(f.finish() as u32))
     }
+}
+
+/// SipHash under the secret `key`, fed the 4-tuple; callers that need more
+/// than the 4-tuple bound to the secret (SYN cookies) write more to it.
+pub fn keyed_hash(key: &[u8; 16], local: SocketAddrV4, remote: SocketAddrV4) -> SipHasher13 {
+    let mut f = SipHasher13::new_with_key(key);
+    f.write(&local.ip().octets());
+    f.write_u16(local.port());
+    f.write(&remote.ip().octets());
+    f.write_u16(remote.port());
+    f
 }
 
 #[cfg(test)]

@@ -34,6 +34,7 @@ use std::net::SocketAddrV4;
 
 use log::debug;
 
+use super::challenge_ack::ChallengeAcks;
 use super::congestion::{Action, Congestion};
 use super::reassembly::Reassembly;
 use super::rtt::RttEstimator;
@@ -66,6 +67,8 @@ pub struct Context<'a> {
     pub now: Instant,
     pub config: &'a Config,
     pub counters: &'a mut Counters,
+    /// The stack's budget of challenge ACKs, shared by every connection.
+    pub challenge_acks: &'a mut ChallengeAcks,
 }
 
 /// A segment as the TCB sees it: header fields and payload.
@@ -250,6 +253,17 @@ impl Tcb {
         tcb.synchronize_receive(cx, syn);
         tcb.update_window(syn);
         debug!("{} > {}: LISTEN -> SYN-RECEIVED (SYN received)", local, remote);
+        tcb
+    }
+
+    /// An ACK returned one of our SYN cookies (RFC 4987 §3.6): the TCB as it
+    /// would have been had we kept it, SYN-RECEIVED with our SYN (ISS = the
+    /// cookie) sent, from the client's SYN as the cookie kept it (`syn`: its
+    /// ISN and MSS). The ACK, processed next, completes the handshake.
+    pub fn from_syn_cookie(cx: &Context, local: SocketAddrV4, remote: SocketAddrV4, iss: SeqNum, syn: &TcpRepr) -> Tcb {
+        let mut tcb = Tcb::accept_syn(cx, local, remote, iss, syn);
+        tcb.snd_nxt = iss + 1;
+        debug!("{} > {}: SYN-RECEIVED from a SYN cookie", local, remote);
         tcb
     }
 
@@ -486,18 +500,22 @@ impl Tcb {
             return None;
         }
 
-        // First, check the sequence number (Table 6).
+        // First, check the sequence number (Table 6). A SYN gets a challenge
+        // ACK whatever its sequence number (RFC 5961 §4, under its budget).
         if !self.acceptable(&seg) {
-            if !flags.contains(Flags::RST) {
+            if flags.contains(Flags::SYN) {
+                self.challenge_ack(cx);
+            } else if !flags.contains(Flags::RST) {
                 self.ack_now = true;
             }
             return None;
         }
 
-        // Second, check the RST bit (with RFC 5961 §3's exact-match rule).
+        // Second, check the RST bit: only one exactly at RCV.NXT resets
+        // (RFC 5961 §3); one elsewhere in the window is challenged.
         if flags.contains(Flags::RST) {
             if repr.seq_number != self.rcv_nxt {
-                self.ack_now = true; // challenge ACK
+                self.challenge_ack(cx);
                 return None;
             }
             cx.counters.rsts_received += 1;
@@ -524,7 +542,7 @@ impl Tcb {
                 self.set_state(State::Closed, "SYN in SYN-RECEIVED: back to LISTEN");
                 self.orphaned = true;
             } else {
-                self.ack_now = true;
+                self.challenge_ack(cx);
             }
             return None;
         }
@@ -570,6 +588,17 @@ impl Tcb {
         None
     }
 
+    /// RFC 5961's challenge ACK, <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>, if the
+    /// stack's budget for this second allows (§7, `challenge_ack.rs`).
+    fn challenge_ack(&mut self, cx: &mut Context) {
+        if cx.challenge_acks.allow(cx.now) {
+            cx.counters.challenge_acks += 1;
+            self.ack_now = true;
+        } else {
+            cx.counters.challenge_acks_limited += 1;
+        }
+    }
+
     /// Table 6 of §3.10.7.4: does any part of the segment fall in the
     /// receive window?
     fn acceptable(&self, seg: &Segment) -> bool {
@@ -588,9 +617,10 @@ impl Tcb {
     fn process_ack(&mut self, cx: &mut Context, repr: &TcpRepr, payload_len: usize) -> bool {
         let ack = repr.ack_number;
         // "If the ACK acks something not yet sent, send an ACK, drop it."
-        // RFC 5961 §5: also drop ACKs too far behind to be honest.
+        // RFC 5961 §5: also drop ACKs too far behind to be honest; the ACK
+        // we send is a challenge ACK, under its budget.
         if ack > self.snd_nxt || ack < SeqNum(self.snd_una.0.wrapping_sub(self.max_snd_wnd as u32)) {
-            self.ack_now = true;
+            self.challenge_ack(cx);
             return false;
         }
         let window_changed = repr.window_len as usize != self.snd_wnd;
