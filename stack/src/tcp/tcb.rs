@@ -685,6 +685,9 @@ impl Tcb {
             cx.counters.sack_blocks_ignored += blocks.iter().flatten().count() as u64;
             return 0;
         }
+        if blocks[0].is_none() && self.sack.is_empty() {
+            return 0; // the common case: nothing to learn, nothing to forget
+        }
         let limit = cx.config.max_sack_blocks;
         let update = self.sack.update(blocks, repr.ack_number, self.snd_una, self.snd_nxt, limit);
         cx.counters.sack_blocks_ignored += u64::from(update.ignored);
@@ -1098,7 +1101,8 @@ impl Tcb {
         let offset = seq - self.tx_start;
         // The MSS counts data only: options take their room from it
         // (RFC 9293 §3.7.1).
-        let room = self.snd_mss.saturating_sub(repr.options.buffer_len()).max(1);
+        let options = if repr.options == TcpOptions::default() { 0 } else { repr.options.buffer_len() };
+        let room = self.snd_mss.saturating_sub(options).max(1);
         let len = max_data.min(room).min(self.tx.len().saturating_sub(offset));
         let mut end = seq + len;
         if len > 0 && end == self.tx_end() {
