@@ -663,8 +663,10 @@ impl Tcb {
         self.snd_una = ack;
         self.retries = 0;
         self.rtt_acked(cx);
-        let flight = self.snd_nxt - self.snd_una;
-        if self.cc.on_ack(ack, acked, flight, cx.now, self.rtt.srtt()) == Action::RetransmitFirst {
+        // What was in flight when the ACKed data left: the ACKs of one batch
+        // are all processed before anything more is sent.
+        let sent = (self.snd_nxt - self.snd_una + acked).max(self.flight_sent);
+        if self.cc.on_ack(ack, acked, sent, cx.now, self.rtt.srtt()) == Action::RetransmitFirst {
             self.retransmit_first = true;
         }
         // RFC 6298 §5.2 and §5.3: stop the timer when all is acknowledged,
@@ -704,10 +706,9 @@ impl Tcb {
     /// the scoreboard showing the first hole lost (RFC 6675's
     /// IsLost(SND.UNA)), starts fast retransmit and recovery.
     fn on_duplicate_ack(&mut self, cx: &mut Context) {
-        // FlightSize, as it was when the peer sent these ACKs: the ACKs of
+        // FlightSize as it was when the peer sent these ACKs: the ACKs of
         // one batch are all processed before anything is sent (MUST-59), so
-        // the cumulative ACK that came with the duplicates has not been
-        // refilled yet.
+        // the window a cumulative ACK among them opened is not refilled yet.
         let flight = (self.snd_nxt - self.snd_una).max(self.flight_sent);
         let lost = self.sack.lost_edge(self.snd_mss).is_some_and(|edge| edge > self.snd_una);
         if self.cc.on_dup_ack(self.snd_una, self.snd_nxt, flight, lost) == Action::RetransmitFirst {
