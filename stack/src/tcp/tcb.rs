@@ -982,17 +982,17 @@ impl Tcb {
             _ => return None,
         };
         if self.snd_nxt == self.iss {
-            return Some((self.iss, 0));
+            return Some((self.iss, 0)); // 1.
         }
         if std::mem::take(&mut self.retransmit_first) && self.snd_una < self.snd_nxt {
-            let (seq, end) = self.sack.next_unsacked(self.snd_una, self.snd_nxt)?;
+            let (seq, end) = self.sack.next_unsacked(self.snd_una, self.snd_nxt)?; // 2.
             return Some((seq, self.segment_size().min(end - seq)));
         }
         let pipe = self.pipe();
         let room = self.cc.window().saturating_sub(pipe);
         let from = self.high_rxt.max(self.snd_una);
         if let Some((seq, end)) = self.sack.next_unsacked(from, self.lost_end()) {
-            let len = self.segment_size().min(end - seq);
+            let len = self.segment_size().min(end - seq); // 3.
             return (room >= len).then_some((seq, len));
         }
         if !synchronized {
@@ -1000,10 +1000,10 @@ impl Tcb {
         }
         let new_data = self.next_new_data((self.cc.window() + self.cc.limited_transmit()).saturating_sub(pipe));
         if new_data.is_some() || !self.cc.in_recovery() {
-            return new_data;
+            return new_data; // 4.
         }
         let &(_, highest_sacked) = self.sack.blocks().last()?;
-        let (seq, end) = self.sack.next_unsacked(from, highest_sacked)?;
+        let (seq, end) = self.sack.next_unsacked(from, highest_sacked)?; // 5.
         let len = self.segment_size().min(end - seq);
         (room >= len).then_some((seq, len))
     }
