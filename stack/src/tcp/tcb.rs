@@ -938,7 +938,7 @@ impl Tcb {
             }
             sent = true;
         }
-        let mut owed = std::mem::take(&mut self.dup_acks_owed);
+        let owed = std::mem::take(&mut self.dup_acks_owed);
         for &sack_blocks in &owed {
             let mut ack = self.control(cx, self.snd_nxt, Flags::ACK);
             ack.options.sack_blocks = sack_blocks;
@@ -948,8 +948,6 @@ impl Tcb {
             let ack = self.control(cx, self.snd_nxt, Flags::ACK);
             self.transmit(cx, ack, 0, 0, emit);
         }
-        owed.clear();
-        self.dup_acks_owed = owed; // keep the allocation
         self.flight_sent = self.snd_nxt - self.snd_una;
         // Zero window with data waiting and nothing in flight: probe later
         // (§3.8.6.1), with the retransmission timer's backoff.
