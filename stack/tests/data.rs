@@ -50,13 +50,14 @@ fn segments_fit_the_mss_and_psh_ends_a_write() {
     idle(&mut net, Duration::from_secs(1));
     let segs = captured(&mut net);
     let sent = data_segments(&segs, false);
-    assert!(sent.iter().all(|s| s.len <= 1460));
-    assert_eq!(sent.iter().filter(|s| s.len == 1460).count(), 100_000 / 1460);
+    assert!(sent.iter().all(|s| s.len <= FULL));
+    assert_eq!(sent.iter().filter(|s| s.len == FULL).count(), 100_000 / FULL);
     assert!(sent.last().unwrap().has(Flags::PSH));
     assert!(sent.iter().rev().skip(1).all(|s| !s.has(Flags::PSH)), "one write: one PSH");
 }
 
-/// The peer's MSS option is honoured; without one, 536 (§3.7.1, MUST-15).
+/// The peer's MSS option is honoured, less the options each segment
+/// carries; without one, 536 (§3.7.1, MUST-15).
 #[test]
 fn the_peers_mss_is_honoured_and_536_without_one() {
     let mut client = config(CLIENT_ADDR);
@@ -67,7 +68,7 @@ fn the_peers_mss_is_honoured_and_536_without_one() {
     let data = pattern(20_000, 2);
     assert_eq!(transfer(&mut net, SERVER, s, CLIENT, c, &data), data);
     let segs = captured(&mut net);
-    assert_eq!(data_segments(&segs, true).iter().map(|s| s.len).max(), Some(536));
+    assert_eq!(data_segments(&segs, true).iter().map(|s| s.len).max(), Some(536 - 12), "MTU 576, timestamps");
 
     // A SYN without the option.
     let mut lone = Stack::new(config(SERVER_ADDR));
@@ -101,12 +102,12 @@ fn delayed_ack_waits_for_one_segment_but_not_for_two() {
     assert_eq!(segs[1].at - segs[0].at, Duration::from_millis(41), "the delayed ACK timer");
 
     let now = net.now();
-    stack(&mut net, CLIENT).send(now, c, &[1; 2920]).unwrap();
+    stack(&mut net, CLIENT).send(now, c, &[1; 2 * FULL]).unwrap();
     idle(&mut net, Duration::from_millis(10));
     let segs = captured(&mut net);
-    assert_eq!(picture(&segs), ["C>S . len=1460", "C>S P. len=1460", "S>C ."]);
+    assert_eq!(picture(&segs), ["C>S . len=1448", "C>S P. len=1448", "S>C ."]);
     assert_eq!(segs[2].at - segs[1].at, Duration::from_millis(1), "the second full segment is ACKed at once");
-    assert_eq!(read_all(&mut net, SERVER, s).len(), 17 + 2920);
+    assert_eq!(read_all(&mut net, SERVER, s).len(), 17 + 2 * FULL);
 }
 
 /// Out-of-order data is held and answered with an immediate duplicate ACK;
@@ -118,7 +119,7 @@ fn out_of_order_segments_are_held_and_reassembled() {
     let mut first = true;
     net.host_mut(SERVER).drop_if = Some(Box::new(move |seg| seg.len > 0 && std::mem::take(&mut first)));
     net.capture(true);
-    let data = pattern(5 * 1460, 3);
+    let data = pattern(5 * FULL, 3);
     let now = net.now();
     stack(&mut net, CLIENT).send(now, c, &data).unwrap();
     idle(&mut net, Duration::from_millis(1));

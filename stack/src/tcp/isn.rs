@@ -29,13 +29,26 @@ impl IsnGenerator {
     }
 
     pub fn isn(&self, now: Instant, local: SocketAddrV4, remote: SocketAddrV4) -> SeqNum {
+        let m = now.total_micros() / 4;
+        SeqNum((m as u32).wrapping_add(self.hash(local, remote) as u32))
+    }
+
+    /// The offset of the connection's timestamp clock (RFC 7323 §3.2
+    /// timestamps; see `timestamps::TsState`): the same hash, other bits, so
+    /// that TSval tells nothing of the uptime and stays the same function of
+    /// time for every incarnation of a connection.
+    pub fn ts_offset(&self, local: SocketAddrV4, remote: SocketAddrV4) -> u32 {
+        (self.hash(local, remote) >> 32) as u32
+    }
+
+    /// F of the formula: a keyed hash of the 4-tuple.
+    fn hash(&self, local: SocketAddrV4, remote: SocketAddrV4) -> u64 {
         let mut f = SipHasher13::new_with_key(&self.key);
         f.write(&local.ip().octets());
         f.write_u16(local.port());
         f.write(&remote.ip().octets());
         f.write_u16(remote.port());
-        let m = now.total_micros() / 4;
-        SeqNum((m as u32).wrapping_add(f.finish() as u32))
+        f.finish()
     }
 }
 

@@ -31,20 +31,20 @@ use std::net::SocketAddrV4;
 
 use log::debug;
 
+use super::autotune::RcvBuf;
 use super::congestion::{Action, NewReno};
+use super::options::{Negotiated, MAX_UNSCALED_WINDOW};
 use super::reassembly::Reassembly;
 use super::rtt::RttEstimator;
 use super::seq::SeqNum;
 use super::state::State;
+use super::timestamps::TsState;
 use super::{Config, Counters, Error, Ready};
 use crate::time::Instant;
-use crate::wire::tcp::{Flags, TcpRepr};
+use crate::wire::tcp::{Flags, TcpOptions, TcpRepr};
 
 /// The MSS to assume when the peer sends none (RFC 9293 §3.7.1, MUST-15).
 pub const DEFAULT_MSS: usize = 536;
-
-/// The largest window the 16-bit field can carry (no window scaling).
-const MAX_WINDOW: usize = u16::MAX as usize;
 
 /// What the stack must do with a connection after an event.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -80,6 +80,15 @@ impl Segment<'_> {
     }
 }
 
+/// What a connection starts from, both from the stack's keyed hash of the
+/// 4-tuple (`isn`): the initial sequence number and the offset of its
+/// timestamp clock.
+#[derive(Copy, Clone, Debug)]
+pub struct Start {
+    pub iss: SeqNum,
+    pub ts_offset: u32,
+}
+
 /// A segment the TCB wants sent: header fields, and the payload as the two
 /// halves of a ring buffer range.
 pub struct Outgoing<'a> {
@@ -107,7 +116,8 @@ pub struct Tcb {
     pub snd_wl2: SeqNum,
     /// MAX.SND.WND of RFC 5961 §5 and the "maximum window" of §3.8.6.2.1.
     pub max_snd_wnd: usize,
-    /// The effective send MSS: the peer's MSS option, capped by our MTU.
+    /// The effective send MSS (§3.7.1): the peer's MSS option, capped by
+    /// our MTU, less the options every segment carries.
     pub snd_mss: usize,
 
     // Receive sequence variables.
@@ -116,6 +126,13 @@ pub struct Tcb {
     /// RCV.NXT + RCV.WND as last advertised: the right edge of the window,
     /// which must never move left (§3.8.6).
     pub rcv_adv: SeqNum,
+    /// How much the window may offer; grows with the path (`autotune`).
+    pub rcv_buf: RcvBuf,
+
+    /// Window scaling and timestamps: offered, then agreed (`options`).
+    pub options: Negotiated,
+    /// TS.Recent and our timestamp clock (`timestamps`).
+    pub ts: TsState,
 
     /// Bytes written by the application, from the first unacknowledged one.
     tx: VecDeque<u8>,
@@ -128,8 +145,9 @@ pub struct Tcb {
     ooo: Reassembly,
 
     pub rtt: RttEstimator,
-    /// The segment being timed for an RTT sample: (its last sequence number
-    /// + 1, when it was sent). Never a retransmitted one (Karn).
+    /// Without timestamps, the segment being timed for an RTT sample: (its
+    /// last sequence number + 1, when it was sent). Never a retransmitted
+    /// one (Karn).
     rtt_timing: Option<(SeqNum, Instant)>,
     pub cc: NewReno,
     /// Retransmission timeouts in a row without progress.
@@ -165,7 +183,8 @@ pub struct Tcb {
 }
 
 impl Tcb {
-    fn new(cx: &Context, local: SocketAddrV4, remote: SocketAddrV4, iss: SeqNum, state: State) -> Tcb {
+    fn new(cx: &Context, local: SocketAddrV4, remote: SocketAddrV4, start: Start, state: State) -> Tcb {
+        let Start { iss, ts_offset } = start;
         let mss = cx.config.mss();
         Tcb {
             state,
@@ -184,6 +203,9 @@ impl Tcb {
             irs: SeqNum(0),
             rcv_nxt: SeqNum(0),
             rcv_adv: SeqNum(0),
+            rcv_buf: RcvBuf::new(cx.config.recv_buffer_initial.min(cx.config.recv_buffer), cx.now, SeqNum(0)),
+            options: Negotiated::offer(cx.config),
+            ts: TsState::new(ts_offset),
             tx: VecDeque::new(),
             tx_start: iss + 1,
             fin_queued: false,
@@ -211,8 +233,8 @@ impl Tcb {
 
     /// Active OPEN (§3.10.1): create the TCB in SYN-SENT; the SYN leaves
     /// with the next `dispatch`.
-    pub fn connect(cx: &Context, local: SocketAddrV4, remote: SocketAddrV4, iss: SeqNum) -> Tcb {
-        let tcb = Tcb::new(cx, local, remote, iss, State::SynSent);
+    pub fn connect(cx: &Context, local: SocketAddrV4, remote: SocketAddrV4, start: Start) -> Tcb {
+        let tcb = Tcb::new(cx, local, remote, start, State::SynSent);
         debug!("{} > {}: CLOSED -> SYN-SENT (connect)", local, remote);
         tcb
     }
@@ -220,21 +242,27 @@ impl Tcb {
     /// A SYN arrived at a listening port (§3.10.7.2): create the TCB in
     /// SYN-RECEIVED with RCV.NXT = SEG.SEQ + 1; the SYN,ACK leaves with the
     /// next `dispatch`.
-    pub fn accept_syn(cx: &Context, local: SocketAddrV4, remote: SocketAddrV4, iss: SeqNum, syn: &TcpRepr) -> Tcb {
-        let mut tcb = Tcb::new(cx, local, remote, iss, State::SynReceived);
+    pub fn accept_syn(cx: &Context, local: SocketAddrV4, remote: SocketAddrV4, start: Start, syn: &TcpRepr) -> Tcb {
+        let mut tcb = Tcb::new(cx, local, remote, start, State::SynReceived);
         tcb.synchronize_receive(cx, syn);
         tcb.update_window(syn);
         debug!("{} > {}: LISTEN -> SYN-RECEIVED (SYN received)", local, remote);
         tcb
     }
 
-    /// Learn the peer's initial sequence number and options from its SYN.
+    /// Learn the peer's initial sequence number and options from its SYN
+    /// (or SYN,ACK), and settle which options both sides use.
     fn synchronize_receive(&mut self, cx: &Context, syn: &TcpRepr) {
         self.irs = syn.seq_number;
         self.rcv_nxt = syn.seq_number + 1;
-        self.rcv_adv = self.rcv_nxt + cx.config.recv_buffer.min(MAX_WINDOW);
+        self.options = self.options.agree(&syn.options);
+        if let (true, Some(ts)) = (self.options.timestamps, syn.options.timestamps) {
+            self.ts.synchronize(cx.now, ts.tsval);
+        }
+        self.rcv_buf = RcvBuf::new(self.rcv_buf.size, cx.now, self.rcv_nxt);
+        self.rcv_adv = self.rcv_nxt + self.rcv_buf.size.min(MAX_UNSCALED_WINDOW);
         let peer_mss = syn.options.mss.map_or(DEFAULT_MSS, usize::from);
-        self.snd_mss = peer_mss.clamp(1, cx.config.mss());
+        self.snd_mss = peer_mss.min(cx.config.mss()).saturating_sub(self.options.option_bytes()).max(1);
         self.cc = NewReno::new(self.snd_mss, self.iss);
     }
 
@@ -254,18 +282,42 @@ impl Tcb {
         self.fin_queued && self.snd_una == self.tx_end() + 1
     }
 
-    /// The window we advertise: free buffer space, but never pulling the
-    /// right edge back, and only moving it when the gain is worth a segment
-    /// (receiver-side silly window avoidance, §3.8.6.2.2).
-    fn receive_window(&self, cx: &Context) -> usize {
-        let promised = self.rcv_adv.max(self.rcv_nxt) - self.rcv_nxt;
-        let free = cx.config.recv_buffer.saturating_sub(self.rx.len()).min(MAX_WINDOW);
-        let threshold = (cx.config.recv_buffer / 2).min(cx.config.mss());
-        if free >= promised + threshold || free == MAX_WINDOW.min(cx.config.recv_buffer) {
+    /// The window we advertise, in bytes, for a window field scaled by
+    /// `shift`: the free buffer space in whole units of 2^shift, as much as
+    /// the field can carry; but never pulling the right edge back (§3.8.6),
+    /// so a promise the field cannot carry exactly is rounded up (RFC 7323
+    /// §2.4; the buffer may then overfill by less than a unit); and moving
+    /// the edge only when the gain is worth a segment (receiver-side silly
+    /// window avoidance, §3.8.6.2.2).
+    fn receive_window(&self, cx: &Context, shift: u8) -> usize {
+        let unit = 1 << shift;
+        let largest = MAX_UNSCALED_WINDOW << shift;
+        let buffer = self.rcv_buf.size;
+        let promised = (self.rcv_adv.max(self.rcv_nxt) - self.rcv_nxt).next_multiple_of(unit).min(largest);
+        let free = (buffer.saturating_sub(self.rx.len()) / unit * unit).min(largest);
+        let threshold = (buffer / 2).min(cx.config.mss());
+        if free >= promised + threshold || free == (buffer / unit * unit).min(largest) {
             free.max(promised)
         } else {
             promised
         }
+    }
+
+    /// Window scaling, sending side (RFC 7323 §2.2–2.3): the shift of the
+    /// window field in a segment we send. A SYN's is never scaled.
+    fn window_shift(&self, flags: Flags) -> u8 {
+        if flags.contains(Flags::SYN) {
+            0
+        } else {
+            self.options.rcv_shift()
+        }
+    }
+
+    /// Window scaling, receiving side: the window a segment offers, in
+    /// bytes (SND.WND = SEG.WND << Snd.Wind.Shift; a SYN's is never scaled).
+    fn peer_window(&self, repr: &TcpRepr) -> usize {
+        let shift = if repr.flags.contains(Flags::SYN) { 0 } else { self.options.snd_shift() };
+        usize::from(repr.window_len) << shift
     }
 
     // ------------------------------------------------------------------
@@ -308,7 +360,8 @@ impl Tcb {
                 None => Err(Error::WouldBlock),
             };
         }
-        let before = self.receive_window(cx);
+        let shift = self.window_shift(Flags::ACK);
+        let before = self.receive_window(cx, shift);
         let n = self.rx.len().min(buf.len());
         let (a, b) = self.rx.as_slices();
         let from_a = n.min(a.len());
@@ -316,9 +369,13 @@ impl Tcb {
         buf[from_a..n].copy_from_slice(&b[..n - from_a]);
         self.rx.drain(..n);
         release_if_empty(&mut self.rx);
+        if let Some(srtt) = self.rtt.srtt() {
+            let read_seq = self.rcv_nxt - self.rx.len();
+            self.rcv_buf.on_read(cx.now, read_seq, srtt, cx.config.recv_buffer);
+        }
         // Tell the peer when the window opened by enough to matter,
         // especially when it had been closed.
-        let after = self.receive_window(cx);
+        let after = self.receive_window(cx, shift);
         if after > before && (before == 0 || after - before >= 2 * self.snd_mss.min(cx.config.mss())) {
             self.ack_now = true;
         }
@@ -415,9 +472,9 @@ impl Tcb {
         }
         self.synchronize_receive(cx, repr);
         if ack_ok {
+            self.rtt_sample(cx, repr);
             self.snd_una = repr.ack_number;
             self.update_window(repr);
-            self.rtt_acked(cx);
             self.rtx_timer = None;
             self.set_state(State::Established, "SYN,ACK received");
             self.ready |= Ready::CONNECTED | Ready::WRITABLE;
@@ -437,6 +494,22 @@ impl Tcb {
         let repr = seg.repr;
         let flags = repr.flags;
 
+        // Timestamps in force: every segment but an RST must carry them
+        // (RFC 7323 §3.2), and an old duplicate is dropped before its
+        // sequence number is looked at (PAWS, §5.3 R1).
+        let ts = repr.options.timestamps.filter(|_| self.options.timestamps);
+        if self.options.timestamps && !flags.contains(Flags::RST) {
+            let Some(ts) = ts else {
+                cx.counters.drops.no_timestamp += 1;
+                return None;
+            };
+            if self.ts.paws_rejects(cx.now, ts.tsval) {
+                cx.counters.drops.paws += 1;
+                self.ack_now = true;
+                return None;
+            }
+        }
+
         // A retransmitted SYN in SYN-RECEIVED: our SYN,ACK was lost, so send
         // it again now rather than wait for our timer.
         if self.state == State::SynReceived && flags == Flags::SYN && repr.seq_number == self.irs {
@@ -450,6 +523,10 @@ impl Tcb {
                 self.ack_now = true;
             }
             return None;
+        }
+        // §4.3, §5.3 R3: the segment is in the window; it may be the newest.
+        if let Some(ts) = ts {
+            self.ts.update(cx.now, repr.seq_number, ts.tsval);
         }
 
         // Second, check the RST bit (with RFC 5961 §3's exact-match rule).
@@ -496,12 +573,9 @@ impl Tcb {
                 return Some(reset_for(repr, seg.payload.len()));
             }
             self.set_state(State::Established, "ACK of SYN");
+            self.rtt_sample(cx, repr);
             self.snd_una = self.iss + 1;
-            self.snd_wl1 = repr.seq_number;
-            self.snd_wl2 = repr.ack_number;
-            self.snd_wnd = repr.window_len as usize;
-            self.max_snd_wnd = self.snd_wnd;
-            self.rtt_acked(cx);
+            self.update_window(repr);
             self.ready |= Ready::CONNECTED | Ready::WRITABLE;
             if self.fin_queued {
                 // CLOSE was called in SYN-RECEIVED: now the FIN may go.
@@ -551,9 +625,9 @@ impl Tcb {
             self.ack_now = true;
             return false;
         }
-        let window_changed = repr.window_len as usize != self.snd_wnd;
+        let window_changed = self.peer_window(repr) != self.snd_wnd;
         if ack > self.snd_una {
-            self.on_new_ack(cx, ack);
+            self.on_new_ack(cx, repr);
         } else if ack == self.snd_una
             && self.snd_max > self.snd_una
             && payload_len == 0
@@ -578,7 +652,9 @@ impl Tcb {
     }
 
     /// SND.UNA < SEG.ACK: data, SYN or FIN newly acknowledged.
-    fn on_new_ack(&mut self, cx: &mut Context, ack: SeqNum) {
+    fn on_new_ack(&mut self, cx: &mut Context, repr: &TcpRepr) {
+        let ack = repr.ack_number;
+        self.rtt_sample(cx, repr);
         let acked = ack - self.snd_una;
         let data_acked = (ack.min(self.tx_end()).max(self.tx_start)) - self.tx_start;
         self.tx.drain(..data_acked);
@@ -587,7 +663,6 @@ impl Tcb {
         self.snd_una = ack;
         self.snd_nxt = self.snd_nxt.max(ack);
         self.retries = 0;
-        self.rtt_acked(cx);
         let flight = self.snd_max - self.snd_una;
         if self.cc.on_ack(ack, acked, flight) == Action::RetransmitFirst {
             self.retransmit_first = true;
@@ -601,10 +676,20 @@ impl Tcb {
         }
     }
 
-    /// Take an RTT sample if the timed segment is now acknowledged.
-    fn rtt_acked(&mut self, cx: &Context) {
-        if let Some((end, sent)) = self.rtt_timing {
-            if self.snd_una >= end {
+    /// `repr` advances SND.UNA (not yet updated): measure the round trip
+    /// (RFC 6298). With timestamps every such ACK is a sample, from the
+    /// TSval it echoes, even for retransmitted data: the echo tells which
+    /// copy arrived (RFC 7323 §4); as a window brings several, each counts
+    /// for less (Appendix G: one per two segments, for delayed ACKs).
+    /// Without them, only the timed segment, never retransmitted (Karn).
+    fn rtt_sample(&mut self, cx: &Context, repr: &TcpRepr) {
+        if self.options.timestamps {
+            if let Some(r) = repr.options.timestamps.and_then(|ts| self.ts.rtt(cx.now, ts.tsecr)) {
+                let flight = self.snd_max - self.snd_una;
+                self.rtt.sample_of(r, flight.div_ceil(2 * self.snd_mss) as u32);
+            }
+        } else if let Some((end, sent)) = self.rtt_timing {
+            if repr.ack_number >= end {
                 self.rtt.sample(cx.now - sent);
                 self.rtt_timing = None;
             }
@@ -612,7 +697,7 @@ impl Tcb {
     }
 
     fn update_window(&mut self, repr: &TcpRepr) {
-        self.snd_wnd = repr.window_len as usize;
+        self.snd_wnd = self.peer_window(repr);
         self.snd_wl1 = repr.seq_number;
         self.snd_wl2 = repr.ack_number;
         self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);
@@ -814,7 +899,7 @@ impl Tcb {
             let end = self.emit_segment(cx, seq, len, emit);
             if seq < self.snd_max {
                 cx.counters.retransmissions += 1;
-            } else if self.rtt_timing.is_none() {
+            } else if self.rtt_timing.is_none() && !self.options.timestamps {
                 self.rtt_timing = Some((end, cx.now));
             }
             self.snd_nxt = end;
@@ -908,7 +993,8 @@ impl Tcb {
         if seq == self.iss && !self.state.is_synchronized() {
             let flags = if self.state == State::SynReceived { Flags::SYN | Flags::ACK } else { Flags::SYN };
             let mut repr = self.control(cx, seq, flags);
-            repr.options.mss = Some(cx.config.mss().min(u16::MAX as usize) as u16);
+            let mss = cx.config.mss().min(u16::MAX as usize) as u16;
+            repr.options = TcpOptions { timestamps: repr.options.timestamps, ..self.options.syn_options(mss) };
             self.transmit(cx, repr, 0, 0, emit);
             return seq + 1;
         }
@@ -944,24 +1030,31 @@ impl Tcb {
             self.ack_now = false;
             self.delayed_ack = None;
             self.segs_unacked = 0;
+            self.ts.last_ack_sent = repr.ack_number;
         }
-        self.rcv_adv = self.rcv_nxt + repr.window_len as usize;
+        self.rcv_adv = self.rcv_nxt + (usize::from(repr.window_len) << self.window_shift(repr.flags));
         let (a, b) = self.tx.as_slices();
         let payload = slice_range(a, b, offset, len);
         emit(self, Outgoing { repr, payload });
     }
 
     /// A segment header from this connection: our sequence number, the
-    /// current RCV.NXT and window.
+    /// current RCV.NXT and window, and the timestamps once they are in use
+    /// (in every segment, RFC 7323 §3.2).
     fn control(&self, cx: &Context, seq: SeqNum, flags: Flags) -> TcpRepr {
-        let window = self.receive_window(cx).min(MAX_WINDOW) as u16;
+        let shift = self.window_shift(flags);
+        let ack = flags.contains(Flags::ACK);
         TcpRepr {
             src_port: self.local.port(),
             dst_port: self.remote.port(),
             seq_number: seq,
-            ack_number: if flags.contains(Flags::ACK) { self.rcv_nxt } else { SeqNum(0) },
+            ack_number: if ack { self.rcv_nxt } else { SeqNum(0) },
             flags,
-            window_len: window,
+            window_len: (self.receive_window(cx, shift) >> shift) as u16,
+            options: TcpOptions {
+                timestamps: self.options.timestamps.then(|| self.ts.option(cx.now, ack)),
+                ..TcpOptions::default()
+            },
             ..TcpRepr::default()
         }
     }

@@ -18,6 +18,10 @@ pub const CLIENT_ADDR: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
 pub const SERVER_ADDR: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
 pub const PORT: u16 = 80;
 pub const MSL: Duration = Duration::from_secs(2);
+/// The data of a full segment between two stacks of `config`: the MSS
+/// (MTU 1500 - 40) less the 12 bytes of the timestamps option every
+/// segment carries.
+pub const FULL: usize = 1460 - 12;
 
 /// A stack in the simulator, with a filter that can drop chosen incoming
 /// segments ("this FIN is lost").
