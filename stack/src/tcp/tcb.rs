@@ -123,8 +123,9 @@ pub struct Tcb {
     // Receive sequence variables.
     pub irs: SeqNum,
     pub rcv_nxt: SeqNum,
-    /// RCV.NXT + RCV.WND as last advertised: the right edge of the window,
-    /// which must never move left (§3.8.6).
+    /// RCV.NXT + RCV.WND, the furthest advertised: the right edge of the
+    /// window, which must never move left (§3.8.6). (With window scaling
+    /// an ACK may announce up to a unit less; see `receive_window`.)
     pub rcv_adv: SeqNum,
     /// How much the window may offer; grows with the path (`autotune`).
     pub rcv_buf: RcvBuf,
@@ -145,9 +146,9 @@ pub struct Tcb {
     ooo: Reassembly,
 
     pub rtt: RttEstimator,
-    /// Without timestamps, the segment being timed for an RTT sample: (its
-    /// last sequence number + 1, when it was sent). Never a retransmitted
-    /// one (Karn).
+    /// The segment being timed for an RTT sample when there are no
+    /// timestamps (a SYN is timed before we know): (its last sequence
+    /// number + 1, when it was sent). Never a retransmitted one (Karn).
     rtt_timing: Option<(SeqNum, Instant)>,
     pub cc: NewReno,
     /// Retransmission timeouts in a row without progress.
@@ -258,6 +259,7 @@ impl Tcb {
         self.options = self.options.agree(&syn.options);
         if let (true, Some(ts)) = (self.options.timestamps, syn.options.timestamps) {
             self.ts.synchronize(cx.now, ts.tsval);
+            self.ts.last_ack_sent = self.rcv_nxt; // what our next segment acknowledges
         }
         self.rcv_buf = RcvBuf::new(self.rcv_buf.size, cx.now, self.rcv_nxt);
         self.rcv_adv = self.rcv_nxt + self.rcv_buf.size.min(MAX_UNSCALED_WINDOW);
@@ -283,17 +285,24 @@ impl Tcb {
     }
 
     /// The window we advertise, in bytes, for a window field scaled by
-    /// `shift`: the free buffer space in whole units of 2^shift, as much as
-    /// the field can carry; but never pulling the right edge back (§3.8.6),
-    /// so a promise the field cannot carry exactly is rounded up (RFC 7323
-    /// §2.4; the buffer may then overfill by less than a unit); and moving
-    /// the edge only when the gain is worth a segment (receiver-side silly
-    /// window avoidance, §3.8.6.2.2).
+    /// `shift`: the free buffer space, as much as the field can carry; but
+    /// no less than was promised (the right edge must not move left,
+    /// §3.8.6); and moving the edge only when the gain is worth a segment
+    /// (receiver-side silly window avoidance, §3.8.6.2.2).
+    ///
+    /// A scaled field carries whole units of 2^shift, and RCV.NXT moves by
+    /// any amount, so a promise may not fit: it is rounded down, and the
+    /// edge announced falls back by less than a unit. RFC 7323 §2.4 allows
+    /// that retraction, provided segments up to the edge announced before
+    /// are still accepted: `rcv_adv` keeps the furthest. Rounding up instead
+    /// would let the edge creep right with every segment while the
+    /// application reads nothing (when a unit exceeds a segment, the window
+    /// would never close).
     fn receive_window(&self, cx: &Context, shift: u8) -> usize {
         let unit = 1 << shift;
         let largest = MAX_UNSCALED_WINDOW << shift;
         let buffer = self.rcv_buf.size;
-        let promised = (self.rcv_adv.max(self.rcv_nxt) - self.rcv_nxt).next_multiple_of(unit).min(largest);
+        let promised = (self.rcv_adv.max(self.rcv_nxt) - self.rcv_nxt).min(largest) / unit * unit;
         let free = (buffer.saturating_sub(self.rx.len()) / unit * unit).min(largest);
         let threshold = (buffer / 2).min(cx.config.mss());
         if free >= promised + threshold || free == (buffer / unit * unit).min(largest) {
@@ -683,16 +692,17 @@ impl Tcb {
     /// for less (Appendix G: one per two segments, for delayed ACKs).
     /// Without them, only the timed segment, never retransmitted (Karn).
     fn rtt_sample(&mut self, cx: &Context, repr: &TcpRepr) {
+        let timed = self.rtt_timing.filter(|&(end, _)| repr.ack_number >= end);
+        if timed.is_some() {
+            self.rtt_timing = None;
+        }
         if self.options.timestamps {
             if let Some(r) = repr.options.timestamps.and_then(|ts| self.ts.rtt(cx.now, ts.tsecr)) {
                 let flight = self.snd_max - self.snd_una;
                 self.rtt.sample_of(r, flight.div_ceil(2 * self.snd_mss) as u32);
             }
-        } else if let Some((end, sent)) = self.rtt_timing {
-            if repr.ack_number >= end {
-                self.rtt.sample(cx.now - sent);
-                self.rtt_timing = None;
-            }
+        } else if let Some((_, sent)) = timed {
+            self.rtt.sample(cx.now - sent);
         }
     }
 
@@ -899,7 +909,7 @@ impl Tcb {
             let end = self.emit_segment(cx, seq, len, emit);
             if seq < self.snd_max {
                 cx.counters.retransmissions += 1;
-            } else if self.rtt_timing.is_none() && !self.options.timestamps {
+            } else if self.rtt_timing.is_none() {
                 self.rtt_timing = Some((end, cx.now));
             }
             self.snd_nxt = end;
@@ -1032,7 +1042,8 @@ impl Tcb {
             self.segs_unacked = 0;
             self.ts.last_ack_sent = repr.ack_number;
         }
-        self.rcv_adv = self.rcv_nxt + (usize::from(repr.window_len) << self.window_shift(repr.flags));
+        let edge = self.rcv_nxt + (usize::from(repr.window_len) << self.window_shift(repr.flags));
+        self.rcv_adv = self.rcv_adv.max(edge);
         let (a, b) = self.tx.as_slices();
         let payload = slice_range(a, b, offset, len);
         emit(self, Outgoing { repr, payload });

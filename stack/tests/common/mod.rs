@@ -239,7 +239,7 @@ pub fn seg(src_port: u16, dst_port: u16, seq: u32, ack: u32, flags: Flags) -> Tc
 
 /// Check what must hold of a stack after any event, whatever a peer sent:
 /// for every TCB SND.UNA ≤ SND.NXT ≤ SND.MAX (RFC 9293 §3.3.1, with SND.MAX
-/// the highest SND.NXT), the buffers within their configured sizes, and the
+/// the highest SND.NXT), the buffers within their sizes, and the
 /// tables within their limits. Returns what is wrong, if anything.
 pub fn invariants(s: &Stack) -> Result<(), String> {
     let c = s.config();
@@ -248,8 +248,8 @@ pub fn invariants(s: &Stack) -> Result<(), String> {
         if !(t.snd_una <= t.snd_nxt && t.snd_nxt <= t.snd_max) {
             return Err(format!("{who}: SND.UNA {} SND.NXT {} SND.MAX {}", t.snd_una, t.snd_nxt, t.snd_max));
         }
-        if t.recv_queue() > c.recv_buffer {
-            return Err(format!("{who}: {} bytes received, buffer {}", t.recv_queue(), c.recv_buffer));
+        if t.rcv_buf.size > c.recv_buffer || t.recv_queue() > t.rcv_buf.size {
+            return Err(format!("{who}: {} bytes received, buffer {}", t.recv_queue(), t.rcv_buf.size));
         }
         if t.send_queue() > c.send_buffer {
             return Err(format!("{who}: {} bytes to send, buffer {}", t.send_queue(), c.send_buffer));
