@@ -101,8 +101,9 @@ impl Config {
         }
     }
 
-    /// The MSS we offer and the most we put in one segment: the MTU less
-    /// the IPv4 and TCP headers (RFC 9293 §3.7.1).
+    /// The MSS we offer: the MTU less the IPv4 and TCP headers (RFC 9293
+    /// §3.7.1). A segment we send carries at most this much data, less the
+    /// options it carries (see `Tcb::snd_mss`).
     pub fn mss(&self) -> usize {
         self.mtu - 40
     }
