@@ -5,6 +5,7 @@
 //! next deadline come out. The `link` module joins it to the operating system
 //! (and to the in-memory simulator); only the link files make syscalls.
 
+mod copy;
 pub mod link;
 mod stack;
 pub mod tcp;

@@ -18,8 +18,10 @@
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::net::{Ipv4Addr, SocketAddrV4};
 
+use ahash::RandomState;
 use log::{log_enabled, trace, Level};
 
+use crate::copy;
 use crate::link::RxChecksum;
 use crate::tcp::isn::IsnGenerator;
 use crate::tcp::listener::Listener;
@@ -125,7 +127,8 @@ pub struct Stack {
     isn: IsnGenerator,
     slots: Vec<Slot>,
     free: Vec<u32>,
-    by_tuple: HashMap<FourTuple, SocketHandle>,
+    /// Keyed by what peers choose, so hashed with a random key (HashDoS).
+    by_tuple: HashMap<FourTuple, SocketHandle, RandomState>,
     listeners: HashMap<u16, Listener>,
     time_wait: TimeWaitTable,
     /// Every connection's next deadline, earliest first.
@@ -150,7 +153,7 @@ impl Stack {
             config,
             slots: Vec::new(),
             free: Vec::new(),
-            by_tuple: HashMap::new(),
+            by_tuple: HashMap::default(),
             listeners: HashMap::new(),
             time_wait: TimeWaitTable::default(),
             timers: BTreeSet::new(),
@@ -725,13 +728,19 @@ impl Stack {
         let slot = &mut self.slots[index as usize];
         let tcb = slot.tcb.as_ref().expect("checked above");
         let deadline = if slot.detached { None } else { tcb.poll_at() };
-        if slot.timer != deadline {
+        // A deadline that moved later (the retransmission timer restarts on
+        // every ACK) keeps its earlier place: it fires early, the TCB finds
+        // nothing due, and this re-arms it. Cheaper than moving it each time.
+        let earlier = match (slot.timer, deadline) {
+            (Some(old), Some(new)) => new < old,
+            (None, Some(_)) => true,
+            (_, None) => false,
+        };
+        if earlier {
             if let Some(old) = slot.timer {
                 self.timers.remove(&(old, index));
             }
-            if let Some(new) = deadline {
-                self.timers.insert((new, index));
-            }
+            self.timers.insert((deadline.expect("earlier"), index));
             slot.timer = deadline;
         }
         if !tcb.ready.is_empty() && !slot.in_ready {
@@ -801,8 +810,8 @@ fn write_segment(
     let ip_len = Ipv4Repr::HEADER_LEN;
     let tcp_start = ip_len + repr.header_len();
     let total = tcp_start + payload.0.len() + payload.1.len();
-    buf[tcp_start..tcp_start + payload.0.len()].copy_from_slice(payload.0);
-    buf[tcp_start + payload.0.len()..total].copy_from_slice(payload.1);
+    copy::copy(&mut buf[tcp_start..tcp_start + payload.0.len()], payload.0);
+    copy::copy(&mut buf[tcp_start + payload.0.len()..total], payload.1);
     repr.emit(&mut buf[ip_len..total], *src.ip(), *dst.ip());
     let ip = Ipv4Repr {
         src_addr: *src.ip(),

@@ -40,6 +40,7 @@ use super::seq::SeqNum;
 use super::state::State;
 use super::timestamps::TsState;
 use super::{Config, Counters, Error, Ready};
+use crate::copy;
 use crate::time::Instant;
 use crate::wire::tcp::{Flags, TcpOptions, TcpRepr};
 
@@ -349,7 +350,7 @@ impl Tcb {
             self.tx_blocked = true;
             return Err(Error::WouldBlock);
         }
-        self.tx.extend(&data[..n]);
+        copy::append(&mut self.tx, &data[..n]);
         Ok(n)
     }
 
@@ -374,8 +375,8 @@ impl Tcb {
         let n = self.rx.len().min(buf.len());
         let (a, b) = self.rx.as_slices();
         let from_a = n.min(a.len());
-        buf[..from_a].copy_from_slice(&a[..from_a]);
-        buf[from_a..n].copy_from_slice(&b[..n - from_a]);
+        copy::copy(&mut buf[..from_a], &a[..from_a]);
+        copy::copy(&mut buf[from_a..n], &b[..n - from_a]);
         self.rx.drain(..n);
         release_if_empty(&mut self.rx);
         if let Some(srtt) = self.rtt.srtt() {
@@ -762,7 +763,7 @@ impl Tcb {
             let orphaned = self.orphaned;
             self.ooo.drain(self.rcv_nxt, |d| {
                 if !orphaned {
-                    rx.extend(d);
+                    copy::append(rx, d);
                 }
             })
         };
@@ -787,7 +788,7 @@ impl Tcb {
     fn deliver(&mut self, data: &[u8]) {
         self.rcv_nxt += data.len();
         if !self.orphaned {
-            self.rx.extend(data);
+            copy::append(&mut self.rx, data);
         }
     }
 

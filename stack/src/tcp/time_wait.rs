@@ -21,6 +21,8 @@
 
 use std::collections::{BTreeSet, HashMap};
 
+use ahash::RandomState;
+
 use super::seq::SeqNum;
 use super::timestamps::{self, older};
 use crate::time::Instant;
@@ -62,7 +64,7 @@ pub enum Verdict {
 
 #[derive(Debug, Default)]
 pub struct TimeWaitTable {
-    entries: HashMap<FourTuple, Entry>,
+    entries: HashMap<FourTuple, Entry, RandomState>,
     /// The same entries ordered by deadline, so expiry never scans.
     deadlines: BTreeSet<(Instant, FourTuple)>,
 }
