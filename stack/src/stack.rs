@@ -27,7 +27,7 @@ use crate::tcp::isn::IsnGenerator;
 use crate::tcp::listener::Listener;
 use crate::tcp::seq::SeqNum;
 use crate::tcp::state::State;
-use crate::tcp::tcb::{reset_for, Context, Disposition, Outgoing, Segment, Start, Tcb};
+use crate::tcp::tcb::{reset_for, Context, Disposition, Outgoing, Segment, Tcb};
 use crate::tcp::time_wait::{self, EntryTs, TimeWaitTable, Verdict};
 use crate::tcp::{Config, Counters, Error, Ready};
 use crate::time::{Duration, Instant};
@@ -233,7 +233,7 @@ impl Stack {
         if !self.tuple_free(FourTuple { local, remote }) {
             return Err(Error::AddrInUse);
         }
-        let start = Start { iss: self.isn.isn(now, local, remote), ts_offset: self.isn.ts_offset(local, remote) };
+        let start = self.isn.start(now, local, remote);
         let cx = Context { now, config: &self.config, counters: &mut self.counters };
         let tcb = Tcb::connect(&cx, local, remote, start);
         let h = self.insert(tcb).ok_or(Error::Exhausted)?;
@@ -503,15 +503,14 @@ impl Stack {
             self.counters.drops.accept_queue_full += 1;
             return;
         }
-        let mut iss = self.isn.isn(now, tuple.local, tuple.remote);
+        let mut start = self.isn.start(now, tuple.local, tuple.remote);
         if let Some(old_snd_nxt) = after_time_wait {
             // MAY-2 (1): the new ISS must exceed every sequence number the
             // old incarnation used.
-            if iss <= old_snd_nxt {
-                iss = old_snd_nxt + 1;
+            if start.iss <= old_snd_nxt {
+                start.iss = old_snd_nxt + 1;
             }
         }
-        let start = Start { iss, ts_offset: self.isn.ts_offset(tuple.local, tuple.remote) };
         let cx = Context { now, config: &self.config, counters: &mut self.counters };
         let tcb = Tcb::accept_syn(&cx, tuple.local, tuple.remote, start, repr);
         let Some(h) = self.insert(tcb) else {

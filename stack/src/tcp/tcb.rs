@@ -33,6 +33,7 @@ use log::debug;
 
 use super::autotune::RcvBuf;
 use super::congestion::{Action, NewReno};
+use super::isn::Start;
 use super::options::{Negotiated, MAX_UNSCALED_WINDOW};
 use super::reassembly::Reassembly;
 use super::rtt::RttEstimator;
@@ -79,15 +80,6 @@ impl Segment<'_> {
             + self.repr.flags.contains(Flags::SYN) as usize
             + self.repr.flags.contains(Flags::FIN) as usize
     }
-}
-
-/// What a connection starts from, both from the stack's keyed hash of the
-/// 4-tuple (`isn`): the initial sequence number and the offset of its
-/// timestamp clock.
-#[derive(Copy, Clone, Debug)]
-pub struct Start {
-    pub iss: SeqNum,
-    pub ts_offset: u32,
 }
 
 /// A segment the TCB wants sent: header fields, and the payload as the two
