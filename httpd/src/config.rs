@@ -60,6 +60,11 @@ pub struct Config {
     #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = seconds)]
     pub header_timeout: Duration,
 
+    /// Reset a connection whose peer takes none of our bytes for this many
+    /// seconds (in our buffer or sent and unacknowledged), as nginx's send_timeout.
+    #[arg(long, value_name = "SECONDS", default_value = "60", value_parser = seconds)]
+    pub send_timeout: Duration,
+
     /// Requests served on one connection before the server closes it.
     #[arg(long, value_name = "N", default_value_t = 1000,
           value_parser = clap::value_parser!(u32).range(1..))]
@@ -131,6 +136,7 @@ impl Config {
         crate::conn::Limits {
             keep_alive_timeout: self.keep_alive_timeout,
             header_timeout: self.header_timeout,
+            send_timeout: self.send_timeout,
             max_requests: self.max_requests,
         }
     }
@@ -152,6 +158,7 @@ mod tests {
         assert_eq!(c.msl, Duration::from_secs(30));
         assert_eq!(c.keep_alive_timeout, Duration::from_secs(15));
         assert_eq!(c.header_timeout, Duration::from_secs(10));
+        assert_eq!(c.send_timeout, Duration::from_secs(60));
         assert_eq!(c.max_requests, 1000);
         assert_eq!(c.max_connections, 10000);
         assert_eq!((c.mtu, c.pcap, c.faults), (None, None, None));
@@ -185,6 +192,8 @@ mod tests {
             "2",
             "--header-timeout",
             "1.5",
+            "--send-timeout",
+            "2",
             "--max-requests",
             "3",
             "--max-connections",
@@ -197,6 +206,7 @@ mod tests {
         assert_eq!(c.faults.map(|f| (f.loss, f.seed)), Some((0.05, 7)));
         assert_eq!(c.msl, Duration::from_millis(500));
         assert_eq!(c.header_timeout, Duration::from_millis(1500));
+        assert_eq!(c.send_timeout, Duration::from_secs(2));
         assert_eq!((c.max_requests, c.max_connections), (3, 9));
     }
 

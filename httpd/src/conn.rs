@@ -15,13 +15,26 @@
 //!
 //! One response is in flight at a time; pipelined requests wait in the
 //! input buffer and are answered in order as each response finishes.
+//!
+//! Three clocks guard against clients that are slow or gone:
+//!
+//! - the header timeout: a request head must be complete within it of its
+//!   first byte (slowloris), else 408 and close;
+//! - the keep-alive timeout: an idle persistent connection is closed;
+//! - the send timeout, in every state: while bytes wait for the peer — in
+//!   our buffer or in TCP's, sent but not acknowledged — the peer must take
+//!   some of them within it, else the connection is reset (slow read). A
+//!   response counts as delivered when the peer has acknowledged it, not
+//!   when TCP took it: a reader that stops would otherwise keep a closed
+//!   connection in FIN-WAIT-1, its send buffer full, for as long as it
+//!   answers our zero-window probes.
 
 use std::net::IpAddr;
 
 use stack::time::{Duration, Instant};
 
 use crate::access;
-use crate::request::{self, Parsed, Request, MAX_HEAD};
+use crate::request::{self, Method, Parsed, Request, MAX_HEAD};
 use crate::response::{Body, Response, Status};
 use crate::site::Site;
 use crate::Now;
@@ -35,6 +48,8 @@ pub const CHUNK: usize = 64 * 1024;
 pub struct Limits {
     pub keep_alive_timeout: Duration,
     pub header_timeout: Duration,
+    /// How long the peer may take nothing while bytes wait for it.
+    pub send_timeout: Duration,
     pub max_requests: u32,
 }
 
@@ -45,7 +60,8 @@ pub enum State {
     ReadingRequest,
     /// Handing the current response to the transport.
     WritingResponse,
-    /// Finished: the server closes the connection (its TCP sends FIN).
+    /// Finished: the server closes the connection (its TCP sends FIN), or
+    /// resets it if the peer stopped taking data.
     Closed,
 }
 
@@ -54,6 +70,8 @@ pub trait Transport {
     /// Queue bytes for sending; returns how many were taken (0 when the
     /// send buffer is full: back-pressure).
     fn send(&mut self, bytes: &[u8]) -> usize;
+    /// Bytes taken by `send` that the peer has not acknowledged yet.
+    fn unacknowledged(&self) -> usize;
     /// The body of `/_stack.json`: the stack seen from inside.
     fn stack_json(&self) -> String;
 }
@@ -65,8 +83,28 @@ pub enum Wants {
     Read,
     /// Room in the transport: the sink took less than it was offered.
     Write,
-    /// The server closes now; everything has been handed to the transport.
+    /// The server is done and the peer has acknowledged everything: close
+    /// the socket (our FIN goes first) and let TCP finish on its own.
     Close,
+    /// The server is done but the peer has not acknowledged everything
+    /// yet: send FIN after it (shut down the sending side) and keep the
+    /// socket, reading and dropping what arrives, until the peer has it all
+    /// (`Close`) or the send timeout passes (`Abort`).
+    Linger,
+    /// The peer took nothing for the send timeout: reset the connection, so
+    /// that neither the connection nor its unsent bytes stay pinned.
+    Abort,
+}
+
+/// Which clock ran out in `Conn::on_timeout`.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Timeout {
+    /// A request head did not complete in time: 408, then close.
+    Header,
+    /// Nothing arrived on an idle connection: close without a word.
+    Idle,
+    /// The peer took nothing while bytes waited for it: reset.
+    Send,
 }
 
 pub struct Conn {
@@ -88,9 +126,16 @@ pub struct Conn {
     peer_closed: bool,
     /// The server is shutting down: no request after the current one.
     stopping: bool,
-    /// Start of the current wait: for a request's head since its first
-    /// byte, idle since the last response, writing since the last progress.
+    /// Start of the current wait for input: for a request's head since its
+    /// first byte, idle since the last response was handed over.
     since: Instant,
+    /// Bytes the transport held unacknowledged when last looked at.
+    unacked: usize,
+    /// When the peer last took something: the transport took bytes, or the
+    /// peer acknowledged some. The send timeout runs from here.
+    progress: Instant,
+    /// The send timeout passed: reset rather than close.
+    reset: bool,
 }
 
 impl Conn {
@@ -109,6 +154,9 @@ impl Conn {
             peer_closed: false,
             stopping: false,
             since: now,
+            unacked: 0,
+            progress: now,
+            reset: false,
         }
     }
 
@@ -132,12 +180,14 @@ impl Conn {
         if self.state == State::Closed {
             return data.len(); // closing: whatever comes is dropped
         }
-        if self.state == State::ReadingRequest && self.inbuf.is_empty() {
-            self.since = now; // the header timeout runs from the first byte
-        }
         let skip = usize::try_from(self.discard).unwrap_or(usize::MAX).min(data.len());
         self.discard -= skip as u64;
         let keep = (MAX_HEAD - self.inbuf.len()).min(data.len() - skip);
+        // The header timeout runs from a head's first byte. Body bytes being
+        // skipped do not restart any clock: trickling them buys no time.
+        if self.state == State::ReadingRequest && self.inbuf.is_empty() && keep > 0 {
+            self.since = now;
+        }
         self.inbuf.extend_from_slice(&data[skip..skip + keep]);
         skip + keep
     }
@@ -158,35 +208,79 @@ impl Conn {
         }
     }
 
-    /// When `on_timeout` should be called, if ever.
+    /// When `on_timeout` should be called, if ever: the earlier of the
+    /// input clock (header or keep-alive timeout) and the send timeout.
     pub fn deadline(&self) -> Option<Instant> {
+        [self.input_deadline(), self.send_deadline()].into_iter().flatten().min()
+    }
+
+    fn input_deadline(&self) -> Option<Instant> {
         let wait = match self.state {
             State::ReadingRequest if !self.inbuf.is_empty() => self.limits.header_timeout,
             // A new connection gets as long for its first byte as for its head.
             State::ReadingRequest if self.requests == 0 => self.limits.header_timeout,
-            State::ReadingRequest | State::WritingResponse => self.limits.keep_alive_timeout,
-            State::Closed => return None,
+            State::ReadingRequest => self.limits.keep_alive_timeout,
+            State::WritingResponse | State::Closed => return None,
         };
         Some(self.since + wait)
     }
 
-    /// The deadline passed: a half-received head gets 408; an idle
-    /// connection or a client that stopped reading is simply closed.
-    pub fn on_timeout(&mut self, site: &mut Site, now: Now) {
-        if self.deadline().is_none_or(|d| now.mono < d) {
-            return;
+    /// While bytes wait for the peer, in our buffer or unacknowledged in
+    /// TCP's, it must take some within the send timeout.
+    fn send_deadline(&self) -> Option<Instant> {
+        let waiting = self.state == State::WritingResponse || self.unacked > 0;
+        (waiting && !self.reset).then(|| self.progress + self.limits.send_timeout)
+    }
+
+    /// Acknowledgements since the last look are progress. Looking happens
+    /// on every event and at the deadline, so a peer is dropped between one
+    /// and two send timeouts after it last took anything.
+    fn observe(&mut self, transport: &impl Transport, now: Instant) {
+        let unacked = transport.unacknowledged();
+        if unacked < self.unacked {
+            self.progress = now;
         }
-        if self.state == State::ReadingRequest && !self.inbuf.is_empty() {
+        self.unacked = unacked;
+    }
+
+    /// The deadline passed: a half-received head gets 408; an idle
+    /// connection is closed; a peer that took nothing for the send timeout
+    /// is reset. Returns which clock ran out, if one did. Call `write_to` next.
+    pub fn on_timeout(&mut self, site: &mut Site, now: Now, transport: &impl Transport) -> Option<Timeout> {
+        self.observe(transport, now.mono);
+        if self.send_deadline().is_some_and(|d| now.mono >= d) {
+            self.state = State::Closed;
+            self.reset = true;
+            return Some(Timeout::Send);
+        }
+        if self.input_deadline().is_none_or(|d| now.mono < d) {
+            return None;
+        }
+        if !self.inbuf.is_empty() {
             self.inbuf.clear();
             self.reject(site, now, Status::RequestTimeout, None);
+            Some(Timeout::Header)
         } else {
             self.state = State::Closed;
+            Some(Timeout::Idle)
         }
     }
 
     /// Answers the requests in the input, offering bytes to the transport,
     /// which takes what fits. Returns what the connection waits for next.
     pub fn write_to(&mut self, site: &mut Site, now: Now, transport: &mut impl Transport) -> Wants {
+        let wants = self.write(site, now, transport);
+        self.observe(transport, now.mono);
+        match wants {
+            Wants::Close if self.reset => Wants::Abort,
+            Wants::Close if self.unacked > 0 => Wants::Linger,
+            wants => wants,
+        }
+    }
+
+    /// `write_to` without the delivery bookkeeping: `Close` once the
+    /// server has nothing more to say.
+    fn write(&mut self, site: &mut Site, now: Now, transport: &mut impl Transport) -> Wants {
         loop {
             match self.state {
                 State::Closed => return Wants::Close,
@@ -208,7 +302,7 @@ impl Conn {
                         return Wants::Write;
                     }
                     self.out_pos += taken;
-                    self.since = now.mono;
+                    self.progress = now.mono;
                 }
             }
         }
@@ -233,7 +327,12 @@ impl Conn {
 
                 let response = site.respond(&req, now.mono, &|| transport.stack_json());
                 self.requests += 1;
-                let last = !req.keep_alive || self.requests >= self.limits.max_requests || self.stopping;
+                // A body sent with a method we refuse is not waited for: the
+                // answer and a close cost less than skipping up to MAX_BODY
+                // bytes that a client may trickle in.
+                let refused_body = req.content_length > 0 && !matches!(req.method, Method::Get | Method::Head);
+                let last =
+                    !req.keep_alive || self.requests >= self.limits.max_requests || self.stopping || refused_body;
                 let connection = match (last, req.minor_version) {
                     (true, _) => Some("close"),
                     (false, 0) => Some("keep-alive"), // 1.0 persists only if told
@@ -276,7 +375,12 @@ impl Conn {
         self.body = response.body;
         self.close_after = connection == Some("close");
         self.state = State::WritingResponse;
-        self.since = now.mono;
+        // The send clock starts when something starts to wait for the peer:
+        // an idle spell before is not the peer's delay. A response queued
+        // behind unacknowledged ones gets no fresh start.
+        if self.unacked == 0 {
+            self.progress = now.mono;
+        }
         let room = CHUNK.saturating_sub(self.out.len());
         if let Err(e) = self.body.read_into(&mut self.out, room) {
             self.fail(e);

@@ -22,6 +22,13 @@ pub enum Lookup {
     /// A directory asked for without its trailing slash: relative links in
     /// its index would resolve against the parent, so redirect.
     AddSlash,
+    /// A path that cannot name a file of the site once decoded: a `.` or
+    /// `..` segment, a backslash, a NUL byte, or bytes that are not UTF-8
+    /// (overlong forms included). Malformed or hostile, never a near miss:
+    /// 400. (Clients remove dot segments before sending, RFC 3986 §5.2.4.)
+    BadPath,
+    /// No regular file there, or the path leads out of the root through a
+    /// symlink: 404 alike, so nothing is told about what lies outside.
     NotFound,
 }
 
@@ -29,7 +36,7 @@ pub enum Lookup {
 /// `root` must be canonical.
 pub fn resolve(root: &Path, url_path: &str) -> Lookup {
     let Some(relative) = decode(url_path) else {
-        return Lookup::NotFound;
+        return Lookup::BadPath;
     };
     // Symlinks are followed, then the result must still be under the root.
     let inside = |p: &Path| p.canonicalize().ok().filter(|real| real.starts_with(root));
@@ -311,8 +318,22 @@ mod tests {
         assert_eq!(decode("/a%20b/c"), Some(PathBuf::from("a b/c")));
         assert_eq!(decode("//etc/passwd"), Some(PathBuf::from("etc/passwd")));
         assert_eq!(decode("/%252e%252e/x"), Some(PathBuf::from("%2e%2e/x")));
-        for bad in ["/../x", "/a/%2e%2e/x", "/%2E%2E", "/.", "/a\\..\\x", "/a%5c..", "/a%00", "/%c0%ae%c0%ae/x", "/%ff"]
-        {
+        let bad = [
+            "/../x",
+            "/a/%2e%2e/x",
+            "/%2E%2E",
+            "/.%2e/x",
+            "/..%2fx",
+            "/.",
+            "/a\\..\\x",
+            "/a%5c..",
+            "/a%00",
+            "/%c0%ae%c0%ae/x",
+            "/%c0%af",
+            "/%e0%80%ae",
+            "/%ff",
+        ];
+        for bad in bad {
             assert_eq!(decode(bad), None, "{bad}");
         }
     }

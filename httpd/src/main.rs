@@ -62,6 +62,7 @@ fn run(config: &Config) -> io::Result<()> {
         driver.stack().config().mss()
     );
     loop {
+        server.set_link_stats(driver.link_stats());
         driver.turn(server.poll_at(), |stack, now, fired| {
             if fired.contains(&SIGNALS) && signals.pending().next().is_some() {
                 server.stop(stack, now);

@@ -131,6 +131,10 @@ pub fn parse(buf: &[u8]) -> Parsed {
             return Parsed::Partial;
         }
         Err(httparse::Error::TooManyHeaders) => return reject(Status::HeadersTooLarge, line),
+        // httparse gives up at the first unexpected byte of the version, but
+        // 505 or 400 depends on the whole of it: wait for the end of the
+        // line, or the answer would depend on how TCP cut the stream.
+        Err(httparse::Error::Version) if line.is_none() => return Parsed::Partial,
         Err(httparse::Error::Version) if looks_like_other_version(line.as_deref()) => {
             return reject(Status::VersionNotSupported, line)
         }
@@ -335,6 +339,27 @@ mod tests {
         ];
         for (raw, want) in cases {
             assert_eq!(status(raw), *want, "{:?}", String::from_utf8_lossy(raw));
+        }
+    }
+
+    /// The answer to a bad version is the same however the request line
+    /// arrives: every prefix is incomplete or gets the whole line's answer.
+    /// (Found by fuzzing: `HTTP/2.0` cut before its line end got 400, whole 505.)
+    #[test]
+    fn version_errors_wait_for_the_line() {
+        for (raw, want) in [
+            (&b"GET / HTTP/2.0\r\nHost: a\r\n\r\n"[..], Status::VersionNotSupported),
+            (b"GET / HTTP/1.23\r\nHost: a\r\n\r\n", Status::BadRequest),
+            (b"GET / HTTX/1.1\r\nHost: a\r\n\r\n", Status::BadRequest),
+        ] {
+            assert_eq!(status(raw), want);
+            for end in 0..raw.len() {
+                match parse(&raw[..end]) {
+                    Parsed::Partial => {}
+                    Parsed::Rejected(r) => assert_eq!(r.status, want, "{:?}", String::from_utf8_lossy(&raw[..end])),
+                    Parsed::Complete(..) => panic!("complete at {end}"),
+                }
+            }
         }
     }
 

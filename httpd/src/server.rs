@@ -6,22 +6,62 @@
 //!   stack events ──> Incoming: accept ─> a Conn per connection
 //!                    Socket:   recv ─> Conn::on_readable
 //!                              Conn::write_to ─> send (what fits)
-//!                              Wants::Close ─> close: our FIN goes first
+//!                              Wants::Linger ─> shutdown: our FIN goes first
+//!                              Wants::Close ─> close: TCP finishes alone
+//!                              Wants::Abort ─> abort: RST, all freed now
 //! ```
+//!
+//! A connection the server is done with stays here, shut down, until the
+//! peer has acknowledged everything: only then does TCP get it to finish on
+//! its own. A peer that takes nothing for the send timeout is reset rather
+//! than closed. A FIN would queue behind the unsent bytes, and a peer that
+//! keeps its window shut while answering our zero-window probes would hold
+//! the connection and its send buffer in FIN-WAIT-1 as long as it liked;
+//! an RST frees both at once and tells the peer (nginx's
+//! `reset_timedout_connection`).
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
 use std::time::SystemTime;
 
 use log::info;
+use stack::link::LinkStats;
+use stack::tcp::state::State;
 use stack::time::{Duration, Instant};
 use stack::{Error, Event, SocketHandle, Stack};
 
-use crate::conn::{Conn, Limits, Transport, Wants};
+use crate::conn::{Conn, Limits, Timeout, Transport, Wants};
 use crate::{status, Now, Site};
 
 /// How long a stopping server waits for its connections to finish.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// What the server did about clients that were slow, idle or too many;
+/// shown at `/_stack.json` under "http".
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Heads not complete within --header-timeout: 408 and close.
+    pub header_timeouts: u64,
+    /// Connections closed for silence (--keep-alive-timeout between
+    /// requests, --header-timeout before the first).
+    pub idle_timeouts: u64,
+    /// Peers that took nothing for --send-timeout: reset.
+    pub send_timeouts: u64,
+    /// Connections refused beyond --max-connections, or while stopping.
+    pub refused: u64,
+}
+
+impl Counters {
+    /// Name and value of every counter.
+    pub fn fields(&self) -> [(&'static str, u64); 4] {
+        [
+            ("header_timeouts", self.header_timeouts),
+            ("idle_timeouts", self.idle_timeouts),
+            ("send_timeouts", self.send_timeouts),
+            ("refused", self.refused),
+        ]
+    }
+}
 
 struct Entry {
     conn: Conn,
@@ -42,6 +82,9 @@ pub struct Server {
     buf: Vec<u8>,
     /// When the server began to stop, after SIGINT or SIGTERM.
     stopping: Option<Instant>,
+    counters: Counters,
+    /// What the link lost, as of this turn, for `/_stack.json`.
+    link: LinkStats,
 }
 
 /// The TCP connection under one `Conn`.
@@ -49,6 +92,8 @@ struct Tcp<'a> {
     stack: &'a mut Stack,
     handle: SocketHandle,
     now: Instant,
+    counters: &'a Counters,
+    link: LinkStats,
 }
 
 impl Transport for Tcp<'_> {
@@ -56,8 +101,15 @@ impl Transport for Tcp<'_> {
         self.stack.send(self.now, self.handle, bytes).unwrap_or(0)
     }
 
+    /// What the peer may still acknowledge: nothing once the connection
+    /// is CLOSED (an RST in LAST-ACK leaves bytes in the buffer for good).
+    fn unacknowledged(&self) -> usize {
+        let open = self.stack.tcb(self.handle).filter(|t| t.state != State::Closed);
+        open.map_or(0, |t| t.send_queue())
+    }
+
     fn stack_json(&self) -> String {
-        status::json(self.stack)
+        status::json(self.stack, self.counters, self.link)
     }
 }
 
@@ -73,7 +125,18 @@ impl Server {
             touched: Vec::new(),
             buf: vec![0; 64 * 1024],
             stopping: None,
+            counters: Counters::default(),
+            link: LinkStats::default(),
         }
+    }
+
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// What the link has lost so far, to show in `/_stack.json`.
+    pub fn set_link_stats(&mut self, link: LinkStats) {
+        self.link = link;
     }
 
     /// The earliest HTTP deadline (header timeout, keep-alive idle...).
@@ -122,7 +185,14 @@ impl Server {
             self.deadlines.pop_first();
             if let Some(e) = self.conns.get_mut(&h) {
                 e.deadline = None;
-                e.conn.on_timeout(&mut self.site, Now { mono: now, wall: SystemTime::now() });
+                let tcp = Tcp { stack, handle: h, now, counters: &self.counters, link: self.link };
+                let timeout = e.conn.on_timeout(&mut self.site, Now { mono: now, wall: SystemTime::now() }, &tcp);
+                match timeout {
+                    Some(Timeout::Header) => self.counters.header_timeouts += 1,
+                    Some(Timeout::Idle) => self.counters.idle_timeouts += 1,
+                    Some(Timeout::Send) => self.counters.send_timeouts += 1,
+                    None => {}
+                }
                 self.touched.push(h);
             }
         }
@@ -133,6 +203,7 @@ impl Server {
     fn accept(&mut self, stack: &mut Stack, now: Instant, port: u16) {
         while let Some(h) = stack.accept(port) {
             if self.conns.len() >= self.max_connections || self.stopping.is_some() {
+                self.counters.refused += 1;
                 stack.abort(now, h);
                 continue;
             }
@@ -174,14 +245,32 @@ impl Server {
                 Err(Error::WouldBlock) => break,
                 Err(_) => {
                     // Reset or timed out: nothing more to say to this peer.
-                    return self.remove(stack, now, h);
+                    self.forget(h);
+                    return stack.close(now, h);
                 }
             }
         }
         let wall = SystemTime::now();
-        let wants = e.conn.write_to(&mut self.site, Now { mono: now, wall }, &mut Tcp { stack, handle: h, now });
-        if wants == Wants::Close {
-            return self.remove(stack, now, h);
+        let mut tcp = Tcp { stack, handle: h, now, counters: &self.counters, link: self.link };
+        let wants = e.conn.write_to(&mut self.site, Now { mono: now, wall }, &mut tcp);
+        match wants {
+            // The server closes first: its FIN follows the last byte of the
+            // response, and its side of the connection ends in TIME-WAIT.
+            Wants::Close => {
+                self.forget(h);
+                return stack.close(now, h);
+            }
+            Wants::Abort => {
+                self.forget(h);
+                return stack.abort(now, h);
+            }
+            // Once shut down, the socket is still ours to read from: what
+            // arrives is dropped, and the peer's FIN or the CLOSED event
+            // brings us back to see whether everything was acknowledged.
+            Wants::Linger => {
+                let _ = stack.shutdown(now, h);
+            }
+            Wants::Read | Wants::Write => {}
         }
         let deadline = e.conn.deadline();
         if deadline != e.deadline {
@@ -195,14 +284,13 @@ impl Server {
         }
     }
 
-    /// The server closes first: its FIN follows the last byte of the
-    /// response, and its side of the connection ends in TIME-WAIT.
-    fn remove(&mut self, stack: &mut Stack, now: Instant, h: SocketHandle) {
+    /// Drops a connection's `Conn` and deadline; the caller closes or
+    /// aborts its socket.
+    fn forget(&mut self, h: SocketHandle) {
         if let Some(e) = self.conns.remove(&h) {
             if let Some(t) = e.deadline {
                 self.deadlines.remove(&(t, h));
             }
         }
-        stack.close(now, h);
     }
 }

@@ -66,6 +66,7 @@ impl Site {
                 response.headers.push(("Location", format!("{path}/{query}")));
                 response
             }
+            Lookup::BadPath => Response::page(Status::BadRequest),
             Lookup::NotFound => Response::page(Status::NotFound),
         }
     }

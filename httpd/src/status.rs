@@ -1,9 +1,15 @@
-//! `/_stack.json`: the TCP stack seen from inside, with the RFC's names.
+//! `/_stack.json`: the TCP stack seen from inside, with the RFC's names,
+//! and what the HTTP server did about slow and idle clients.
 
 use serde_json::{json, Map, Value};
+use stack::link::LinkStats;
 use stack::Stack;
 
-pub fn json(stack: &Stack) -> String {
+use crate::server;
+
+/// The stack's connections and counters, the HTTP counters, and what the
+/// link lost.
+pub fn json(stack: &Stack, http: &server::Counters, link: LinkStats) -> String {
     let connections: Vec<Value> = stack
         .connections()
         .map(|c| {
@@ -29,10 +35,18 @@ pub fn json(stack: &Stack) -> String {
         .collect();
     let counters: Map<String, Value> =
         stack.counters().fields().iter().map(|&(name, value)| (name.to_string(), value.into())).collect();
+    let http: Map<String, Value> =
+        http.fields().iter().map(|&(name, value)| (name.to_string(), value.into())).collect();
     json!({
         "connections": connections,
         "time_wait": stack.time_wait_count(),
         "counters": counters,
+        "http": http,
+        "link": {
+            "kernel_drops": link.kernel_drops,
+            "tx_drops": link.tx_drops,
+            "tx_errors": link.tx_errors,
+        },
     })
     .to_string()
 }

@@ -4,13 +4,19 @@ use std::fs;
 use std::net::IpAddr;
 use std::time::{Duration, UNIX_EPOCH};
 
+use httpd::conn::Timeout;
 use httpd::conn::CHUNK;
 use httpd::request::MAX_HEAD;
 use httpd::{Conn, Instant, Limits, Now, Site, State, Transport, Wants};
 use tempfile::TempDir;
 
-const LIMITS: Limits =
-    Limits { keep_alive_timeout: Duration::from_secs(15), header_timeout: Duration::from_secs(10), max_requests: 1000 };
+/// Three different timeouts, so a test can tell which one fired.
+const LIMITS: Limits = Limits {
+    keep_alive_timeout: Duration::from_secs(15),
+    header_timeout: Duration::from_secs(10),
+    send_timeout: Duration::from_secs(5),
+    max_requests: 1000,
+};
 
 /// A 200 KiB file: bigger than a chunk, so it must be streamed.
 fn big() -> Vec<u8> {
@@ -18,15 +24,51 @@ fn big() -> Vec<u8> {
 }
 
 /// A transport made of a closure that takes bytes, on a stack with no
-/// connections.
+/// connections; the peer acknowledges every byte at once.
 struct Sink<F>(F);
 
 impl<F: FnMut(&[u8]) -> usize> Transport for Sink<F> {
     fn send(&mut self, bytes: &[u8]) -> usize {
         (self.0)(bytes)
     }
+    fn unacknowledged(&self) -> usize {
+        0
+    }
     fn stack_json(&self) -> String {
         r#"{"connections":[]}"#.to_string()
+    }
+}
+
+/// TCP's send buffer as a `Conn` sees it: it takes up to `size` bytes,
+/// which stay there until the peer acknowledges them (`ack`).
+struct SendBuffer {
+    size: usize,
+    unacked: usize,
+    sent: Vec<u8>,
+}
+
+impl SendBuffer {
+    fn new(size: usize) -> SendBuffer {
+        SendBuffer { size, unacked: 0, sent: Vec::new() }
+    }
+
+    fn ack(&mut self, n: usize) {
+        self.unacked -= n.min(self.unacked);
+    }
+}
+
+impl Transport for SendBuffer {
+    fn send(&mut self, bytes: &[u8]) -> usize {
+        let n = (self.size - self.unacked).min(bytes.len());
+        self.unacked += n;
+        self.sent.extend_from_slice(&bytes[..n]);
+        n
+    }
+    fn unacknowledged(&self) -> usize {
+        self.unacked
+    }
+    fn stack_json(&self) -> String {
+        "{}".to_string()
     }
 }
 
@@ -72,6 +114,18 @@ impl Client {
     fn send(&mut self, bytes: &[u8]) -> (Vec<u8>, Wants) {
         assert_eq!(self.conn.on_readable(bytes, self.now.mono), bytes.len());
         self.output()
+    }
+
+    /// The deadline, as the event loop would call it, with a peer that has
+    /// acknowledged everything.
+    fn timeout(&mut self) -> Option<Timeout> {
+        self.conn.on_timeout(&mut self.site, self.now, &Sink(|b: &[u8]| b.len()))
+    }
+
+    /// Like `send`, through a send buffer.
+    fn send_via(&mut self, bytes: &[u8], tcp: &mut SendBuffer) -> Wants {
+        assert_eq!(self.conn.on_readable(bytes, self.now.mono), bytes.len());
+        self.conn.write_to(&mut self.site, self.now, tcp)
     }
 
     fn output(&mut self) -> (Vec<u8>, Wants) {
@@ -169,30 +223,55 @@ fn directories() {
     assert_eq!(c.get(&get("/alias.txt")).body, b"0123456789"); // symlink inside the root
 }
 
+/// Ways out of the root, and what each gets. 400: the decoded path cannot
+/// name a file of the site (dot segments, backslashes, NUL, not UTF-8).
+/// 404: anything else that is not a regular file inside the root, symlinks
+/// leading out included, so nothing is told about what lies outside.
+/// Never a byte of the secret planted next to the root.
 #[test]
 fn traversal_never_leaves_the_root() {
-    for path in [
-        "/../secret.txt",
-        "/sub/../../secret.txt",
-        "/%2e%2e/secret.txt",
-        "/%2E%2E%2Fsecret.txt",
-        "/%252e%252e/secret.txt",
-        "/..%5csecret.txt",
-        "/sub\\..\\..\\secret.txt",
-        "/a.txt%00.html",
-        "/%c0%ae%c0%ae/secret.txt",
-        "/%ff.txt",
-        "/leak.txt",
-        "/up/secret.txt",
-        "//etc/passwd",
-        "/nonexistent",
-    ] {
+    let cases: &[(&str, u16)] = &[
+        ("/../secret.txt", 400),
+        ("/sub/../../secret.txt", 400),
+        ("/sub/../a.txt", 400), // dot segments are refused even when they stay inside
+        ("/./a.txt", 400),
+        ("/%2e%2e/secret.txt", 400),
+        ("/%2E%2E%2Fsecret.txt", 400),
+        ("/.%2e/secret.txt", 400),
+        ("/..%2fsecret.txt", 400),
+        ("/%2e%2e%5csecret.txt", 400),
+        ("/..%5csecret.txt", 400),
+        ("/sub\\..\\..\\secret.txt", 400),
+        ("/a.txt%00.html", 400),
+        ("/%00", 400),
+        ("/%c0%ae%c0%ae/secret.txt", 400),       // overlong '.'
+        ("/%c0%ae%c0%ae%c0%afsecret.txt", 400),  // overlong '.' and '/'
+        ("/%e0%80%ae%e0%80%ae/secret.txt", 400), // three-byte overlong '.'
+        ("/%ff.txt", 400),
+        ("http://x/../secret.txt", 400), // absolute-form, cut to its path
+        // Decoded once: `%2e%2e` is just an odd name that does not exist.
+        ("/%252e%252e/secret.txt", 404),
+        ("/%252e%252e%252fsecret.txt", 404),
+        ("/leak.txt", 404),      // a symlink to the secret
+        ("/up/secret.txt", 404), // a symlink to the root's parent
+        ("/up/", 404),
+        ("//etc/passwd", 404),
+        ("/etc/passwd", 404),
+        ("/%2fetc%2fpasswd", 404),
+        ("SECRET_PATH", 404), // the secret's own absolute path
+        ("/nonexistent", 404),
+    ];
+    for &(path, status) in cases {
         let mut c = Client::new();
-        let (out, _) = c.send(get(path).as_bytes());
+        let secret = c._dir.path().join("secret.txt").display().to_string();
+        let path = &path.replace("SECRET_PATH", &secret);
+        let (out, wants) = c.send(get(path).as_bytes());
         let replies = split(&out, false);
-        assert_eq!(replies[0].status, 404, "{path}");
+        assert_eq!((replies[0].status, wants), (status, Wants::Read), "{path}");
         assert!(!String::from_utf8_lossy(&out).contains("SECRET"), "{path}");
     }
+    // The symlink inside the root that stays inside is followed.
+    assert_eq!(Client::new().get(&get("/alias.txt")).body, b"0123456789");
 }
 
 #[test]
@@ -206,6 +285,7 @@ fn error_statuses() {
         ("GET / HTTP/1.1\r\nHost: x\r\nContent-Length: x\r\n\r\n", 400, true),
         ("GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 2000000\r\n\r\n", 413, true),
         ("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n", 501, true),
+        ("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n", 405, true),
         ("GET / HTTP/3.0\r\nHost: x\r\n\r\n", 505, true),
         ("GARBAGE\r\n\r\n", 400, true),
     ];
@@ -398,7 +478,7 @@ fn streams_a_large_file_through_a_one_byte_sink() {
         match wants {
             Wants::Write => continue,
             Wants::Read => break,
-            Wants::Close => panic!("closed"),
+            other => panic!("{other:?}"),
         }
     }
     let replies = split(&out, false);
@@ -449,20 +529,44 @@ fn pipelined_input_is_bounded_while_a_response_is_pending() {
 #[test]
 fn request_bodies_are_discarded() {
     let mut c = Client::new();
-    let (out, _) = c.send(b"POST /a.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\nhello");
-    assert_eq!(split(&out, false)[0].status, 405);
-    // The rest of the body, then the next request in the same read.
+    // A body on GET is skipped: what came with the head, the rest as it
+    // arrives, and the next request follows in the same read.
+    let (out, _) = c.send(b"GET /a.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\nhello");
+    assert_eq!(split(&out, false)[0].status, 200);
     let (out, wants) = c.send(format!(" world{}", get("/b.txt")).as_bytes());
     let r = &split(&out, false)[0];
     assert_eq!((r.status, r.body.as_slice(), wants), (200, &b"bee"[..], Wants::Read));
 
-    // GET with a small body is served; the body does not become a request.
+    // The body does not become a request.
     let (out, _) =
         c.send(format!("GET /b.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\nGET {}", get("/a.txt")).as_bytes());
     let bodies: Vec<_> = split(&out, false).into_iter().map(|r| r.body).collect();
     assert_eq!(bodies, [b"bee".to_vec(), b"0123456789".to_vec()]);
 }
 
+/// A body on a method we refuse is not waited for: 405 (or 501) and close,
+/// so that a client cannot hold the connection by trickling it (R-U-Dead-Yet).
+/// Without a body the connection stays.
+#[test]
+fn a_refused_method_with_a_body_closes() {
+    for (request, status, wants) in [
+        ("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\nab", 405, Wants::Close),
+        ("PUT /a.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\n", 405, Wants::Close),
+        ("BREW / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n", 501, Wants::Close),
+        ("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", 405, Wants::Read),
+        ("DELETE / HTTP/1.1\r\nHost: x\r\n\r\n", 405, Wants::Read),
+    ] {
+        let mut c = Client::new();
+        let (out, w) = c.send(request.as_bytes());
+        let r = &split(&out, false)[0];
+        let close = wants == Wants::Close;
+        assert_eq!((r.status, w), (status, wants), "{request:?}");
+        assert_eq!(r.header("Connection") == Some("close"), close, "{request:?}");
+    }
+}
+
+/// Slowloris: the head must be complete within the header timeout of its
+/// first byte, however steadily more of it arrives.
 #[test]
 fn header_timeout_gives_408_and_closes() {
     let mut c = Client::new();
@@ -470,12 +574,15 @@ fn header_timeout_gives_408_and_closes() {
     c.send(b"GET /a.txt HTTP/1.1\r\nHo");
     let deadline = c.conn.deadline().unwrap();
     assert_eq!(deadline, c.now.mono + LIMITS.header_timeout);
-    c.later(9);
-    c.send(b"st: x\r\n"); // more bytes do not extend the deadline
-    c.conn.on_timeout(&mut c.site, c.now);
-    assert_eq!(c.conn.state(), State::ReadingRequest, "too early");
+    for _ in 0..9 {
+        c.later(1);
+        c.send(b"X-a: b\r\n"); // more bytes do not extend the deadline
+        assert_eq!(c.conn.deadline(), Some(deadline));
+    }
+    assert_eq!(c.timeout(), None, "too early");
+    assert_eq!(c.conn.state(), State::ReadingRequest);
     c.later(1);
-    c.conn.on_timeout(&mut c.site, c.now);
+    assert_eq!(c.timeout(), Some(Timeout::Header));
     let (out, wants) = c.output();
     let r = &split(&out, false)[0];
     assert_eq!((r.status, r.header("Connection"), wants), (408, Some("close"), Wants::Close));
@@ -486,22 +593,157 @@ fn idle_connections_close_silently() {
     let mut c = Client::new();
     // A new connection waits header_timeout for its first byte.
     assert_eq!(c.conn.deadline(), Some(c.now.mono + LIMITS.header_timeout));
+    c.later(10);
+    assert_eq!(c.timeout(), Some(Timeout::Idle));
+    assert_eq!(c.output(), (Vec::new(), Wants::Close));
+
+    let mut c = Client::new();
     c.get(&get("/a.txt"));
     // Between requests, keep_alive_timeout.
     assert_eq!(c.conn.deadline(), Some(c.now.mono + LIMITS.keep_alive_timeout));
-    c.later(15);
-    c.conn.on_timeout(&mut c.site, c.now);
+    c.later(14);
+    assert_eq!(c.timeout(), None);
+    c.later(1);
+    assert_eq!(c.timeout(), Some(Timeout::Idle));
     assert_eq!(c.output(), (Vec::new(), Wants::Close));
 }
 
+/// The rest of a GET's body is skipped as it arrives, but trickling it does
+/// not keep an idle connection open.
 #[test]
-fn a_reader_that_stalls_is_dropped() {
+fn a_trickled_body_does_not_extend_the_idle_timeout() {
     let mut c = Client::new();
-    c.conn.on_readable(get("/big.bin").as_bytes(), c.now.mono);
-    c.conn.write_to(&mut c.site, c.now, &mut Sink(|b: &[u8]| b.len().min(1000)));
-    c.later(15);
-    c.conn.on_timeout(&mut c.site, c.now);
+    let (out, _) = c.send(b"GET /a.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n");
+    assert_eq!(split(&out, false)[0].status, 200);
+    let idle_until = c.now.mono + LIMITS.keep_alive_timeout;
+    for _ in 0..14 {
+        c.later(1);
+        c.send(b"z");
+        assert_eq!(c.conn.deadline(), Some(idle_until));
+    }
+    c.later(1);
+    assert_eq!(c.timeout(), Some(Timeout::Idle));
+}
+
+/// Slow read: the peer takes nothing, TCP's buffer stays full, and after the
+/// send timeout the connection is reset, not closed.
+#[test]
+fn a_reader_that_stalls_is_reset() {
+    let mut c = Client::new();
+    let mut tcp = SendBuffer::new(16 * 1024);
+    assert_eq!(c.send_via(get("/big.bin").as_bytes(), &mut tcp), Wants::Write);
+    assert_eq!(c.conn.deadline(), Some(c.now.mono + LIMITS.send_timeout));
+    c.later(4);
+    assert_eq!(c.conn.on_timeout(&mut c.site, c.now, &tcp), None);
+    c.later(1);
+    assert_eq!(c.conn.on_timeout(&mut c.site, c.now, &tcp), Some(Timeout::Send));
     assert_eq!(c.conn.state(), State::Closed);
+    assert_eq!(c.conn.write_to(&mut c.site, c.now, &mut tcp), Wants::Abort);
+    assert_eq!(c.conn.deadline(), None);
+}
+
+/// A peer that reads slowly but keeps reading is served to the end: every
+/// acknowledgement is progress, seen at the latest when the deadline comes.
+#[test]
+fn a_slow_reader_that_keeps_taking_is_served() {
+    let mut c = Client::new();
+    let mut tcp = SendBuffer::new(16 * 1024);
+    let mut wants = c.send_via(get("/big.bin").as_bytes(), &mut tcp);
+    while wants != Wants::Read {
+        // Acknowledged just before the deadline, with no event to say so:
+        // on_timeout notices, and the deadline moves on.
+        c.later(4);
+        tcp.ack(8 * 1024);
+        assert_eq!(c.conn.on_timeout(&mut c.site, c.now, &tcp), None);
+        wants = c.conn.write_to(&mut c.site, c.now, &mut tcp);
+        assert_ne!(wants, Wants::Abort);
+    }
+    assert_eq!(split(&tcp.sent, false)[0].body, big());
+}
+
+/// A peer that stops taking data is dropped between one and two send
+/// timeouts after it last took anything: progress is seen when looked for.
+#[test]
+fn progress_is_seen_at_the_deadline() {
+    let mut c = Client::new();
+    let mut tcp = SendBuffer::new(16 * 1024);
+    c.send_via(get("/big.bin").as_bytes(), &mut tcp);
+    let first = c.conn.deadline().unwrap();
+    c.later(1);
+    tcp.ack(1); // the last byte the peer ever takes; no event tells us
+    c.later(4);
+    assert_eq!(c.conn.on_timeout(&mut c.site, c.now, &tcp), None);
+    assert_eq!(c.conn.deadline(), Some(first + LIMITS.send_timeout));
+    c.later(5);
+    assert_eq!(c.conn.on_timeout(&mut c.site, c.now, &tcp), Some(Timeout::Send));
+}
+
+/// A response that fits in TCP's buffer is handed over at once, but it is
+/// not delivered until acknowledged: the send timeout still runs while the
+/// connection waits for its next request.
+#[test]
+fn an_unacknowledged_response_keeps_the_send_timeout() {
+    let mut c = Client::new();
+    let mut tcp = SendBuffer::new(256 * 1024);
+    assert_eq!(c.send_via(get("/a.txt").as_bytes(), &mut tcp), Wants::Read);
+    assert_eq!(c.conn.deadline(), Some(c.now.mono + LIMITS.send_timeout));
+    c.later(5);
+    assert_eq!(c.conn.on_timeout(&mut c.site, c.now, &tcp), Some(Timeout::Send));
+    assert_eq!(c.conn.write_to(&mut c.site, c.now, &mut tcp), Wants::Abort);
+
+    // Once acknowledged, only the keep-alive timeout is left.
+    let mut c = Client::new();
+    let mut tcp = SendBuffer::new(256 * 1024);
+    c.send_via(get("/a.txt").as_bytes(), &mut tcp);
+    c.later(1);
+    tcp.ack(usize::MAX);
+    assert_eq!(c.conn.write_to(&mut c.site, c.now, &mut tcp), Wants::Read);
+    assert_eq!(c.conn.deadline(), Some(c.now.mono - Duration::from_secs(1) + LIMITS.keep_alive_timeout));
+}
+
+/// After the last response the server shuts down its side but keeps the
+/// connection (`Linger`) until the peer has acknowledged everything, then
+/// lets TCP finish (`Close`); a peer that stops taking it is reset.
+#[test]
+fn closing_waits_for_the_peer_to_take_everything() {
+    let close = "GET /a.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    let mut c = Client::new();
+    let mut tcp = SendBuffer::new(256 * 1024);
+    assert_eq!(c.send_via(close.as_bytes(), &mut tcp), Wants::Linger);
+    assert_eq!(c.conn.state(), State::Closed);
+    assert_eq!(c.conn.deadline(), Some(c.now.mono + LIMITS.send_timeout));
+    // What arrives now is dropped.
+    let more = b"GET / HTTP/1.1\r\n";
+    assert_eq!(c.conn.on_readable(more, c.now.mono), more.len());
+    c.later(3);
+    tcp.ack(10);
+    assert_eq!(c.conn.write_to(&mut c.site, c.now, &mut tcp), Wants::Linger);
+    assert_eq!(c.conn.deadline(), Some(c.now.mono + LIMITS.send_timeout), "progress");
+    c.later(1);
+    tcp.ack(usize::MAX);
+    assert_eq!(c.conn.write_to(&mut c.site, c.now, &mut tcp), Wants::Close);
+    assert_eq!(c.conn.deadline(), None);
+    assert_eq!(split(&tcp.sent, false)[0].body, b"0123456789");
+
+    let mut c = Client::new();
+    let mut tcp = SendBuffer::new(256 * 1024);
+    assert_eq!(c.send_via(close.as_bytes(), &mut tcp), Wants::Linger);
+    c.later(5);
+    assert_eq!(c.conn.on_timeout(&mut c.site, c.now, &tcp), Some(Timeout::Send));
+    assert_eq!(c.conn.write_to(&mut c.site, c.now, &mut tcp), Wants::Abort);
+}
+
+/// The send clock starts when something starts to wait for the peer: a long
+/// idle spell before a request does not count against its response.
+#[test]
+fn an_idle_spell_is_not_the_peers_delay() {
+    let mut c = Client::with_limits(Limits { keep_alive_timeout: Duration::from_secs(100), ..LIMITS });
+    let mut tcp = SendBuffer::new(16 * 1024);
+    c.send_via(get("/a.txt").as_bytes(), &mut tcp);
+    tcp.ack(usize::MAX);
+    c.later(50);
+    assert_eq!(c.send_via(get("/big.bin").as_bytes(), &mut tcp), Wants::Write);
+    assert_eq!(c.conn.deadline(), Some(c.now.mono + LIMITS.send_timeout));
 }
 
 #[test]

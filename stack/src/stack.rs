@@ -23,17 +23,19 @@ use log::{log_enabled, trace, Level};
 
 use crate::copy;
 use crate::link::RxChecksum;
-use crate::tcp::isn::IsnGenerator;
+use crate::tcp::challenge_ack::ChallengeAcks;
+use crate::tcp::isn::{IsnGenerator, Start};
 use crate::tcp::listener::Listener;
 use crate::tcp::seq::SeqNum;
 use crate::tcp::state::State;
-use crate::tcp::tcb::{reset_for, Context, Disposition, Outgoing, Segment, Tcb};
+use crate::tcp::syn_cookie::{self, SynCookies};
+use crate::tcp::tcb::{reset_for, Context, Disposition, Outgoing, Segment, Tcb, DEFAULT_MSS};
 use crate::tcp::time_wait::{self, EntryTs, TimeWaitTable, Verdict};
 use crate::tcp::{Config, Counters, Error, Ready};
 use crate::time::{Duration, Instant};
 use crate::wire::icmpv4::{self, Icmpv4Packet};
 use crate::wire::ipv4::{Ipv4Packet, Ipv4Repr, PROTO_ICMP, PROTO_TCP};
-use crate::wire::tcp::{Flags, TcpRepr, TcpSegment};
+use crate::wire::tcp::{Flags, TcpOptions, TcpRepr, TcpSegment};
 use crate::wire::Error as WireError;
 
 /// A connection's identity: our address and port, the peer's.
@@ -125,6 +127,8 @@ const MAX_REPLIES: usize = 4096;
 pub struct Stack {
     config: Config,
     isn: IsnGenerator,
+    syn_cookies: SynCookies,
+    challenge_acks: ChallengeAcks,
     slots: Vec<Slot>,
     free: Vec<u32>,
     /// Keyed by what peers choose, so hashed with a random key (HashDoS).
@@ -149,6 +153,8 @@ impl Stack {
     pub fn new(config: Config) -> Stack {
         Stack {
             isn: IsnGenerator::new(config.isn_key),
+            syn_cookies: SynCookies::new(config.isn_key),
+            challenge_acks: ChallengeAcks::new(config.isn_key, config.challenge_ack_limit),
             scratch: vec![0; config.mtu],
             config,
             slots: Vec::new(),
@@ -200,7 +206,13 @@ impl Stack {
     /// Connections already accepted carry on.
     pub fn unlisten(&mut self, now: Instant, port: u16) {
         if let Some(listener) = self.listeners.remove(&port) {
-            for h in listener.accept_queue {
+            // Half-open connections go too: nobody will accept them, and a
+            // later `listen` on the port starts with an empty SYN queue.
+            let half_open: Vec<SocketHandle> = (self.slots.iter().enumerate())
+                .filter(|(_, s)| s.queue == Queue::Syn && s.tcb.as_ref().is_some_and(|t| t.local.port() == port))
+                .map(|(i, s)| SocketHandle { index: i as u32, generation: s.generation })
+                .collect();
+            for h in listener.accept_queue.into_iter().chain(half_open) {
                 self.abort(now, h);
             }
         }
@@ -234,7 +246,12 @@ impl Stack {
             return Err(Error::AddrInUse);
         }
         let start = self.isn.start(now, local, remote);
-        let cx = Context { now, config: &self.config, counters: &mut self.counters };
+        let cx = Context {
+            now,
+            config: &self.config,
+            counters: &mut self.counters,
+            challenge_acks: &mut self.challenge_acks,
+        };
         let tcb = Tcb::connect(&cx, local, remote, start);
         let h = self.insert(tcb).ok_or(Error::Exhausted)?;
         self.after(h.index, now);
@@ -289,7 +306,12 @@ impl Stack {
             return self.release(h.index);
         }
         let tcb = slot.tcb.as_mut().expect("checked above");
-        let cx = Context { now, config: &self.config, counters: &mut self.counters };
+        let cx = Context {
+            now,
+            config: &self.config,
+            counters: &mut self.counters,
+            challenge_acks: &mut self.challenge_acks,
+        };
         let remote = tcb.remote;
         if let Some(rst) = tcb.abort(&cx) {
             self.reply_tcp(remote, rst);
@@ -333,7 +355,12 @@ impl Stack {
     ) -> Result<R, Error> {
         let slot = self.slots.get_mut(h.index as usize).filter(|s| s.generation == h.generation);
         let tcb = slot.and_then(|s| s.tcb.as_mut()).filter(|t| !t.orphaned).ok_or(Error::InvalidSocket)?;
-        let mut cx = Context { now, config: &self.config, counters: &mut self.counters };
+        let mut cx = Context {
+            now,
+            config: &self.config,
+            counters: &mut self.counters,
+            challenge_acks: &mut self.challenge_acks,
+        };
         let r = f(tcb, &mut cx);
         self.after(h.index, now);
         Ok(r)
@@ -433,6 +460,12 @@ impl Stack {
         if log_enabled!(Level::Trace) {
             trace!("{} > {} {} len={}", tuple.remote, tuple.local, repr, payload.len());
         }
+        if tuple.local == tuple.remote {
+            // Only we hold our address and port, so this is forged (the LAND
+            // attack) or ours looped back; answering would talk to ourselves.
+            self.counters.drops.land += 1;
+            return;
+        }
         if let Some(&h) = self.by_tuple.get(&tuple) {
             return self.segment_for_connection(now, h, &repr, payload);
         }
@@ -462,7 +495,12 @@ impl Stack {
                 }
             }
         }
-        let mut cx = Context { now, config: &self.config, counters: &mut self.counters };
+        let mut cx = Context {
+            now,
+            config: &self.config,
+            counters: &mut self.counters,
+            challenge_acks: &mut self.challenge_acks,
+        };
         let reply = tcb.on_segment(&mut cx, Segment { repr, payload });
         let remote = tcb.remote;
         if let Some(rst) = reply {
@@ -489,19 +527,27 @@ impl Stack {
             return self.reply_tcp(tuple.remote, reset_for(repr, payload.len()));
         };
         if flags.contains(Flags::ACK) {
-            // An ACK to a listening port acknowledges nothing we sent.
+            // An ACK to a listening port acknowledges nothing we sent,
+            // unless it answers one of our SYN cookies.
+            let cookies_out = listener.last_cookie.is_some_and(|t| now < t + syn_cookie::LIFETIME);
+            if cookies_out && !flags.contains(Flags::SYN) {
+                return self.syn_cookie_returned(now, tuple, repr, payload);
+            }
             return self.reply_tcp(tuple.remote, reset_for(repr, payload.len()));
         }
         if !flags.contains(Flags::SYN) {
             return;
         }
-        if listener.syn_queue >= self.config.max_syn_queue {
-            self.counters.drops.syn_queue_full += 1;
-            return;
-        }
         if listener.accept_queue_full() {
             self.counters.drops.accept_queue_full += 1;
             return;
+        }
+        if listener.syn_queue >= self.config.max_syn_queue {
+            if !self.config.syn_cookies {
+                self.counters.drops.syn_queue_full += 1;
+                return;
+            }
+            return self.send_syn_cookie(now, tuple, repr);
         }
         let mut start = self.isn.start(now, tuple.local, tuple.remote);
         if let Some(old_snd_nxt) = after_time_wait {
@@ -511,7 +557,12 @@ impl Stack {
                 start.iss = old_snd_nxt + 1;
             }
         }
-        let cx = Context { now, config: &self.config, counters: &mut self.counters };
+        let cx = Context {
+            now,
+            config: &self.config,
+            counters: &mut self.counters,
+            challenge_acks: &mut self.challenge_acks,
+        };
         let tcb = Tcb::accept_syn(&cx, tuple.local, tuple.remote, start, repr);
         let Some(h) = self.insert(tcb) else {
             self.counters.drops.too_many_connections += 1;
@@ -522,6 +573,69 @@ impl Stack {
             l.syn_queue += 1;
         }
         self.after(h.index, now);
+    }
+
+    /// The SYN queue is full: answer with a SYN,ACK whose ISS is a SYN cookie
+    /// (RFC 4987 §3.6, `tcp/syn_cookie.rs`) and keep nothing.
+    fn send_syn_cookie(&mut self, now: Instant, tuple: FourTuple, syn: &TcpRepr) {
+        let peer_mss = syn.options.mss.unwrap_or(DEFAULT_MSS as u16);
+        let iss = self.syn_cookies.make(now, tuple.local, tuple.remote, syn.seq_number, peer_mss);
+        let mss = self.config.mss().min(u16::MAX as usize) as u16;
+        let window = self.config.recv_buffer.min(u16::MAX as usize) as u16;
+        if let Some(l) = self.listeners.get_mut(&tuple.local.port()) {
+            l.last_cookie = Some(now);
+        }
+        self.counters.syn_cookies_sent += 1;
+        self.reply_tcp(tuple.remote, syn_cookie::syn_ack(syn, iss, mss, window));
+    }
+
+    /// An ACK at a listening port while SYN cookies are out. If it returns
+    /// one (SEG.ACK − 1), the connection is created as its SYN-RECEIVED would
+    /// have been and the ACK completes the handshake; if not, it gets the
+    /// RST any stray ACK at a listening port gets (§3.10.7.2).
+    fn syn_cookie_returned(&mut self, now: Instant, tuple: FourTuple, ack: &TcpRepr, payload: &[u8]) {
+        let irs = SeqNum(ack.seq_number.0.wrapping_sub(1));
+        let iss = SeqNum(ack.ack_number.0.wrapping_sub(1));
+        let Some(mss) = self.syn_cookies.check(now, tuple.local, tuple.remote, irs, iss) else {
+            self.counters.syn_cookies_rejected += 1;
+            return self.reply_tcp(tuple.remote, reset_for(ack, payload.len()));
+        };
+        if self.listeners.get(&tuple.local.port()).is_some_and(Listener::accept_queue_full) {
+            // As for a handshake completing into a full accept queue: ignore
+            // the ACK; the client's next segment brings the cookie again.
+            self.counters.drops.accept_queue_full += 1;
+            return;
+        }
+        // The client's SYN, as much of it as the cookie kept.
+        let syn = TcpRepr {
+            src_port: ack.src_port,
+            dst_port: ack.dst_port,
+            seq_number: irs,
+            flags: Flags::SYN,
+            window_len: ack.window_len,
+            options: TcpOptions { mss: Some(mss), ..TcpOptions::default() },
+            ..TcpRepr::default()
+        };
+        let start = Start { iss, ..self.isn.start(now, tuple.local, tuple.remote) };
+        let cx = Context {
+            now,
+            config: &self.config,
+            counters: &mut self.counters,
+            challenge_acks: &mut self.challenge_acks,
+        };
+        let tcb = Tcb::from_syn_cookie(&cx, tuple.local, tuple.remote, start, &syn);
+        let Some(h) = self.insert(tcb) else {
+            self.counters.drops.too_many_connections += 1;
+            return;
+        };
+        self.counters.syn_cookies_accepted += 1;
+        // Through the SYN queue, like any handshake: `update` moves it on to
+        // the accept queue once the ACK has made it ESTABLISHED.
+        self.slots[h.index as usize].queue = Queue::Syn;
+        if let Some(l) = self.listeners.get_mut(&tuple.local.port()) {
+            l.syn_queue += 1;
+        }
+        self.segment_for_connection(now, h, ack, payload);
     }
 
     /// ICMP (RFC 792): answer echo requests; count errors. RFC 9293 §3.9.2.2
@@ -580,7 +694,12 @@ impl Stack {
             let slot = &mut self.slots[index as usize];
             slot.timer = None;
             if let Some(tcb) = slot.tcb.as_mut() {
-                let mut cx = Context { now, config: &self.config, counters: &mut self.counters };
+                let mut cx = Context {
+                    now,
+                    config: &self.config,
+                    counters: &mut self.counters,
+                    challenge_acks: &mut self.challenge_acks,
+                };
                 tcb.on_timer(&mut cx);
                 self.after(index, now);
             }
@@ -624,7 +743,12 @@ impl Stack {
             let slot = &mut self.slots[index as usize];
             slot.dirty = false;
             let Some(tcb) = slot.tcb.as_mut() else { continue };
-            let mut cx = Context { now, config: &self.config, counters: &mut self.counters };
+            let mut cx = Context {
+                now,
+                config: &self.config,
+                counters: &mut self.counters,
+                challenge_acks: &mut self.challenge_acks,
+            };
             let scratch = &mut self.scratch;
             tcb.dispatch(&mut cx, &mut |tcb: &Tcb, out: Outgoing| {
                 write_segment(scratch, tcb.local, tcb.remote, &out.repr, out.payload, emit);

@@ -188,6 +188,28 @@ fn zero_window_is_probed_and_may_last_long() {
     assert_eq!(all, data);
 }
 
+/// ABORT of a connection whose peer keeps its window shut: our window probe
+/// went past the window, so SND.MAX is beyond what the peer accepts; the RST
+/// must sit inside its window (here exactly RCV.NXT), or the peer drops it
+/// and never learns the connection is gone.
+#[test]
+fn abort_reaches_a_peer_with_a_zero_window() {
+    let mut server = config(SERVER_ADDR);
+    server.recv_buffer = 8192;
+    let mut net = pair_with(Faults::default(), config(CLIENT_ADDR), server);
+    let (c, s) = establish(&mut net);
+    let now = net.now();
+    assert_eq!(stack(&mut net, CLIENT).send(now, c, &pattern(20_000, 7)), Ok(20_000));
+    idle(&mut net, Duration::from_secs(10));
+    let tcb = stack(&mut net, CLIENT).tcb(c).unwrap();
+    assert_eq!(tcb.snd_wnd, 0);
+    assert!(tcb.snd_max > tcb.snd_una, "a window probe is out");
+    let now = net.now();
+    stack(&mut net, CLIENT).abort(now, c);
+    run(&mut net, Duration::from_secs(1), |n| stack(n, SERVER).state(s) == Some(State::Closed));
+    assert!(ready_of(&events(&mut net, SERVER), s).contains(Ready::RESET));
+}
+
 /// The right edge of the receive window (SEG.ACK + SEG.WND) never moves
 /// left, whatever the reader does (§3.8.6, "should not be reduced"). With a
 /// window scale of 14 the field carries windows in 16 KiB units, and an

@@ -335,22 +335,6 @@ fn bad_packets_to_an_established_connection_are_dropped_and_it_carries_on() {
     transfer_both_ways(&mut net, c, s, 20_000);
 }
 
-/// Send `len` bytes each way and check they arrive.
-fn transfer_both_ways(net: &mut Network<Node>, c: SocketHandle, s: SocketHandle, len: usize) {
-    let (up, down) = (pattern(len, 1), pattern(len, 2));
-    let (mut got_up, mut got_down) = (Vec::new(), Vec::new());
-    let (mut sent_up, mut sent_down) = (0, 0);
-    run(net, Duration::from_secs(10), |n| {
-        let now = n.now();
-        sent_up += stack(n, CLIENT).send(now, c, &up[sent_up..]).unwrap_or(0);
-        sent_down += stack(n, SERVER).send(now, s, &down[sent_down..]).unwrap_or(0);
-        got_up.extend(read_all(n, SERVER, s));
-        got_down.extend(read_all(n, CLIENT, c));
-        got_up.len() == len && got_down.len() == len
-    });
-    assert!(got_up == up && got_down == down, "the streams differ");
-}
-
 /// The replies a stack queues for `transmit` (RSTs, TIME-WAIT ACKs) are
 /// bounded: a flood of SYNs to a closed port between two transmits
 /// queues at most 4096 RSTs and counts the rest as dropped.

@@ -359,6 +359,40 @@ fn rst_in_syn_received_returns_to_listen() {
     assert_eq!(output(&mut s, now)[0].flags(), Flags::SYN | Flags::ACK);
 }
 
+/// `unlisten` resets the half-open connections as well as the accepted-but-
+/// not-taken ones, and listening again starts afresh. (Found by fuzzing: the
+/// ACK of a SYN,ACK sent before `unlisten` completed the handshake against
+/// the new listener and took its SYN-queue count below zero; in a release
+/// build the count wrapped and the port dropped every SYN after.)
+#[test]
+fn unlisten_resets_half_open_connections() {
+    let mut c = config(SERVER_ADDR);
+    c.max_syn_queue = 8;
+    let mut s = Stack::new(c);
+    s.listen(PORT, 4).unwrap();
+    let peer = "10.0.0.1:40000".parse().unwrap();
+    let now = Instant::ZERO;
+    s.receive(now, &packet(peer, server_addr(), &seg(40000, PORT, 1000, 0, Flags::SYN), &[]));
+    let syn_ack = output(&mut s, now).remove(0);
+    assert_eq!(syn_ack.flags(), Flags::SYN | Flags::ACK);
+    s.unlisten(now, PORT);
+    let rst = output(&mut s, now);
+    assert_eq!((rst.len(), rst[0].flags(), rst[0].seq()), (1, Flags::RST, syn_ack.seq() + 1));
+    assert_eq!(s.connections().count(), 0);
+
+    s.listen(PORT, 4).unwrap();
+    // The peer's ACK of the old SYN,ACK finds no connection (§3.10.7.2).
+    s.receive(now, &packet(peer, server_addr(), &seg(40000, PORT, 1001, syn_ack.seq() + 1, Flags::ACK), &[]));
+    assert_eq!(output(&mut s, now)[0].flags(), Flags::RST);
+    // The new listener's SYN queue holds max_syn_queue half-open connections, no fewer.
+    for port in 0..s.config().max_syn_queue as u16 {
+        let peer = std::net::SocketAddrV4::new(CLIENT_ADDR, 50000 + port);
+        s.receive(now, &packet(peer, server_addr(), &seg(50000 + port, PORT, 1000, 0, Flags::SYN), &[]));
+    }
+    assert_eq!(s.counters().drops.syn_queue_full, 0);
+    assert_eq!(s.connections().count(), s.config().max_syn_queue);
+}
+
 /// A lost SYN,ACK: the client's retransmitted SYN makes the server send
 /// its SYN,ACK again, and a lost SYN is retransmitted after 1 s.
 #[test]
@@ -408,12 +442,13 @@ fn six_connections_on_one_listening_port() {
     assert_eq!(got, (0..6).map(|i| format!("request {i}")).collect::<Vec<_>>());
 }
 
-/// A full SYN queue or accept queue drops the SYN and counts it; the
+/// With SYN cookies off, a full SYN queue drops the SYN and counts it; the
 /// client's retransmission gets in once there is room.
 #[test]
 fn full_queues_drop_syns_and_count_them() {
     let mut server = config(SERVER_ADDR);
     server.max_syn_queue = 2;
+    server.syn_cookies = false;
     let mut net = pair_with(Faults::default(), config(CLIENT_ADDR), server);
     stack(&mut net, SERVER).unlisten(Instant::ZERO, PORT);
     stack(&mut net, SERVER).listen(PORT, 2).unwrap();

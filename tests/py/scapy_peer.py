@@ -184,12 +184,22 @@ def stack_json():
     return json.loads(buf.split(b"\r\n\r\n", 1)[1])
 
 
-def conn_state(peer):
+def conn(peer):
+    """The stack's view of this peer's connection, or None."""
     me = f"{PEER}:{peer.sport}"
     for c in stack_json()["connections"]:
         if c["remote"] == me:
-            return c["state"]
+            return c
     return None
+
+
+def conn_state(peer):
+    c = conn(peer)
+    return c and c["state"]
+
+
+def counter(name):
+    return stack_json()["counters"][name]
 
 
 # --- the cases -------------------------------------------------------------
@@ -317,7 +327,95 @@ def bad_checksum_syn(w):
     p.handshake()
 
 
+def expect_challenge_ack(p, what):
+    """RFC 5961's challenge ACK: <SEQ=SND.NXT><ACK=RCV.NXT>, no data."""
+    a = p.expect(f"a challenge ACK to {what}")
+    if flags(a) != "A" or a[TCP].seq != p.ack or a[TCP].ack != p.seq or payload(a):
+        fail(f"{what}: want ACK seq={p.ack} ack={p.seq}, got {flags(a)} seq={a[TCP].seq} ack={a[TCP].ack} "
+             f"len={len(payload(a))}")
+
+
+def still_serves(p, what):
+    """The connection is ESTABLISHED and answers a request."""
+    if conn_state(p) != "ESTABLISHED":
+        fail(f"after {what} the connection is {conn_state(p)}")
+    p.request("GET /files/1KiB.txt HTTP/1.1\r\nHost: t\r\n\r\n")
+    p.read_response()
+    if not p.received.startswith(b"HTTP/1.1 200 "):
+        fail(f"after {what}: response {p.received[:60]!r}")
+
+
+def rst_in_window(w):
+    """An RST in the window but not at RCV.NXT: challenged, not obeyed."""
+    p = Peer(w)
+    p.handshake()
+    before = counter("challenge_acks")
+    p.seg("R", seq=(p.seq + 1000) % 2**32)
+    expect_challenge_ack(p, "an RST in the window")
+    if counter("challenge_acks") != before + 1:
+        fail("challenge_acks did not count it")
+    still_serves(p, "an RST in the window")
+
+
+def rst_exact(w):
+    """An RST exactly at RCV.NXT resets the connection."""
+    p = Peer(w)
+    p.handshake()
+    before = counter("rsts_received")
+    p.seg("R")
+    w.expect_none("an RST at RCV.NXT", timeout=0.5)
+    if conn_state(p) is not None:
+        fail(f"after an RST at RCV.NXT the connection is {conn_state(p)}")
+    if counter("rsts_received") != before + 1:
+        fail("rsts_received did not count it")
+    # The connection is gone: data on its 4-tuple is answered with RST.
+    p.request("GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+    r = p.expect("RST to data on the reset connection")
+    if not has(r, "R"):
+        fail(f"data after the reset answered with {flags(r)}")
+
+
+def syn_established(w):
+    """A SYN on an established connection: a challenge ACK, no reset."""
+    p = Peer(w)
+    p.handshake()
+    p.seg("S", seq=random.getrandbits(32), ack=0, options=[("MSS", 1460)])
+    expect_challenge_ack(p, "a SYN on an established connection")
+    still_serves(p, "a SYN")
+
+
+def ack_out_of_window(w):
+    """Data whose ACK is far outside [SND.UNA - MAX.SND.WND, SND.NXT]: dropped
+    with an ACK, its data not taken, nothing in the connection moves."""
+    p = Peer(w)
+    p.handshake()
+    before = {k: conn(p)[k] for k in ("snd_una", "snd_nxt", "rcv_nxt")}
+    for ack, what in [((p.ack + 2**30) % 2**32, "an ACK far ahead"), ((p.ack - 2**20) % 2**32, "an ACK far behind")]:
+        p.seg("PA", b"GET / HTTP/1.1\r\nHost: t\r\n\r\n", ack=ack)
+        expect_challenge_ack(p, what)
+    w.expect_none("data with an unacceptable ACK", timeout=0.5)
+    after = {k: conn(p)[k] for k in before}
+    if after != before:
+        fail(f"unacceptable ACKs moved the connection: {before} -> {after}")
+    still_serves(p, "unacceptable ACKs")
+
+
+def bad_checksum_data(w):
+    """A data segment with a bad checksum is dropped and counted, not ACKed."""
+    p = Peer(w)
+    p.handshake()
+    before = counter("drop_checksum")
+    p.seg("PA", b"GET / HTTP/1.1\r\nHost: t\r\n\r\n", chksum=0xBAD)
+    w.expect_none("data with a bad checksum", timeout=1.0)
+    if counter("drop_checksum") != before + 1:
+        fail("drop_checksum did not count it")
+    if conn(p)["rcv_nxt"] != p.seq:
+        fail(f"RCV.NXT moved to {conn(p)['rcv_nxt']} (want {p.seq}): the data was taken")
+    still_serves(p, "a bad checksum")
+
+
 CASES = {f.__name__: f for f in [closed_port, handshake, data_acked, out_of_order, four_way_close,
-                                 time_wait_fin, rst_out_of_window, bad_checksum_syn]}
+                                 time_wait_fin, rst_out_of_window, bad_checksum_syn, rst_in_window, rst_exact,
+                                 syn_established, ack_out_of_window, bad_checksum_data]}
 CASES[CASE](Wire())
 print(f"{CASE}: ok")

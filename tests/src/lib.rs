@@ -292,6 +292,17 @@ impl Httpd {
         }
     }
 
+    /// The server's resident memory now (VmRSS of /proc/<pid>/status), in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        let pid = self.child.as_ref().expect("httpd is running").id();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc/<pid>/status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or_else(|| panic!("no VmRSS in:\n{status}"))
+    }
+
     /// `http://127.0.0.1:8080/path` (or the TUN address).
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)

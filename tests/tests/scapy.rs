@@ -1,5 +1,6 @@
 //! Suite 7, Scapy: a packet-level peer on the TUN link sends what no
-//! well-behaved client sends and checks each segment the stack answers.
+//! well-behaved client sends, including forged segments of the blind attacks
+//! of RFC 5961, and checks each segment the stack answers.
 //! It speaks as 10.0.0.3, an address no interface holds, so the
 //! namespace's kernel stays out of the exchange. The cases are in
 //! `tests/py/scapy_peer.py`.
@@ -71,4 +72,39 @@ fn rst_outside_window_ignored() {
 #[test]
 fn syn_with_bad_checksum_ignored() {
     case("bad_checksum_syn");
+}
+
+/// RFC 5961 §3: an RST in the window but not at RCV.NXT gets a challenge
+/// ACK, and the connection lives on and serves.
+#[test]
+fn rst_in_window_challenged() {
+    case("rst_in_window");
+}
+
+/// An RST exactly at RCV.NXT resets the connection; data on its 4-tuple is
+/// then answered with RST.
+#[test]
+fn rst_at_rcv_nxt_resets() {
+    case("rst_exact");
+}
+
+/// RFC 5961 §4: a SYN on an established connection gets a challenge ACK,
+/// not a reset, and the connection serves on.
+#[test]
+fn syn_on_established_challenged() {
+    case("syn_established");
+}
+
+/// RFC 5961 §5: data with an ACK far outside the window is dropped with an
+/// ACK; the connection's sequence variables do not move.
+#[test]
+fn ack_far_outside_window_dropped() {
+    case("ack_out_of_window");
+}
+
+/// A data segment with a bad checksum is dropped and counted: not ACKed,
+/// not delivered; the same request with a good checksum is served.
+#[test]
+fn data_with_bad_checksum_ignored() {
+    case("bad_checksum_data");
 }

@@ -52,6 +52,9 @@ pub struct LinkStats {
     pub kernel_drops: u64,
     /// Packets dropped on sending because the device queue stayed full.
     pub tx_drops: u64,
+    /// Packets the kernel refused to send, such as SYN,ACKs to the
+    /// unroutable source of a spoofed SYN.
+    pub tx_errors: u64,
 }
 
 /// A device that moves IPv4 packets. Implementations are non-blocking.

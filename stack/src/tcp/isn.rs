@@ -43,20 +43,21 @@ impl IsnGenerator {
     /// of the uptime yet is the same function of time for every
     /// incarnation of the connection.
     pub fn start(&self, now: Instant, local: SocketAddrV4, remote: SocketAddrV4) -> Start {
-        let f = self.hash(local, remote);
+        let f = keyed_hash(&self.key, local, remote).finish();
         let m = now.total_micros() / 4;
         Start { iss: SeqNum((m as u32).wrapping_add(f as u32)), ts_offset: (f >> 32) as u32 }
     }
+}
 
-    /// F of the formula: a keyed hash of the 4-tuple.
-    fn hash(&self, local: SocketAddrV4, remote: SocketAddrV4) -> u64 {
-        let mut f = SipHasher13::new_with_key(&self.key);
-        f.write(&local.ip().octets());
-        f.write_u16(local.port());
-        f.write(&remote.ip().octets());
-        f.write_u16(remote.port());
-        f.finish()
-    }
+/// SipHash under the secret `key`, fed the 4-tuple; callers that need more
+/// than the 4-tuple bound to the secret (SYN cookies) write more to it.
+pub fn keyed_hash(key: &[u8; 16], local: SocketAddrV4, remote: SocketAddrV4) -> SipHasher13 {
+    let mut f = SipHasher13::new_with_key(key);
+    f.write(&local.ip().octets());
+    f.write_u16(local.port());
+    f.write(&remote.ip().octets());
+    f.write_u16(remote.port());
+    f
 }
 
 #[cfg(test)]

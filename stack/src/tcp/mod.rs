@@ -11,10 +11,13 @@
 //! - [`isn`]: initial sequence numbers.
 //! - [`listener`], [`time_wait`]: the tables a server keeps besides its
 //!   connections.
+//! - [`challenge_ack`], [`syn_cookie`]: defences against blind attacks
+//!   (RFC 5961) and SYN floods (RFC 4987).
 
 #![forbid(unsafe_code)]
 
 pub mod autotune;
+pub mod challenge_ack;
 pub mod congestion;
 pub mod isn;
 pub mod listener;
@@ -23,6 +26,7 @@ pub mod reassembly;
 pub mod rtt;
 pub mod seq;
 pub mod state;
+pub mod syn_cookie;
 pub mod tcb;
 pub mod time_wait;
 pub mod timestamps;
@@ -75,6 +79,12 @@ pub struct Config {
     pub max_time_wait: usize,
     /// Half-open connections (SYN-RECEIVED) per listening port.
     pub max_syn_queue: usize,
+    /// Answer SYNs with SYN cookies (RFC 4987) when the SYN queue is full,
+    /// rather than drop them.
+    pub syn_cookies: bool,
+    /// Challenge ACKs (RFC 5961 §7) the whole stack sends per second, on
+    /// average.
+    pub challenge_ack_limit: u32,
 }
 
 impl Config {
@@ -98,6 +108,8 @@ impl Config {
             max_connections: 100_000,
             max_time_wait: 200_000,
             max_syn_queue: 1024,
+            syn_cookies: true,
+            challenge_ack_limit: 1000,
         }
     }
 
@@ -180,6 +192,9 @@ pub struct Drops {
     pub time_wait_full: u64,
     pub ooo_full: u64,
     pub replies_full: u64,
+    /// Segments from our own address and port to themselves: the LAND
+    /// attack, or our own segments looped back.
+    pub land: u64,
     /// Old duplicates: a timestamp older than the newest seen (PAWS, RFC 7323 §5).
     pub paws: u64,
     /// Segments without the timestamps both ends agreed to send (RFC 7323 §3.2).
@@ -205,12 +220,22 @@ pub struct Counters {
     pub time_wait_reopened: u64,
     pub icmp_echo_replies: u64,
     pub icmp_errors: u64,
+    /// ACKs sent to challenge a suspicious RST, SYN or ACK (RFC 5961).
+    pub challenge_acks: u64,
+    /// Challenge ACKs not sent: the second's budget was spent (RFC 5961 §7).
+    pub challenge_acks_limited: u64,
+    /// SYN,ACKs sent with a SYN cookie as ISS (the SYN queue was full).
+    pub syn_cookies_sent: u64,
+    /// Connections created by an ACK that carried a valid SYN cookie.
+    pub syn_cookies_accepted: u64,
+    /// ACKs checked for a SYN cookie that did not carry one of ours.
+    pub syn_cookies_rejected: u64,
     pub drops: Drops,
 }
 
 impl Counters {
     /// Every counter by name, for the status view.
-    pub fn fields(&self) -> [(&'static str, u64); 28] {
+    pub fn fields(&self) -> [(&'static str, u64); 34] {
         let d = &self.drops;
         [
             ("packets_in", self.packets_in),
@@ -227,6 +252,11 @@ impl Counters {
             ("time_wait_reopened", self.time_wait_reopened),
             ("icmp_echo_replies", self.icmp_echo_replies),
             ("icmp_errors", self.icmp_errors),
+            ("challenge_acks", self.challenge_acks),
+            ("challenge_acks_limited", self.challenge_acks_limited),
+            ("syn_cookies_sent", self.syn_cookies_sent),
+            ("syn_cookies_accepted", self.syn_cookies_accepted),
+            ("syn_cookies_rejected", self.syn_cookies_rejected),
             ("drop_malformed", d.malformed),
             ("drop_checksum", d.checksum),
             ("drop_fragment", d.fragment),
@@ -238,6 +268,7 @@ impl Counters {
             ("drop_time_wait_full", d.time_wait_full),
             ("drop_ooo_full", d.ooo_full),
             ("drop_replies_full", d.replies_full),
+            ("drop_land", d.land),
             ("drop_paws", d.paws),
             ("drop_no_timestamp", d.no_timestamp),
             ("drops_total", d.total()),
@@ -258,6 +289,7 @@ impl Drops {
             + self.time_wait_full
             + self.ooo_full
             + self.replies_full
+            + self.land
             + self.paws
             + self.no_timestamp
     }

@@ -32,6 +32,7 @@ use std::net::SocketAddrV4;
 use log::debug;
 
 use super::autotune::RcvBuf;
+use super::challenge_ack::ChallengeAcks;
 use super::congestion::{Action, NewReno};
 use super::isn::Start;
 use super::options::{Negotiated, MAX_UNSCALED_WINDOW};
@@ -63,6 +64,8 @@ pub struct Context<'a> {
     pub now: Instant,
     pub config: &'a Config,
     pub counters: &'a mut Counters,
+    /// The stack's budget of challenge ACKs, shared by every connection.
+    pub challenge_acks: &'a mut ChallengeAcks,
 }
 
 /// A segment as the TCB sees it: header fields and payload.
@@ -244,6 +247,24 @@ impl Tcb {
         tcb
     }
 
+    /// An ACK returned one of our SYN cookies (RFC 4987 §3.6): the TCB as it
+    /// would have been had we kept it, SYN-RECEIVED with our SYN (ISS = the
+    /// cookie) sent, from the client's SYN as the cookie kept it (`syn`: its
+    /// ISN and MSS). The ACK, processed next, completes the handshake.
+    pub fn from_syn_cookie(
+        cx: &Context,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        start: Start,
+        syn: &TcpRepr,
+    ) -> Tcb {
+        let mut tcb = Tcb::accept_syn(cx, local, remote, start, syn);
+        tcb.snd_nxt = start.iss + 1;
+        tcb.snd_max = start.iss + 1;
+        debug!("{} > {}: SYN-RECEIVED from a SYN cookie", local, remote);
+        tcb
+    }
+
     /// Learn the peer's initial sequence number and options from its SYN
     /// (or SYN,ACK), and settle which options both sides use.
     fn synchronize_receive(&mut self, cx: &Context, syn: &TcpRepr) {
@@ -394,6 +415,11 @@ impl Tcb {
         self.tx.len()
     }
 
+    /// Out-of-order segments held: at most `Config::max_ooo_segments`.
+    pub fn ooo_segments(&self) -> usize {
+        self.ooo.segments()
+    }
+
     /// CLOSE of the sending side (§3.10.4): a FIN follows the queued data.
     pub fn shutdown(&mut self) {
         match self.state {
@@ -426,13 +452,18 @@ impl Tcb {
     /// Returns the RST to send, if any.
     /// In CLOSING, LAST-ACK and TIME-WAIT the peer has nothing left to hear:
     /// "delete the TCB" without an RST. The RST carries SND.MAX, where the
-    /// peer's window is even after a timeout pulled SND.NXT back.
+    /// peer's window is even after a timeout pulled SND.NXT back — but never
+    /// past the window's right edge, SND.UNA + SND.WND: a zero-window probe
+    /// lies beyond it, and a peer that keeps its window shut accepts an RST
+    /// only at exactly RCV.NXT (§3.10.7.4 "first"), else drops it unseen.
+    /// (Linux picks the same, `tcp_acceptable_seq`.)
     pub fn abort(&mut self, cx: &Context) -> Option<TcpRepr> {
+        let seq = self.snd_max.min(self.snd_una + self.snd_wnd);
         let rst = matches!(
             self.state,
             State::SynReceived | State::Established | State::FinWait1 | State::FinWait2 | State::CloseWait
         )
-        .then(|| self.control(cx, self.snd_max, Flags::RST));
+        .then(|| self.control(cx, seq, Flags::RST));
         self.set_state(State::Closed, "abort");
         self.orphaned = true;
         rst
@@ -519,9 +550,12 @@ impl Tcb {
             return None;
         }
 
-        // First, check the sequence number (Table 6).
+        // First, check the sequence number (Table 6). A SYN gets a challenge
+        // ACK whatever its sequence number (RFC 5961 §4, under its budget).
         if !self.acceptable(&seg) {
-            if !flags.contains(Flags::RST) {
+            if flags.contains(Flags::SYN) {
+                self.challenge_ack(cx);
+            } else if !flags.contains(Flags::RST) {
                 self.ack_now = true;
             }
             return None;
@@ -531,10 +565,11 @@ impl Tcb {
             self.ts.update(cx.now, repr.seq_number, ts.tsval);
         }
 
-        // Second, check the RST bit (with RFC 5961 §3's exact-match rule).
+        // Second, check the RST bit: only one exactly at RCV.NXT resets
+        // (RFC 5961 §3); one elsewhere in the window is challenged.
         if flags.contains(Flags::RST) {
             if repr.seq_number != self.rcv_nxt {
-                self.ack_now = true; // challenge ACK
+                self.challenge_ack(cx);
                 return None;
             }
             cx.counters.rsts_received += 1;
@@ -561,7 +596,7 @@ impl Tcb {
                 self.set_state(State::Closed, "SYN in SYN-RECEIVED: back to LISTEN");
                 self.orphaned = true;
             } else {
-                self.ack_now = true;
+                self.challenge_ack(cx);
             }
             return None;
         }
@@ -604,6 +639,17 @@ impl Tcb {
         None
     }
 
+    /// RFC 5961's challenge ACK, <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>, if the
+    /// stack's budget for this second allows (§7, `challenge_ack.rs`).
+    fn challenge_ack(&mut self, cx: &mut Context) {
+        if cx.challenge_acks.allow(cx.now) {
+            cx.counters.challenge_acks += 1;
+            self.ack_now = true;
+        } else {
+            cx.counters.challenge_acks_limited += 1;
+        }
+    }
+
     /// Table 6 of §3.10.7.4: does any part of the segment fall in the
     /// receive window?
     fn acceptable(&self, seg: &Segment) -> bool {
@@ -622,9 +668,10 @@ impl Tcb {
     fn process_ack(&mut self, cx: &mut Context, repr: &TcpRepr, payload_len: usize) -> bool {
         let ack = repr.ack_number;
         // "If the ACK acks something not yet sent, send an ACK, drop it."
-        // RFC 5961 §5: also drop ACKs too far behind to be honest.
+        // RFC 5961 §5: also drop ACKs too far behind to be honest; the ACK
+        // we send is a challenge ACK, under its budget.
         if ack > self.snd_max || ack < SeqNum(self.snd_una.0.wrapping_sub(self.max_snd_wnd as u32)) {
-            self.ack_now = true;
+            self.challenge_ack(cx);
             return false;
         }
         let window_changed = self.peer_window(repr) != self.snd_wnd;

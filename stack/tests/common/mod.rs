@@ -127,6 +127,22 @@ pub fn read_all(net: &mut Network<Node>, i: usize, h: SocketHandle) -> Vec<u8> {
     out
 }
 
+/// Send `len` bytes each way and check they arrive.
+pub fn transfer_both_ways(net: &mut Network<Node>, c: SocketHandle, s: SocketHandle, len: usize) {
+    let (up, down) = (pattern(len, 1), pattern(len, 2));
+    let (mut got_up, mut got_down) = (Vec::new(), Vec::new());
+    let (mut sent_up, mut sent_down) = (0, 0);
+    run(net, Duration::from_secs(10), |n| {
+        let now = n.now();
+        sent_up += stack(n, CLIENT).send(now, c, &up[sent_up..]).unwrap_or(0);
+        sent_down += stack(n, SERVER).send(now, s, &down[sent_down..]).unwrap_or(0);
+        got_up.extend(read_all(n, SERVER, s));
+        got_down.extend(read_all(n, CLIENT, c));
+        got_up.len() == len && got_down.len() == len
+    });
+    assert!(got_up == up && got_down == down, "the streams differ");
+}
+
 /// Drain the events of a stack.
 pub fn events(net: &mut Network<Node>, i: usize) -> Vec<Event> {
     std::iter::from_fn(|| stack(net, i).next_event()).collect()
