@@ -209,7 +209,7 @@ fn active_open() -> Vec<Record> {
 fn established_conversation() -> Vec<Record> {
     let (h, client, c) = Harness::established();
     let mut sim = Sim::new(h, client);
-    sim.run(Duration::from_secs(10), |s| s.server().h.stack.tcbs().all(|t| t.snd_una == t.snd_max));
+    sim.run(Duration::from_secs(10), |s| s.server().h.stack.tcbs().all(|t| t.snd_una == t.snd_nxt));
     sim.server().app(AppCall::Recv { which: 0, len: 4096 });
     let now = sim.net.now();
     sim.client().send(now, c, &[b'd'; 2000]).unwrap();
@@ -304,7 +304,7 @@ fn established_seeds() -> Vec<(&'static str, Vec<Record>)> {
     let (h, ..) = Harness::established();
     let tcb = h.stack.tcbs().next().unwrap();
     // The server's SND.UNA, from the end of what it has sent.
-    let una = -((tcb.snd_max - tcb.snd_una) as i16);
+    let una = -((tcb.snd_nxt - tcb.snd_una) as i16);
     let dup_ack = Record::Segment(seg(0, Flags::ACK, Rel::Secondary(0), Rel::Primary(una)));
     let secs = |s: u16| Record::Advance(0x8000 | s);
     let zero_window = SegmentSpec { window: 0, ..seg(0, Flags::ACK, Rel::Primary(0), Rel::Primary(0)) };
