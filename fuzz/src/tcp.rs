@@ -15,7 +15,7 @@
 //!
 //! ## What is checked
 //!
-//! - For every connection: SND.UNA ≤ SND.NXT ≤ SND.MAX; the send and receive
+//! - For every connection: SND.UNA ≤ SND.NXT; the send and receive
 //!   buffers and the out-of-order queue within their configured bounds.
 //! - The tables: connections, TIME-WAIT entries within their bounds; every
 //!   event names a live socket.
@@ -108,7 +108,7 @@ pub fn peer_byte(seq: SeqNum) -> u8 {
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum Rel {
     /// For SEG.SEQ: from what the server last acknowledged (its RCV.NXT).
-    /// For SEG.ACK: from the end of what the server has sent (its SND.MAX).
+    /// For SEG.ACK: from the end of what the server has sent (its SND.NXT).
     Primary(i16),
     /// For SEG.SEQ: from the end of what this peer has sent.
     /// For SEG.ACK: from the start of the server's last segment (a partial ACK).
@@ -384,7 +384,7 @@ pub fn encode(records: &[Record]) -> Vec<u8> {
 struct Seen {
     /// The server's last acknowledgment to this peer: its RCV.NXT.
     server_ack: Option<SeqNum>,
-    /// The end of what the server has sent: its SND.MAX.
+    /// The end of what the server has sent: its SND.NXT.
     server_end: Option<SeqNum>,
     /// Where the server's last segment started.
     server_last: Option<SeqNum>,
@@ -552,7 +552,7 @@ impl Harness {
                 eprintln!("    out: {}", describe(p));
             }
             for t in self.stack.tcbs() {
-                eprintln!("    {} {} una={} nxt={} max={}", t.remote, t.state, t.snd_una, t.snd_nxt, t.snd_max);
+                eprintln!("    {} {} una={} nxt={}", t.remote, t.state, t.snd_una, t.snd_nxt);
             }
         }
         self.check();
@@ -794,15 +794,14 @@ impl Harness {
         for tcb in self.stack.tcbs() {
             live += 1;
             assert!(
-                tcb.snd_una <= tcb.snd_nxt && tcb.snd_nxt <= tcb.snd_max,
-                "{}: SND.UNA {} SND.NXT {} SND.MAX {}",
+                tcb.snd_una <= tcb.snd_nxt,
+                "{}: SND.UNA {} SND.NXT {}",
                 tcb.state,
                 tcb.snd_una.0,
-                tcb.snd_nxt.0,
-                tcb.snd_max.0
+                tcb.snd_nxt.0
             );
             // The SYN and the FIN take a sequence number each.
-            assert!(tcb.snd_max - tcb.snd_una <= config.send_buffer + 2, "more in flight than the send buffer");
+            assert!(tcb.snd_nxt - tcb.snd_una <= config.send_buffer + 2, "more in flight than the send buffer");
             assert!(tcb.send_queue() <= config.send_buffer, "send buffer over its bound");
             assert!(tcb.recv_queue() <= config.recv_buffer, "receive buffer over its bound");
             assert!(tcb.ooo_segments() <= config.max_ooo_segments, "out-of-order queue over its bound");

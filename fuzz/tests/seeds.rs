@@ -209,7 +209,7 @@ fn active_open() -> Vec<Record> {
 fn established_conversation() -> Vec<Record> {
     let (h, client, c) = Harness::established();
     let mut sim = Sim::new(h, client);
-    sim.run(Duration::from_secs(10), |s| s.server().h.stack.tcbs().all(|t| t.snd_una == t.snd_max));
+    sim.run(Duration::from_secs(10), |s| s.server().h.stack.tcbs().all(|t| t.snd_una == t.snd_nxt));
     sim.server().app(AppCall::Recv { which: 0, len: 4096 });
     let now = sim.net.now();
     sim.client().send(now, c, &[b'd'; 2000]).unwrap();
@@ -271,7 +271,7 @@ fn listen_seeds() -> Vec<(&'static str, Vec<Record>)> {
         ),
         // Four connections the server closes first: the TIME-WAIT table holds three.
         ("time_wait_full", (0..4).flat_map(server_closes_first).chain([secs(3)]).collect()),
-        // Peers 1 and 2 and the low port fill the SYN queue (3); a fourth SYN is dropped.
+        // Peers 1 and 2 and the low port fill the SYN queue (3); a fourth SYN gets a SYN cookie.
         ("syn_queue_full", vec![syn(0), syn(1), syn(2), syn(3), secs(1), secs(2), secs(4), secs(8)]),
         (
             "closed_port_and_stray_ack",
@@ -304,7 +304,7 @@ fn established_seeds() -> Vec<(&'static str, Vec<Record>)> {
     let (h, ..) = Harness::established();
     let tcb = h.stack.tcbs().next().unwrap();
     // The server's SND.UNA, from the end of what it has sent.
-    let una = -((tcb.snd_max - tcb.snd_una) as i16);
+    let una = -((tcb.snd_nxt - tcb.snd_una) as i16);
     let dup_ack = Record::Segment(seg(0, Flags::ACK, Rel::Secondary(0), Rel::Primary(una)));
     let secs = |s: u16| Record::Advance(0x8000 | s);
     let zero_window = SegmentSpec { window: 0, ..seg(0, Flags::ACK, Rel::Primary(0), Rel::Primary(0)) };
@@ -512,7 +512,7 @@ fn built_seeds_reach_their_states() {
     assert!(states.contains(&State::Established) && states.contains(&State::LastAck));
     assert_eq!(h.stack.counters().bytes_in, 100);
     let (h, _) = run(Setup::Listen, &find("syn_queue_full"));
-    assert_eq!(h.stack.counters().drops.syn_queue_full, 1);
+    assert_eq!(h.stack.counters().syn_cookies_sent, 1);
     let (h, _) = run(Setup::Listen, &find("time_wait_full"));
     assert_eq!(h.stack.counters().drops.time_wait_full, 1);
     let (h, _) = run(Setup::Listen, &find("ping"));

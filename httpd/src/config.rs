@@ -4,8 +4,10 @@ use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::str::FromStr;
 
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Parser, ValueEnum};
 use stack::link::faults::Faults;
+use stack::tcp::Algorithm;
 use stack::time::Duration;
 
 /// A static web server whose TCP/IPv4 is its own userspace stack.
@@ -47,6 +49,11 @@ pub struct Config {
     /// Impair the link, e.g. loss=5%,dup=1%,reorder=5%,delay=10ms,corrupt=0.1%,seed=7.
     #[arg(long, value_name = "SPEC")]
     pub faults: Option<Faults>,
+
+    /// How TCP's congestion window grows: NewReno (RFC 5681) or CUBIC (RFC 9438).
+    #[arg(long, value_name = "ALGORITHM", default_value_t = Algorithm::default(),
+          value_parser = PossibleValuesParser::new(["newreno", "cubic"]).map(|s| s.parse::<Algorithm>().unwrap()))]
+    pub congestion: Algorithm,
 
     /// Maximum segment lifetime in seconds (fractions allowed); TIME-WAIT lasts 2·MSL.
     #[arg(long, value_name = "SECONDS", default_value = "30", value_parser = seconds)]
@@ -127,6 +134,7 @@ impl Config {
         let mut config = stack::Config::new(addr);
         getrandom::fill(&mut config.isn_key).map_err(|e| std::io::Error::other(e.to_string()))?;
         config.msl = self.msl;
+        config.congestion = self.congestion;
         config.max_connections = self.max_connections as usize;
         Ok(config)
     }
@@ -162,6 +170,7 @@ mod tests {
         assert_eq!(c.max_requests, 1000);
         assert_eq!(c.max_connections, 10000);
         assert_eq!((c.mtu, c.pcap, c.faults), (None, None, None));
+        assert_eq!(c.congestion, Algorithm::default());
     }
 
     #[test]
@@ -186,6 +195,8 @@ mod tests {
             "x.pcap",
             "--faults",
             "loss=5%,seed=7",
+            "--congestion",
+            "cubic",
             "--msl",
             "0.5",
             "--keep-alive-timeout",
@@ -204,6 +215,7 @@ mod tests {
         assert_eq!(c.host_addr.prefix, 16);
         assert_eq!(c.mtu, Some(576));
         assert_eq!(c.faults.map(|f| (f.loss, f.seed)), Some((0.05, 7)));
+        assert_eq!(c.congestion, Algorithm::Cubic);
         assert_eq!(c.msl, Duration::from_millis(500));
         assert_eq!(c.header_timeout, Duration::from_millis(1500));
         assert_eq!(c.send_timeout, Duration::from_secs(2));
@@ -219,6 +231,7 @@ mod tests {
             ["--host-addr", "10.0.0.1/33"],
             ["--max-requests", "0"],
             ["--link", "wifi"],
+            ["--congestion", "bbr"],
         ] {
             let argv = std::iter::once("httpd").chain(args);
             assert!(Config::try_parse_from(argv).is_err(), "{args:?} accepted");

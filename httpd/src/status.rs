@@ -25,6 +25,7 @@ pub fn json(stack: &Stack, http: &server::Counters, link: LinkStats) -> String {
                 "snd_mss": c.snd_mss,
                 "cwnd": c.cwnd,
                 "ssthresh": (c.ssthresh != usize::MAX).then_some(c.ssthresh),
+                "sack": c.sack_permitted,
                 "srtt_us": c.srtt.map(|d| d.as_micros() as u64),
                 "rto_ms": c.rto.as_millis() as u64,
                 "rcv_buf": c.rcv_buf,

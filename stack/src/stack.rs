@@ -76,6 +76,8 @@ pub struct ConnectionInfo {
     pub rcv_wnd: usize,
     pub cwnd: usize,
     pub ssthresh: usize,
+    /// SACK negotiated (RFC 2018).
+    pub sack_permitted: bool,
     pub srtt: Option<Duration>,
     pub rto: Duration,
     pub snd_mss: usize,
@@ -380,6 +382,7 @@ impl Stack {
             rcv_wnd: t.rcv_adv.max(t.rcv_nxt) - t.rcv_nxt,
             cwnd: t.cc.window(),
             ssthresh: t.cc.ssthresh(),
+            sack_permitted: t.options.sack_permitted,
             srtt: t.rtt.srtt(),
             rto: t.rtt.rto(),
             snd_mss: t.snd_mss,

@@ -5,35 +5,11 @@ mod common;
 
 use common::*;
 use stack::link::faults::Faults;
-use stack::link::sim::Network;
 use stack::tcp::seq::SeqNum;
 use stack::tcp::state::State;
 use stack::time::{Duration, Instant};
 use stack::wire::tcp::Flags;
-use stack::{Error, Ready, SocketHandle, Stack};
-
-/// Send `data` from `from` on `tx` to the reader `rx` at `to`, feeding the
-/// send buffer as it drains; returns what was read.
-fn transfer(
-    net: &mut Network<Node>,
-    from: usize,
-    tx: SocketHandle,
-    to: usize,
-    rx: SocketHandle,
-    data: &[u8],
-) -> Vec<u8> {
-    let mut sent = 0;
-    let mut got = Vec::new();
-    run(net, Duration::from_secs(600), |n| {
-        let now = n.now();
-        if let Ok(k) = stack(n, from).send(now, tx, &data[sent..]) {
-            sent += k;
-        }
-        got.extend(read_all(n, to, rx));
-        got.len() == data.len()
-    });
-    got
-}
+use stack::{Error, Ready, Stack};
 
 fn data_segments(segs: &[Seg], from_server: bool) -> Vec<&Seg> {
     segs.iter().filter(|s| s.is_from_server() == from_server && s.len > 0).collect()
@@ -189,7 +165,7 @@ fn zero_window_is_probed_and_may_last_long() {
 }
 
 /// ABORT of a connection whose peer keeps its window shut: our window probe
-/// went past the window, so SND.MAX is beyond what the peer accepts; the RST
+/// went past the window, so SND.NXT is beyond what the peer accepts; the RST
 /// must sit inside its window (here exactly RCV.NXT), or the peer drops it
 /// and never learns the connection is gone.
 #[test]
@@ -203,7 +179,7 @@ fn abort_reaches_a_peer_with_a_zero_window() {
     idle(&mut net, Duration::from_secs(10));
     let tcb = stack(&mut net, CLIENT).tcb(c).unwrap();
     assert_eq!(tcb.snd_wnd, 0);
-    assert!(tcb.snd_max > tcb.snd_una, "a window probe is out");
+    assert!(tcb.snd_nxt > tcb.snd_una, "a window probe is out");
     let now = net.now();
     stack(&mut net, CLIENT).abort(now, c);
     run(&mut net, Duration::from_secs(1), |n| stack(n, SERVER).state(s) == Some(State::Closed));

@@ -21,7 +21,7 @@ use stack::{Config, Error, Event, SocketHandle, Stack};
 /// Feed the server one forged segment from `from` and take what it sends
 /// in answer.
 fn forge(s: &mut Stack, now: Instant, from: SocketAddrV4, repr: &TcpRepr, payload: &[u8]) -> Vec<Seg> {
-    s.receive(now, &packet(from, SocketAddrV4::new(*server_addr().ip(), repr.dst_port), repr, payload));
+    s.receive(now, &packet(from, SocketAddrV4::new(SERVER_ADDR, repr.dst_port), repr, payload));
     output(s, now)
 }
 

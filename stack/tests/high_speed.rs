@@ -92,7 +92,8 @@ fn each_option_is_in_force_only_when_both_offer_it() {
         }
         assert_eq!((syn.repr.window_len, syn_ack.repr.window_len), (65535, 65535), "{what}: SYN windows unscaled");
 
-        let agreed = Negotiated { window_scale: ws.then_some(WindowShifts { rcv: SHIFT, snd: SHIFT }), timestamps: ts };
+        let window_scale = ws.then_some(WindowShifts { rcv: SHIFT, snd: SHIFT });
+        let agreed = Negotiated { window_scale, timestamps: ts, sack_permitted: true };
         for (i, h) in [(CLIENT, c), (SERVER, s)] {
             assert_eq!(stack(&mut net, i).tcb(h).unwrap().options, agreed, "{what}");
         }
@@ -324,7 +325,7 @@ fn time_wait_takes_a_new_syn_whose_timestamp_is_newer() {
         let (c, s) = establish(&mut net);
         transfer(&mut net, (CLIENT, c), (SERVER, s), 1 << 20);
         let old = stack(&mut net, CLIENT).tcb(c).unwrap();
-        let (port, old_end) = (old.local.port(), old.snd_max);
+        let (port, old_end) = (old.local.port(), old.snd_nxt);
         let now = net.now();
         stack(&mut net, SERVER).close(now, s);
         run(&mut net, Duration::from_secs(1), |n| stack(n, CLIENT).state(c) == Some(State::CloseWait));

@@ -530,7 +530,7 @@ proptest! {
     /// acknowledgment numbers (many near the windows), windows, options and
     /// payloads — aimed at the listening port and at the established
     /// connection never make the stack panic, and after each one: SND.UNA
-    /// ≤ SND.NXT ≤ SND.MAX for every TCB, buffers within their sizes, no
+    /// ≤ SND.NXT for every TCB, buffers within their sizes, no
     /// more TCBs than `max_connections`, TIME-WAIT within its limit, and a
     /// bounded answer. Then an hour passes: every timer that fires keeps
     /// them too.

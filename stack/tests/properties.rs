@@ -163,7 +163,7 @@ impl App {
 }
 
 /// Assert the invariants of both stacks, and one between them: a receiver
-/// never has more than its peer sent (RCV.NXT ≤ the peer's SND.MAX).
+/// never has more than its peer sent (RCV.NXT ≤ the peer's SND.NXT).
 fn check(net: &mut Network<Node>, c: SocketHandle, s: SocketHandle) {
     for i in [CLIENT, SERVER] {
         if let Err(e) = invariants(&net.host(i).stack) {
@@ -172,7 +172,7 @@ fn check(net: &mut Network<Node>, c: SocketHandle, s: SocketHandle) {
     }
     if let (Some(ct), Some(st)) = (net.host(CLIENT).stack.tcb(c), net.host(SERVER).stack.tcb(s)) {
         let sound =
-            |a: &stack::tcp::tcb::Tcb, b: &stack::tcp::tcb::Tcb| !a.state.is_synchronized() || a.rcv_nxt <= b.snd_max;
+            |a: &stack::tcp::tcb::Tcb, b: &stack::tcp::tcb::Tcb| !a.state.is_synchronized() || a.rcv_nxt <= b.snd_nxt;
         assert!(sound(ct, st) && sound(st, ct), "at {}: received more than was sent: {:#?}", net.now(), summaries(net));
     }
 }
@@ -369,15 +369,15 @@ fn unread_data_survives_time_wait_until_the_application_closes() {
     assert_eq!(stack(&mut net, SERVER).time_wait_count(), 0);
 }
 
-/// Both sides retransmit after a timeout, so each pulls SND.NXT back to
-/// SND.UNA (RFC 6298 §5.4 and the go-back-N of this stack), while each has
-/// in fact received everything the other sent. An ACK must then carry a
-/// sequence number the peer accepts (§3.10.7.4 "first"): the highest ever
-/// sent, SND.MAX (the RFC's SND.NXT, which never moves back), not the
-/// pulled-back SND.NXT, which lies below the peer's RCV.NXT and makes the
-/// peer drop the ACK and answer with its own unacceptable ACK: an ACK
-/// storm, until both connections time out. (Found by
-/// `streams_arrive_intact_...` with loss and reordering.)
+/// Both sides retransmit after a timeout, resending from SND.UNA (RFC 6298
+/// §5.4), while each has in fact received everything the other sent. An
+/// ACK must then carry a sequence number the peer accepts (§3.10.7.4
+/// "first"): SND.NXT, which a retransmission never moves back, not the
+/// sequence number being resent, which lies below the peer's RCV.NXT and
+/// makes the peer drop the ACK and answer with its own unacceptable ACK: an
+/// ACK storm, until both connections time out. (Found by
+/// `streams_arrive_intact_...` with loss and reordering, when a timeout
+/// pulled SND.NXT back.)
 #[test]
 fn acks_after_a_timeout_carry_a_sequence_number_the_peer_accepts() {
     let mut net = pair(Faults::default());
@@ -398,7 +398,7 @@ fn acks_after_a_timeout_carry_a_sequence_number_the_peer_accepts() {
         to_server.extend(read_all(n, SERVER, s));
         let acked = |n: &mut Network<Node>, i, h| {
             let t = stack(n, i).tcb(h).unwrap();
-            t.snd_una == t.snd_max
+            t.snd_una == t.snd_nxt
         };
         to_client.len() == data.len() && to_server.len() == data.len() && acked(n, CLIENT, c) && acked(n, SERVER, s)
     });
@@ -437,10 +437,10 @@ fn end_of_stream_is_readable_after_last_ack() {
 }
 
 /// Fast retransmit (RFC 5681 §3.2) sends the first unacknowledged segment
-/// again: only bytes sent before, up to SND.MAX. Here 100 bytes are in
+/// again: only bytes sent before, up to SND.NXT. Here 100 bytes are in
 /// flight (the peer's whole window) and more wait behind them; the
 /// retransmission must carry those 100 bytes, not a full MSS, or it would
-/// send new data beyond the peer's window without counting it in SND.MAX,
+/// send new data beyond the peer's window without counting it in SND.NXT,
 /// after which every ACK of it looks like an ACK of unsent data and is
 /// dropped (§3.10.7.4 "fifth"), until the connection times out. (Found by
 /// `streams_arrive_intact_...` with duplication and a closing window.)
@@ -471,5 +471,5 @@ fn fast_retransmit_resends_only_what_was_sent() {
     }
     assert_eq!(sent.iter().map(|s| (s.seq(), s.len)).collect::<Vec<_>>(), [(una, 100)], "one retransmission");
     let t = client.tcb(c).unwrap();
-    assert_eq!(t.snd_max, SeqNum(una) + 100);
+    assert_eq!(t.snd_nxt, SeqNum(una) + 100);
 }

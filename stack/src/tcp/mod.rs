@@ -8,6 +8,7 @@
 //! - [`options`], [`timestamps`]: the options the SYNs negotiate — window
 //!   scaling and timestamps (RFC 7323) — and PAWS.
 //! - [`autotune`]: a receive buffer that grows with the path.
+//! - [`sack`]: what the peer selectively acknowledged, and which holes are lost.
 //! - [`isn`]: initial sequence numbers.
 //! - [`listener`], [`time_wait`]: the tables a server keeps besides its
 //!   connections.
@@ -24,6 +25,7 @@ pub mod listener;
 pub mod options;
 pub mod reassembly;
 pub mod rtt;
+pub mod sack;
 pub mod seq;
 pub mod state;
 pub mod syn_cookie;
@@ -36,6 +38,7 @@ use std::net::Ipv4Addr;
 
 use crate::link::RxChecksum;
 use crate::time::Duration;
+pub use congestion::Algorithm;
 
 /// How a stack behaves; every limit on what a peer can make it hold is here.
 #[derive(Clone, Debug)]
@@ -73,6 +76,13 @@ pub struct Config {
     pub syn_retries: u32,
     /// Out-of-order segments held per connection.
     pub max_ooo_segments: usize,
+    /// Offer selective acknowledgments (RFC 2018) in our SYNs.
+    pub sack: bool,
+    /// Blocks of the SACK scoreboard per connection: what a peer's SACK
+    /// options can make us hold.
+    pub max_sack_blocks: usize,
+    /// How congestion avoidance grows the window.
+    pub congestion: Algorithm,
     /// Connections of all states but TIME-WAIT.
     pub max_connections: usize,
     /// Entries of the TIME-WAIT table.
@@ -105,6 +115,9 @@ impl Config {
             max_retries: 12,
             syn_retries: 6,
             max_ooo_segments: 64,
+            sack: true,
+            max_sack_blocks: 64,
+            congestion: Algorithm::default(),
             max_connections: 100_000,
             max_time_wait: 200_000,
             max_syn_queue: 1024,
@@ -214,6 +227,13 @@ pub struct Counters {
     pub rto_expirations: u64,
     /// Connections aborted because retransmissions went unanswered.
     pub connections_timed_out: u64,
+    /// Losses repaired before the timer: entries into fast recovery.
+    pub fast_retransmits: u64,
+    /// SACK blocks not believed: outside SND.UNA..SND.NXT, without SACK
+    /// negotiated, or with the scoreboard full.
+    pub sack_blocks_ignored: u64,
+    /// D-SACK blocks (RFC 2883) received: duplicates the peer reported.
+    pub dsack_blocks: u64,
     pub rsts_sent: u64,
     pub rsts_received: u64,
     pub connections_opened: u64,
@@ -235,7 +255,7 @@ pub struct Counters {
 
 impl Counters {
     /// Every counter by name, for the status view.
-    pub fn fields(&self) -> [(&'static str, u64); 34] {
+    pub fn fields(&self) -> [(&'static str, u64); 37] {
         let d = &self.drops;
         [
             ("packets_in", self.packets_in),
@@ -246,6 +266,9 @@ impl Counters {
             ("retransmissions", self.retransmissions),
             ("rto_expirations", self.rto_expirations),
             ("connections_timed_out", self.connections_timed_out),
+            ("fast_retransmits", self.fast_retransmits),
+            ("sack_blocks_ignored", self.sack_blocks_ignored),
+            ("dsack_blocks", self.dsack_blocks),
             ("rsts_sent", self.rsts_sent),
             ("rsts_received", self.rsts_received),
             ("connections_opened", self.connections_opened),

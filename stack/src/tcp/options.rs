@@ -1,5 +1,5 @@
 //! The options the SYN exchange negotiates, in one place: window scaling
-//! and timestamps (RFC 7323).
+//! and timestamps (RFC 7323), SACK-permitted (RFC 2018).
 //!
 //! ```text
 //!   client                                          server
@@ -9,7 +9,7 @@
 //! ```
 //! An option is in force only when both SYNs carried it: the SYN offers,
 //! and the SYN,ACK may carry an option only if the SYN did (RFC 7323 §2.2
-//! for window scaling, §3.2 for timestamps).
+//! for window scaling, §3.2 for timestamps; RFC 2018 §2 for SACK).
 //! So the SYN,ACK carries exactly what was agreed, and one function builds
 //! both. The window field of a SYN is never scaled (RFC 7323 §2.2).
 
@@ -39,6 +39,9 @@ pub struct WindowShifts {
 pub struct Negotiated {
     pub window_scale: Option<WindowShifts>,
     pub timestamps: bool,
+    /// Each side reports what it holds out of order, and repairs losses by
+    /// the other's reports (`sack`).
+    pub sack_permitted: bool,
 }
 
 impl Negotiated {
@@ -48,6 +51,7 @@ impl Negotiated {
         Negotiated {
             window_scale: config.window_scaling.then(|| WindowShifts { rcv: shift_for(config.recv_buffer), snd: 0 }),
             timestamps: config.timestamps,
+            sack_permitted: config.sack,
         }
     }
 
@@ -60,13 +64,19 @@ impl Negotiated {
                 .zip(peer.window_scale)
                 .map(|(ours, theirs)| WindowShifts { rcv: ours.rcv, snd: theirs.min(MAX_WINDOW_SHIFT) }),
             timestamps: self.timestamps && peer.timestamps.is_some(),
+            sack_permitted: self.sack_permitted && peer.sack_permitted,
         }
     }
 
     /// The options of our SYN or SYN,ACK. The timestamp values are filled
     /// in as in every segment, when it is sent.
     pub fn syn_options(&self, mss: u16) -> TcpOptions {
-        TcpOptions { mss: Some(mss), window_scale: self.window_scale.map(|w| w.rcv), ..TcpOptions::default() }
+        TcpOptions {
+            mss: Some(mss),
+            window_scale: self.window_scale.map(|w| w.rcv),
+            sack_permitted: self.sack_permitted,
+            ..TcpOptions::default()
+        }
     }
 
     /// Our shift (0 without scaling).
@@ -77,17 +87,6 @@ impl Negotiated {
     /// The peer's shift (0 without scaling).
     pub fn snd_shift(&self) -> u8 {
         self.window_scale.map_or(0, |w| w.snd)
-    }
-
-    /// Bytes of option each segment after the SYN carries: the timestamps
-    /// option, padded to 12. The data a segment may carry shrinks by as
-    /// much (RFC 9293 §3.7.1: the MSS counts no options).
-    pub fn option_bytes(&self) -> usize {
-        if self.timestamps {
-            12
-        } else {
-            0
-        }
     }
 }
 

@@ -11,6 +11,9 @@
 //! When the segment at RCV.NXT arrives, the held ones that now touch it are
 //! delivered in order, their overlaps trimmed. Everything held lies inside the
 //! receive window, and the number of held segments is bounded.
+//!
+//! The held runs are what a SACK option reports (RFC 2018 §4): each block is
+//! one contiguous run, the run that most recently received a segment first.
 
 use super::seq::SeqNum;
 
@@ -19,6 +22,8 @@ struct Held {
     seq: SeqNum,
     data: Vec<u8>,
     fin: bool,
+    /// When it last arrived (a count of arrivals), for the order of SACK blocks.
+    arrival: u64,
 }
 
 impl Held {
@@ -31,6 +36,8 @@ impl Held {
 pub struct Reassembly {
     /// Sorted by sequence number; may overlap.
     held: Vec<Held>,
+    /// Segments that arrived out of order so far.
+    arrivals: u64,
 }
 
 /// Why a segment was not held.
@@ -50,15 +57,39 @@ impl Reassembly {
     /// one held is a duplicate and is dropped silently.
     pub fn insert(&mut self, seq: SeqNum, data: &[u8], fin: bool, limit: usize) -> Result<(), Full> {
         let end = seq + data.len();
-        if self.held.iter().any(|h| h.seq <= seq && end <= h.end() && (h.fin || !fin)) {
+        self.arrivals += 1;
+        let arrival = self.arrivals;
+        if let Some(h) = self.held.iter_mut().find(|h| h.seq <= seq && end <= h.end() && (h.fin || !fin)) {
+            h.arrival = arrival; // its block is again the most recent
             return Ok(());
         }
         if self.held.len() >= limit {
             return Err(Full);
         }
         let at = self.held.iter().position(|h| h.seq > seq).unwrap_or(self.held.len());
-        self.held.insert(at, Held { seq, data: data.to_vec(), fin });
+        self.held.insert(at, Held { seq, data: data.to_vec(), fin, arrival });
         Ok(())
+    }
+
+    /// The SACK blocks to report (RFC 2018 §4): each contiguous run of held
+    /// data as `[left, right)`, the most recently added-to first ("the first
+    /// SACK block MUST specify the contiguous block of data containing the
+    /// segment which triggered this ACK"), at most four: all a SACK option
+    /// can carry.
+    pub fn sack_blocks(&self) -> [Option<(SeqNum, SeqNum)>; 4] {
+        let mut runs: Vec<(SeqNum, SeqNum, u64)> = Vec::new();
+        for h in self.held.iter().filter(|h| !h.data.is_empty()) {
+            match runs.last_mut() {
+                Some(run) if h.seq <= run.1 => {
+                    run.1 = run.1.max(h.end());
+                    run.2 = run.2.max(h.arrival);
+                }
+                _ => runs.push((h.seq, h.end(), h.arrival)),
+            }
+        }
+        runs.sort_unstable_by_key(|run| std::cmp::Reverse(run.2));
+        let mut runs = runs.into_iter().map(|(left, right, _)| (left, right));
+        std::array::from_fn(|_| runs.next())
     }
 
     /// Deliver what is now contiguous with `rcv_nxt`, in order. Returns the
@@ -119,6 +150,23 @@ mod tests {
         assert_eq!(r.segments(), 1);
         r.insert(SeqNum(200), b"x", false, 2).unwrap();
         assert_eq!(r.insert(SeqNum(300), b"y", false, 2), Err(Full));
+    }
+
+    #[test]
+    fn sack_blocks_are_runs_most_recent_first() {
+        let mut r = Reassembly::default();
+        let blocks = |r: &Reassembly| r.sack_blocks().iter().flatten().map(|(l, r)| (l.0, r.0)).collect::<Vec<_>>();
+        r.insert(SeqNum(20), b"kl", false, 8).unwrap();
+        r.insert(SeqNum(30), b"uv", false, 8).unwrap();
+        r.insert(SeqNum(22), b"mn", false, 8).unwrap();
+        assert_eq!(blocks(&r), [(20, 24), (30, 32)], "the run just added to comes first");
+        r.insert(SeqNum(40), b"x", false, 8).unwrap();
+        r.insert(SeqNum(50), b"y", false, 8).unwrap();
+        r.insert(SeqNum(60), b"z", false, 8).unwrap();
+        assert_eq!(blocks(&r), [(60, 61), (50, 51), (40, 41), (20, 24)], "four fit; the oldest is left out");
+        // A duplicate makes its run the most recent again.
+        r.insert(SeqNum(30), b"u", false, 8).unwrap();
+        assert_eq!(blocks(&r)[0], (30, 32));
     }
 
     #[test]

@@ -25,6 +25,9 @@
 //!
 //! The SYN takes the sequence number ISS and the FIN the one after the last
 //! data byte, so both are acknowledged, and retransmitted, like data.
+//!
+//! What is sent next, a retransmission or new data, is decided in one place:
+//! `next_segment`.
 
 use std::collections::VecDeque;
 use std::net::SocketAddrV4;
@@ -33,11 +36,12 @@ use log::debug;
 
 use super::autotune::RcvBuf;
 use super::challenge_ack::ChallengeAcks;
-use super::congestion::{Action, NewReno};
+use super::congestion::{Action, Congestion};
 use super::isn::Start;
 use super::options::{Negotiated, MAX_UNSCALED_WINDOW};
 use super::reassembly::Reassembly;
 use super::rtt::RttEstimator;
+use super::sack::Scoreboard;
 use super::seq::SeqNum;
 use super::state::State;
 use super::timestamps::TsState;
@@ -103,10 +107,9 @@ pub struct Tcb {
     // Send sequence variables (RFC 9293 §3.3.1).
     pub iss: SeqNum,
     pub snd_una: SeqNum,
+    /// The next new sequence number to send: retransmissions resend what
+    /// lies below it and leave it where it is.
     pub snd_nxt: SeqNum,
-    /// The highest SND.NXT so far. SND.NXT goes back to SND.UNA when the
-    /// retransmission timer fires; ACKs up to SND.MAX are still valid.
-    pub snd_max: SeqNum,
     pub snd_wnd: usize,
     pub snd_wl1: SeqNum,
     pub snd_wl2: SeqNum,
@@ -126,7 +129,7 @@ pub struct Tcb {
     /// How much the window may offer; grows with the path (`autotune`).
     pub rcv_buf: RcvBuf,
 
-    /// Window scaling and timestamps: offered, then agreed (`options`).
+    /// Window scaling, timestamps, SACK: offered, then agreed (`options`).
     pub options: Negotiated,
     /// TS.Recent and our timestamp clock (`timestamps`).
     pub ts: TsState,
@@ -146,7 +149,15 @@ pub struct Tcb {
     /// timestamps (a SYN is timed before we know): (its last sequence
     /// number + 1, when it was sent). Never a retransmitted one (Karn).
     rtt_timing: Option<(SeqNum, Instant)>,
-    pub cc: NewReno,
+    pub cc: Congestion,
+    /// What the peer has SACKed of what we sent.
+    sack: Scoreboard,
+    /// RFC 6675's HighRxt, as one past the highest byte retransmitted.
+    high_rxt: SeqNum,
+    /// Everything unSACKed below this is presumed lost: the segment fast
+    /// retransmit resends, or, after a timeout, all that had been sent
+    /// (RFC 6675 §5.1).
+    lost_until: SeqNum,
     /// Retransmission timeouts in a row without progress.
     pub retries: u32,
 
@@ -159,14 +170,20 @@ pub struct Tcb {
     /// An ACK must go out now (a FIN, a filled gap, a window update...).
     ack_now: bool,
     /// Out-of-order segments received since the last dispatch: each gets
-    /// its own duplicate ACK, or the sender could not count three of them.
-    dup_acks_owed: u32,
+    /// its own duplicate ACK, or the sender could not count three of them,
+    /// with the SACK blocks as they were when it arrived, so that each ACK
+    /// reports something new (RFC 2018 §4, RFC 6675 §2). At most
+    /// `max_ooo_segments`.
+    dup_acks_owed: Vec<[Option<(SeqNum, SeqNum)>; 4]>,
     /// Data segments received since we last sent an ACK.
     segs_unacked: u32,
-    /// Fast retransmit or a partial ACK asked for the first segment again.
+    /// Fast retransmit, a partial ACK or a retransmitted SYN asked for the
+    /// first unacknowledged segment again, now.
     retransmit_first: bool,
     /// The peer's window is zero and the probe timer fired: send one byte.
     window_probe: bool,
+    /// SND.NXT − SND.UNA after the last `dispatch`.
+    flight_sent: usize,
     /// Disable Nagle's algorithm (TCP_NODELAY).
     pub nodelay: bool,
     /// The application closed the socket: nobody will read or write again.
@@ -191,7 +208,6 @@ impl Tcb {
             iss,
             snd_una: iss,
             snd_nxt: iss,
-            snd_max: iss,
             snd_wnd: 0,
             snd_wl1: SeqNum(0),
             snd_wl2: iss,
@@ -210,16 +226,20 @@ impl Tcb {
             ooo: Reassembly::default(),
             rtt: RttEstimator::default(),
             rtt_timing: None,
-            cc: NewReno::new(mss, iss),
+            cc: Congestion::new(cx.config.congestion, mss, iss, false),
+            sack: Scoreboard::default(),
+            high_rxt: iss,
+            lost_until: iss,
             retries: 0,
             rtx_timer: None,
             delayed_ack: None,
             fin_wait_2_timer: None,
             ack_now: false,
-            dup_acks_owed: 0,
+            dup_acks_owed: Vec::new(),
             segs_unacked: 0,
             retransmit_first: false,
             window_probe: false,
+            flight_sent: 0,
             nodelay: false,
             orphaned: false,
             error: None,
@@ -260,7 +280,6 @@ impl Tcb {
     ) -> Tcb {
         let mut tcb = Tcb::accept_syn(cx, local, remote, start, syn);
         tcb.snd_nxt = start.iss + 1;
-        tcb.snd_max = start.iss + 1;
         debug!("{} > {}: SYN-RECEIVED from a SYN cookie", local, remote);
         tcb
     }
@@ -278,8 +297,8 @@ impl Tcb {
         self.rcv_buf = RcvBuf::new(self.rcv_buf.size, cx.now, self.rcv_nxt);
         self.rcv_adv = self.rcv_nxt + self.rcv_buf.size.min(MAX_UNSCALED_WINDOW);
         let peer_mss = syn.options.mss.map_or(DEFAULT_MSS, usize::from);
-        self.snd_mss = peer_mss.min(cx.config.mss()).saturating_sub(self.options.option_bytes()).max(1);
-        self.cc = NewReno::new(self.snd_mss, self.iss);
+        self.snd_mss = peer_mss.clamp(1, cx.config.mss());
+        self.cc = Congestion::new(cx.config.congestion, self.snd_mss, self.iss, self.options.sack_permitted);
     }
 
     fn set_state(&mut self, new: State, why: &str) {
@@ -410,6 +429,11 @@ impl Tcb {
         self.rx.len()
     }
 
+    /// What the peer has SACKed of what we sent.
+    pub fn scoreboard(&self) -> &Scoreboard {
+        &self.sack
+    }
+
     /// Bytes written and not yet acknowledged: the send buffer in use.
     pub fn send_queue(&self) -> usize {
         self.tx.len()
@@ -451,14 +475,13 @@ impl Tcb {
     /// ABORT (§3.10.5): send RST in synchronized states and delete the TCB.
     /// Returns the RST to send, if any.
     /// In CLOSING, LAST-ACK and TIME-WAIT the peer has nothing left to hear:
-    /// "delete the TCB" without an RST. The RST carries SND.MAX, where the
-    /// peer's window is even after a timeout pulled SND.NXT back — but never
+    /// "delete the TCB" without an RST. The RST carries SND.NXT, but never
     /// past the window's right edge, SND.UNA + SND.WND: a zero-window probe
     /// lies beyond it, and a peer that keeps its window shut accepts an RST
     /// only at exactly RCV.NXT (§3.10.7.4 "first"), else drops it unseen.
     /// (Linux picks the same, `tcp_acceptable_seq`.)
     pub fn abort(&mut self, cx: &Context) -> Option<TcpRepr> {
-        let seq = self.snd_max.min(self.snd_una + self.snd_wnd);
+        let seq = self.snd_nxt.min(self.snd_una + self.snd_wnd);
         let rst = matches!(
             self.state,
             State::SynReceived | State::Established | State::FinWait1 | State::FinWait2 | State::CloseWait
@@ -487,7 +510,7 @@ impl Tcb {
         let repr = seg.repr;
         let flags = repr.flags;
         // First, check the ACK bit: it must acknowledge our SYN.
-        let ack_ok = flags.contains(Flags::ACK) && repr.ack_number > self.iss && repr.ack_number <= self.snd_max;
+        let ack_ok = flags.contains(Flags::ACK) && repr.ack_number > self.iss && repr.ack_number <= self.snd_nxt;
         if flags.contains(Flags::ACK) && !ack_ok {
             return (!flags.contains(Flags::RST)).then(|| reset_for(repr, seg.payload.len()));
         }
@@ -514,9 +537,9 @@ impl Tcb {
             self.ack_now = true;
         } else {
             // Simultaneous open (§3.5, Figure 7): both SYNs crossed. Send
-            // SYN,ACK: SND.NXT back to ISS so the SYN goes out again.
+            // our SYN again, now as SYN,ACK.
             self.set_state(State::SynReceived, "SYN received (simultaneous open)");
-            self.snd_nxt = self.iss;
+            self.retransmit_first = true;
             self.update_window(repr);
         }
         None
@@ -546,7 +569,7 @@ impl Tcb {
         // A retransmitted SYN in SYN-RECEIVED: our SYN,ACK was lost, so send
         // it again now rather than wait for our timer.
         if self.state == State::SynReceived && flags == Flags::SYN && repr.seq_number == self.irs {
-            self.snd_nxt = self.iss;
+            self.retransmit_first = true;
             return None;
         }
 
@@ -606,7 +629,7 @@ impl Tcb {
             return None;
         }
         if self.state == State::SynReceived {
-            if !(repr.ack_number > self.snd_una && repr.ack_number <= self.snd_max) {
+            if !(repr.ack_number > self.snd_una && repr.ack_number <= self.snd_nxt) {
                 return Some(reset_for(repr, seg.payload.len()));
             }
             self.set_state(State::Established, "ACK of SYN");
@@ -670,25 +693,29 @@ impl Tcb {
         // "If the ACK acks something not yet sent, send an ACK, drop it."
         // RFC 5961 §5: also drop ACKs too far behind to be honest; the ACK
         // we send is a challenge ACK, under its budget.
-        if ack > self.snd_max || ack < SeqNum(self.snd_una.0.wrapping_sub(self.max_snd_wnd as u32)) {
+        if ack > self.snd_nxt || ack < SeqNum(self.snd_una.0.wrapping_sub(self.max_snd_wnd as u32)) {
             self.challenge_ack(cx);
             return false;
         }
         let window_changed = self.peer_window(repr) != self.snd_wnd;
-        if ack > self.snd_una {
-            self.on_new_ack(cx, repr);
-        } else if ack == self.snd_una
-            && self.snd_max > self.snd_una
+        // A duplicate ACK in the sense of RFC 5681 §2.
+        let same_ack = ack == self.snd_una
+            && self.snd_nxt > self.snd_una
             && payload_len == 0
             && !repr.flags.contains(Flags::SYN)
             && !repr.flags.contains(Flags::FIN)
-            && !window_changed
-        {
-            // A duplicate ACK in the sense of RFC 5681 §2.
-            let flight = self.snd_max - self.snd_una;
-            if self.cc.on_dup_ack(ack, self.snd_max, flight) == Action::RetransmitFirst {
-                self.retransmit_first = true;
-            }
+            && !window_changed;
+        if ack > self.snd_una {
+            self.on_new_ack(cx, repr);
+        }
+        let newly_sacked = self.update_scoreboard(cx, repr);
+        // With SACK a duplicate ACK is one that SACKs data not SACKed before
+        // (RFC 6675 §2), even if it also moves SND.UNA; so an ACK that only
+        // reports a duplicate segment (D-SACK), or that the network
+        // duplicated, does not count.
+        let duplicate = if self.options.sack_permitted { newly_sacked > 0 } else { same_ack };
+        if duplicate {
+            self.on_duplicate_ack(cx);
         }
         if self.snd_wnd == 0 && ack == self.snd_una {
             self.retries = 0; // the peer answers our window probes: it is alive
@@ -710,18 +737,55 @@ impl Tcb {
         self.tx_start += data_acked;
         release_if_empty(&mut self.tx);
         self.snd_una = ack;
-        self.snd_nxt = self.snd_nxt.max(ack);
         self.retries = 0;
-        let flight = self.snd_max - self.snd_una;
-        if self.cc.on_ack(ack, acked, flight) == Action::RetransmitFirst {
+        let flight = self.snd_nxt - self.snd_una;
+        if self.cc.on_ack(ack, acked, flight, cx.now, self.rtt.srtt()) == Action::RetransmitFirst {
             self.retransmit_first = true;
         }
         // RFC 6298 §5.2 and §5.3: stop the timer when all is acknowledged,
         // otherwise restart it.
-        self.rtx_timer = (self.snd_una != self.snd_max).then(|| cx.now + self.rtt.rto());
+        self.rtx_timer = (self.snd_una != self.snd_nxt).then(|| cx.now + self.rtt.rto());
         if self.tx_blocked && data_acked > 0 {
             self.tx_blocked = false;
             self.ready |= Ready::WRITABLE;
+        }
+    }
+
+    /// RFC 6675's Update(): record what the ACK's SACK option says the peer
+    /// holds. Returns the bytes SACKed for the first time.
+    fn update_scoreboard(&mut self, cx: &mut Context, repr: &TcpRepr) -> usize {
+        let blocks = &repr.options.sack_blocks;
+        if !self.options.sack_permitted {
+            // Not negotiated: a peer that sends blocks anyway is not heard.
+            cx.counters.sack_blocks_ignored += blocks.iter().flatten().count() as u64;
+            return 0;
+        }
+        let limit = cx.config.max_sack_blocks;
+        let update = self.sack.update(blocks, repr.ack_number, self.snd_una, self.snd_nxt, limit);
+        cx.counters.sack_blocks_ignored += u64::from(update.ignored);
+        cx.counters.dsack_blocks += u64::from(update.dsack);
+        if self.sack.reneged(self.snd_una) {
+            // RFC 2018 §8: the receiver discarded what it had SACKed. Forget
+            // every report, so that the data is sent again.
+            self.sack.clear();
+        }
+        update.newly_sacked
+    }
+
+    /// Tell congestion control about a duplicate ACK: the third one, or
+    /// the scoreboard showing the first hole lost (RFC 6675's
+    /// IsLost(SND.UNA)), starts fast retransmit and recovery.
+    fn on_duplicate_ack(&mut self, cx: &mut Context) {
+        // FlightSize, as it was when the peer sent these ACKs: the ACKs of
+        // one batch are all processed before anything is sent (MUST-59), so
+        // the cumulative ACK that came with the duplicates has not been
+        // refilled yet.
+        let flight = (self.snd_nxt - self.snd_una).max(self.flight_sent);
+        let lost = self.sack.lost_edge(self.snd_mss).is_some_and(|edge| edge > self.snd_una);
+        if self.cc.on_dup_ack(self.snd_una, self.snd_nxt, flight, lost) == Action::RetransmitFirst {
+            cx.counters.fast_retransmits += 1;
+            self.high_rxt = self.snd_una; // RFC 6675 (4.3): nothing resent yet
+            self.retransmit_first = true;
         }
     }
 
@@ -738,7 +802,7 @@ impl Tcb {
         }
         if self.options.timestamps {
             if let Some(r) = repr.options.timestamps.and_then(|ts| self.ts.rtt(cx.now, ts.tsecr)) {
-                let flight = self.snd_max - self.snd_una;
+                let flight = self.snd_nxt - self.snd_una;
                 self.rtt.sample_of(r, flight.div_ceil(2 * self.snd_mss) as u32);
             }
         } else if let Some((_, sent)) = timed {
@@ -792,7 +856,10 @@ impl Tcb {
             if self.ooo.insert(seq, data, fin, cx.config.max_ooo_segments).is_err() {
                 cx.counters.drops.ooo_full += 1;
             }
-            self.dup_acks_owed += 1;
+            if self.dup_acks_owed.len() < cx.config.max_ooo_segments {
+                let blocks = if self.options.sack_permitted { self.ooo.sack_blocks() } else { [None; 4] };
+                self.dup_acks_owed.push(blocks);
+            }
             return;
         }
         let filled_gap = !self.ooo.is_empty();
@@ -892,10 +959,12 @@ impl Tcb {
         }
     }
 
-    /// RFC 6298 §5.4–5.7: go back to SND.UNA, back off, and after too many
-    /// tries in a row give up (§3.8.3, R2).
+    /// RFC 6298 §5.4–5.7: back off, and after too many tries in a row give
+    /// up (§3.8.3, R2). Everything outstanding is presumed lost and is sent
+    /// again from SND.UNA, a window at a time from one segment, skipping
+    /// what the peer SACKed (RFC 6675 §5.1).
     fn on_retransmission_timeout(&mut self, cx: &mut Context) {
-        let in_flight = self.snd_max - self.snd_una;
+        let in_flight = self.snd_nxt - self.snd_una;
         if in_flight == 0 {
             // Nothing outstanding: this was the zero-window probe timer.
             self.window_probe = true;
@@ -910,92 +979,132 @@ impl Tcb {
             self.fail(Error::TimedOut, "retransmission limit reached");
             return;
         }
-        self.cc.on_timeout(in_flight, self.snd_max);
+        self.cc.on_timeout(in_flight, self.snd_nxt);
         self.rtt.back_off();
         self.rtt_timing = None; // Karn: never time a retransmitted segment
-        self.snd_nxt = self.snd_una;
-        self.window_probe = self.snd_wnd == 0;
+        self.lost_until = self.snd_nxt;
+        self.high_rxt = self.snd_una;
     }
 
     // ------------------------------------------------------------------
     // Segments leave
     // ------------------------------------------------------------------
 
-    /// Send what the state, the windows and the timers allow: a
-    /// retransmission asked for by the ACK clock, new data (with the SYN or
-    /// FIN where they belong), or an ACK that is owed.
+    /// Send what `next_segment` chooses, for as long as it chooses, then
+    /// any ACK that is owed.
     pub fn dispatch(&mut self, cx: &mut Context, emit: &mut dyn FnMut(&Tcb, Outgoing)) {
         if matches!(self.state, State::Closed | State::Listen | State::TimeWait) {
             return;
         }
         let mut sent = false;
-        if self.retransmit_first && self.snd_una < self.snd_max {
-            // Only bytes sent before: past SND.MAX lies data that may be
-            // outside the peer's window and that SND.MAX would not count.
-            let len = self.segment_size().min(self.snd_max - self.snd_una);
-            let end = self.emit_segment(cx, self.snd_una, len, emit);
-            // A queued FIN rides along when it follows the last data byte.
-            self.snd_nxt = self.snd_nxt.max(end);
-            self.snd_max = self.snd_max.max(end);
-            cx.counters.retransmissions += 1;
-            if self.rtt_timing.is_some_and(|(timed, _)| timed <= end) {
-                self.rtt_timing = None;
-            }
-            sent = true;
-        }
-        self.retransmit_first = false;
-        while let Some(len) = self.next_segment_len() {
-            let seq = self.snd_nxt;
+        while let Some((seq, len)) = self.next_segment() {
             let end = self.emit_segment(cx, seq, len, emit);
-            if seq < self.snd_max {
+            if seq < self.snd_nxt {
+                // RFC 6675 (C.2): HighRxt moves past what was resent, and
+                // its original is presumed lost.
                 cx.counters.retransmissions += 1;
+                self.high_rxt = self.high_rxt.max(end);
+                self.lost_until = self.lost_until.max(end);
+                // Karn (RFC 6298 §3): the ACK of the timed segment may now
+                // be waiting for this retransmission.
+                if self.rtt_timing.is_some_and(|(timed, _)| seq < timed) {
+                    self.rtt_timing = None;
+                }
             } else if self.rtt_timing.is_none() {
                 self.rtt_timing = Some((end, cx.now));
             }
-            self.snd_nxt = end;
-            self.snd_max = self.snd_max.max(end);
+            // A queued FIN rides along when it follows the last data byte.
+            self.snd_nxt = self.snd_nxt.max(end);
             if self.rtx_timer.is_none() {
                 self.rtx_timer = Some(cx.now + self.rtt.rto());
             }
             sent = true;
         }
-        // SND.MAX, not SND.NXT: after a timeout SND.NXT is back at SND.UNA,
-        // below what the peer may have received (its RCV.NXT), and an ACK
-        // there would be unacceptable to it (§3.10.7.4).
-        let acks = self.dup_acks_owed.max((!sent && self.ack_now) as u32);
-        self.dup_acks_owed = 0;
-        for _ in 0..acks {
-            let ack = self.control(cx, self.snd_max, Flags::ACK);
+        let mut owed = std::mem::take(&mut self.dup_acks_owed);
+        for &sack_blocks in &owed {
+            let mut ack = self.control(cx, self.snd_nxt, Flags::ACK);
+            ack.options.sack_blocks = sack_blocks;
             self.transmit(cx, ack, 0, 0, emit);
         }
+        if owed.is_empty() && !sent && self.ack_now {
+            let ack = self.control(cx, self.snd_nxt, Flags::ACK);
+            self.transmit(cx, ack, 0, 0, emit);
+        }
+        owed.clear();
+        self.dup_acks_owed = owed; // keep the allocation
+        self.flight_sent = self.snd_nxt - self.snd_una;
         // Zero window with data waiting and nothing in flight: probe later
         // (§3.8.6.1), with the retransmission timer's backoff.
-        let waiting = self.tx_end() > self.snd_nxt || (self.fin_queued && self.snd_max <= self.tx_end());
+        let waiting = self.tx_end() > self.snd_nxt || (self.fin_queued && self.snd_nxt <= self.tx_end());
         if self.rtx_timer.is_none() && waiting && self.state.is_synchronized() && self.snd_wnd == 0 {
             self.rtx_timer = Some(cx.now + self.rtt.rto());
         }
     }
 
-    /// How many data bytes the next segment at SND.NXT carries, or `None`
-    /// if nothing should be sent now. SYN and FIN count as zero bytes here.
-    fn next_segment_len(&mut self) -> Option<usize> {
-        match self.state {
-            State::SynSent | State::SynReceived => return (self.snd_nxt == self.iss).then_some(0),
-            State::Established | State::CloseWait | State::FinWait1 | State::Closing | State::LastAck => {}
+    /// What to send next, as (first sequence number, data bytes), or `None`.
+    /// The one place where the sender chooses between sending again and
+    /// sending new; in this order:
+    ///
+    /// 1. the SYN (§3.10.1), or SYN,ACK in SYN-RECEIVED;
+    /// 2. the first unacknowledged segment, at once, when fast retransmit
+    ///    (RFC 5681 §3.2, RFC 6675 (4.3)), a partial ACK in NewReno's
+    ///    recovery (RFC 6582 §3.2) or a retransmitted SYN asks for it;
+    /// 3. the first lost run not yet resent (RFC 6675's NextSeg() rule 1;
+    ///    after a timeout, everything not SACKed), if cwnd − pipe holds it;
+    /// 4. new data within cwnd − pipe and the peer's window (NextSeg() rule
+    ///    2), as Nagle and silly window avoidance allow, then the FIN, or
+    ///    one byte into a zero window, as a probe (§3.8.6.1);
+    /// 5. in recovery, with nothing new to send, the next hole below the
+    ///    highest SACKed byte, lost or not yet (NextSeg() rule 3): no more
+    ///    segments may come to show it lost.
+    fn next_segment(&mut self) -> Option<(SeqNum, usize)> {
+        let synchronized = match self.state {
+            State::SynSent | State::SynReceived => false,
+            State::Established | State::CloseWait | State::FinWait1 | State::Closing | State::LastAck => true,
             _ => return None,
+        };
+        if self.snd_nxt == self.iss {
+            return Some((self.iss, 0));
         }
-        let unsent = self.tx_end().max(self.snd_nxt) - self.snd_nxt;
-        let fin_unsent = self.fin_queued && self.snd_nxt <= self.tx_end();
+        if std::mem::take(&mut self.retransmit_first) && self.snd_una < self.snd_nxt {
+            let (seq, end) = self.sack.next_unsacked(self.snd_una, self.snd_nxt)?;
+            return Some((seq, self.segment_size().min(end - seq)));
+        }
+        let pipe = self.pipe();
+        let room = self.cc.window().saturating_sub(pipe);
+        let from = self.high_rxt.max(self.snd_una);
+        if let Some((seq, end)) = self.sack.next_unsacked(from, self.lost_end()) {
+            let len = self.segment_size().min(end - seq);
+            return (room >= len).then_some((seq, len));
+        }
+        if !synchronized {
+            return None;
+        }
+        let new_data = self.next_new_data((self.cc.window() + self.cc.limited_transmit()).saturating_sub(pipe));
+        if new_data.is_some() || !self.cc.in_recovery() {
+            return new_data;
+        }
+        let &(_, highest_sacked) = self.sack.blocks().last()?;
+        let (seq, end) = self.sack.next_unsacked(from, highest_sacked)?;
+        let len = self.segment_size().min(end - seq);
+        (room >= len).then_some((seq, len))
+    }
+
+    /// How many bytes of new data go at SND.NXT, with `room` left in the
+    /// congestion window. The FIN counts as zero bytes here.
+    fn next_new_data(&mut self, room: usize) -> Option<(SeqNum, usize)> {
+        let seq = self.snd_nxt;
+        let unsent = self.tx_end().max(seq) - seq;
+        let fin_unsent = self.fin_queued && seq <= self.tx_end();
         if unsent == 0 {
-            return fin_unsent.then_some(0);
+            return fin_unsent.then_some((seq, 0));
         }
-        let in_flight = self.snd_nxt - self.snd_una;
-        let window = self.snd_wnd.min(self.cc.window());
-        let usable = window.saturating_sub(in_flight);
+        let in_flight = seq - self.snd_una;
+        let usable = self.snd_wnd.saturating_sub(in_flight).min(room);
         if usable == 0 {
             if self.window_probe && in_flight == 0 {
                 self.window_probe = false;
-                return Some(1);
+                return Some((seq, 1));
             }
             return None;
         }
@@ -1010,23 +1119,49 @@ impl Tcb {
             || len >= self.max_snd_wnd / 2
             || (in_flight == 0 && self.snd_wnd < self.snd_mss)
         {
-            Some(len)
+            Some((seq, len))
         } else {
             None
         }
     }
 
-    /// The most data one segment carries: the peer's MSS, but no more than
-    /// half the largest window it offered (as Linux's `tcp_bound_to_half_wnd`).
-    /// A window that holds a single segment (64 KiB without window scaling,
-    /// against an MSS of 65495 on `lo`) leaves a peer that ACKs every second
-    /// segment holding each one for its whole delayed-ACK time.
+    /// Where the lost run ends: every unSACKed byte from SND.UNA up to here
+    /// is lost, by the scoreboard (RFC 6675's IsLost()) or presumed so by
+    /// fast retransmit or a timeout.
+    fn lost_end(&self) -> SeqNum {
+        let edge = self.sack.lost_edge(self.snd_mss).map_or(self.lost_until, |edge| edge.max(self.lost_until));
+        edge.clamp(self.snd_una, self.snd_nxt)
+    }
+
+    /// RFC 6675's SetPipe(): the bytes still in the network. Each unSACKed
+    /// byte counts once unless it is lost, and once more if it was resent.
+    /// Without SACK and without loss it is SND.NXT − SND.UNA.
+    fn pipe(&self) -> usize {
+        let unsacked = |from: SeqNum, to: SeqNum| {
+            if from < to {
+                (to - from) - self.sack.sacked_between(from, to)
+            } else {
+                0
+            }
+        };
+        unsacked(self.lost_end(), self.snd_nxt) + unsacked(self.snd_una, self.high_rxt.min(self.snd_nxt))
+    }
+
+    /// The most data one segment carries: the peer's MSS less the options
+    /// each segment carries (the MSS counts data only, RFC 9293 §3.7.1), but
+    /// no more than half the largest window it offered (as Linux's
+    /// `tcp_bound_to_half_wnd`). A window that holds a single segment (64 KiB
+    /// without window scaling, against an MSS of 65495 on `lo`) leaves a
+    /// peer that ACKs every second segment holding each one for its whole
+    /// delayed-ACK time.
     fn segment_size(&self) -> usize {
+        // The options' length, not their values: any time will do.
+        let room = self.snd_mss.saturating_sub(self.options(Instant::ZERO, true).buffer_len()).max(1);
         let half = self.max_snd_wnd / 2;
         if half >= DEFAULT_MSS {
-            self.snd_mss.min(half)
+            room.min(half)
         } else {
-            self.snd_mss
+            room
         }
     }
 
@@ -1050,7 +1185,10 @@ impl Tcb {
         }
         let mut repr = self.control(cx, seq, Flags::ACK);
         let offset = seq - self.tx_start;
-        let len = max_data.min(self.tx.len().saturating_sub(offset));
+        // The MSS counts data only: options take their room from it
+        // (RFC 9293 §3.7.1).
+        let room = self.snd_mss.saturating_sub(repr.options.buffer_len()).max(1);
+        let len = max_data.min(room).min(self.tx.len().saturating_sub(offset));
         let mut end = seq + len;
         if len > 0 && end == self.tx_end() {
             repr.flags |= Flags::PSH; // the last segment of what was written
@@ -1090,8 +1228,7 @@ impl Tcb {
     }
 
     /// A segment header from this connection: our sequence number, the
-    /// current RCV.NXT and window, and the timestamps once they are in use
-    /// (in every segment, RFC 7323 §3.2).
+    /// current RCV.NXT and window, and the options.
     fn control(&self, cx: &Context, seq: SeqNum, flags: Flags) -> TcpRepr {
         let shift = self.window_shift(flags);
         let ack = flags.contains(Flags::ACK);
@@ -1102,12 +1239,23 @@ impl Tcb {
             ack_number: if ack { self.rcv_nxt } else { SeqNum(0) },
             flags,
             window_len: (self.receive_window(cx, shift) >> shift) as u16,
-            options: TcpOptions {
-                timestamps: self.options.timestamps.then(|| self.ts.option(cx.now, ack)),
-                ..TcpOptions::default()
-            },
+            options: self.options(cx.now, ack),
             ..TcpRepr::default()
         }
+    }
+
+    /// The options of a segment we send: the timestamps once they are in
+    /// use (in every segment, RFC 7323 §3.2); and while data waits out of
+    /// order, the SACK blocks that describe it (RFC 2018 §4: in every ACK).
+    fn options(&self, now: Instant, ack: bool) -> TcpOptions {
+        let mut options = TcpOptions {
+            timestamps: self.options.timestamps.then(|| self.ts.option(now, ack)),
+            ..TcpOptions::default()
+        };
+        if ack && self.options.sack_permitted && !self.ooo.is_empty() {
+            options.sack_blocks = self.ooo.sack_blocks();
+        }
+        options
     }
 
     /// What the stack does with this TCB now.
