@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use fuzz::tcp::{self, AppCall, Harness, Record, Rel, SegmentSpec, Setup, PEERS, PORT, SERVER};
 use stack::link::faults::Faults;
 use stack::link::sim::{Host, Network};
+use stack::tcp::seq::SeqNum;
 use stack::tcp::state::State;
 use stack::time::{Duration, Instant};
 use stack::wire::tcp::{Flags, TcpOptions, Timestamps};
@@ -305,13 +306,20 @@ fn established_seeds() -> Vec<(&'static str, Vec<Record>)> {
     let tcb = h.stack.tcbs().next().unwrap();
     // The server's SND.UNA, from the end of what it has sent.
     let una = -((tcb.snd_nxt - tcb.snd_una) as i16);
-    let dup_ack = Record::Segment(seg(0, Flags::ACK, Rel::Secondary(0), Rel::Primary(una)));
+    // Duplicate ACKs of SND.UNA, each SACKing one more segment above it (the
+    // client negotiated SACK): the third makes a fast retransmit.
+    let mss = tcb.snd_mss as u32;
+    let dup_ack = |k: u32| {
+        let mut sack_blocks = [None; 4];
+        sack_blocks[0] = Some((SeqNum(mss), SeqNum(mss * (k + 1))));
+        let options = TcpOptions { sack_blocks, ..TcpOptions::default() };
+        Record::Segment(SegmentSpec { options, ..seg(0, Flags::ACK, Rel::Secondary(0), Rel::Primary(una)) })
+    };
     let secs = |s: u16| Record::Advance(0x8000 | s);
     let zero_window = SegmentSpec { window: 0, ..seg(0, Flags::ACK, Rel::Primary(0), Rel::Primary(0)) };
     vec![
         ("conversation", established_conversation()),
-        // A window update, then three duplicate ACKs: fast retransmit.
-        ("dup_acks", vec![dup_ack.clone(), dup_ack.clone(), dup_ack.clone(), dup_ack, ack(0)]),
+        ("dup_acks", vec![dup_ack(1), dup_ack(2), dup_ack(3), ack(0)]),
         // Out of order, then the gap fills.
         (
             "out_of_order",
