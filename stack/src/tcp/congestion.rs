@@ -154,16 +154,10 @@ impl Congestion {
         }
     }
 
-    /// SND.UNA advanced to `ack`, `acked` bytes newly acknowledged,
-    /// `flight_after` still outstanding; `srtt` is the smoothed RTT.
-    pub fn on_ack(
-        &mut self,
-        ack: SeqNum,
-        acked: usize,
-        flight_after: usize,
-        now: Instant,
-        srtt: Option<Duration>,
-    ) -> Action {
+    /// SND.UNA advanced to `ack`, `acked` bytes newly acknowledged; `sent`
+    /// is what was in flight when the ACKed data left, and `srtt` the
+    /// smoothed RTT.
+    pub fn on_ack(&mut self, ack: SeqNum, acked: usize, sent: usize, now: Instant, srtt: Option<Duration>) -> Action {
         self.dup_acks = 0;
         if self.in_recovery {
             if ack >= self.recover {
@@ -191,7 +185,7 @@ impl Congestion {
         // §5.8, RFC 7661): a sender held back by the peer's window or by the
         // application shows nothing about what the network would carry, and
         // CUBIC would aim at a W_max never tried.
-        if flight_after + acked + self.mss <= self.cwnd {
+        if sent + self.mss <= self.cwnd {
             return Action::None;
         }
         if self.cwnd < self.ssthresh {
@@ -406,19 +400,19 @@ mod tests {
     fn slow_start_then_congestion_avoidance() {
         let mut cc = newreno(false);
         let start = cc.window();
-        cc.on_ack(SeqNum(1000), 1000, start - 1000, T0, None);
+        cc.on_ack(SeqNum(1000), 1000, start, T0, None);
         assert_eq!(cc.window(), start + MSS);
-        cc.on_ack(SeqNum(2000), 1000, 0, T0, None);
+        cc.on_ack(SeqNum(2000), 1000, 1000, T0, None);
         assert_eq!(cc.window(), start + MSS, "no growth when the window is not what limits");
         cc.on_timeout(20 * MSS, SeqNum(30_000));
         assert_eq!((cc.window(), cc.ssthresh()), (MSS, 10 * MSS));
         for i in 0..9 {
-            cc.on_ack(SeqNum(31_000 + i * 1000), 1000, cc.window() - 1000, T0, None);
+            cc.on_ack(SeqNum(31_000 + i * 1000), 1000, cc.window(), T0, None);
         }
         assert_eq!(cc.window(), 10 * MSS);
         // Now in congestion avoidance: a whole window of ACKs adds one MSS.
         for i in 0..10 {
-            cc.on_ack(SeqNum(40_000 + i * 1000), 1000, cc.window() - 1000, T0, None);
+            cc.on_ack(SeqNum(40_000 + i * 1000), 1000, cc.window(), T0, None);
         }
         assert_eq!(cc.window(), 11 * MSS);
     }
@@ -567,9 +561,9 @@ mod tests {
         let mut ack = 100_000;
         while cc.window() < cc.ssthresh() {
             ack += MSS as u32;
-            cc.on_ack(SeqNum(ack), MSS, cc.window() - MSS, T0, None);
+            cc.on_ack(SeqNum(ack), MSS, cc.window(), T0, None);
         }
-        cc.on_ack(SeqNum(ack + 1000), MSS, cc.window() - MSS, T0, None);
+        cc.on_ack(SeqNum(ack + 1000), MSS, cc.window(), T0, None);
         let Growth::Cubic(cubic) = &cc.growth else { unreachable!() };
         assert_eq!((cubic.w_max, cubic.k), (Some(70.0), 0.0));
     }

@@ -121,7 +121,7 @@ impl Scoreboard {
     }
 
     /// The cumulative ACK reached `snd_una`: forget what lies below it.
-    pub fn acked(&mut self, snd_una: SeqNum) {
+    fn acked(&mut self, snd_una: SeqNum) {
         let gone = self.blocks.partition_point(|b| b.1 <= snd_una);
         self.blocks.drain(..gone);
         if let Some(first) = self.blocks.first_mut() {
@@ -136,9 +136,10 @@ impl Scoreboard {
         self.blocks.first().is_some_and(|b| b.0 == snd_una)
     }
 
-    /// The lowest sequence number of the top hole that RFC 6675's IsLost()
-    /// does not call lost: every unSACKed byte below it is lost. `None` when
-    /// no hole is lost.
+    /// Where the lost holes end (RFC 6675's IsLost()): the left edge of the
+    /// highest block with DupThresh blocks, or more than (DupThresh − 1)
+    /// segments of SACKed bytes, from it upwards. Every unSACKed byte below
+    /// it is lost. `None` when no hole is lost.
     pub fn lost_edge(&self, mss: usize) -> Option<SeqNum> {
         let mut sacked_above = 0;
         for (count, &(left, right)) in self.blocks.iter().rev().enumerate() {

@@ -738,8 +738,10 @@ impl Tcb {
         release_if_empty(&mut self.tx);
         self.snd_una = ack;
         self.retries = 0;
-        let flight = self.snd_nxt - self.snd_una;
-        if self.cc.on_ack(ack, acked, flight, cx.now, self.rtt.srtt()) == Action::RetransmitFirst {
+        // What was in flight when the ACKed data left: the ACKs of one batch
+        // are all processed before anything more is sent.
+        let sent = (self.snd_nxt - self.snd_una + acked).max(self.flight_sent);
+        if self.cc.on_ack(ack, acked, sent, cx.now, self.rtt.srtt()) == Action::RetransmitFirst {
             self.retransmit_first = true;
         }
         // RFC 6298 §5.2 and §5.3: stop the timer when all is acknowledged,
@@ -760,6 +762,9 @@ impl Tcb {
             cx.counters.sack_blocks_ignored += blocks.iter().flatten().count() as u64;
             return 0;
         }
+        if blocks[0].is_none() && self.sack.is_empty() {
+            return 0; // the common case: nothing to learn, nothing to forget
+        }
         let limit = cx.config.max_sack_blocks;
         let update = self.sack.update(blocks, repr.ack_number, self.snd_una, self.snd_nxt, limit);
         cx.counters.sack_blocks_ignored += u64::from(update.ignored);
@@ -776,10 +781,9 @@ impl Tcb {
     /// the scoreboard showing the first hole lost (RFC 6675's
     /// IsLost(SND.UNA)), starts fast retransmit and recovery.
     fn on_duplicate_ack(&mut self, cx: &mut Context) {
-        // FlightSize, as it was when the peer sent these ACKs: the ACKs of
+        // FlightSize as it was when the peer sent these ACKs: the ACKs of
         // one batch are all processed before anything is sent (MUST-59), so
-        // the cumulative ACK that came with the duplicates has not been
-        // refilled yet.
+        // the window a cumulative ACK among them opened is not refilled yet.
         let flight = (self.snd_nxt - self.snd_una).max(self.flight_sent);
         let lost = self.sack.lost_edge(self.snd_mss).is_some_and(|edge| edge > self.snd_una);
         if self.cc.on_dup_ack(self.snd_una, self.snd_nxt, flight, lost) == Action::RetransmitFirst {
@@ -1064,17 +1068,17 @@ impl Tcb {
             _ => return None,
         };
         if self.snd_nxt == self.iss {
-            return Some((self.iss, 0));
+            return Some((self.iss, 0)); // 1.
         }
         if std::mem::take(&mut self.retransmit_first) && self.snd_una < self.snd_nxt {
-            let (seq, end) = self.sack.next_unsacked(self.snd_una, self.snd_nxt)?;
+            let (seq, end) = self.sack.next_unsacked(self.snd_una, self.snd_nxt)?; // 2.
             return Some((seq, self.segment_size().min(end - seq)));
         }
         let pipe = self.pipe();
         let room = self.cc.window().saturating_sub(pipe);
         let from = self.high_rxt.max(self.snd_una);
         if let Some((seq, end)) = self.sack.next_unsacked(from, self.lost_end()) {
-            let len = self.segment_size().min(end - seq);
+            let len = self.segment_size().min(end - seq); // 3.
             return (room >= len).then_some((seq, len));
         }
         if !synchronized {
@@ -1082,10 +1086,10 @@ impl Tcb {
         }
         let new_data = self.next_new_data((self.cc.window() + self.cc.limited_transmit()).saturating_sub(pipe));
         if new_data.is_some() || !self.cc.in_recovery() {
-            return new_data;
+            return new_data; // 4.
         }
         let &(_, highest_sacked) = self.sack.blocks().last()?;
-        let (seq, end) = self.sack.next_unsacked(from, highest_sacked)?;
+        let (seq, end) = self.sack.next_unsacked(from, highest_sacked)?; // 5.
         let len = self.segment_size().min(end - seq);
         (room >= len).then_some((seq, len))
     }
@@ -1187,7 +1191,8 @@ impl Tcb {
         let offset = seq - self.tx_start;
         // The MSS counts data only: options take their room from it
         // (RFC 9293 §3.7.1).
-        let room = self.snd_mss.saturating_sub(repr.options.buffer_len()).max(1);
+        let options = if repr.options == TcpOptions::default() { 0 } else { repr.options.buffer_len() };
+        let room = self.snd_mss.saturating_sub(options).max(1);
         let len = max_data.min(room).min(self.tx.len().saturating_sub(offset));
         let mut end = seq + len;
         if len > 0 && end == self.tx_end() {
