@@ -30,8 +30,12 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use httpd::{Conn, Instant, Limits, Now, Site, State, Transport, Wants};
 
-const LIMITS: Limits =
-    Limits { keep_alive_timeout: Duration::from_secs(15), header_timeout: Duration::from_secs(10), max_requests: 5 };
+const LIMITS: Limits = Limits {
+    keep_alive_timeout: Duration::from_secs(15),
+    header_timeout: Duration::from_secs(10),
+    send_timeout: Duration::from_secs(30),
+    max_requests: 5,
+};
 
 /// The content of the file outside the root.
 const SECRET: &[u8] = b"SECRET-OUTSIDE-ROOT";
@@ -119,6 +123,10 @@ impl Transport for Sink {
         self.out.extend_from_slice(&bytes[..n]);
         n
     }
+    /// The client acknowledges at once.
+    fn unacknowledged(&self) -> usize {
+        0
+    }
     fn stack_json(&self) -> String {
         STACK_JSON.to_string()
     }
@@ -170,7 +178,7 @@ fn converse(root: &Path, data: &[u8], delivery: Delivery) -> Vec<u8> {
     // The client sends no more: the header timeout passes, then it closes.
     now.mono += LIMITS.header_timeout;
     now.wall += LIMITS.header_timeout;
-    conn.on_timeout(&mut site, now);
+    conn.on_timeout(&mut site, now, &sink);
     if drive(&mut conn, &mut site, now, &mut sink) == Wants::Close {
         return sink.out;
     }
@@ -187,6 +195,9 @@ fn drive(conn: &mut Conn, site: &mut Site, now: Now, sink: &mut Sink) -> Wants {
             Wants::Write => continue,
             Wants::Close => assert_eq!(conn.state(), State::Closed),
             Wants::Read => assert_eq!(conn.state(), State::ReadingRequest),
+            // The client acknowledges everything at once and the send
+            // timeout never passes: nothing to linger for, no reason to reset.
+            Wants::Linger | Wants::Abort => panic!("{wants:?} with nothing unacknowledged"),
         }
         if wants != Wants::Close {
             assert!(conn.deadline().is_some(), "a connection waits with no deadline");

@@ -72,6 +72,10 @@ pub fn config() -> Config {
     c.msl = Duration::from_secs(1);
     c.send_buffer = 8 * 1024;
     c.recv_buffer = 4 * 1024;
+    // No timestamps: once agreed, a built segment is dropped unless its
+    // TSval is no older than the peer's last (PAWS, RFC 7323 §5), and a
+    // seed cannot know that value.
+    c.timestamps = false;
     c.fin_wait_2_timeout = Duration::from_secs(5);
     c.max_retries = 4;
     c.syn_retries = 2;
@@ -122,6 +126,7 @@ pub struct SegmentSpec {
     pub seq: Rel,
     pub ack: Rel,
     pub window: u16,
+    /// The edges of SACK blocks are offsets from SEG.ACK.
     pub options: TcpOptions,
     /// Data bytes (at most `MAX_PAYLOAD`), each the `peer_byte` of its sequence number.
     pub len: u16,
@@ -602,7 +607,13 @@ impl Harness {
             flags: spec.flags,
             window_len: spec.window,
             urgent_at: 0,
-            options: spec.options,
+            options: TcpOptions {
+                // SACK blocks are given from SEG.ACK, like the numbers above.
+                sack_blocks: spec.options.sack_blocks.map(|block| {
+                    block.map(|(left, right)| (SeqNum(ack.0.wrapping_add(left.0)), SeqNum(ack.0.wrapping_add(right.0))))
+                }),
+                ..spec.options
+            },
         };
         let data_seq = seq + spec.flags.contains(Flags::SYN) as usize;
         let payload: Vec<u8> = (0..usize::from(spec.len)).map(|i| peer_byte(data_seq + i)).collect();
@@ -789,13 +800,7 @@ impl Harness {
         let mut live = 0;
         for tcb in self.stack.tcbs() {
             live += 1;
-            assert!(
-                tcb.snd_una <= tcb.snd_nxt,
-                "{}: SND.UNA {} SND.NXT {}",
-                tcb.state,
-                tcb.snd_una.0,
-                tcb.snd_nxt.0
-            );
+            assert!(tcb.snd_una <= tcb.snd_nxt, "{}: SND.UNA {} SND.NXT {}", tcb.state, tcb.snd_una.0, tcb.snd_nxt.0);
             // The SYN and the FIN take a sequence number each.
             assert!(tcb.snd_nxt - tcb.snd_una <= config.send_buffer + 2, "more in flight than the send buffer");
             assert!(tcb.send_queue() <= config.send_buffer, "send buffer over its bound");

@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use fuzz::tcp::{self, AppCall, Harness, Record, Rel, SegmentSpec, Setup, PEERS, PORT, SERVER};
 use stack::link::faults::Faults;
 use stack::link::sim::{Host, Network};
+use stack::tcp::seq::SeqNum;
 use stack::tcp::state::State;
 use stack::time::{Duration, Instant};
 use stack::wire::tcp::{Flags, TcpOptions, Timestamps};
@@ -271,7 +272,7 @@ fn listen_seeds() -> Vec<(&'static str, Vec<Record>)> {
         ),
         // Four connections the server closes first: the TIME-WAIT table holds three.
         ("time_wait_full", (0..4).flat_map(server_closes_first).chain([secs(3)]).collect()),
-        // Peers 1 and 2 and the low port fill the SYN queue (3); a fourth SYN is dropped.
+        // Peers 1 and 2 and the low port fill the SYN queue (3); a fourth SYN gets a SYN cookie.
         ("syn_queue_full", vec![syn(0), syn(1), syn(2), syn(3), secs(1), secs(2), secs(4), secs(8)]),
         (
             "closed_port_and_stray_ack",
@@ -305,13 +306,20 @@ fn established_seeds() -> Vec<(&'static str, Vec<Record>)> {
     let tcb = h.stack.tcbs().next().unwrap();
     // The server's SND.UNA, from the end of what it has sent.
     let una = -((tcb.snd_nxt - tcb.snd_una) as i16);
-    let dup_ack = Record::Segment(seg(0, Flags::ACK, Rel::Secondary(0), Rel::Primary(una)));
+    // Duplicate ACKs of SND.UNA, each SACKing one more segment above it (the
+    // client negotiated SACK): the third makes a fast retransmit.
+    let mss = tcb.snd_mss as u32;
+    let dup_ack = |k: u32| {
+        let mut sack_blocks = [None; 4];
+        sack_blocks[0] = Some((SeqNum(mss), SeqNum(mss * (k + 1))));
+        let options = TcpOptions { sack_blocks, ..TcpOptions::default() };
+        Record::Segment(SegmentSpec { options, ..seg(0, Flags::ACK, Rel::Secondary(0), Rel::Primary(una)) })
+    };
     let secs = |s: u16| Record::Advance(0x8000 | s);
     let zero_window = SegmentSpec { window: 0, ..seg(0, Flags::ACK, Rel::Primary(0), Rel::Primary(0)) };
     vec![
         ("conversation", established_conversation()),
-        // A window update, then three duplicate ACKs: fast retransmit.
-        ("dup_acks", vec![dup_ack.clone(), dup_ack.clone(), dup_ack.clone(), dup_ack, ack(0)]),
+        ("dup_acks", vec![dup_ack(1), dup_ack(2), dup_ack(3), ack(0)]),
         // Out of order, then the gap fills.
         (
             "out_of_order",
@@ -512,7 +520,7 @@ fn built_seeds_reach_their_states() {
     assert!(states.contains(&State::Established) && states.contains(&State::LastAck));
     assert_eq!(h.stack.counters().bytes_in, 100);
     let (h, _) = run(Setup::Listen, &find("syn_queue_full"));
-    assert_eq!(h.stack.counters().drops.syn_queue_full, 1);
+    assert_eq!(h.stack.counters().syn_cookies_sent, 1);
     let (h, _) = run(Setup::Listen, &find("time_wait_full"));
     assert_eq!(h.stack.counters().drops.time_wait_full, 1);
     let (h, _) = run(Setup::Listen, &find("ping"));

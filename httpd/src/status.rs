@@ -28,6 +28,9 @@ pub fn json(stack: &Stack, http: &server::Counters, link: LinkStats) -> String {
                 "sack": c.sack_permitted,
                 "srtt_us": c.srtt.map(|d| d.as_micros() as u64),
                 "rto_ms": c.rto.as_millis() as u64,
+                "rcv_buf": c.rcv_buf,
+                "wscale": c.window_scale.map(|(ours, peer)| json!({ "rcv": ours, "snd": peer })),
+                "timestamps": c.timestamps,
             })
         })
         .collect();

@@ -24,13 +24,13 @@ use log::{log_enabled, trace, Level};
 use crate::copy;
 use crate::link::RxChecksum;
 use crate::tcp::challenge_ack::ChallengeAcks;
-use crate::tcp::isn::IsnGenerator;
+use crate::tcp::isn::{IsnGenerator, Start};
 use crate::tcp::listener::Listener;
 use crate::tcp::seq::SeqNum;
 use crate::tcp::state::State;
 use crate::tcp::syn_cookie::{self, SynCookies};
 use crate::tcp::tcb::{reset_for, Context, Disposition, Outgoing, Segment, Tcb, DEFAULT_MSS};
-use crate::tcp::time_wait::{self, TimeWaitTable, Verdict};
+use crate::tcp::time_wait::{self, EntryTs, TimeWaitTable, Verdict};
 use crate::tcp::{Config, Counters, Error, Ready};
 use crate::time::{Duration, Instant};
 use crate::wire::icmpv4::{self, Icmpv4Packet};
@@ -81,6 +81,11 @@ pub struct ConnectionInfo {
     pub srtt: Option<Duration>,
     pub rto: Duration,
     pub snd_mss: usize,
+    /// The receive buffer as auto-tuning has sized it.
+    pub rcv_buf: usize,
+    /// Window scaling in force: (our shift, the peer's).
+    pub window_scale: Option<(u8, u8)>,
+    pub timestamps: bool,
 }
 
 /// Where a connection that came from LISTEN stands with its listener.
@@ -242,14 +247,14 @@ impl Stack {
         if !self.tuple_free(FourTuple { local, remote }) {
             return Err(Error::AddrInUse);
         }
-        let iss = self.isn.isn(now, local, remote);
+        let start = self.isn.start(now, local, remote);
         let cx = Context {
             now,
             config: &self.config,
             counters: &mut self.counters,
             challenge_acks: &mut self.challenge_acks,
         };
-        let tcb = Tcb::connect(&cx, local, remote, iss);
+        let tcb = Tcb::connect(&cx, local, remote, start);
         let h = self.insert(tcb).ok_or(Error::Exhausted)?;
         self.after(h.index, now);
         Ok(h)
@@ -377,10 +382,13 @@ impl Stack {
             rcv_wnd: t.rcv_adv.max(t.rcv_nxt) - t.rcv_nxt,
             cwnd: t.cc.window(),
             ssthresh: t.cc.ssthresh(),
-            sack_permitted: t.sack_permitted,
+            sack_permitted: t.options.sack_permitted,
             srtt: t.rtt.srtt(),
             rto: t.rtt.rto(),
             snd_mss: t.snd_mss,
+            rcv_buf: t.rcv_buf.size,
+            window_scale: t.options.window_scale.map(|w| (w.rcv, w.snd)),
+            timestamps: t.options.timestamps,
         })
     }
 
@@ -465,7 +473,7 @@ impl Stack {
             return self.segment_for_connection(now, h, &repr, payload);
         }
         if self.time_wait.contains(&tuple) {
-            match self.time_wait.on_segment(now, self.two_msl(), tuple, &repr) {
+            match self.time_wait.on_segment(now, self.two_msl(), tuple, &repr, self.config.timestamps) {
                 Verdict::Ignore => return,
                 Verdict::Ack(ack) => return self.reply_tcp(tuple.remote, ack),
                 Verdict::Reopen { snd_nxt } => {
@@ -544,12 +552,12 @@ impl Stack {
             }
             return self.send_syn_cookie(now, tuple, repr);
         }
-        let mut iss = self.isn.isn(now, tuple.local, tuple.remote);
+        let mut start = self.isn.start(now, tuple.local, tuple.remote);
         if let Some(old_snd_nxt) = after_time_wait {
             // MAY-2 (1): the new ISS must exceed every sequence number the
             // old incarnation used.
-            if iss <= old_snd_nxt {
-                iss = old_snd_nxt + 1;
+            if start.iss <= old_snd_nxt {
+                start.iss = old_snd_nxt + 1;
             }
         }
         let cx = Context {
@@ -558,7 +566,7 @@ impl Stack {
             counters: &mut self.counters,
             challenge_acks: &mut self.challenge_acks,
         };
-        let tcb = Tcb::accept_syn(&cx, tuple.local, tuple.remote, iss, repr);
+        let tcb = Tcb::accept_syn(&cx, tuple.local, tuple.remote, start, repr);
         let Some(h) = self.insert(tcb) else {
             self.counters.drops.too_many_connections += 1;
             return;
@@ -611,13 +619,14 @@ impl Stack {
             options: TcpOptions { mss: Some(mss), ..TcpOptions::default() },
             ..TcpRepr::default()
         };
+        let start = Start { iss, ..self.isn.start(now, tuple.local, tuple.remote) };
         let cx = Context {
             now,
             config: &self.config,
             counters: &mut self.counters,
             challenge_acks: &mut self.challenge_acks,
         };
-        let tcb = Tcb::from_syn_cookie(&cx, tuple.local, tuple.remote, iss, &syn);
+        let tcb = Tcb::from_syn_cookie(&cx, tuple.local, tuple.remote, start, &syn);
         let Some(h) = self.insert(tcb) else {
             self.counters.drops.too_many_connections += 1;
             return;
@@ -871,13 +880,16 @@ impl Stack {
     fn enter_time_wait(&mut self, index: u32, now: Instant) {
         let tcb = self.slots[index as usize].tcb.as_ref().expect("live connection");
         let tuple = FourTuple { local: tcb.local, remote: tcb.remote };
+        let shift = tcb.options.rcv_shift();
+        let window = (tcb.rcv_adv.max(tcb.rcv_nxt) - tcb.rcv_nxt).div_ceil(1 << shift);
         let entry = time_wait::Entry {
             snd_nxt: tcb.snd_nxt,
             rcv_nxt: tcb.rcv_nxt,
-            window: (tcb.rcv_adv.max(tcb.rcv_nxt) - tcb.rcv_nxt).min(u16::MAX as usize) as u16,
+            window: window.min(u16::MAX as usize) as u16,
+            ts: tcb.options.timestamps.then_some(EntryTs { offset: tcb.ts.offset, recent: tcb.ts.recent }),
             expires: now + self.two_msl(),
         };
-        let ack = time_wait::ack(&tuple, &entry);
+        let ack = time_wait::ack(now, &tuple, &entry);
         self.reply_tcp(tuple.remote, ack);
         if self.time_wait.len() >= self.config.max_time_wait {
             self.counters.drops.time_wait_full += 1; // deleted at once instead

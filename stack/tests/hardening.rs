@@ -27,8 +27,12 @@ fn forge(s: &mut Stack, now: Instant, from: SocketAddrV4, repr: &TcpRepr, payloa
 
 /// An idle connection: the network, the client's and the server's handles,
 /// and the client's address and port (what a blind attacker must guess).
+/// The client offers no timestamps: with them, a forged segment would have
+/// to carry one too, or be dropped unseen (RFC 7323 §3.2).
 fn connection(server: Config) -> (Network<Node>, SocketHandle, SocketHandle, SocketAddrV4) {
-    let mut net = pair_with(Faults::default(), config(CLIENT_ADDR), server);
+    let mut client = config(CLIENT_ADDR);
+    client.timestamps = false;
+    let mut net = pair_with(Faults::default(), client, server);
     let (c, s) = establish(&mut net);
     idle(&mut net, Duration::from_secs(1));
     let client = stack(&mut net, CLIENT).tcb(c).unwrap().local;

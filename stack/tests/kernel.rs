@@ -8,7 +8,7 @@
 #[path = "../examples/echo/server.rs"]
 mod echo;
 
-use std::io::{self, Read, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, Shutdown, SocketAddrV4, TcpStream};
 use std::path::Path;
 use std::process::Command;
@@ -170,6 +170,47 @@ fn ten_mb_arrive_intact_through_5_percent_loss() {
     assert!(served.counters.retransmissions > 0, "{:?}", served.counters);
 }
 
+/// A 1 GiB download from our server to a kernel client over loopback, with
+/// window scaling and timestamps in use: every byte is compared with the
+/// pattern as it arrives.
+#[test]
+fn kernel_client_downloads_1_gib_intact() {
+    const GIB: u64 = 1 << 30;
+    let client = || -> io::Result<u64> {
+        let stream = TcpStream::connect(served(LinkKind::Loopback))?;
+        stream.set_read_timeout(Some(LIMIT))?;
+        (&stream).write_all(b"GET / HTTP/1.0\r\n\r\n")?;
+        let mut reader = BufReader::with_capacity(1 << 20, stream);
+        let mut line = Vec::new();
+        while line != b"\r\n" {
+            line.clear();
+            if reader.read_until(b'\n', &mut line)? == 0 {
+                return Err(io::Error::other("the response head ended early"));
+            }
+        }
+        let (mut offset, mut expected) = (0, vec![0; 1 << 20]);
+        loop {
+            let chunk = reader.fill_buf()?;
+            if chunk.is_empty() {
+                return Ok(offset);
+            }
+            let n = chunk.len();
+            pattern(offset, &mut expected[..n]);
+            if let Some(at) = chunk.iter().zip(&expected).position(|(a, b)| a != b) {
+                return Err(io::Error::other(format!("byte {} differs", offset + at as u64)));
+            }
+            reader.consume(n);
+            offset += n as u64;
+        }
+    };
+    let started = std::time::Instant::now();
+    let opts = options(LinkKind::Loopback, Mode::Http, GIB);
+    let Some(served) = serve(opts, move || client().expect("kernel client")) else { return };
+    eprintln!("1 GiB in {:?}; {:?}", started.elapsed(), served.counters);
+    assert_eq!(served.client, GIB);
+    assert_eq!(served.time_wait, 1, "HTTP/1.0: the server closes first");
+}
+
 /// One packet of the capture, as tshark decoded it.
 #[derive(Debug)]
 struct Decoded {
@@ -179,6 +220,12 @@ struct Decoded {
     fin: bool,
     len: usize,
     mss: Option<usize>,
+    wscale: Option<u8>,
+    timestamps: bool,
+    /// The window field, and the window tshark computed from it with the
+    /// scale the SYNs negotiated.
+    window_field: usize,
+    window: usize,
     checksums_good: bool,
     malformed: bool,
 }
@@ -204,6 +251,7 @@ fn tshark_fields(path: &Path, fields: &[&str], preferences: &[&str]) -> Vec<Vec<
 /// The capture at `path` through tshark, with checksum verification on.
 fn tshark(path: &Path) -> Vec<Decoded> {
     let fields = "tcp.srcport tcp.flags.syn tcp.flags.ack tcp.flags.fin tcp.len tcp.options.mss_val \
+                  tcp.options.wscale.shift tcp.options.timestamp.tsval tcp.window_size_value tcp.window_size \
                   tcp.checksum.status ip.checksum.status _ws.malformed";
     let fields: Vec<&str> = fields.split_whitespace().collect();
     let checksums = ["tcp.check_checksum:TRUE", "ip.check_checksum:TRUE"];
@@ -219,9 +267,13 @@ fn tshark(path: &Path) -> Vec<Decoded> {
                 fin: f[3] == "1",
                 len: f[4].parse().unwrap(),
                 mss: f[5].parse().ok(),
+                wscale: f[6].parse().ok(),
+                timestamps: !f[7].is_empty(),
+                window_field: f[8].parse().unwrap(),
+                window: f[9].parse().unwrap(),
                 // 1 is "good"; 0 "bad", 2 "unverified".
-                checksums_good: f[6] == "1" && f[7] == "1",
-                malformed: !f[8].is_empty(),
+                checksums_good: f[10] == "1" && f[11] == "1",
+                malformed: !f[12].is_empty(),
             }
         })
         .collect()
@@ -255,16 +307,27 @@ fn curl_downloads_10mb_and_the_capture_is_clean() {
     let bad = ours.iter().filter(|p| !p.checksums_good).count();
     assert_eq!(bad, 0, "{bad} of our {} packets have a bad or unverified checksum", ours.len());
 
-    // The 3-way handshake, each side offering its MSS.
+    // The 3-way handshake, each side offering its MSS, window scale and
+    // timestamps (Linux offers them all; so does our SYN,ACK in answer).
     let [syn, syn_ack, ack] = &packets[..3] else { unreachable!() };
     assert!(!syn.from_server && syn.syn && !syn.ack, "{syn:?}");
     assert!(syn_ack.from_server && syn_ack.syn && syn_ack.ack, "{syn_ack:?}");
     assert!(!ack.from_server && !ack.syn && ack.ack, "{ack:?}");
     assert_eq!(syn_ack.mss, Some(1460));
-    let mss = syn.mss.unwrap().min(1460);
+    assert!(syn.wscale.is_some() && syn.timestamps, "{syn:?}");
+    assert_eq!(syn_ack.wscale, Some(7), "the shift for a 4 MiB receive buffer");
+    assert!(syn_ack.timestamps, "{syn_ack:?}");
+    assert!(packets.iter().all(|p| p.timestamps), "a segment without timestamps");
+    // The data of a segment: the MSS less the 12 bytes of the timestamps.
+    let mss = syn.mss.unwrap().min(1460) - 12;
     let largest = ours.iter().map(|p| p.len).max().unwrap();
     assert!(largest <= mss, "a {largest}-byte segment with a negotiated MSS of {mss}");
     assert!(largest > 0, "we sent no data");
+    // Scaled windows in use both ways: past what 16 bits carry, and (after
+    // the SYNs) the field scaled by 2^7 in ours.
+    assert!(ours[1..].iter().all(|p| p.window == p.window_field << 7), "our windows scaled by 2^7");
+    assert!(ours.iter().any(|p| p.window > 65535), "our windows never passed 64 KiB");
+    assert!(packets.iter().any(|p| !p.from_server && p.window > 65535), "Linux's windows never passed 64 KiB");
 
     let first_fin = packets.iter().find(|p| p.fin).expect("no FIN captured");
     assert!(first_fin.from_server, "the first FIN came from the client");

@@ -22,7 +22,7 @@ const LEN: usize = 10 * 1024 * 1024;
 
 /// The ISN a generator with `key` gives `local`/`remote` at `at`.
 fn isn(key: [u8; 16], at: Instant, local: SocketAddrV4, remote: SocketAddrV4) -> u32 {
-    IsnGenerator::new(key).isn(at, local, remote).0
+    IsnGenerator::new(key).start(at, local, remote).iss.0
 }
 
 /// 10 MB each way, both ISNs within 1 MB below 2^32, the last segment

@@ -100,8 +100,14 @@ class Peer:
         self.seq = self.iss
         self.ack = 0
         self.received = b""
+        # [our last TSval, the stack's to echo] once both SYNs carried
+        # timestamps: then every segment must (RFC 7323 §3.2).
+        self.ts = None
 
     def seg(self, flags, data=b"", seq=None, ack=None, options=None, chksum=None, window=65535):
+        if options is None and self.ts:
+            self.ts[0] += 1
+            options = [("NOP", None), ("NOP", None), ("Timestamp", tuple(self.ts))]
         tcp = TCP(sport=self.sport, dport=self.dport, flags=flags, window=window,
                   seq=self.seq if seq is None else seq, ack=self.ack if ack is None else ack,
                   options=options or [])
@@ -119,10 +125,14 @@ class Peer:
         return self.wire.expect(what, lambda p: self.mine(p) and pred(p), timeout)
 
     def handshake(self, options=None):
-        self.seg("S", options=options or [("MSS", 1460)])
+        options = options or [("MSS", 1460)]
+        self.seg("S", options=options)
         synack = self.expect("SYN,ACK", lambda p: has(p, "S"))
         if flags(synack) != "SA" or synack[TCP].ack != (self.iss + 1) % 2**32:
             fail(f"bad SYN,ACK: {flags(synack)} ack={synack[TCP].ack}, want {self.iss + 1}")
+        ours, theirs = dict(options).get("Timestamp"), dict(synack[TCP].options).get("Timestamp")
+        if ours and theirs:
+            self.ts = [ours[0], theirs[0]]
         self.seq = (self.iss + 1) % 2**32
         self.ack = (synack[TCP].seq + 1) % 2**32
         self.seg("A")

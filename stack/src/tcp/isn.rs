@@ -6,7 +6,8 @@
 //! `M` is a clock that ticks every 4 microseconds, so a new incarnation of
 //! the same connection starts above the old one's sequence numbers; `F` is a
 //! keyed hash (SipHash) of the 4-tuple, so an off-path attacker who does not
-//! know the key cannot guess the ISN of someone else's connection.
+//! know the key cannot guess the ISN of someone else's connection. The
+//! hash's other bits offset the connection's timestamp clock (RFC 7323).
 
 use core::hash::Hasher;
 use std::net::SocketAddrV4;
@@ -15,6 +16,14 @@ use siphasher::sip::SipHasher13;
 
 use super::seq::SeqNum;
 use crate::time::Instant;
+
+/// What a connection starts from: its initial sequence number and the
+/// offset of its timestamp clock.
+#[derive(Copy, Clone, Debug)]
+pub struct Start {
+    pub iss: SeqNum,
+    pub ts_offset: u32,
+}
 
 /// Chooses initial sequence numbers. The key comes from the caller (random
 /// at start-up in the server, fixed in tests), so the core stays deterministic.
@@ -28,10 +37,15 @@ impl IsnGenerator {
         IsnGenerator { key }
     }
 
-    pub fn isn(&self, now: Instant, local: SocketAddrV4, remote: SocketAddrV4) -> SeqNum {
-        let f = keyed_hash(&self.key, local, remote);
+    /// What a new connection starts from, both from one keyed hash of the
+    /// 4-tuple: the ISN (low bits), and the offset of its timestamp clock
+    /// (high bits; see `timestamps::TsState`), so that TSval tells nothing
+    /// of the uptime yet is the same function of time for every
+    /// incarnation of the connection.
+    pub fn start(&self, now: Instant, local: SocketAddrV4, remote: SocketAddrV4) -> Start {
+        let f = keyed_hash(&self.key, local, remote).finish();
         let m = now.total_micros() / 4;
-        SeqNum((m as u32).wrapping_add(f.finish() as u32))
+        Start { iss: SeqNum((m as u32).wrapping_add(f as u32)), ts_offset: (f >> 32) as u32 }
     }
 }
 
@@ -58,8 +72,8 @@ mod tests {
     fn grows_with_the_clock_by_one_every_four_microseconds() {
         let g = IsnGenerator::new([7; 16]);
         let (l, r) = addrs();
-        let a = g.isn(Instant::from_micros(1000), l, r);
-        let b = g.isn(Instant::from_micros(1400), l, r);
+        let a = g.start(Instant::from_micros(1000), l, r).iss;
+        let b = g.start(Instant::from_micros(1400), l, r).iss;
         assert_eq!(b - a, 100);
     }
 
@@ -69,7 +83,7 @@ mod tests {
         let now = Instant::from_secs(1);
         let g = IsnGenerator::new([7; 16]);
         let other: SocketAddrV4 = "10.0.0.1:40001".parse().unwrap();
-        assert_ne!(g.isn(now, l, r), g.isn(now, l, other));
-        assert_ne!(g.isn(now, l, r), IsnGenerator::new([8; 16]).isn(now, l, r));
+        assert_ne!(g.start(now, l, r).iss, g.start(now, l, other).iss);
+        assert_ne!(g.start(now, l, r).iss, IsnGenerator::new([8; 16]).start(now, l, r).iss);
     }
 }

@@ -5,6 +5,9 @@
 //! - [`tcb`]: one connection — segment arrival, user calls, timers, output.
 //! - [`reassembly`]: out-of-order segments waiting for a gap to fill.
 //! - [`rtt`], [`congestion`]: when to retransmit, how much to send.
+//! - [`options`], [`timestamps`]: the options the SYNs negotiate — window
+//!   scaling and timestamps (RFC 7323) — and PAWS.
+//! - [`autotune`]: a receive buffer that grows with the path.
 //! - [`sack`]: what the peer selectively acknowledged, and which holes are lost.
 //! - [`isn`]: initial sequence numbers.
 //! - [`listener`], [`time_wait`]: the tables a server keeps besides its
@@ -14,10 +17,12 @@
 
 #![forbid(unsafe_code)]
 
+pub mod autotune;
 pub mod challenge_ack;
 pub mod congestion;
 pub mod isn;
 pub mod listener;
+pub mod options;
 pub mod reassembly;
 pub mod rtt;
 pub mod sack;
@@ -26,6 +31,7 @@ pub mod state;
 pub mod syn_cookie;
 pub mod tcb;
 pub mod time_wait;
+pub mod timestamps;
 
 use core::fmt;
 use std::net::Ipv4Addr;
@@ -48,8 +54,16 @@ pub struct Config {
     pub msl: Duration,
     /// Bytes the application may queue for sending, per connection.
     pub send_buffer: usize,
-    /// Bytes received but not yet read, per connection: the receive window.
+    /// The most bytes received but not yet read, per connection: how far
+    /// the receive buffer may grow (see `autotune`). The window scale we
+    /// offer is the one that lets a window this large be advertised.
     pub recv_buffer: usize,
+    /// The receive buffer, and so the window, a connection starts with.
+    pub recv_buffer_initial: usize,
+    /// Offer window scaling (RFC 7323 §2).
+    pub window_scaling: bool,
+    /// Offer timestamps (RFC 7323 §3), for RTT measurement and PAWS.
+    pub timestamps: bool,
     /// How long an ACK may wait for data to ride on (RFC 9293 §3.8.6.3).
     pub delayed_ack: Duration,
     /// How long an orphaned connection may sit in FIN-WAIT-2.
@@ -92,7 +106,10 @@ impl Config {
             isn_key: [0; 16],
             msl: Duration::from_secs(30),
             send_buffer: 256 * 1024,
-            recv_buffer: 64 * 1024,
+            recv_buffer: 4 << 20,
+            recv_buffer_initial: 64 * 1024,
+            window_scaling: true,
+            timestamps: true,
             delayed_ack: Duration::from_millis(40),
             fin_wait_2_timeout: Duration::from_secs(60),
             max_retries: 12,
@@ -109,8 +126,9 @@ impl Config {
         }
     }
 
-    /// The MSS we offer and the most we put in one segment: the MTU less
-    /// the IPv4 and TCP headers (RFC 9293 §3.7.1).
+    /// The MSS we offer: the MTU less the IPv4 and TCP headers (RFC 9293
+    /// §3.7.1). A segment we send carries at most this much data, less the
+    /// options it carries (see `Tcb::snd_mss`).
     pub fn mss(&self) -> usize {
         self.mtu - 40
     }
@@ -190,6 +208,10 @@ pub struct Drops {
     /// Segments from our own address and port to themselves: the LAND
     /// attack, or our own segments looped back.
     pub land: u64,
+    /// Old duplicates: a timestamp older than the newest seen (PAWS, RFC 7323 §5).
+    pub paws: u64,
+    /// Segments without the timestamps both ends agreed to send (RFC 7323 §3.2).
+    pub no_timestamp: u64,
 }
 
 /// What the stack has done, for the status view.
@@ -233,7 +255,7 @@ pub struct Counters {
 
 impl Counters {
     /// Every counter by name, for the status view.
-    pub fn fields(&self) -> [(&'static str, u64); 35] {
+    pub fn fields(&self) -> [(&'static str, u64); 37] {
         let d = &self.drops;
         [
             ("packets_in", self.packets_in),
@@ -270,6 +292,8 @@ impl Counters {
             ("drop_ooo_full", d.ooo_full),
             ("drop_replies_full", d.replies_full),
             ("drop_land", d.land),
+            ("drop_paws", d.paws),
+            ("drop_no_timestamp", d.no_timestamp),
             ("drops_total", d.total()),
         ]
     }
@@ -289,5 +313,7 @@ impl Drops {
             + self.ooo_full
             + self.replies_full
             + self.land
+            + self.paws
+            + self.no_timestamp
     }
 }

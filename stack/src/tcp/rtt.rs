@@ -45,9 +45,24 @@ impl RttEstimator {
 
     /// A round-trip time measured on a segment that was sent only once.
     pub fn sample(&mut self, r: Duration) {
+        self.sample_of(r, 1);
+    }
+
+    /// One of `per_window` samples taken in one round trip, as timestamps
+    /// give one per ACK. RFC 7323 Appendix G divides the gains by the number
+    /// of samples expected, so that SRTT and RTTVAR keep the memory of the
+    /// same number of round trips as with one sample each:
+    ///
+    /// ```text
+    ///   alpha' = (1/8) / per_window     beta' = (1/4) / per_window
+    /// ```
+    pub fn sample_of(&mut self, r: Duration, per_window: u32) {
+        let n = per_window.max(1);
         let (srtt, rttvar) = match self.srtt {
             None => (r, r / 2),
-            Some(srtt) => (srtt * 7 / 8 + r / 8, self.rttvar * 3 / 4 + srtt.abs_diff(r) / 4),
+            Some(srtt) => {
+                (srtt - srtt / (8 * n) + r / (8 * n), self.rttvar - self.rttvar / (4 * n) + srtt.abs_diff(r) / (4 * n))
+            }
         };
         self.srtt = Some(srtt);
         self.rttvar = rttvar;
@@ -74,6 +89,22 @@ mod tests {
         e.sample(Duration::from_millis(200));
         // RTTVAR = 37.5 + 25 = 62.5; SRTT = 87.5 + 25 = 112.5; RTO = 362.5 ms.
         assert_eq!(e.rto(), Duration::from_micros(362_500));
+    }
+
+    #[test]
+    fn per_ack_samples_move_the_estimate_less_each() {
+        let mut one = RttEstimator::default();
+        let mut four = RttEstimator::default();
+        one.sample(Duration::from_millis(100));
+        four.sample(Duration::from_millis(100));
+        one.sample(Duration::from_millis(180));
+        for _ in 0..4 {
+            four.sample_of(Duration::from_millis(180), 4);
+        }
+        // One sample: SRTT 110 ms. Four at a quarter of the gain: about the same.
+        assert_eq!(one.srtt(), Some(Duration::from_millis(110)));
+        let srtt = four.srtt().unwrap();
+        assert!(srtt > Duration::from_millis(109) && srtt < Duration::from_millis(110), "{srtt:?}");
     }
 
     #[test]

@@ -71,6 +71,14 @@ impl AddAssign<usize> for SeqNum {
     }
 }
 
+impl Sub<usize> for SeqNum {
+    type Output = SeqNum;
+    fn sub(self, n: usize) -> SeqNum {
+        debug_assert!(n <= i32::MAX as usize, "sequence step too large");
+        SeqNum(self.0.wrapping_sub(n as u32))
+    }
+}
+
 /// The distance from `other` forward to `self`; `self` must not be behind.
 impl Sub<SeqNum> for SeqNum {
     type Output = usize;

@@ -34,13 +34,17 @@ use std::net::SocketAddrV4;
 
 use log::debug;
 
+use super::autotune::RcvBuf;
 use super::challenge_ack::ChallengeAcks;
 use super::congestion::{Action, Congestion};
+use super::isn::Start;
+use super::options::{Negotiated, MAX_UNSCALED_WINDOW};
 use super::reassembly::Reassembly;
 use super::rtt::RttEstimator;
 use super::sack::Scoreboard;
 use super::seq::SeqNum;
 use super::state::State;
+use super::timestamps::TsState;
 use super::{Config, Counters, Error, Ready};
 use crate::copy;
 use crate::time::Instant;
@@ -48,9 +52,6 @@ use crate::wire::tcp::{Flags, TcpOptions, TcpRepr};
 
 /// The MSS to assume when the peer sends none (RFC 9293 §3.7.1, MUST-15).
 pub const DEFAULT_MSS: usize = 536;
-
-/// The largest window the 16-bit field can carry (no window scaling).
-const MAX_WINDOW: usize = u16::MAX as usize;
 
 /// What the stack must do with a connection after an event.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -114,15 +115,24 @@ pub struct Tcb {
     pub snd_wl2: SeqNum,
     /// MAX.SND.WND of RFC 5961 §5 and the "maximum window" of §3.8.6.2.1.
     pub max_snd_wnd: usize,
-    /// The effective send MSS: the peer's MSS option, capped by our MTU.
+    /// The effective send MSS (§3.7.1): the peer's MSS option, capped by
+    /// our MTU, less the options every segment carries.
     pub snd_mss: usize,
 
     // Receive sequence variables.
     pub irs: SeqNum,
     pub rcv_nxt: SeqNum,
-    /// RCV.NXT + RCV.WND as last advertised: the right edge of the window,
-    /// which must never move left (§3.8.6).
+    /// RCV.NXT + RCV.WND, the furthest advertised: the right edge of the
+    /// window, which must never move left (§3.8.6). (With window scaling
+    /// an ACK may announce up to a unit less; see `receive_window`.)
     pub rcv_adv: SeqNum,
+    /// How much the window may offer; grows with the path (`autotune`).
+    pub rcv_buf: RcvBuf,
+
+    /// Window scaling, timestamps, SACK: offered, then agreed (`options`).
+    pub options: Negotiated,
+    /// TS.Recent and our timestamp clock (`timestamps`).
+    pub ts: TsState,
 
     /// Bytes written by the application, from the first unacknowledged one.
     tx: VecDeque<u8>,
@@ -135,13 +145,11 @@ pub struct Tcb {
     ooo: Reassembly,
 
     pub rtt: RttEstimator,
-    /// The segment being timed for an RTT sample: (its last sequence number
-    /// + 1, when it was sent). Never a retransmitted one (Karn).
+    /// The segment being timed for an RTT sample when there are no
+    /// timestamps (a SYN is timed before we know): (its last sequence
+    /// number + 1, when it was sent). Never a retransmitted one (Karn).
     rtt_timing: Option<(SeqNum, Instant)>,
     pub cc: Congestion,
-    /// Both SYNs carried SACK-permitted (RFC 2018 §2): each side reports
-    /// what it holds out of order, and repairs losses by the other's reports.
-    pub sack_permitted: bool,
     /// What the peer has SACKed of what we sent.
     sack: Scoreboard,
     /// RFC 6675's HighRxt, as one past the highest byte retransmitted.
@@ -189,7 +197,8 @@ pub struct Tcb {
 }
 
 impl Tcb {
-    fn new(cx: &Context, local: SocketAddrV4, remote: SocketAddrV4, iss: SeqNum, state: State) -> Tcb {
+    fn new(cx: &Context, local: SocketAddrV4, remote: SocketAddrV4, start: Start, state: State) -> Tcb {
+        let Start { iss, ts_offset } = start;
         let mss = cx.config.mss();
         Tcb {
             state,
@@ -207,6 +216,9 @@ impl Tcb {
             irs: SeqNum(0),
             rcv_nxt: SeqNum(0),
             rcv_adv: SeqNum(0),
+            rcv_buf: RcvBuf::new(cx.config.recv_buffer_initial.min(cx.config.recv_buffer), cx.now, SeqNum(0)),
+            options: Negotiated::offer(cx.config),
+            ts: TsState::new(ts_offset),
             tx: VecDeque::new(),
             tx_start: iss + 1,
             fin_queued: false,
@@ -215,7 +227,6 @@ impl Tcb {
             rtt: RttEstimator::default(),
             rtt_timing: None,
             cc: Congestion::new(cx.config.congestion, mss, iss, false),
-            sack_permitted: false,
             sack: Scoreboard::default(),
             high_rxt: iss,
             lost_until: iss,
@@ -239,8 +250,8 @@ impl Tcb {
 
     /// Active OPEN (§3.10.1): create the TCB in SYN-SENT; the SYN leaves
     /// with the next `dispatch`.
-    pub fn connect(cx: &Context, local: SocketAddrV4, remote: SocketAddrV4, iss: SeqNum) -> Tcb {
-        let tcb = Tcb::new(cx, local, remote, iss, State::SynSent);
+    pub fn connect(cx: &Context, local: SocketAddrV4, remote: SocketAddrV4, start: Start) -> Tcb {
+        let tcb = Tcb::new(cx, local, remote, start, State::SynSent);
         debug!("{} > {}: CLOSED -> SYN-SENT (connect)", local, remote);
         tcb
     }
@@ -248,8 +259,8 @@ impl Tcb {
     /// A SYN arrived at a listening port (§3.10.7.2): create the TCB in
     /// SYN-RECEIVED with RCV.NXT = SEG.SEQ + 1; the SYN,ACK leaves with the
     /// next `dispatch`.
-    pub fn accept_syn(cx: &Context, local: SocketAddrV4, remote: SocketAddrV4, iss: SeqNum, syn: &TcpRepr) -> Tcb {
-        let mut tcb = Tcb::new(cx, local, remote, iss, State::SynReceived);
+    pub fn accept_syn(cx: &Context, local: SocketAddrV4, remote: SocketAddrV4, start: Start, syn: &TcpRepr) -> Tcb {
+        let mut tcb = Tcb::new(cx, local, remote, start, State::SynReceived);
         tcb.synchronize_receive(cx, syn);
         tcb.update_window(syn);
         debug!("{} > {}: LISTEN -> SYN-RECEIVED (SYN received)", local, remote);
@@ -260,24 +271,34 @@ impl Tcb {
     /// would have been had we kept it, SYN-RECEIVED with our SYN (ISS = the
     /// cookie) sent, from the client's SYN as the cookie kept it (`syn`: its
     /// ISN and MSS). The ACK, processed next, completes the handshake.
-    pub fn from_syn_cookie(cx: &Context, local: SocketAddrV4, remote: SocketAddrV4, iss: SeqNum, syn: &TcpRepr) -> Tcb {
-        let mut tcb = Tcb::accept_syn(cx, local, remote, iss, syn);
-        tcb.snd_nxt = iss + 1;
+    pub fn from_syn_cookie(
+        cx: &Context,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        start: Start,
+        syn: &TcpRepr,
+    ) -> Tcb {
+        let mut tcb = Tcb::accept_syn(cx, local, remote, start, syn);
+        tcb.snd_nxt = start.iss + 1;
         debug!("{} > {}: SYN-RECEIVED from a SYN cookie", local, remote);
         tcb
     }
 
-    /// Learn the peer's initial sequence number and options from its SYN.
+    /// Learn the peer's initial sequence number and options from its SYN
+    /// (or SYN,ACK), and settle which options both sides use.
     fn synchronize_receive(&mut self, cx: &Context, syn: &TcpRepr) {
         self.irs = syn.seq_number;
         self.rcv_nxt = syn.seq_number + 1;
-        self.rcv_adv = self.rcv_nxt + cx.config.recv_buffer.min(MAX_WINDOW);
+        self.options = self.options.agree(&syn.options);
+        if let (true, Some(ts)) = (self.options.timestamps, syn.options.timestamps) {
+            self.ts.synchronize(cx.now, ts.tsval);
+            self.ts.last_ack_sent = self.rcv_nxt; // what our next segment acknowledges
+        }
+        self.rcv_buf = RcvBuf::new(self.rcv_buf.size, cx.now, self.rcv_nxt);
+        self.rcv_adv = self.rcv_nxt + self.rcv_buf.size.min(MAX_UNSCALED_WINDOW);
         let peer_mss = syn.options.mss.map_or(DEFAULT_MSS, usize::from);
         self.snd_mss = peer_mss.clamp(1, cx.config.mss());
-        // RFC 2018 §2: SACK only when both SYNs offer it. (In LISTEN, our
-        // SYN,ACK offers it only if the peer's SYN did.)
-        self.sack_permitted = cx.config.sack && syn.options.sack_permitted;
-        self.cc = Congestion::new(cx.config.congestion, self.snd_mss, self.iss, self.sack_permitted);
+        self.cc = Congestion::new(cx.config.congestion, self.snd_mss, self.iss, self.options.sack_permitted);
     }
 
     fn set_state(&mut self, new: State, why: &str) {
@@ -296,18 +317,49 @@ impl Tcb {
         self.fin_queued && self.snd_una == self.tx_end() + 1
     }
 
-    /// The window we advertise: free buffer space, but never pulling the
-    /// right edge back, and only moving it when the gain is worth a segment
+    /// The window we advertise, in bytes, for a window field scaled by
+    /// `shift`: the free buffer space, as much as the field can carry; but
+    /// no less than was promised (the right edge must not move left,
+    /// §3.8.6); and moving the edge only when the gain is worth a segment
     /// (receiver-side silly window avoidance, §3.8.6.2.2).
-    fn receive_window(&self, cx: &Context) -> usize {
-        let promised = self.rcv_adv.max(self.rcv_nxt) - self.rcv_nxt;
-        let free = cx.config.recv_buffer.saturating_sub(self.rx.len()).min(MAX_WINDOW);
-        let threshold = (cx.config.recv_buffer / 2).min(cx.config.mss());
-        if free >= promised + threshold || free == MAX_WINDOW.min(cx.config.recv_buffer) {
+    ///
+    /// A scaled field carries whole units of 2^shift, and RCV.NXT moves by
+    /// any amount, so a promise may not fit: it is rounded down, and the
+    /// edge announced falls back by less than a unit. RFC 7323 §2.4 allows
+    /// that retraction, provided segments up to the edge announced before
+    /// are still accepted: `rcv_adv` keeps the furthest. Rounding up instead
+    /// would let the edge creep right with every segment while the
+    /// application reads nothing (when a unit exceeds a segment, the window
+    /// would never close).
+    fn receive_window(&self, cx: &Context, shift: u8) -> usize {
+        let unit = 1 << shift;
+        let largest = MAX_UNSCALED_WINDOW << shift;
+        let buffer = self.rcv_buf.size;
+        let promised = (self.rcv_adv.max(self.rcv_nxt) - self.rcv_nxt).min(largest) / unit * unit;
+        let free = (buffer.saturating_sub(self.rx.len()) / unit * unit).min(largest);
+        let threshold = (buffer / 2).min(cx.config.mss());
+        if free >= promised + threshold || free == (buffer / unit * unit).min(largest) {
             free.max(promised)
         } else {
             promised
         }
+    }
+
+    /// Window scaling, sending side (RFC 7323 §2.2–2.3): the shift of the
+    /// window field in a segment we send. A SYN's is never scaled.
+    fn window_shift(&self, flags: Flags) -> u8 {
+        if flags.contains(Flags::SYN) {
+            0
+        } else {
+            self.options.rcv_shift()
+        }
+    }
+
+    /// Window scaling, receiving side: the window a segment offers, in
+    /// bytes (SND.WND = SEG.WND << Snd.Wind.Shift; a SYN's is never scaled).
+    fn peer_window(&self, repr: &TcpRepr) -> usize {
+        let shift = if repr.flags.contains(Flags::SYN) { 0 } else { self.options.snd_shift() };
+        usize::from(repr.window_len) << shift
     }
 
     // ------------------------------------------------------------------
@@ -350,7 +402,8 @@ impl Tcb {
                 None => Err(Error::WouldBlock),
             };
         }
-        let before = self.receive_window(cx);
+        let shift = self.window_shift(Flags::ACK);
+        let before = self.receive_window(cx, shift);
         let n = self.rx.len().min(buf.len());
         let (a, b) = self.rx.as_slices();
         let from_a = n.min(a.len());
@@ -358,9 +411,13 @@ impl Tcb {
         copy::copy(&mut buf[from_a..n], &b[..n - from_a]);
         self.rx.drain(..n);
         release_if_empty(&mut self.rx);
+        if let Some(srtt) = self.rtt.srtt() {
+            let read_seq = self.rcv_nxt - self.rx.len();
+            self.rcv_buf.on_read(cx.now, read_seq, srtt, cx.config.recv_buffer);
+        }
         // Tell the peer when the window opened by enough to matter,
         // especially when it had been closed.
-        let after = self.receive_window(cx);
+        let after = self.receive_window(cx, shift);
         if after > before && (before == 0 || after - before >= 2 * self.snd_mss.min(cx.config.mss())) {
             self.ack_now = true;
         }
@@ -471,9 +528,9 @@ impl Tcb {
         }
         self.synchronize_receive(cx, repr);
         if ack_ok {
+            self.rtt_sample(cx, repr);
             self.snd_una = repr.ack_number;
             self.update_window(repr);
-            self.rtt_acked(cx);
             self.rtx_timer = None;
             self.set_state(State::Established, "SYN,ACK received");
             self.ready |= Ready::CONNECTED | Ready::WRITABLE;
@@ -493,6 +550,22 @@ impl Tcb {
         let repr = seg.repr;
         let flags = repr.flags;
 
+        // Timestamps in force: every segment but an RST must carry them
+        // (RFC 7323 §3.2), and an old duplicate is dropped before its
+        // sequence number is looked at (PAWS, §5.3 R1).
+        let ts = repr.options.timestamps.filter(|_| self.options.timestamps);
+        if self.options.timestamps && !flags.contains(Flags::RST) {
+            let Some(ts) = ts else {
+                cx.counters.drops.no_timestamp += 1;
+                return None;
+            };
+            if self.ts.paws_rejects(cx.now, ts.tsval) {
+                cx.counters.drops.paws += 1;
+                self.ack_now = true;
+                return None;
+            }
+        }
+
         // A retransmitted SYN in SYN-RECEIVED: our SYN,ACK was lost, so send
         // it again now rather than wait for our timer.
         if self.state == State::SynReceived && flags == Flags::SYN && repr.seq_number == self.irs {
@@ -509,6 +582,10 @@ impl Tcb {
                 self.ack_now = true;
             }
             return None;
+        }
+        // §4.3, §5.3 R3: the segment is in the window; it may be the newest.
+        if let Some(ts) = ts {
+            self.ts.update(cx.now, repr.seq_number, ts.tsval);
         }
 
         // Second, check the RST bit: only one exactly at RCV.NXT resets
@@ -556,12 +633,9 @@ impl Tcb {
                 return Some(reset_for(repr, seg.payload.len()));
             }
             self.set_state(State::Established, "ACK of SYN");
+            self.rtt_sample(cx, repr);
             self.snd_una = self.iss + 1;
-            self.snd_wl1 = repr.seq_number;
-            self.snd_wl2 = repr.ack_number;
-            self.snd_wnd = repr.window_len as usize;
-            self.max_snd_wnd = self.snd_wnd;
-            self.rtt_acked(cx);
+            self.update_window(repr);
             self.ready |= Ready::CONNECTED | Ready::WRITABLE;
             if self.fin_queued {
                 // CLOSE was called in SYN-RECEIVED: now the FIN may go.
@@ -623,7 +697,7 @@ impl Tcb {
             self.challenge_ack(cx);
             return false;
         }
-        let window_changed = repr.window_len as usize != self.snd_wnd;
+        let window_changed = self.peer_window(repr) != self.snd_wnd;
         // A duplicate ACK in the sense of RFC 5681 §2.
         let same_ack = ack == self.snd_una
             && self.snd_nxt > self.snd_una
@@ -632,14 +706,14 @@ impl Tcb {
             && !repr.flags.contains(Flags::FIN)
             && !window_changed;
         if ack > self.snd_una {
-            self.on_new_ack(cx, ack);
+            self.on_new_ack(cx, repr);
         }
         let newly_sacked = self.update_scoreboard(cx, repr);
         // With SACK a duplicate ACK is one that SACKs data not SACKed before
         // (RFC 6675 §2), even if it also moves SND.UNA; so an ACK that only
         // reports a duplicate segment (D-SACK), or that the network
         // duplicated, does not count.
-        let duplicate = if self.sack_permitted { newly_sacked > 0 } else { same_ack };
+        let duplicate = if self.options.sack_permitted { newly_sacked > 0 } else { same_ack };
         if duplicate {
             self.on_duplicate_ack(cx);
         }
@@ -654,7 +728,9 @@ impl Tcb {
     }
 
     /// SND.UNA < SEG.ACK: data, SYN or FIN newly acknowledged.
-    fn on_new_ack(&mut self, cx: &mut Context, ack: SeqNum) {
+    fn on_new_ack(&mut self, cx: &mut Context, repr: &TcpRepr) {
+        let ack = repr.ack_number;
+        self.rtt_sample(cx, repr);
         let acked = ack - self.snd_una;
         let data_acked = (ack.min(self.tx_end()).max(self.tx_start)) - self.tx_start;
         self.tx.drain(..data_acked);
@@ -662,7 +738,6 @@ impl Tcb {
         release_if_empty(&mut self.tx);
         self.snd_una = ack;
         self.retries = 0;
-        self.rtt_acked(cx);
         // What was in flight when the ACKed data left: the ACKs of one batch
         // are all processed before anything more is sent.
         let sent = (self.snd_nxt - self.snd_una + acked).max(self.flight_sent);
@@ -682,7 +757,7 @@ impl Tcb {
     /// holds. Returns the bytes SACKed for the first time.
     fn update_scoreboard(&mut self, cx: &mut Context, repr: &TcpRepr) -> usize {
         let blocks = &repr.options.sack_blocks;
-        if !self.sack_permitted {
+        if !self.options.sack_permitted {
             // Not negotiated: a peer that sends blocks anyway is not heard.
             cx.counters.sack_blocks_ignored += blocks.iter().flatten().count() as u64;
             return 0;
@@ -718,18 +793,29 @@ impl Tcb {
         }
     }
 
-    /// Take an RTT sample if the timed segment is now acknowledged.
-    fn rtt_acked(&mut self, cx: &Context) {
-        if let Some((end, sent)) = self.rtt_timing {
-            if self.snd_una >= end {
-                self.rtt.sample(cx.now - sent);
-                self.rtt_timing = None;
+    /// `repr` advances SND.UNA (not yet updated): measure the round trip
+    /// (RFC 6298). With timestamps every such ACK is a sample, from the
+    /// TSval it echoes, even for retransmitted data: the echo tells which
+    /// copy arrived (RFC 7323 §4); as a window brings several, each counts
+    /// for less (Appendix G: one per two segments, for delayed ACKs).
+    /// Without them, only the timed segment, never retransmitted (Karn).
+    fn rtt_sample(&mut self, cx: &Context, repr: &TcpRepr) {
+        let timed = self.rtt_timing.filter(|&(end, _)| repr.ack_number >= end);
+        if timed.is_some() {
+            self.rtt_timing = None;
+        }
+        if self.options.timestamps {
+            if let Some(r) = repr.options.timestamps.and_then(|ts| self.ts.rtt(cx.now, ts.tsecr)) {
+                let flight = self.snd_nxt - self.snd_una;
+                self.rtt.sample_of(r, flight.div_ceil(2 * self.snd_mss) as u32);
             }
+        } else if let Some((_, sent)) = timed {
+            self.rtt.sample(cx.now - sent);
         }
     }
 
     fn update_window(&mut self, repr: &TcpRepr) {
-        self.snd_wnd = repr.window_len as usize;
+        self.snd_wnd = self.peer_window(repr);
         self.snd_wl1 = repr.seq_number;
         self.snd_wl2 = repr.ack_number;
         self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);
@@ -775,7 +861,7 @@ impl Tcb {
                 cx.counters.drops.ooo_full += 1;
             }
             if self.dup_acks_owed.len() < cx.config.max_ooo_segments {
-                let blocks = if self.sack_permitted { self.ooo.sack_blocks() } else { [None; 4] };
+                let blocks = if self.options.sack_permitted { self.ooo.sack_blocks() } else { [None; 4] };
                 self.dup_acks_owed.push(blocks);
             }
             return;
@@ -1066,17 +1152,21 @@ impl Tcb {
         unsacked(self.lost_end(), self.snd_nxt) + unsacked(self.snd_una, self.high_rxt.min(self.snd_nxt))
     }
 
-    /// The most data one segment carries: the peer's MSS, but no more than
-    /// half the largest window it offered (as Linux's `tcp_bound_to_half_wnd`).
-    /// A window that holds a single segment (64 KiB without window scaling,
-    /// against an MSS of 65495 on `lo`) leaves a peer that ACKs every second
-    /// segment holding each one for its whole delayed-ACK time.
+    /// The most data one segment carries: the peer's MSS less the options
+    /// each segment carries (the MSS counts data only, RFC 9293 §3.7.1), but
+    /// no more than half the largest window it offered (as Linux's
+    /// `tcp_bound_to_half_wnd`). A window that holds a single segment (64 KiB
+    /// without window scaling, against an MSS of 65495 on `lo`) leaves a
+    /// peer that ACKs every second segment holding each one for its whole
+    /// delayed-ACK time.
     fn segment_size(&self) -> usize {
+        // The options' length, not their values: any time will do.
+        let room = self.snd_mss.saturating_sub(self.options(Instant::ZERO, true).buffer_len()).max(1);
         let half = self.max_snd_wnd / 2;
         if half >= DEFAULT_MSS {
-            self.snd_mss.min(half)
+            room.min(half)
         } else {
-            self.snd_mss
+            room
         }
     }
 
@@ -1093,9 +1183,8 @@ impl Tcb {
         if seq == self.iss && !self.state.is_synchronized() {
             let flags = if self.state == State::SynReceived { Flags::SYN | Flags::ACK } else { Flags::SYN };
             let mut repr = self.control(cx, seq, flags);
-            repr.options.mss = Some(cx.config.mss().min(u16::MAX as usize) as u16);
-            // RFC 2018 §2: offered in a SYN,ACK only if the SYN offered it.
-            repr.options.sack_permitted = if flags.contains(Flags::ACK) { self.sack_permitted } else { cx.config.sack };
+            let mss = cx.config.mss().min(u16::MAX as usize) as u16;
+            repr.options = TcpOptions { timestamps: repr.options.timestamps, ..self.options.syn_options(mss) };
             self.transmit(cx, repr, 0, 0, emit);
             return seq + 1;
         }
@@ -1135,32 +1224,44 @@ impl Tcb {
             self.ack_now = false;
             self.delayed_ack = None;
             self.segs_unacked = 0;
+            self.ts.last_ack_sent = repr.ack_number;
         }
-        self.rcv_adv = self.rcv_nxt + repr.window_len as usize;
+        let edge = self.rcv_nxt + (usize::from(repr.window_len) << self.window_shift(repr.flags));
+        self.rcv_adv = self.rcv_adv.max(edge);
         let (a, b) = self.tx.as_slices();
         let payload = slice_range(a, b, offset, len);
         emit(self, Outgoing { repr, payload });
     }
 
     /// A segment header from this connection: our sequence number, the
-    /// current RCV.NXT and window, and while data waits out of order, the
-    /// SACK blocks that describe it (RFC 2018 §4: in every ACK).
+    /// current RCV.NXT and window, and the options.
     fn control(&self, cx: &Context, seq: SeqNum, flags: Flags) -> TcpRepr {
-        let window = self.receive_window(cx).min(MAX_WINDOW) as u16;
-        let mut options = TcpOptions::default();
-        if flags.contains(Flags::ACK) && self.sack_permitted && !self.ooo.is_empty() {
-            options.sack_blocks = self.ooo.sack_blocks();
-        }
+        let shift = self.window_shift(flags);
+        let ack = flags.contains(Flags::ACK);
         TcpRepr {
             src_port: self.local.port(),
             dst_port: self.remote.port(),
             seq_number: seq,
-            ack_number: if flags.contains(Flags::ACK) { self.rcv_nxt } else { SeqNum(0) },
+            ack_number: if ack { self.rcv_nxt } else { SeqNum(0) },
             flags,
-            window_len: window,
-            options,
+            window_len: (self.receive_window(cx, shift) >> shift) as u16,
+            options: self.options(cx.now, ack),
             ..TcpRepr::default()
         }
+    }
+
+    /// The options of a segment we send: the timestamps once they are in
+    /// use (in every segment, RFC 7323 §3.2); and while data waits out of
+    /// order, the SACK blocks that describe it (RFC 2018 §4: in every ACK).
+    fn options(&self, now: Instant, ack: bool) -> TcpOptions {
+        let mut options = TcpOptions {
+            timestamps: self.options.timestamps.then(|| self.ts.option(now, ack)),
+            ..TcpOptions::default()
+        };
+        if ack && self.options.sack_permitted && !self.ooo.is_empty() {
+            options.sack_blocks = self.ooo.sack_blocks();
+        }
+        options
     }
 
     /// What the stack does with this TCB now.

@@ -16,23 +16,37 @@
 //!   CLOSED: the entry is deleted
 //! ```
 //! A busy server holds many of these, so an entry keeps no buffers and no
-//! TCB: the sequence numbers needed to answer, the window and the deadline.
+//! TCB: the sequence numbers needed to answer, the window, the timestamps
+//! and the deadline.
 
 use std::collections::{BTreeSet, HashMap};
 
 use ahash::RandomState;
 
 use super::seq::SeqNum;
+use super::timestamps::{self, older};
 use crate::time::Instant;
-use crate::wire::tcp::{Flags, TcpRepr};
+use crate::wire::tcp::{Flags, TcpOptions, TcpRepr, Timestamps};
 use crate::FourTuple;
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct Entry {
     pub snd_nxt: SeqNum,
     pub rcv_nxt: SeqNum,
+    /// The window field of our ACKs, already scaled.
     pub window: u16,
+    /// Set if the connection used timestamps.
+    pub ts: Option<EntryTs>,
     pub expires: Instant,
+}
+
+/// The timestamps of a connection in TIME-WAIT: its clock offset, for the
+/// TSval of our ACKs (RFC 7323 §3.2: every segment), and TS.Recent, to
+/// echo and to judge a new SYN by (RFC 6191).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct EntryTs {
+    pub offset: u32,
+    pub recent: u32,
 }
 
 /// What to do with a segment that arrived for a TIME-WAIT 4-tuple.
@@ -105,12 +119,14 @@ impl TimeWaitTable {
     }
 
     /// A segment arrived for a 4-tuple in TIME-WAIT (§3.10.7.4).
+    /// `timestamps`: whether we offer timestamps to a new connection.
     pub fn on_segment(
         &mut self,
         now: Instant,
         two_msl: crate::time::Duration,
         tuple: FourTuple,
         repr: &TcpRepr,
+        timestamps: bool,
     ) -> Verdict {
         let Some(&entry) = self.entries.get(&tuple) else { return Verdict::Ignore };
         let flags = repr.flags;
@@ -119,32 +135,48 @@ impl TimeWaitTable {
         if flags.contains(Flags::RST) {
             return Verdict::Ignore;
         }
-        // RFC 9293 §3.10.7.4 "fourth" with MAY-2 of §3.6.1: a SYN above the
-        // old RCV.NXT may open a new incarnation at once. Under load the
-        // client's ephemeral ports wrap within seconds; Linux allows this too.
+        // A new SYN may open a new incarnation at once (MAY-2 of §3.6.1).
+        // Under load the client's ephemeral ports wrap within seconds;
+        // Linux allows this too. Otherwise it is an old duplicate: ACK it.
         if flags.contains(Flags::SYN) && !flags.contains(Flags::ACK) {
-            if repr.seq_number > entry.rcv_nxt {
+            if syn_may_reopen(&entry, repr, timestamps) {
                 self.remove(&tuple);
                 return Verdict::Reopen { snd_nxt: entry.snd_nxt };
             }
-            return Verdict::Ack(ack(&tuple, &entry));
+            return Verdict::Ack(ack(now, &tuple, &entry));
         }
         // "The only thing that can arrive in this state is a retransmission
         // of the remote FIN. Acknowledge it, and restart the 2 MSL timeout."
         if flags.contains(Flags::FIN) {
             self.insert(tuple, Entry { expires: now + two_msl, ..entry });
-            return Verdict::Ack(ack(&tuple, &entry));
+            return Verdict::Ack(ack(now, &tuple, &entry));
         }
         // Anything else carrying sequence space is not acceptable: ACK it.
         if repr.seq_number != entry.rcv_nxt {
-            return Verdict::Ack(ack(&tuple, &entry));
+            return Verdict::Ack(ack(now, &tuple, &entry));
         }
         Verdict::Ignore
     }
 }
 
-/// <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>
-pub fn ack(tuple: &FourTuple, e: &Entry) -> TcpRepr {
+/// RFC 6191 §2: may this SYN start a new incarnation? Its timestamp tells
+/// best, if both incarnations have them: newer than the old connection's
+/// last. Without timestamps on the new one, its sequence number must lie
+/// above the old RCV.NXT (RFC 9293 MAY-2); a new one with timestamps after
+/// an old one without may go ahead (the timestamps will protect it).
+fn syn_may_reopen(entry: &Entry, syn: &TcpRepr, timestamps: bool) -> bool {
+    let seq_above = syn.seq_number > entry.rcv_nxt;
+    match (entry.ts, syn.options.timestamps.filter(|_| timestamps)) {
+        (Some(old), Some(new)) => older(old.recent, new.tsval) || (old.recent == new.tsval && seq_above),
+        (None, Some(_)) => true,
+        (_, None) => seq_above,
+    }
+}
+
+/// <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>, with timestamps if the connection
+/// had them.
+pub fn ack(now: Instant, tuple: &FourTuple, e: &Entry) -> TcpRepr {
+    let ts = e.ts.map(|ts| Timestamps { tsval: timestamps::tsval(now, ts.offset), tsecr: ts.recent });
     TcpRepr {
         src_port: tuple.local.port(),
         dst_port: tuple.remote.port(),
@@ -152,6 +184,7 @@ pub fn ack(tuple: &FourTuple, e: &Entry) -> TcpRepr {
         ack_number: e.rcv_nxt,
         flags: Flags::ACK,
         window_len: e.window,
+        options: TcpOptions { timestamps: ts, ..TcpOptions::default() },
         ..TcpRepr::default()
     }
 }
@@ -173,7 +206,13 @@ mod tests {
 
     fn table() -> TimeWaitTable {
         let mut t = TimeWaitTable::default();
-        let e = Entry { snd_nxt: SeqNum(500), rcv_nxt: SeqNum(1000), window: 100, expires: Instant::from_secs(60) };
+        let e = Entry {
+            snd_nxt: SeqNum(500),
+            rcv_nxt: SeqNum(1000),
+            window: 100,
+            ts: None,
+            expires: Instant::from_secs(60),
+        };
         t.insert(tuple(40000), e);
         t
     }
@@ -190,7 +229,7 @@ mod tests {
     #[test]
     fn retransmitted_fin_is_acked_and_restarts_the_clock() {
         let mut t = table();
-        let v = t.on_segment(Instant::from_secs(10), TWO_MSL, tuple(40000), &seg(999, Flags::FIN | Flags::ACK));
+        let v = t.on_segment(Instant::from_secs(10), TWO_MSL, tuple(40000), &seg(999, Flags::FIN | Flags::ACK), true);
         let Verdict::Ack(a) = v else { panic!("{v:?}") };
         assert_eq!((a.seq_number, a.ack_number, a.flags), (SeqNum(500), SeqNum(1000), Flags::ACK));
         assert_eq!(t.poll_at(), Some(Instant::from_secs(70)));
@@ -200,18 +239,59 @@ mod tests {
     #[test]
     fn rst_does_not_end_time_wait() {
         let mut t = table();
-        assert_eq!(t.on_segment(Instant::ZERO, TWO_MSL, tuple(40000), &seg(1000, Flags::RST)), Verdict::Ignore);
+        assert_eq!(t.on_segment(Instant::ZERO, TWO_MSL, tuple(40000), &seg(1000, Flags::RST), true), Verdict::Ignore);
         assert!(t.contains(&tuple(40000)));
     }
 
     #[test]
     fn new_syn_above_rcv_nxt_reopens_and_old_one_is_acked() {
         let mut t = table();
-        assert!(matches!(t.on_segment(Instant::ZERO, TWO_MSL, tuple(40000), &seg(900, Flags::SYN)), Verdict::Ack(_)));
+        assert!(matches!(
+            t.on_segment(Instant::ZERO, TWO_MSL, tuple(40000), &seg(900, Flags::SYN), true),
+            Verdict::Ack(_)
+        ));
         assert_eq!(
-            t.on_segment(Instant::ZERO, TWO_MSL, tuple(40000), &seg(5000, Flags::SYN)),
+            t.on_segment(Instant::ZERO, TWO_MSL, tuple(40000), &seg(5000, Flags::SYN), true),
             Verdict::Reopen { snd_nxt: SeqNum(500) }
         );
         assert!(t.is_empty() && t.poll_at().is_none());
+    }
+
+    /// RFC 6191: with timestamps on both incarnations, a newer timestamp
+    /// reopens whatever the sequence number, and an older one does not;
+    /// without them on the new one, the sequence number decides.
+    #[test]
+    fn a_newer_timestamp_reopens_whatever_the_sequence_number() {
+        let syn = |seq: u32, tsval: Option<u32>| {
+            let mut s = seg(seq, Flags::SYN);
+            s.options.timestamps = tsval.map(|tsval| Timestamps { tsval, tsecr: 0 });
+            s
+        };
+        let old = EntryTs { offset: 0, recent: u32::MAX - 5 };
+        let entry = Entry { ts: Some(old), ..*table().get(&tuple(40000)).unwrap() };
+        let mut t = TimeWaitTable::default();
+        let cases = [
+            // (SYN's seq, its TSval, we offer timestamps, reopens)
+            (900, Some(3), true, true), // newer across the wrap, seq below RCV.NXT
+            (5000, Some(u32::MAX - 6), true, false), // older, though seq above
+            (5000, Some(u32::MAX - 5), true, true), // same timestamp: the seq decides
+            (900, Some(u32::MAX - 5), true, false),
+            (5000, None, true, true), // no timestamps on the new one: the seq decides
+            (900, None, true, false),
+            (900, Some(3), false, false), // we would not use them: the seq decides
+        ];
+        for (seq, tsval, offer, reopens) in cases {
+            t.insert(tuple(40000), entry);
+            let v = t.on_segment(Instant::ZERO, TWO_MSL, tuple(40000), &syn(seq, tsval), offer);
+            assert_eq!(matches!(v, Verdict::Reopen { .. }), reopens, "seq {seq} tsval {tsval:?} offer {offer}: {v:?}");
+            if let Verdict::Ack(a) = v {
+                let ts = a.options.timestamps.expect("the ACK carries timestamps");
+                assert_eq!(ts.tsecr, old.recent);
+            }
+        }
+        // An old incarnation without timestamps: a SYN with them may go ahead.
+        t.insert(tuple(40000), Entry { ts: None, ..entry });
+        let v = t.on_segment(Instant::ZERO, TWO_MSL, tuple(40000), &syn(900, Some(1)), true);
+        assert!(matches!(v, Verdict::Reopen { .. }), "{v:?}");
     }
 }

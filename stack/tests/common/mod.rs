@@ -18,6 +18,10 @@ pub const CLIENT_ADDR: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
 pub const SERVER_ADDR: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
 pub const PORT: u16 = 80;
 pub const MSL: Duration = Duration::from_secs(2);
+/// The data of a full segment between two stacks of `config`: the MSS
+/// (MTU 1500 - 40) less the 12 bytes of the timestamps option every
+/// segment carries.
+pub const FULL: usize = 1460 - 12;
 
 /// A stack in the simulator, with a filter that can drop chosen incoming
 /// segments ("this FIN is lost").
@@ -274,8 +278,8 @@ pub fn seg(src_port: u16, dst_port: u16, seq: u32, ack: u32, flags: Flags) -> Tc
 
 /// Check what must hold of a stack after any event, whatever a peer sent:
 /// for every TCB SND.UNA ≤ SND.NXT (RFC 9293 §3.3.1), the buffers within
-/// their configured sizes, and the tables within their limits. Returns what
-/// is wrong, if anything.
+/// their sizes, and the tables within their limits. Returns what is wrong,
+/// if anything.
 pub fn invariants(s: &Stack) -> Result<(), String> {
     let c = s.config();
     for t in s.tcbs() {
@@ -283,8 +287,8 @@ pub fn invariants(s: &Stack) -> Result<(), String> {
         if t.snd_una > t.snd_nxt {
             return Err(format!("{who}: SND.UNA {} past SND.NXT {}", t.snd_una, t.snd_nxt));
         }
-        if t.recv_queue() > c.recv_buffer {
-            return Err(format!("{who}: {} bytes received, buffer {}", t.recv_queue(), c.recv_buffer));
+        if t.rcv_buf.size > c.recv_buffer || t.recv_queue() > t.rcv_buf.size {
+            return Err(format!("{who}: {} bytes received, buffer {}", t.recv_queue(), t.rcv_buf.size));
         }
         if t.send_queue() > c.send_buffer {
             return Err(format!("{who}: {} bytes to send, buffer {}", t.send_queue(), c.send_buffer));
