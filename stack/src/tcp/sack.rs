@@ -124,8 +124,9 @@ impl Scoreboard {
     fn acked(&mut self, snd_una: SeqNum) {
         let gone = self.blocks.partition_point(|b| b.1 <= snd_una);
         self.blocks.drain(..gone);
-        if let Some(first) = self.blocks.first_mut() {
-            first.0 = first.0.max(snd_una);
+        match self.blocks.first_mut() {
+            Some(first) => first.0 = first.0.max(snd_una),
+            None => self.blocks = Vec::new(), // an idle connection holds nothing
         }
     }
 

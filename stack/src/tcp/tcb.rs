@@ -1024,7 +1024,7 @@ impl Tcb {
             }
             sent = true;
         }
-        let mut owed = std::mem::take(&mut self.dup_acks_owed);
+        let owed = std::mem::take(&mut self.dup_acks_owed);
         for &sack_blocks in &owed {
             let mut ack = self.control(cx, self.snd_nxt, Flags::ACK);
             ack.options.sack_blocks = sack_blocks;
@@ -1034,8 +1034,6 @@ impl Tcb {
             let ack = self.control(cx, self.snd_nxt, Flags::ACK);
             self.transmit(cx, ack, 0, 0, emit);
         }
-        owed.clear();
-        self.dup_acks_owed = owed; // keep the allocation
         self.flight_sent = self.snd_nxt - self.snd_una;
         // Zero window with data waiting and nothing in flight: probe later
         // (§3.8.6.1), with the retransmission timer's backoff.
@@ -1141,6 +1139,9 @@ impl Tcb {
     /// byte counts once unless it is lost, and once more if it was resent.
     /// Without SACK and without loss it is SND.NXT − SND.UNA.
     fn pipe(&self) -> usize {
+        if self.sack.is_empty() && self.lost_until <= self.snd_una && self.high_rxt <= self.snd_una {
+            return self.snd_nxt - self.snd_una; // the common case, said quickly
+        }
         let unsacked = |from: SeqNum, to: SeqNum| {
             if from < to {
                 (to - from) - self.sack.sacked_between(from, to)
