@@ -1,6 +1,7 @@
 //! Suite 9, SYN flood: hping3 sends SYNs to the server's port for 10 s
-//! while curl fetches a page every 100 ms. Every fetch gets through, in well under a second, and the server's memory stays bounded:
-//! once the SYN queue is full, SYNs are answered with SYN cookies (RFC 4987),
+//! while curl fetches a page every 100 ms. Every fetch gets through, in
+//! well under a second, and the server's memory stays bounded: once the SYN
+//! queue is full, SYNs are answered with SYN cookies (RFC 4987),
 //! which hold nothing.
 //!
 //! The flood stays in the test's own network namespace, on `lo`. hping3 runs
