@@ -201,12 +201,7 @@ fn rst_does_not_end_time_wait() {
     let (mut net, c, s, client) = connection(config(SERVER_ADDR));
     // The client's FIN will take the sequence number after all it sent.
     let (fin_seq, _) = rcv_snd(&mut net, s);
-    let now = net.now();
-    stack(&mut net, SERVER).close(now, s);
-    run(&mut net, Duration::from_secs(1), |n| stack(n, CLIENT).state(c) == Some(State::CloseWait));
-    let now = net.now();
-    stack(&mut net, CLIENT).close(now, c);
-    run(&mut net, Duration::from_secs(1), |n| stack(n, CLIENT).state(c).is_none());
+    server_closes_first(&mut net, c, s);
     assert_eq!(stack(&mut net, SERVER).time_wait_count(), 1);
     let entered = net.now();
     let now = net.now();
@@ -455,12 +450,7 @@ fn the_time_wait_table_is_bounded_and_overflow_counted() {
     let mut net = pair_with(Faults::default(), config(CLIENT_ADDR), server);
     for _ in 0..3 {
         let (c, s) = establish(&mut net);
-        let now = net.now();
-        stack(&mut net, SERVER).close(now, s);
-        run(&mut net, Duration::from_secs(1), |n| stack(n, CLIENT).state(c) == Some(State::CloseWait));
-        let now = net.now();
-        stack(&mut net, CLIENT).close(now, c);
-        run(&mut net, Duration::from_secs(1), |n| stack(n, CLIENT).state(c).is_none());
+        server_closes_first(&mut net, c, s);
     }
     let s = stack(&mut net, SERVER);
     assert_eq!((s.time_wait_count(), s.counters().drops.time_wait_full, s.connections().count()), (2, 1, 0));

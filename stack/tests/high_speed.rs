@@ -326,12 +326,7 @@ fn time_wait_takes_a_new_syn_whose_timestamp_is_newer() {
         transfer(&mut net, (CLIENT, c), (SERVER, s), 1 << 20);
         let old = stack(&mut net, CLIENT).tcb(c).unwrap();
         let (port, old_end) = (old.local.port(), old.snd_nxt);
-        let now = net.now();
-        stack(&mut net, SERVER).close(now, s);
-        run(&mut net, Duration::from_secs(1), |n| stack(n, CLIENT).state(c) == Some(State::CloseWait));
-        let now = net.now();
-        stack(&mut net, CLIENT).close(now, c);
-        run(&mut net, Duration::from_secs(1), |n| stack(n, CLIENT).state(c).is_none());
+        server_closes_first(&mut net, c, s);
         assert_eq!(stack(&mut net, SERVER).time_wait_count(), 1);
 
         let now = net.now();

@@ -282,12 +282,7 @@ fn new_syn_reopens_a_time_wait_tuple() {
         s = s.or_else(|| stack(n, SERVER).accept(PORT));
         s.is_some()
     });
-    let now = net.now();
-    stack(&mut net, SERVER).close(now, s.unwrap());
-    run(&mut net, Duration::from_secs(1), |n| stack(n, CLIENT).state(c) == Some(State::CloseWait));
-    let now = net.now();
-    stack(&mut net, CLIENT).close(now, c);
-    run(&mut net, Duration::from_secs(1), |n| stack(n, CLIENT).state(c).is_none());
+    server_closes_first(&mut net, c, s.unwrap());
     assert_eq!(stack(&mut net, SERVER).time_wait_count(), 1);
 
     // Same client port again, well within 2·MSL.

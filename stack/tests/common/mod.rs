@@ -166,6 +166,18 @@ pub fn transfer_both_ways(net: &mut Network<Node>, c: SocketHandle, s: SocketHan
     assert!(got_up == up && got_down == down, "the streams differ");
 }
 
+/// The web's close: the server closes first, the client answers with its
+/// own FIN once it has seen the server's, and the server is left in
+/// TIME-WAIT.
+pub fn server_closes_first(net: &mut Network<Node>, c: SocketHandle, s: SocketHandle) {
+    let now = net.now();
+    stack(net, SERVER).close(now, s);
+    run(net, Duration::from_secs(1), |n| stack(n, CLIENT).state(c) == Some(State::CloseWait));
+    let now = net.now();
+    stack(net, CLIENT).close(now, c);
+    run(net, Duration::from_secs(1), |n| stack(n, CLIENT).state(c).is_none());
+}
+
 /// Drain the events of a stack.
 pub fn events(net: &mut Network<Node>, i: usize) -> Vec<Event> {
     std::iter::from_fn(|| stack(net, i).next_event()).collect()
