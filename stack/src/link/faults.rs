@@ -27,6 +27,7 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::{monotonic_now, Link, LinkCaps, LinkStats};
+use crate::copy;
 use crate::time::{Duration, Instant};
 
 /// What can go wrong on a path, each as a probability 0.0..=1.0 or a duration.
@@ -126,9 +127,11 @@ impl FaultInjector {
         self.faults = faults;
     }
 
-    /// Decides the fate of `packet`, sent at `now`.
-    pub fn push(&mut self, now: Instant, packet: &[u8]) {
-        if self.faults.mtu.is_some_and(|mtu| packet.len() > mtu) {
+    /// Decides the fate of `packet`, sent at `now`, given in parts to be
+    /// joined in order (see `Stack::transmit`).
+    pub fn push(&mut self, now: Instant, packet: &[&[u8]]) {
+        let len: usize = packet.iter().map(|part| part.len()).sum();
+        if self.faults.mtu.is_some_and(|mtu| len > mtu) {
             self.stats.too_big += 1;
             return;
         }
@@ -149,7 +152,7 @@ impl FaultInjector {
         }
     }
 
-    fn send_copy(&mut self, now: Instant, packet: &[u8]) {
+    fn send_copy(&mut self, now: Instant, packet: &[&[u8]]) {
         let on_time = now + self.faults.delay + self.random_up_to(self.faults.jitter);
         let release = if self.chance(self.faults.reorder) {
             self.stats.reordered += 1;
@@ -161,8 +164,7 @@ impl FaultInjector {
         };
 
         let mut copy = self.spare.pop().unwrap_or_default();
-        copy.clear();
-        copy.extend_from_slice(packet);
+        copy::join(&mut copy, packet);
         // An empty packet has no bit to flip.
         if !copy.is_empty() && self.chance(self.faults.corrupt) {
             self.stats.corrupted += 1;
@@ -267,7 +269,7 @@ impl<L: Link> Link for FaultLink<L> {
     fn recv_batch(&mut self, f: &mut dyn FnMut(&[u8])) -> io::Result<usize> {
         let now = monotonic_now();
         let rx = &mut self.rx;
-        let taken = self.inner.recv_batch(&mut |packet| rx.push(now, packet))?;
+        let taken = self.inner.recv_batch(&mut |packet| rx.push(now, &[packet]))?;
         while let Some(packet) = self.rx.pop(now) {
             f(&packet);
             self.rx.recycle(packet);
@@ -276,7 +278,7 @@ impl<L: Link> Link for FaultLink<L> {
     }
 
     fn send(&mut self, packet: &[u8]) -> io::Result<()> {
-        self.tx.push(monotonic_now(), packet);
+        self.tx.push(monotonic_now(), &[packet]);
         Ok(())
     }
 
@@ -447,7 +449,7 @@ mod tests {
         let mut now = Instant::ZERO;
         let mut out = Vec::new();
         for n in 0..count {
-            inj.push(now, &numbered(n, 40));
+            inj.push(now, &[&numbered(n, 40)]);
             now += gap;
             while let Some(p) = inj.pop(now) {
                 out.push((now, p));
@@ -546,7 +548,7 @@ mod tests {
     fn delay_without_jitter_is_exact() {
         let mut inj = FaultInjector::new(faults("delay=10ms"));
         let sent = Instant::from_millis(3);
-        inj.push(sent, &[1, 2, 3]);
+        inj.push(sent, &[&[1, 2, 3]]);
         let due = sent + Duration::from_millis(10);
         assert_eq!(inj.poll_at(), Some(due));
         assert_eq!(inj.pop(Instant::from_micros(due.total_micros() - 1)), None);
@@ -557,8 +559,8 @@ mod tests {
     #[test]
     fn packets_over_the_mtu_are_dropped() {
         let mut inj = FaultInjector::new(faults("mtu=100"));
-        inj.push(Instant::ZERO, &[0; 101]);
-        inj.push(Instant::ZERO, &[0; 100]);
+        inj.push(Instant::ZERO, &[&[0; 101]]);
+        inj.push(Instant::ZERO, &[&[0; 100]]);
         assert_eq!(inj.pop(Instant::ZERO).map(|p| p.len()), Some(100));
         assert_eq!(inj.pop(Instant::ZERO), None);
         assert_eq!(inj.stats(), FaultStats { passed: 1, too_big: 1, ..FaultStats::default() });
@@ -567,18 +569,18 @@ mod tests {
     #[test]
     fn out_of_range_probabilities_do_not_panic() {
         let mut inj = FaultInjector::new(Faults { loss: 7.0, dup: f64::NAN, ..Faults::default() });
-        inj.push(Instant::ZERO, &[1]);
+        inj.push(Instant::ZERO, &[&[1]]);
         assert_eq!(inj.stats().lost, 1);
     }
 
     #[test]
     fn recycled_buffers_are_reused() {
         let mut inj = FaultInjector::new(Faults::default());
-        inj.push(Instant::ZERO, &[1; 64]);
+        inj.push(Instant::ZERO, &[&[1; 64]]);
         let first = inj.pop(Instant::ZERO).unwrap();
         let address = first.as_ptr();
         inj.recycle(first);
-        inj.push(Instant::ZERO, &[2; 8]);
+        inj.push(Instant::ZERO, &[&[2; 8]]);
         let second = inj.pop(Instant::ZERO).unwrap();
         assert_eq!((second.as_ptr(), second), (address, vec![2; 8]));
     }

@@ -27,17 +27,21 @@ pub trait Host {
     fn receive(&mut self, now: Instant, packet: &[u8]);
     /// Timers that are due fire.
     fn poll(&mut self, now: Instant);
-    /// Packets leave, one call of `emit` each.
-    fn transmit(&mut self, now: Instant, emit: &mut dyn FnMut(&[u8]));
+    /// Packets leave, one call of `emit` each, with the packet in parts
+    /// to be joined in order, the first holding at least the IPv4 header
+    /// (as `Stack::transmit` gives them).
+    fn transmit(&mut self, now: Instant, emit: &mut dyn FnMut(&[&[u8]]));
     /// When the host next needs `poll`, if ever.
     fn poll_at(&self) -> Option<Instant>;
 }
 
-/// The destination address of an IPv4 packet, or `None` if it is too short
-/// or not IPv4. (A stand-in until `wire::ipv4` gives a checked view.)
-fn ipv4_destination(packet: &[u8]) -> Option<Ipv4Addr> {
-    let version = packet.first()? >> 4;
-    let dst: [u8; 4] = packet.get(16..20)?.try_into().ok()?;
+/// The destination address of an IPv4 packet from its first part, or `None`
+/// if that is too short or not IPv4. (A stand-in until `wire::ipv4` gives a
+/// checked view.)
+fn ipv4_destination(packet: &[&[u8]]) -> Option<Ipv4Addr> {
+    let header = packet.first()?;
+    let version = header.first()? >> 4;
+    let dst: [u8; 4] = header.get(16..20)?.try_into().ok()?;
     (version == 4).then_some(Ipv4Addr::from(dst))
 }
 
@@ -325,9 +329,9 @@ mod tests {
             self.polls += 1;
             self.timer = self.tick.map(|tick| now + tick);
         }
-        fn transmit(&mut self, _now: Instant, emit: &mut dyn FnMut(&[u8])) {
+        fn transmit(&mut self, _now: Instant, emit: &mut dyn FnMut(&[&[u8]])) {
             for p in self.outbox.drain(..) {
-                emit(&p);
+                emit(&[&p]);
             }
         }
         fn poll_at(&self) -> Option<Instant> {
