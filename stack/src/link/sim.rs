@@ -15,6 +15,8 @@
 //! from moving; give such paths a delay.
 
 use std::collections::HashMap;
+
+use ahash::RandomState;
 use std::net::Ipv4Addr;
 
 use super::faults::{FaultInjector, FaultStats, Faults};
@@ -61,7 +63,7 @@ struct Path {
 /// first use so that a network of many hosts pays only for pairs that talk.
 struct Paths {
     list: Vec<Path>,
-    index: HashMap<(usize, usize), usize>,
+    index: HashMap<(usize, usize), usize, RandomState>,
 }
 
 impl Paths {
@@ -107,7 +109,7 @@ pub struct Network<H: Host> {
     /// Faults of each path not given its own.
     faults: Faults,
     hosts: Vec<Node<H>>,
-    by_addr: HashMap<Ipv4Addr, usize>,
+    by_addr: HashMap<Ipv4Addr, usize, RandomState>,
     paths: Paths,
     delivered: u64,
     no_route: u64,
@@ -124,8 +126,8 @@ impl<H: Host> Network<H> {
             now: Instant::ZERO,
             faults,
             hosts: Vec::new(),
-            by_addr: HashMap::new(),
-            paths: Paths { list: Vec::new(), index: HashMap::new() },
+            by_addr: HashMap::default(),
+            paths: Paths { list: Vec::new(), index: HashMap::default() },
             delivered: 0,
             no_route: 0,
             capture: None,

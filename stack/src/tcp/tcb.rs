@@ -896,10 +896,16 @@ impl Tcb {
     }
 
     fn deliver(&mut self, data: &[u8]) {
-        self.rcv_nxt += data.len();
         if !self.orphaned {
+            if self.rx.is_empty() {
+                // The peer may fill the window we advertised: room for all
+                // of it in one allocation, rather than growing the buffer
+                // segment by segment each time `recv` has given it back.
+                self.rx.reserve(self.rcv_adv.max(self.rcv_nxt) - self.rcv_nxt);
+            }
             copy::append(&mut self.rx, data);
         }
+        self.rcv_nxt += data.len();
     }
 
     /// §3.10.7.4 "eighth": the peer has no more to send.
@@ -943,7 +949,7 @@ impl Tcb {
 
     /// The earliest moment a timer of this connection fires.
     pub fn poll_at(&self) -> Option<Instant> {
-        [self.rtx_timer, self.delayed_ack, self.fin_wait_2_timer].into_iter().flatten().min()
+        self.rtx_timer.into_iter().chain(self.delayed_ack).chain(self.fin_wait_2_timer).min()
     }
 
     /// Fire the timers that are due.

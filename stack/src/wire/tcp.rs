@@ -266,7 +266,7 @@ impl TcpOptions {
 
     /// Bytes `emit` writes: always a multiple of 4, at most 40.
     pub fn buffer_len(&self) -> usize {
-        self.emit(&mut [0; MAX_OPTIONS_LEN])
+        self.write(Writer { buf: None, at: 0 })
     }
 
     /// Writes the options and returns `buffer_len()`. Like Linux, every option
@@ -283,8 +283,12 @@ impl TcpOptions {
     ///
     /// Panics if `buf` is shorter than `buffer_len()`.
     pub fn emit(&self, buf: &mut [u8]) -> usize {
+        self.write(Writer { buf: Some(buf), at: 0 })
+    }
+
+    /// The layout `emit` describes, written or only measured.
+    fn write(&self, mut w: Writer) -> usize {
         use kind::*;
-        let mut w = Writer { buf, at: 0 };
         if let Some(mss) = self.mss {
             w.put(&[MSS, 4]);
             w.put(&mss.to_be_bytes());
@@ -317,15 +321,18 @@ impl TcpOptions {
     }
 }
 
-/// Appends bytes to a buffer, remembering where it is.
+/// Appends bytes to a buffer, remembering where it is; without a buffer it
+/// only counts them.
 struct Writer<'b> {
-    buf: &'b mut [u8],
+    buf: Option<&'b mut [u8]>,
     at: usize,
 }
 
 impl Writer<'_> {
     fn put(&mut self, bytes: &[u8]) {
-        self.buf[self.at..self.at + bytes.len()].copy_from_slice(bytes);
+        if let Some(buf) = &mut self.buf {
+            buf[self.at..self.at + bytes.len()].copy_from_slice(bytes);
+        }
         self.at += bytes.len();
     }
 }
