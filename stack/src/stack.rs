@@ -940,18 +940,17 @@ fn write_segment(
         trace!("{} > {} {} len={}", src, dst, repr, payload_len);
     }
     let ip_len = Ipv4Repr::HEADER_LEN;
-    let headers_len = ip_len + repr.header_len();
-    let (ip_header, tcp_header) = buf[..headers_len].split_at_mut(ip_len);
-    repr.emit_header(tcp_header, &[payload.0, payload.1], *src.ip(), *dst.ip());
+    let (ip_header, tcp_header) = buf.split_at_mut(ip_len);
+    let tcp_len = repr.emit_header(tcp_header, &[payload.0, payload.1], *src.ip(), *dst.ip());
     let ip = Ipv4Repr {
         src_addr: *src.ip(),
         dst_addr: *dst.ip(),
         protocol: PROTO_TCP,
-        payload_len: tcp_header.len() + payload_len,
+        payload_len: tcp_len + payload_len,
         ttl: Ipv4Repr::DEFAULT_TTL,
     };
     ip.emit(ip_header);
-    emit(&[&buf[..headers_len], payload.0, payload.1]);
+    emit(&[&buf[..ip_len + tcp_len], payload.0, payload.1]);
 }
 
 /// The simulator drives a stack exactly as an event loop does.

@@ -19,7 +19,7 @@
 use core::cmp::Reverse;
 use core::fmt;
 use core::str::FromStr;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, VecDeque};
 use std::io;
 use std::os::fd::RawFd;
 
@@ -91,8 +91,13 @@ struct Held {
 pub struct FaultInjector {
     faults: Faults,
     rng: ChaCha8Rng,
-    /// Min-heap on (release, seq): the next packet out is on top.
-    queue: BinaryHeap<Reverse<Held>>,
+    /// Packets not chosen for reordering, oldest first: their release
+    /// times never decrease (`in_order_until`), so a queue keeps them in
+    /// (release, seq) order without sorting.
+    in_order: VecDeque<Held>,
+    /// Min-heap on (release, seq) of the reordered ones. The next packet
+    /// out is the earlier of the two heads.
+    reordered: BinaryHeap<Reverse<Held>>,
     next_seq: u64,
     /// Release time of the latest packet not chosen for reordering. Jitter
     /// alone never reorders (a wire is first in, first out); only `reorder`
@@ -108,7 +113,8 @@ impl FaultInjector {
         FaultInjector {
             rng: ChaCha8Rng::seed_from_u64(faults.seed),
             faults,
-            queue: BinaryHeap::new(),
+            in_order: VecDeque::new(),
+            reordered: BinaryHeap::new(),
             next_seq: 0,
             in_order_until: Instant::ZERO,
             spare: Vec::new(),
@@ -154,7 +160,8 @@ impl FaultInjector {
 
     fn send_copy(&mut self, now: Instant, packet: &[&[u8]]) {
         let on_time = now + self.faults.delay + self.random_up_to(self.faults.jitter);
-        let release = if self.chance(self.faults.reorder) {
+        let reorder = self.chance(self.faults.reorder);
+        let release = if reorder {
             self.stats.reordered += 1;
             let most = self.faults.delay.saturating_mul(REORDER_HOLD_DELAYS);
             on_time + REORDER_HOLD_MIN + self.random_up_to(most)
@@ -174,7 +181,12 @@ impl FaultInjector {
 
         let seq = self.next_seq;
         self.next_seq += 1;
-        self.queue.push(Reverse(Held { release, seq, packet: copy }));
+        let held = Held { release, seq, packet: copy };
+        if reorder {
+            self.reordered.push(Reverse(held));
+        } else {
+            self.in_order.push_back(held);
+        }
     }
 
     /// The next packet whose release time is `now` or earlier.
@@ -182,7 +194,14 @@ impl FaultInjector {
         if self.poll_at()? > now {
             return None;
         }
-        self.queue.pop().map(|Reverse(held)| held.packet)
+        let reordered_first = match (self.in_order.front(), self.reordered.peek()) {
+            (Some(in_order), Some(Reverse(reordered))) => reordered < in_order,
+            (None, _) => true,
+            (Some(_), None) => false,
+        };
+        let held =
+            if reordered_first { self.reordered.pop().map(|Reverse(held)| held) } else { self.in_order.pop_front() };
+        held.map(|held| held.packet)
     }
 
     /// Hands back a buffer from `pop` for reuse.
@@ -192,7 +211,8 @@ impl FaultInjector {
 
     /// When the next packet is due out, if any is waiting.
     pub fn poll_at(&self) -> Option<Instant> {
-        self.queue.peek().map(|Reverse(held)| held.release)
+        let reordered = self.reordered.peek().map(|Reverse(held)| held.release);
+        self.in_order.front().map(|held| held.release).into_iter().chain(reordered).min()
     }
 
     pub fn stats(&self) -> FaultStats {

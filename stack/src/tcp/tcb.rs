@@ -1196,11 +1196,9 @@ impl Tcb {
         }
         let mut repr = self.control(cx, seq, Flags::ACK);
         let offset = seq - self.tx_start;
-        // The MSS counts data only: options take their room from it
-        // (RFC 9293 §3.7.1).
-        let options = if repr.options == TcpOptions::default() { 0 } else { repr.options.buffer_len() };
-        let room = self.snd_mss.saturating_sub(options).max(1);
-        let len = max_data.min(room).min(self.tx.len().saturating_sub(offset));
+        // `next_segment` chose `max_data` within `segment_size`, which left
+        // the options their room in the MSS.
+        let len = max_data.min(self.tx.len().saturating_sub(offset));
         let mut end = seq + len;
         if len > 0 && end == self.tx_end() {
             repr.flags |= Flags::PSH; // the last segment of what was written

@@ -386,13 +386,13 @@ impl TcpRepr {
         self.emit_header(header, &[payload], src, dst);
     }
 
-    /// Writes header and options into `header` (`header_len()` bytes), with
-    /// the checksum of the segment they make with `payload`, which stays
-    /// where it is, in pieces (gather I/O: whoever sends the segment copies
-    /// them after the header).
+    /// Writes header and options at the start of `header` and returns their
+    /// length, `header_len()`, with the checksum of the segment they make
+    /// with `payload`, which stays where it is, in pieces (gather I/O:
+    /// whoever sends the segment copies them after the header).
     ///
     /// Panics if `header` is shorter than `header_len()`.
-    pub fn emit_header(&self, header: &mut [u8], payload: &[&[u8]], src: Ipv4Addr, dst: Ipv4Addr) {
+    pub fn emit_header(&self, header: &mut [u8], payload: &[&[u8]], src: Ipv4Addr, dst: Ipv4Addr) -> usize {
         let header_len = Self::MIN_HEADER_LEN + self.options.emit(&mut header[Self::MIN_HEADER_LEN..]);
         let header = &mut header[..header_len];
         put16(header, field::SRC_PORT, self.src_port);
@@ -410,6 +410,7 @@ impl TcpRepr {
         // even offset and adds as it is.
         let sum = !checksum::combine(&[pseudo, checksum::data(header), checksum::parts(payload)]);
         put16(header, field::CHECKSUM, sum);
+        header_len
     }
 }
 
