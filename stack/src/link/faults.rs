@@ -538,6 +538,18 @@ mod tests {
         assert!((70..=130).contains(&inj.stats().reordered));
     }
 
+    /// Reordered packets wait apart from the others; whichever is due first
+    /// leaves first, and none before its delay is over.
+    #[test]
+    fn reordered_or_not_no_packet_leaves_early() {
+        let mut inj = FaultInjector::new(faults("reorder=20%,delay=10ms,seed=3"));
+        let gap = Duration::from_millis(1);
+        for (at, p) in run(&mut inj, 1000, gap) {
+            let sent = Instant::ZERO + gap * u32::from(number(&p));
+            assert!(at >= sent + Duration::from_millis(10), "packet {} left at {at:?}", number(&p));
+        }
+    }
+
     #[test]
     fn jitter_alone_keeps_order() {
         let mut inj = FaultInjector::new(faults("delay=1ms,jitter=5ms,seed=4"));
