@@ -41,8 +41,15 @@ pub fn data(bytes: &[u8]) -> u16 {
         }
         sum += lanes.iter().map(|&lane| u64::from(lane)).sum::<u64>();
     }
-    let (words, odd) = rest.as_chunks::<2>();
-    sum += words.iter().map(|&word| u64::from(u16::from_ne_bytes(word))).sum::<u64>();
+    // The rest (and a short header entirely) 32 bits at a time: a 32-bit
+    // word is two 16-bit ones, and as 2^16 = 1 modulo 2^16 - 1, adding it
+    // adds both ("parallel summation", RFC 1071 §2).
+    let (quads, rest) = rest.as_chunks::<4>();
+    sum += quads.iter().map(|&quad| u64::from(u32::from_ne_bytes(quad))).sum::<u64>();
+    let (word, odd) = rest.as_chunks::<2>();
+    if let [word] = word {
+        sum += u64::from(u16::from_ne_bytes(*word));
+    }
     if let [last] = odd {
         sum += u64::from(u16::from_ne_bytes([*last, 0]));
     }
@@ -56,7 +63,8 @@ pub fn data(bytes: &[u8]) -> u16 {
 pub fn parts(parts: &[&[u8]]) -> u16 {
     let mut sum = 0u64;
     let mut odd_offset = false;
-    for part in parts {
+    // (A ring buffer's range often comes as one part and an empty one.)
+    for part in parts.iter().filter(|part| !part.is_empty()) {
         let part_sum = data(part);
         sum += u64::from(if odd_offset { part_sum.swap_bytes() } else { part_sum });
         odd_offset ^= part.len() % 2 == 1;
@@ -72,13 +80,10 @@ pub fn combine(sums: &[u16]) -> u16 {
 /// Sum of the IPv4 pseudo-header that TCP's checksum also covers
 /// (RFC 9293 §3.1): source, destination, zero, protocol, segment length.
 pub fn pseudo_header(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, length: usize) -> u16 {
-    let mut header = [0u8; 12];
-    header[0..4].copy_from_slice(&src.octets());
-    header[4..8].copy_from_slice(&dst.octets());
-    header[9] = protocol;
-    // A segment inside an IPv4 packet is always shorter than 2^16 bytes.
-    header[10..12].copy_from_slice(&(length as u16).to_be_bytes());
-    data(&header)
+    // Each address as one 32-bit number: its two words at once (as in
+    // `data`). A segment inside an IPv4 packet is shorter than 2^16 bytes.
+    let words = [src.to_bits(), dst.to_bits(), u32::from(protocol), u32::from(length as u16)];
+    fold(words.iter().map(|&w| u64::from(w)).sum())
 }
 
 /// Folds a sum of 16- or 32-bit words into a 16-bit one's-complement sum.

@@ -222,6 +222,14 @@ impl TcpOptions {
     /// end, or a known kind with the wrong length gives `Err(OptionLen)`.
     /// EOL ends parsing. Never panics, whatever the bytes.
     pub fn parse(bytes: &[u8]) -> Result<TcpOptions, Error> {
+        // Once timestamps are agreed, nearly every segment carries exactly
+        // NOP, NOP, timestamps (the layout of RFC 7323 Appendix A, which
+        // `emit` and Linux use): recognised whole, as Linux's header
+        // prediction does, before the general walk below.
+        if bytes.len() == 12 && bytes[..4] == [kind::NOP, kind::NOP, kind::TIMESTAMPS, 10] {
+            let timestamps = Timestamps { tsval: be32(bytes, 4), tsecr: be32(bytes, 8) };
+            return Ok(TcpOptions { timestamps: Some(timestamps), ..TcpOptions::default() });
+        }
         let mut options = TcpOptions::default();
         let mut rest = bytes;
         while let Some((&kind, after_kind)) = rest.split_first() {
