@@ -56,12 +56,13 @@ impl std::error::Error for Error {}
 
 /// Reads the big-endian (network order) `u16` at `at`. Callers have checked the length.
 fn be16(bytes: &[u8], at: usize) -> u16 {
-    u16::from_be_bytes([bytes[at], bytes[at + 1]])
+    // One bounds check for the whole field, then one load.
+    u16::from_be_bytes(bytes[at..at + 2].try_into().expect("two bytes"))
 }
 
 /// Reads the big-endian (network order) `u32` at `at`. Callers have checked the length.
 fn be32(bytes: &[u8], at: usize) -> u32 {
-    u32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
+    u32::from_be_bytes(bytes[at..at + 4].try_into().expect("four bytes"))
 }
 
 /// Writes `value` in network order at `at`.
