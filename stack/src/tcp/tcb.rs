@@ -1007,7 +1007,9 @@ impl Tcb {
             return;
         }
         let mut sent = false;
-        while let Some((seq, len)) = self.next_segment() {
+        // Nothing that sets the segment size changes while segments leave.
+        let full = self.segment_size();
+        while let Some((seq, len)) = self.next_segment(full) {
             let end = self.emit_segment(cx, seq, len, emit);
             if seq < self.snd_nxt {
                 // RFC 6675 (C.2): HighRxt moves past what was resent, and
@@ -1049,7 +1051,8 @@ impl Tcb {
         }
     }
 
-    /// What to send next, as (first sequence number, data bytes), or `None`.
+    /// What to send next, as (first sequence number, data bytes), or `None`;
+    /// `full` is `segment_size()`.
     /// The one place where the sender chooses between sending again and
     /// sending new; in this order:
     ///
@@ -1065,7 +1068,7 @@ impl Tcb {
     /// 5. in recovery, with nothing new to send, the next hole below the
     ///    highest SACKed byte, lost or not yet (NextSeg() rule 3): no more
     ///    segments may come to show it lost.
-    fn next_segment(&mut self) -> Option<(SeqNum, usize)> {
+    fn next_segment(&mut self, full: usize) -> Option<(SeqNum, usize)> {
         let synchronized = match self.state {
             State::SynSent | State::SynReceived => false,
             State::Established | State::CloseWait | State::FinWait1 | State::Closing | State::LastAck => true,
@@ -1076,31 +1079,32 @@ impl Tcb {
         }
         if std::mem::take(&mut self.retransmit_first) && self.snd_una < self.snd_nxt {
             let (seq, end) = self.sack.next_unsacked(self.snd_una, self.snd_nxt)?; // 2.
-            return Some((seq, self.segment_size().min(end - seq)));
+            return Some((seq, full.min(end - seq)));
         }
         let pipe = self.pipe();
         let room = self.cc.window().saturating_sub(pipe);
         let from = self.high_rxt.max(self.snd_una);
         if let Some((seq, end)) = self.sack.next_unsacked(from, self.lost_end()) {
-            let len = self.segment_size().min(end - seq); // 3.
+            let len = full.min(end - seq); // 3.
             return (room >= len).then_some((seq, len));
         }
         if !synchronized {
             return None;
         }
-        let new_data = self.next_new_data((self.cc.window() + self.cc.limited_transmit()).saturating_sub(pipe));
+        let new_data = self.next_new_data((self.cc.window() + self.cc.limited_transmit()).saturating_sub(pipe), full);
         if new_data.is_some() || !self.cc.in_recovery() {
             return new_data; // 4.
         }
         let &(_, highest_sacked) = self.sack.blocks().last()?;
         let (seq, end) = self.sack.next_unsacked(from, highest_sacked)?; // 5.
-        let len = self.segment_size().min(end - seq);
+        let len = full.min(end - seq);
         (room >= len).then_some((seq, len))
     }
 
     /// How many bytes of new data go at SND.NXT, with `room` left in the
-    /// congestion window. The FIN counts as zero bytes here.
-    fn next_new_data(&mut self, room: usize) -> Option<(SeqNum, usize)> {
+    /// congestion window, in segments of `full` bytes. The FIN counts as
+    /// zero bytes here.
+    fn next_new_data(&mut self, room: usize, full: usize) -> Option<(SeqNum, usize)> {
         let seq = self.snd_nxt;
         let unsent = self.tx_end().max(seq) - seq;
         let fin_unsent = self.fin_queued && seq <= self.tx_end();
@@ -1116,7 +1120,6 @@ impl Tcb {
             }
             return None;
         }
-        let full = self.segment_size();
         let len = unsent.min(usable).min(full);
         // Sender silly window avoidance and Nagle (§3.7.4, §3.8.6.2.1):
         // send a full segment, or everything left when nothing is in flight
