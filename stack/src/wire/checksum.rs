@@ -9,7 +9,9 @@
 //!   byte-swapped sum, so we add native words and swap once at the end;
 //! - (C) deferred carries: we add 16-bit words into 32-bit lanes and fold the
 //!   carries down only at the end. With 32 independent lanes, one per word
-//!   of a 64-byte block, the compiler turns the loop into vector additions.
+//!   of a 64-byte block, the compiler turns the loop into vector additions;
+//!   on x86-64 one SSE2 instruction, PMADDWD, does the widening and the first
+//!   additions at once (`blocks_sum`), a quarter faster.
 //!
 //! - (B) position: a run of bytes that starts at an odd offset of the data
 //!   lands in the other halves of the words, so its sum is the byte-swapped
@@ -22,25 +24,14 @@
 
 use std::net::Ipv4Addr;
 
-/// Words per block: one per 32-bit lane.
-const LANES: usize = 32;
-/// Blocks a lane can take before it might overflow: each adds at most 0xffff.
-const BLOCKS_PER_FLUSH: usize = (u32::MAX / 0xffff) as usize;
+/// Bytes summed at a time by the vector code: 32 words.
+const BLOCK: usize = 64;
 
 /// One's-complement sum of `bytes`, folded to 16 bits. An odd last byte is
 /// padded with a zero byte on the right (RFC 1071 §4.1).
 pub fn data(bytes: &[u8]) -> u16 {
-    let (blocks, rest) = bytes.as_chunks::<{ 2 * LANES }>();
-    let mut sum = 0u64;
-    for group in blocks.chunks(BLOCKS_PER_FLUSH) {
-        let mut lanes = [0u32; LANES];
-        for block in group {
-            for (lane, word) in lanes.iter_mut().zip(block.as_chunks::<2>().0) {
-                *lane += u32::from(u16::from_ne_bytes(*word));
-            }
-        }
-        sum += lanes.iter().map(|&lane| u64::from(lane)).sum::<u64>();
-    }
+    let (blocks, rest) = bytes.as_chunks::<BLOCK>();
+    let mut sum = blocks_sum(blocks);
     // The rest (and a short header entirely) 32 bits at a time: a 32-bit
     // word is two 16-bit ones, and as 2^16 = 1 modulo 2^16 - 1, adding it
     // adds both ("parallel summation", RFC 1071 §2).
@@ -55,6 +46,70 @@ pub fn data(bytes: &[u8]) -> u16 {
     }
     // The sum of native words is the big-endian sum in native byte order.
     u16::from_be(fold(sum))
+}
+
+/// The sum of the 16-bit native words of `blocks`, as a plain number (no
+/// carry folded yet), with SSE2, which every x86-64 processor has.
+///
+/// PMADDWD multiplies eight pairs of signed 16-bit words and adds adjacent
+/// products into four 32-bit lanes: multiplying by 1, it adds pairs of words
+/// into 32-bit lanes in one instruction, where widening them takes two
+/// shuffles and two additions. Its words are signed: flipping each word's
+/// top bit (XOR 0x8000) turns an unsigned word `w` into the signed `w - 32768`,
+/// so each block's sum comes out 32 * 32768 short, added back at the end.
+#[cfg(target_arch = "x86_64")]
+fn blocks_sum(blocks: &[[u8; BLOCK]]) -> u64 {
+    use safe_arch::{
+        add_i32_m128i, bitxor_m128i, load_unaligned_m128i, mul_i16_horizontal_add_m128i, set_splat_i16_m128i,
+        zeroed_m128i,
+    };
+    /// Blocks summed before the lanes are widened: each adds at most 2^16
+    /// in magnitude to a lane, and the four accumulators' lanes, added
+    /// together first, must stay below 2^31.
+    const BLOCKS_PER_FLUSH: usize = 1 << 12;
+    let (ones, top_bits) = (set_splat_i16_m128i(1), set_splat_i16_m128i(i16::MIN));
+    let mut sum = 0u64;
+    for group in blocks.chunks(BLOCKS_PER_FLUSH) {
+        // Four accumulators, one per 16 bytes of a block, so that the
+        // additions do not wait for each other.
+        let mut lanes = [zeroed_m128i(); 4];
+        for block in group {
+            for (lane, words) in lanes.iter_mut().zip(block.as_chunks::<16>().0) {
+                let signed = bitxor_m128i(load_unaligned_m128i(words), top_bits);
+                *lane = add_i32_m128i(*lane, mul_i16_horizontal_add_m128i(signed, ones));
+            }
+        }
+        let [a, b, c, d] = lanes;
+        let lanes = <[i32; 4]>::from(add_i32_m128i(add_i32_m128i(a, b), add_i32_m128i(c, d)));
+        let signed_sum: i64 = lanes.iter().map(|&lane| i64::from(lane)).sum();
+        sum += (signed_sum + (group.len() * BLOCK / 2 * 32768) as i64) as u64;
+    }
+    sum
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn blocks_sum(blocks: &[[u8; BLOCK]]) -> u64 {
+    lanes_sum(blocks)
+}
+
+/// `blocks_sum` in portable code: each word of a block into its own 32-bit
+/// lane, which the compiler turns into vector additions.
+#[cfg(any(test, not(target_arch = "x86_64")))]
+fn lanes_sum(blocks: &[[u8; BLOCK]]) -> u64 {
+    const LANES: usize = BLOCK / 2;
+    /// Blocks a lane can take before it might overflow: each adds at most 0xffff.
+    const BLOCKS_PER_FLUSH: usize = (u32::MAX / 0xffff) as usize;
+    let mut sum = 0u64;
+    for group in blocks.chunks(BLOCKS_PER_FLUSH) {
+        let mut lanes = [0u32; LANES];
+        for block in group {
+            for (lane, word) in lanes.iter_mut().zip(block.as_chunks::<2>().0) {
+                *lane += u32::from(u16::from_ne_bytes(*word));
+            }
+        }
+        sum += lanes.iter().map(|&lane| u64::from(lane)).sum::<u64>();
+    }
+    sum
 }
 
 /// One's-complement sum of `parts` taken one after the other as one run of
@@ -131,6 +186,15 @@ mod tests {
     }
 
     #[test]
+    fn long_runs_of_the_largest_words_do_not_overflow_a_lane() {
+        // More blocks than either vector sum takes between flushes.
+        let blocks = vec![[0xff; BLOCK]; 70_000];
+        let words = (blocks.len() * BLOCK / 2) as u64;
+        assert_eq!(blocks_sum(&blocks), words * 0xffff);
+        assert_eq!(lanes_sum(&blocks), words * 0xffff);
+    }
+
+    #[test]
     fn pseudo_header_sum() {
         // 10.9.0.1 -> 10.9.0.2, TCP, 40 bytes: 0x0a09+0x0001+0x0a09+0x0002+6+40.
         let sum = pseudo_header(Ipv4Addr::new(10, 9, 0, 1), Ipv4Addr::new(10, 9, 0, 2), 6, 40);
@@ -139,7 +203,13 @@ mod tests {
 
     proptest! {
         #[test]
-        fn fast_sum_matches_definition(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+        fn vector_sums_agree(bytes in proptest::collection::vec(any::<u8>(), 0..1000)) {
+            let blocks = bytes.as_chunks::<BLOCK>().0;
+            prop_assert_eq!(blocks_sum(blocks), lanes_sum(blocks));
+        }
+
+        #[test]
+        fn fast_sum_matches_definition(bytes in proptest::collection::vec(any::<u8>(), 0..1000)) {
             prop_assert_eq!(data(&bytes), slow(&bytes));
         }
 
