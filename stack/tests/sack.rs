@@ -1,7 +1,8 @@
 //! Selective acknowledgments (RFC 2018) and the loss recovery they allow
-//! (RFC 6675), limited transmit (RFC 3042) and CUBIC (RFC 9438): between
-//! two stacks in the simulator, and against a scripted peer where a test
-//! needs exact control of what the peer reports.
+//! (RFC 6675, with RACK-TLP's loss detection and tail loss probe, RFC
+//! 8985), limited transmit (RFC 3042) and CUBIC (RFC 9438): between two
+//! stacks in the simulator, and against a scripted peer where a test needs
+//! exact control of what the peer reports, and when.
 
 mod common;
 
@@ -201,6 +202,70 @@ fn sack_repairs_several_holes_in_one_round_trip() {
     assert!(with * 2 <= without, "{with:?} with SACK, {without:?} without");
 }
 
+/// Transfer `segments` full segments from a new connection with SACK,
+/// the server losing the copies of data segments `lose` picks (segment
+/// index from the first, copy number from 1). Returns the client's counters
+/// and the network, for more.
+fn transfer_losing(
+    segments: usize,
+    mut lose: impl FnMut(usize, u32) -> bool + 'static,
+) -> (Counters, Network<Node>, SocketHandle, SocketHandle) {
+    let config = |addr| config_with(addr, true, Algorithm::NewReno);
+    let mut net = pair_with(Faults::default(), config(CLIENT_ADDR), config(SERVER_ADDR));
+    let (c, s) = establish(&mut net);
+    let base = net.host(CLIENT).stack.tcb(c).unwrap().snd_nxt.0;
+    let mut copies = std::collections::HashMap::new();
+    net.host_mut(SERVER).drop_if = Some(Box::new(move |seg| {
+        let k = seg.seq().wrapping_sub(base) as usize / MSS;
+        let copy = copies.entry(k).or_insert(0);
+        *copy += (seg.len > 0) as u32;
+        seg.len > 0 && lose(k, *copy)
+    }));
+    timed_transfer(&mut net, c, s, &pattern(segments * MSS, 5));
+    idle(&mut net, Duration::from_millis(50)); // the last ACKs come back
+    (counters(&net, CLIENT), net, c, s)
+}
+
+/// A retransmission lost again: RFC 6675 cannot see it (the segments
+/// SACKed above the hole were SACKed long before), so only the timer could
+/// repair it. RACK sees that new data sent after the retransmission
+/// arrived, and resends the hole once more (RFC 8985 §6.2 step 5).
+#[test]
+fn a_lost_retransmission_is_repaired_without_a_timeout() {
+    let (sent, ..) = transfer_losing(200, |k, copy| k == 30 && copy <= 2);
+    eprintln!("{sent:?}");
+    assert_eq!((sent.retransmissions, sent.rto_expirations), (2, 0), "{sent:?}");
+    assert_eq!((sent.rack_losses, sent.fast_retransmits), (2, 1), "{sent:?}");
+}
+
+/// The last three segments of a transfer are lost: nothing follows them to
+/// be SACKed. Two round trips without an ACK, and the tail loss probe
+/// resends the last segment; its SACK shows RACK the two before it lost
+/// (RFC 8985 §7): repaired without the retransmission timeout.
+#[test]
+fn a_lost_tail_is_repaired_by_a_loss_probe_without_a_timeout() {
+    let (sent, ..) = transfer_losing(100, |k, copy| k >= 97 && copy == 1);
+    eprintln!("{sent:?}");
+    assert_eq!((sent.tlp_probes, sent.retransmissions, sent.rto_expirations), (1, 2, 0), "{sent:?}");
+    assert_eq!(sent.rack_losses, 2, "{sent:?}");
+}
+
+/// Only the last segment is lost: the probe is the repair, and the ACK of
+/// what is sent next, beyond the probe and without a D-SACK, shows it was
+/// (RFC 8985 §7.4.2): a loss, so the window is reduced, without recovery.
+#[test]
+fn a_probe_that_repaired_a_loss_reduces_the_window() {
+    let (sent, mut net, c, s) = transfer_losing(100, |k, copy| k == 99 && copy == 1);
+    assert_eq!((sent.tlp_probes, sent.retransmissions, sent.rto_expirations), (1, 0, 0), "{sent:?}");
+    assert_eq!(sent.tlp_recoveries, 0, "the ACK of the probe alone cannot tell");
+    assert_eq!(net.host(CLIENT).stack.tcb(c).unwrap().cc.ssthresh(), usize::MAX, "slow start, no loss seen");
+    timed_transfer(&mut net, c, s, &pattern(10 * MSS, 6));
+    idle(&mut net, Duration::from_millis(50));
+    let sent = counters(&net, CLIENT);
+    assert_eq!((sent.tlp_recoveries, sent.fast_retransmits, sent.rto_expirations), (1, 0, 0), "{sent:?}");
+    assert!(net.host(CLIENT).stack.tcb(c).unwrap().cc.ssthresh() < usize::MAX);
+}
+
 /// Throughput through 1 % random loss on the data path, the same losses
 /// with and without SACK (the same seeds), in virtual time.
 ///
@@ -393,4 +458,27 @@ fn limited_transmit_sends_new_data_on_the_first_two_duplicates() {
         assert_eq!(answer(&mut client, una, &sack_ack(una, 0, &blocks(3))), [(0, 1000)], "sack {peer_sack}");
         assert_eq!(client.counters().fast_retransmits, 1);
     }
+}
+
+/// Reordering within RACK's window is not loss: segment 1 arrives before
+/// segment 0, which comes min_RTT/4 later at most (RFC 8985 §6.2 step 4).
+/// Nothing is resent. Had segment 0 not come, the reordering timer would
+/// have called it lost when the window closed, and resent it.
+#[test]
+fn reordering_within_the_window_is_not_loss() {
+    // min_RTT = RACK.rtt = 10 ms: the window is 2.5 ms; segment 0, sent at
+    // 10 ms, is lost at 10 + 10 + 2.5 ms unless it arrives before.
+    let deadline = SENT + RTT + RTT / 4;
+    let (mut client, _c, una) = scripted(true, 0);
+    assert_eq!(answer(&mut client, una, &sack_ack(una, 0, &[(1000, 2000)])), []);
+    assert_eq!(answer_at(&mut client, una, &sack_ack(una, 2000, &[]), deadline - RTT / 10), []);
+    assert_eq!(sent_by(&mut client, una, deadline + RTT), []);
+    assert_eq!(client.counters().rack_losses, 0);
+
+    let (mut client, _c, una) = scripted(true, 0);
+    assert_eq!(answer(&mut client, una, &sack_ack(una, 0, &[(1000, 2000)])), []);
+    assert_eq!(sent_by(&mut client, una, deadline - Duration::from_micros(1)), []);
+    assert_eq!(sent_by(&mut client, una, deadline), [(0, 1000)]);
+    let sent = client.counters();
+    assert_eq!((sent.rack_losses, sent.fast_retransmits, sent.retransmissions), (1, 1, 1));
 }

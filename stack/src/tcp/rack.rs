@@ -324,9 +324,8 @@ impl Rack {
     }
 
     /// §6.2 steps 2 and 3, for a run's part newly acknowledged or SACKed,
-    /// ending at `end`. `echo_older` says the ACK echoes a timestamp older
-    /// than the run's last sending: it acknowledges an earlier copy.
-    pub fn delivered(&mut self, now: Instant, end: SeqNum, run: &Sent, echo_older: bool) {
+    /// ending at `end`.
+    pub fn delivered(&mut self, now: Instant, end: SeqNum, run: &Sent) {
         // Step 3: delivered below what was delivered before, and sent only
         // once: the network reordered it.
         if end > self.fack {
@@ -335,10 +334,13 @@ impl Rack {
             self.reordering_seen = true;
         }
         // Step 2: the ACK of a retransmitted run may be that of the first
-        // copy; a round trip shorter than the least ever seen says so, as
-        // does an echo older than the resend. Then it tells nothing.
+        // copy; a round trip shorter than the least ever seen says so, and
+        // then it tells nothing. (The RFC also trusts a timestamp echo older
+        // than the resend to say so; but a receiver echoes the last segment
+        // that arrived in order (RFC 7323 §4.3), so the SACK of a resend
+        // that arrived out of order, a loss probe's, always echoes older.)
         let rtt = now - run.xmit_ts;
-        if run.retransmitted && (echo_older || self.min_rtt.is_some_and(|m| rtt < m)) {
+        if run.retransmitted && self.min_rtt.is_some_and(|m| rtt < m) {
             return;
         }
         if !run.retransmitted {
@@ -590,7 +592,7 @@ mod tests {
         let (mut log, mut rack) = flight();
         // Segment 3 (sent at 3 ms) SACKed at 13 ms: 0..3 were sent before.
         let sack = sack_of(&[(300, 400)], 0, 1000);
-        log.pieces(SeqNum(300), SeqNum(400), &mut |end, run| rack.delivered(at(13), end, run, false));
+        log.pieces(SeqNum(300), SeqNum(400), &mut |end, run| rack.delivered(at(13), end, run));
         let reo_wnd = rack.reo_wnd(false, false, Some(Duration::from_millis(10)));
         assert_eq!(reo_wnd, Duration::from_micros(2500), "min_RTT / 4");
         // Segment 0 is due at 0 + 10 + 2.5 ms; 2 at 14.5 ms.
@@ -608,7 +610,7 @@ mod tests {
     fn a_lost_retransmission_is_lost_again() {
         let (mut log, mut rack) = flight();
         let sack = sack_of(&[(100, 1000)], 0, 1000);
-        log.pieces(SeqNum(100), SeqNum(1000), &mut |end, run| rack.delivered(at(19), end, run, false));
+        log.pieces(SeqNum(100), SeqNum(1000), &mut |end, run| rack.delivered(at(19), end, run));
         rack.detect_loss(at(19), Duration::ZERO, &mut log, &sack, 100);
         assert_eq!(log.first_lost(&sack), Some((SeqNum(0), SeqNum(100))));
         log.sent(SeqNum(0), SeqNum(100), at(20));
@@ -616,7 +618,7 @@ mod tests {
         assert_eq!(log.first_lost(&sack), None);
         // New data sent after the resend arrives; the resend does not.
         let sack = sack_of(&[(100, 1100)], 0, 1100);
-        log.pieces(SeqNum(1000), SeqNum(1100), &mut |end, run| rack.delivered(at(31), end, run, false));
+        log.pieces(SeqNum(1000), SeqNum(1100), &mut |end, run| rack.delivered(at(31), end, run));
         let (lost, _) = rack.detect_loss(at(31), Duration::ZERO, &mut log, &sack, 100);
         assert_eq!(lost, 1);
         assert_eq!(log.first_lost(&sack), Some((SeqNum(0), SeqNum(100))));
@@ -625,10 +627,10 @@ mod tests {
     #[test]
     fn reordering_is_seen_and_widens_nothing_until_then() {
         let (mut log, mut rack) = flight();
-        log.pieces(SeqNum(300), SeqNum(400), &mut |end, run| rack.delivered(at(13), end, run, false));
+        log.pieces(SeqNum(300), SeqNum(400), &mut |end, run| rack.delivered(at(13), end, run));
         assert_eq!(rack.reo_wnd(true, false, None), Duration::ZERO, "in recovery, no reordering yet");
         // Segment 1, sent once, arrives below RACK.fack: reordering.
-        log.pieces(SeqNum(100), SeqNum(200), &mut |end, run| rack.delivered(at(14), end, run, false));
+        log.pieces(SeqNum(100), SeqNum(200), &mut |end, run| rack.delivered(at(14), end, run));
         assert!(rack.reordering_seen());
         assert_eq!(rack.reo_wnd(true, true, None), Duration::from_micros(2500));
         // A D-SACK widens it by a quarter min_RTT, once per round trip.
@@ -649,9 +651,9 @@ mod tests {
         log.mark_lost(SeqNum(0), SeqNum(100));
         log.sent(SeqNum(0), SeqNum(100), at(12));
         // ACKed 1 ms after the resend: faster than min_RTT, so the first copy.
-        log.acked(SeqNum(100), &mut |_, end, run| rack.delivered(at(13), end, run, false));
+        log.acked(SeqNum(100), &mut |_, end, run| rack.delivered(at(13), end, run));
         assert!(!rack.take_advanced());
-        log.acked(SeqNum(200), &mut |_, end, run| rack.delivered(at(13), end, run, false));
+        log.acked(SeqNum(200), &mut |_, end, run| rack.delivered(at(13), end, run));
         assert!(rack.take_advanced());
     }
 
@@ -659,7 +661,7 @@ mod tests {
     fn rto_marks_the_first_segment_and_those_whose_time_is_up() {
         let (mut log, mut rack) = flight();
         rack.rtt_sample(Duration::from_millis(10));
-        log.pieces(SeqNum(0), SeqNum(100), &mut |end, run| rack.delivered(at(10), end, run, false));
+        log.pieces(SeqNum(0), SeqNum(100), &mut |end, run| rack.delivered(at(10), end, run));
         log.acked(SeqNum(100), &mut |_, _, _| {});
         // RACK.rtt 10 ms: at 15 ms segments sent up to 5 ms are lost, and
         // the first whatever its time.

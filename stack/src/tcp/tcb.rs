@@ -47,7 +47,7 @@ use super::rtt::RttEstimator;
 use super::sack::Scoreboard;
 use super::seq::SeqNum;
 use super::state::State;
-use super::timestamps::{self, TsState};
+use super::timestamps::TsState;
 use super::{Config, Counters, Error, Ready};
 use crate::copy;
 use crate::time::{Duration, Instant};
@@ -816,12 +816,11 @@ impl Tcb {
         release_if_empty(&mut self.tx);
         // RACK hears of each part newly delivered (RFC 8985 §6.2 steps 2
         // and 3); what was SACKed was delivered already, when it was SACKed.
-        let echo_older = self.echo_older(repr);
         let (sack, rack, now) = (&self.sack, &mut self.rack, cx.now);
         self.sent.acked(ack, &mut |from, to, run| {
             let mut at = from;
             while let Some((_, end)) = sack.next_unsacked(at, to) {
-                rack.delivered(now, end, run, echo_older(run.xmit_ts));
+                rack.delivered(now, end, run);
                 at = end;
             }
         });
@@ -839,14 +838,6 @@ impl Tcb {
         }
     }
 
-    /// Whether the ACK's timestamp echo is older than a run's last sending,
-    /// so that it acknowledges an earlier copy (RFC 8985 §6.2 step 2).
-    fn echo_older(&self, repr: &TcpRepr) -> impl Fn(Instant) -> bool {
-        let echo = repr.options.timestamps.filter(|_| self.options.timestamps).map(|ts| ts.tsecr);
-        let offset = self.ts.offset;
-        move |xmit_ts| echo.is_some_and(|tsecr| timestamps::older(tsecr, timestamps::tsval(xmit_ts, offset)))
-    }
-
     /// RFC 6675's Update(): record what the ACK's SACK option says the peer
     /// holds, and tell RACK of each range SACKed for the first time.
     /// Returns the ACK's D-SACK block, if any.
@@ -861,10 +852,9 @@ impl Tcb {
             return None; // the common case: nothing to learn, nothing to forget
         }
         let limit = cx.config.max_sack_blocks;
-        let echo_older = self.echo_older(repr);
         let (sent, rack, now) = (&self.sent, &mut self.rack, cx.now);
         let update = self.sack.update(blocks, repr.ack_number, self.snd_una, self.snd_nxt, limit, &mut |from, to| {
-            sent.pieces(from, to, &mut |end, run| rack.delivered(now, end, run, echo_older(run.xmit_ts)));
+            sent.pieces(from, to, &mut |end, run| rack.delivered(now, end, run));
         });
         cx.counters.sack_blocks_ignored += u64::from(update.ignored);
         cx.counters.dsack_blocks += u64::from(update.dsack.is_some());
