@@ -14,7 +14,26 @@
 //! real link and runs them on the real monotonic clock.
 //!
 //! [`Faults`] describes the misbehaviour and reads the command-line form
-//! `loss=5%,dup=1%,reorder=5%,delay=10ms,jitter=2ms,corrupt=0.1%,mtu=1500,seed=7`.
+//! `loss=5%,burst=4,dup=1%,reorder=5%,delay=10ms,jitter=2ms,corrupt=0.1%,mtu=1500,seed=7`.
+//!
+//! Losses are independent unless `burst` is given. Real losses come in
+//! runs: a drop-tail queue that overflows drops every packet that arrives
+//! until it drains. `burst` makes them so, by the Gilbert model: a path is
+//! good (nothing lost) or bad (everything lost); from good it turns bad
+//! with a chance q per packet, from bad good again with 1/`burst`, so runs
+//! of losses average `burst` packets, and q = loss / (burst · (1 − loss))
+//! keeps the share lost at `loss`. A run also ends when the path has
+//! carried nothing for `BURST_IDLE_END`, as a queue drains when nothing
+//! arrives: otherwise the chain, which moves only with packets, would keep
+//! a sender that waits out a timeout in the bad state however long it waits.
+//!
+//! ```text
+//!              q                       good: packets pass
+//!        .-----------.                 bad:  packets are lost
+//!   ( good )       ( bad )   1 − 1/burst
+//!        '-----------'  <-'
+//!          1/burst
+//! ```
 
 use core::cmp::Reverse;
 use core::fmt;
@@ -34,6 +53,9 @@ use crate::time::{Duration, Instant};
 pub struct Faults {
     /// Chance that a packet vanishes.
     pub loss: f64,
+    /// Mean length of a run of losses (the Gilbert model above); 1 or less
+    /// (or 0, unset) for independent losses.
+    pub burst: f64,
     /// Chance that a packet arrives twice.
     pub dup: f64,
     /// Chance that a packet is held back so that later ones overtake it.
@@ -49,6 +71,9 @@ pub struct Faults {
     /// Seed of the random choices.
     pub seed: u64,
 }
+
+/// A run of losses ends when the path has been idle this long.
+const BURST_IDLE_END: Duration = Duration::from_millis(10);
 
 /// How long a reordered packet is held back at least, so that packets sent
 /// just after it overtake it even on a path without delay.
@@ -99,6 +124,9 @@ pub struct FaultInjector {
     in_order_until: Instant,
     /// Buffers handed back with `recycle`, reused by `push`.
     spare: Vec<Vec<u8>>,
+    /// The Gilbert model's state: in a run of losses since this packet's
+    /// time (the last pushed).
+    in_burst: Option<Instant>,
     stats: FaultStats,
 }
 
@@ -111,6 +139,7 @@ impl FaultInjector {
             next_seq: 0,
             in_order_until: Instant::ZERO,
             spare: Vec::new(),
+            in_burst: None,
             stats: FaultStats::default(),
         }
     }
@@ -132,7 +161,7 @@ impl FaultInjector {
             self.stats.too_big += 1;
             return;
         }
-        if self.chance(self.faults.loss) {
+        if self.lose(now) {
             self.stats.lost += 1;
             return;
         }
@@ -195,6 +224,21 @@ impl FaultInjector {
 
     pub fn stats(&self) -> FaultStats {
         self.stats
+    }
+
+    /// Whether the next packet is lost: at random, or by the Gilbert model
+    /// when losses come in bursts.
+    fn lose(&mut self, now: Instant) -> bool {
+        let (loss, burst) = (self.faults.loss, self.faults.burst);
+        if !(burst > 1.0) {
+            return self.chance(loss);
+        }
+        let bad = match self.in_burst {
+            Some(last) if now - last < BURST_IDLE_END => !self.chance(1.0 / burst),
+            _ => self.chance(loss / (burst * (1.0 - loss))),
+        };
+        self.in_burst = bad.then_some(now);
+        bad
     }
 
     /// True with probability `p`; out-of-range values count as 0 or 1.
@@ -327,6 +371,7 @@ impl FromStr for Faults {
             let value = value.trim();
             match name.trim() {
                 "loss" => faults.loss = parse_percent(value).map_err(bad)?,
+                "burst" => faults.burst = parse_burst(value).map_err(bad)?,
                 "dup" => faults.dup = parse_percent(value).map_err(bad)?,
                 "reorder" => faults.reorder = parse_percent(value).map_err(bad)?,
                 "corrupt" => faults.corrupt = parse_percent(value).map_err(bad)?,
@@ -341,11 +386,19 @@ impl FromStr for Faults {
     }
 }
 
-const UNKNOWN: &str = "unknown name; expected loss, dup, reorder, corrupt, delay, jitter, mtu or seed";
+const UNKNOWN: &str = "unknown name; expected loss, burst, dup, reorder, corrupt, delay, jitter, mtu or seed";
 const PERCENT: &str = "expected a percentage from 0% to 100%";
 const DURATION: &str = "expected a duration such as 200us, 10ms or 1.5s";
 const SIZE: &str = "expected a size in bytes";
 const NUMBER: &str = "expected a whole number";
+const BURST: &str = "expected a mean burst length in packets, 1 or more";
+
+fn parse_burst(value: &str) -> Result<f64, &'static str> {
+    match value.parse::<f64>() {
+        Ok(burst) if (1.0..=1e6).contains(&burst) => Ok(burst),
+        _ => Err(BURST),
+    }
+}
 
 fn parse_percent(value: &str) -> Result<f64, &'static str> {
     let number = value.strip_suffix('%').unwrap_or(value).trim();
@@ -378,6 +431,9 @@ impl fmt::Display for Faults {
         let percents = [("loss", self.loss), ("dup", self.dup), ("reorder", self.reorder)];
         for (name, p) in percents.into_iter().filter(|&(_, p)| p != 0.0) {
             write!(f, "{name}={},", Percent(p))?;
+            if name == "loss" && self.burst != 0.0 {
+                write!(f, "burst={},", self.burst)?;
+            }
         }
         let durations = [("delay", self.delay), ("jitter", self.jitter)];
         for (name, d) in durations.into_iter().filter(|&(_, d)| !d.is_zero()) {
@@ -489,6 +545,31 @@ mod tests {
         let stats = inj.stats();
         assert_eq!(stats.lost + stats.passed, 10_000);
         assert_eq!(stats.passed, out.len() as u64);
+    }
+
+    #[test]
+    fn bursts_keep_the_loss_rate_and_have_the_mean_length() {
+        let mut inj = FaultInjector::new(faults("loss=2%,burst=4,seed=3"));
+        let out = run(&mut inj, 50_000, Duration::from_micros(10));
+        let numbers: Vec<u16> = out.iter().map(|(_, p)| number(p)).collect();
+        let lost = inj.stats().lost;
+        // Runs of lost packets: gaps in the numbers (mod 2^16).
+        let runs: Vec<u16> = numbers.windows(2).map(|w| w[1].wrapping_sub(w[0]) - 1).filter(|&g| g > 0).collect();
+        let mean = f64::from(runs.iter().map(|&g| u32::from(g)).sum::<u32>()) / runs.len() as f64;
+        assert!((850..=1150).contains(&lost), "{lost} of 50000 lost");
+        assert!((3.5..=4.5).contains(&mean), "mean burst {mean} over {} bursts", runs.len());
+        // The same rate without bursts: runs of one, mostly.
+        let mut inj = FaultInjector::new(faults("loss=2%,seed=3"));
+        let numbers: Vec<u16> = run(&mut inj, 50_000, Duration::from_micros(10)).iter().map(|(_, p)| number(p)).collect();
+        let runs = numbers.windows(2).filter(|w| w[1].wrapping_sub(w[0]) > 1).count() as u64;
+        assert!(runs * 10 > inj.stats().lost * 9, "{runs} runs for {} lost", inj.stats().lost);
+
+        // A run ends when the path is idle: each packet alone, 10 ms apart,
+        // is lost with the chance of starting a run.
+        let mut inj = FaultInjector::new(faults("loss=10%,burst=100,seed=3"));
+        run(&mut inj, 10_000, Duration::from_millis(10));
+        let lost = inj.stats().lost;
+        assert!((3..=25).contains(&lost), "{lost} lost: each a run begun, at 0.11 %, none continued");
     }
 
     #[test]
@@ -604,9 +685,10 @@ mod tests {
 
     #[test]
     fn parse_reads_every_item_in_any_order() {
-        let f = faults(" seed=7, mtu=1500,corrupt=0.1%,jitter=200us ,delay=1.5s,reorder=5,dup=1%,loss = 5% ");
+        let f = faults(" seed=7, mtu=1500,corrupt=0.1%,jitter=200us ,delay=1.5s,reorder=5,dup=1%,loss = 5%,burst=2.5 ");
         let expected = Faults {
             loss: 0.05,
+            burst: 2.5,
             dup: 0.01,
             reorder: 0.05,
             corrupt: 0.001,
@@ -622,7 +704,7 @@ mod tests {
 
     #[test]
     fn display_gives_the_form_back() {
-        let form = "loss=5%,dup=1%,reorder=5%,delay=10ms,jitter=2ms,corrupt=0.1%,mtu=1500,seed=7";
+        let form = "loss=5%,burst=4,dup=1%,reorder=5%,delay=10ms,jitter=2ms,corrupt=0.1%,mtu=1500,seed=7";
         assert_eq!(faults(form).to_string(), form);
         assert_eq!(Faults::default().to_string(), "seed=0");
         assert_eq!(faults("delay=1.5s,jitter=2s").to_string(), "delay=1500ms,jitter=2s,seed=0");
@@ -644,6 +726,8 @@ mod tests {
             ("jitter=-2ms", "jitter=-2ms"),
             ("delay=fastms", "delay=fastms"),
             ("mtu=big", "mtu=big"),
+            ("burst=0.5", "burst=0.5"),
+            ("burst=many", "burst=many"),
             ("seed=-1", "seed=-1"),
             ("loss", "loss"),
             ("speed=10", "speed=10"),
