@@ -230,7 +230,7 @@ impl FaultInjector {
     /// when losses come in bursts.
     fn lose(&mut self, now: Instant) -> bool {
         let (loss, burst) = (self.faults.loss, self.faults.burst);
-        if !(burst > 1.0) {
+        if burst.is_nan() || burst <= 1.0 {
             return self.chance(loss);
         }
         let bad = match self.in_burst {
@@ -560,7 +560,8 @@ mod tests {
         assert!((3.5..=4.5).contains(&mean), "mean burst {mean} over {} bursts", runs.len());
         // The same rate without bursts: runs of one, mostly.
         let mut inj = FaultInjector::new(faults("loss=2%,seed=3"));
-        let numbers: Vec<u16> = run(&mut inj, 50_000, Duration::from_micros(10)).iter().map(|(_, p)| number(p)).collect();
+        let numbers: Vec<u16> =
+            run(&mut inj, 50_000, Duration::from_micros(10)).iter().map(|(_, p)| number(p)).collect();
         let runs = numbers.windows(2).filter(|w| w[1].wrapping_sub(w[0]) > 1).count() as u64;
         assert!(runs * 10 > inj.stats().lost * 9, "{runs} runs for {} lost", inj.stats().lost);
 

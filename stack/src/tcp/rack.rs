@@ -184,7 +184,9 @@ impl SentLog {
     /// The first unSACKed bytes presumed lost and not resent yet (RFC
     /// 6675's NextSeg() rule 1): where they start and where the run ends.
     pub fn first_lost(&self, sack: &Scoreboard) -> Option<(SeqNum, SeqNum)> {
-        self.runs().filter(|(_, run)| run.lost && !run.resent).find_map(|(start, run)| sack.next_unsacked(start, run.end))
+        self.runs()
+            .filter(|(_, run)| run.lost && !run.resent)
+            .find_map(|(start, run)| sack.next_unsacked(start, run.end))
     }
 
     /// RFC 6675's SetPipe(): the bytes in the network. Each unSACKed byte
@@ -393,7 +395,7 @@ impl Rack {
 
     /// §6.2 step 5 (RACK_detect_loss): every run sent before the latest
     /// delivered one, not SACKed, whose time is up (sent more than RACK.rtt
-    /// + `reo_wnd` ago), is lost; a run already lost and waiting to be
+    /// plus `reo_wnd` ago), is lost; a run already lost and waiting to be
     /// resent is passed over. Returns the segments newly marked lost (of
     /// `mss` bytes), and how long until the next run's time is up, if one
     /// is waiting.
@@ -626,7 +628,7 @@ mod tests {
 
     #[test]
     fn reordering_is_seen_and_widens_nothing_until_then() {
-        let (mut log, mut rack) = flight();
+        let (log, mut rack) = flight();
         log.pieces(SeqNum(300), SeqNum(400), &mut |end, run| rack.delivered(at(13), end, run));
         assert_eq!(rack.reo_wnd(true, false, None), Duration::ZERO, "in recovery, no reordering yet");
         // Segment 1, sent once, arrives below RACK.fack: reordering.
@@ -642,7 +644,6 @@ mod tests {
             rack.on_ack(false, SeqNum(1000), SeqNum(1000), true);
         }
         assert_eq!(rack.reo_wnd(false, false, None), Duration::from_micros(2500));
-        let _ = &mut log;
     }
 
     #[test]

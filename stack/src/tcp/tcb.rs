@@ -457,6 +457,11 @@ impl Tcb {
         &self.sack
     }
 
+    /// Runs in the log of sent segments: at most `Config::max_sent_runs`.
+    pub fn sent_runs(&self) -> usize {
+        self.sent.len()
+    }
+
     /// Bytes written and not yet acknowledged: the send buffer in use.
     pub fn send_queue(&self) -> usize {
         self.tx.len()
@@ -1083,11 +1088,11 @@ impl Tcb {
             self.rtx_timer = None;
             match timer {
                 RtxTimer::Retransmission => self.on_retransmission_timeout(cx),
-                RtxTimer::Reordering => {
-                    // RFC 8985 §6.2 step 5 again, now the window has passed.
-                    let reordering = self.detect_losses(cx);
-                    self.set_timer_after_ack(now, false, reordering);
-                }
+                // RFC 8985 §6.2 step 5 again, now the window has passed.
+                RtxTimer::Reordering => match self.detect_losses(cx) {
+                    Some(wait) => self.rtx_timer = Some((now + wait, RtxTimer::Reordering)),
+                    None => self.restart_timer(now),
+                },
                 // RFC 8985 §7.3: probe, unless an ACK since made TLP moot.
                 RtxTimer::LossProbe if self.tlp_allowed() => self.loss_probe = true,
                 RtxTimer::LossProbe => self.restart_timer(now),
@@ -1125,6 +1130,11 @@ impl Tcb {
         } else {
             self.sent.mark_lost(self.snd_una, self.snd_nxt);
         }
+        // §5.4: the earliest segment goes now, whatever the segments not
+        // presumed lost leave of the one-segment window; §5.5: the timer
+        // restarts, backed off.
+        self.retransmit_first = true;
+        self.rtx_timer = Some((cx.now + self.rtt.rto(), RtxTimer::Retransmission));
     }
 
     // ------------------------------------------------------------------
@@ -1163,8 +1173,6 @@ impl Tcb {
                 self.rtx_timer = Some((cx.now + self.rtt.rto(), RtxTimer::Retransmission));
             } else if !resent && self.tlp_allowed() {
                 self.restart_timer(cx.now); // new data: the probe timer anew (§7.2)
-            } else if self.rtx_timer.is_none() {
-                self.rtx_timer = Some((cx.now + self.rtt.rto(), RtxTimer::Retransmission));
             }
             sent = true;
         }
@@ -1183,9 +1191,11 @@ impl Tcb {
         if waiting && self.sent.is_full() {
             cx.counters.sent_log_full += 1; // data waits for ACKs to free runs of the log
         }
-        // Zero window with data waiting and nothing in flight: probe later
+        // While data is outstanding a timer runs (RFC 6298 §5.1); with a
+        // zero window, data waiting and nothing in flight, the probe timer
         // (§3.8.6.1), with the retransmission timer's backoff.
-        if self.rtx_timer.is_none() && waiting && self.state.is_synchronized() && self.snd_wnd == 0 {
+        let zero_window = waiting && self.state.is_synchronized() && self.snd_wnd == 0;
+        if self.rtx_timer.is_none() && (self.snd_nxt > self.snd_una || zero_window) {
             self.rtx_timer = Some((cx.now + self.rtt.rto(), RtxTimer::Retransmission));
         }
     }
@@ -1233,7 +1243,8 @@ impl Tcb {
         }
         let pipe = self.pipe();
         if let Some((seq, len)) = lost {
-            return (self.cc.window().saturating_sub(pipe) >= len).then_some((seq, len, false)); // 4.
+            return (self.cc.window().saturating_sub(pipe) >= len).then_some((seq, len, false));
+            // 4.
         }
         if !synchronized || self.sent.is_full() {
             return None;
