@@ -458,6 +458,10 @@ impl Rack {
 /// delayed.
 pub const WC_DEL_ACK_T: Duration = Duration::from_millis(200);
 
+/// The least probe timeout, as Linux's (two ticks): a round trip of
+/// microseconds, on loopback, would otherwise make every pause a probe.
+pub const MIN_PTO: Duration = Duration::from_millis(2);
+
 /// RFC 8985 §7's TLP state: one probe per episode.
 #[derive(Clone, Debug, Default)]
 pub struct Tlp {
@@ -473,11 +477,13 @@ impl Tlp {
         self.end_seq.is_some()
     }
 
-    /// §7.2: the probe timeout, PTO = 2·SRTT, plus WCDelAckT when the one
-    /// segment in flight may have its ACK delayed; never past the RTO.
+    /// §7.2: the probe timeout, PTO = 2·SRTT (at least `MIN_PTO`), plus
+    /// WCDelAckT when the one segment in flight may have its ACK delayed;
+    /// never past the RTO.
     pub fn pto(srtt: Option<Duration>, one_segment: bool, rto: Duration) -> Duration {
         let Some(srtt) = srtt else { return rto };
-        let pto = if one_segment { 2 * srtt + WC_DEL_ACK_T } else { 2 * srtt };
+        let pto = (2 * srtt).max(MIN_PTO);
+        let pto = if one_segment { pto + WC_DEL_ACK_T } else { pto };
         pto.min(rto)
     }
 
@@ -681,6 +687,7 @@ mod tests {
         assert_eq!(Tlp::pto(srtt, false, rto), Duration::from_millis(20));
         assert_eq!(Tlp::pto(srtt, true, rto), Duration::from_millis(220));
         assert_eq!(Tlp::pto(srtt, true, Duration::from_millis(200)), Duration::from_millis(200));
+        assert_eq!(Tlp::pto(Some(Duration::from_micros(20)), false, rto), MIN_PTO);
         // A probe of new data: delivered, the episode ends, nothing repaired.
         let mut tlp = Tlp::default();
         tlp.sent(SeqNum(1000), false);
