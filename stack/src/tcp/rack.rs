@@ -12,13 +12,17 @@
 //! window has passed, this one is lost, whether it was sent once or resent.
 //!
 //! ```text
-//!   sent at:    t1     t2     t3     t4 (t1 resent)
-//!   segment:   [ A ]  [ B ]  [ C ]  [ A' ]
-//!   delivered:  --     SACK   --     ...     C's sender sees B delivered:
-//!               A was sent before B: lost once t1 + RACK.rtt + reo_wnd passes.
-//!               Later A' is resent at t4; if D, sent at t5 > t4, is SACKed
-//!               while A' is not, A' is lost too: a lost retransmission.
+//!   sent at:   t1      t2      t3              t4
+//!   segment:  [ A ]   [ B ]   [ A again ]     [ C ]
+//!   arrives:   lost    yes     lost            yes
+//!   sender:   B is SACKed and was sent after A: A is lost once
+//!             t1 + RACK.rtt + reo_wnd has passed; resent at t3.
+//!             C is SACKed and was sent after A's resend: the resend is
+//!             lost too (RFC 6675 cannot tell), and A goes a third time.
 //! ```
+//!
+//! What is lost is marked in the log of sent segments; RFC 6675's pipe and
+//! NextSeg() (`tcb.rs`) then read it with the SACK scoreboard.
 //!
 //! TLP ("tail loss probe") covers the tail: when no ACK comes for two round
 //! trips, it sends one segment (new data, or the last segment again) so that
