@@ -36,8 +36,6 @@ pub const DUP_THRESH: usize = 3;
 /// What one ACK's SACK option told the scoreboard.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
 pub struct Update {
-    /// Bytes SACKed for the first time.
-    pub newly_sacked: usize,
     /// Blocks outside SND.UNA..SND.NXT, empty or reversed, or that found
     /// the scoreboard full.
     pub ignored: u32,
@@ -97,28 +95,21 @@ impl Scoreboard {
                 update.ignored += 1;
                 continue;
             }
-            match self.insert(left, right, limit, newly) {
-                Some(new) => update.newly_sacked += new,
-                None => update.ignored += 1,
+            if !self.insert(left, right, limit, newly) {
+                update.ignored += 1;
             }
         }
         update
     }
 
-    /// Merge `[left, right)` with the blocks it overlaps or touches. Returns
-    /// the bytes it newly covers, each run of them told to `newly`, or
-    /// `None` if it needs a slot and none is left.
-    fn insert(
-        &mut self,
-        left: SeqNum,
-        right: SeqNum,
-        limit: usize,
-        newly: &mut dyn FnMut(SeqNum, SeqNum),
-    ) -> Option<usize> {
+    /// Merge `[left, right)` with the blocks it overlaps or touches, telling
+    /// `newly` of each run of bytes it covers for the first time. Returns
+    /// false if it needs a slot and none is left.
+    fn insert(&mut self, left: SeqNum, right: SeqNum, limit: usize, newly: &mut dyn FnMut(SeqNum, SeqNum)) -> bool {
         let first = self.blocks.partition_point(|b| b.1 < left);
         let last = first + self.blocks[first..].iter().take_while(|b| b.0 <= right).count();
         if first == last && self.blocks.len() >= limit {
-            return None;
+            return false;
         }
         let touched = &self.blocks[first..last];
         // The gaps the new block fills between the blocks it touches.
@@ -129,10 +120,9 @@ impl Scoreboard {
             }
             at = at.max(r);
         }
-        let covered: usize = touched.iter().map(|&b| overlap(b, (left, right))).sum();
         let merged = touched.iter().fold((left, right), |(l, r), b| (l.min(b.0), r.max(b.1)));
         self.blocks.splice(first..last, [merged]);
-        Some((right - left) - covered)
+        true
     }
 
     /// The cumulative ACK reached `snd_una`: forget what lies below it.
@@ -159,11 +149,6 @@ impl Scoreboard {
     pub fn dup_thresh_sacked(&self, mss: usize) -> bool {
         let sacked: usize = self.blocks.iter().map(|&(l, r)| r - l).sum();
         self.blocks.len() >= DUP_THRESH || sacked > (DUP_THRESH - 1) * mss
-    }
-
-    /// The highest SACKed sequence number, plus one.
-    pub fn highest(&self) -> Option<SeqNum> {
-        self.blocks.last().map(|b| b.1)
     }
 
     /// SACKed bytes in `[from, to)`.
@@ -221,12 +206,14 @@ mod tests {
         s.blocks().iter().map(|&(l, r)| (l.0, r.0)).collect()
     }
 
-    /// Update with SND.UNA = the ACK = `una` and SND.NXT = `nxt`.
-    fn update(s: &mut Scoreboard, una: u32, nxt: u32, b: &[(u32, u32)]) -> Update {
-        updated(s, una, nxt, b).0
+    /// Update with SND.UNA = the ACK = `una` and SND.NXT = `nxt`; returns
+    /// what `update` says and the bytes SACKed for the first time.
+    fn update(s: &mut Scoreboard, una: u32, nxt: u32, b: &[(u32, u32)]) -> (Update, u32) {
+        let (u, newly) = updated(s, una, nxt, b);
+        (u, newly.iter().map(|(l, r)| r - l).sum())
     }
 
-    /// The same, and the ranges SACKed for the first time.
+    /// The same, with the ranges SACKed for the first time.
     fn updated(s: &mut Scoreboard, una: u32, nxt: u32, b: &[(u32, u32)]) -> (Update, Vec<(u32, u32)>) {
         let mut newly = Vec::new();
         let u = s.update(&sack(b), SeqNum(una), SeqNum(una), SeqNum(nxt), 8, &mut |l, r| newly.push((l.0, r.0)));
@@ -236,17 +223,17 @@ mod tests {
     #[test]
     fn blocks_merge_and_count_only_new_bytes() {
         let mut s = Scoreboard::default();
-        let u = update(&mut s, 1000, 2000, &[(1300, 1400), (1100, 1200)]);
-        assert_eq!((u.newly_sacked, u.ignored, u.dsack), (200, 0, None));
+        let (u, new) = update(&mut s, 1000, 2000, &[(1300, 1400), (1100, 1200)]);
+        assert_eq!((new, u.ignored, u.dsack), (200, 0, None));
         assert_eq!(blocks(&s), [(1100, 1200), (1300, 1400)]);
         // Touching and overlapping blocks merge; repeated ones add nothing.
         let (u, newly) = updated(&mut s, 1000, 2000, &[(1200, 1350), (1300, 1400), (1100, 1200)]);
-        assert_eq!((u.newly_sacked, newly), (100, vec![(1200, 1300)]));
+        assert_eq!((u.ignored, newly), (0, vec![(1200, 1300)]));
         // A block across two held ones: only the gaps are new.
         let (u, newly) = updated(&mut s, 1000, 2000, &[(1450, 1500), (1600, 1700)]);
-        assert_eq!((u.newly_sacked, newly), (150, vec![(1450, 1500), (1600, 1700)]));
+        assert_eq!((u.ignored, newly), (0, vec![(1450, 1500), (1600, 1700)]));
         let (u, newly) = updated(&mut s, 1000, 2000, &[(1420, 1800)]);
-        assert_eq!((u.newly_sacked, newly), (230, vec![(1420, 1450), (1500, 1600), (1700, 1800)]));
+        assert_eq!((u.ignored, newly), (0, vec![(1420, 1450), (1500, 1600), (1700, 1800)]));
         let mut s = Scoreboard::default();
         update(&mut s, 1000, 2000, &[(1100, 1400)]);
         assert_eq!(blocks(&s), [(1100, 1400)]);
@@ -262,15 +249,15 @@ mod tests {
     fn blocks_outside_the_window_are_ignored_and_dsack_is_recognised() {
         let mut s = Scoreboard::default();
         // Beyond SND.NXT, reversed, empty, partly below SND.UNA, far away.
-        let u = update(&mut s, 1000, 2000, &[(1900, 2100), (1500, 1400), (1500, 1500), (900, 1100)]);
-        assert_eq!((u.newly_sacked, u.ignored, u.dsack), (0, 4, None));
-        let u = update(&mut s, 1000, 2000, &[(1100, 1200), (0x8000_1000, 0x8000_1100)]);
-        assert_eq!((u.newly_sacked, u.ignored), (100, 1));
+        let (u, new) = update(&mut s, 1000, 2000, &[(1900, 2100), (1500, 1400), (1500, 1500), (900, 1100)]);
+        assert_eq!((new, u.ignored, u.dsack), (0, 4, None));
+        let (u, new) = update(&mut s, 1000, 2000, &[(1100, 1200), (0x8000_1000, 0x8000_1100)]);
+        assert_eq!((new, u.ignored), (100, 1));
         // D-SACK: a first block below the ACK, or inside the second block.
-        let u = update(&mut s, 1000, 2000, &[(900, 1000), (1100, 1200)]);
-        assert_eq!((u.newly_sacked, u.ignored, u.dsack), (0, 0, Some((SeqNum(900), SeqNum(1000)))));
-        let u = update(&mut s, 1000, 2000, &[(1500, 1600), (1400, 1700)]);
-        assert_eq!((u.newly_sacked, u.ignored, u.dsack), (300, 0, Some((SeqNum(1500), SeqNum(1600)))));
+        let (u, new) = update(&mut s, 1000, 2000, &[(900, 1000), (1100, 1200)]);
+        assert_eq!((new, u.ignored, u.dsack), (0, 0, Some((SeqNum(900), SeqNum(1000)))));
+        let (u, new) = update(&mut s, 1000, 2000, &[(1500, 1600), (1400, 1700)]);
+        assert_eq!((new, u.ignored, u.dsack), (300, 0, Some((SeqNum(1500), SeqNum(1600)))));
         assert_eq!(blocks(&s), [(1100, 1200), (1400, 1700)]);
     }
 
@@ -280,12 +267,12 @@ mod tests {
         let mut ignored = 0;
         for i in 0..20u32 {
             let l = 1010 + 20 * i;
-            ignored += update(&mut s, 1000, 2000, &[(l, l + 10)]).ignored;
+            ignored += update(&mut s, 1000, 2000, &[(l, l + 10)]).0.ignored;
         }
         assert_eq!((s.blocks().len(), ignored), (8, 12));
         // A block that merges with one held still counts.
-        let u = update(&mut s, 1000, 2000, &[(1020, 1030)]);
-        assert_eq!((u.newly_sacked, u.ignored), (10, 0));
+        let (u, new) = update(&mut s, 1000, 2000, &[(1020, 1030)]);
+        assert_eq!((new, u.ignored), (10, 0));
     }
 
     #[test]
@@ -300,7 +287,6 @@ mod tests {
         let mut s = Scoreboard::default();
         update(&mut s, 0, 2000, &[(700, 1000)]);
         assert!(s.dup_thresh_sacked(MSS), "300 bytes: more than 2 × MSS");
-        assert_eq!(s.highest(), Some(SeqNum(1000)));
     }
 
     #[test]
@@ -321,8 +307,8 @@ mod tests {
         let mut s = Scoreboard::default();
         let una = u32::MAX - 150;
         // 2^32 − 50 up to 50: 100 bytes across the wrap.
-        let u = update(&mut s, una, 500, &[(u32::MAX - 49, 50), (100, 200)]);
-        assert_eq!((u.newly_sacked, u.ignored), (200, 0));
+        let (u, new) = updated(&mut s, una, 500, &[(u32::MAX - 49, 50), (100, 200)]);
+        assert_eq!((u.ignored, new), (0, vec![(u32::MAX - 49, 50), (100, 200)]));
         assert_eq!(s.sacked_between(SeqNum(una), SeqNum(500)), 200);
         let first = s.next_unsacked(SeqNum(una), SeqNum(500)).unwrap();
         assert_eq!(first, (SeqNum(una), SeqNum(u32::MAX - 49)));
