@@ -67,6 +67,17 @@ pub struct Sent {
 }
 
 impl Sent {
+    /// Presumed lost, or resent: not simply in flight once.
+    fn marked(&self) -> bool {
+        self.lost || self.resent
+    }
+
+    /// Presume it lost: the original, and any copy resent.
+    fn mark_lost(&mut self) {
+        self.lost = true;
+        self.resent = false;
+    }
+
     /// Same time, same condition: two neighbours that can be one run.
     fn alike(&self, other: &Sent) -> bool {
         (self.xmit_ts, self.retransmitted, self.lost, self.resent)
@@ -87,11 +98,15 @@ pub struct SentLog {
     start: SeqNum,
     runs: VecDeque<Sent>,
     limit: usize,
+    /// How many runs are `marked`: while none is, the log is just the
+    /// flight in the order sent, and the questions below are answered
+    /// without walking it.
+    marked: usize,
 }
 
 impl SentLog {
     pub fn new(start: SeqNum, limit: usize) -> SentLog {
-        SentLog { start, runs: VecDeque::new(), limit: limit.max(2) }
+        SentLog { start, runs: VecDeque::new(), limit: limit.max(2), marked: 0 }
     }
 
     pub fn len(&self) -> usize {
@@ -133,27 +148,34 @@ impl SentLog {
             self.start = seq;
         }
         let old_end = self.end();
+        if seq >= old_end && self.runs.len() < self.limit {
+            self.append(end, now); // new data, said quickly
+            return;
+        }
         self.update(seq, end, |run| {
             run.xmit_ts = now;
             run.retransmitted = true;
             run.resent = true;
         });
         if end > old_end {
-            let new = Sent { end, xmit_ts: now, retransmitted: false, lost: false, resent: false };
-            match self.runs.back_mut() {
-                Some(last) if last.alike(&new) => last.end = end,
-                _ => self.runs.push_back(new),
-            }
+            self.append(end, now);
         }
         self.squeeze();
     }
 
+    /// New data up to `end` left at `now`: a run of its own, or the last
+    /// run longer if that left at the same instant.
+    fn append(&mut self, end: SeqNum, now: Instant) {
+        let new = Sent { end, xmit_ts: now, retransmitted: false, lost: false, resent: false };
+        match self.runs.back_mut() {
+            Some(last) if last.alike(&new) => last.end = end,
+            _ => self.runs.push_back(new),
+        }
+    }
+
     /// Presume `[from, to)` lost: the original, and any copy resent.
     pub fn mark_lost(&mut self, from: SeqNum, to: SeqNum) {
-        self.update(from, to, |run| {
-            run.lost = true;
-            run.resent = false;
-        });
+        self.update(from, to, Sent::mark_lost);
         self.squeeze();
     }
 
@@ -170,10 +192,14 @@ impl SentLog {
                 return;
             }
             self.start = first.end;
+            self.marked -= usize::from(first.marked());
             self.runs.pop_front();
         }
         self.start = self.start.max(ack);
-        self.runs = VecDeque::new(); // an idle connection holds nothing
+        // An idle connection holds little: the room for a few runs stays.
+        if self.runs.capacity() * std::mem::size_of::<Sent>() > 4096 {
+            self.runs = VecDeque::new();
+        }
     }
 
     /// The runs `[from, to)` overlaps, each with the end of its part in it.
@@ -188,6 +214,9 @@ impl SentLog {
     /// The first unSACKed bytes presumed lost and not resent yet (RFC
     /// 6675's NextSeg() rule 1): where they start and where the run ends.
     pub fn first_lost(&self, sack: &Scoreboard) -> Option<(SeqNum, SeqNum)> {
+        if self.marked == 0 {
+            return None;
+        }
         self.runs()
             .filter(|(_, run)| run.lost && !run.resent)
             .find_map(|(start, run)| sack.next_unsacked(start, run.end))
@@ -197,6 +226,9 @@ impl SentLog {
     /// counts once unless it is lost, and once more if a copy resent is in
     /// flight. Without SACK and without loss it is SND.NXT − SND.UNA.
     pub fn pipe(&self, sack: &Scoreboard) -> usize {
+        if self.marked == 0 && sack.is_empty() {
+            return self.end() - self.start; // the common case, said quickly
+        }
         self.runs()
             .map(|(start, run)| {
                 let copies = usize::from(!run.lost) + usize::from(run.resent);
@@ -215,6 +247,7 @@ impl SentLog {
         let i = self.runs.partition_point(|r| r.end <= at);
         if i < self.runs.len() && self.run_start(i) < at {
             let left = Sent { end: at, ..self.runs[i] };
+            self.marked += usize::from(left.marked());
             self.runs.insert(i, left);
             return i + 1;
         }
@@ -230,8 +263,18 @@ impl SentLog {
         }
         let first = self.split(from);
         let last = self.split(to);
-        self.runs.range_mut(first..last).for_each(f);
+        for i in first..last {
+            self.change(i, &f);
+        }
         self.merge(first.saturating_sub(1), (last + 1).min(self.runs.len()));
+    }
+
+    /// Apply `f` to run `i`, keeping count of the marked ones.
+    fn change(&mut self, i: usize, f: impl Fn(&mut Sent)) {
+        let run = &mut self.runs[i];
+        let before = run.marked();
+        f(run);
+        self.marked = self.marked + usize::from(run.marked()) - usize::from(before);
     }
 
     /// Merge the neighbours alike within `runs[from..to]`.
@@ -239,6 +282,7 @@ impl SentLog {
         for i in (from + 1..to).rev() {
             if self.runs[i - 1].alike(&self.runs[i]) {
                 self.runs[i - 1].end = self.runs[i].end;
+                self.marked -= usize::from(self.runs[i].marked());
                 self.runs.remove(i);
             }
         }
@@ -262,6 +306,7 @@ impl SentLog {
                 resent: a.resent || b.resent,
             };
         }
+        self.marked = self.runs.iter().filter(|run| run.marked()).count();
     }
 
     /// Split the log so that no run straddles `at`.
@@ -417,11 +462,16 @@ impl Rack {
         // Sent at the same instant, the bytes below RACK.end_seq went first;
         // split there, a run lies wholly below or above it.
         log.split_at(end_seq);
+        // With nothing marked, the runs are first sendings in the order
+        // sent: past the first one sent after RACK's, none is before it.
+        let in_order = log.marked == 0;
         let (mut lost, mut timeout) = (0, None);
-        let mut start = log.start;
-        for run in log.runs.iter_mut() {
-            let run_start = std::mem::replace(&mut start, run.end);
+        for i in 0..log.runs.len() {
+            let (run_start, run) = (log.run_start(i), log.runs[i]);
             let sent_before = run.xmit_ts < xmit_ts || (run.xmit_ts == xmit_ts && run_start < end_seq);
+            if !sent_before && in_order {
+                break;
+            }
             if (run.lost && !run.resent) || !sent_before {
                 continue;
             }
@@ -431,8 +481,7 @@ impl Rack {
             }
             let due = run.xmit_ts + self.rtt + reo_wnd;
             if due <= now {
-                run.lost = true;
-                run.resent = false;
+                log.change(i, Sent::mark_lost);
                 lost += unsacked.div_ceil(mss.max(1));
             } else {
                 timeout = timeout.max(Some(due - now));
@@ -446,11 +495,9 @@ impl Rack {
     /// first segment is lost, and every other whose time is up; the rest
     /// may still arrive.
     pub fn mark_losses_on_rto(&self, now: Instant, reo_wnd: Duration, log: &mut SentLog) {
-        let mut first = true;
-        for run in log.runs.iter_mut() {
-            if std::mem::take(&mut first) || run.xmit_ts + self.rtt + reo_wnd <= now {
-                run.lost = true;
-                run.resent = false;
+        for i in 0..log.runs.len() {
+            if i == 0 || log.runs[i].xmit_ts + self.rtt + reo_wnd <= now {
+                log.change(i, Sent::mark_lost);
             }
         }
         log.merge(0, log.runs.len());
@@ -530,6 +577,7 @@ mod tests {
     }
 
     fn runs(log: &SentLog) -> Vec<(u32, u32, u64, bool, bool)> {
+        assert_eq!(log.marked, log.runs().filter(|(_, r)| r.marked()).count(), "marked runs counted");
         log.runs().map(|(s, r)| (s.0, r.end.0, r.xmit_ts.total_millis(), r.lost, r.resent)).collect()
     }
 

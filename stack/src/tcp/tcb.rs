@@ -1153,7 +1153,7 @@ impl Tcb {
         if matches!(self.state, State::Closed | State::Listen | State::TimeWait) {
             return;
         }
-        let mut sent = false;
+        let (mut sent, mut sent_new, mut probed) = (false, false, false);
         while let Some((seq, len, probe)) = self.next_segment() {
             let end = self.emit_segment(cx, seq, len, emit);
             let resent = seq < self.snd_nxt;
@@ -1173,14 +1173,16 @@ impl Tcb {
             }
             // A queued FIN rides along when it follows the last data byte.
             self.snd_nxt = self.snd_nxt.max(end);
-            if probe {
-                // One probe per episode; then the retransmission timer
-                // (RFC 8985 §7.3).
-                self.rtx_timer = Some((cx.now + self.rtt.rto(), RtxTimer::Retransmission));
-            } else if !resent && self.tlp_allowed() {
-                self.restart_timer(cx.now); // new data: the probe timer anew (§7.2)
-            }
             sent = true;
+            sent_new |= !resent && !probe;
+            probed |= probe;
+        }
+        if probed {
+            // One probe per episode; then the retransmission timer (RFC
+            // 8985 §7.3).
+            self.rtx_timer = Some((cx.now + self.rtt.rto(), RtxTimer::Retransmission));
+        } else if sent_new && self.tlp_allowed() {
+            self.restart_timer(cx.now); // new data: the probe timer anew (§7.2)
         }
         let owed = std::mem::take(&mut self.dup_acks_owed);
         for &sack_blocks in &owed {
