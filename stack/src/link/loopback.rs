@@ -43,8 +43,10 @@ const RX_BATCH: usize = 32;
 const RX_ROUNDS: usize = 8;
 /// Packets per `sendmmsg`.
 const TX_BATCH: usize = 64;
-/// Packets `send` may queue before it drops; `flush` empties the queue.
+/// Packets, and bytes, `send` may queue: past either it flushes, and drops
+/// what the kernel will not take; `flush` empties the queue.
 const TX_QUEUE: usize = 4096;
+const TX_QUEUE_BYTES: usize = 16 << 20;
 /// Socket buffer sizes: room for a burst from many busy clients.
 const SOCKET_BUFFER: usize = 8 << 20;
 
@@ -234,9 +236,10 @@ impl Link for LoopbackLink {
                 format!("a {}-byte packet cannot be an IPv4 packet", packet.len()),
             ));
         }
-        if self.tx_lens.len() == TX_QUEUE {
+        let full = |link: &Self| link.tx_lens.len() == TX_QUEUE || link.tx.len() + packet.len() > TX_QUEUE_BYTES;
+        if full(self) {
             self.flush()?;
-            if self.tx_lens.len() == TX_QUEUE {
+            if full(self) {
                 // The kernel takes nothing now; dropping is what a full NIC
                 // queue does, and TCP retransmits.
                 self.tx_drops += 1;
