@@ -8,8 +8,8 @@
 //! shared with us (`PACKET_RX_RING`, `TPACKET_V2`), so taking a packet costs
 //! no system call and no copy into a buffer of ours: we read it in place and
 //! hand the frame back. A frame holds `FRAME` bytes; a larger packet (the
-//! kernel's TCP sends up to 64 KiB at once on `lo`) leaves a marker in its
-//! frame and waits whole in the socket's queue, read by `recv` when its
+//! kernel's TCP sends data up to 64 KiB at once on `lo`) leaves a marker in
+//! its frame and waits whole in the socket's queue, read by `recv` when its
 //! marker comes up, so packets still come out in the order they came in.
 //! (`TPACKET_V3`, which hands over whole blocks of packets, would hold a
 //! lone packet until its block timed out: a millisecond on every request.)
@@ -51,13 +51,14 @@ const MAX_PACKET: usize = 65535;
 
 /// Frames per `recv_batch` at most, so a flood cannot starve sending.
 const RX_BATCH: usize = 256;
-/// Bytes of a ring frame: its header and a packet of up to about 2,000 bytes
-/// (every segment but the large ones of a bulk transfer to us).
-const FRAME: usize = 2048;
+/// Bytes of a ring frame: its header (80 bytes) and a packet of up to 944
+/// bytes, as ACKs, handshakes and most requests are; larger segments, which
+/// come in bulk, go through the queue.
+const FRAME: usize = 1024;
 /// Frames in the ring (4 MiB, mapped into our memory from the start): a
-/// burst of two thousand SYNs fits, and a flood's backlog drains in
-/// milliseconds instead of waiting behind ten thousand packets.
-const FRAMES: usize = 2048;
+/// burst of four thousand SYNs fits, or a tenth of a second of a flood
+/// while the scheduler runs something else.
+const FRAMES: usize = 4096;
 /// The ring is made of blocks of contiguous pages, each holding whole frames.
 const BLOCK: usize = 128 << 10;
 /// Packets per `sendmmsg`.
