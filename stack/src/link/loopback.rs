@@ -12,7 +12,7 @@
 //! its frame and waits whole in the socket's queue, read by `recv` when its
 //! marker comes up, so packets still come out in the order they came in.
 //! (`TPACKET_V3`, which hands over whole blocks of packets, would hold a
-//! lone packet until its block timed out: a millisecond on every request.)
+//! lone packet until its block timed out, a millisecond or more.)
 //!
 //! Packets out: a raw IPv4 socket for `IPPROTO_RAW` (so it receives nothing)
 //! sends the whole IPv4 packets the stack built; they travel over `lo` into
