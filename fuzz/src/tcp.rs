@@ -469,7 +469,7 @@ impl Harness {
         // The first segment reaches the client; the rest is in flight.
         let first = h.sent.first().cloned().expect("the server sent data");
         client.receive(h.now, &first);
-        client.transmit(h.now, &mut |p| h.receive(p));
+        client.transmit(h.now, &mut |p| h.receive(&p.concat()));
         h.transmit();
         // The server's delayed ACK of those bytes leaves (and is lost).
         h.advance(config().delayed_ack);
@@ -482,7 +482,7 @@ impl Harness {
     pub fn exchange(&mut self, client: &mut Stack) {
         for _ in 0..100 {
             let mut from_client = Vec::new();
-            client.transmit(self.now, &mut |p| from_client.push(p.to_vec()));
+            client.transmit(self.now, &mut |p| from_client.push(p.concat()));
             for p in &from_client {
                 self.receive(p);
             }
@@ -715,7 +715,7 @@ impl Harness {
     /// peers learn from it.
     pub fn transmit(&mut self) {
         let mut sent = Vec::new();
-        self.stack.transmit(self.now, &mut |p| sent.push(p.to_vec()));
+        self.stack.transmit(self.now, &mut |p| sent.push(p.concat()));
         for p in &sent {
             self.check_sent(p);
         }

@@ -84,14 +84,14 @@ impl Host for Node {
             Node::Server(r) => r.catch_up(now),
         }
     }
-    fn transmit(&mut self, now: Instant, emit: &mut dyn FnMut(&[u8])) {
+    fn transmit(&mut self, now: Instant, emit: &mut dyn FnMut(&[&[u8]])) {
         match self {
             Node::Client(s) => s.transmit(now, emit),
             Node::Server(r) => {
                 r.catch_up(now);
                 r.h.transmit();
                 r.h.check();
-                r.h.sent.iter().for_each(|p| emit(p));
+                r.h.sent.iter().for_each(|p| emit(&[p]));
             }
         }
     }

@@ -31,6 +31,14 @@ pub(crate) fn append(buf: &mut VecDeque<u8>, src: &[u8]) {
     }
 }
 
+/// `*buf = parts.concat()`, reusing the allocation of `buf`, piece by piece.
+pub(crate) fn join(buf: &mut Vec<u8>, parts: &[&[u8]]) {
+    buf.clear();
+    for piece in parts.iter().flat_map(|part| part.chunks(PIECE)) {
+        buf.extend_from_slice(piece);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -44,5 +52,8 @@ mod tests {
         let mut ring = VecDeque::from(vec![1, 2, 3]);
         append(&mut ring, &src);
         assert_eq!(ring.iter().copied().collect::<Vec<_>>(), [&[1, 2, 3], &src[..]].concat());
+        let mut joined = vec![7; 5];
+        join(&mut joined, &[&src[..3], &[], &src[3..]]);
+        assert_eq!(joined, src);
     }
 }

@@ -21,7 +21,6 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use ahash::RandomState;
 use log::{log_enabled, trace, Level};
 
-use crate::copy;
 use crate::link::RxChecksum;
 use crate::tcp::challenge_ack::ChallengeAcks;
 use crate::tcp::isn::{IsnGenerator, Start};
@@ -145,8 +144,8 @@ pub struct Stack {
     replies: VecDeque<Reply>,
     counters: Counters,
     next_port: u16,
-    /// One packet being built, reused for every packet sent.
-    scratch: Vec<u8>,
+    /// Headers being built, reused for every packet sent.
+    scratch: [u8; Ipv4Repr::HEADER_LEN + TcpRepr::MAX_HEADER_LEN],
 }
 
 const EPHEMERAL_PORTS: core::ops::RangeInclusive<u16> = 49152..=65535;
@@ -157,7 +156,7 @@ impl Stack {
             isn: IsnGenerator::new(config.isn_key),
             syn_cookies: SynCookies::new(config.isn_key),
             challenge_acks: ChallengeAcks::new(config.isn_key, config.challenge_ack_limit),
-            scratch: vec![0; config.mtu],
+            scratch: [0; Ipv4Repr::HEADER_LEN + TcpRepr::MAX_HEADER_LEN],
             config,
             slots: Vec::new(),
             free: Vec::new(),
@@ -717,7 +716,12 @@ impl Stack {
     /// Build every segment that should leave now and hand each, as a whole
     /// IPv4 packet, to `emit`. ACKs for everything received since the last
     /// call go out together (RFC 9293 MUST-58/59: aggregate ACKs).
-    pub fn transmit(&mut self, now: Instant, emit: &mut dyn FnMut(&[u8])) {
+    ///
+    /// A packet comes in parts, to be sent one after the other: the first
+    /// holds the IPv4 and TCP headers, the others the payload as it lies in
+    /// the send buffer, so that it is copied only where the packet goes (a
+    /// link's queue, the simulator's wire). `[T]::concat` makes one piece.
+    pub fn transmit(&mut self, now: Instant, emit: &mut dyn FnMut(&[&[u8]])) {
         while let Some(reply) = self.replies.pop_front() {
             match reply {
                 Reply::Tcp { dst, repr } => {
@@ -733,11 +737,10 @@ impl Stack {
                         payload_len: packet.len(),
                         ttl: Ipv4Repr::DEFAULT_TTL,
                     };
-                    self.scratch[..Ipv4Repr::HEADER_LEN].fill(0);
-                    ip.emit(&mut self.scratch[..Ipv4Repr::HEADER_LEN]);
-                    let total = Ipv4Repr::HEADER_LEN + packet.len();
-                    self.scratch[Ipv4Repr::HEADER_LEN..total].copy_from_slice(&packet);
-                    emit(&self.scratch[..total]);
+                    let header = &mut self.scratch[..Ipv4Repr::HEADER_LEN];
+                    header.fill(0);
+                    ip.emit(header);
+                    emit(&[header, &packet]);
                 }
             }
         }
@@ -920,34 +923,34 @@ impl Stack {
     }
 }
 
-/// Write one TCP segment as a whole IPv4 packet into `buf` and emit it.
-/// The payload is copied once, from the send buffer into the packet.
+/// Write one TCP segment's IPv4 and TCP headers into `buf` and emit the
+/// packet as those headers followed by the payload where it lies, in the
+/// send buffer (gather I/O): its bytes are copied once, by whoever takes the
+/// packet, and summed for the checksum where they are.
 fn write_segment(
     buf: &mut [u8],
     src: SocketAddrV4,
     dst: SocketAddrV4,
     repr: &TcpRepr,
     payload: (&[u8], &[u8]),
-    emit: &mut dyn FnMut(&[u8]),
+    emit: &mut dyn FnMut(&[&[u8]]),
 ) {
+    let payload_len = payload.0.len() + payload.1.len();
     if log_enabled!(Level::Trace) {
-        trace!("{} > {} {} len={}", src, dst, repr, payload.0.len() + payload.1.len());
+        trace!("{} > {} {} len={}", src, dst, repr, payload_len);
     }
     let ip_len = Ipv4Repr::HEADER_LEN;
-    let tcp_start = ip_len + repr.header_len();
-    let total = tcp_start + payload.0.len() + payload.1.len();
-    copy::copy(&mut buf[tcp_start..tcp_start + payload.0.len()], payload.0);
-    copy::copy(&mut buf[tcp_start + payload.0.len()..total], payload.1);
-    repr.emit(&mut buf[ip_len..total], *src.ip(), *dst.ip());
+    let (ip_header, tcp_header) = buf.split_at_mut(ip_len);
+    let tcp_len = repr.emit_header(tcp_header, &[payload.0, payload.1], *src.ip(), *dst.ip());
     let ip = Ipv4Repr {
         src_addr: *src.ip(),
         dst_addr: *dst.ip(),
         protocol: PROTO_TCP,
-        payload_len: total - ip_len,
+        payload_len: tcp_len + payload_len,
         ttl: Ipv4Repr::DEFAULT_TTL,
     };
-    ip.emit(&mut buf[..ip_len]);
-    emit(&buf[..total]);
+    ip.emit(ip_header);
+    emit(&[&buf[..ip_len + tcp_len], payload.0, payload.1]);
 }
 
 /// The simulator drives a stack exactly as an event loop does.
@@ -958,7 +961,7 @@ impl crate::link::sim::Host for Stack {
     fn poll(&mut self, now: Instant) {
         Stack::poll(self, now);
     }
-    fn transmit(&mut self, now: Instant, emit: &mut dyn FnMut(&[u8])) {
+    fn transmit(&mut self, now: Instant, emit: &mut dyn FnMut(&[&[u8]])) {
         Stack::transmit(self, now, emit);
     }
     fn poll_at(&self) -> Option<Instant> {

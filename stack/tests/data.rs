@@ -294,3 +294,19 @@ fn rtt_is_measured_on_the_path() {
     assert!(srtt >= Duration::from_millis(100) && srtt < Duration::from_millis(160), "srtt {srtt:?}");
     assert!(info.rto >= srtt);
 }
+
+/// A segment's payload may wrap around the end of the send buffer, at an odd
+/// byte too. It then leaves in two pieces, and the checksum must add the
+/// second one's bytes to the other halves of the 16-bit words (RFC 1071 §2
+/// (B), `checksum::parts`). An odd-sized send buffer puts the wrap at odd
+/// offsets.
+#[test]
+fn payload_wrapping_the_send_buffer_at_an_odd_byte_keeps_its_checksum() {
+    let mut client = config(CLIENT_ADDR);
+    client.send_buffer = 10_001;
+    let mut net = pair_with(Faults::default(), client, config(SERVER_ADDR));
+    let (c, s) = establish(&mut net);
+    let data = pattern(200_001, 3);
+    assert_eq!(transfer(&mut net, CLIENT, c, SERVER, s, &data), data);
+    assert_eq!(stack(&mut net, SERVER).counters().drops.checksum, 0);
+}

@@ -52,7 +52,7 @@ impl Host for Peer {
             Peer::Smol(s) => Host::poll(&mut **s, now),
         }
     }
-    fn transmit(&mut self, now: Instant, emit: &mut dyn FnMut(&[u8])) {
+    fn transmit(&mut self, now: Instant, emit: &mut dyn FnMut(&[&[u8]])) {
         match self {
             Peer::Ours(s) => s.transmit(now, emit),
             Peer::Smol(s) => s.transmit(now, emit),

@@ -19,7 +19,7 @@
 use core::cmp::Reverse;
 use core::fmt;
 use core::str::FromStr;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, VecDeque};
 use std::io;
 use std::os::fd::RawFd;
 
@@ -27,6 +27,7 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::{monotonic_now, Link, LinkCaps, LinkStats};
+use crate::copy;
 use crate::time::{Duration, Instant};
 
 /// What can go wrong on a path, each as a probability 0.0..=1.0 or a duration.
@@ -104,14 +105,19 @@ struct Held {
 pub struct FaultInjector {
     faults: Faults,
     rng: ChaCha8Rng,
-    /// Min-heap on (release, seq): the next packet out is on top.
-    queue: BinaryHeap<Reverse<Held>>,
+    /// Packets not chosen for reordering, oldest first: their release
+    /// times never decrease (`in_order_until`), so a queue keeps them in
+    /// (release, seq) order without sorting.
+    in_order: VecDeque<Held>,
+    /// Min-heap on (release, seq) of the reordered ones. The next packet
+    /// out is the earlier of the two heads.
+    reordered: BinaryHeap<Reverse<Held>>,
     next_seq: u64,
     /// Release time of the latest packet not chosen for reordering. Jitter
     /// alone never reorders (a wire is first in, first out); only `reorder`
     /// does, so the `reordered` counter tells the whole story.
     in_order_until: Instant,
-    /// Bytes held in `queue`, as `held_bytes` counts them.
+    /// Bytes held in `in_order` and `reordered`, as `held_bytes` counts them.
     held: usize,
     /// Buffers handed back with `recycle`, reused by `push`.
     spare: Vec<Vec<u8>>,
@@ -120,7 +126,7 @@ pub struct FaultInjector {
 
 /// What a held packet costs: its buffer and its entry in the queue.
 fn held_bytes(packet: &Vec<u8>) -> usize {
-    packet.capacity() + core::mem::size_of::<Reverse<Held>>()
+    packet.capacity() + core::mem::size_of::<Held>()
 }
 
 impl FaultInjector {
@@ -128,7 +134,8 @@ impl FaultInjector {
         FaultInjector {
             rng: ChaCha8Rng::seed_from_u64(faults.seed),
             faults,
-            queue: BinaryHeap::new(),
+            in_order: VecDeque::new(),
+            reordered: BinaryHeap::new(),
             next_seq: 0,
             in_order_until: Instant::ZERO,
             held: 0,
@@ -148,9 +155,11 @@ impl FaultInjector {
         self.faults = faults;
     }
 
-    /// Decides the fate of `packet`, sent at `now`.
-    pub fn push(&mut self, now: Instant, packet: &[u8]) {
-        if self.faults.mtu.is_some_and(|mtu| packet.len() > mtu) {
+    /// Decides the fate of `packet`, sent at `now`, given in parts to be
+    /// joined in order (see `Stack::transmit`).
+    pub fn push(&mut self, now: Instant, packet: &[&[u8]]) {
+        let len: usize = packet.iter().map(|part| part.len()).sum();
+        if self.faults.mtu.is_some_and(|mtu| len > mtu) {
             self.stats.too_big += 1;
             return;
         }
@@ -172,17 +181,17 @@ impl FaultInjector {
     }
 
     /// Queues one copy of `packet`; false if the buffer has no room for it.
-    fn send_copy(&mut self, now: Instant, packet: &[u8]) -> bool {
+    fn send_copy(&mut self, now: Instant, packet: &[&[u8]]) -> bool {
         let mut copy = self.spare.pop().unwrap_or_default();
-        copy.clear();
-        copy.extend_from_slice(packet);
+        copy::join(&mut copy, packet);
         let cost = held_bytes(&copy);
         if self.held + cost > BUFFER {
             self.recycle(copy);
             return false;
         }
         let on_time = now + self.faults.delay + self.random_up_to(self.faults.jitter);
-        let release = if self.chance(self.faults.reorder) {
+        let reorder = self.chance(self.faults.reorder);
+        let release = if reorder {
             self.stats.reordered += 1;
             let most = self.faults.delay.saturating_mul(REORDER_HOLD_DELAYS);
             on_time + REORDER_HOLD_MIN + self.random_up_to(most)
@@ -201,7 +210,12 @@ impl FaultInjector {
         let seq = self.next_seq;
         self.next_seq += 1;
         self.held += cost;
-        self.queue.push(Reverse(Held { release, seq, packet: copy }));
+        let held = Held { release, seq, packet: copy };
+        if reorder {
+            self.reordered.push(Reverse(held));
+        } else {
+            self.in_order.push_back(held);
+        }
         true
     }
 
@@ -210,7 +224,13 @@ impl FaultInjector {
         if self.poll_at()? > now {
             return None;
         }
-        let Reverse(held) = self.queue.pop()?;
+        let reordered_first = match (self.in_order.front(), self.reordered.peek()) {
+            (Some(in_order), Some(Reverse(reordered))) => reordered < in_order,
+            (None, _) => true,
+            (Some(_), None) => false,
+        };
+        let held =
+            if reordered_first { self.reordered.pop().map(|Reverse(held)| held) } else { self.in_order.pop_front() }?;
         self.held -= held_bytes(&held.packet);
         Some(held.packet)
     }
@@ -229,7 +249,8 @@ impl FaultInjector {
 
     /// When the next packet is due out, if any is waiting.
     pub fn poll_at(&self) -> Option<Instant> {
-        self.queue.peek().map(|Reverse(held)| held.release)
+        let reordered = self.reordered.peek().map(|Reverse(held)| held.release);
+        self.in_order.front().map(|held| held.release).into_iter().chain(reordered).min()
     }
 
     pub fn stats(&self) -> FaultStats {
@@ -307,7 +328,7 @@ impl<L: Link> Link for FaultLink<L> {
     fn recv_batch(&mut self, f: &mut dyn FnMut(&[u8])) -> io::Result<usize> {
         let now = monotonic_now();
         let rx = &mut self.rx;
-        let taken = self.inner.recv_batch(&mut |packet| rx.push(now, packet))?;
+        let taken = self.inner.recv_batch(&mut |packet| rx.push(now, &[packet]))?;
         while let Some(packet) = self.rx.pop(now) {
             f(&packet);
             self.rx.recycle(packet);
@@ -316,7 +337,7 @@ impl<L: Link> Link for FaultLink<L> {
     }
 
     fn send(&mut self, packet: &[u8]) -> io::Result<()> {
-        self.tx.push(monotonic_now(), packet);
+        self.tx.push(monotonic_now(), &[packet]);
         Ok(())
     }
 
@@ -487,7 +508,7 @@ mod tests {
         let mut now = Instant::ZERO;
         let mut out = Vec::new();
         for n in 0..count {
-            inj.push(now, &numbered(n, 40));
+            inj.push(now, &[&numbered(n, 40)]);
             now += gap;
             while let Some(p) = inj.pop(now) {
                 out.push((now, p));
@@ -556,6 +577,18 @@ mod tests {
         assert!((70..=130).contains(&inj.stats().reordered));
     }
 
+    /// Reordered packets wait apart from the others; whichever is due first
+    /// leaves first, and none before its delay is over.
+    #[test]
+    fn reordered_or_not_no_packet_leaves_early() {
+        let mut inj = FaultInjector::new(faults("reorder=20%,delay=10ms,seed=3"));
+        let gap = Duration::from_millis(1);
+        for (at, p) in run(&mut inj, 1000, gap) {
+            let sent = Instant::ZERO + gap * u32::from(number(&p));
+            assert!(at >= sent + Duration::from_millis(10), "packet {} left at {at:?}", number(&p));
+        }
+    }
+
     #[test]
     fn jitter_alone_keeps_order() {
         let mut inj = FaultInjector::new(faults("delay=1ms,jitter=5ms,seed=4"));
@@ -586,7 +619,7 @@ mod tests {
     fn delay_without_jitter_is_exact() {
         let mut inj = FaultInjector::new(faults("delay=10ms"));
         let sent = Instant::from_millis(3);
-        inj.push(sent, &[1, 2, 3]);
+        inj.push(sent, &[&[1, 2, 3]]);
         let due = sent + Duration::from_millis(10);
         assert_eq!(inj.poll_at(), Some(due));
         assert_eq!(inj.pop(Instant::from_micros(due.total_micros() - 1)), None);
@@ -597,8 +630,8 @@ mod tests {
     #[test]
     fn packets_over_the_mtu_are_dropped() {
         let mut inj = FaultInjector::new(faults("mtu=100"));
-        inj.push(Instant::ZERO, &[0; 101]);
-        inj.push(Instant::ZERO, &[0; 100]);
+        inj.push(Instant::ZERO, &[&[0; 101]]);
+        inj.push(Instant::ZERO, &[&[0; 100]]);
         assert_eq!(inj.pop(Instant::ZERO).map(|p| p.len()), Some(100));
         assert_eq!(inj.pop(Instant::ZERO), None);
         assert_eq!(inj.stats(), FaultStats { passed: 1, too_big: 1, ..FaultStats::default() });
@@ -607,18 +640,18 @@ mod tests {
     #[test]
     fn out_of_range_probabilities_do_not_panic() {
         let mut inj = FaultInjector::new(Faults { loss: 7.0, dup: f64::NAN, ..Faults::default() });
-        inj.push(Instant::ZERO, &[1]);
+        inj.push(Instant::ZERO, &[&[1]]);
         assert_eq!(inj.stats().lost, 1);
     }
 
     #[test]
     fn recycled_buffers_are_reused() {
         let mut inj = FaultInjector::new(Faults::default());
-        inj.push(Instant::ZERO, &[1; 64]);
+        inj.push(Instant::ZERO, &[&[1; 64]]);
         let first = inj.pop(Instant::ZERO).unwrap();
         let address = first.as_ptr();
         inj.recycle(first);
-        inj.push(Instant::ZERO, &[2; 8]);
+        inj.push(Instant::ZERO, &[&[2; 8]]);
         let second = inj.pop(Instant::ZERO).unwrap();
         assert_eq!((second.as_ptr(), second), (address, vec![2; 8]));
     }
@@ -629,18 +662,18 @@ mod tests {
     fn a_full_buffer_drops_and_counts() {
         let mut inj = FaultInjector::new(faults("delay=10s,dup=50%"));
         for _ in 0..400_000 {
-            inj.push(Instant::ZERO, &[0; 60]);
+            inj.push(Instant::ZERO, &[&[0; 60]]);
         }
         let s = inj.stats();
         assert!(inj.held() <= BUFFER && inj.held() > BUFFER - 200, "held {}", inj.held());
         assert!(s.overflowed > 200_000, "{s:?}");
         assert_eq!(s.passed + s.overflowed, 400_000);
-        assert_eq!(inj.queue.len() as u64, s.passed + s.duplicated);
+        assert_eq!((inj.in_order.len() + inj.reordered.len()) as u64, s.passed + s.duplicated);
 
         let later = Instant::ZERO + Duration::from_secs(10);
         let out = inj.pop(later).unwrap();
         inj.recycle(out);
-        inj.push(later, &[1; 60]);
+        inj.push(later, &[&[1; 60]]);
         assert_eq!(inj.stats().passed, s.passed + 1, "a packet that left made room");
         while let Some(p) = inj.pop(later + Duration::from_secs(10)) {
             inj.recycle(p);

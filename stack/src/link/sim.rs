@@ -15,6 +15,8 @@
 //! from moving; give such paths a delay.
 
 use std::collections::HashMap;
+
+use ahash::RandomState;
 use std::net::Ipv4Addr;
 
 use super::faults::{FaultInjector, FaultStats, Faults};
@@ -27,17 +29,21 @@ pub trait Host {
     fn receive(&mut self, now: Instant, packet: &[u8]);
     /// Timers that are due fire.
     fn poll(&mut self, now: Instant);
-    /// Packets leave, one call of `emit` each.
-    fn transmit(&mut self, now: Instant, emit: &mut dyn FnMut(&[u8]));
+    /// Packets leave, one call of `emit` each, with the packet in parts
+    /// to be joined in order, the first holding at least the IPv4 header
+    /// (as `Stack::transmit` gives them).
+    fn transmit(&mut self, now: Instant, emit: &mut dyn FnMut(&[&[u8]]));
     /// When the host next needs `poll`, if ever.
     fn poll_at(&self) -> Option<Instant>;
 }
 
-/// The destination address of an IPv4 packet, or `None` if it is too short
-/// or not IPv4. (A stand-in until `wire::ipv4` gives a checked view.)
-fn ipv4_destination(packet: &[u8]) -> Option<Ipv4Addr> {
-    let version = packet.first()? >> 4;
-    let dst: [u8; 4] = packet.get(16..20)?.try_into().ok()?;
+/// The destination address of an IPv4 packet from its first part, or `None`
+/// if that is too short or not IPv4. (A stand-in until `wire::ipv4` gives a
+/// checked view.)
+fn ipv4_destination(packet: &[&[u8]]) -> Option<Ipv4Addr> {
+    let header = packet.first()?;
+    let version = header.first()? >> 4;
+    let dst: [u8; 4] = header.get(16..20)?.try_into().ok()?;
     (version == 4).then_some(Ipv4Addr::from(dst))
 }
 
@@ -57,7 +63,7 @@ struct Path {
 /// first use so that a network of many hosts pays only for pairs that talk.
 struct Paths {
     list: Vec<Path>,
-    index: HashMap<(usize, usize), usize>,
+    index: HashMap<(usize, usize), usize, RandomState>,
 }
 
 impl Paths {
@@ -103,7 +109,7 @@ pub struct Network<H: Host> {
     /// Faults of each path not given its own.
     faults: Faults,
     hosts: Vec<Node<H>>,
-    by_addr: HashMap<Ipv4Addr, usize>,
+    by_addr: HashMap<Ipv4Addr, usize, RandomState>,
     paths: Paths,
     delivered: u64,
     no_route: u64,
@@ -120,8 +126,8 @@ impl<H: Host> Network<H> {
             now: Instant::ZERO,
             faults,
             hosts: Vec::new(),
-            by_addr: HashMap::new(),
-            paths: Paths { list: Vec::new(), index: HashMap::new() },
+            by_addr: HashMap::default(),
+            paths: Paths { list: Vec::new(), index: HashMap::default() },
             delivered: 0,
             no_route: 0,
             capture: None,
@@ -325,9 +331,9 @@ mod tests {
             self.polls += 1;
             self.timer = self.tick.map(|tick| now + tick);
         }
-        fn transmit(&mut self, _now: Instant, emit: &mut dyn FnMut(&[u8])) {
+        fn transmit(&mut self, _now: Instant, emit: &mut dyn FnMut(&[&[u8]])) {
             for p in self.outbox.drain(..) {
-                emit(&p);
+                emit(&[&p]);
             }
         }
         fn poll_at(&self) -> Option<Instant> {

@@ -896,10 +896,16 @@ impl Tcb {
     }
 
     fn deliver(&mut self, data: &[u8]) {
-        self.rcv_nxt += data.len();
         if !self.orphaned {
+            if self.rx.is_empty() {
+                // The peer may fill the window we advertised: room for all
+                // of it in one allocation, rather than growing the buffer
+                // segment by segment each time `recv` has given it back.
+                self.rx.reserve(self.rcv_adv.max(self.rcv_nxt) - self.rcv_nxt);
+            }
             copy::append(&mut self.rx, data);
         }
+        self.rcv_nxt += data.len();
     }
 
     /// §3.10.7.4 "eighth": the peer has no more to send.
@@ -943,7 +949,7 @@ impl Tcb {
 
     /// The earliest moment a timer of this connection fires.
     pub fn poll_at(&self) -> Option<Instant> {
-        [self.rtx_timer, self.delayed_ack, self.fin_wait_2_timer].into_iter().flatten().min()
+        self.rtx_timer.into_iter().chain(self.delayed_ack).chain(self.fin_wait_2_timer).min()
     }
 
     /// Fire the timers that are due.
@@ -1190,11 +1196,9 @@ impl Tcb {
         }
         let mut repr = self.control(cx, seq, Flags::ACK);
         let offset = seq - self.tx_start;
-        // The MSS counts data only: options take their room from it
-        // (RFC 9293 §3.7.1).
-        let options = if repr.options == TcpOptions::default() { 0 } else { repr.options.buffer_len() };
-        let room = self.snd_mss.saturating_sub(options).max(1);
-        let len = max_data.min(room).min(self.tx.len().saturating_sub(offset));
+        // `next_segment` chose `max_data` within `segment_size`, which left
+        // the options their room in the MSS.
+        let len = max_data.min(self.tx.len().saturating_sub(offset));
         let mut end = seq + len;
         if len > 0 && end == self.tx_end() {
             repr.flags |= Flags::PSH; // the last segment of what was written

@@ -11,6 +11,11 @@
 //!   carries down only at the end. With 32 independent lanes, one per word
 //!   of a 64-byte block, the compiler turns the loop into vector additions.
 //!
+//! - (B) position: a run of bytes that starts at an odd offset of the data
+//!   lands in the other halves of the words, so its sum is the byte-swapped
+//!   sum of the run on its own; `parts` uses that to sum a packet held in
+//!   pieces.
+//!
 //! The functions here return the sum *not* complemented, so sums of pieces can
 //! be `combine`d. To verify, check `!combine(&[pseudo, data(seg)]) == 0`; to
 //! emit, zero the checksum field, then write `!combine(..)`.
@@ -43,6 +48,20 @@ pub fn data(bytes: &[u8]) -> u16 {
     }
     // The sum of native words is the big-endian sum in native byte order.
     u16::from_be(fold(sum))
+}
+
+/// One's-complement sum of `parts` taken one after the other as one run of
+/// bytes, such as a segment's header and its payload where it lies. A part
+/// after an odd number of bytes has its sum byte-swapped (property B).
+pub fn parts(parts: &[&[u8]]) -> u16 {
+    let mut sum = 0u64;
+    let mut odd_offset = false;
+    for part in parts {
+        let part_sum = data(part);
+        sum += u64::from(if odd_offset { part_sum.swap_bytes() } else { part_sum });
+        odd_offset ^= part.len() % 2 == 1;
+    }
+    fold(sum)
 }
 
 /// One's-complement sum of already folded sums.
@@ -127,6 +146,22 @@ mod tests {
             let at = (split * 2).min(bytes.len() & !1);
             let (a, b) = bytes.split_at(at);
             prop_assert_eq!(!combine(&[data(a), data(b)]), !data(&bytes));
+        }
+
+        #[test]
+        fn sum_of_parts_is_sum_of_whole(
+            bytes in proptest::collection::vec(any::<u8>(), 0..200),
+            cuts in proptest::collection::vec(0usize..200, 0..4),
+        ) {
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(bytes.len())).collect();
+            cuts.sort();
+            let mut pieces = Vec::new();
+            let mut from = 0;
+            for cut in cuts.into_iter().chain([bytes.len()]) {
+                pieces.push(&bytes[from..cut]);
+                from = cut;
+            }
+            prop_assert_eq!(!parts(&pieces), !data(&bytes));
         }
     }
 }

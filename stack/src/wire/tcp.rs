@@ -266,7 +266,7 @@ impl TcpOptions {
 
     /// Bytes `emit` writes: always a multiple of 4, at most 40.
     pub fn buffer_len(&self) -> usize {
-        self.emit(&mut [0; MAX_OPTIONS_LEN])
+        self.write(Writer { buf: None, at: 0 })
     }
 
     /// Writes the options and returns `buffer_len()`. Like Linux, every option
@@ -283,8 +283,12 @@ impl TcpOptions {
     ///
     /// Panics if `buf` is shorter than `buffer_len()`.
     pub fn emit(&self, buf: &mut [u8]) -> usize {
+        self.write(Writer { buf: Some(buf), at: 0 })
+    }
+
+    /// The layout `emit` describes, written or only measured.
+    fn write(&self, mut w: Writer) -> usize {
         use kind::*;
-        let mut w = Writer { buf, at: 0 };
         if let Some(mss) = self.mss {
             w.put(&[MSS, 4]);
             w.put(&mss.to_be_bytes());
@@ -317,15 +321,18 @@ impl TcpOptions {
     }
 }
 
-/// Appends bytes to a buffer, remembering where it is.
+/// Appends bytes to a buffer, remembering where it is; without a buffer it
+/// only counts them.
 struct Writer<'b> {
-    buf: &'b mut [u8],
+    buf: Option<&'b mut [u8]>,
     at: usize,
 }
 
 impl Writer<'_> {
     fn put(&mut self, bytes: &[u8]) {
-        self.buf[self.at..self.at + bytes.len()].copy_from_slice(bytes);
+        if let Some(buf) = &mut self.buf {
+            buf[self.at..self.at + bytes.len()].copy_from_slice(bytes);
+        }
         self.at += bytes.len();
     }
 }
@@ -346,6 +353,8 @@ pub struct TcpRepr {
 impl TcpRepr {
     /// Length of a header without options.
     pub const MIN_HEADER_LEN: usize = 20;
+    /// Length of a header with the most options.
+    pub const MAX_HEADER_LEN: usize = Self::MIN_HEADER_LEN + MAX_OPTIONS_LEN;
 
     /// Reads the header and parses the options. Does NOT check the checksum.
     pub fn parse(segment: &TcpSegment) -> Result<TcpRepr, Error> {
@@ -373,19 +382,35 @@ impl TcpRepr {
     ///
     /// Panics if `buf` is shorter than `header_len()`.
     pub fn emit(&self, buf: &mut [u8], src: Ipv4Addr, dst: Ipv4Addr) {
-        let header_len = Self::MIN_HEADER_LEN + self.options.emit(&mut buf[Self::MIN_HEADER_LEN..]);
-        put16(buf, field::SRC_PORT, self.src_port);
-        put16(buf, field::DST_PORT, self.dst_port);
-        put32(buf, field::SEQ, self.seq_number.0);
-        put32(buf, field::ACK, self.ack_number.0);
-        buf[field::DATA_OFFSET] = ((header_len / 4) as u8) << 4;
-        buf[field::FLAGS] = self.flags.bits();
-        put16(buf, field::WINDOW, self.window_len);
-        put16(buf, field::CHECKSUM, 0);
-        put16(buf, field::URGENT, self.urgent_at);
-        let pseudo = checksum::pseudo_header(src, dst, PROTO_TCP, buf.len());
-        let sum = !checksum::combine(&[pseudo, checksum::data(buf)]);
-        put16(buf, field::CHECKSUM, sum);
+        let (header, payload) = buf.split_at_mut(self.header_len());
+        self.emit_header(header, &[payload], src, dst);
+    }
+
+    /// Writes header and options at the start of `header` and returns their
+    /// length, `header_len()`, with the checksum of the segment they make
+    /// with `payload`, which stays where it is, in pieces (gather I/O:
+    /// whoever sends the segment copies them after the header).
+    ///
+    /// Panics if `header` is shorter than `header_len()`.
+    pub fn emit_header(&self, header: &mut [u8], payload: &[&[u8]], src: Ipv4Addr, dst: Ipv4Addr) -> usize {
+        let header_len = Self::MIN_HEADER_LEN + self.options.emit(&mut header[Self::MIN_HEADER_LEN..]);
+        let header = &mut header[..header_len];
+        put16(header, field::SRC_PORT, self.src_port);
+        put16(header, field::DST_PORT, self.dst_port);
+        put32(header, field::SEQ, self.seq_number.0);
+        put32(header, field::ACK, self.ack_number.0);
+        header[field::DATA_OFFSET] = ((header_len / 4) as u8) << 4;
+        header[field::FLAGS] = self.flags.bits();
+        put16(header, field::WINDOW, self.window_len);
+        put16(header, field::CHECKSUM, 0);
+        put16(header, field::URGENT, self.urgent_at);
+        let payload_len: usize = payload.iter().map(|part| part.len()).sum();
+        let pseudo = checksum::pseudo_header(src, dst, PROTO_TCP, header_len + payload_len);
+        // The header is whole 32-bit words, so the payload's sum starts on an
+        // even offset and adds as it is.
+        let sum = !checksum::combine(&[pseudo, checksum::data(header), checksum::parts(payload)]);
+        put16(header, field::CHECKSUM, sum);
+        header_len
     }
 }
 

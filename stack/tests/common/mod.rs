@@ -47,7 +47,7 @@ impl Host for Node {
     fn poll(&mut self, now: Instant) {
         self.stack.poll(now);
     }
-    fn transmit(&mut self, now: Instant, emit: &mut dyn FnMut(&[u8])) {
+    fn transmit(&mut self, now: Instant, emit: &mut dyn FnMut(&[&[u8]])) {
         self.stack.transmit(now, emit);
     }
     fn poll_at(&self) -> Option<Instant> {
@@ -271,7 +271,7 @@ pub fn packet(src: SocketAddrV4, dst: SocketAddrV4, repr: &TcpRepr, payload: &[u
 /// What a lone stack sends now, parsed.
 pub fn output(stack: &mut Stack, now: Instant) -> Vec<Seg> {
     let mut out = Vec::new();
-    stack.transmit(now, &mut |p| out.extend(Seg::parse(CLIENT, now, p)));
+    stack.transmit(now, &mut |p| out.extend(Seg::parse(CLIENT, now, &p.concat())));
     out
 }
 

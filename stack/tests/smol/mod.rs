@@ -129,11 +129,11 @@ impl Host for SmolHost {
         self.run(now);
     }
 
-    fn transmit(&mut self, now: Instant, emit: &mut dyn FnMut(&[u8])) {
+    fn transmit(&mut self, now: Instant, emit: &mut dyn FnMut(&[&[u8]])) {
         self.run(now);
         let mut start = 0;
         for &len in &self.device.tx_lens {
-            emit(&self.device.tx[start..start + len]);
+            emit(&[&self.device.tx[start..start + len]]);
             start += len;
         }
         self.device.tx.clear();
