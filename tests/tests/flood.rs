@@ -133,10 +133,10 @@ fn flood(name: &str, extra: &[&str]) -> Value {
 /// 6-7 µs per SYN. So it answers at most about 150,000 SYNs a second; the
 /// kernel drops the rest from the link's receive ring before the stack sees
 /// them, now and then an honest client's SYN among them, and curl waits 1 s
-/// to send it again. (The kernel's own TCP is no faster at this: against
-/// nginx the same work happens inside hping3's `sendto`, which then manages
-/// only 80,000 SYNs a second. With `--rand-source` no RSTs come back, and
-/// the stack keeps up with `--flood`: the case below.)
+/// to send it again. (With the kernel's own TCP the same work happens
+/// inside hping3's `sendto`: against nginx hping3 manages only 80,000 SYNs
+/// a second, and nginx itself spends no CPU on them. With `--rand-source` no RSTs come
+/// back, and the stack keeps up with `--flood`: the case below.)
 #[test]
 fn syn_flood_from_one_address() {
     e2e_with(SUITE, &["hping3", "curl"], || {
