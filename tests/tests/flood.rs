@@ -135,8 +135,9 @@ fn flood(name: &str, extra: &[&str]) -> Value {
 /// them, now and then an honest client's SYN among them, and curl waits 1 s
 /// to send it again. (With the kernel's own TCP the same work happens
 /// inside hping3's `sendto`: against nginx hping3 manages only 80,000 SYNs
-/// a second, and nginx itself spends no CPU on them. With `--rand-source` no RSTs come
-/// back, and the stack keeps up with `--flood`: the case below.)
+/// a second, and nginx itself spends no CPU on them. With `--rand-source`
+/// no RSTs come back, and the stack keeps up with `--flood`: the case
+/// below.)
 #[test]
 fn syn_flood_from_one_address() {
     e2e_with(SUITE, &["hping3", "curl"], || {
