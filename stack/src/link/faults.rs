@@ -84,8 +84,20 @@ const REORDER_HOLD_MIN: Duration = Duration::from_millis(1);
 /// of `REORDER_HOLD_MIN`.
 const REORDER_HOLD_DELAYS: u32 = 3;
 
+/// Bytes of packets one [`FaultInjector`] holds at most, counting each
+/// packet's buffer and its place in the queue, like a router's buffer: a
+/// flood into a long delay must not take the memory of the machine. The
+/// largest window a stack here keeps in flight (a 4 MiB receive buffer)
+/// fits several times over.
+pub const BUFFER: usize = 16 << 20;
+
+/// Spare buffers kept for reuse at most; `pop` and `recycle` come in pairs,
+/// so a few are enough, and more would hold memory the queue gave back.
+const SPARE: usize = 64;
+
 /// Counters of what a [`FaultInjector`] did. Every pushed packet is counted
-/// once in `passed`, `lost` or `too_big`; the other counters count copies.
+/// once in `passed`, `lost`, `too_big` or `overflowed`; the other counters
+/// count copies.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
 pub struct FaultStats {
     /// Packets that got through (at least one copy).
@@ -100,6 +112,8 @@ pub struct FaultStats {
     pub corrupted: u64,
     /// Packets dropped for being larger than the MTU.
     pub too_big: u64,
+    /// Packets dropped because the buffer (`BUFFER`) was full.
+    pub overflowed: u64,
 }
 
 /// A packet waiting for its release time. Ordered by release time, then by
@@ -128,12 +142,19 @@ pub struct FaultInjector {
     /// alone never reorders (a wire is first in, first out); only `reorder`
     /// does, so the `reordered` counter tells the whole story.
     in_order_until: Instant,
+    /// Bytes held in `in_order` and `reordered`, as `held_bytes` counts them.
+    held: usize,
     /// Buffers handed back with `recycle`, reused by `push`.
     spare: Vec<Vec<u8>>,
     /// The Gilbert model's state: in a run of losses since this packet's
     /// time (the last pushed).
     in_burst: Option<Instant>,
     stats: FaultStats,
+}
+
+/// What a held packet costs: its buffer and its entry in the queue.
+fn held_bytes(packet: &Vec<u8>) -> usize {
+    packet.capacity() + core::mem::size_of::<Held>()
 }
 
 impl FaultInjector {
@@ -145,6 +166,7 @@ impl FaultInjector {
             reordered: BinaryHeap::new(),
             next_seq: 0,
             in_order_until: Instant::ZERO,
+            held: 0,
             spare: Vec::new(),
             in_burst: None,
             stats: FaultStats::default(),
@@ -174,20 +196,28 @@ impl FaultInjector {
             self.stats.lost += 1;
             return;
         }
+        let twice = self.chance(self.faults.dup);
+        if !self.send_copy(now, packet) {
+            self.stats.overflowed += 1;
+            return;
+        }
         self.stats.passed += 1;
-        let copies = if self.chance(self.faults.dup) {
+        // The second copy takes its own way through the network, if the
+        // buffer has room for it too.
+        if twice && self.send_copy(now, packet) {
             self.stats.duplicated += 1;
-            2
-        } else {
-            1
-        };
-        // Each copy takes its own way through the network.
-        for _ in 0..copies {
-            self.send_copy(now, packet);
         }
     }
 
-    fn send_copy(&mut self, now: Instant, packet: &[&[u8]]) {
+    /// Queues one copy of `packet`; false if the buffer has no room for it.
+    fn send_copy(&mut self, now: Instant, packet: &[&[u8]]) -> bool {
+        let mut copy = self.spare.pop().unwrap_or_default();
+        copy::join(&mut copy, packet);
+        let cost = held_bytes(&copy);
+        if self.held + cost > BUFFER {
+            self.recycle(copy);
+            return false;
+        }
         let on_time = now + self.faults.delay + self.random_up_to(self.faults.jitter);
         let reorder = self.chance(self.faults.reorder);
         let release = if reorder {
@@ -199,8 +229,6 @@ impl FaultInjector {
             self.in_order_until
         };
 
-        let mut copy = self.spare.pop().unwrap_or_default();
-        copy::join(&mut copy, packet);
         // An empty packet has no bit to flip.
         if !copy.is_empty() && self.chance(self.faults.corrupt) {
             self.stats.corrupted += 1;
@@ -210,12 +238,14 @@ impl FaultInjector {
 
         let seq = self.next_seq;
         self.next_seq += 1;
+        self.held += cost;
         let held = Held { release, seq, packet: copy };
         if reorder {
             self.reordered.push(Reverse(held));
         } else {
             self.in_order.push_back(held);
         }
+        true
     }
 
     /// The next packet whose release time is `now` or earlier.
@@ -229,13 +259,21 @@ impl FaultInjector {
             (Some(_), None) => false,
         };
         let held =
-            if reordered_first { self.reordered.pop().map(|Reverse(held)| held) } else { self.in_order.pop_front() };
-        held.map(|held| held.packet)
+            if reordered_first { self.reordered.pop().map(|Reverse(held)| held) } else { self.in_order.pop_front() }?;
+        self.held -= held_bytes(&held.packet);
+        Some(held.packet)
     }
 
     /// Hands back a buffer from `pop` for reuse.
     pub fn recycle(&mut self, buffer: Vec<u8>) {
-        self.spare.push(buffer);
+        if self.spare.len() < SPARE {
+            self.spare.push(buffer);
+        }
+    }
+
+    /// Bytes of packets held now (at most `BUFFER`).
+    pub fn held(&self) -> usize {
+        self.held
     }
 
     /// When the next packet is due out, if any is waiting.
@@ -284,8 +322,9 @@ impl FaultInjector {
 /// own injector and seed.
 ///
 /// Packets in: `recv_batch` takes everything the inner link has into the
-/// receive injector and delivers those due now; the others wait there (they
-/// are not lost) until `poll_at`, when the driver calls again. Packets out:
+/// receive injector and delivers those due now; the others wait there
+/// until `poll_at`, when the driver calls again (a packet is lost only if the
+/// injector's buffer is full, as a router's would be). Packets out:
 /// `send` puts them into the send injector; `flush` hands those due to the
 /// inner link. So a delayed packet never blocks the event loop.
 pub struct FaultLink<L: Link> {
@@ -697,6 +736,31 @@ mod tests {
         inj.push(Instant::ZERO, &[&[2; 8]]);
         let second = inj.pop(Instant::ZERO).unwrap();
         assert_eq!((second.as_ptr(), second), (address, vec![2; 8]));
+    }
+
+    /// A flood into a long delay fills the buffer and no more: the rest is
+    /// dropped and counted, duplicates included, and what leaves makes room.
+    #[test]
+    fn a_full_buffer_drops_and_counts() {
+        let mut inj = FaultInjector::new(faults("delay=10s,dup=50%"));
+        for _ in 0..400_000 {
+            inj.push(Instant::ZERO, &[&[0; 60]]);
+        }
+        let s = inj.stats();
+        assert!(inj.held() <= BUFFER && inj.held() > BUFFER - 200, "held {}", inj.held());
+        assert!(s.overflowed > 200_000, "{s:?}");
+        assert_eq!(s.passed + s.overflowed, 400_000);
+        assert_eq!((inj.in_order.len() + inj.reordered.len()) as u64, s.passed + s.duplicated);
+
+        let later = Instant::ZERO + Duration::from_secs(10);
+        let out = inj.pop(later).unwrap();
+        inj.recycle(out);
+        inj.push(later, &[&[1; 60]]);
+        assert_eq!(inj.stats().passed, s.passed + 1, "a packet that left made room");
+        while let Some(p) = inj.pop(later + Duration::from_secs(10)) {
+            inj.recycle(p);
+        }
+        assert_eq!((inj.held(), inj.spare.len()), (0, SPARE));
     }
 
     #[test]
