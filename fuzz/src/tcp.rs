@@ -806,6 +806,8 @@ impl Harness {
             assert!(tcb.send_queue() <= config.send_buffer, "send buffer over its bound");
             assert!(tcb.recv_queue() <= config.recv_buffer, "receive buffer over its bound");
             assert!(tcb.ooo_segments() <= config.max_ooo_segments, "out-of-order queue over its bound");
+            assert!(tcb.scoreboard().blocks().len() <= config.max_sack_blocks, "scoreboard over its bound");
+            assert!(tcb.sent_runs() <= config.max_sent_runs, "log of sent segments over its bound");
         }
         assert!(live <= config.max_connections, "{live} connections");
         assert!(self.stack.time_wait_count() <= config.max_time_wait);

@@ -46,7 +46,7 @@ pub struct Config {
     #[arg(long, value_name = "FILE")]
     pub pcap: Option<PathBuf>,
 
-    /// Impair the link, e.g. loss=5%,dup=1%,reorder=5%,delay=10ms,corrupt=0.1%,seed=7.
+    /// Impair the link, e.g. loss=5%,burst=4,dup=1%,reorder=5%,delay=10ms,corrupt=0.1%,seed=7.
     #[arg(long, value_name = "SPEC")]
     pub faults: Option<Faults>,
 

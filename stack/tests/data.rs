@@ -233,9 +233,9 @@ fn the_right_edge_of_the_window_never_moves_left() {
     }
 }
 
-/// A peer that vanishes: after a bounded number of retransmissions with
-/// exponential backoff the connection is aborted and the application told
-/// (§3.8.3, RFC 6298 §5.5).
+/// A peer that vanishes: after a loss probe (RFC 8985 §7) and a bounded
+/// number of retransmissions with exponential backoff the connection is
+/// aborted and the application told (§3.8.3, RFC 6298 §5.5).
 #[test]
 fn retransmissions_give_up_and_tell_the_application() {
     let mut client = config(CLIENT_ADDR);
@@ -248,9 +248,11 @@ fn retransmissions_give_up_and_tell_the_application() {
     stack(&mut net, CLIENT).send(t0, c, b"anyone there?").unwrap();
     run(&mut net, Duration::from_secs(600), |n| stack(n, CLIENT).state(c) == Some(State::Closed));
     let sends: Vec<_> = captured(&mut net).into_iter().filter(|s| s.len > 0).map(|s| s.at).collect();
-    assert_eq!(sends.len(), 6, "the first send and 5 retransmissions");
+    assert_eq!(sends.len(), 7, "the first send, a loss probe and 5 retransmissions");
     let gaps: Vec<_> = sends.windows(2).map(|w| (w[1] - w[0]).as_millis()).collect();
-    assert!(gaps.windows(2).all(|g| g[1] == 2 * g[0]), "each wait doubles: {gaps:?}");
+    assert!(gaps[0] <= gaps[1], "the probe comes no later than the timeout would: {gaps:?}");
+    assert!(gaps[1..].windows(2).all(|g| g[1] == 2 * g[0]), "each wait doubles: {gaps:?}");
+    assert_eq!(net.host(CLIENT).stack.counters().tlp_probes, 1);
     assert!(ready_of(&events(&mut net, CLIENT), c).contains(Ready::RESET));
     let now = net.now();
     assert_eq!(stack(&mut net, CLIENT).recv(now, c, &mut [0; 8]), Err(Error::TimedOut));

@@ -54,10 +54,13 @@ fn downloads_survive_loss() {
         let v = h.stack();
         let c = &v["counters"];
         say(&format!(
-            "loss: 100 × 1 MiB in {:?}, slowest {slowest:?}; retransmissions {}, timeouts {}",
+            "loss: 100 × 1 MiB in {:?}, slowest {slowest:?}; retransmissions {}, timeouts {}, \
+             RACK losses {}, loss probes {}",
             start.elapsed(),
             c["retransmissions"],
-            c["rto_expirations"]
+            c["rto_expirations"],
+            c["rack_losses"],
+            c["tlp_probes"]
         ));
         assert!(c["retransmissions"].as_u64().unwrap() > 0, "no retransmission: were faults injected? {v}");
     });

@@ -14,7 +14,26 @@
 //! real link and runs them on the real monotonic clock.
 //!
 //! [`Faults`] describes the misbehaviour and reads the command-line form
-//! `loss=5%,dup=1%,reorder=5%,delay=10ms,jitter=2ms,corrupt=0.1%,mtu=1500,seed=7`.
+//! `loss=5%,burst=4,dup=1%,reorder=5%,delay=10ms,jitter=2ms,corrupt=0.1%,mtu=1500,seed=7`.
+//!
+//! Losses are independent unless `burst` is given. Real losses come in
+//! runs: a drop-tail queue that overflows drops every packet that arrives
+//! until it drains. `burst` makes them so, by the Gilbert model: a path is
+//! good (nothing lost) or bad (everything lost); from good it turns bad
+//! with a chance q per packet, from bad good again with 1/`burst`, so runs
+//! of losses average `burst` packets, and q = loss / (burst · (1 − loss))
+//! keeps the share lost at `loss`. A run also ends when the path has
+//! carried nothing for `BURST_IDLE_END`, as a queue drains when nothing
+//! arrives: otherwise the chain, which moves only with packets, would keep
+//! a sender that waits out a timeout in the bad state however long it waits.
+//!
+//! ```text
+//!              q                       good: packets pass
+//!        .-----------.                 bad:  packets are lost
+//!   ( good )       ( bad )   1 − 1/burst
+//!        '-----------'  <-'
+//!          1/burst
+//! ```
 
 use core::cmp::Reverse;
 use core::fmt;
@@ -35,6 +54,9 @@ use crate::time::{Duration, Instant};
 pub struct Faults {
     /// Chance that a packet vanishes.
     pub loss: f64,
+    /// Mean length of a run of losses (the Gilbert model above); 1 or less
+    /// (or 0, unset) for independent losses.
+    pub burst: f64,
     /// Chance that a packet arrives twice.
     pub dup: f64,
     /// Chance that a packet is held back so that later ones overtake it.
@@ -51,6 +73,9 @@ pub struct Faults {
     pub seed: u64,
 }
 
+/// A run of losses ends when the path has been idle this long.
+const BURST_IDLE_END: Duration = Duration::from_millis(10);
+
 /// How long a reordered packet is held back at least, so that packets sent
 /// just after it overtake it even on a path without delay.
 const REORDER_HOLD_MIN: Duration = Duration::from_millis(1);
@@ -59,8 +84,20 @@ const REORDER_HOLD_MIN: Duration = Duration::from_millis(1);
 /// of `REORDER_HOLD_MIN`.
 const REORDER_HOLD_DELAYS: u32 = 3;
 
+/// Bytes of packets one [`FaultInjector`] holds at most, counting each
+/// packet's buffer and its place in the queue, like a router's buffer: a
+/// flood into a long delay must not take the memory of the machine. The
+/// largest window a stack here keeps in flight (a 4 MiB receive buffer)
+/// fits several times over.
+pub const BUFFER: usize = 16 << 20;
+
+/// Spare buffers kept for reuse at most; `pop` and `recycle` come in pairs,
+/// so a few are enough, and more would hold memory the queue gave back.
+const SPARE: usize = 64;
+
 /// Counters of what a [`FaultInjector`] did. Every pushed packet is counted
-/// once in `passed`, `lost` or `too_big`; the other counters count copies.
+/// once in `passed`, `lost`, `too_big` or `overflowed`; the other counters
+/// count copies.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
 pub struct FaultStats {
     /// Packets that got through (at least one copy).
@@ -75,6 +112,8 @@ pub struct FaultStats {
     pub corrupted: u64,
     /// Packets dropped for being larger than the MTU.
     pub too_big: u64,
+    /// Packets dropped because the buffer (`BUFFER`) was full.
+    pub overflowed: u64,
 }
 
 /// A packet waiting for its release time. Ordered by release time, then by
@@ -103,9 +142,19 @@ pub struct FaultInjector {
     /// alone never reorders (a wire is first in, first out); only `reorder`
     /// does, so the `reordered` counter tells the whole story.
     in_order_until: Instant,
+    /// Bytes held in `in_order` and `reordered`, as `held_bytes` counts them.
+    held: usize,
     /// Buffers handed back with `recycle`, reused by `push`.
     spare: Vec<Vec<u8>>,
+    /// The Gilbert model's state: in a run of losses since this packet's
+    /// time (the last pushed).
+    in_burst: Option<Instant>,
     stats: FaultStats,
+}
+
+/// What a held packet costs: its buffer and its entry in the queue.
+fn held_bytes(packet: &Vec<u8>) -> usize {
+    packet.capacity() + core::mem::size_of::<Held>()
 }
 
 impl FaultInjector {
@@ -117,7 +166,9 @@ impl FaultInjector {
             reordered: BinaryHeap::new(),
             next_seq: 0,
             in_order_until: Instant::ZERO,
+            held: 0,
             spare: Vec::new(),
+            in_burst: None,
             stats: FaultStats::default(),
         }
     }
@@ -141,24 +192,32 @@ impl FaultInjector {
             self.stats.too_big += 1;
             return;
         }
-        if self.chance(self.faults.loss) {
+        if self.lose(now) {
             self.stats.lost += 1;
             return;
         }
+        let twice = self.chance(self.faults.dup);
+        if !self.send_copy(now, packet) {
+            self.stats.overflowed += 1;
+            return;
+        }
         self.stats.passed += 1;
-        let copies = if self.chance(self.faults.dup) {
+        // The second copy takes its own way through the network, if the
+        // buffer has room for it too.
+        if twice && self.send_copy(now, packet) {
             self.stats.duplicated += 1;
-            2
-        } else {
-            1
-        };
-        // Each copy takes its own way through the network.
-        for _ in 0..copies {
-            self.send_copy(now, packet);
         }
     }
 
-    fn send_copy(&mut self, now: Instant, packet: &[&[u8]]) {
+    /// Queues one copy of `packet`; false if the buffer has no room for it.
+    fn send_copy(&mut self, now: Instant, packet: &[&[u8]]) -> bool {
+        let mut copy = self.spare.pop().unwrap_or_default();
+        copy::join(&mut copy, packet);
+        let cost = held_bytes(&copy);
+        if self.held + cost > BUFFER {
+            self.recycle(copy);
+            return false;
+        }
         let on_time = now + self.faults.delay + self.random_up_to(self.faults.jitter);
         let reorder = self.chance(self.faults.reorder);
         let release = if reorder {
@@ -170,8 +229,6 @@ impl FaultInjector {
             self.in_order_until
         };
 
-        let mut copy = self.spare.pop().unwrap_or_default();
-        copy::join(&mut copy, packet);
         // An empty packet has no bit to flip.
         if !copy.is_empty() && self.chance(self.faults.corrupt) {
             self.stats.corrupted += 1;
@@ -181,12 +238,14 @@ impl FaultInjector {
 
         let seq = self.next_seq;
         self.next_seq += 1;
+        self.held += cost;
         let held = Held { release, seq, packet: copy };
         if reorder {
             self.reordered.push(Reverse(held));
         } else {
             self.in_order.push_back(held);
         }
+        true
     }
 
     /// The next packet whose release time is `now` or earlier.
@@ -200,13 +259,21 @@ impl FaultInjector {
             (Some(_), None) => false,
         };
         let held =
-            if reordered_first { self.reordered.pop().map(|Reverse(held)| held) } else { self.in_order.pop_front() };
-        held.map(|held| held.packet)
+            if reordered_first { self.reordered.pop().map(|Reverse(held)| held) } else { self.in_order.pop_front() }?;
+        self.held -= held_bytes(&held.packet);
+        Some(held.packet)
     }
 
     /// Hands back a buffer from `pop` for reuse.
     pub fn recycle(&mut self, buffer: Vec<u8>) {
-        self.spare.push(buffer);
+        if self.spare.len() < SPARE {
+            self.spare.push(buffer);
+        }
+    }
+
+    /// Bytes of packets held now (at most `BUFFER`).
+    pub fn held(&self) -> usize {
+        self.held
     }
 
     /// When the next packet is due out, if any is waiting.
@@ -217,6 +284,21 @@ impl FaultInjector {
 
     pub fn stats(&self) -> FaultStats {
         self.stats
+    }
+
+    /// Whether the next packet is lost: at random, or by the Gilbert model
+    /// when losses come in bursts.
+    fn lose(&mut self, now: Instant) -> bool {
+        let (loss, burst) = (self.faults.loss, self.faults.burst);
+        if burst.is_nan() || burst <= 1.0 {
+            return self.chance(loss);
+        }
+        let bad = match self.in_burst {
+            Some(last) if now - last < BURST_IDLE_END => !self.chance(1.0 / burst),
+            _ => self.chance(loss / (burst * (1.0 - loss))),
+        };
+        self.in_burst = bad.then_some(now);
+        bad
     }
 
     /// True with probability `p`; out-of-range values count as 0 or 1.
@@ -240,8 +322,9 @@ impl FaultInjector {
 /// own injector and seed.
 ///
 /// Packets in: `recv_batch` takes everything the inner link has into the
-/// receive injector and delivers those due now; the others wait there (they
-/// are not lost) until `poll_at`, when the driver calls again. Packets out:
+/// receive injector and delivers those due now; the others wait there
+/// until `poll_at`, when the driver calls again (a packet is lost only if the
+/// injector's buffer is full, as a router's would be). Packets out:
 /// `send` puts them into the send injector; `flush` hands those due to the
 /// inner link. So a delayed packet never blocks the event loop.
 pub struct FaultLink<L: Link> {
@@ -349,6 +432,7 @@ impl FromStr for Faults {
             let value = value.trim();
             match name.trim() {
                 "loss" => faults.loss = parse_percent(value).map_err(bad)?,
+                "burst" => faults.burst = parse_burst(value).map_err(bad)?,
                 "dup" => faults.dup = parse_percent(value).map_err(bad)?,
                 "reorder" => faults.reorder = parse_percent(value).map_err(bad)?,
                 "corrupt" => faults.corrupt = parse_percent(value).map_err(bad)?,
@@ -363,11 +447,19 @@ impl FromStr for Faults {
     }
 }
 
-const UNKNOWN: &str = "unknown name; expected loss, dup, reorder, corrupt, delay, jitter, mtu or seed";
+const UNKNOWN: &str = "unknown name; expected loss, burst, dup, reorder, corrupt, delay, jitter, mtu or seed";
 const PERCENT: &str = "expected a percentage from 0% to 100%";
 const DURATION: &str = "expected a duration such as 200us, 10ms or 1.5s";
 const SIZE: &str = "expected a size in bytes";
 const NUMBER: &str = "expected a whole number";
+const BURST: &str = "expected a mean burst length in packets, 1 or more";
+
+fn parse_burst(value: &str) -> Result<f64, &'static str> {
+    match value.parse::<f64>() {
+        Ok(burst) if (1.0..=1e6).contains(&burst) => Ok(burst),
+        _ => Err(BURST),
+    }
+}
 
 fn parse_percent(value: &str) -> Result<f64, &'static str> {
     let number = value.strip_suffix('%').unwrap_or(value).trim();
@@ -400,6 +492,9 @@ impl fmt::Display for Faults {
         let percents = [("loss", self.loss), ("dup", self.dup), ("reorder", self.reorder)];
         for (name, p) in percents.into_iter().filter(|&(_, p)| p != 0.0) {
             write!(f, "{name}={},", Percent(p))?;
+            if name == "loss" && self.burst != 0.0 {
+                write!(f, "burst={},", self.burst)?;
+            }
         }
         let durations = [("delay", self.delay), ("jitter", self.jitter)];
         for (name, d) in durations.into_iter().filter(|&(_, d)| !d.is_zero()) {
@@ -514,6 +609,32 @@ mod tests {
     }
 
     #[test]
+    fn bursts_keep_the_loss_rate_and_have_the_mean_length() {
+        let mut inj = FaultInjector::new(faults("loss=2%,burst=4,seed=3"));
+        let out = run(&mut inj, 50_000, Duration::from_micros(10));
+        let numbers: Vec<u16> = out.iter().map(|(_, p)| number(p)).collect();
+        let lost = inj.stats().lost;
+        // Runs of lost packets: gaps in the numbers (mod 2^16).
+        let runs: Vec<u16> = numbers.windows(2).map(|w| w[1].wrapping_sub(w[0]) - 1).filter(|&g| g > 0).collect();
+        let mean = f64::from(runs.iter().map(|&g| u32::from(g)).sum::<u32>()) / runs.len() as f64;
+        assert!((850..=1150).contains(&lost), "{lost} of 50000 lost");
+        assert!((3.5..=4.5).contains(&mean), "mean burst {mean} over {} bursts", runs.len());
+        // The same rate without bursts: runs of one, mostly.
+        let mut inj = FaultInjector::new(faults("loss=2%,seed=3"));
+        let numbers: Vec<u16> =
+            run(&mut inj, 50_000, Duration::from_micros(10)).iter().map(|(_, p)| number(p)).collect();
+        let runs = numbers.windows(2).filter(|w| w[1].wrapping_sub(w[0]) > 1).count() as u64;
+        assert!(runs * 10 > inj.stats().lost * 9, "{runs} runs for {} lost", inj.stats().lost);
+
+        // A run ends when the path is idle: each packet alone, 10 ms apart,
+        // is lost with the chance of starting a run.
+        let mut inj = FaultInjector::new(faults("loss=10%,burst=100,seed=3"));
+        run(&mut inj, 10_000, Duration::from_millis(10));
+        let lost = inj.stats().lost;
+        assert!((3..=25).contains(&lost), "{lost} lost: each a run begun, at 0.11 %, none continued");
+    }
+
+    #[test]
     fn duplication_sends_a_second_copy() {
         let mut inj = FaultInjector::new(faults("dup=100%"));
         let numbers: Vec<u16> = run(&mut inj, 3, Duration::ZERO).iter().map(|(_, p)| number(p)).collect();
@@ -617,6 +738,31 @@ mod tests {
         assert_eq!((second.as_ptr(), second), (address, vec![2; 8]));
     }
 
+    /// A flood into a long delay fills the buffer and no more: the rest is
+    /// dropped and counted, duplicates included, and what leaves makes room.
+    #[test]
+    fn a_full_buffer_drops_and_counts() {
+        let mut inj = FaultInjector::new(faults("delay=10s,dup=50%"));
+        for _ in 0..400_000 {
+            inj.push(Instant::ZERO, &[&[0; 60]]);
+        }
+        let s = inj.stats();
+        assert!(inj.held() <= BUFFER && inj.held() > BUFFER - 200, "held {}", inj.held());
+        assert!(s.overflowed > 200_000, "{s:?}");
+        assert_eq!(s.passed + s.overflowed, 400_000);
+        assert_eq!((inj.in_order.len() + inj.reordered.len()) as u64, s.passed + s.duplicated);
+
+        let later = Instant::ZERO + Duration::from_secs(10);
+        let out = inj.pop(later).unwrap();
+        inj.recycle(out);
+        inj.push(later, &[&[1; 60]]);
+        assert_eq!(inj.stats().passed, s.passed + 1, "a packet that left made room");
+        while let Some(p) = inj.pop(later + Duration::from_secs(10)) {
+            inj.recycle(p);
+        }
+        assert_eq!((inj.held(), inj.spare.len()), (0, SPARE));
+    }
+
     #[test]
     fn fault_link_holds_delayed_packets_until_due_both_ways() {
         let inner = QueueLink { rx: VecDeque::from([vec![1]]), ..QueueLink::default() };
@@ -638,9 +784,10 @@ mod tests {
 
     #[test]
     fn parse_reads_every_item_in_any_order() {
-        let f = faults(" seed=7, mtu=1500,corrupt=0.1%,jitter=200us ,delay=1.5s,reorder=5,dup=1%,loss = 5% ");
+        let f = faults(" seed=7, mtu=1500,corrupt=0.1%,jitter=200us ,delay=1.5s,reorder=5,dup=1%,loss = 5%,burst=2.5 ");
         let expected = Faults {
             loss: 0.05,
+            burst: 2.5,
             dup: 0.01,
             reorder: 0.05,
             corrupt: 0.001,
@@ -656,7 +803,7 @@ mod tests {
 
     #[test]
     fn display_gives_the_form_back() {
-        let form = "loss=5%,dup=1%,reorder=5%,delay=10ms,jitter=2ms,corrupt=0.1%,mtu=1500,seed=7";
+        let form = "loss=5%,burst=4,dup=1%,reorder=5%,delay=10ms,jitter=2ms,corrupt=0.1%,mtu=1500,seed=7";
         assert_eq!(faults(form).to_string(), form);
         assert_eq!(Faults::default().to_string(), "seed=0");
         assert_eq!(faults("delay=1.5s,jitter=2s").to_string(), "delay=1500ms,jitter=2s,seed=0");
@@ -678,6 +825,8 @@ mod tests {
             ("jitter=-2ms", "jitter=-2ms"),
             ("delay=fastms", "delay=fastms"),
             ("mtu=big", "mtu=big"),
+            ("burst=0.5", "burst=0.5"),
+            ("burst=many", "burst=many"),
             ("seed=-1", "seed=-1"),
             ("loss", "loss"),
             ("speed=10", "speed=10"),

@@ -47,8 +47,8 @@ pub struct LinkCaps {
 /// What a link lost on its own, for the status view.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
 pub struct LinkStats {
-    /// Packets the kernel dropped before we could read them (receive buffer
-    /// full).
+    /// Packets the kernel dropped before we could read them (receive ring
+    /// or buffer full).
     pub kernel_drops: u64,
     /// Packets dropped on sending because the device queue stayed full.
     pub tx_drops: u64,

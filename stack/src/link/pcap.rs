@@ -8,12 +8,16 @@
 //! [`PcapWriter`] writes such a file on its own, e.g. from the simulator.
 //!
 //! Writes are buffered; the buffer goes to the file on `flush` and on drop.
+//! A file stops growing at `LIMIT` bytes: a flood must not fill the disk.
+//! The packets after that are counted, not recorded, and a warning says so.
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::os::fd::RawFd;
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
+
+use log::warn;
 
 use super::{Link, LinkCaps, LinkStats};
 use crate::time::Instant;
@@ -22,10 +26,20 @@ use crate::time::Instant;
 const LINKTYPE_RAW: u32 = 101;
 /// Longest record kept; an IPv4 packet is never longer.
 const SNAPLEN: u32 = 65535;
+/// Bytes of the file header and of a record's header.
+const FILE_HEADER: u64 = 24;
+const RECORD_HEADER: u64 = 16;
+/// Largest file written: about ten million small packets.
+pub const LIMIT: u64 = 1 << 30;
 
 /// Writes packets as a pcap file with microsecond timestamps.
 pub struct PcapWriter<W: Write> {
     out: BufWriter<W>,
+    /// Bytes written so far, and at most.
+    written: u64,
+    limit: u64,
+    /// Packets not recorded because the file reached `limit`.
+    skipped: u64,
 }
 
 impl<W: Write> PcapWriter<W> {
@@ -37,12 +51,32 @@ impl<W: Write> PcapWriter<W> {
         for field in [0xa1b2_c3d4, 0x0004_0002, 0, 0, SNAPLEN, LINKTYPE_RAW] {
             out.write_all(&u32::to_le_bytes(field))?;
         }
-        Ok(PcapWriter { out })
+        Ok(PcapWriter { out, written: FILE_HEADER, limit: LIMIT, skipped: 0 })
     }
 
-    /// Records `packet`, seen `ts_micros` microseconds after the Unix epoch.
+    /// Stops the file at `bytes` instead of `LIMIT`.
+    pub fn with_limit(self, bytes: u64) -> Self {
+        PcapWriter { limit: bytes, ..self }
+    }
+
+    /// Packets not recorded because the file was full.
+    pub fn skipped(&self) -> u64 {
+        self.skipped
+    }
+
+    /// Records `packet`, seen `ts_micros` microseconds after the Unix epoch,
+    /// if the file has room for it.
     pub fn write_packet(&mut self, ts_micros: u64, packet: &[u8]) -> io::Result<()> {
         let len = packet.len().min(SNAPLEN as usize);
+        let record = RECORD_HEADER + len as u64;
+        if self.written + record > self.limit {
+            if self.skipped == 0 {
+                warn!("the pcap file reached {} bytes: the packets after it are not recorded", self.written);
+            }
+            self.skipped += 1;
+            return Ok(());
+        }
+        self.written += record;
         let header = [(ts_micros / 1_000_000) as u32, (ts_micros % 1_000_000) as u32, len as u32, packet.len() as u32];
         for field in header {
             self.out.write_all(&field.to_le_bytes())?;
@@ -182,5 +216,17 @@ mod tests {
             Err(_) => eprintln!("tshark is not installed: checked the record sizes only"),
         }
         std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    fn the_file_stops_at_its_limit() {
+        let mut out = Vec::new();
+        let mut writer = PcapWriter::new(&mut out).unwrap().with_limit(24 + 2 * (16 + 40));
+        for _ in 0..5 {
+            writer.write_packet(0, &[0x45; 40]).unwrap();
+        }
+        assert_eq!(writer.skipped(), 3);
+        drop(writer);
+        assert_eq!(out.len(), 24 + 2 * (16 + 40));
     }
 }

@@ -30,8 +30,9 @@
 //! sender learns of one hole per round trip: NewReno's fast recovery
 //! (RFC 6582) inflates the window by one MSS per duplicate ACK and resends
 //! the next hole on each partial ACK. With SACK the scoreboard shows every
-//! hole, and RFC 6675's recovery (`tcb.rs` with `sack.rs`) keeps the window
-//! at ssthresh and counts what is in flight instead.
+//! hole, RACK (RFC 8985, `rack.rs`) rather than the duplicate count says
+//! which are lost, and RFC 6675's recovery (`tcb.rs`) keeps the window at
+//! ssthresh and counts what is in flight instead.
 
 use core::fmt;
 use core::str::FromStr;
@@ -208,10 +209,16 @@ impl Congestion {
         Action::None
     }
 
-    /// A duplicate ACK for `ack` == SND.UNA: RFC 5681 §2's kind, or with
-    /// SACK one that SACKs new data (RFC 6675 §2). `lost` is RFC 6675's
-    /// IsLost(SND.UNA): the scoreboard already shows the first hole lost.
-    pub fn on_dup_ack(&mut self, ack: SeqNum, snd_nxt: SeqNum, flight: usize, lost: bool) -> Action {
+    /// Whether a recovery, fast or after a timeout, is under way: not all
+    /// that was sent when it began is acknowledged yet.
+    pub fn recovering(&self, snd_una: SeqNum) -> bool {
+        self.in_recovery || snd_una < self.recover
+    }
+
+    /// A duplicate ACK for `ack` == SND.UNA, in RFC 5681 §2's sense, on a
+    /// connection without SACK: the third starts fast retransmit. (With
+    /// SACK, RACK decides what is lost and calls `on_loss`.)
+    pub fn on_dup_ack(&mut self, ack: SeqNum, snd_nxt: SeqNum, flight: usize) -> Action {
         if self.in_recovery {
             if !self.sack {
                 self.cwnd += self.mss; // a segment left the network (RFC 6582 step 4)
@@ -219,19 +226,37 @@ impl Congestion {
             return Action::None;
         }
         self.dup_acks += 1;
-        // Only when the ACK covers all that was sent before the last
-        // recovery or timeout, or the duplicates may be echoes of our own
-        // retransmissions (RFC 6582 §3.2 step 2, RFC 6675 §5 (3)).
-        if (self.dup_acks as usize >= DUP_THRESH || lost) && ack >= self.recover {
-            self.ssthresh = self.reduce(flight);
-            // RFC 5681 §3.2 step 3 inflates by the three segments that left
-            // the network; RFC 6675 (4.2) counts them in pipe instead.
-            self.cwnd = if self.sack { self.ssthresh } else { self.ssthresh + 3 * self.mss };
-            self.recover = snd_nxt;
-            self.in_recovery = true;
-            return Action::RetransmitFirst;
+        if self.dup_acks as usize >= DUP_THRESH {
+            return self.on_loss(ack, snd_nxt, flight);
         }
         Action::None
+    }
+
+    /// A loss was detected with SND.UNA at `ack`: three duplicate ACKs, or
+    /// RACK (RFC 8985 §9.3: RACK's first loss starts fast recovery). Only
+    /// when the ACK covers all that was sent before the last recovery or
+    /// timeout, or the losses may be echoes of that episode's own
+    /// (RFC 6582 §3.2 step 2, RFC 6675 §5 (3)).
+    pub fn on_loss(&mut self, ack: SeqNum, snd_nxt: SeqNum, flight: usize) -> Action {
+        if self.in_recovery || ack < self.recover {
+            return Action::None;
+        }
+        self.ssthresh = self.reduce(flight);
+        // RFC 5681 §3.2 step 3 inflates by the three segments that left
+        // the network; RFC 6675 (4.2) counts them in pipe instead.
+        self.cwnd = if self.sack { self.ssthresh } else { self.ssthresh + 3 * self.mss };
+        self.recover = snd_nxt;
+        self.in_recovery = true;
+        Action::RetransmitFirst
+    }
+
+    /// A tail loss probe repaired a loss (RFC 8985 §7.4.2): the loss is a
+    /// congestion signal like any other, but it is already repaired, so
+    /// the window is reduced at once and no recovery follows.
+    pub fn on_probe_repaired(&mut self, flight: usize) {
+        self.ssthresh = self.reduce(flight);
+        self.cwnd = self.ssthresh;
+        self.dup_acks = 0;
     }
 
     /// The retransmission timer expired (RFC 5681 §3.1, equation 4; RFC 9438
@@ -422,14 +447,14 @@ mod tests {
         let mut cc = newreno(false);
         let una = SeqNum(1);
         let max = SeqNum(10_001);
-        assert_eq!(cc.on_dup_ack(una, max, 10_000, false), Action::None);
+        assert_eq!(cc.on_dup_ack(una, max, 10_000), Action::None);
         assert_eq!(cc.limited_transmit(), MSS, "RFC 3042: one new segment on the first duplicate");
-        assert_eq!(cc.on_dup_ack(una, max, 10_000, false), Action::None);
+        assert_eq!(cc.on_dup_ack(una, max, 10_000), Action::None);
         assert_eq!(cc.limited_transmit(), 2 * MSS);
-        assert_eq!(cc.on_dup_ack(una, max, 10_000, false), Action::RetransmitFirst);
+        assert_eq!(cc.on_dup_ack(una, max, 10_000), Action::RetransmitFirst);
         assert_eq!(cc.window(), 5000 + 3000);
         assert_eq!(cc.limited_transmit(), 0);
-        cc.on_dup_ack(una, max, 10_000, false);
+        cc.on_dup_ack(una, max, 10_000);
         assert_eq!(cc.window(), 9000);
         assert_eq!(cc.on_ack(SeqNum(3001), 3000, 7000, T0, None), Action::RetransmitFirst);
         assert!(cc.in_recovery());
@@ -442,12 +467,13 @@ mod tests {
     fn with_sack_the_window_is_ssthresh_and_partial_acks_resend_nothing() {
         let mut cc = newreno(true);
         let (una, max) = (SeqNum(1), SeqNum(10_001));
-        assert_eq!(cc.on_dup_ack(una, max, 10_000, false), Action::None);
+        assert_eq!(cc.on_dup_ack(una, max, 10_000), Action::None);
         assert_eq!(cc.limited_transmit(), 0, "pipe does limited transmit with SACK");
-        // IsLost(SND.UNA) enters recovery before the third duplicate.
-        assert_eq!(cc.on_dup_ack(una, max, 10_000, true), Action::RetransmitFirst);
+        // RACK's loss enters recovery before the third duplicate.
+        assert_eq!(cc.on_loss(una, max, 10_000), Action::RetransmitFirst);
         assert_eq!(cc.window(), 5000);
-        cc.on_dup_ack(una, max, 10_000, true);
+        assert!(cc.recovering(una));
+        cc.on_dup_ack(una, max, 10_000);
         assert_eq!(cc.window(), 5000, "no inflation");
         assert_eq!(cc.on_ack(SeqNum(3001), 3000, 7000, T0, None), Action::None);
         assert_eq!(cc.on_ack(max, 7000, 0, T0, None), Action::None);
@@ -460,8 +486,10 @@ mod tests {
         let mut cc = newreno(false);
         cc.on_timeout(10_000, SeqNum(10_001));
         for _ in 0..3 {
-            assert_eq!(cc.on_dup_ack(SeqNum(5001), SeqNum(10_001), 5000, true), Action::None);
+            assert_eq!(cc.on_dup_ack(SeqNum(5001), SeqNum(10_001), 5000), Action::None);
         }
+        assert_eq!(cc.on_loss(SeqNum(5001), SeqNum(10_001), 5000), Action::None);
+        assert!(cc.recovering(SeqNum(5001)) && !cc.recovering(SeqNum(10_001)));
     }
 
     // CUBIC against RFC 9438's formulas, in segments and seconds.
@@ -573,7 +601,7 @@ mod tests {
         let mut cc = Congestion::new(Algorithm::Cubic, MSS, SeqNum(0), true);
         let (una, max) = (SeqNum(1), SeqNum(100_001));
         for _ in 0..3 {
-            cc.on_dup_ack(una, max, 100 * MSS, false);
+            cc.on_dup_ack(una, max, 100 * MSS);
         }
         assert!(cc.in_recovery());
         assert_eq!((cc.window(), cc.ssthresh()), (70 * MSS, 70 * MSS));

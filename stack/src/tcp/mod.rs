@@ -8,7 +8,9 @@
 //! - [`options`], [`timestamps`]: the options the SYNs negotiate — window
 //!   scaling and timestamps (RFC 7323) — and PAWS.
 //! - [`autotune`]: a receive buffer that grows with the path.
-//! - [`sack`]: what the peer selectively acknowledged, and which holes are lost.
+//! - [`sack`]: what the peer selectively acknowledged.
+//! - [`rack`]: when each segment was sent, which are lost (RACK), and the
+//!   tail loss probe (TLP), RFC 8985.
 //! - [`isn`]: initial sequence numbers.
 //! - [`listener`], [`time_wait`]: the tables a server keeps besides its
 //!   connections.
@@ -23,6 +25,7 @@ pub mod congestion;
 pub mod isn;
 pub mod listener;
 pub mod options;
+pub mod rack;
 pub mod reassembly;
 pub mod rtt;
 pub mod sack;
@@ -81,6 +84,10 @@ pub struct Config {
     /// Blocks of the SACK scoreboard per connection: what a peer's SACK
     /// options can make us hold.
     pub max_sack_blocks: usize,
+    /// Runs of the log of sent segments per connection (RACK's transmit
+    /// times, `rack::SentLog`): a burst sent at once is one run. With this
+    /// many in flight, new data waits for ACKs.
+    pub max_sent_runs: usize,
     /// How congestion avoidance grows the window.
     pub congestion: Algorithm,
     /// Connections of all states but TIME-WAIT.
@@ -117,6 +124,7 @@ impl Config {
             max_ooo_segments: 64,
             sack: true,
             max_sack_blocks: 64,
+            max_sent_runs: 1024,
             congestion: Algorithm::default(),
             max_connections: 100_000,
             max_time_wait: 200_000,
@@ -222,9 +230,20 @@ pub struct Counters {
     pub segments_out: u64,
     pub bytes_in: u64,
     pub bytes_out: u64,
+    /// Segments sent again, loss probes not counted (`tlp_probes`).
     pub retransmissions: u64,
     /// Retransmission timer expirations (each is followed by a retransmission).
     pub rto_expirations: u64,
+    /// Segments RACK presumed lost (RFC 8985 §6.2): sent before one that
+    /// arrived, by more than the reordering window.
+    pub rack_losses: u64,
+    /// Tail loss probes sent (RFC 8985 §7.3): new data, or the last
+    /// segment again, when no ACK came for two round trips.
+    pub tlp_probes: u64,
+    /// Losses a loss probe repaired alone (RFC 8985 §7.4.2).
+    pub tlp_recoveries: u64,
+    /// Times new data waited because the log of sent segments was full.
+    pub sent_log_full: u64,
     /// Connections aborted because retransmissions went unanswered.
     pub connections_timed_out: u64,
     /// Losses repaired before the timer: entries into fast recovery.
@@ -255,7 +274,7 @@ pub struct Counters {
 
 impl Counters {
     /// Every counter by name, for the status view.
-    pub fn fields(&self) -> [(&'static str, u64); 37] {
+    pub fn fields(&self) -> [(&'static str, u64); 41] {
         let d = &self.drops;
         [
             ("packets_in", self.packets_in),
@@ -265,6 +284,10 @@ impl Counters {
             ("bytes_out", self.bytes_out),
             ("retransmissions", self.retransmissions),
             ("rto_expirations", self.rto_expirations),
+            ("rack_losses", self.rack_losses),
+            ("tlp_probes", self.tlp_probes),
+            ("tlp_recoveries", self.tlp_recoveries),
+            ("sent_log_full", self.sent_log_full),
             ("connections_timed_out", self.connections_timed_out),
             ("fast_retransmits", self.fast_retransmits),
             ("sack_blocks_ignored", self.sack_blocks_ignored),

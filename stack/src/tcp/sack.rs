@@ -9,16 +9,14 @@
 //!     | hole  [==SACKed==]  hole  [=SACKed=]  hole  [====SACKed====]  hole |
 //!     v                                                                     v
 //!  ---+------+------------+------+-----------+------+----------------+-----+--->
-//!     |<------------------ lost ----------------->|<-- not yet lost -->|
-//!                                         lost_edge
 //! ```
 //!
-//! A hole is *lost* (RFC 6675's IsLost) once three SACKed blocks, or more
-//! than two segments' worth of SACKed bytes, lie above it: that many later
-//! segments arriving means this one is not just late. A hole below a lost
-//! hole is lost too, so "lost" is everything unSACKed below one point, the
-//! `lost_edge`. The top hole, above the highest block, is never lost by
-//! this rule: nothing has arrived after it yet.
+//! The scoreboard says only what arrived. Which holes are lost is decided
+//! from the time each segment was sent (RACK, `rack.rs`): a hole is lost
+//! once a segment sent after it has arrived and a reordering window has
+//! passed. RFC 6675's own rule, three segments SACKed above a hole, lives
+//! on as RACK's signal that no reordering window is needed
+//! (`dup_thresh_sacked`).
 //!
 //! The scoreboard holds the SACKed blocks, sorted, disjoint and never
 //! touching; what lies below SND.UNA is dropped as the cumulative ACK moves.
@@ -31,20 +29,19 @@
 
 use super::seq::SeqNum;
 
-/// RFC 6675's DupThresh: three segments arriving above a hole mark it lost.
+/// RFC 6675's DupThresh: three segments arriving above a hole mean it is
+/// lost, not reordered.
 pub const DUP_THRESH: usize = 3;
 
 /// What one ACK's SACK option told the scoreboard.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
 pub struct Update {
-    /// Bytes SACKed for the first time.
-    pub newly_sacked: usize,
     /// Blocks outside SND.UNA..SND.NXT, empty or reversed, or that found
     /// the scoreboard full.
     pub ignored: u32,
-    /// D-SACK blocks (RFC 2883): a duplicate the receiver got, which says
-    /// nothing about holes.
-    pub dsack: u32,
+    /// A D-SACK block (RFC 2883): a duplicate the receiver got, which says
+    /// nothing about holes (but tells RACK and TLP of spurious resends).
+    pub dsack: Option<(SeqNum, SeqNum)>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -69,7 +66,7 @@ impl Scoreboard {
 
     /// RFC 6675's Update(): record the blocks of an ACK's SACK option, after
     /// the cumulative ACK (`ack`) has moved SND.UNA. Holds at most `limit`
-    /// blocks.
+    /// blocks. `newly` hears of each range SACKed for the first time.
     ///
     /// The first block is a D-SACK (RFC 2883 §4) when it lies below the
     /// segment's ACK or inside the second block: it reports a duplicate the
@@ -81,13 +78,14 @@ impl Scoreboard {
         snd_una: SeqNum,
         snd_nxt: SeqNum,
         limit: usize,
+        newly: &mut dyn FnMut(SeqNum, SeqNum),
     ) -> Update {
         self.acked(snd_una);
         let mut update = Update::default();
         let second = sack.get(1).copied().flatten();
         for (i, &(left, right)) in sack.iter().flatten().enumerate() {
             if i == 0 && (right <= ack || second.is_some_and(|(l, r)| l <= left && right <= r)) {
-                update.dsack += 1;
+                update.dsack = Some((left, right));
                 continue;
             }
             // Offsets from SND.UNA, so the check holds across the wrap
@@ -97,27 +95,34 @@ impl Scoreboard {
                 update.ignored += 1;
                 continue;
             }
-            match self.insert(left, right, limit) {
-                Some(new) => update.newly_sacked += new,
-                None => update.ignored += 1,
+            if !self.insert(left, right, limit, newly) {
+                update.ignored += 1;
             }
         }
         update
     }
 
-    /// Merge `[left, right)` with the blocks it overlaps or touches. Returns
-    /// the bytes it newly covers, or `None` if it needs a slot and none is left.
-    fn insert(&mut self, left: SeqNum, right: SeqNum, limit: usize) -> Option<usize> {
+    /// Merge `[left, right)` with the blocks it overlaps or touches, telling
+    /// `newly` of each run of bytes it covers for the first time. Returns
+    /// false if it needs a slot and none is left.
+    fn insert(&mut self, left: SeqNum, right: SeqNum, limit: usize, newly: &mut dyn FnMut(SeqNum, SeqNum)) -> bool {
         let first = self.blocks.partition_point(|b| b.1 < left);
         let last = first + self.blocks[first..].iter().take_while(|b| b.0 <= right).count();
         if first == last && self.blocks.len() >= limit {
-            return None;
+            return false;
         }
         let touched = &self.blocks[first..last];
-        let covered: usize = touched.iter().map(|&b| overlap(b, (left, right))).sum();
+        // The gaps the new block fills between the blocks it touches.
+        let mut at = left;
+        for &(l, r) in touched.iter().chain([(right, right)].iter()) {
+            if at < l.min(right) {
+                newly(at, l.min(right));
+            }
+            at = at.max(r);
+        }
         let merged = touched.iter().fold((left, right), |(l, r), b| (l.min(b.0), r.max(b.1)));
         self.blocks.splice(first..last, [merged]);
-        Some((right - left) - covered)
+        true
     }
 
     /// The cumulative ACK reached `snd_una`: forget what lies below it.
@@ -137,19 +142,13 @@ impl Scoreboard {
         self.blocks.first().is_some_and(|b| b.0 == snd_una)
     }
 
-    /// Where the lost holes end (RFC 6675's IsLost()): the left edge of the
-    /// highest block with DupThresh blocks, or more than (DupThresh − 1)
-    /// segments of SACKed bytes, from it upwards. Every unSACKed byte below
-    /// it is lost. `None` when no hole is lost.
-    pub fn lost_edge(&self, mss: usize) -> Option<SeqNum> {
-        let mut sacked_above = 0;
-        for (count, &(left, right)) in self.blocks.iter().rev().enumerate() {
-            sacked_above += right - left;
-            if count + 1 >= DUP_THRESH || sacked_above > (DUP_THRESH - 1) * mss {
-                return Some(left);
-            }
-        }
-        None
+    /// Whether RFC 6675's DupThresh is reached: DupThresh blocks, or more
+    /// than (DupThresh − 1) segments of bytes, are SACKed. RACK then needs
+    /// no reordering window before it calls a hole lost (RFC 8985 §6.2
+    /// step 4), as RFC 6675's IsLost() would call it lost.
+    pub fn dup_thresh_sacked(&self, mss: usize) -> bool {
+        let sacked: usize = self.blocks.iter().map(|&(l, r)| r - l).sum();
+        self.blocks.len() >= DUP_THRESH || sacked > (DUP_THRESH - 1) * mss
     }
 
     /// SACKed bytes in `[from, to)`.
@@ -207,20 +206,36 @@ mod tests {
         s.blocks().iter().map(|&(l, r)| (l.0, r.0)).collect()
     }
 
-    /// Update with SND.UNA = the ACK = `una` and SND.NXT = `nxt`.
-    fn update(s: &mut Scoreboard, una: u32, nxt: u32, b: &[(u32, u32)]) -> Update {
-        s.update(&sack(b), SeqNum(una), SeqNum(una), SeqNum(nxt), 8)
+    /// Update with SND.UNA = the ACK = `una` and SND.NXT = `nxt`; returns
+    /// what `update` says and the bytes SACKed for the first time.
+    fn update(s: &mut Scoreboard, una: u32, nxt: u32, b: &[(u32, u32)]) -> (Update, u32) {
+        let (u, newly) = updated(s, una, nxt, b);
+        (u, newly.iter().map(|(l, r)| r - l).sum())
+    }
+
+    /// The same, with the ranges SACKed for the first time.
+    fn updated(s: &mut Scoreboard, una: u32, nxt: u32, b: &[(u32, u32)]) -> (Update, Vec<(u32, u32)>) {
+        let mut newly = Vec::new();
+        let u = s.update(&sack(b), SeqNum(una), SeqNum(una), SeqNum(nxt), 8, &mut |l, r| newly.push((l.0, r.0)));
+        (u, newly)
     }
 
     #[test]
     fn blocks_merge_and_count_only_new_bytes() {
         let mut s = Scoreboard::default();
-        let u = update(&mut s, 1000, 2000, &[(1300, 1400), (1100, 1200)]);
-        assert_eq!((u.newly_sacked, u.ignored, u.dsack), (200, 0, 0));
+        let (u, new) = update(&mut s, 1000, 2000, &[(1300, 1400), (1100, 1200)]);
+        assert_eq!((new, u.ignored, u.dsack), (200, 0, None));
         assert_eq!(blocks(&s), [(1100, 1200), (1300, 1400)]);
         // Touching and overlapping blocks merge; repeated ones add nothing.
-        let u = update(&mut s, 1000, 2000, &[(1200, 1350), (1300, 1400), (1100, 1200)]);
-        assert_eq!(u.newly_sacked, 100);
+        let (u, newly) = updated(&mut s, 1000, 2000, &[(1200, 1350), (1300, 1400), (1100, 1200)]);
+        assert_eq!((u.ignored, newly), (0, vec![(1200, 1300)]));
+        // A block across two held ones: only the gaps are new.
+        let (u, newly) = updated(&mut s, 1000, 2000, &[(1450, 1500), (1600, 1700)]);
+        assert_eq!((u.ignored, newly), (0, vec![(1450, 1500), (1600, 1700)]));
+        let (u, newly) = updated(&mut s, 1000, 2000, &[(1420, 1800)]);
+        assert_eq!((u.ignored, newly), (0, vec![(1420, 1450), (1500, 1600), (1700, 1800)]));
+        let mut s = Scoreboard::default();
+        update(&mut s, 1000, 2000, &[(1100, 1400)]);
         assert_eq!(blocks(&s), [(1100, 1400)]);
         // The cumulative ACK drops and trims what lies below it.
         update(&mut s, 1150, 2000, &[]);
@@ -234,15 +249,15 @@ mod tests {
     fn blocks_outside_the_window_are_ignored_and_dsack_is_recognised() {
         let mut s = Scoreboard::default();
         // Beyond SND.NXT, reversed, empty, partly below SND.UNA, far away.
-        let u = update(&mut s, 1000, 2000, &[(1900, 2100), (1500, 1400), (1500, 1500), (900, 1100)]);
-        assert_eq!((u.newly_sacked, u.ignored, u.dsack), (0, 4, 0));
-        let u = update(&mut s, 1000, 2000, &[(1100, 1200), (0x8000_1000, 0x8000_1100)]);
-        assert_eq!((u.newly_sacked, u.ignored), (100, 1));
+        let (u, new) = update(&mut s, 1000, 2000, &[(1900, 2100), (1500, 1400), (1500, 1500), (900, 1100)]);
+        assert_eq!((new, u.ignored, u.dsack), (0, 4, None));
+        let (u, new) = update(&mut s, 1000, 2000, &[(1100, 1200), (0x8000_1000, 0x8000_1100)]);
+        assert_eq!((new, u.ignored), (100, 1));
         // D-SACK: a first block below the ACK, or inside the second block.
-        let u = update(&mut s, 1000, 2000, &[(900, 1000), (1100, 1200)]);
-        assert_eq!((u.newly_sacked, u.ignored, u.dsack), (0, 0, 1));
-        let u = update(&mut s, 1000, 2000, &[(1500, 1600), (1400, 1700)]);
-        assert_eq!((u.newly_sacked, u.ignored, u.dsack), (300, 0, 1));
+        let (u, new) = update(&mut s, 1000, 2000, &[(900, 1000), (1100, 1200)]);
+        assert_eq!((new, u.ignored, u.dsack), (0, 0, Some((SeqNum(900), SeqNum(1000)))));
+        let (u, new) = update(&mut s, 1000, 2000, &[(1500, 1600), (1400, 1700)]);
+        assert_eq!((new, u.ignored, u.dsack), (300, 0, Some((SeqNum(1500), SeqNum(1600)))));
         assert_eq!(blocks(&s), [(1100, 1200), (1400, 1700)]);
     }
 
@@ -252,26 +267,26 @@ mod tests {
         let mut ignored = 0;
         for i in 0..20u32 {
             let l = 1010 + 20 * i;
-            ignored += s.update(&sack(&[(l, l + 10)]), SeqNum(1000), SeqNum(1000), SeqNum(2000), 8).ignored;
+            ignored += update(&mut s, 1000, 2000, &[(l, l + 10)]).0.ignored;
         }
         assert_eq!((s.blocks().len(), ignored), (8, 12));
         // A block that merges with one held still counts.
-        let u = s.update(&sack(&[(1020, 1030)]), SeqNum(1000), SeqNum(1000), SeqNum(2000), 8);
-        assert_eq!((u.newly_sacked, u.ignored), (10, 0));
+        let (u, new) = update(&mut s, 1000, 2000, &[(1020, 1030)]);
+        assert_eq!((new, u.ignored), (10, 0));
     }
 
     #[test]
-    fn is_lost_needs_three_blocks_or_more_than_two_segments_above() {
+    fn dup_thresh_needs_three_blocks_or_more_than_two_segments() {
         let mut s = Scoreboard::default();
         update(&mut s, 0, 2000, &[(100, 200)]);
-        assert_eq!(s.lost_edge(MSS), None, "one segment above: maybe just reordered");
+        assert!(!s.dup_thresh_sacked(MSS), "one segment: maybe just reordered");
         update(&mut s, 0, 2000, &[(300, 400)]);
-        assert_eq!(s.lost_edge(MSS), None);
+        assert!(!s.dup_thresh_sacked(MSS));
         update(&mut s, 0, 2000, &[(500, 550)]);
-        assert_eq!(s.lost_edge(MSS), Some(SeqNum(100)), "three blocks above the first hole");
+        assert!(s.dup_thresh_sacked(MSS), "three blocks");
+        let mut s = Scoreboard::default();
         update(&mut s, 0, 2000, &[(700, 1000)]);
-        // 300 bytes above the hole at 550..700: more than 2 × MSS.
-        assert_eq!(s.lost_edge(MSS), Some(SeqNum(700)));
+        assert!(s.dup_thresh_sacked(MSS), "300 bytes: more than 2 × MSS");
     }
 
     #[test]
@@ -292,8 +307,8 @@ mod tests {
         let mut s = Scoreboard::default();
         let una = u32::MAX - 150;
         // 2^32 − 50 up to 50: 100 bytes across the wrap.
-        let u = update(&mut s, una, 500, &[(u32::MAX - 49, 50), (100, 200)]);
-        assert_eq!((u.newly_sacked, u.ignored), (200, 0));
+        let (u, new) = updated(&mut s, una, 500, &[(u32::MAX - 49, 50), (100, 200)]);
+        assert_eq!((u.ignored, new), (0, vec![(u32::MAX - 49, 50), (100, 200)]));
         assert_eq!(s.sacked_between(SeqNum(una), SeqNum(500)), 200);
         let first = s.next_unsacked(SeqNum(una), SeqNum(500)).unwrap();
         assert_eq!(first, (SeqNum(una), SeqNum(u32::MAX - 49)));

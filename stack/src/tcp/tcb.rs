@@ -26,8 +26,10 @@
 //! The SYN takes the sequence number ISS and the FIN the one after the last
 //! data byte, so both are acknowledged, and retransmitted, like data.
 //!
-//! What is sent next, a retransmission or new data, is decided in one place:
-//! `next_segment`.
+//! What is sent next, a retransmission, a loss probe or new data, is decided
+//! in one place, `next_segment`; what is lost, in one place too,
+//! `detect_losses` (RACK, RFC 8985, with SACK) or where fast retransmit and
+//! the timer presume it without SACK.
 
 use std::collections::VecDeque;
 use std::net::SocketAddrV4;
@@ -39,6 +41,7 @@ use super::challenge_ack::ChallengeAcks;
 use super::congestion::{Action, Congestion};
 use super::isn::Start;
 use super::options::{Negotiated, MAX_UNSCALED_WINDOW};
+use super::rack::{Rack, SentLog, Tlp};
 use super::reassembly::Reassembly;
 use super::rtt::RttEstimator;
 use super::sack::Scoreboard;
@@ -47,7 +50,7 @@ use super::state::State;
 use super::timestamps::TsState;
 use super::{Config, Counters, Error, Ready};
 use crate::copy;
-use crate::time::Instant;
+use crate::time::{Duration, Instant};
 use crate::wire::tcp::{Flags, TcpOptions, TcpRepr};
 
 /// The MSS to assume when the peer sends none (RFC 9293 §3.7.1, MUST-15).
@@ -70,6 +73,20 @@ pub struct Context<'a> {
     pub counters: &'a mut Counters,
     /// The stack's budget of challenge ACKs, shared by every connection.
     pub challenge_acks: &'a mut ChallengeAcks,
+}
+
+/// What the retransmission timer is set for: one timer, three uses, since
+/// at most one of them is needed at a time (RFC 8985 §8).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum RtxTimer {
+    /// RFC 6298's retransmission timeout; with nothing in flight and the
+    /// peer's window shut, the zero-window probe (§3.8.6.1).
+    Retransmission,
+    /// RACK's reordering window ends for a segment sent before one that
+    /// was delivered (RFC 8985 §6.2 step 5).
+    Reordering,
+    /// The tail loss probe's timeout, PTO (RFC 8985 §7.2).
+    LossProbe,
 }
 
 /// A segment as the TCB sees it: header fields and payload.
@@ -152,18 +169,22 @@ pub struct Tcb {
     pub cc: Congestion,
     /// What the peer has SACKed of what we sent.
     sack: Scoreboard,
-    /// RFC 6675's HighRxt, as one past the highest byte retransmitted.
-    high_rxt: SeqNum,
-    /// Everything unSACKed below this is presumed lost: the segment fast
-    /// retransmit resends, or, after a timeout, all that had been sent
-    /// (RFC 6675 §5.1).
-    lost_until: SeqNum,
+    /// When each byte in flight was sent, and whether it is presumed lost
+    /// or was resent (RFC 8985 §5.2): what the scoreboard does not know.
+    sent: SentLog,
+    /// RACK's per-connection state (RFC 8985 §5.3), with SACK.
+    rack: Rack,
+    /// The tail loss probe's episode (RFC 8985 §7), with SACK.
+    tlp: Tlp,
+    /// The probe timer fired: send a loss probe now (RFC 8985 §7.3).
+    loss_probe: bool,
     /// Retransmission timeouts in a row without progress.
     pub retries: u32,
 
-    // Timers (RFC 9293 §3.10.8): retransmission or zero-window probe, the
-    // delayed ACK, and the FIN-WAIT-2 limit.
-    rtx_timer: Option<Instant>,
+    // Timers (RFC 9293 §3.10.8): retransmission (or zero-window probe,
+    // RACK's reordering window, the loss probe), the delayed ACK, and the
+    // FIN-WAIT-2 limit.
+    rtx_timer: Option<(Instant, RtxTimer)>,
     delayed_ack: Option<Instant>,
     fin_wait_2_timer: Option<Instant>,
 
@@ -228,8 +249,10 @@ impl Tcb {
             rtt_timing: None,
             cc: Congestion::new(cx.config.congestion, mss, iss, false),
             sack: Scoreboard::default(),
-            high_rxt: iss,
-            lost_until: iss,
+            sent: SentLog::new(iss, cx.config.max_sent_runs),
+            rack: Rack::new(iss),
+            tlp: Tlp::default(),
+            loss_probe: false,
             retries: 0,
             rtx_timer: None,
             delayed_ack: None,
@@ -434,6 +457,11 @@ impl Tcb {
         &self.sack
     }
 
+    /// Runs in the log of sent segments: at most `Config::max_sent_runs`.
+    pub fn sent_runs(&self) -> usize {
+        self.sent.len()
+    }
+
     /// Bytes written and not yet acknowledged: the send buffer in use.
     pub fn send_queue(&self) -> usize {
         self.tx.len()
@@ -531,6 +559,7 @@ impl Tcb {
             self.rtt_sample(cx, repr);
             self.snd_una = repr.ack_number;
             self.update_window(repr);
+            self.sent.acked(self.snd_una, &mut |_, _, _| {});
             self.rtx_timer = None;
             self.set_state(State::Established, "SYN,ACK received");
             self.ready |= Ready::CONNECTED | Ready::WRITABLE;
@@ -539,7 +568,7 @@ impl Tcb {
             // Simultaneous open (§3.5, Figure 7): both SYNs crossed. Send
             // our SYN again, now as SYN,ACK.
             self.set_state(State::SynReceived, "SYN received (simultaneous open)");
-            self.retransmit_first = true;
+            self.presume_first_lost();
             self.update_window(repr);
         }
         None
@@ -569,7 +598,7 @@ impl Tcb {
         // A retransmitted SYN in SYN-RECEIVED: our SYN,ACK was lost, so send
         // it again now rather than wait for our timer.
         if self.state == State::SynReceived && flags == Flags::SYN && repr.seq_number == self.irs {
-            self.retransmit_first = true;
+            self.presume_first_lost();
             return None;
         }
 
@@ -635,6 +664,8 @@ impl Tcb {
             self.set_state(State::Established, "ACK of SYN");
             self.rtt_sample(cx, repr);
             self.snd_una = self.iss + 1;
+            self.sent.acked(self.snd_una, &mut |_, _, _| {});
+            self.rtx_timer = None; // RFC 6298 §5.2: all that was sent is acknowledged
             self.update_window(repr);
             self.ready |= Ready::CONNECTED | Ready::WRITABLE;
             if self.fin_queued {
@@ -705,18 +736,30 @@ impl Tcb {
             && !repr.flags.contains(Flags::SYN)
             && !repr.flags.contains(Flags::FIN)
             && !window_changed;
-        if ack > self.snd_una {
+        let advanced = ack > self.snd_una;
+        let was_recovering = self.cc.recovering(self.snd_una);
+        if advanced {
             self.on_new_ack(cx, repr);
         }
-        let newly_sacked = self.update_scoreboard(cx, repr);
-        // With SACK a duplicate ACK is one that SACKs data not SACKed before
-        // (RFC 6675 §2), even if it also moves SND.UNA; so an ACK that only
-        // reports a duplicate segment (D-SACK), or that the network
-        // duplicated, does not count.
-        let duplicate = if self.options.sack_permitted { newly_sacked > 0 } else { same_ack };
-        if duplicate {
+        let dsack = self.update_scoreboard(cx, repr);
+        let mut reordering = None;
+        if self.options.sack_permitted {
+            // RFC 8985 §6.2 step 4, and §7.4.2: what this ACK says of the
+            // reordering window and of the loss probe.
+            let recovery_ended = was_recovering && !self.cc.recovering(self.snd_una);
+            self.rack.on_ack(dsack.is_some(), self.snd_una, self.snd_nxt, recovery_ended);
+            let plain_dup_ack = same_ack && repr.options.sack_blocks[0].is_none();
+            if self.tlp.on_ack(ack, dsack, plain_dup_ack) {
+                cx.counters.tlp_recoveries += 1;
+                self.cc.on_probe_repaired(self.snd_nxt - self.snd_una);
+            }
+            if self.rack.take_advanced() {
+                reordering = self.detect_losses(cx);
+            }
+        } else if same_ack {
             self.on_duplicate_ack(cx);
         }
+        self.set_timer_after_ack(cx.now, advanced, reordering);
         if self.snd_wnd == 0 && ack == self.snd_una {
             self.retries = 0; // the peer answers our window probes: it is alive
         }
@@ -725,6 +768,46 @@ impl Tcb {
             self.update_window(repr);
         }
         true
+    }
+
+    /// The timer after an ACK (RFC 8985 §8: arming one kind cancels the
+    /// others): RACK's reordering timer if a segment's reordering window is
+    /// still open; else, when SND.UNA advanced, the loss probe or the
+    /// retransmission timer anew (RFC 6298 §5.3); else the retransmission
+    /// timer keeps running, and a probe timer that TLP no longer allows
+    /// (SACK blocks came) becomes one.
+    fn set_timer_after_ack(&mut self, now: Instant, advanced: bool, reordering: Option<Duration>) {
+        if let Some(wait) = reordering {
+            self.rtx_timer = Some((now + wait, RtxTimer::Reordering));
+        } else if advanced || !matches!(self.rtx_timer, Some((_, RtxTimer::Retransmission)) | None) {
+            self.restart_timer(now);
+        }
+    }
+
+    /// Start the timer for what is in flight: the probe timeout where TLP
+    /// may probe (RFC 8985 §7.2), else the retransmission timeout; none
+    /// when all is acknowledged (RFC 6298 §5.2).
+    fn restart_timer(&mut self, now: Instant) {
+        self.rtx_timer = if self.snd_nxt == self.snd_una {
+            None
+        } else if self.tlp_allowed() {
+            let one_segment = self.snd_nxt - self.snd_una <= self.snd_mss;
+            Some((now + Tlp::pto(self.rtt.srtt(), one_segment, self.rtt.rto()), RtxTimer::LossProbe))
+        } else {
+            Some((now + self.rtt.rto(), RtxTimer::Retransmission))
+        };
+    }
+
+    /// RFC 8985 §7.2: a loss probe may be scheduled with SACK, data in
+    /// flight, no recovery under way, no probe unanswered, and nothing
+    /// SACKed (then RACK's own timer watches the flight).
+    fn tlp_allowed(&self) -> bool {
+        self.options.sack_permitted
+            && self.state.is_synchronized()
+            && self.snd_nxt > self.snd_una
+            && !self.cc.recovering(self.snd_una)
+            && self.sack.is_empty()
+            && !self.tlp.in_episode()
     }
 
     /// SND.UNA < SEG.ACK: data, SYN or FIN newly acknowledged.
@@ -736,17 +819,24 @@ impl Tcb {
         self.tx.drain(..data_acked);
         self.tx_start += data_acked;
         release_if_empty(&mut self.tx);
+        // RACK hears of each part newly delivered (RFC 8985 §6.2 steps 2
+        // and 3); what was SACKed was delivered already, when it was SACKed.
+        let (sack, rack, now) = (&self.sack, &mut self.rack, cx.now);
+        self.sent.acked(ack, &mut |from, to, run| {
+            let mut at = from;
+            while let Some((_, end)) = sack.next_unsacked(at, to) {
+                rack.delivered(now, end, run);
+                at = end;
+            }
+        });
         self.snd_una = ack;
         self.retries = 0;
         // What was in flight when the ACKed data left: the ACKs of one batch
         // are all processed before anything more is sent.
         let sent = (self.snd_nxt - self.snd_una + acked).max(self.flight_sent);
         if self.cc.on_ack(ack, acked, sent, cx.now, self.rtt.srtt()) == Action::RetransmitFirst {
-            self.retransmit_first = true;
+            self.presume_first_lost();
         }
-        // RFC 6298 §5.2 and §5.3: stop the timer when all is acknowledged,
-        // otherwise restart it.
-        self.rtx_timer = (self.snd_una != self.snd_nxt).then(|| cx.now + self.rtt.rto());
         if self.tx_blocked && data_acked > 0 {
             self.tx_blocked = false;
             self.ready |= Ready::WRITABLE;
@@ -754,43 +844,78 @@ impl Tcb {
     }
 
     /// RFC 6675's Update(): record what the ACK's SACK option says the peer
-    /// holds. Returns the bytes SACKed for the first time.
-    fn update_scoreboard(&mut self, cx: &mut Context, repr: &TcpRepr) -> usize {
+    /// holds, and tell RACK of each range SACKed for the first time.
+    /// Returns the ACK's D-SACK block, if any.
+    fn update_scoreboard(&mut self, cx: &mut Context, repr: &TcpRepr) -> Option<(SeqNum, SeqNum)> {
         let blocks = &repr.options.sack_blocks;
         if !self.options.sack_permitted {
             // Not negotiated: a peer that sends blocks anyway is not heard.
             cx.counters.sack_blocks_ignored += blocks.iter().flatten().count() as u64;
-            return 0;
+            return None;
         }
         if blocks[0].is_none() && self.sack.is_empty() {
-            return 0; // the common case: nothing to learn, nothing to forget
+            return None; // the common case: nothing to learn, nothing to forget
         }
         let limit = cx.config.max_sack_blocks;
-        let update = self.sack.update(blocks, repr.ack_number, self.snd_una, self.snd_nxt, limit);
+        let (sent, rack, now) = (&self.sent, &mut self.rack, cx.now);
+        let update = self.sack.update(blocks, repr.ack_number, self.snd_una, self.snd_nxt, limit, &mut |from, to| {
+            sent.pieces(from, to, &mut |end, run| rack.delivered(now, end, run));
+        });
         cx.counters.sack_blocks_ignored += u64::from(update.ignored);
-        cx.counters.dsack_blocks += u64::from(update.dsack);
+        cx.counters.dsack_blocks += u64::from(update.dsack.is_some());
         if self.sack.reneged(self.snd_una) {
             // RFC 2018 §8: the receiver discarded what it had SACKed. Forget
             // every report, so that the data is sent again.
             self.sack.clear();
         }
-        update.newly_sacked
+        update.dsack
     }
 
-    /// Tell congestion control about a duplicate ACK: the third one, or
-    /// the scoreboard showing the first hole lost (RFC 6675's
-    /// IsLost(SND.UNA)), starts fast retransmit and recovery.
+    /// RACK's loss detection (RFC 8985 §6.2 step 5), after an ACK that
+    /// delivered something or when the reordering timer fires: the one
+    /// place that decides what is lost on a connection with SACK. The first
+    /// loss starts fast recovery (§9.3), which ends any probe's episode.
+    /// Returns how long until a segment's reordering window closes.
+    fn detect_losses(&mut self, cx: &mut Context) -> Option<Duration> {
+        let reo_wnd = self.reo_wnd();
+        let (lost, reordering) = self.rack.detect_loss(cx.now, reo_wnd, &mut self.sent, &self.sack, self.snd_mss);
+        if lost > 0 {
+            cx.counters.rack_losses += lost as u64;
+            let flight = (self.snd_nxt - self.snd_una).max(self.flight_sent);
+            if self.cc.on_loss(self.snd_una, self.snd_nxt, flight) == Action::RetransmitFirst {
+                cx.counters.fast_retransmits += 1;
+                self.tlp.end_episode();
+                self.retransmit_first = true;
+            }
+        }
+        reordering
+    }
+
+    /// RACK.reo_wnd now (RFC 8985 §6.2 step 4).
+    fn reo_wnd(&self) -> Duration {
+        let recovering = self.cc.recovering(self.snd_una);
+        self.rack.reo_wnd(recovering, self.sack.dup_thresh_sacked(self.snd_mss), self.rtt.srtt())
+    }
+
+    /// Without SACK, a duplicate ACK: the third starts fast retransmit.
     fn on_duplicate_ack(&mut self, cx: &mut Context) {
         // FlightSize as it was when the peer sent these ACKs: the ACKs of
         // one batch are all processed before anything is sent (MUST-59), so
         // the window a cumulative ACK among them opened is not refilled yet.
         let flight = (self.snd_nxt - self.snd_una).max(self.flight_sent);
-        let lost = self.sack.lost_edge(self.snd_mss).is_some_and(|edge| edge > self.snd_una);
-        if self.cc.on_dup_ack(self.snd_una, self.snd_nxt, flight, lost) == Action::RetransmitFirst {
+        if self.cc.on_dup_ack(self.snd_una, self.snd_nxt, flight) == Action::RetransmitFirst {
             cx.counters.fast_retransmits += 1;
-            self.high_rxt = self.snd_una; // RFC 6675 (4.3): nothing resent yet
-            self.retransmit_first = true;
+            self.presume_first_lost();
         }
+    }
+
+    /// Fast retransmit without SACK (RFC 5681 §3.2), a partial ACK in
+    /// NewReno's recovery (RFC 6582 §3.2 step 4), or the peer's SYN again:
+    /// the first unacknowledged segment is presumed lost and goes at once.
+    fn presume_first_lost(&mut self) {
+        let end = self.snd_una + self.segment_size().min(self.snd_nxt - self.snd_una);
+        self.sent.mark_lost(self.snd_una, end);
+        self.retransmit_first = true;
     }
 
     /// `repr` advances SND.UNA (not yet updated): measure the round trip
@@ -808,9 +933,11 @@ impl Tcb {
             if let Some(r) = repr.options.timestamps.and_then(|ts| self.ts.rtt(cx.now, ts.tsecr)) {
                 let flight = self.snd_nxt - self.snd_una;
                 self.rtt.sample_of(r, flight.div_ceil(2 * self.snd_mss) as u32);
+                self.rack.rtt_sample(r);
             }
         } else if let Some((_, sent)) = timed {
             self.rtt.sample(cx.now - sent);
+            self.rack.rtt_sample(cx.now - sent);
         }
     }
 
@@ -949,7 +1076,7 @@ impl Tcb {
 
     /// The earliest moment a timer of this connection fires.
     pub fn poll_at(&self) -> Option<Instant> {
-        self.rtx_timer.into_iter().chain(self.delayed_ack).chain(self.fin_wait_2_timer).min()
+        self.rtx_timer.map(|(at, _)| at).into_iter().chain(self.delayed_ack).chain(self.fin_wait_2_timer).min()
     }
 
     /// Fire the timers that are due.
@@ -963,16 +1090,27 @@ impl Tcb {
             self.fin_wait_2_timer = None;
             self.set_state(State::Closed, "FIN-WAIT-2 timeout");
         }
-        if self.rtx_timer.is_some_and(|t| t <= now) {
+        if let Some((_, timer)) = self.rtx_timer.filter(|&(at, _)| at <= now) {
             self.rtx_timer = None;
-            self.on_retransmission_timeout(cx);
+            match timer {
+                RtxTimer::Retransmission => self.on_retransmission_timeout(cx),
+                // RFC 8985 §6.2 step 5 again, now the window has passed.
+                RtxTimer::Reordering => match self.detect_losses(cx) {
+                    Some(wait) => self.rtx_timer = Some((now + wait, RtxTimer::Reordering)),
+                    None => self.restart_timer(now),
+                },
+                // RFC 8985 §7.3: probe, unless an ACK since made TLP moot.
+                RtxTimer::LossProbe if self.tlp_allowed() => self.loss_probe = true,
+                RtxTimer::LossProbe => self.restart_timer(now),
+            }
         }
     }
 
     /// RFC 6298 §5.4–5.7: back off, and after too many tries in a row give
-    /// up (§3.8.3, R2). Everything outstanding is presumed lost and is sent
-    /// again from SND.UNA, a window at a time from one segment, skipping
-    /// what the peer SACKed (RFC 6675 §5.1).
+    /// up (§3.8.3, R2). What is presumed lost is sent again from SND.UNA, a
+    /// window at a time from one segment, skipping what the peer SACKed
+    /// (RFC 6675 §5.1): without SACK everything outstanding, with it the
+    /// first segment and those RACK's clock has run out for (RFC 8985 §6.3).
     fn on_retransmission_timeout(&mut self, cx: &mut Context) {
         let in_flight = self.snd_nxt - self.snd_una;
         if in_flight == 0 {
@@ -992,8 +1130,17 @@ impl Tcb {
         self.cc.on_timeout(in_flight, self.snd_nxt);
         self.rtt.back_off();
         self.rtt_timing = None; // Karn: never time a retransmitted segment
-        self.lost_until = self.snd_nxt;
-        self.high_rxt = self.snd_una;
+        self.tlp.end_episode();
+        if self.options.sack_permitted {
+            self.rack.mark_losses_on_rto(cx.now, self.reo_wnd(), &mut self.sent);
+        } else {
+            self.sent.mark_lost(self.snd_una, self.snd_nxt);
+        }
+        // §5.4: the earliest segment goes now, whatever the segments not
+        // presumed lost leave of the one-segment window; §5.5: the timer
+        // restarts, backed off.
+        self.retransmit_first = true;
+        self.rtx_timer = Some((cx.now + self.rtt.rto(), RtxTimer::Retransmission));
     }
 
     // ------------------------------------------------------------------
@@ -1006,31 +1153,38 @@ impl Tcb {
         if matches!(self.state, State::Closed | State::Listen | State::TimeWait) {
             return;
         }
-        let mut sent = false;
+        let (mut sent, mut sent_new, mut probed) = (false, false, false);
         // Nothing that sets the segment size changes while segments leave.
         let full = self.segment_size();
-        while let Some((seq, len)) = self.next_segment(full) {
+        while let Some((seq, len, probe)) = self.next_segment(full) {
             let end = self.emit_segment(cx, seq, len, emit);
-            if seq < self.snd_nxt {
-                // RFC 6675 (C.2): HighRxt moves past what was resent, and
-                // its original is presumed lost.
+            let resent = seq < self.snd_nxt;
+            self.sent.sent(seq, end, cx.now);
+            if probe {
+                cx.counters.tlp_probes += 1;
+                self.tlp.sent(self.snd_nxt.max(end), resent);
+            } else if resent {
                 cx.counters.retransmissions += 1;
-                self.high_rxt = self.high_rxt.max(end);
-                self.lost_until = self.lost_until.max(end);
+            }
+            if !resent && self.rtt_timing.is_none() {
+                self.rtt_timing = Some((end, cx.now));
+            } else if resent && self.rtt_timing.is_some_and(|(timed, _)| seq < timed) {
                 // Karn (RFC 6298 §3): the ACK of the timed segment may now
                 // be waiting for this retransmission.
-                if self.rtt_timing.is_some_and(|(timed, _)| seq < timed) {
-                    self.rtt_timing = None;
-                }
-            } else if self.rtt_timing.is_none() {
-                self.rtt_timing = Some((end, cx.now));
+                self.rtt_timing = None;
             }
             // A queued FIN rides along when it follows the last data byte.
             self.snd_nxt = self.snd_nxt.max(end);
-            if self.rtx_timer.is_none() {
-                self.rtx_timer = Some(cx.now + self.rtt.rto());
-            }
             sent = true;
+            sent_new |= !resent && !probe;
+            probed |= probe;
+        }
+        if probed {
+            // One probe per episode; then the retransmission timer (RFC
+            // 8985 §7.3).
+            self.rtx_timer = Some((cx.now + self.rtt.rto(), RtxTimer::Retransmission));
+        } else if sent_new && self.tlp_allowed() {
+            self.restart_timer(cx.now); // new data: the probe timer anew (§7.2)
         }
         let owed = std::mem::take(&mut self.dup_acks_owed);
         for &sack_blocks in &owed {
@@ -1043,62 +1197,88 @@ impl Tcb {
             self.transmit(cx, ack, 0, 0, emit);
         }
         self.flight_sent = self.snd_nxt - self.snd_una;
-        // Zero window with data waiting and nothing in flight: probe later
-        // (§3.8.6.1), with the retransmission timer's backoff.
         let waiting = self.tx_end() > self.snd_nxt || (self.fin_queued && self.snd_nxt <= self.tx_end());
-        if self.rtx_timer.is_none() && waiting && self.state.is_synchronized() && self.snd_wnd == 0 {
-            self.rtx_timer = Some(cx.now + self.rtt.rto());
+        if waiting && self.sent.is_full() {
+            cx.counters.sent_log_full += 1; // data waits for ACKs to free runs of the log
+        }
+        // While data is outstanding a timer runs (RFC 6298 §5.1); with a
+        // zero window, data waiting and nothing in flight, the probe timer
+        // (§3.8.6.1), with the retransmission timer's backoff.
+        let zero_window = waiting && self.state.is_synchronized() && self.snd_wnd == 0;
+        if self.rtx_timer.is_none() && (self.snd_nxt > self.snd_una || zero_window) {
+            self.rtx_timer = Some((cx.now + self.rtt.rto(), RtxTimer::Retransmission));
         }
     }
 
-    /// What to send next, as (first sequence number, data bytes), or `None`;
-    /// `full` is `segment_size()`.
-    /// The one place where the sender chooses between sending again and
-    /// sending new; in this order:
+    /// What to send next, as (first sequence number, data bytes, whether it
+    /// is a loss probe), or `None`; `full` is `segment_size()`. The one place
+    /// where the sender chooses between sending again and sending new; in
+    /// this order:
     ///
     /// 1. the SYN (§3.10.1), or SYN,ACK in SYN-RECEIVED;
-    /// 2. the first unacknowledged segment, at once, when fast retransmit
-    ///    (RFC 5681 §3.2, RFC 6675 (4.3)), a partial ACK in NewReno's
-    ///    recovery (RFC 6582 §3.2) or a retransmitted SYN asks for it;
-    /// 3. the first lost run not yet resent (RFC 6675's NextSeg() rule 1;
-    ///    after a timeout, everything not SACKed), if cwnd − pipe holds it;
-    /// 4. new data within cwnd − pipe and the peer's window (NextSeg() rule
+    /// 2. the first segment presumed lost and not resent yet, at once,
+    ///    whatever cwnd says, when fast retransmit (RFC 5681 §3.2, RFC 6675
+    ///    (4.3), RACK's first loss), a partial ACK in NewReno's recovery
+    ///    (RFC 6582 §3.2) or a retransmitted SYN asks for it;
+    /// 3. a loss probe when its timer fired, whatever cwnd says (RFC 8985
+    ///    §7.3): new data if the peer's window takes it, else the last
+    ///    segment again;
+    /// 4. the first lost segment not resent yet (RFC 6675's NextSeg() rule
+    ///    1, lost as RACK or the timer says), if cwnd − pipe holds it;
+    /// 5. new data within cwnd − pipe and the peer's window (NextSeg() rule
     ///    2), as Nagle and silly window avoidance allow, then the FIN, or
-    ///    one byte into a zero window, as a probe (§3.8.6.1);
-    /// 5. in recovery, with nothing new to send, the next hole below the
-    ///    highest SACKed byte, lost or not yet (NextSeg() rule 3): no more
-    ///    segments may come to show it lost.
-    fn next_segment(&mut self, full: usize) -> Option<(SeqNum, usize)> {
+    ///    one byte into a zero window, as a probe (§3.8.6.1).
+    ///
+    /// RFC 6675's rule 3, resending a hole not yet known lost when nothing
+    /// new is left, is RACK's reordering timer's work here: it calls the
+    /// hole lost once the segments after it have had time to arrive.
+    fn next_segment(&mut self, full: usize) -> Option<(SeqNum, usize, bool)> {
         let synchronized = match self.state {
             State::SynSent | State::SynReceived => false,
             State::Established | State::CloseWait | State::FinWait1 | State::Closing | State::LastAck => true,
             _ => return None,
         };
         if self.snd_nxt == self.iss {
-            return Some((self.iss, 0)); // 1.
+            return Some((self.iss, 0, false)); // 1.
         }
-        if std::mem::take(&mut self.retransmit_first) && self.snd_una < self.snd_nxt {
-            let (seq, end) = self.sack.next_unsacked(self.snd_una, self.snd_nxt)?; // 2.
-            return Some((seq, full.min(end - seq)));
+        let lost = self.sent.first_lost(&self.sack).map(|(seq, end)| (seq, full.min(end - seq)));
+        if std::mem::take(&mut self.retransmit_first) {
+            if let Some((seq, len)) = lost {
+                return Some((seq, len, false)); // 2.
+            }
+        }
+        if synchronized && std::mem::take(&mut self.loss_probe) {
+            if let Some((seq, len)) = self.loss_probe_segment(full) {
+                return Some((seq, len, true)); // 3.
+            }
         }
         let pipe = self.pipe();
-        let room = self.cc.window().saturating_sub(pipe);
-        let from = self.high_rxt.max(self.snd_una);
-        if let Some((seq, end)) = self.sack.next_unsacked(from, self.lost_end()) {
-            let len = full.min(end - seq); // 3.
-            return (room >= len).then_some((seq, len));
+        if let Some((seq, len)) = lost {
+            return (self.cc.window().saturating_sub(pipe) >= len).then_some((seq, len, false));
+            // 4.
         }
-        if !synchronized {
+        if !synchronized || self.sent.is_full() {
             return None;
         }
-        let new_data = self.next_new_data((self.cc.window() + self.cc.limited_transmit()).saturating_sub(pipe), full);
-        if new_data.is_some() || !self.cc.in_recovery() {
-            return new_data; // 4.
+        let room = (self.cc.window() + self.cc.limited_transmit()).saturating_sub(pipe);
+        self.next_new_data(room, full).map(|(seq, len)| (seq, len, false)) // 5.
+    }
+
+    /// The loss probe (RFC 8985 §7.3): a new segment if one waits and the
+    /// peer's window takes it, else the last segment sent, again (with the
+    /// FIN if it was sent), in segments of `full` bytes.
+    fn loss_probe_segment(&self, full: usize) -> Option<(SeqNum, usize)> {
+        let unsent = self.tx_end().max(self.snd_nxt) - self.snd_nxt;
+        let usable = self.snd_wnd.saturating_sub(self.snd_nxt - self.snd_una);
+        if unsent > 0 && usable > 0 {
+            return Some((self.snd_nxt, unsent.min(usable).min(full)));
         }
-        let &(_, highest_sacked) = self.sack.blocks().last()?;
-        let (seq, end) = self.sack.next_unsacked(from, highest_sacked)?; // 5.
-        let len = full.min(end - seq);
-        (room >= len).then_some((seq, len))
+        if self.snd_nxt == self.snd_una {
+            return None;
+        }
+        let data_end = self.tx_end().min(self.snd_nxt);
+        let seq = (data_end - full.min(data_end - self.snd_una)).max(self.snd_una);
+        Some((seq, data_end - seq))
     }
 
     /// How many bytes of new data go at SND.NXT, with `room` left in the
@@ -1136,29 +1316,9 @@ impl Tcb {
         }
     }
 
-    /// Where the lost run ends: every unSACKed byte from SND.UNA up to here
-    /// is lost, by the scoreboard (RFC 6675's IsLost()) or presumed so by
-    /// fast retransmit or a timeout.
-    fn lost_end(&self) -> SeqNum {
-        let edge = self.sack.lost_edge(self.snd_mss).map_or(self.lost_until, |edge| edge.max(self.lost_until));
-        edge.clamp(self.snd_una, self.snd_nxt)
-    }
-
-    /// RFC 6675's SetPipe(): the bytes still in the network. Each unSACKed
-    /// byte counts once unless it is lost, and once more if it was resent.
-    /// Without SACK and without loss it is SND.NXT − SND.UNA.
+    /// RFC 6675's SetPipe(): the bytes still in the network (`SentLog::pipe`).
     fn pipe(&self) -> usize {
-        if self.sack.is_empty() && self.lost_until <= self.snd_una && self.high_rxt <= self.snd_una {
-            return self.snd_nxt - self.snd_una; // the common case, said quickly
-        }
-        let unsacked = |from: SeqNum, to: SeqNum| {
-            if from < to {
-                (to - from) - self.sack.sacked_between(from, to)
-            } else {
-                0
-            }
-        };
-        unsacked(self.lost_end(), self.snd_nxt) + unsacked(self.snd_una, self.high_rxt.min(self.snd_nxt))
+        self.sent.pipe(&self.sack)
     }
 
     /// The most data one segment carries: the peer's MSS less the options

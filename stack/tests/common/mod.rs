@@ -305,6 +305,9 @@ pub fn invariants(s: &Stack) -> Result<(), String> {
         if t.send_queue() > c.send_buffer {
             return Err(format!("{who}: {} bytes to send, buffer {}", t.send_queue(), c.send_buffer));
         }
+        if t.scoreboard().blocks().len() > c.max_sack_blocks || t.sent_runs() > c.max_sent_runs {
+            return Err(format!("{who}: {} SACK blocks, {} runs sent", t.scoreboard().blocks().len(), t.sent_runs()));
+        }
     }
     let tcbs = s.tcbs().count();
     if tcbs > c.max_connections {
