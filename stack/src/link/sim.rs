@@ -68,11 +68,16 @@ struct Paths {
 
 impl Paths {
     fn get(&mut self, from: usize, to: usize, faults: impl FnOnce() -> Faults) -> &mut FaultInjector {
-        let i = *self.index.entry((from, to)).or_insert_with(|| {
+        let i = self.position(from, to, faults);
+        &mut self.list[i].injector
+    }
+
+    /// The index in `list` of the path from `from` to `to`, made if new.
+    fn position(&mut self, from: usize, to: usize, faults: impl FnOnce() -> Faults) -> usize {
+        *self.index.entry((from, to)).or_insert_with(|| {
             self.list.push(Path { from, to, injector: FaultInjector::new(faults()) });
             self.list.len() - 1
-        });
-        &mut self.list[i].injector
+        })
     }
 }
 
@@ -203,13 +208,29 @@ impl<H: Host> Network<H> {
         let Network { now, faults, hosts, by_addr, paths, no_route, .. } = self;
         for (from, node) in hosts.iter_mut().enumerate() {
             let from_addr = node.addr;
+            // A host's packets mostly go where its last one went: that
+            // path is remembered, not looked up in two maps per packet.
+            let mut last: Option<(Ipv4Addr, usize)> = None;
             node.host.transmit(*now, &mut |packet| {
-                let Some((to_addr, &to)) = ipv4_destination(packet).and_then(|a| by_addr.get_key_value(&a)) else {
+                let Some(to_addr) = ipv4_destination(packet) else {
                     *no_route += 1;
                     return;
                 };
-                let path_faults = || Faults { seed: path_seed(faults.seed, from_addr, *to_addr), ..faults.clone() };
-                paths.get(from, to, path_faults).push(*now, packet);
+                let path = match last {
+                    Some((addr, path)) if addr == to_addr => path,
+                    _ => {
+                        let Some(&to) = by_addr.get(&to_addr) else {
+                            *no_route += 1;
+                            return;
+                        };
+                        let path_faults =
+                            || Faults { seed: path_seed(faults.seed, from_addr, to_addr), ..faults.clone() };
+                        let path = paths.position(from, to, path_faults);
+                        last = Some((to_addr, path));
+                        path
+                    }
+                };
+                paths.list[path].injector.push(*now, packet);
             });
         }
     }
