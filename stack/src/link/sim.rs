@@ -406,6 +406,19 @@ mod tests {
     }
 
     #[test]
+    fn packets_sent_together_to_several_hosts_each_reach_theirs() {
+        let mut net = pair("");
+        let (c, nowhere) = (Ipv4Addr::new(10, 0, 0, 3), Ipv4Addr::new(10, 0, 0, 4));
+        net.add_host(c, TestHost::default());
+        let to = [B, B, c, nowhere, B, c, c];
+        net.host_mut(0).outbox.extend(to.iter().enumerate().map(|(n, &dst)| packet(A, dst, n as u16, 1, 0)));
+        net.step();
+        let ids = |host: usize| net.host(host).received.iter().map(|(_, p)| id(p)).collect::<Vec<_>>();
+        assert_eq!((ids(1), ids(2)), (vec![0, 1, 4], vec![2, 5, 6]));
+        assert_eq!((net.stats().no_route, net.stats().paths.len()), (1, 2));
+    }
+
+    #[test]
     fn delay_delays_by_exactly_delay() {
         let mut net = pair("delay=10ms");
         net.host_mut(0).outbox.push(packet(A, B, 1, 2, 0));
