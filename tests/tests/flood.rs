@@ -50,8 +50,10 @@ fn fetch(url: &str) -> (String, f64) {
 fn hping3(extra: &[&str]) -> JoinHandle<Output> {
     let (duration, port) = (FLOOD.as_secs().to_string(), PORT.to_string());
     let mut hping3 = Command::new("timeout");
-    // SIGINT, on which hping3 says how many packets it sent.
-    hping3.args(["-s", "INT", &duration, "nice", "-n", "19", "hping3", "-S", "-p", &port]);
+    // SIGINT, on which hping3 says how many packets it sent. Quiet (`-q`):
+    // a line per reply would be printed as the signal lands, and hping3's
+    // handler, printing too, then hung now and then until killed.
+    hping3.args(["-s", "INT", &duration, "nice", "-n", "19", "hping3", "-q", "-S", "-p", &port]);
     hping3.args(extra).arg("127.0.0.1");
     thread::spawn(move || run(&mut hping3, FLOOD + Duration::from_secs(10)))
 }
