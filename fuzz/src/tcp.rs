@@ -36,7 +36,7 @@ use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::OnceLock;
 
-use stack::tcp::seq::SeqNum;
+use stack::wire::seq::SeqNum;
 use stack::time::{Duration, Instant};
 use stack::wire::checksum;
 use stack::wire::icmpv4;

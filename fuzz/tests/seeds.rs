@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use fuzz::tcp::{self, AppCall, Harness, Record, Rel, SegmentSpec, Setup, PEERS, PORT, SERVER};
 use stack::link::faults::Faults;
 use stack::link::sim::{Host, Network};
-use stack::tcp::seq::SeqNum;
+use stack::wire::seq::SeqNum;
 use stack::tcp::state::State;
 use stack::time::{Duration, Instant};
 use stack::wire::tcp::{Flags, TcpOptions, Timestamps};

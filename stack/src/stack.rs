@@ -21,36 +21,20 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use ahash::RandomState;
 use log::{log_enabled, trace, Level};
 
-use crate::link::RxChecksum;
 use crate::tcp::challenge_ack::ChallengeAcks;
-use crate::tcp::isn::{IsnGenerator, Start};
-use crate::tcp::listener::Listener;
-use crate::tcp::seq::SeqNum;
+use crate::tcp::isn::IsnGenerator;
+use crate::tcp::listener::{Decision, Listeners, Queue};
 use crate::tcp::state::State;
-use crate::tcp::syn_cookie::{self, SynCookies};
-use crate::tcp::tcb::{reset_for, Context, Disposition, Outgoing, Segment, Tcb, DEFAULT_MSS};
+use crate::tcp::tcb::{Context, Disposition, Outgoing, Segment, Tcb};
 use crate::tcp::time_wait::{self, EntryTs, TimeWaitTable, Verdict};
-use crate::tcp::{Config, Counters, Error, Ready};
+use crate::tcp::{Config, Counters, Error, FourTuple, Ready, SocketHandle};
 use crate::time::{Duration, Instant};
+use crate::wire::checksum::RxChecksum;
 use crate::wire::icmpv4::{self, Icmpv4Packet};
 use crate::wire::ipv4::{Ipv4Packet, Ipv4Repr, PROTO_ICMP, PROTO_TCP};
-use crate::wire::tcp::{Flags, TcpOptions, TcpRepr, TcpSegment};
+use crate::wire::seq::SeqNum;
+use crate::wire::tcp::{Flags, TcpRepr, TcpSegment};
 use crate::wire::Error as WireError;
-
-/// A connection's identity: our address and port, the peer's.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct FourTuple {
-    pub local: SocketAddrV4,
-    pub remote: SocketAddrV4,
-}
-
-/// The application's name for a connection. The generation makes a handle
-/// of a deleted connection invalid even when its slot is reused.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct SocketHandle {
-    index: u32,
-    generation: u32,
-}
 
 /// What the application should look at.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -87,14 +71,6 @@ pub struct ConnectionInfo {
     pub timestamps: bool,
 }
 
-/// Where a connection that came from LISTEN stands with its listener.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-enum Queue {
-    None,
-    Syn,
-    Accept,
-}
-
 #[derive(Debug)]
 struct Slot {
     generation: u32,
@@ -125,16 +101,33 @@ enum Reply {
 /// segments to closed ports must not grow memory).
 const MAX_REPLIES: usize = 4096;
 
-pub struct Stack {
+/// What every connection's calls use besides its own TCB, lent to it as a
+/// `Context` for each call. Kept apart from the tables so that a TCB in
+/// `Stack::slots` and its context can be borrowed at the same time.
+#[derive(Debug)]
+struct Shared {
     config: Config,
-    isn: IsnGenerator,
-    syn_cookies: SynCookies,
+    counters: Counters,
+    /// The budget of challenge ACKs, one for the whole stack (RFC 5961 §7).
     challenge_acks: ChallengeAcks,
+}
+
+impl Shared {
+    /// The `Context` of a TCB call at `now`.
+    fn context(&mut self, now: Instant) -> Context<'_> {
+        Context { now, config: &self.config, counters: &mut self.counters, challenge_acks: &mut self.challenge_acks }
+    }
+}
+
+pub struct Stack {
+    shared: Shared,
+    isn: IsnGenerator,
     slots: Vec<Slot>,
     free: Vec<u32>,
     /// Keyed by what peers choose, so hashed with a random key (HashDoS).
     by_tuple: HashMap<FourTuple, SocketHandle, RandomState>,
-    listeners: HashMap<u16, Listener>,
+    /// LISTEN: the listening ports, their queues, SYN cookies.
+    listeners: Listeners,
     time_wait: TimeWaitTable,
     /// Every connection's next deadline, earliest first.
     timers: BTreeSet<(Instant, u32)>,
@@ -142,7 +135,6 @@ pub struct Stack {
     ready: VecDeque<u32>,
     incoming: VecDeque<u16>,
     replies: VecDeque<Reply>,
-    counters: Counters,
     next_port: u16,
     /// Headers being built, reused for every packet sent.
     scratch: [u8; Ipv4Repr::HEADER_LEN + TcpRepr::MAX_HEADER_LEN],
@@ -154,31 +146,32 @@ impl Stack {
     pub fn new(config: Config) -> Stack {
         Stack {
             isn: IsnGenerator::new(config.isn_key),
-            syn_cookies: SynCookies::new(config.isn_key),
-            challenge_acks: ChallengeAcks::new(config.isn_key, config.challenge_ack_limit),
+            listeners: Listeners::new(config.isn_key),
             scratch: [0; Ipv4Repr::HEADER_LEN + TcpRepr::MAX_HEADER_LEN],
-            config,
+            shared: Shared {
+                challenge_acks: ChallengeAcks::new(config.isn_key, config.challenge_ack_limit),
+                config,
+                counters: Counters::default(),
+            },
             slots: Vec::new(),
             free: Vec::new(),
             by_tuple: HashMap::default(),
-            listeners: HashMap::new(),
             time_wait: TimeWaitTable::default(),
             timers: BTreeSet::new(),
             dirty: Vec::new(),
             ready: VecDeque::new(),
             incoming: VecDeque::new(),
             replies: VecDeque::new(),
-            counters: Counters::default(),
             next_port: *EPHEMERAL_PORTS.start(),
         }
     }
 
     pub fn config(&self) -> &Config {
-        &self.config
+        &self.shared.config
     }
 
     pub fn counters(&self) -> &Counters {
-        &self.counters
+        &self.shared.counters
     }
 
     pub fn time_wait_count(&self) -> usize {
@@ -186,7 +179,7 @@ impl Stack {
     }
 
     fn two_msl(&self) -> Duration {
-        self.config.msl * 2
+        self.shared.config.msl * 2
     }
 
     // ------------------------------------------------------------------
@@ -196,24 +189,20 @@ impl Stack {
     /// Passive OPEN (§3.10.1): accept connections on `port`, keeping up to
     /// `backlog` completed ones until `accept` takes them.
     pub fn listen(&mut self, port: u16, backlog: usize) -> Result<(), Error> {
-        if self.listeners.contains_key(&port) {
-            return Err(Error::AddrInUse);
-        }
-        self.listeners.insert(port, Listener::new(port, backlog));
-        Ok(())
+        self.listeners.listen(port, backlog)
     }
 
     /// Stop listening: new SYNs to the port are answered with RST.
     /// Connections already accepted carry on.
     pub fn unlisten(&mut self, now: Instant, port: u16) {
-        if let Some(listener) = self.listeners.remove(&port) {
+        if let Some(accept_queue) = self.listeners.unlisten(port) {
             // Half-open connections go too: nobody will accept them, and a
             // later `listen` on the port starts with an empty SYN queue.
             let half_open: Vec<SocketHandle> = (self.slots.iter().enumerate())
                 .filter(|(_, s)| s.queue == Queue::Syn && s.tcb.as_ref().is_some_and(|t| t.local.port() == port))
                 .map(|(i, s)| SocketHandle { index: i as u32, generation: s.generation })
                 .collect();
-            for h in listener.accept_queue.into_iter().chain(half_open) {
+            for h in accept_queue.into_iter().chain(half_open) {
                 self.abort(now, h);
             }
         }
@@ -222,7 +211,7 @@ impl Stack {
     /// Take a connection that completed its handshake on `port`.
     pub fn accept(&mut self, port: u16) -> Option<SocketHandle> {
         loop {
-            let h = self.listeners.get_mut(&port)?.accept_queue.pop_front()?;
+            let h = self.listeners.accept(port)?;
             let Some(slot) = self.slot_mut(h) else { continue };
             slot.queue = Queue::None;
             return Some(h);
@@ -234,7 +223,9 @@ impl Stack {
         let span = EPHEMERAL_PORTS.end() - EPHEMERAL_PORTS.start() + 1;
         let port = (0..span)
             .map(|i| EPHEMERAL_PORTS.start() + (self.next_port - EPHEMERAL_PORTS.start() + i) % span)
-            .find(|&port| self.tuple_free(FourTuple { local: SocketAddrV4::new(self.config.addr, port), remote }))
+            .find(|&port| {
+                self.tuple_free(FourTuple { local: SocketAddrV4::new(self.shared.config.addr, port), remote })
+            })
             .ok_or(Error::Exhausted)?;
         self.next_port = if port == *EPHEMERAL_PORTS.end() { *EPHEMERAL_PORTS.start() } else { port + 1 };
         self.connect_from(now, port, remote)
@@ -242,18 +233,12 @@ impl Stack {
 
     /// Active OPEN from a chosen local port.
     pub fn connect_from(&mut self, now: Instant, port: u16, remote: SocketAddrV4) -> Result<SocketHandle, Error> {
-        let local = SocketAddrV4::new(self.config.addr, port);
+        let local = SocketAddrV4::new(self.shared.config.addr, port);
         if !self.tuple_free(FourTuple { local, remote }) {
             return Err(Error::AddrInUse);
         }
         let start = self.isn.start(now, local, remote);
-        let cx = Context {
-            now,
-            config: &self.config,
-            counters: &mut self.counters,
-            challenge_acks: &mut self.challenge_acks,
-        };
-        let tcb = Tcb::connect(&cx, local, remote, start);
+        let tcb = Tcb::connect(&self.shared.context(now), local, remote, start);
         let h = self.insert(tcb).ok_or(Error::Exhausted)?;
         self.after(h.index, now);
         Ok(h)
@@ -275,7 +260,7 @@ impl Stack {
 
     /// Room left in the send buffer.
     pub fn send_capacity(&self, h: SocketHandle) -> usize {
-        self.tcb(h).map_or(0, |t| t.send_room(&self.config))
+        self.tcb(h).map_or(0, |t| t.send_room(&self.shared.config))
     }
 
     /// Turn Nagle's algorithm off (TCP_NODELAY) or on.
@@ -307,14 +292,8 @@ impl Stack {
             return self.release(h.index);
         }
         let tcb = slot.tcb.as_mut().expect("checked above");
-        let cx = Context {
-            now,
-            config: &self.config,
-            counters: &mut self.counters,
-            challenge_acks: &mut self.challenge_acks,
-        };
         let remote = tcb.remote;
-        if let Some(rst) = tcb.abort(&cx) {
+        if let Some(rst) = tcb.abort(&self.shared.context(now)) {
             self.reply_tcp(remote, rst);
         }
         self.release(h.index);
@@ -356,13 +335,7 @@ impl Stack {
     ) -> Result<R, Error> {
         let slot = self.slots.get_mut(h.index as usize).filter(|s| s.generation == h.generation);
         let tcb = slot.and_then(|s| s.tcb.as_mut()).filter(|t| !t.orphaned).ok_or(Error::InvalidSocket)?;
-        let mut cx = Context {
-            now,
-            config: &self.config,
-            counters: &mut self.counters,
-            challenge_acks: &mut self.challenge_acks,
-        };
-        let r = f(tcb, &mut cx);
+        let r = f(tcb, &mut self.shared.context(now));
         self.after(h.index, now);
         Ok(r)
     }
@@ -415,30 +388,30 @@ impl Stack {
     /// One IPv4 packet from the link. Anything malformed is dropped and
     /// counted; nothing a peer sends can make this panic.
     pub fn receive(&mut self, now: Instant, packet: &[u8]) {
-        self.counters.packets_in += 1;
+        self.shared.counters.packets_in += 1;
         let ip = match Ipv4Packet::new_checked(packet) {
             Ok(ip) => ip,
             Err(e) => return self.drop_malformed(e),
         };
-        if ip.dst_addr() != self.config.addr {
-            self.counters.drops.not_for_us += 1;
+        if ip.dst_addr() != self.shared.config.addr {
+            self.shared.counters.drops.not_for_us += 1;
             return;
         }
         if ip.is_fragment() {
-            self.counters.drops.fragment += 1; // no reassembly (RFC 9293 leaves it to IP)
+            self.shared.counters.drops.fragment += 1; // no reassembly (RFC 9293 leaves it to IP)
             return;
         }
         match ip.protocol() {
             PROTO_TCP => self.receive_tcp(now, &ip),
             PROTO_ICMP => self.receive_icmp(&ip),
-            _ => self.counters.drops.other_protocol += 1,
+            _ => self.shared.counters.drops.other_protocol += 1,
         }
     }
 
     fn drop_malformed(&mut self, e: WireError) {
         match e {
-            WireError::Checksum => self.counters.drops.checksum += 1,
-            _ => self.counters.drops.malformed += 1,
+            WireError::Checksum => self.shared.counters.drops.checksum += 1,
+            _ => self.shared.counters.drops.malformed += 1,
         }
     }
 
@@ -448,7 +421,7 @@ impl Stack {
             Ok(seg) => seg,
             Err(e) => return self.drop_malformed(e),
         };
-        if self.config.rx_checksum == RxChecksum::Verify && !seg.verify_checksum(src, dst) {
+        if self.shared.config.rx_checksum == RxChecksum::Verify && !seg.verify_checksum(src, dst) {
             return self.drop_malformed(WireError::Checksum);
         }
         let repr = match TcpRepr::parse(&seg) {
@@ -456,7 +429,7 @@ impl Stack {
             Err(e) => return self.drop_malformed(e),
         };
         let payload = seg.payload();
-        self.counters.segments_in += 1;
+        self.shared.counters.segments_in += 1;
         let tuple =
             FourTuple { local: SocketAddrV4::new(dst, repr.dst_port), remote: SocketAddrV4::new(src, repr.src_port) };
         if log_enabled!(Level::Trace) {
@@ -465,18 +438,18 @@ impl Stack {
         if tuple.local == tuple.remote {
             // Only we hold our address and port, so this is forged (the LAND
             // attack) or ours looped back; answering would talk to ourselves.
-            self.counters.drops.land += 1;
+            self.shared.counters.drops.land += 1;
             return;
         }
         if let Some(&h) = self.by_tuple.get(&tuple) {
             return self.segment_for_connection(now, h, &repr, payload);
         }
         if self.time_wait.contains(&tuple) {
-            match self.time_wait.on_segment(now, self.two_msl(), tuple, &repr, self.config.timestamps) {
+            match self.time_wait.on_segment(now, self.two_msl(), tuple, &repr, self.shared.config.timestamps) {
                 Verdict::Ignore => return,
                 Verdict::Ack(ack) => return self.reply_tcp(tuple.remote, ack),
                 Verdict::Reopen { snd_nxt } => {
-                    self.counters.time_wait_reopened += 1;
+                    self.shared.counters.time_wait_reopened += 1;
                     return self.segment_for_listener(now, tuple, &repr, payload, Some(snd_nxt));
                 }
             }
@@ -489,21 +462,15 @@ impl Stack {
         let Some(tcb) = slot.tcb.as_mut() else { return };
         // The handshake would complete, but the accept queue has no room:
         // ignore the ACK; the peer will send again (as Linux does).
-        if tcb.state == State::SynReceived && slot.queue == Queue::Syn && repr.flags.contains(Flags::ACK) {
-            if let Some(l) = self.listeners.get(&tcb.local.port()) {
-                if l.accept_queue_full() {
-                    self.counters.drops.accept_queue_full += 1;
-                    return;
-                }
-            }
+        if tcb.state == State::SynReceived
+            && slot.queue == Queue::Syn
+            && repr.flags.contains(Flags::ACK)
+            && self.listeners.accept_queue_full(tcb.local.port())
+        {
+            self.shared.counters.drops.accept_queue_full += 1;
+            return;
         }
-        let mut cx = Context {
-            now,
-            config: &self.config,
-            counters: &mut self.counters,
-            challenge_acks: &mut self.challenge_acks,
-        };
-        let reply = tcb.on_segment(&mut cx, Segment { repr, payload });
+        let reply = tcb.on_segment(&mut self.shared.context(now), Segment { repr, payload });
         let remote = tcb.remote;
         if let Some(rst) = reply {
             self.reply_tcp(remote, rst);
@@ -512,6 +479,8 @@ impl Stack {
     }
 
     /// §3.10.7.1 CLOSED and §3.10.7.2 LISTEN: a segment with no connection.
+    /// The listeners decide (`tcp/listener.rs`); this carries the decision
+    /// out on the tables.
     fn segment_for_listener(
         &mut self,
         now: Instant,
@@ -520,124 +489,41 @@ impl Stack {
         payload: &[u8],
         after_time_wait: Option<SeqNum>,
     ) {
-        let flags = repr.flags;
-        if flags.contains(Flags::RST) {
-            return; // an RST is never answered
-        }
-        let Some(listener) = self.listeners.get(&tuple.local.port()) else {
-            // CLOSED: no such port. Say so with an RST.
-            return self.reply_tcp(tuple.remote, reset_for(repr, payload.len()));
-        };
-        if flags.contains(Flags::ACK) {
-            // An ACK to a listening port acknowledges nothing we sent,
-            // unless it answers one of our SYN cookies.
-            let cookies_out = listener.last_cookie.is_some_and(|t| now < t + syn_cookie::LIFETIME);
-            if cookies_out && !flags.contains(Flags::SYN) {
-                return self.syn_cookie_returned(now, tuple, repr, payload);
+        let mut cx = self.shared.context(now);
+        let seg = Segment { repr, payload };
+        match self.listeners.on_segment(&mut cx, &self.isn, tuple, seg, after_time_wait) {
+            Decision::Drop => {}
+            Decision::Reset(reply) | Decision::SynCookie(reply) => self.reply_tcp(tuple.remote, reply),
+            Decision::Open(start) => {
+                let tcb = Tcb::accept_syn(&cx, tuple.local, tuple.remote, start, repr);
+                if let Some(h) = self.insert_half_open(tcb) {
+                    self.after(h.index, now);
+                }
             }
-            return self.reply_tcp(tuple.remote, reset_for(repr, payload.len()));
-        }
-        if !flags.contains(Flags::SYN) {
-            return;
-        }
-        if listener.accept_queue_full() {
-            self.counters.drops.accept_queue_full += 1;
-            return;
-        }
-        if listener.syn_queue >= self.config.max_syn_queue {
-            if !self.config.syn_cookies {
-                self.counters.drops.syn_queue_full += 1;
-                return;
-            }
-            return self.send_syn_cookie(now, tuple, repr);
-        }
-        let mut start = self.isn.start(now, tuple.local, tuple.remote);
-        if let Some(old_snd_nxt) = after_time_wait {
-            // MAY-2 (1): the new ISS must exceed every sequence number the
-            // old incarnation used.
-            if start.iss <= old_snd_nxt {
-                start.iss = old_snd_nxt + 1;
+            Decision::CookieReturned { start, syn } => {
+                let tcb = Tcb::from_syn_cookie(&cx, tuple.local, tuple.remote, start, &syn);
+                if let Some(h) = self.insert_half_open(tcb) {
+                    self.shared.counters.syn_cookies_accepted += 1;
+                    // Through the SYN queue, like any handshake: the ACK
+                    // makes it ESTABLISHED, and `update` moves it on to the
+                    // accept queue.
+                    self.segment_for_connection(now, h, repr, payload);
+                }
             }
         }
-        let cx = Context {
-            now,
-            config: &self.config,
-            counters: &mut self.counters,
-            challenge_acks: &mut self.challenge_acks,
-        };
-        let tcb = Tcb::accept_syn(&cx, tuple.local, tuple.remote, start, repr);
-        let Some(h) = self.insert(tcb) else {
-            self.counters.drops.too_many_connections += 1;
-            return;
-        };
-        self.slots[h.index as usize].queue = Queue::Syn;
-        if let Some(l) = self.listeners.get_mut(&tuple.local.port()) {
-            l.syn_queue += 1;
-        }
-        self.after(h.index, now);
     }
 
-    /// The SYN queue is full: answer with a SYN,ACK whose ISS is a SYN cookie
-    /// (RFC 4987 §3.6, `tcp/syn_cookie.rs`) and keep nothing.
-    fn send_syn_cookie(&mut self, now: Instant, tuple: FourTuple, syn: &TcpRepr) {
-        let peer_mss = syn.options.mss.unwrap_or(DEFAULT_MSS as u16);
-        let iss = self.syn_cookies.make(now, tuple.local, tuple.remote, syn.seq_number, peer_mss);
-        let mss = self.config.mss().min(u16::MAX as usize) as u16;
-        let window = self.config.recv_buffer.min(u16::MAX as usize) as u16;
-        if let Some(l) = self.listeners.get_mut(&tuple.local.port()) {
-            l.last_cookie = Some(now);
-        }
-        self.counters.syn_cookies_sent += 1;
-        self.reply_tcp(tuple.remote, syn_cookie::syn_ack(syn, iss, mss, window));
-    }
-
-    /// An ACK at a listening port while SYN cookies are out. If it returns
-    /// one (SEG.ACK − 1), the connection is created as its SYN-RECEIVED would
-    /// have been and the ACK completes the handshake; if not, it gets the
-    /// RST any stray ACK at a listening port gets (§3.10.7.2).
-    fn syn_cookie_returned(&mut self, now: Instant, tuple: FourTuple, ack: &TcpRepr, payload: &[u8]) {
-        let irs = SeqNum(ack.seq_number.0.wrapping_sub(1));
-        let iss = SeqNum(ack.ack_number.0.wrapping_sub(1));
-        let Some(mss) = self.syn_cookies.check(now, tuple.local, tuple.remote, irs, iss) else {
-            self.counters.syn_cookies_rejected += 1;
-            return self.reply_tcp(tuple.remote, reset_for(ack, payload.len()));
-        };
-        if self.listeners.get(&tuple.local.port()).is_some_and(Listener::accept_queue_full) {
-            // As for a handshake completing into a full accept queue: ignore
-            // the ACK; the client's next segment brings the cookie again.
-            self.counters.drops.accept_queue_full += 1;
-            return;
-        }
-        // The client's SYN, as much of it as the cookie kept.
-        let syn = TcpRepr {
-            src_port: ack.src_port,
-            dst_port: ack.dst_port,
-            seq_number: irs,
-            flags: Flags::SYN,
-            window_len: ack.window_len,
-            options: TcpOptions { mss: Some(mss), ..TcpOptions::default() },
-            ..TcpRepr::default()
-        };
-        let start = Start { iss, ..self.isn.start(now, tuple.local, tuple.remote) };
-        let cx = Context {
-            now,
-            config: &self.config,
-            counters: &mut self.counters,
-            challenge_acks: &mut self.challenge_acks,
-        };
-        let tcb = Tcb::from_syn_cookie(&cx, tuple.local, tuple.remote, start, &syn);
+    /// A TCB created in SYN-RECEIVED by LISTEN: into the tables and its
+    /// listener's SYN queue.
+    fn insert_half_open(&mut self, tcb: Tcb) -> Option<SocketHandle> {
+        let port = tcb.local.port();
         let Some(h) = self.insert(tcb) else {
-            self.counters.drops.too_many_connections += 1;
-            return;
+            self.shared.counters.drops.too_many_connections += 1;
+            return None;
         };
-        self.counters.syn_cookies_accepted += 1;
-        // Through the SYN queue, like any handshake: `update` moves it on to
-        // the accept queue once the ACK has made it ESTABLISHED.
         self.slots[h.index as usize].queue = Queue::Syn;
-        if let Some(l) = self.listeners.get_mut(&tuple.local.port()) {
-            l.syn_queue += 1;
-        }
-        self.segment_for_connection(now, h, ack, payload);
+        self.listeners.enter_syn_queue(port);
+        Some(h)
     }
 
     /// ICMP (RFC 792): answer echo requests; count errors. RFC 9293 §3.9.2.2
@@ -653,24 +539,24 @@ impl Stack {
                 let mut packet = vec![0; ip.payload().len()];
                 let n = icmpv4::emit_echo_reply(&icmp, &mut packet);
                 packet.truncate(n);
-                self.counters.icmp_echo_replies += 1;
+                self.shared.counters.icmp_echo_replies += 1;
                 self.push_reply(Reply::Icmp { dst: ip.src_addr(), packet });
             }
-            icmpv4::TYPE_DEST_UNREACHABLE | icmpv4::TYPE_TIME_EXCEEDED => self.counters.icmp_errors += 1,
-            _ => self.counters.drops.other_protocol += 1,
+            icmpv4::TYPE_DEST_UNREACHABLE | icmpv4::TYPE_TIME_EXCEEDED => self.shared.counters.icmp_errors += 1,
+            _ => self.shared.counters.drops.other_protocol += 1,
         }
     }
 
     fn reply_tcp(&mut self, dst: SocketAddrV4, repr: TcpRepr) {
         if repr.flags.contains(Flags::RST) {
-            self.counters.rsts_sent += 1;
+            self.shared.counters.rsts_sent += 1;
         }
         self.push_reply(Reply::Tcp { dst, repr });
     }
 
     fn push_reply(&mut self, reply: Reply) {
         if self.replies.len() >= MAX_REPLIES {
-            self.counters.drops.replies_full += 1;
+            self.shared.counters.drops.replies_full += 1;
         } else {
             self.replies.push_back(reply);
         }
@@ -696,13 +582,7 @@ impl Stack {
             let slot = &mut self.slots[index as usize];
             slot.timer = None;
             if let Some(tcb) = slot.tcb.as_mut() {
-                let mut cx = Context {
-                    now,
-                    config: &self.config,
-                    counters: &mut self.counters,
-                    challenge_acks: &mut self.challenge_acks,
-                };
-                tcb.on_timer(&mut cx);
+                tcb.on_timer(&mut self.shared.context(now));
                 self.after(index, now);
             }
         }
@@ -725,13 +605,13 @@ impl Stack {
         while let Some(reply) = self.replies.pop_front() {
             match reply {
                 Reply::Tcp { dst, repr } => {
-                    let src = SocketAddrV4::new(self.config.addr, repr.src_port);
-                    self.counters.segments_out += 1;
+                    let src = SocketAddrV4::new(self.shared.config.addr, repr.src_port);
+                    self.shared.counters.segments_out += 1;
                     write_segment(&mut self.scratch, src, dst, &repr, (&[], &[]), emit);
                 }
                 Reply::Icmp { dst, packet } => {
                     let ip = Ipv4Repr {
-                        src_addr: self.config.addr,
+                        src_addr: self.shared.config.addr,
                         dst_addr: dst,
                         protocol: PROTO_ICMP,
                         payload_len: packet.len(),
@@ -749,12 +629,7 @@ impl Stack {
             let slot = &mut self.slots[index as usize];
             slot.dirty = false;
             let Some(tcb) = slot.tcb.as_mut() else { continue };
-            let mut cx = Context {
-                now,
-                config: &self.config,
-                counters: &mut self.counters,
-                challenge_acks: &mut self.challenge_acks,
-            };
+            let mut cx = self.shared.context(now);
             let scratch = &mut self.scratch;
             tcb.dispatch(&mut cx, &mut |tcb: &Tcb, out: Outgoing| {
                 write_segment(scratch, tcb.local, tcb.remote, &out.repr, out.payload, emit);
@@ -771,7 +646,7 @@ impl Stack {
     // ------------------------------------------------------------------
 
     fn insert(&mut self, tcb: Tcb) -> Option<SocketHandle> {
-        if self.slots.len() - self.free.len() >= self.config.max_connections {
+        if self.slots.len() - self.free.len() >= self.shared.config.max_connections {
             return None;
         }
         let tuple = FourTuple { local: tcb.local, remote: tcb.remote };
@@ -794,7 +669,7 @@ impl Stack {
         slot.tcb = Some(tcb);
         let h = SocketHandle { index, generation: slot.generation };
         self.by_tuple.insert(tuple, h);
-        self.counters.connections_opened += 1;
+        self.shared.counters.connections_opened += 1;
         Some(h)
     }
 
@@ -818,16 +693,13 @@ impl Stack {
         let port = tcb.local.port();
 
         if slot.queue == Queue::Syn && tcb.state != State::SynReceived {
-            if let Some(l) = self.listeners.get_mut(&port) {
-                l.syn_queue -= 1;
-                if tcb.state.is_synchronized() && !tcb.orphaned {
-                    l.accept_queue.push_back(h);
-                    slot.queue = Queue::Accept;
-                    self.incoming.push_back(port);
-                }
-            }
-            if slot.queue == Queue::Syn {
-                slot.queue = Queue::None;
+            // Out of SYN-RECEIVED: on to the accept queue if the handshake
+            // completed and the port still listens.
+            let established = tcb.state.is_synchronized() && !tcb.orphaned;
+            slot.queue = self.listeners.leave_syn_queue(port, established.then_some(h));
+            if slot.queue == Queue::Accept {
+                self.incoming.push_back(port);
+            } else {
                 tcb.orphaned = true; // nobody will accept it
             }
         }
@@ -894,8 +766,8 @@ impl Stack {
         };
         let ack = time_wait::ack(now, &tuple, &entry);
         self.reply_tcp(tuple.remote, ack);
-        if self.time_wait.len() >= self.config.max_time_wait {
-            self.counters.drops.time_wait_full += 1; // deleted at once instead
+        if self.time_wait.len() >= self.shared.config.max_time_wait {
+            self.shared.counters.drops.time_wait_full += 1; // deleted at once instead
         } else {
             self.time_wait.insert(tuple, entry);
         }
@@ -909,9 +781,7 @@ impl Stack {
             self.timers.remove(&(t, index));
         }
         if slot.queue == Queue::Syn {
-            if let Some(l) = self.listeners.get_mut(&tcb.local.port()) {
-                l.syn_queue -= 1;
-            }
+            self.listeners.leave_syn_queue(tcb.local.port(), None);
         }
         slot.queue = Queue::None;
         slot.generation = slot.generation.wrapping_add(1);
@@ -951,20 +821,4 @@ fn write_segment(
     };
     ip.emit(ip_header);
     emit(&[&buf[..ip_len + tcp_len], payload.0, payload.1]);
-}
-
-/// The simulator drives a stack exactly as an event loop does.
-impl crate::link::sim::Host for Stack {
-    fn receive(&mut self, now: Instant, packet: &[u8]) {
-        Stack::receive(self, now, packet);
-    }
-    fn poll(&mut self, now: Instant) {
-        Stack::poll(self, now);
-    }
-    fn transmit(&mut self, now: Instant, emit: &mut dyn FnMut(&[&[u8]])) {
-        Stack::transmit(self, now, emit);
-    }
-    fn poll_at(&self) -> Option<Instant> {
-        Stack::poll_at(self)
-    }
 }

@@ -5,9 +5,9 @@ mod common;
 
 use common::*;
 use stack::link::faults::Faults;
-use stack::tcp::seq::SeqNum;
 use stack::tcp::state::State;
 use stack::time::{Duration, Instant};
+use stack::wire::seq::SeqNum;
 use stack::wire::tcp::Flags;
 use stack::{Error, Ready, Stack};
 

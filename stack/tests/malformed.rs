@@ -428,7 +428,7 @@ fn options_strategy() -> impl Strategy<Value = TcpOptions> {
         .prop_map(|(mss, window_scale, sack_permitted, blocks, ts)| {
             let mut sack_blocks = [None; 4];
             for (slot, (l, r)) in sack_blocks.iter_mut().zip(blocks) {
-                *slot = Some((stack::tcp::seq::SeqNum(l), stack::tcp::seq::SeqNum(r)));
+                *slot = Some((stack::wire::seq::SeqNum(l), stack::wire::seq::SeqNum(r)));
             }
             TcpOptions {
                 mss,
@@ -475,8 +475,8 @@ impl RandomSegment {
         let repr = TcpRepr {
             src_port: src.port(),
             dst_port: PORT,
-            seq_number: stack::tcp::seq::SeqNum(seq),
-            ack_number: stack::tcp::seq::SeqNum(ack),
+            seq_number: stack::wire::seq::SeqNum(seq),
+            ack_number: stack::wire::seq::SeqNum(ack),
             flags: Flags::from_bits_retain(self.flags),
             window_len: self.window,
             urgent_at: 0,

@@ -446,7 +446,7 @@ fn end_of_stream_is_readable_after_last_ack() {
 /// `streams_arrive_intact_...` with duplication and a closing window.)
 #[test]
 fn fast_retransmit_resends_only_what_was_sent() {
-    use stack::tcp::seq::SeqNum;
+    use stack::wire::seq::SeqNum;
     use stack::wire::tcp::Flags;
     let mut client = stack::Stack::new(config(CLIENT_ADDR));
     let me = std::net::SocketAddrV4::new(CLIENT_ADDR, 40000);

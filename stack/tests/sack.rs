@@ -11,9 +11,9 @@ use std::net::SocketAddrV4;
 use common::*;
 use stack::link::faults::Faults;
 use stack::link::sim::Network;
-use stack::tcp::seq::SeqNum;
 use stack::tcp::Algorithm;
 use stack::time::{Duration, Instant};
+use stack::wire::seq::SeqNum;
 use stack::wire::tcp::{Flags, TcpRepr};
 use stack::{Config, Counters, SocketHandle, Stack};
 

@@ -16,6 +16,7 @@ use std::os::fd::RawFd;
 use std::sync::OnceLock;
 
 use crate::time::Instant;
+use crate::wire::checksum::RxChecksum;
 
 /// The real monotonic clock as the core's `Instant`: microseconds since the
 /// first call in this process. One origin for the whole process, so that the
@@ -24,16 +25,6 @@ pub fn monotonic_now() -> Instant {
     static ORIGIN: OnceLock<std::time::Instant> = OnceLock::new();
     let origin = *ORIGIN.get_or_init(std::time::Instant::now);
     Instant::from_micros(origin.elapsed().as_micros() as u64)
-}
-
-/// How a link treats checksums of packets it delivers.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub enum RxChecksum {
-    /// Checksums arrive complete and must be verified (TUN, the simulator).
-    Verify,
-    /// The kernel offloaded the checksum and left it partial (Linux `lo`);
-    /// the packet never left the machine, so there is nothing to verify.
-    Offloaded,
 }
 
 /// What the stack needs to know about a link.

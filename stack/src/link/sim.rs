@@ -21,6 +21,7 @@ use std::net::Ipv4Addr;
 
 use super::faults::{FaultInjector, FaultStats, Faults};
 use crate::time::Instant;
+use crate::Stack;
 
 /// What the simulator needs of a host: the same four calls an event loop
 /// makes on the real stack.
@@ -35,6 +36,22 @@ pub trait Host {
     fn transmit(&mut self, now: Instant, emit: &mut dyn FnMut(&[&[u8]]));
     /// When the host next needs `poll`, if ever.
     fn poll_at(&self) -> Option<Instant>;
+}
+
+/// The simulator drives a stack exactly as an event loop does.
+impl Host for Stack {
+    fn receive(&mut self, now: Instant, packet: &[u8]) {
+        Stack::receive(self, now, packet);
+    }
+    fn poll(&mut self, now: Instant) {
+        Stack::poll(self, now);
+    }
+    fn transmit(&mut self, now: Instant, emit: &mut dyn FnMut(&[&[u8]])) {
+        Stack::transmit(self, now, emit);
+    }
+    fn poll_at(&self) -> Option<Instant> {
+        Stack::poll_at(self)
+    }
 }
 
 /// The destination address of an IPv4 packet from its first part, or `None`

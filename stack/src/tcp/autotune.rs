@@ -18,8 +18,8 @@
 //! much in one RTT, so its buffer stays small. The buffer never shrinks: the
 //! right edge of a window already offered must not move left.
 
-use super::seq::SeqNum;
 use crate::time::{Duration, Instant};
+use crate::wire::seq::SeqNum;
 
 /// The shortest measurement: one tick of the timestamp clock, as Linux
 /// measures with timestamps. On loopback the RTT is microseconds, and reads

@@ -38,8 +38,8 @@ use core::fmt;
 use core::str::FromStr;
 
 use super::sack::DUP_THRESH;
-use super::seq::SeqNum;
 use crate::time::{Duration, Instant};
+use crate::wire::seq::SeqNum;
 
 /// How congestion avoidance grows the window. CUBIC is the default: in the
 /// simulator (20 seeds each, 0.1 % to 5 % loss, 1 to 10 ms each way) it

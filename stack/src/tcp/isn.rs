@@ -14,8 +14,8 @@ use std::net::SocketAddrV4;
 
 use siphasher::sip::SipHasher13;
 
-use super::seq::SeqNum;
 use crate::time::Instant;
+use crate::wire::seq::SeqNum;
 
 /// What a connection starts from: its initial sequence number and the
 /// offset of its timestamp clock.

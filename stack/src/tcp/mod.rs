@@ -1,6 +1,5 @@
 //! TCP as RFC 9293 describes it.
 //!
-//! - [`seq`]: sequence-number arithmetic modulo 2^32.
 //! - [`state`]: the eleven states and the state diagram.
 //! - [`tcb`]: one connection — segment arrival, user calls, timers, output.
 //! - [`reassembly`]: out-of-order segments waiting for a gap to fill.
@@ -16,6 +15,10 @@
 //!   connections.
 //! - [`challenge_ack`], [`syn_cookie`]: defences against blind attacks
 //!   (RFC 5961) and SYN floods (RFC 4987).
+//!
+//! It builds on [`crate::wire`] alone — the headers, and sequence numbers
+//! modulo 2^32 ([`SeqNum`](crate::wire::seq::SeqNum)) — and knows nothing of
+//! the stack's tables or of links above it.
 
 #![forbid(unsafe_code)]
 
@@ -29,7 +32,6 @@ pub mod rack;
 pub mod reassembly;
 pub mod rtt;
 pub mod sack;
-pub mod seq;
 pub mod state;
 pub mod syn_cookie;
 pub mod tcb;
@@ -37,10 +39,10 @@ pub mod time_wait;
 pub mod timestamps;
 
 use core::fmt;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddrV4};
 
-use crate::link::RxChecksum;
 use crate::time::Duration;
+use crate::wire::checksum::RxChecksum;
 pub use congestion::Algorithm;
 
 /// How a stack behaves; every limit on what a peer can make it hold is here.
@@ -140,6 +142,22 @@ impl Config {
     pub fn mss(&self) -> usize {
         self.mtu - 40
     }
+}
+
+/// A connection's identity: our address and port, the peer's.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FourTuple {
+    pub local: SocketAddrV4,
+    pub remote: SocketAddrV4,
+}
+
+/// The application's name for a connection: the index of the stack's slot
+/// that holds it. The generation makes a handle of a deleted connection
+/// invalid even when its slot is reused.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SocketHandle {
+    pub(crate) index: u32,
+    pub(crate) generation: u32,
 }
 
 /// Why a socket call failed, or why a connection ended.

@@ -41,8 +41,8 @@
 use std::collections::VecDeque;
 
 use super::sack::Scoreboard;
-use super::seq::SeqNum;
 use crate::time::{Duration, Instant};
+use crate::wire::seq::SeqNum;
 
 /// RFC 8985 §5.2's per-segment variables, for a run of bytes that share
 /// them: sent at the same instant and in the same condition. A burst of

@@ -15,7 +15,7 @@
 //! The held runs are what a SACK option reports (RFC 2018 §4): each block is
 //! one contiguous run, the run that most recently received a segment first.
 
-use super::seq::SeqNum;
+use crate::wire::seq::SeqNum;
 
 #[derive(Debug)]
 struct Held {

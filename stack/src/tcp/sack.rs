@@ -27,7 +27,7 @@
 //! buffer: SACKed data stays until cumulatively acknowledged (RFC 2018 §8),
 //! since a receiver may discard it again ("renege").
 
-use super::seq::SeqNum;
+use crate::wire::seq::SeqNum;
 
 /// RFC 6675's DupThresh: three segments arriving above a hole mean it is
 /// lost, not reordered.

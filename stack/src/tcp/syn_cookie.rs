@@ -39,8 +39,8 @@ use core::hash::Hasher;
 use std::net::SocketAddrV4;
 
 use super::isn::keyed_hash;
-use super::seq::SeqNum;
 use crate::time::{Duration, Instant};
+use crate::wire::seq::SeqNum;
 use crate::wire::tcp::{Flags, TcpOptions, TcpRepr};
 
 /// The MSS values a cookie can keep: the usual ones of IPv4 paths, from a

@@ -45,12 +45,12 @@ use super::rack::{Rack, SentLog, Tlp};
 use super::reassembly::Reassembly;
 use super::rtt::RttEstimator;
 use super::sack::Scoreboard;
-use super::seq::SeqNum;
 use super::state::State;
 use super::timestamps::TsState;
 use super::{Config, Counters, Error, Ready};
 use crate::copy;
 use crate::time::{Duration, Instant};
+use crate::wire::seq::SeqNum;
 use crate::wire::tcp::{Flags, TcpOptions, TcpRepr};
 
 /// The MSS to assume when the peer sends none (RFC 9293 §3.7.1, MUST-15).

@@ -23,11 +23,11 @@ use std::collections::{BTreeSet, HashMap};
 
 use ahash::RandomState;
 
-use super::seq::SeqNum;
 use super::timestamps::{self, older};
+use super::FourTuple;
 use crate::time::Instant;
+use crate::wire::seq::SeqNum;
 use crate::wire::tcp::{Flags, TcpOptions, TcpRepr, Timestamps};
-use crate::FourTuple;
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct Entry {

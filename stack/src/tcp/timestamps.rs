@@ -18,8 +18,8 @@
 //! Timestamps are compared on their own 2^32 circle, like sequence numbers
 //! (§5.2); the clock ticks every millisecond (§5.4 asks for 1 ms to 1 s).
 
-use super::seq::SeqNum;
 use crate::time::{Duration, Instant};
+use crate::wire::seq::SeqNum;
 use crate::wire::tcp::Timestamps;
 
 /// One tick of the timestamp clock.

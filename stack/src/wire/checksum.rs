@@ -24,6 +24,17 @@
 
 use std::net::Ipv4Addr;
 
+/// How the checksums of received packets are to be treated. The link knows
+/// (`LinkCaps`) and tells the stack through `Config::rx_checksum`.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum RxChecksum {
+    /// Checksums arrive complete and must be verified (TUN, the simulator).
+    Verify,
+    /// The kernel offloaded the checksum and left it partial (Linux `lo`);
+    /// the packet never left the machine, so there is nothing to verify.
+    Offloaded,
+}
+
 /// Bytes summed at a time by the vector code: 32 words.
 const BLOCK: usize = 64;
 

@@ -5,12 +5,17 @@
 //! whose `new_checked` validates every length once, so its accessors can then
 //! index the bytes without further checks and without panicking. Building goes
 //! the other way: fill in a `*Repr` struct and `emit` it into a buffer.
+//!
+//! [`seq`] is here too: a sequence number is a header field before it is
+//! protocol state, and the TCP core above builds on this module, never the
+//! other way round.
 
 #![forbid(unsafe_code)]
 
 pub mod checksum;
 pub mod icmpv4;
 pub mod ipv4;
+pub mod seq;
 pub mod tcp;
 
 use core::fmt;

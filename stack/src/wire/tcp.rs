@@ -26,8 +26,8 @@
 //! covers a pseudo-header (addresses, protocol, length) plus the whole segment.
 
 use super::ipv4::PROTO_TCP;
+use super::seq::SeqNum;
 use super::{be16, be32, checksum, put16, put32, Error};
-use crate::tcp::seq::SeqNum;
 use core::fmt;
 use std::net::Ipv4Addr;
 

@@ -280,8 +280,8 @@ pub fn seg(src_port: u16, dst_port: u16, seq: u32, ack: u32, flags: Flags) -> Tc
     TcpRepr {
         src_port,
         dst_port,
-        seq_number: stack::tcp::seq::SeqNum(seq),
-        ack_number: stack::tcp::seq::SeqNum(ack),
+        seq_number: stack::wire::seq::SeqNum(seq),
+        ack_number: stack::wire::seq::SeqNum(ack),
         flags,
         window_len: 65535,
         ..TcpRepr::default()
