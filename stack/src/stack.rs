@@ -12,6 +12,10 @@
 //!                    poll_at()                 when to call poll again
 //! ```
 //! Between them the application makes socket calls and reads `next_event`.
+//!
+//! The stack is the demultiplexer and the tables — connection slots, the
+//! 4-tuple index, TIME-WAIT, timers; what a connection does is in
+//! `tcp/tcb.rs`, what a listening port does in `tcp/listener.rs`.
 
 #![forbid(unsafe_code)]
 

@@ -11,8 +11,9 @@
 //! - [`rack`]: when each segment was sent, which are lost (RACK), and the
 //!   tail loss probe (TLP), RFC 8985.
 //! - [`isn`]: initial sequence numbers.
-//! - [`listener`], [`time_wait`]: the tables a server keeps besides its
-//!   connections.
+//! - [`listener`]: LISTEN (§3.10.7.2) — the SYN and accept queues, SYN
+//!   cookies, and the answer to a segment that has no connection.
+//! - [`time_wait`]: the compact TIME-WAIT table (§3.4.2).
 //! - [`challenge_ack`], [`syn_cookie`]: defences against blind attacks
 //!   (RFC 5961) and SYN floods (RFC 4987).
 //!
