@@ -461,7 +461,7 @@ impl Harness {
         h.exchange(&mut client);
         h.app(AppCall::Accept);
         assert_eq!(h.sockets.len(), 1, "the handshake completed");
-        let data_seq = client.tcb(c).expect("the client's socket").iss + 1;
+        let data_seq = client.tcb(c).expect("the client's socket").snd.iss + 1;
         let data: Vec<u8> = (0..100).map(|k| peer_byte(data_seq + k)).collect();
         client.send(h.now, c, &data).expect("client send");
         h.app(AppCall::Send { which: 0, len: 3000 });
@@ -553,7 +553,7 @@ impl Harness {
                 eprintln!("    out: {}", describe(p));
             }
             for t in self.stack.tcbs() {
-                eprintln!("    {} {} una={} nxt={}", t.remote, t.state, t.snd_una, t.snd_nxt);
+                eprintln!("    {} {} una={} nxt={}", t.remote, t.state, t.snd.una, t.snd.nxt);
             }
         }
         self.check();
@@ -706,7 +706,7 @@ impl Harness {
             return;
         }
         for (i, &b) in data.iter().enumerate() {
-            let seq = tcb.irs + 1 + (start + i);
+            let seq = tcb.rcv.irs + 1 + (start + i);
             assert_eq!(b, peer_byte(seq), "byte {} of the peer's stream was read wrong", start + i);
         }
     }
@@ -800,9 +800,9 @@ impl Harness {
         let mut live = 0;
         for tcb in self.stack.tcbs() {
             live += 1;
-            assert!(tcb.snd_una <= tcb.snd_nxt, "{}: SND.UNA {} SND.NXT {}", tcb.state, tcb.snd_una.0, tcb.snd_nxt.0);
+            assert!(tcb.snd.una <= tcb.snd.nxt, "{}: SND.UNA {} SND.NXT {}", tcb.state, tcb.snd.una.0, tcb.snd.nxt.0);
             // The SYN and the FIN take a sequence number each.
-            assert!(tcb.snd_nxt - tcb.snd_una <= config.send_buffer + 2, "more in flight than the send buffer");
+            assert!(tcb.snd.nxt - tcb.snd.una <= config.send_buffer + 2, "more in flight than the send buffer");
             assert!(tcb.send_queue() <= config.send_buffer, "send buffer over its bound");
             assert!(tcb.recv_queue() <= config.recv_buffer, "receive buffer over its bound");
             assert!(tcb.ooo_segments() <= config.max_ooo_segments, "out-of-order queue over its bound");

@@ -212,7 +212,7 @@ fn active_open() -> Vec<Record> {
 fn established_conversation() -> Vec<Record> {
     let (h, client, c) = Harness::established();
     let mut sim = Sim::new(h, client);
-    sim.run(Duration::from_secs(10), |s| s.server().h.stack.tcbs().all(|t| t.snd_una == t.snd_nxt));
+    sim.run(Duration::from_secs(10), |s| s.server().h.stack.tcbs().all(|t| t.snd.una == t.snd.nxt));
     sim.server().app(AppCall::Recv { which: 0, len: 4096 });
     let now = sim.net.now();
     sim.client().send(now, c, &[b'd'; 2000]).unwrap();
@@ -307,7 +307,7 @@ fn established_seeds() -> Vec<(&'static str, Vec<Record>)> {
     let (h, ..) = Harness::established();
     let tcb = h.stack.tcbs().next().unwrap();
     // The server's SND.UNA, from the end of what it has sent.
-    let una = -((tcb.snd_nxt - tcb.snd_una) as i16);
+    let una = -((tcb.snd.nxt - tcb.snd.una) as i16);
     // Duplicate ACKs of SND.UNA, each SACKing one more segment above it (the
     // client negotiated SACK): the third makes a fast retransmit.
     let mss = tcb.snd_mss as u32;

@@ -351,11 +351,11 @@ impl Stack {
             local: t.local,
             remote: t.remote,
             state: t.state,
-            snd_una: t.snd_una.0,
-            snd_nxt: t.snd_nxt.0,
-            rcv_nxt: t.rcv_nxt.0,
-            snd_wnd: t.snd_wnd,
-            rcv_wnd: t.rcv_adv.max(t.rcv_nxt) - t.rcv_nxt,
+            snd_una: t.snd.una.0,
+            snd_nxt: t.snd.nxt.0,
+            rcv_nxt: t.rcv.nxt.0,
+            snd_wnd: t.snd.wnd,
+            rcv_wnd: t.rcv.wnd(),
             cwnd: t.cc.window(),
             ssthresh: t.cc.ssthresh(),
             sack_permitted: t.options.sack_permitted,
@@ -760,10 +760,10 @@ impl Stack {
         let tcb = self.slots[index as usize].tcb.as_ref().expect("live connection");
         let tuple = FourTuple { local: tcb.local, remote: tcb.remote };
         let shift = tcb.options.rcv_shift();
-        let window = (tcb.rcv_adv.max(tcb.rcv_nxt) - tcb.rcv_nxt).div_ceil(1 << shift);
+        let window = tcb.rcv.wnd().div_ceil(1 << shift);
         let entry = time_wait::Entry {
-            snd_nxt: tcb.snd_nxt,
-            rcv_nxt: tcb.rcv_nxt,
+            snd_nxt: tcb.snd.nxt,
+            rcv_nxt: tcb.rcv.nxt,
             window: window.min(u16::MAX as usize) as u16,
             ts: tcb.options.timestamps.then_some(EntryTs { offset: tcb.ts.offset, recent: tcb.ts.recent }),
             expires: now + self.two_msl(),

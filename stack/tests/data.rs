@@ -178,8 +178,8 @@ fn abort_reaches_a_peer_with_a_zero_window() {
     assert_eq!(stack(&mut net, CLIENT).send(now, c, &pattern(20_000, 7)), Ok(20_000));
     idle(&mut net, Duration::from_secs(10));
     let tcb = stack(&mut net, CLIENT).tcb(c).unwrap();
-    assert_eq!(tcb.snd_wnd, 0);
-    assert!(tcb.snd_nxt > tcb.snd_una, "a window probe is out");
+    assert_eq!(tcb.snd.wnd, 0);
+    assert!(tcb.snd.nxt > tcb.snd.una, "a window probe is out");
     let now = net.now();
     stack(&mut net, CLIENT).abort(now, c);
     run(&mut net, Duration::from_secs(1), |n| stack(n, SERVER).state(s) == Some(State::Closed));

@@ -42,7 +42,7 @@ fn connection(server: Config) -> (Network<Node>, SocketHandle, SocketHandle, Soc
 /// The server's (RCV.NXT, SND.NXT) for `s`.
 fn rcv_snd(net: &mut Network<Node>, s: SocketHandle) -> (u32, u32) {
     let t = stack(net, SERVER).tcb(s).unwrap();
-    (t.rcv_nxt.0, t.snd_nxt.0)
+    (t.rcv.nxt.0, t.snd.nxt.0)
 }
 
 /// Asserts that `out` is exactly one challenge ACK, <SEQ=SND.NXT><ACK=RCV.NXT>.
@@ -130,7 +130,7 @@ fn syn_on_an_established_connection_gets_a_challenge_ack() {
 fn data_with_an_ack_outside_the_acceptable_range_is_dropped_with_an_ack() {
     let (mut net, _c, s, client) = connection(config(SERVER_ADDR));
     let (rcv_nxt, snd_nxt) = rcv_snd(&mut net, s);
-    let max_snd_wnd = stack(&mut net, SERVER).tcb(s).unwrap().max_snd_wnd as u32;
+    let max_snd_wnd = stack(&mut net, SERVER).tcb(s).unwrap().snd.max_wnd as u32;
     let oldest = snd_nxt.wrapping_sub(max_snd_wnd); // SND.UNA = SND.NXT here
     let now = net.now();
     for (ack, what) in [(snd_nxt + 1, "ahead of SND.NXT"), (snd_nxt + 100_000, "far ahead"), (oldest - 1, "too old")] {
@@ -138,7 +138,7 @@ fn data_with_an_ack_outside_the_acceptable_range_is_dropped_with_an_ack() {
         let out = forge(stack(&mut net, SERVER), now, client, &data, b"injected");
         assert_challenge_ack(&out, rcv_nxt, snd_nxt, what);
         let t = stack(&mut net, SERVER).tcb(s).unwrap();
-        assert_eq!((t.rcv_nxt.0, t.snd_una.0, t.recv_queue()), (rcv_nxt, snd_nxt, 0), "{what}: state moved");
+        assert_eq!((t.rcv.nxt.0, t.snd.una.0, t.recv_queue()), (rcv_nxt, snd_nxt, 0), "{what}: state moved");
     }
     assert_eq!(stack(&mut net, SERVER).counters().challenge_acks, 3);
     let data = seg(client.port(), PORT, rcv_nxt, oldest, Flags::ACK | Flags::PSH);
@@ -260,7 +260,7 @@ fn syn_flood_fills_the_queue_and_a_real_handshake_gets_through_by_cookie() {
     let counters = stack(&mut net, SERVER).counters().clone();
     assert_eq!((counters.syn_cookies_sent, counters.syn_cookies_accepted, counters.syn_cookies_rejected), (493, 1, 0));
     let t = stack(&mut net, SERVER).tcb(s).unwrap();
-    assert_eq!((t.state, t.snd_mss, t.iss.0), (State::Established, 1460, segs[1].seq()));
+    assert_eq!((t.state, t.snd_mss, t.snd.iss.0), (State::Established, 1460, segs[1].seq()));
     transfer_both_ways(&mut net, c, s, 100_000);
     assert_eq!(stack(&mut net, SERVER).connections().filter(|c| c.state == State::SynReceived).count(), 8);
 }
@@ -491,7 +491,7 @@ fn data_past_the_window_is_not_buffered() {
     let now = net.now();
     forge(stack(&mut net, SERVER), now, client, &seg(client.port(), PORT, rcv_nxt, snd_nxt, Flags::ACK), &[7; 5000]);
     let t = stack(&mut net, SERVER).tcb(s).unwrap();
-    assert_eq!((t.recv_queue(), t.rcv_nxt.0), (1000, rcv_nxt + 1000));
+    assert_eq!((t.recv_queue(), t.rcv.nxt.0), (1000, rcv_nxt + 1000));
     let out = forge(
         stack(&mut net, SERVER),
         now,

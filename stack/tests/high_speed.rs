@@ -105,7 +105,7 @@ fn each_option_is_in_force_only_when_both_offer_it() {
         assert_eq!(largest > 65535, ws, "{what}: largest window {largest}");
         // The sender's SND.WND is the receiver's last window, scaled.
         let last_from_server = after.iter().rev().find(|seg| seg.is_from_server()).unwrap();
-        assert_eq!(stack(&mut net, CLIENT).tcb(c).unwrap().snd_wnd, window(last_from_server), "{what}");
+        assert_eq!(stack(&mut net, CLIENT).tcb(c).unwrap().snd.wnd, window(last_from_server), "{what}");
         let full = if ts { 1460 - 12 } else { 1460 };
         assert_eq!(after.iter().map(|seg| seg.len).max(), Some(full), "{what}");
     }
@@ -128,7 +128,7 @@ fn shift_14_offers_a_window_of_almost_2_to_the_30() {
     assert_eq!(segs[1].repr.options.window_scale, Some(14));
     assert_eq!(segs[1].repr.window_len, 65535);
     assert!(segs[2..].iter().filter(|seg| seg.is_from_server()).all(|seg| seg.repr.window_len > 0));
-    assert_eq!(stack(&mut net, CLIENT).tcb(c).unwrap().snd_wnd, 65535 << 14);
+    assert_eq!(stack(&mut net, CLIENT).tcb(c).unwrap().snd.wnd, 65535 << 14);
     assert_eq!(65535 << 14, (1 << 30) - (1 << 14));
 }
 
@@ -188,7 +188,7 @@ fn paws_drops_old_duplicates_across_the_timestamp_wrap() {
     assert_eq!(tsecr(&syn_ack), u32::MAX - 2);
     let tcb = peer.stack.tcb(h).unwrap();
     assert_eq!(tcb.options.snd_shift(), 14, "a shift of 15 is taken as 14");
-    assert_eq!(tcb.snd_wnd, 1 << 14, "window 1, scaled");
+    assert_eq!(tcb.snd.wnd, 1 << 14, "window 1, scaled");
 
     let data = Flags::ACK | Flags::PSH;
     assert!(peer.send(t0, 1001, data, Some(1), b"a").is_empty(), "past the wrap: newer; the ACK is delayed");
@@ -325,13 +325,13 @@ fn time_wait_takes_a_new_syn_whose_timestamp_is_newer() {
         let (c, s) = establish(&mut net);
         transfer(&mut net, (CLIENT, c), (SERVER, s), 1 << 20);
         let old = stack(&mut net, CLIENT).tcb(c).unwrap();
-        let (port, old_end) = (old.local.port(), old.snd_nxt);
+        let (port, old_end) = (old.local.port(), old.snd.nxt);
         server_closes_first(&mut net, c, s);
         assert_eq!(stack(&mut net, SERVER).time_wait_count(), 1);
 
         let now = net.now();
         let c2 = stack(&mut net, CLIENT).connect_from(now, port, server_addr()).unwrap();
-        assert!(stack(&mut net, CLIENT).tcb(c2).unwrap().iss < old_end, "the new ISS is below the old RCV.NXT");
+        assert!(stack(&mut net, CLIENT).tcb(c2).unwrap().snd.iss < old_end, "the new ISS is below the old RCV.NXT");
         idle(&mut net, Duration::from_millis(200));
         let reopened = stack(&mut net, SERVER).counters().time_wait_reopened;
         let state = stack(&mut net, CLIENT).state(c2);

@@ -317,7 +317,7 @@ fn bad_packets_to_an_established_connection_are_dropped_and_it_carries_on() {
     let client = stack(&mut net, CLIENT).tcb(c).unwrap().local;
     let (rcv_nxt, snd_nxt) = {
         let t = stack(&mut net, SERVER).tcb(s).unwrap();
-        (t.rcv_nxt, t.snd_nxt)
+        (t.rcv.nxt, t.snd.nxt)
     };
     let good = valid(client, rcv_nxt.0, snd_nxt.0, Flags::ACK | Flags::PSH);
     let now = net.now();
@@ -326,7 +326,7 @@ fn bad_packets_to_an_established_connection_are_dropped_and_it_carries_on() {
         assert_dropped(server, now, name, bad, *reason);
         let t = server.tcb(s).unwrap();
         assert_eq!(
-            (t.state, t.rcv_nxt, t.snd_una, t.snd_nxt),
+            (t.state, t.rcv.nxt, t.snd.una, t.snd.nxt),
             (State::Established, rcv_nxt, snd_nxt, snd_nxt),
             "{name}"
         );
@@ -468,7 +468,7 @@ impl RandomSegment {
     fn packet(&self, bed: &Bed) -> Vec<u8> {
         let (src, seq, ack) = match bed.net.host(SERVER).stack.tcb(bed.s) {
             Some(t) if self.to_connection => {
-                (bed.client, t.rcv_nxt.0.wrapping_add(self.seq as u32), t.snd_una.0.wrapping_add(self.ack as u32))
+                (bed.client, t.rcv.nxt.0.wrapping_add(self.seq as u32), t.snd.una.0.wrapping_add(self.ack as u32))
             }
             _ => (SocketAddrV4::new(PEER, self.src_port), self.seq as u32, self.ack as u32),
         };

@@ -172,7 +172,7 @@ fn check(net: &mut Network<Node>, c: SocketHandle, s: SocketHandle) {
     }
     if let (Some(ct), Some(st)) = (net.host(CLIENT).stack.tcb(c), net.host(SERVER).stack.tcb(s)) {
         let sound =
-            |a: &stack::tcp::tcb::Tcb, b: &stack::tcp::tcb::Tcb| !a.state.is_synchronized() || a.rcv_nxt <= b.snd_nxt;
+            |a: &stack::tcp::tcb::Tcb, b: &stack::tcp::tcb::Tcb| !a.state.is_synchronized() || a.rcv.nxt <= b.snd.nxt;
         assert!(sound(ct, st) && sound(st, ct), "at {}: received more than was sent: {:#?}", net.now(), summaries(net));
     }
 }
@@ -398,7 +398,7 @@ fn acks_after_a_timeout_carry_a_sequence_number_the_peer_accepts() {
         to_server.extend(read_all(n, SERVER, s));
         let acked = |n: &mut Network<Node>, i, h| {
             let t = stack(n, i).tcb(h).unwrap();
-            t.snd_una == t.snd_nxt
+            t.snd.una == t.snd.nxt
         };
         to_client.len() == data.len() && to_server.len() == data.len() && acked(n, CLIENT, c) && acked(n, SERVER, s)
     });
@@ -461,7 +461,7 @@ fn fast_retransmit_resends_only_what_was_sent() {
     let first = output(&mut client, now);
     assert_eq!(first.iter().map(|s| s.len).collect::<Vec<_>>(), [100], "the peer's window: 100 bytes");
 
-    let una = client.tcb(c).unwrap().snd_una.0;
+    let una = client.tcb(c).unwrap().snd.una.0;
     let mut dup_ack = seg(PORT, 40000, 5001, una, Flags::ACK);
     dup_ack.window_len = 100;
     let mut sent = Vec::new();
@@ -471,5 +471,5 @@ fn fast_retransmit_resends_only_what_was_sent() {
     }
     assert_eq!(sent.iter().map(|s| (s.seq(), s.len)).collect::<Vec<_>>(), [(una, 100)], "one retransmission");
     let t = client.tcb(c).unwrap();
-    assert_eq!(t.snd_nxt, SeqNum(una) + 100);
+    assert_eq!(t.snd.nxt, SeqNum(una) + 100);
 }

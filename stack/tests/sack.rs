@@ -89,7 +89,7 @@ fn the_receiver_reports_the_most_recent_blocks_first() {
     let mut net = pair(Faults::default());
     let (c, s) = establish(&mut net);
     stack(&mut net, CLIENT).set_nodelay(c, true);
-    let base = net.host(CLIENT).stack.tcb(c).unwrap().snd_nxt.0;
+    let base = net.host(CLIENT).stack.tcb(c).unwrap().snd.nxt.0;
     // Segments 0..12 of 100 bytes, one every 100 µs; 1, 3, 5, 7, 9 are lost
     // (once).
     let mut to_lose = vec![1, 3, 5, 7, 9];
@@ -181,7 +181,7 @@ fn sack_repairs_several_holes_in_one_round_trip() {
         let (c, s) = establish(&mut net);
         // Open the congestion window to the peer's window first.
         timed_transfer(&mut net, c, s, &pattern(4 << 20, 1));
-        let base = net.host(CLIENT).stack.tcb(c).unwrap().snd_nxt.0;
+        let base = net.host(CLIENT).stack.tcb(c).unwrap().snd.nxt.0;
         // Then every 7th segment of the next window is lost, once.
         let mut dropped = Vec::new();
         net.host_mut(SERVER).drop_if = Some(Box::new(move |seg| {
@@ -213,7 +213,7 @@ fn transfer_losing(
     let config = |addr| config_with(addr, true, Algorithm::NewReno);
     let mut net = pair_with(Faults::default(), config(CLIENT_ADDR), config(SERVER_ADDR));
     let (c, s) = establish(&mut net);
-    let base = net.host(CLIENT).stack.tcb(c).unwrap().snd_nxt.0;
+    let base = net.host(CLIENT).stack.tcb(c).unwrap().snd.nxt.0;
     let mut copies = std::collections::HashMap::new();
     net.host_mut(SERVER).drop_if = Some(Box::new(move |seg| {
         let k = seg.seq().wrapping_sub(base) as usize / MSS;
@@ -462,7 +462,7 @@ fn malicious_sack_blocks_are_bounded() {
     // The peer ACKs everything: the scoreboard empties, the data goes on.
     answer(&mut client, una, &sack_ack(una, 10_000, &[]));
     let t = client.tcb(c).unwrap();
-    assert!(t.scoreboard().is_empty() && t.snd_una == t.snd_nxt);
+    assert!(t.scoreboard().is_empty() && t.snd.una == t.snd.nxt);
 
     // A peer that did not offer SACK is not heard when it sends blocks.
     let (mut client, c, una) = scripted(false, 0);

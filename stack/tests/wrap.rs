@@ -66,7 +66,7 @@ fn ten_megabytes_each_way_across_the_wrap() {
         s.is_some() && stack(n, CLIENT).state(c) == Some(State::Established)
     });
     let s = s.unwrap();
-    let iss = |n: &mut _, i, h| stack(n, i).tcb(h).unwrap().iss.0;
+    let iss = |n: &mut _, i, h| stack(n, i).tcb(h).unwrap().snd.iss.0;
     let (client_iss, server_iss) = (iss(&mut net, CLIENT, c), iss(&mut net, SERVER, s));
     for (who, iss) in [("client", client_iss), ("server", server_iss)] {
         assert!(iss >= u32::MAX - MB, "{who} ISS {iss} is not within 1 MB below 2^32");
@@ -106,14 +106,14 @@ fn ten_megabytes_each_way_across_the_wrap() {
     // Both directions wrapped: SND.UNA is now numerically below the ISS,
     // and exactly SYN + 10 MB beyond it modulo 2^32; RCV.NXT agrees.
     run(&mut net, Duration::from_secs(5), |n| {
-        let all_acked = |t: &stack::tcp::tcb::Tcb| t.snd_una == t.snd_nxt;
+        let all_acked = |t: &stack::tcp::tcb::Tcb| t.snd.una == t.snd.nxt;
         all_acked(n.host(CLIENT).stack.tcb(c).unwrap()) && all_acked(n.host(SERVER).stack.tcb(s).unwrap())
     });
     for (i, h, other, iss) in [(CLIENT, c, s, client_iss), (SERVER, s, c, server_iss)] {
-        let una = stack(&mut net, i).tcb(h).unwrap().snd_una.0;
+        let una = stack(&mut net, i).tcb(h).unwrap().snd.una.0;
         assert!(una < iss, "stack {i}: SND.UNA {una} did not wrap past 2^32 (ISS {iss})");
         assert_eq!(una.wrapping_sub(iss), LEN as u32 + 1);
-        assert_eq!(stack(&mut net, 1 - i).tcb(other).unwrap().rcv_nxt.0, una);
+        assert_eq!(stack(&mut net, 1 - i).tcb(other).unwrap().rcv.nxt.0, una);
     }
 
     // The FINs, too, are past the wrap; both ends reach CLOSED.

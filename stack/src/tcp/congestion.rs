@@ -31,7 +31,7 @@
 //! (RFC 6582) inflates the window by one MSS per duplicate ACK and resends
 //! the next hole on each partial ACK. With SACK the scoreboard shows every
 //! hole, RACK (RFC 8985, `rack.rs`) rather than the duplicate count says
-//! which are lost, and RFC 6675's recovery (`tcb.rs`) keeps the window at
+//! which are lost, and RFC 6675's recovery (`tcb/output.rs`) keeps the window at
 //! ssthresh and counts what is in flight instead.
 
 use core::fmt;

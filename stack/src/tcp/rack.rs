@@ -22,7 +22,7 @@
 //! ```
 //!
 //! What is lost is marked in the log of sent segments; RFC 6675's pipe and
-//! NextSeg() (`tcb.rs`) then read it with the SACK scoreboard.
+//! NextSeg() (`tcb/output.rs`) then read it with the SACK scoreboard.
 //!
 //! TLP ("tail loss probe") covers the tail: when no ACK comes for two round
 //! trips, it sends one segment (new data, or the last segment again) so that
@@ -35,8 +35,9 @@
 //! ```
 //!
 //! The per-segment state lives in [`SentLog`], RACK's per-connection state
-//! in [`Rack`], TLP's in [`Tlp`]; `tcb.rs` feeds them ACKs and fires their
-//! timers (one timer serves RACK, TLP and the RTO, RFC 8985 §8).
+//! in [`Rack`], TLP's in [`Tlp`]; `tcb/ack.rs` feeds them ACKs and
+//! `tcb/timers.rs` fires their timers (one timer serves RACK, TLP and the
+//! RTO, RFC 8985 §8).
 
 use std::collections::VecDeque;
 

@@ -296,8 +296,8 @@ pub fn invariants(s: &Stack) -> Result<(), String> {
     let c = s.config();
     for t in s.tcbs() {
         let who = format!("{} > {} in {}", t.local, t.remote, t.state);
-        if t.snd_una > t.snd_nxt {
-            return Err(format!("{who}: SND.UNA {} past SND.NXT {}", t.snd_una, t.snd_nxt));
+        if t.snd.una > t.snd.nxt {
+            return Err(format!("{who}: SND.UNA {} past SND.NXT {}", t.snd.una, t.snd.nxt));
         }
         if t.rcv_buf.size > c.recv_buffer || t.recv_queue() > t.rcv_buf.size {
             return Err(format!("{who}: {} bytes received, buffer {}", t.recv_queue(), t.rcv_buf.size));
@@ -360,13 +360,13 @@ pub fn summary(t: &stack::tcp::tcb::Tcb) -> String {
         t.local,
         t.remote,
         t.state,
-        t.snd_una,
-        t.snd_nxt,
-        t.snd_wnd,
+        t.snd.una,
+        t.snd.nxt,
+        t.snd.wnd,
         t.cc.window(),
         t.cc.ssthresh(),
         t.snd_mss,
-        t.rcv_nxt,
+        t.rcv.nxt,
         t.send_queue(),
         t.recv_queue(),
         t.retries,

@@ -1,0 +1,397 @@
+//! SEGMENT ARRIVES (RFC 9293 §3.10.7), in the RFC's order: a segment for
+//! no connection (§3.10.7.1, `reset_for`), a SYN at a listening port
+//! (§3.10.7.2, `accept_syn`: the listener itself is `tcp/listener.rs`),
+//! SYN-SENT (§3.10.7.3), and every other state (§3.10.7.4), whose checks
+//! come in the RFC's order: first the sequence number, second RST, fourth
+//! SYN, fifth ACK, seventh the text, eighth FIN.
+//!
+//! The fifth check, the ACK, is a sender's whole work (the send window,
+//! round-trip times, SACK, loss detection, congestion control): it has its
+//! own file, `ack.rs`, which comes next.
+
+use std::net::SocketAddrV4;
+
+use log::debug;
+
+use super::{Context, Segment, Tcb, DEFAULT_MSS};
+use crate::copy;
+use crate::tcp::autotune::RcvBuf;
+use crate::tcp::congestion::Congestion;
+use crate::tcp::isn::Start;
+use crate::tcp::options::MAX_UNSCALED_WINDOW;
+use crate::tcp::state::State;
+use crate::tcp::{Error, Ready};
+use crate::wire::tcp::{Flags, TcpRepr};
+
+/// The reset answering a segment that has no connection to go to
+/// (§3.10.7.1): if the segment had an ACK, <SEQ=SEG.ACK><CTL=RST>;
+/// otherwise <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>.
+pub fn reset_for(repr: &TcpRepr, payload_len: usize) -> TcpRepr {
+    let mut rst = TcpRepr { src_port: repr.dst_port, dst_port: repr.src_port, ..TcpRepr::default() };
+    if repr.flags.contains(Flags::ACK) {
+        rst.seq_number = repr.ack_number;
+        rst.flags = Flags::RST;
+    } else {
+        let seg_len = payload_len + repr.flags.contains(Flags::SYN) as usize + repr.flags.contains(Flags::FIN) as usize;
+        rst.ack_number = repr.seq_number + seg_len;
+        rst.flags = Flags::RST | Flags::ACK;
+    }
+    rst
+}
+
+impl Tcb {
+    /// A SYN arrived at a listening port (§3.10.7.2): create the TCB in
+    /// SYN-RECEIVED with RCV.NXT = SEG.SEQ + 1; the SYN,ACK leaves with the
+    /// next `dispatch`.
+    pub fn accept_syn(cx: &Context, local: SocketAddrV4, remote: SocketAddrV4, start: Start, syn: &TcpRepr) -> Tcb {
+        let mut tcb = Tcb::new(cx, local, remote, start, State::SynReceived);
+        tcb.synchronize_receive(cx, syn);
+        tcb.update_window(syn);
+        debug!("{} > {}: LISTEN -> SYN-RECEIVED (SYN received)", local, remote);
+        tcb
+    }
+
+    /// An ACK returned one of our SYN cookies (RFC 4987 §3.6): the TCB as it
+    /// would have been had we kept it, SYN-RECEIVED with our SYN (ISS = the
+    /// cookie) sent, from the client's SYN as the cookie kept it (`syn`: its
+    /// ISN and MSS). The ACK, processed next, completes the handshake.
+    pub fn from_syn_cookie(
+        cx: &Context,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        start: Start,
+        syn: &TcpRepr,
+    ) -> Tcb {
+        let mut tcb = Tcb::accept_syn(cx, local, remote, start, syn);
+        tcb.snd.nxt = start.iss + 1;
+        debug!("{} > {}: SYN-RECEIVED from a SYN cookie", local, remote);
+        tcb
+    }
+
+    /// Learn the peer's initial sequence number and options from its SYN
+    /// (or SYN,ACK), and settle which options both sides use.
+    fn synchronize_receive(&mut self, cx: &Context, syn: &TcpRepr) {
+        self.rcv.irs = syn.seq_number;
+        self.rcv.nxt = syn.seq_number + 1;
+        self.options = self.options.agree(&syn.options);
+        if let (true, Some(ts)) = (self.options.timestamps, syn.options.timestamps) {
+            self.ts.synchronize(cx.now, ts.tsval);
+            self.ts.last_ack_sent = self.rcv.nxt; // what our next segment acknowledges
+        }
+        self.rcv_buf = RcvBuf::new(self.rcv_buf.size, cx.now, self.rcv.nxt);
+        self.rcv.adv = self.rcv.nxt + self.rcv_buf.size.min(MAX_UNSCALED_WINDOW);
+        let peer_mss = syn.options.mss.map_or(DEFAULT_MSS, usize::from);
+        self.snd_mss = peer_mss.clamp(1, cx.config.mss());
+        self.cc = Congestion::new(cx.config.congestion, self.snd_mss, self.snd.iss, self.options.sack_permitted);
+    }
+
+    /// A segment for this connection arrived. Returns any segment to send
+    /// that is not part of the connection's own stream (an RST).
+    pub fn on_segment(&mut self, cx: &mut Context, seg: Segment) -> Option<TcpRepr> {
+        match self.state {
+            State::SynSent => self.on_segment_syn_sent(cx, seg),
+            _ => self.on_segment_other_states(cx, seg),
+        }
+    }
+
+    /// §3.10.7.3: SYN-SENT.
+    fn on_segment_syn_sent(&mut self, cx: &mut Context, seg: Segment) -> Option<TcpRepr> {
+        let repr = seg.repr;
+        let flags = repr.flags;
+        // First, check the ACK bit: it must acknowledge our SYN.
+        let ack_ok = flags.contains(Flags::ACK) && repr.ack_number > self.snd.iss && repr.ack_number <= self.snd.nxt;
+        if flags.contains(Flags::ACK) && !ack_ok {
+            return (!flags.contains(Flags::RST)).then(|| reset_for(repr, seg.payload.len()));
+        }
+        // Second, the RST bit: with an acceptable ACK the peer refused us.
+        if flags.contains(Flags::RST) {
+            if ack_ok {
+                cx.counters.rsts_received += 1;
+                self.fail(Error::Refused, "connection refused");
+            }
+            return None;
+        }
+        // Fourth, the SYN bit.
+        if !flags.contains(Flags::SYN) {
+            return None;
+        }
+        self.synchronize_receive(cx, repr);
+        if ack_ok {
+            self.rtt_sample(cx, repr);
+            self.snd.una = repr.ack_number;
+            self.update_window(repr);
+            self.sent.acked(self.snd.una, &mut |_, _, _| {});
+            self.rtx_timer = None;
+            self.set_state(State::Established, "SYN,ACK received");
+            self.ready |= Ready::CONNECTED | Ready::WRITABLE;
+            self.ack_now = true;
+        } else {
+            // Simultaneous open (§3.5, Figure 7): both SYNs crossed. Send
+            // our SYN again, now as SYN,ACK.
+            self.set_state(State::SynReceived, "SYN received (simultaneous open)");
+            self.presume_first_lost();
+            self.update_window(repr);
+        }
+        None
+    }
+
+    /// §3.10.7.4, "Other States": SYN-RECEIVED and every state after it,
+    /// the checks in the RFC's order.
+    fn on_segment_other_states(&mut self, cx: &mut Context, seg: Segment) -> Option<TcpRepr> {
+        let repr = seg.repr;
+        let flags = repr.flags;
+
+        // Timestamps in force: every segment but an RST must carry them
+        // (RFC 7323 §3.2), and an old duplicate is dropped before its
+        // sequence number is looked at (PAWS, §5.3 R1).
+        let ts = repr.options.timestamps.filter(|_| self.options.timestamps);
+        if self.options.timestamps && !flags.contains(Flags::RST) {
+            let Some(ts) = ts else {
+                cx.counters.drops.no_timestamp += 1;
+                return None;
+            };
+            if self.ts.paws_rejects(cx.now, ts.tsval) {
+                cx.counters.drops.paws += 1;
+                self.ack_now = true;
+                return None;
+            }
+        }
+
+        // A retransmitted SYN in SYN-RECEIVED: our SYN,ACK was lost, so send
+        // it again now rather than wait for our timer.
+        if self.state == State::SynReceived && flags == Flags::SYN && repr.seq_number == self.rcv.irs {
+            self.presume_first_lost();
+            return None;
+        }
+
+        // First, check the sequence number (Table 6). A SYN gets a challenge
+        // ACK whatever its sequence number (RFC 5961 §4, under its budget).
+        if !self.acceptable(&seg) {
+            if flags.contains(Flags::SYN) {
+                self.challenge_ack(cx);
+            } else if !flags.contains(Flags::RST) {
+                self.ack_now = true;
+            }
+            return None;
+        }
+        // §4.3, §5.3 R3: the segment is in the window; it may be the newest.
+        if let Some(ts) = ts {
+            self.ts.update(cx.now, repr.seq_number, ts.tsval);
+        }
+
+        // Second, check the RST bit: only one exactly at RCV.NXT resets
+        // (RFC 5961 §3); one elsewhere in the window is challenged.
+        if flags.contains(Flags::RST) {
+            if repr.seq_number != self.rcv.nxt {
+                self.challenge_ack(cx);
+                return None;
+            }
+            cx.counters.rsts_received += 1;
+            if self.state == State::SynReceived && self.passive {
+                self.set_state(State::Closed, "RST in SYN-RECEIVED: back to LISTEN");
+                self.orphaned = true;
+            } else if self.state == State::SynReceived {
+                self.fail(Error::Refused, "RST in SYN-RECEIVED: connection refused");
+            } else if matches!(self.state, State::Closing | State::LastAck) {
+                self.set_state(State::Closed, "RST");
+            } else {
+                self.fail(Error::Reset, "RST: connection reset");
+            }
+            return None;
+        }
+
+        // Third, security: no compartments here.
+
+        // Fourth, check the SYN bit. A passive SYN-RECEIVED goes back to
+        // LISTEN; synchronized states answer with a challenge ACK (RFC 5961
+        // §4) rather than the reset RFC 793 prescribed.
+        if flags.contains(Flags::SYN) {
+            if self.state == State::SynReceived && self.passive {
+                self.set_state(State::Closed, "SYN in SYN-RECEIVED: back to LISTEN");
+                self.orphaned = true;
+            } else {
+                self.challenge_ack(cx);
+            }
+            return None;
+        }
+
+        // Fifth, check the ACK field.
+        if !flags.contains(Flags::ACK) {
+            return None;
+        }
+        if self.state == State::SynReceived {
+            if !(repr.ack_number > self.snd.una && repr.ack_number <= self.snd.nxt) {
+                return Some(reset_for(repr, seg.payload.len()));
+            }
+            self.set_state(State::Established, "ACK of SYN");
+            self.rtt_sample(cx, repr);
+            self.snd.una = self.snd.iss + 1;
+            self.sent.acked(self.snd.una, &mut |_, _, _| {});
+            self.rtx_timer = None; // RFC 6298 §5.2: all that was sent is acknowledged
+            self.update_window(repr);
+            self.ready |= Ready::CONNECTED | Ready::WRITABLE;
+            if self.fin_queued {
+                // CLOSE was called in SYN-RECEIVED: now the FIN may go.
+                self.set_state(State::FinWait1, "close queued in SYN-RECEIVED");
+            }
+        }
+        if !self.process_ack(cx, repr, seg.payload.len()) {
+            return None;
+        }
+        match self.state {
+            State::FinWait1 if self.fin_acked() => self.enter_fin_wait_2(cx),
+            State::Closing if self.fin_acked() => self.set_state(State::TimeWait, "ACK of FIN"),
+            State::LastAck if self.fin_acked() => {
+                self.set_state(State::Closed, "ACK of FIN");
+                return None;
+            }
+            _ => {}
+        }
+
+        // Sixth, the URG bit: urgent data is delivered inline, like any data.
+
+        // Seventh, process the segment text; eighth, the FIN bit.
+        self.receive_text(cx, seg);
+        None
+    }
+
+    /// RFC 5961's challenge ACK, <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>, if the
+    /// stack's budget for this second allows (§7, `challenge_ack.rs`).
+    pub(super) fn challenge_ack(&mut self, cx: &mut Context) {
+        if cx.challenge_acks.allow(cx.now) {
+            cx.counters.challenge_acks += 1;
+            self.ack_now = true;
+        } else {
+            cx.counters.challenge_acks_limited += 1;
+        }
+    }
+
+    /// Table 6 of §3.10.7.4: does any part of the segment fall in the
+    /// receive window?
+    fn acceptable(&self, seg: &Segment) -> bool {
+        let seq = seg.repr.seq_number;
+        let wnd = self.rcv.wnd();
+        match (seg.len(), wnd) {
+            (0, 0) => seq == self.rcv.nxt,
+            (0, _) => seq.in_window(self.rcv.nxt, wnd),
+            (_, 0) => false,
+            (len, _) => seq.in_window(self.rcv.nxt, wnd) || (seq + (len - 1)).in_window(self.rcv.nxt, wnd),
+        }
+    }
+
+    /// §3.10.7.4 "seventh" and "eighth": deliver the text, then the FIN.
+    fn receive_text(&mut self, cx: &mut Context, seg: Segment) {
+        if !matches!(self.state, State::Established | State::FinWait1 | State::FinWait2) {
+            // CLOSE-WAIT, CLOSING, LAST-ACK: the peer's FIN has come, so
+            // any text or FIN is a retransmission; ACK it again.
+            if seg.len() > 0 {
+                self.ack_now = true;
+            }
+            return;
+        }
+        // Trim the segment to the window: what lies before RCV.NXT was
+        // received already; what lies past the right edge is not allowed.
+        let mut seq = seg.repr.seq_number;
+        let mut data = seg.payload;
+        let mut fin = seg.repr.flags.contains(Flags::FIN);
+        if seq < self.rcv.nxt {
+            let old = self.rcv.nxt - seq;
+            if old > data.len() {
+                fin = false; // the FIN itself is old
+            }
+            data = &data[old.min(data.len())..];
+            seq = self.rcv.nxt;
+        }
+        let room = self.rcv.adv.max(self.rcv.nxt) - seq; // to the right edge
+        if data.len() >= room && (data.len() > room || fin) {
+            data = &data[..room.min(data.len())];
+            fin = false;
+        }
+        if data.is_empty() && !fin {
+            return;
+        }
+        cx.counters.bytes_in += data.len() as u64;
+
+        if seq != self.rcv.nxt {
+            // Out of order: hold it and send a duplicate ACK at once, one per
+            // segment (RFC 5681 §4.2), so fast retransmit can count them.
+            if self.ooo.insert(seq, data, fin, cx.config.max_ooo_segments).is_err() {
+                cx.counters.drops.ooo_full += 1;
+            }
+            if self.dup_acks_owed.len() < cx.config.max_ooo_segments {
+                let blocks = if self.options.sack_permitted { self.ooo.sack_blocks() } else { [None; 4] };
+                self.dup_acks_owed.push(blocks);
+            }
+            return;
+        }
+        let filled_gap = !self.ooo.is_empty();
+        self.deliver(data);
+        let (rcv_nxt, held_fin) = {
+            let rx = &mut self.rx;
+            let orphaned = self.orphaned;
+            self.ooo.drain(self.rcv.nxt, |d| {
+                if !orphaned {
+                    copy::append(rx, d);
+                }
+            })
+        };
+        self.rcv.nxt = rcv_nxt;
+        let fin = fin || held_fin;
+        if !data.is_empty() || filled_gap {
+            self.ready |= Ready::READABLE;
+            // ACK every second segment at once, otherwise after the delay;
+            // a filled gap is ACKed at once (RFC 5681 §4.2).
+            self.segs_unacked += 1;
+            if self.segs_unacked >= 2 || filled_gap {
+                self.ack_now = true;
+            } else if self.delayed_ack.is_none() {
+                self.delayed_ack = Some(cx.now + cx.config.delayed_ack);
+            }
+        }
+        if fin {
+            self.receive_fin();
+        }
+    }
+
+    /// In-order data: to the receive buffer (unless nobody will read it),
+    /// and RCV.NXT past it.
+    fn deliver(&mut self, data: &[u8]) {
+        if !self.orphaned {
+            if self.rx.is_empty() {
+                // The peer may fill the window we advertised: room for all
+                // of it in one allocation, rather than growing the buffer
+                // segment by segment each time `recv` has given it back.
+                self.rx.reserve(self.rcv.wnd());
+            }
+            copy::append(&mut self.rx, data);
+        }
+        self.rcv.nxt += data.len();
+    }
+
+    /// §3.10.7.4 "eighth": the peer has no more to send.
+    fn receive_fin(&mut self) {
+        self.rcv.nxt += 1;
+        self.ack_now = true;
+        self.ready |= Ready::READABLE | Ready::PEER_CLOSED;
+        match self.state {
+            State::SynReceived | State::Established => self.set_state(State::CloseWait, "FIN received"),
+            State::FinWait1 if self.fin_acked() => self.set_state(State::TimeWait, "FIN received, our FIN acked"),
+            State::FinWait1 => self.set_state(State::Closing, "FIN received (simultaneous close)"),
+            State::FinWait2 => {
+                self.fin_wait_2_timer = None;
+                self.set_state(State::TimeWait, "FIN received");
+            }
+            _ => {}
+        }
+    }
+
+    /// Our FIN is acknowledged in FIN-WAIT-1 (§3.10.7.4 "fifth").
+    fn enter_fin_wait_2(&mut self, cx: &Context) {
+        self.set_state(State::FinWait2, "ACK of FIN");
+        // A peer that never sends its FIN must not pin an orphaned
+        // connection forever.
+        if self.orphaned {
+            self.fin_wait_2_timer = Some(cx.now + cx.config.fin_wait_2_timeout);
+        }
+    }
+}

@@ -1,0 +1,381 @@
+//! The Transmission Control Block: one connection's variables (RFC 9293
+//! §3.3.1), and what happens to them when the application calls, when a
+//! segment arrives and when a timer fires (the event processing of
+//! §3.10), and how segments leave.
+//!
+//! This file holds the variables and what every part shares: the
+//! `Tcb` struct, with the send and receive sequence variables grouped as
+//! the RFC groups them (`SendSequence`, `ReceiveSequence`), and the types
+//! the stack passes in and gets back. The events follow, one file each,
+//! in the RFC's order; read them in this order:
+//!
+//! - `user.rs`: the user calls, OPEN to STATUS (§3.10.1–§3.10.6).
+//! - `arrival.rs`: SEGMENT ARRIVES (§3.10.7), state by state, and in the
+//!   other states the RFC's checks in order: sequence number, RST, SYN,
+//!   ACK, text, FIN. Most state transitions are here.
+//! - `ack.rs`: the ACK check, a sender's whole work: SND.UNA, the send
+//!   window, round-trip times, SACK, loss detection, congestion control.
+//! - `timers.rs`: timeouts (§3.10.8): retransmission, loss probe, RACK's
+//!   reordering window, delayed ACK, FIN-WAIT-2.
+//! - `output.rs`: segments leave: what to send next, how much, and every
+//!   header.
+//!
+//! The SYN takes the sequence number ISS and the FIN the one after the last
+//! data byte, so both are acknowledged, and retransmitted, like data.
+//!
+//! What is sent next, a retransmission, a loss probe or new data, is decided
+//! in one place, `next_segment` (`output.rs`); what is lost, in one place
+//! too, `detect_losses` (`ack.rs`: RACK, RFC 8985, with SACK) or where fast
+//! retransmit and the timer presume it without SACK.
+
+mod ack;
+mod arrival;
+mod output;
+mod timers;
+mod user;
+
+use std::collections::VecDeque;
+use std::net::SocketAddrV4;
+
+use log::debug;
+
+use super::autotune::RcvBuf;
+use super::challenge_ack::ChallengeAcks;
+use super::congestion::Congestion;
+use super::isn::Start;
+use super::options::Negotiated;
+use super::rack::{Rack, SentLog, Tlp};
+use super::reassembly::Reassembly;
+use super::rtt::RttEstimator;
+use super::sack::Scoreboard;
+use super::state::State;
+use super::timestamps::TsState;
+use super::{Config, Counters, Error, Ready};
+use crate::time::Instant;
+use crate::wire::seq::SeqNum;
+use crate::wire::tcp::{Flags, TcpRepr};
+
+pub use arrival::reset_for;
+
+/// The MSS to assume when the peer sends none (RFC 9293 §3.7.1, MUST-15).
+pub const DEFAULT_MSS: usize = 536;
+
+/// What the stack must do with a connection after an event.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Disposition {
+    Keep,
+    /// Enter TIME-WAIT: the stack keeps only the compact entry.
+    TimeWait,
+    /// The connection is gone (RFC: "delete the TCB").
+    Delete,
+}
+
+/// Everything a TCB method needs from the stack around it.
+pub struct Context<'a> {
+    pub now: Instant,
+    pub config: &'a Config,
+    pub counters: &'a mut Counters,
+    /// The stack's budget of challenge ACKs, shared by every connection.
+    pub challenge_acks: &'a mut ChallengeAcks,
+}
+
+/// What the retransmission timer is set for: one timer, three uses, since
+/// at most one of them is needed at a time (RFC 8985 §8).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum RtxTimer {
+    /// RFC 6298's retransmission timeout; with nothing in flight and the
+    /// peer's window shut, the zero-window probe (§3.8.6.1).
+    Retransmission,
+    /// RACK's reordering window ends for a segment sent before one that
+    /// was delivered (RFC 8985 §6.2 step 5).
+    Reordering,
+    /// The tail loss probe's timeout, PTO (RFC 8985 §7.2).
+    LossProbe,
+}
+
+/// A segment as the TCB sees it: header fields and payload.
+#[derive(Copy, Clone, Debug)]
+pub struct Segment<'a> {
+    pub repr: &'a TcpRepr,
+    pub payload: &'a [u8],
+}
+
+impl Segment<'_> {
+    /// SEG.LEN: the sequence numbers the segment occupies (RFC 9293 §3.4).
+    #[allow(clippy::len_without_is_empty)] // SEG.LEN is the RFC's name
+    pub fn len(&self) -> usize {
+        self.payload.len()
+            + self.repr.flags.contains(Flags::SYN) as usize
+            + self.repr.flags.contains(Flags::FIN) as usize
+    }
+}
+
+/// A segment the TCB wants sent: header fields, and the payload as the two
+/// halves of a ring buffer range.
+pub struct Outgoing<'a> {
+    pub repr: TcpRepr,
+    pub payload: (&'a [u8], &'a [u8]),
+}
+
+/// The Send Sequence Variables (RFC 9293 §3.3.1, Table 2), read as the RFC
+/// writes them: `snd.una` is SND.UNA. The send sequence space (Figure 3):
+///
+/// ```text
+///                  1         2          3          4
+///             ----------|----------|----------|----------
+///                    SND.UNA    SND.NXT    SND.UNA
+///                                         +SND.WND
+///
+///       1 - old sequence numbers that have been acknowledged
+///       2 - sequence numbers of unacknowledged data
+///       3 - sequence numbers allowed for new data transmission
+///       4 - future sequence numbers that are not yet allowed
+/// ```
+///
+/// SND.UP is not kept: urgent data is sent as plain data.
+#[derive(Copy, Clone, Debug)]
+pub struct SendSequence {
+    /// SND.UNA: the oldest sequence number not yet acknowledged.
+    pub una: SeqNum,
+    /// SND.NXT: the next new sequence number to send: retransmissions
+    /// resend what lies below it and leave it where it is.
+    pub nxt: SeqNum,
+    /// SND.WND: the window the peer offers, in bytes from SND.UNA.
+    pub wnd: usize,
+    /// SND.WL1: the sequence number of the segment that last set SND.WND;
+    /// an older segment must not set it again (§3.10.7.4 "fifth").
+    pub wl1: SeqNum,
+    /// SND.WL2: the acknowledgment number of that segment.
+    pub wl2: SeqNum,
+    /// ISS: our initial sequence number, the one our SYN takes.
+    pub iss: SeqNum,
+    /// MAX.SND.WND of RFC 5961 §5, the "maximum window" of §3.8.6.2.1: the
+    /// largest SND.WND the peer has offered.
+    pub max_wnd: usize,
+}
+
+/// The Receive Sequence Variables (RFC 9293 §3.3.1, Table 3): `rcv.nxt` is
+/// RCV.NXT. The receive sequence space (Figure 4):
+///
+/// ```text
+///                      1          2          3
+///                  ----------|----------|----------
+///                         RCV.NXT    RCV.NXT
+///                                   +RCV.WND
+///
+///       1 - old sequence numbers that have been acknowledged
+///       2 - sequence numbers allowed for new reception
+///       3 - future sequence numbers that are not yet allowed
+/// ```
+///
+/// RCV.WND is kept as the right edge it reaches, `adv`, since that edge,
+/// not the window's size, is what a receiver promises; `wnd()` gives
+/// RCV.WND. RCV.UP is not kept: urgent data arrives inline, as data.
+#[derive(Copy, Clone, Debug)]
+pub struct ReceiveSequence {
+    /// RCV.NXT: the next sequence number expected.
+    pub nxt: SeqNum,
+    /// RCV.NXT + RCV.WND, the furthest advertised: the right edge of the
+    /// window, which must never move left (§3.8.6). (With window scaling
+    /// an ACK may announce up to a unit less; see `receive_window`.)
+    pub adv: SeqNum,
+    /// IRS: the peer's initial sequence number, the one its SYN took.
+    pub irs: SeqNum,
+}
+
+impl ReceiveSequence {
+    /// RCV.WND: the window we last advertised, measured from RCV.NXT
+    /// (§3.3.1): what the peer may still send. It shrinks as data arrives
+    /// and grows only when we advertise a further edge; zero once RCV.NXT
+    /// has reached the edge.
+    pub fn wnd(&self) -> usize {
+        self.adv.max(self.nxt) - self.nxt
+    }
+}
+
+/// One connection: the RFC's Transmission Control Block (§3.3.1), with
+/// its buffers, and the state of the algorithms that the RFC leaves to
+/// others (RTT, congestion control, SACK, RACK-TLP).
+#[derive(Debug)]
+pub struct Tcb {
+    pub state: State,
+    pub local: SocketAddrV4,
+    pub remote: SocketAddrV4,
+    /// Came from LISTEN (a passive open); an RST then sends it back there.
+    pub passive: bool,
+
+    /// The send sequence variables (§3.3.1): SND.UNA, SND.NXT...
+    pub snd: SendSequence,
+    /// The effective send MSS (§3.7.1): the peer's MSS option, capped by
+    /// our MTU, less the options every segment carries.
+    pub snd_mss: usize,
+
+    /// The receive sequence variables (§3.3.1): RCV.NXT, RCV.WND, IRS.
+    pub rcv: ReceiveSequence,
+    /// How much the window may offer; grows with the path (`autotune`).
+    pub rcv_buf: RcvBuf,
+
+    /// Window scaling, timestamps, SACK: offered, then agreed (`options`).
+    pub options: Negotiated,
+    /// TS.Recent and our timestamp clock (`timestamps`).
+    pub ts: TsState,
+
+    /// Bytes written by the application, from the first unacknowledged one.
+    tx: VecDeque<u8>,
+    /// Sequence number of `tx[0]`.
+    tx_start: SeqNum,
+    /// The application closed its sending side: a FIN follows the data.
+    fin_queued: bool,
+    /// Bytes received in order, not yet read by the application.
+    rx: VecDeque<u8>,
+    ooo: Reassembly,
+
+    pub rtt: RttEstimator,
+    /// The segment being timed for an RTT sample when there are no
+    /// timestamps (a SYN is timed before we know): (its last sequence
+    /// number + 1, when it was sent). Never a retransmitted one (Karn).
+    rtt_timing: Option<(SeqNum, Instant)>,
+    pub cc: Congestion,
+    /// What the peer has SACKed of what we sent.
+    sack: Scoreboard,
+    /// When each byte in flight was sent, and whether it is presumed lost
+    /// or was resent (RFC 8985 §5.2): what the scoreboard does not know.
+    sent: SentLog,
+    /// RACK's per-connection state (RFC 8985 §5.3), with SACK.
+    rack: Rack,
+    /// The tail loss probe's episode (RFC 8985 §7), with SACK.
+    tlp: Tlp,
+    /// The probe timer fired: send a loss probe now (RFC 8985 §7.3).
+    loss_probe: bool,
+    /// Retransmission timeouts in a row without progress.
+    pub retries: u32,
+
+    // Timers (RFC 9293 §3.10.8): retransmission (or zero-window probe,
+    // RACK's reordering window, the loss probe), the delayed ACK, and the
+    // FIN-WAIT-2 limit.
+    rtx_timer: Option<(Instant, RtxTimer)>,
+    delayed_ack: Option<Instant>,
+    fin_wait_2_timer: Option<Instant>,
+
+    /// An ACK must go out now (a FIN, a filled gap, a window update...).
+    ack_now: bool,
+    /// Out-of-order segments received since the last dispatch: each gets
+    /// its own duplicate ACK, or the sender could not count three of them,
+    /// with the SACK blocks as they were when it arrived, so that each ACK
+    /// reports something new (RFC 2018 §4, RFC 6675 §2). At most
+    /// `max_ooo_segments`.
+    dup_acks_owed: Vec<[Option<(SeqNum, SeqNum)>; 4]>,
+    /// Data segments received since we last sent an ACK.
+    segs_unacked: u32,
+    /// Fast retransmit, a partial ACK or a retransmitted SYN asked for the
+    /// first unacknowledged segment again, now.
+    retransmit_first: bool,
+    /// The peer's window is zero and the probe timer fired: send one byte.
+    window_probe: bool,
+    /// SND.NXT − SND.UNA after the last `dispatch`.
+    flight_sent: usize,
+    /// Disable Nagle's algorithm (TCP_NODELAY).
+    pub nodelay: bool,
+    /// The application closed the socket: nobody will read or write again.
+    pub orphaned: bool,
+    /// Why the connection ended, for the application.
+    pub error: Option<Error>,
+    /// Events not yet reported to the application.
+    pub ready: Ready,
+    /// Whether a `send` found the buffer full, so WRITABLE is owed later.
+    tx_blocked: bool,
+}
+
+impl Tcb {
+    /// A TCB in `state` (SYN-SENT or SYN-RECEIVED), nothing sent yet:
+    /// SND.UNA = SND.NXT = ISS (§3.3.1); what it learns of the peer comes
+    /// with the peer's SYN (`synchronize_receive`, `arrival.rs`).
+    fn new(cx: &Context, local: SocketAddrV4, remote: SocketAddrV4, start: Start, state: State) -> Tcb {
+        let Start { iss, ts_offset } = start;
+        let mss = cx.config.mss();
+        Tcb {
+            state,
+            local,
+            remote,
+            passive: state == State::SynReceived,
+            snd: SendSequence { una: iss, nxt: iss, wnd: 0, wl1: SeqNum(0), wl2: iss, iss, max_wnd: 0 },
+            snd_mss: DEFAULT_MSS.min(mss),
+            rcv: ReceiveSequence { nxt: SeqNum(0), adv: SeqNum(0), irs: SeqNum(0) },
+            rcv_buf: RcvBuf::new(cx.config.recv_buffer_initial.min(cx.config.recv_buffer), cx.now, SeqNum(0)),
+            options: Negotiated::offer(cx.config),
+            ts: TsState::new(ts_offset),
+            tx: VecDeque::new(),
+            tx_start: iss + 1,
+            fin_queued: false,
+            rx: VecDeque::new(),
+            ooo: Reassembly::default(),
+            rtt: RttEstimator::default(),
+            rtt_timing: None,
+            cc: Congestion::new(cx.config.congestion, mss, iss, false),
+            sack: Scoreboard::default(),
+            sent: SentLog::new(iss, cx.config.max_sent_runs),
+            rack: Rack::new(iss),
+            tlp: Tlp::default(),
+            loss_probe: false,
+            retries: 0,
+            rtx_timer: None,
+            delayed_ack: None,
+            fin_wait_2_timer: None,
+            ack_now: false,
+            dup_acks_owed: Vec::new(),
+            segs_unacked: 0,
+            retransmit_first: false,
+            window_probe: false,
+            flight_sent: 0,
+            nodelay: false,
+            orphaned: false,
+            error: None,
+            ready: Ready::empty(),
+            tx_blocked: false,
+        }
+    }
+
+    /// Every state transition goes through here, and shows in the log.
+    fn set_state(&mut self, new: State, why: &str) {
+        debug!("{} > {}: {} -> {} ({})", self.local, self.remote, self.state, new, why);
+        self.state = new;
+        if matches!(new, State::Closed | State::TimeWait) {
+            self.ready |= Ready::CLOSED;
+        }
+    }
+
+    /// The sequence number after the last byte written: where the FIN goes.
+    fn tx_end(&self) -> SeqNum {
+        self.tx_start + self.tx.len()
+    }
+
+    /// Our FIN was sent and acknowledged.
+    fn fin_acked(&self) -> bool {
+        self.fin_queued && self.snd.una == self.tx_end() + 1
+    }
+
+    /// The connection failed: tell the application, drop everything queued.
+    fn fail(&mut self, error: Error, why: &str) {
+        self.set_state(State::Closed, why);
+        self.error = Some(error);
+        self.ready |= Ready::RESET;
+        self.tx.clear();
+    }
+
+    /// What the stack does with this TCB now.
+    pub fn disposition(&self) -> Disposition {
+        match self.state {
+            State::TimeWait => Disposition::TimeWait,
+            State::Closed if self.orphaned => Disposition::Delete,
+            _ => Disposition::Keep,
+        }
+    }
+}
+
+/// An idle connection should hold no buffer memory: give back the
+/// allocation of a drained buffer once it has grown past a page.
+fn release_if_empty(buf: &mut VecDeque<u8>) {
+    if buf.is_empty() && buf.capacity() > 4096 {
+        *buf = VecDeque::new();
+    }
+}

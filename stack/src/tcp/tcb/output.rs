@@ -1,0 +1,350 @@
+//! Segments leave: after every event the stack calls `dispatch`, which
+//! sends what `next_segment` chooses (the SYN, a retransmission, a loss
+//! probe, new data, the FIN, a window probe), then any ACK owed. Every
+//! header is built by `header`: our sequence number, RCV.NXT, the window
+//! we advertise (`receive_window`, §3.8.6) and the options.
+//!
+//! This is the last part of the TCB; `tcp/congestion.rs` and
+//! `tcp/rack.rs` say how much may be in flight and what is lost.
+
+use super::{Context, Outgoing, RtxTimer, Tcb, DEFAULT_MSS};
+use crate::tcp::options::MAX_UNSCALED_WINDOW;
+use crate::tcp::state::State;
+use crate::time::Instant;
+use crate::wire::seq::SeqNum;
+use crate::wire::tcp::{Flags, TcpOptions, TcpRepr};
+
+impl Tcb {
+    /// Send what `next_segment` chooses, for as long as it chooses, then
+    /// any ACK that is owed.
+    pub fn dispatch(&mut self, cx: &mut Context, emit: &mut dyn FnMut(&Tcb, Outgoing)) {
+        if matches!(self.state, State::Closed | State::TimeWait) {
+            return;
+        }
+        let (mut sent, mut sent_new, mut probed) = (false, false, false);
+        // Nothing that sets the segment size changes while segments leave.
+        let full = self.segment_size();
+        while let Some((seq, len, probe)) = self.next_segment(full) {
+            let end = self.emit_segment(cx, seq, len, emit);
+            let resent = seq < self.snd.nxt;
+            self.sent.sent(seq, end, cx.now);
+            if probe {
+                cx.counters.tlp_probes += 1;
+                self.tlp.sent(self.snd.nxt.max(end), resent);
+            } else if resent {
+                cx.counters.retransmissions += 1;
+            }
+            if !resent && self.rtt_timing.is_none() {
+                self.rtt_timing = Some((end, cx.now));
+            } else if resent && self.rtt_timing.is_some_and(|(timed, _)| seq < timed) {
+                // Karn (RFC 6298 §3): the ACK of the timed segment may now
+                // be waiting for this retransmission.
+                self.rtt_timing = None;
+            }
+            // A queued FIN rides along when it follows the last data byte.
+            self.snd.nxt = self.snd.nxt.max(end);
+            sent = true;
+            sent_new |= !resent && !probe;
+            probed |= probe;
+        }
+        if probed {
+            // One probe per episode; then the retransmission timer (RFC
+            // 8985 §7.3).
+            self.rtx_timer = Some((cx.now + self.rtt.rto(), RtxTimer::Retransmission));
+        } else if sent_new && self.tlp_allowed() {
+            self.restart_timer(cx.now); // new data: the probe timer anew (§7.2)
+        }
+        let owed = std::mem::take(&mut self.dup_acks_owed);
+        for &sack_blocks in &owed {
+            let mut ack = self.header(cx, self.snd.nxt, Flags::ACK);
+            ack.options.sack_blocks = sack_blocks;
+            self.transmit(cx, ack, 0, 0, emit);
+        }
+        if owed.is_empty() && !sent && self.ack_now {
+            let ack = self.header(cx, self.snd.nxt, Flags::ACK);
+            self.transmit(cx, ack, 0, 0, emit);
+        }
+        self.flight_sent = self.snd.nxt - self.snd.una;
+        let waiting = self.tx_end() > self.snd.nxt || (self.fin_queued && self.snd.nxt <= self.tx_end());
+        if waiting && self.sent.is_full() {
+            cx.counters.sent_log_full += 1; // data waits for ACKs to free runs of the log
+        }
+        // While data is outstanding a timer runs (RFC 6298 §5.1); with a
+        // zero window, data waiting and nothing in flight, the probe timer
+        // (§3.8.6.1), with the retransmission timer's backoff.
+        let zero_window = waiting && self.state.is_synchronized() && self.snd.wnd == 0;
+        if self.rtx_timer.is_none() && (self.snd.nxt > self.snd.una || zero_window) {
+            self.rtx_timer = Some((cx.now + self.rtt.rto(), RtxTimer::Retransmission));
+        }
+    }
+
+    /// What to send next, as (first sequence number, data bytes, whether it
+    /// is a loss probe), or `None`; `full` is `segment_size()`. The one place
+    /// where the sender chooses between sending again and sending new; in
+    /// this order:
+    ///
+    /// 1. the SYN (§3.10.1), or SYN,ACK in SYN-RECEIVED;
+    /// 2. the first segment presumed lost and not resent yet, at once,
+    ///    whatever cwnd says, when fast retransmit (RFC 5681 §3.2, RFC 6675
+    ///    (4.3), RACK's first loss), a partial ACK in NewReno's recovery
+    ///    (RFC 6582 §3.2) or a retransmitted SYN asks for it;
+    /// 3. a loss probe when its timer fired, whatever cwnd says (RFC 8985
+    ///    §7.3): new data if the peer's window takes it, else the last
+    ///    segment again;
+    /// 4. the first lost segment not resent yet (RFC 6675's NextSeg() rule
+    ///    1, lost as RACK or the timer says), if cwnd − pipe holds it;
+    /// 5. new data within cwnd − pipe and the peer's window (NextSeg() rule
+    ///    2), as Nagle and silly window avoidance allow, then the FIN, or
+    ///    one byte into a zero window, as a probe (§3.8.6.1).
+    ///
+    /// RFC 6675's rule 3, resending a hole not yet known lost when nothing
+    /// new is left, is RACK's reordering timer's work here: it calls the
+    /// hole lost once the segments after it have had time to arrive.
+    fn next_segment(&mut self, full: usize) -> Option<(SeqNum, usize, bool)> {
+        let synchronized = match self.state {
+            State::SynSent | State::SynReceived => false,
+            State::Established | State::CloseWait | State::FinWait1 | State::Closing | State::LastAck => true,
+            _ => return None,
+        };
+        if self.snd.nxt == self.snd.iss {
+            return Some((self.snd.iss, 0, false)); // 1.
+        }
+        let lost = self.sent.first_lost(&self.sack).map(|(seq, end)| (seq, full.min(end - seq)));
+        if std::mem::take(&mut self.retransmit_first) {
+            if let Some((seq, len)) = lost {
+                return Some((seq, len, false)); // 2.
+            }
+        }
+        if synchronized && std::mem::take(&mut self.loss_probe) {
+            if let Some((seq, len)) = self.loss_probe_segment(full) {
+                return Some((seq, len, true)); // 3.
+            }
+        }
+        let pipe = self.pipe();
+        if let Some((seq, len)) = lost {
+            return (self.cc.window().saturating_sub(pipe) >= len).then_some((seq, len, false));
+            // 4.
+        }
+        if !synchronized || self.sent.is_full() {
+            return None;
+        }
+        let room = (self.cc.window() + self.cc.limited_transmit()).saturating_sub(pipe);
+        self.next_new_data(room, full).map(|(seq, len)| (seq, len, false)) // 5.
+    }
+
+    /// The loss probe (RFC 8985 §7.3): a new segment if one waits and the
+    /// peer's window takes it, else the last segment sent, again (with the
+    /// FIN if it was sent), in segments of `full` bytes.
+    fn loss_probe_segment(&self, full: usize) -> Option<(SeqNum, usize)> {
+        let unsent = self.tx_end().max(self.snd.nxt) - self.snd.nxt;
+        let usable = self.snd.wnd.saturating_sub(self.snd.nxt - self.snd.una);
+        if unsent > 0 && usable > 0 {
+            return Some((self.snd.nxt, unsent.min(usable).min(full)));
+        }
+        if self.snd.nxt == self.snd.una {
+            return None;
+        }
+        let data_end = self.tx_end().min(self.snd.nxt);
+        let seq = (data_end - full.min(data_end - self.snd.una)).max(self.snd.una);
+        Some((seq, data_end - seq))
+    }
+
+    /// How many bytes of new data go at SND.NXT, with `room` left in the
+    /// congestion window, in segments of `full` bytes. The FIN counts as
+    /// zero bytes here.
+    fn next_new_data(&mut self, room: usize, full: usize) -> Option<(SeqNum, usize)> {
+        let seq = self.snd.nxt;
+        let unsent = self.tx_end().max(seq) - seq;
+        let fin_unsent = self.fin_queued && seq <= self.tx_end();
+        if unsent == 0 {
+            return fin_unsent.then_some((seq, 0));
+        }
+        let in_flight = seq - self.snd.una;
+        let usable = self.snd.wnd.saturating_sub(in_flight).min(room);
+        if usable == 0 {
+            if self.window_probe && in_flight == 0 {
+                self.window_probe = false;
+                return Some((seq, 1));
+            }
+            return None;
+        }
+        let len = unsent.min(usable).min(full);
+        // Sender silly window avoidance and Nagle (§3.7.4, §3.8.6.2.1):
+        // send a full segment, or everything left when nothing is in flight
+        // (or Nagle is off), or at least half the largest window seen.
+        let all = len == unsent;
+        if len == full
+            || (all && (self.nodelay || in_flight == 0))
+            || len >= self.snd.max_wnd / 2
+            || (in_flight == 0 && self.snd.wnd < self.snd_mss)
+        {
+            Some((seq, len))
+        } else {
+            None
+        }
+    }
+
+    /// RFC 6675's SetPipe(): the bytes still in the network (`SentLog::pipe`).
+    fn pipe(&self) -> usize {
+        self.sent.pipe(&self.sack)
+    }
+
+    /// The most data one segment carries: the peer's MSS less the options
+    /// each segment carries (the MSS counts data only, RFC 9293 §3.7.1), but
+    /// no more than half the largest window it offered (as Linux's
+    /// `tcp_bound_to_half_wnd`). A window that holds a single segment (64 KiB
+    /// without window scaling, against an MSS of 65495 on `lo`) leaves a
+    /// peer that ACKs every second segment holding each one for its whole
+    /// delayed-ACK time.
+    pub(super) fn segment_size(&self) -> usize {
+        // The options' length, not their values: any time will do.
+        let room = self.snd_mss.saturating_sub(self.header_options(Instant::ZERO, true).buffer_len()).max(1);
+        let half = self.snd.max_wnd / 2;
+        if half >= DEFAULT_MSS {
+            room.min(half)
+        } else {
+            room
+        }
+    }
+
+    /// Build and emit the segment that starts at `seq` and carries up to
+    /// `max_data` bytes, with SYN and FIN where they belong. Returns the
+    /// sequence number after it.
+    fn emit_segment(
+        &mut self,
+        cx: &mut Context,
+        seq: SeqNum,
+        max_data: usize,
+        emit: &mut dyn FnMut(&Tcb, Outgoing),
+    ) -> SeqNum {
+        if seq == self.snd.iss && !self.state.is_synchronized() {
+            let flags = if self.state == State::SynReceived { Flags::SYN | Flags::ACK } else { Flags::SYN };
+            let mut repr = self.header(cx, seq, flags);
+            let mss = cx.config.mss().min(u16::MAX as usize) as u16;
+            repr.options = TcpOptions { timestamps: repr.options.timestamps, ..self.options.syn_options(mss) };
+            self.transmit(cx, repr, 0, 0, emit);
+            return seq + 1;
+        }
+        let mut repr = self.header(cx, seq, Flags::ACK);
+        let offset = seq - self.tx_start;
+        // `next_segment` chose `max_data` within `segment_size`, which left
+        // the options their room in the MSS.
+        let len = max_data.min(self.tx.len().saturating_sub(offset));
+        let mut end = seq + len;
+        if len > 0 && end == self.tx_end() {
+            repr.flags |= Flags::PSH; // the last segment of what was written
+        }
+        if self.fin_queued && end == self.tx_end() {
+            repr.flags |= Flags::FIN;
+            end += 1;
+        }
+        self.transmit(cx, repr, offset, len, emit);
+        end
+    }
+
+    /// Hand one segment to the stack, with `len` bytes of the send buffer
+    /// from `offset`. Every segment we send carries the current ACK and
+    /// window, so any owed ACK is now paid.
+    fn transmit(
+        &mut self,
+        cx: &mut Context,
+        repr: TcpRepr,
+        offset: usize,
+        len: usize,
+        emit: &mut dyn FnMut(&Tcb, Outgoing),
+    ) {
+        cx.counters.segments_out += 1;
+        cx.counters.bytes_out += len as u64;
+        if repr.flags.contains(Flags::ACK) {
+            self.ack_now = false;
+            self.delayed_ack = None;
+            self.segs_unacked = 0;
+            self.ts.last_ack_sent = repr.ack_number;
+        }
+        let edge = self.rcv.nxt + (usize::from(repr.window_len) << self.window_shift(repr.flags));
+        self.rcv.adv = self.rcv.adv.max(edge);
+        let (a, b) = self.tx.as_slices();
+        let payload = slice_range(a, b, offset, len);
+        emit(self, Outgoing { repr, payload });
+    }
+
+    /// The header of every segment we send, data or control (ACK, SYN,
+    /// RST): our sequence number, the current RCV.NXT and window, and the
+    /// options.
+    pub(super) fn header(&self, cx: &Context, seq: SeqNum, flags: Flags) -> TcpRepr {
+        let shift = self.window_shift(flags);
+        let ack = flags.contains(Flags::ACK);
+        TcpRepr {
+            src_port: self.local.port(),
+            dst_port: self.remote.port(),
+            seq_number: seq,
+            ack_number: if ack { self.rcv.nxt } else { SeqNum(0) },
+            flags,
+            window_len: (self.receive_window(cx, shift) >> shift) as u16,
+            options: self.header_options(cx.now, ack),
+            ..TcpRepr::default()
+        }
+    }
+
+    /// The options of a segment we send: the timestamps once they are in
+    /// use (in every segment, RFC 7323 §3.2); and while data waits out of
+    /// order, the SACK blocks that describe it (RFC 2018 §4: in every ACK).
+    fn header_options(&self, now: Instant, ack: bool) -> TcpOptions {
+        let mut options = TcpOptions {
+            timestamps: self.options.timestamps.then(|| self.ts.option(now, ack)),
+            ..TcpOptions::default()
+        };
+        if ack && self.options.sack_permitted && !self.ooo.is_empty() {
+            options.sack_blocks = self.ooo.sack_blocks();
+        }
+        options
+    }
+
+    /// The window we advertise, in bytes, for a window field scaled by
+    /// `shift`: the free buffer space, as much as the field can carry; but
+    /// no less than was promised (the right edge must not move left,
+    /// §3.8.6); and moving the edge only when the gain is worth a segment
+    /// (receiver-side silly window avoidance, §3.8.6.2.2).
+    ///
+    /// A scaled field carries whole units of 2^shift, and RCV.NXT moves by
+    /// any amount, so a promise may not fit: it is rounded down, and the
+    /// edge announced falls back by less than a unit. RFC 7323 §2.4 allows
+    /// that retraction, provided segments up to the edge announced before
+    /// are still accepted: `rcv.adv` keeps the furthest. Rounding up instead
+    /// would let the edge creep right with every segment while the
+    /// application reads nothing (when a unit exceeds a segment, the window
+    /// would never close).
+    pub(super) fn receive_window(&self, cx: &Context, shift: u8) -> usize {
+        let unit = 1 << shift;
+        let largest = MAX_UNSCALED_WINDOW << shift;
+        let buffer = self.rcv_buf.size;
+        let promised = self.rcv.wnd().min(largest) / unit * unit;
+        let free = (buffer.saturating_sub(self.rx.len()) / unit * unit).min(largest);
+        let threshold = (buffer / 2).min(cx.config.mss());
+        if free >= promised + threshold || free == (buffer / unit * unit).min(largest) {
+            free.max(promised)
+        } else {
+            promised
+        }
+    }
+
+    /// Window scaling, sending side (RFC 7323 §2.2–2.3): the shift of the
+    /// window field in a segment we send. A SYN's is never scaled.
+    pub(super) fn window_shift(&self, flags: Flags) -> u8 {
+        if flags.contains(Flags::SYN) {
+            0
+        } else {
+            self.options.rcv_shift()
+        }
+    }
+}
+
+/// `len` bytes from `offset` of the ring buffer whose halves are `a`, `b`.
+fn slice_range<'a>(a: &'a [u8], b: &'a [u8], offset: usize, len: usize) -> (&'a [u8], &'a [u8]) {
+    if offset >= a.len() {
+        (&b[offset - a.len()..offset - a.len() + len], &[])
+    } else {
+        let in_a = len.min(a.len() - offset);
+        (&a[offset..offset + in_a], &b[..len - in_a])
+    }
+}

@@ -1,0 +1,166 @@
+//! The user calls (RFC 9293 §3.10.1–§3.10.6): OPEN (active: `connect`),
+//! SEND, RECEIVE, CLOSE (`shutdown`, and `close` when the application lets
+//! go of the socket), ABORT, and STATUS (the queue lengths the stack
+//! reports). A call changes state only in its own way: SYN-SENT on OPEN,
+//! FIN-WAIT-1 or LAST-ACK on CLOSE, CLOSED on ABORT; what it queues leaves
+//! with the next `dispatch` (`output.rs`).
+//!
+//! The passive OPEN is a listener, not a TCB (`tcp/listener.rs`); the TCB
+//! it makes from a SYN is in `arrival.rs` (`accept_syn`), the next file to
+//! read.
+
+use std::net::SocketAddrV4;
+
+use log::debug;
+
+use super::{release_if_empty, Context, Tcb};
+use crate::copy;
+use crate::tcp::isn::Start;
+use crate::tcp::sack::Scoreboard;
+use crate::tcp::state::State;
+use crate::tcp::{Config, Error, Ready};
+use crate::wire::tcp::{Flags, TcpRepr};
+
+impl Tcb {
+    /// Active OPEN (§3.10.1): create the TCB in SYN-SENT; the SYN leaves
+    /// with the next `dispatch`.
+    pub fn connect(cx: &Context, local: SocketAddrV4, remote: SocketAddrV4, start: Start) -> Tcb {
+        let tcb = Tcb::new(cx, local, remote, start, State::SynSent);
+        debug!("{} > {}: CLOSED -> SYN-SENT (connect)", local, remote);
+        tcb
+    }
+
+    /// SEND (§3.10.2): queue as much as fits in the send buffer.
+    pub fn send(&mut self, cx: &Context, data: &[u8]) -> Result<usize, Error> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        if self.fin_queued
+            || !matches!(self.state, State::SynSent | State::SynReceived | State::Established | State::CloseWait)
+        {
+            return Err(Error::Closing);
+        }
+        let room = cx.config.send_buffer - self.tx.len();
+        let n = room.min(data.len());
+        if n == 0 && !data.is_empty() {
+            self.tx_blocked = true;
+            return Err(Error::WouldBlock);
+        }
+        copy::append(&mut self.tx, &data[..n]);
+        Ok(n)
+    }
+
+    /// Room left in the send buffer.
+    pub fn send_room(&self, config: &Config) -> usize {
+        config.send_buffer.saturating_sub(self.tx.len())
+    }
+
+    /// RECEIVE (§3.10.3): copy out what has arrived in order. `Ok(0)` means
+    /// the peer closed and everything it sent has been read.
+    pub fn recv(&mut self, cx: &Context, buf: &mut [u8]) -> Result<usize, Error> {
+        if self.rx.is_empty() {
+            return match self.error {
+                Some(e) => Err(e),
+                // CLOSED without an error: nothing more can ever arrive.
+                None if self.state.fin_received() || self.state == State::Closed => Ok(0),
+                None => Err(Error::WouldBlock),
+            };
+        }
+        let shift = self.window_shift(Flags::ACK);
+        let before = self.receive_window(cx, shift);
+        let n = self.rx.len().min(buf.len());
+        let (a, b) = self.rx.as_slices();
+        let from_a = n.min(a.len());
+        copy::copy(&mut buf[..from_a], &a[..from_a]);
+        copy::copy(&mut buf[from_a..n], &b[..n - from_a]);
+        self.rx.drain(..n);
+        release_if_empty(&mut self.rx);
+        if let Some(srtt) = self.rtt.srtt() {
+            let read_seq = self.rcv.nxt - self.rx.len();
+            self.rcv_buf.on_read(cx.now, read_seq, srtt, cx.config.recv_buffer);
+        }
+        // Tell the peer when the window opened by enough to matter,
+        // especially when it had been closed.
+        let after = self.receive_window(cx, shift);
+        if after > before && (before == 0 || after - before >= 2 * self.snd_mss.min(cx.config.mss())) {
+            self.ack_now = true;
+        }
+        Ok(n)
+    }
+
+    /// CLOSE of the sending side (§3.10.4): a FIN follows the queued data.
+    pub fn shutdown(&mut self) {
+        match self.state {
+            State::SynSent => self.set_state(State::Closed, "close in SYN-SENT"),
+            // "Queue for processing after entering ESTABLISHED state": the
+            // FIN follows the ACK of our SYN.
+            State::SynReceived => self.fin_queued = true,
+            State::Established => {
+                self.fin_queued = true;
+                self.set_state(State::FinWait1, "close");
+            }
+            State::CloseWait => {
+                self.fin_queued = true;
+                self.set_state(State::LastAck, "close");
+            }
+            _ => {}
+        }
+    }
+
+    /// CLOSE (§3.10.4) and the application lets go of the socket: unread
+    /// data is discarded; the TCB lives on until the close completes.
+    pub fn close(&mut self) {
+        self.orphaned = true;
+        self.rx.clear();
+        self.ready = Ready::empty();
+        self.shutdown();
+    }
+
+    /// ABORT (§3.10.5): send RST in synchronized states and delete the TCB.
+    /// Returns the RST to send, if any.
+    /// In CLOSING, LAST-ACK and TIME-WAIT the peer has nothing left to hear:
+    /// "delete the TCB" without an RST. The RST carries SND.NXT, but never
+    /// past the window's right edge, SND.UNA + SND.WND: a zero-window probe
+    /// lies beyond it, and a peer that keeps its window shut accepts an RST
+    /// only at exactly RCV.NXT (§3.10.7.4 "first"), else drops it unseen.
+    /// (Linux picks the same, `tcp_acceptable_seq`.)
+    pub fn abort(&mut self, cx: &Context) -> Option<TcpRepr> {
+        let seq = self.snd.nxt.min(self.snd.una + self.snd.wnd);
+        let rst = matches!(
+            self.state,
+            State::SynReceived | State::Established | State::FinWait1 | State::FinWait2 | State::CloseWait
+        )
+        .then(|| self.header(cx, seq, Flags::RST));
+        self.set_state(State::Closed, "abort");
+        self.orphaned = true;
+        rst
+    }
+
+    // STATUS (§3.10.6): what the stack reports of the connection, besides
+    // the public fields.
+
+    /// Bytes waiting to be read.
+    pub fn recv_queue(&self) -> usize {
+        self.rx.len()
+    }
+
+    /// Bytes written and not yet acknowledged: the send buffer in use.
+    pub fn send_queue(&self) -> usize {
+        self.tx.len()
+    }
+
+    /// What the peer has SACKed of what we sent.
+    pub fn scoreboard(&self) -> &Scoreboard {
+        &self.sack
+    }
+
+    /// Runs in the log of sent segments: at most `Config::max_sent_runs`.
+    pub fn sent_runs(&self) -> usize {
+        self.sent.len()
+    }
+
+    /// Out-of-order segments held: at most `Config::max_ooo_segments`.
+    pub fn ooo_segments(&self) -> usize {
+        self.ooo.segments()
+    }
+}
