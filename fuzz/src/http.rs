@@ -127,9 +127,6 @@ impl Transport for Sink {
     fn unacknowledged(&self) -> usize {
         0
     }
-    fn stack_json(&self) -> String {
-        STACK_JSON.to_string()
-    }
 }
 
 pub fn check(data: &[u8]) {
@@ -193,6 +190,11 @@ fn drive(conn: &mut Conn, site: &mut Site, now: Now, sink: &mut Sink) -> Wants {
         let wants = conn.write_to(site, now, sink);
         match wants {
             Wants::Write => continue,
+            // What the event loop does: the stack described.
+            Wants::StackJson => {
+                site.set_stack_json(STACK_JSON.to_string());
+                continue;
+            }
             Wants::Close => assert_eq!(conn.state(), State::Closed),
             Wants::Read => assert_eq!(conn.state(), State::ReadingRequest),
             // The client acknowledges everything at once and the send

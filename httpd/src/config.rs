@@ -1,12 +1,19 @@
 //! The command line: every knob of the server and of the TCP stack under it.
+//!
+//! Every value is checked as it is parsed, and one that makes no sense is a
+//! one-line error saying what is wanted (clap's `error: invalid value ...`,
+//! exit status 2). What only the machine can tell, the root directory and
+//! the link's MTU, is checked as the server starts (`main.rs`).
 
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::str::FromStr;
 
 use clap::builder::{PossibleValuesParser, TypedValueParser};
-use clap::{Parser, ValueEnum};
+use clap::error::ErrorKind;
+use clap::{CommandFactory, Parser, ValueEnum};
 use stack::link::faults::Faults;
+use stack::link::{check_interface_name, MIN_MTU};
 use stack::tcp::Algorithm;
 use stack::time::Duration;
 
@@ -18,19 +25,19 @@ pub struct Config {
     #[arg(long, value_name = "DIR", default_value = "./www")]
     pub root: PathBuf,
 
-    /// TCP port the stack listens on.
-    #[arg(long, value_name = "N", default_value_t = 8080)]
+    /// TCP port the stack listens on, 1 to 65535.
+    #[arg(long, value_name = "N", default_value_t = 8080, allow_negative_numbers = true, value_parser = clap::value_parser!(u16).range(1..))]
     pub port: u16,
 
     /// How IPv4 packets reach the stack: Linux's loopback or a TUN device.
     #[arg(long, value_enum, default_value_t = LinkKind::Loopback)]
     pub link: LinkKind,
 
-    /// Name of the TUN device (with --link tun).
-    #[arg(long, value_name = "NAME", default_value = "tcp0")]
+    /// Name of the TUN device (with --link tun), 1 to 15 bytes.
+    #[arg(long, value_name = "NAME", default_value = "tcp0", value_parser = tun_name)]
     pub tun_name: String,
 
-    /// The stack's own IPv4 address on the TUN link.
+    /// The stack's own IPv4 address on the TUN link, in --host-addr's subnet.
     #[arg(long, value_name = "IPV4", default_value = "10.0.0.2")]
     pub addr: Ipv4Addr,
 
@@ -38,8 +45,9 @@ pub struct Config {
     #[arg(long, value_name = "IPV4/PREFIX", default_value = "10.0.0.1/24")]
     pub host_addr: Ipv4Cidr,
 
-    /// Largest IPv4 packet to send, header included [default: the link's MTU].
-    #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u16).range(68..))]
+    /// Largest IPv4 packet to send, header included, from 68 (RFC 791) to the
+    /// link's MTU [default: the link's MTU].
+    #[arg(long, value_name = "BYTES", allow_negative_numbers = true, value_parser = clap::value_parser!(u16).range(MIN_MTU as i64..))]
     pub mtu: Option<u16>,
 
     /// Write every packet sent and received to this pcap file (open it in Wireshark).
@@ -55,30 +63,30 @@ pub struct Config {
           value_parser = PossibleValuesParser::new(["newreno", "cubic"]).map(|s| s.parse::<Algorithm>().unwrap()))]
     pub congestion: Algorithm,
 
-    /// Maximum segment lifetime in seconds (fractions allowed); TIME-WAIT lasts 2·MSL.
-    #[arg(long, value_name = "SECONDS", default_value = "30", value_parser = seconds)]
+    /// Maximum segment lifetime in seconds (fractions allowed, above 0); TIME-WAIT lasts 2·MSL.
+    #[arg(long, value_name = "SECONDS", allow_negative_numbers = true, default_value = "30", value_parser = seconds)]
     pub msl: Duration,
 
-    /// Close a persistent connection idle for this many seconds.
-    #[arg(long, value_name = "SECONDS", default_value = "15", value_parser = seconds)]
+    /// Close a persistent connection idle for this many seconds (above 0).
+    #[arg(long, value_name = "SECONDS", allow_negative_numbers = true, default_value = "15", value_parser = seconds)]
     pub keep_alive_timeout: Duration,
 
-    /// Answer 408 and close when a request's headers take longer than this.
-    #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = seconds)]
+    /// Answer 408 and close when a request's headers take longer than this (above 0).
+    #[arg(long, value_name = "SECONDS", allow_negative_numbers = true, default_value = "10", value_parser = seconds)]
     pub header_timeout: Duration,
 
     /// Reset a connection whose peer takes none of our bytes for this many
-    /// seconds (in our buffer or sent and unacknowledged), as nginx's send_timeout.
-    #[arg(long, value_name = "SECONDS", default_value = "60", value_parser = seconds)]
+    /// seconds (above 0; in our buffer or sent and unacknowledged), as nginx's send_timeout.
+    #[arg(long, value_name = "SECONDS", allow_negative_numbers = true, default_value = "60", value_parser = seconds)]
     pub send_timeout: Duration,
 
-    /// Requests served on one connection before the server closes it.
-    #[arg(long, value_name = "N", default_value_t = 1000,
+    /// Requests served on one connection before the server closes it (1 or more).
+    #[arg(long, value_name = "N", default_value_t = 1000, allow_negative_numbers = true,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub max_requests: u32,
 
-    /// Connections open at once; more are refused.
-    #[arg(long, value_name = "N", default_value_t = 10000,
+    /// Connections open at once (1 or more); more are refused.
+    #[arg(long, value_name = "N", default_value_t = 10000, allow_negative_numbers = true,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections: u32,
 }
@@ -111,22 +119,71 @@ impl FromStr for Ipv4Cidr {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         let (addr, prefix) = s.split_once('/').ok_or("expected IPV4/PREFIX, e.g. 10.0.0.1/24")?;
-        let addr = addr.parse().map_err(|e| format!("{addr}: {e}"))?;
+        let addr = addr.parse().map_err(|_| format!("{addr}: expected an IPv4 address, e.g. 10.0.0.1"))?;
         let prefix = match prefix.parse::<u8>() {
             Ok(p) if p <= 32 => p,
-            _ => return Err(format!("prefix {prefix}: expected 0 to 32")),
+            _ => return Err(format!("prefix /{prefix}: expected a prefix length from 0 to 32")),
         };
         Ok(Ipv4Cidr { addr, prefix })
     }
 }
 
-/// Seconds as a non-negative decimal number, e.g. `30` or `0.5`.
+impl Ipv4Cidr {
+    /// Whether `addr` is in this subnet: the same first `prefix` bits.
+    pub fn contains(&self, addr: Ipv4Addr) -> bool {
+        let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+        u32::from(addr) & mask == u32::from(self.addr) & mask
+    }
+}
+
+/// Seconds as a decimal number above 0, e.g. `30` or `0.5`, to the
+/// microsecond (the stack's clock): each is a time to wait before acting,
+/// and 0 would act at once.
 fn seconds(s: &str) -> Result<Duration, String> {
-    let secs: f64 = s.parse().map_err(|_| format!("{s}: expected a number of seconds"))?;
-    Duration::try_from_secs_f64(secs).map_err(|_| format!("{s}: expected 0 or more seconds"))
+    // NaN is not >= anything.
+    let secs = s.parse::<f64>().ok().filter(|&secs| secs >= 1e-6);
+    let secs = secs.ok_or("expected a number of seconds above 0 (to the microsecond), e.g. 30 or 0.5")?;
+    Duration::try_from_secs_f64(secs).map_err(|_| format!("expected at most {} seconds", Duration::MAX.as_secs()))
+}
+
+/// A network interface name the kernel takes.
+fn tun_name(s: &str) -> Result<String, String> {
+    check_interface_name(s).map_err(|e| e.to_string())?;
+    Ok(s.to_string())
 }
 
 impl Config {
+    /// Parses the command line, then checks what no single option can
+    /// tell; exits, as clap does for a bad value, on either.
+    pub fn parse_checked() -> Config {
+        let config = Config::parse();
+        if let Err(message) = config.check() {
+            Config::command().error(ErrorKind::ArgumentConflict, message).exit();
+        }
+        config
+    }
+
+    /// On a TUN link the stack is another host of the host's subnet: its
+    /// address must be in the subnet, and not the host's.
+    pub fn check(&self) -> Result<(), String> {
+        if self.link != LinkKind::Tun {
+            return Ok(());
+        }
+        let (addr, host) = (self.addr, self.host_addr);
+        let subnet = format!("{}/{}", host.addr, host.prefix);
+        if addr == host.addr {
+            return Err(format!(
+                "--addr {addr} is the host's own (--host-addr {subnet}): give the stack another address of the subnet"
+            ));
+        }
+        if !host.contains(addr) {
+            return Err(format!(
+                "--addr {addr} is outside --host-addr {subnet}: give the stack an address of that subnet"
+            ));
+        }
+        Ok(())
+    }
+
     /// The TCP stack's configuration: its address on the link, TIME-WAIT's
     /// length, the connection limit, and a random key for the ISN hash
     /// (RFC 9293 §3.4.1). The link fills in the MTU and checksum handling.
@@ -236,5 +293,27 @@ mod tests {
             let argv = std::iter::once("httpd").chain(args);
             assert!(Config::try_parse_from(argv).is_err(), "{args:?} accepted");
         }
+    }
+
+    #[test]
+    fn on_tun_the_stack_is_another_host_of_the_subnet() {
+        let check = |args: &[&str]| Config::parse_from([&["httpd"], args].concat()).check();
+        assert_eq!(check(&["--link", "tun"]), Ok(()));
+        assert_eq!(check(&["--link", "tun", "--addr", "10.1.2.3", "--host-addr", "10.1.0.1/16"]), Ok(()));
+        assert_eq!(check(&["--addr", "10.0.0.1"]), Ok(()), "unused on loopback");
+        let err = check(&["--link", "tun", "--addr", "10.0.0.1"]).unwrap_err();
+        assert!(err.starts_with("--addr 10.0.0.1 is the host's own (--host-addr 10.0.0.1/24)"), "{err}");
+        let err = check(&["--link", "tun", "--addr", "10.0.1.2"]).unwrap_err();
+        assert!(err.starts_with("--addr 10.0.1.2 is outside --host-addr 10.0.0.1/24"), "{err}");
+    }
+
+    #[test]
+    fn a_subnet_holds_the_addresses_with_its_prefix() {
+        let net: Ipv4Cidr = "10.0.0.1/24".parse().unwrap();
+        assert!(net.contains(Ipv4Addr::new(10, 0, 0, 255)) && !net.contains(Ipv4Addr::new(10, 0, 1, 0)));
+        let all: Ipv4Cidr = "10.0.0.1/0".parse().unwrap();
+        assert!(all.contains(Ipv4Addr::new(192, 0, 2, 1)));
+        let one: Ipv4Cidr = "10.0.0.1/32".parse().unwrap();
+        assert!(one.contains(Ipv4Addr::new(10, 0, 0, 1)) && !one.contains(Ipv4Addr::new(10, 0, 0, 2)));
     }
 }

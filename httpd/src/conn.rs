@@ -72,8 +72,6 @@ pub trait Transport {
     fn send(&mut self, bytes: &[u8]) -> usize;
     /// Bytes taken by `send` that the peer has not acknowledged yet.
     fn unacknowledged(&self) -> usize;
-    /// The body of `/_stack.json`: the stack seen from inside.
-    fn stack_json(&self) -> String;
 }
 
 /// What the connection waits for after `write_to`.
@@ -94,6 +92,20 @@ pub enum Wants {
     /// The peer took nothing for the send timeout: reset the connection, so
     /// that neither the connection nor its unsent bytes stay pinned.
     Abort,
+    /// The next request asks for `/_stack.json`, which only the event loop
+    /// can describe: give its body to `Site::set_stack_json`, then call
+    /// `write_to` again.
+    StackJson,
+}
+
+/// What `Conn::start_next` found at the front of the input.
+enum Next {
+    /// A request, whose response has begun.
+    Started,
+    /// No complete request head yet.
+    Partial,
+    /// A request for `/_stack.json` with no body supplied; left in the input.
+    StackJson,
 }
 
 /// Which clock ran out in `Conn::on_timeout`.
@@ -284,14 +296,12 @@ impl Conn {
         loop {
             match self.state {
                 State::Closed => return Wants::Close,
-                State::ReadingRequest => {
-                    if !self.start_next(site, now, transport) {
-                        if !self.peer_closed {
-                            return Wants::Read;
-                        }
-                        self.state = State::Closed;
-                    }
-                }
+                State::ReadingRequest => match self.start_next(site, now) {
+                    Next::Started => {}
+                    Next::StackJson => return Wants::StackJson,
+                    Next::Partial if !self.peer_closed => return Wants::Read,
+                    Next::Partial => self.state = State::Closed,
+                },
                 State::WritingResponse => {
                     if self.out_pos == self.out.len() {
                         self.refill(now);
@@ -308,24 +318,24 @@ impl Conn {
         }
     }
 
-    /// Parses the request at the front of the input and starts its
-    /// response; false if no complete head is there yet.
-    fn start_next(&mut self, site: &mut Site, now: Now, transport: &impl Transport) -> bool {
+    /// Parses the request at the front of the input and starts its response.
+    fn start_next(&mut self, site: &mut Site, now: Now) -> Next {
         match request::parse(&self.inbuf) {
-            Parsed::Partial => false,
+            Parsed::Partial => Next::Partial,
             Parsed::Rejected(r) => {
                 // The framing is unknown, so nothing after it can be trusted.
                 self.inbuf.clear();
                 self.reject(site, now, r.status, r.line.as_deref());
-                true
+                Next::Started
             }
             Parsed::Complete(req, head_len) => {
+                // A request for `/_stack.json` stays in the input until the
+                // server supplies its body; it is parsed again then.
+                let Some(response) = site.respond(&req, now.mono) else { return Next::StackJson };
                 // Skip the body: what is buffered now, the rest as it arrives.
                 let buffered = (self.inbuf.len() - head_len).min(req.content_length as usize);
                 self.inbuf.drain(..head_len + buffered);
                 self.discard = req.content_length - buffered as u64;
-
-                let response = site.respond(&req, now.mono, &|| transport.stack_json());
                 self.requests += 1;
                 // A body sent with a method we refuse is not waited for: the
                 // answer and a close cost less than skipping up to MAX_BODY
@@ -340,7 +350,7 @@ impl Conn {
                 };
                 self.log(site, now, &response, Some(&req.line), Some(&req));
                 self.begin(site, now, response, connection);
-                true
+                Next::Started
             }
         }
     }

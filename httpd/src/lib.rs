@@ -7,6 +7,8 @@
 //! - [`response`]: status, header fields, bodies streamed from files, the `Date` cache.
 //! - [`conn`]: one connection's state machine, driven by bytes and time.
 //! - [`access`]: the access log.
+//! - [`server`]: the event loop's work, connection by connection;
+//!   [`status`]: `/_stack.json`, which it serves.
 
 #![forbid(unsafe_code)]
 

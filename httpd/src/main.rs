@@ -7,20 +7,16 @@
 #![forbid(unsafe_code)]
 
 use std::io;
-use std::net::SocketAddrV4;
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::process::ExitCode;
 
-use clap::Parser;
 use log::info;
 use mio::{Interest, Token};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
 use stack::link::driver::Driver;
-use stack::link::faults::FaultLink;
-use stack::link::loopback::LoopbackLink;
-use stack::link::pcap::{PcapLink, PcapWriter};
-use stack::link::tun::{TunConfig, TunLink};
-use stack::link::Link;
+use stack::link::tun::TunConfig;
+use stack::link::{self, Device, Link};
 
 use httpd::config::LinkKind;
 use httpd::server::Server;
@@ -28,14 +24,21 @@ use httpd::{Config, Site};
 
 const SIGNALS: Token = Token(0);
 
+/// The exit status of a bad option, as clap gives for the ones it catches.
+const USAGE: u8 = 2;
+
+/// Options are checked as they are parsed; what only the machine can tell
+/// (a root that is no directory, an MTU larger than the link's) is found
+/// as the server starts, and is a one-line `httpd: ...` with the status of
+/// a bad option: an error of kind `InvalidInput`.
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
-    let config = Config::parse();
+    let config = Config::parse_checked();
     match run(&config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("httpd: {e}");
-            ExitCode::FAILURE
+            ExitCode::from(if e.kind() == io::ErrorKind::InvalidInput { USAGE } else { 1 })
         }
     }
 }
@@ -43,8 +46,8 @@ fn main() -> ExitCode {
 fn run(config: &Config) -> io::Result<()> {
     let site = Site::new(&config.root).map_err(|e| {
         io::Error::new(
-            e.kind(),
-            format!("--root {}: {e}; point --root at the directory to serve", config.root.display()),
+            io::ErrorKind::InvalidInput,
+            format!("--root {}: {e}: point --root at the directory to serve", config.root.display()),
         )
     })?;
     let (link, addr) = open_link(config)?;
@@ -76,32 +79,24 @@ fn run(config: &Config) -> io::Result<()> {
     }
 }
 
-/// The link the user asked for, wrapped in the fault injector and the pcap
-/// writer if asked; and the stack's own address on it.
-fn open_link(config: &Config) -> io::Result<(Box<dyn Link>, std::net::Ipv4Addr)> {
+/// The link the user asked for, with the capture and the faults if asked
+/// (in the order `link::open` documents); and the stack's own address on it.
+fn open_link(config: &Config) -> io::Result<(Box<dyn Link>, Ipv4Addr)> {
     let mtu = config.mtu.map(usize::from);
-    let (mut link, addr): (Box<dyn Link>, _) = match config.link {
+    let (device, addr) = match config.link {
         LinkKind::Loopback => {
-            let addr = std::net::Ipv4Addr::LOCALHOST;
-            (Box::new(LoopbackLink::open(SocketAddrV4::new(addr, config.port), mtu)?), addr)
+            let served = SocketAddrV4::new(Ipv4Addr::LOCALHOST, config.port);
+            (Device::Loopback { served, mtu }, Ipv4Addr::LOCALHOST)
         }
         LinkKind::Tun => {
             let tun = TunConfig {
                 name: config.tun_name.clone(),
                 host_addr: config.host_addr.addr,
                 prefix_len: config.host_addr.prefix,
-                mtu: mtu.unwrap_or(1500),
+                mtu: mtu.unwrap_or(TunConfig::default().mtu),
             };
-            (Box::new(TunLink::open(&tun)?), config.addr)
+            (Device::Tun(tun), config.addr)
         }
     };
-    if let Some(faults) = &config.faults {
-        link = Box::new(FaultLink::new(link, faults.clone()));
-    }
-    if let Some(path) = &config.pcap {
-        let writer = PcapWriter::create(path)
-            .map_err(|e| io::Error::new(e.kind(), format!("--pcap {}: {e}", path.display())))?;
-        link = Box::new(PcapLink::new(link, writer));
-    }
-    Ok((link, addr))
+    Ok((link::open(&device, config.faults.clone(), config.pcap.as_deref())?, addr))
 }

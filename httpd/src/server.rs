@@ -21,7 +21,7 @@
 //! `reset_timedout_connection`).
 
 use std::collections::{BTreeSet, HashMap};
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::SystemTime;
 
 use log::info;
@@ -31,37 +31,11 @@ use stack::time::{Duration, Instant};
 use stack::{Error, Event, SocketHandle, Stack};
 
 use crate::conn::{Conn, Limits, Timeout, Transport, Wants};
-use crate::{status, Now, Site};
+use crate::status::{self, Counters};
+use crate::{Now, Site};
 
 /// How long a stopping server waits for its connections to finish.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
-
-/// What the server did about clients that were slow, idle or too many;
-/// shown at `/_stack.json` under "http".
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Counters {
-    /// Heads not complete within --header-timeout: 408 and close.
-    pub header_timeouts: u64,
-    /// Connections closed for silence (--keep-alive-timeout between
-    /// requests, --header-timeout before the first).
-    pub idle_timeouts: u64,
-    /// Peers that took nothing for --send-timeout: reset.
-    pub send_timeouts: u64,
-    /// Connections refused beyond --max-connections, or while stopping.
-    pub refused: u64,
-}
-
-impl Counters {
-    /// Name and value of every counter.
-    pub fn fields(&self) -> [(&'static str, u64); 4] {
-        [
-            ("header_timeouts", self.header_timeouts),
-            ("idle_timeouts", self.idle_timeouts),
-            ("send_timeouts", self.send_timeouts),
-            ("refused", self.refused),
-        ]
-    }
-}
 
 struct Entry {
     conn: Conn,
@@ -92,8 +66,6 @@ struct Tcp<'a> {
     stack: &'a mut Stack,
     handle: SocketHandle,
     now: Instant,
-    counters: &'a Counters,
-    link: LinkStats,
 }
 
 impl Transport for Tcp<'_> {
@@ -104,12 +76,10 @@ impl Transport for Tcp<'_> {
     /// What the peer may still acknowledge: nothing once the connection
     /// is CLOSED (an RST in LAST-ACK leaves bytes in the buffer for good).
     fn unacknowledged(&self) -> usize {
-        let open = self.stack.tcb(self.handle).filter(|t| t.state != State::Closed);
-        open.map_or(0, |t| t.send_queue())
-    }
-
-    fn stack_json(&self) -> String {
-        status::json(self.stack, self.counters, self.link)
+        match self.stack.state(self.handle) {
+            Some(State::Closed) | None => 0,
+            Some(_) => self.stack.send_queue(self.handle),
+        }
     }
 }
 
@@ -149,7 +119,7 @@ impl Server {
     /// TIME-WAIT need no more from us), or the grace period is over.
     pub fn finished(&self, stack: &Stack, now: Instant) -> bool {
         self.stopping.is_some_and(|t| {
-            let closing = stack.connections().filter(|c| c.state.name() != "TIME-WAIT").count();
+            let closing = stack.connections().filter(|c| c.state != State::TimeWait).count();
             (self.conns.is_empty() && closing == 0) || now >= t + SHUTDOWN_GRACE
         })
     }
@@ -185,7 +155,7 @@ impl Server {
             self.deadlines.pop_first();
             if let Some(e) = self.conns.get_mut(&h) {
                 e.deadline = None;
-                let tcp = Tcp { stack, handle: h, now, counters: &self.counters, link: self.link };
+                let tcp = Tcp { stack, handle: h, now };
                 let timeout = e.conn.on_timeout(&mut self.site, Now { mono: now, wall: SystemTime::now() }, &tcp);
                 match timeout {
                     Some(Timeout::Header) => self.counters.header_timeouts += 1,
@@ -209,7 +179,7 @@ impl Server {
             }
             // Responses are written whole; Nagle would hold their tails.
             stack.set_nodelay(h, true);
-            let peer = stack.tcb(h).map_or(IpAddr::from([0, 0, 0, 0]), |t| IpAddr::V4(*t.remote.ip()));
+            let peer = IpAddr::V4(stack.peer(h).map_or(Ipv4Addr::UNSPECIFIED, |peer| *peer.ip()));
             self.conns.insert(h, Entry { conn: Conn::new(peer, self.limits, now), deadline: None });
             self.touched.push(h);
         }
@@ -251,8 +221,13 @@ impl Server {
             }
         }
         let wall = SystemTime::now();
-        let mut tcp = Tcp { stack, handle: h, now, counters: &self.counters, link: self.link };
-        let wants = e.conn.write_to(&mut self.site, Now { mono: now, wall }, &mut tcp);
+        let wants = loop {
+            match e.conn.write_to(&mut self.site, Now { mono: now, wall }, &mut Tcp { stack, handle: h, now }) {
+                // The server serves the status page: only it sees the stack.
+                Wants::StackJson => self.site.set_stack_json(status::json(stack, &self.counters, self.link)),
+                wants => break wants,
+            }
+        };
         match wants {
             // The server closes first: its FIN follows the last byte of the
             // response, and its side of the connection ends in TIME-WAIT.
@@ -270,7 +245,7 @@ impl Server {
             Wants::Linger => {
                 let _ = stack.shutdown(now, h);
             }
-            Wants::Read | Wants::Write => {}
+            Wants::Read | Wants::Write | Wants::StackJson => {}
         }
         let deadline = e.conn.deadline();
         if deadline != e.deadline {

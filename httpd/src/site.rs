@@ -10,6 +10,12 @@ use crate::files::{self, Lookup, LookupCache};
 use crate::request::{Method, Request};
 use crate::response::{Body, Date, Response, Status};
 
+/// The path of the status page: the TCP stack seen from inside. The site
+/// routes it, but only the event loop can read the stack, so the server
+/// supplies its body (`Site::set_stack_json`) when a connection asks for
+/// it (`Wants::StackJson`).
+pub const STACK_JSON: &str = "/_stack.json";
+
 /// Everything responses are made from, shared by all connections.
 pub struct Site {
     /// Canonical, so the containment check compares like with like.
@@ -17,26 +23,35 @@ pub struct Site {
     pub(crate) date: Date,
     pub(crate) access: access::Log,
     lookups: LookupCache,
+    /// The body of the next `/_stack.json` response, taken by it: each
+    /// request gets a fresh one.
+    stack_json: Option<Vec<u8>>,
 }
 
 impl Site {
     pub fn new(root: &Path) -> io::Result<Site> {
         let root = root.canonicalize()?;
         if !root.is_dir() {
-            return Err(io::Error::new(io::ErrorKind::NotADirectory, format!("{}", root.display())));
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("{} is not a directory", root.display())));
         }
-        Ok(Site { root, date: Date::default(), access: access::Log::new(), lookups: LookupCache::default() })
+        let (date, access, lookups) = (Date::default(), access::Log::new(), LookupCache::default());
+        Ok(Site { root, date, access, lookups, stack_json: None })
     }
 
     pub fn root(&self) -> &Path {
         &self.root
     }
 
-    /// The response to `req`; `stack_json` describes the TCP stack for
-    /// `/_stack.json` (only the event loop can ask the stack).
-    pub fn respond(&mut self, req: &Request, now: Instant, stack_json: &dyn Fn() -> String) -> Response {
+    /// Supplies the body of the next `/_stack.json` response.
+    pub fn set_stack_json(&mut self, json: String) {
+        self.stack_json = Some(json.into_bytes());
+    }
+
+    /// The response to `req`; `None` if it asks for `/_stack.json` and no
+    /// body was supplied for it (see `STACK_JSON`).
+    pub fn respond(&mut self, req: &Request, now: Instant) -> Option<Response> {
         let mut response = match req.method {
-            Method::Get | Method::Head => self.resource(req, now, stack_json),
+            Method::Get | Method::Head => self.resource(req, now)?,
             Method::NotAllowed => Response::page(Status::MethodNotAllowed),
             Method::Unknown => Response::page(Status::NotImplemented),
         };
@@ -44,18 +59,17 @@ impl Site {
         if req.method == Method::Head {
             response.body = Body::empty();
         }
-        response
+        Some(response)
     }
 
-    fn resource(&mut self, req: &Request, now: Instant, stack_json: &dyn Fn() -> String) -> Response {
-        if req.path() == "/_stack.json" {
-            let json = stack_json().into_bytes();
-            let mut response = Response::bytes(Status::Ok, "application/json", json);
+    fn resource(&mut self, req: &Request, now: Instant) -> Option<Response> {
+        if req.path() == STACK_JSON {
+            let mut response = Response::bytes(Status::Ok, "application/json", self.stack_json.take()?);
             // A snapshot of live state: never reuse an old one.
             response.headers.push(("Cache-Control", "no-store".into()));
-            return response;
+            return Some(response);
         }
-        match self.lookups.resolve(&self.root, req.path(), now) {
+        Some(match self.lookups.resolve(&self.root, req.path(), now) {
             Lookup::File(path) => files::serve(&path, req).unwrap_or_else(|e| {
                 log::warn!("{}: {e}", path.display());
                 Response::page(Status::NotFound)
@@ -68,6 +82,6 @@ impl Site {
             }
             Lookup::BadPath => Response::page(Status::BadRequest),
             Lookup::NotFound => Response::page(Status::NotFound),
-        }
+        })
     }
 }

@@ -5,11 +5,36 @@ use serde_json::{json, Map, Value};
 use stack::link::LinkStats;
 use stack::Stack;
 
-use crate::server;
+/// What the server did about clients that were slow, idle or too many;
+/// shown at `/_stack.json` under "http".
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Heads not complete within --header-timeout: 408 and close.
+    pub header_timeouts: u64,
+    /// Connections closed for silence (--keep-alive-timeout between
+    /// requests, --header-timeout before the first).
+    pub idle_timeouts: u64,
+    /// Peers that took nothing for --send-timeout: reset.
+    pub send_timeouts: u64,
+    /// Connections refused beyond --max-connections, or while stopping.
+    pub refused: u64,
+}
+
+impl Counters {
+    /// Name and value of every counter.
+    pub fn fields(&self) -> [(&'static str, u64); 4] {
+        [
+            ("header_timeouts", self.header_timeouts),
+            ("idle_timeouts", self.idle_timeouts),
+            ("send_timeouts", self.send_timeouts),
+            ("refused", self.refused),
+        ]
+    }
+}
 
 /// The stack's connections and counters, the HTTP counters, and what the
 /// link lost.
-pub fn json(stack: &Stack, http: &server::Counters, link: LinkStats) -> String {
+pub fn json(stack: &Stack, http: &Counters, link: LinkStats) -> String {
     let connections: Vec<Value> = stack
         .connections()
         .map(|c| {

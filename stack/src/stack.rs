@@ -308,6 +308,17 @@ impl Stack {
         self.tcb(h).map(|t| t.state)
     }
 
+    /// The peer's address and port, or `None` once the connection is deleted.
+    pub fn peer(&self, h: SocketHandle) -> Option<SocketAddrV4> {
+        self.tcb(h).map(|t| t.remote)
+    }
+
+    /// Bytes written to the connection that the peer has not acknowledged
+    /// yet, sent or not: the send buffer in use (0 once it is deleted).
+    pub fn send_queue(&self, h: SocketHandle) -> usize {
+        self.tcb(h).map_or(0, |t| t.send_queue())
+    }
+
     /// The TCB, read-only, for inspection and tests.
     pub fn tcb(&self, h: SocketHandle) -> Option<&Tcb> {
         let slot = self.slots.get(h.index as usize)?;

@@ -8,11 +8,9 @@ use std::path::PathBuf;
 
 use clap::{Parser, ValueEnum};
 use stack::link::driver::Driver;
-use stack::link::faults::{FaultLink, Faults};
-use stack::link::loopback::LoopbackLink;
-use stack::link::pcap::{PcapLink, PcapWriter};
-use stack::link::tun::{TunConfig, TunLink};
-use stack::link::Link;
+use stack::link::faults::Faults;
+use stack::link::tun::TunConfig;
+use stack::link::{self, Device, Link};
 use stack::time::Instant;
 use stack::{Config, Error, Event, SocketHandle, Stack};
 
@@ -77,28 +75,20 @@ pub struct Server {
 }
 
 impl Server {
-    /// Opens the link the options ask for, wrapped in capture and faults,
-    /// and listens on the port.
+    /// Opens the link the options ask for, with capture and faults (in
+    /// the order `link::open` documents), and listens on the port.
     pub fn open(opts: &Options) -> io::Result<Server> {
-        let (link, addr): (Box<dyn Link>, _) = match opts.link {
+        let (device, addr) = match opts.link {
             LinkKind::Loopback => {
                 let served = SocketAddrV4::new(Ipv4Addr::LOCALHOST, opts.port);
-                (Box::new(LoopbackLink::open(served, opts.mtu)?), Ipv4Addr::LOCALHOST)
+                (Device::Loopback { served, mtu: opts.mtu }, Ipv4Addr::LOCALHOST)
             }
             LinkKind::Tun => {
-                let config = TunConfig { mtu: opts.mtu.unwrap_or(1500), ..TunConfig::default() };
-                (Box::new(TunLink::open(&config)?), TUN_STACK_ADDR)
+                let config = TunConfig::default();
+                (Device::Tun(TunConfig { mtu: opts.mtu.unwrap_or(config.mtu), ..config }), TUN_STACK_ADDR)
             }
         };
-        // The capture sits next to the device: it shows what the kernel got.
-        let link: Box<dyn Link> = match &opts.pcap {
-            Some(path) => Box::new(PcapLink::new(link, PcapWriter::create(path)?)),
-            None => link,
-        };
-        let link: Box<dyn Link> = match &opts.faults {
-            Some(faults) => Box::new(FaultLink::new(link, faults.clone())),
-            None => link,
-        };
+        let link = link::open(&device, opts.faults.clone(), opts.pcap.as_deref())?;
         let mut config = Config::new(addr);
         // Predictable ISNs let an off-path attacker inject segments (RFC 6528).
         getrandom::fill(&mut config.isn_key).map_err(|err| io::Error::other(format!("no randomness: {err}")))?;

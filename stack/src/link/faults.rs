@@ -346,11 +346,6 @@ impl<L: Link> FaultLink<L> {
         &self.inner
     }
 
-    /// What the faults did to (received, sent) packets.
-    pub fn fault_stats(&self) -> (FaultStats, FaultStats) {
-        (self.rx.stats(), self.tx.stats())
-    }
-
     /// Hands the sent packets that are due to the inner link.
     fn release_tx(&mut self, now: Instant) -> io::Result<()> {
         while let Some(packet) = self.tx.pop(now) {
@@ -421,16 +416,21 @@ impl std::error::Error for ParseFaultsError {}
 impl FromStr for Faults {
     type Err = ParseFaultsError;
 
-    /// Reads comma-separated `name=value` items, any subset in any order.
-    /// Probabilities are percentages, with or without `%` (`loss=5` is 5%);
-    /// durations need a unit: `200us`, `10ms`, `1.5s`.
+    /// Reads comma-separated `name=value` items, any subset in any order,
+    /// each at most once. Probabilities are percentages, with or without
+    /// `%` (`loss=5` is 5%); durations need a unit: `200us`, `10ms`, `1.5s`.
     fn from_str(s: &str) -> Result<Faults, ParseFaultsError> {
         let mut faults = Faults::default();
+        let mut seen = Vec::new();
         for item in s.split(',').map(str::trim).filter(|item| !item.is_empty()) {
             let bad = |problem| ParseFaultsError { item: item.to_string(), problem };
-            let (name, value) = item.split_once('=').ok_or_else(|| bad("expected name=value"))?;
-            let value = value.trim();
-            match name.trim() {
+            let (name, value) = item.split_once('=').ok_or_else(|| bad(NAME_VALUE))?;
+            let (name, value) = (name.trim(), value.trim());
+            if seen.contains(&name) {
+                return Err(bad(TWICE));
+            }
+            seen.push(name);
+            match name {
                 "loss" => faults.loss = parse_percent(value).map_err(bad)?,
                 "burst" => faults.burst = parse_burst(value).map_err(bad)?,
                 "dup" => faults.dup = parse_percent(value).map_err(bad)?,
@@ -438,8 +438,8 @@ impl FromStr for Faults {
                 "corrupt" => faults.corrupt = parse_percent(value).map_err(bad)?,
                 "delay" => faults.delay = parse_duration(value).map_err(bad)?,
                 "jitter" => faults.jitter = parse_duration(value).map_err(bad)?,
-                "mtu" => faults.mtu = Some(value.parse().map_err(|_| bad(SIZE))?),
-                "seed" => faults.seed = value.parse().map_err(|_| bad(NUMBER))?,
+                "mtu" => faults.mtu = Some(parse_mtu(value).map_err(bad)?),
+                "seed" => faults.seed = value.parse().map_err(|_| bad(SEED))?,
                 _ => return Err(bad(UNKNOWN)),
             }
         }
@@ -447,17 +447,28 @@ impl FromStr for Faults {
     }
 }
 
+const NAME_VALUE: &str = "expected name=value, e.g. loss=5%";
+const TWICE: &str = "given twice: keep one";
 const UNKNOWN: &str = "unknown name; expected loss, burst, dup, reorder, corrupt, delay, jitter, mtu or seed";
-const PERCENT: &str = "expected a percentage from 0% to 100%";
-const DURATION: &str = "expected a duration such as 200us, 10ms or 1.5s";
-const SIZE: &str = "expected a size in bytes";
-const NUMBER: &str = "expected a whole number";
-const BURST: &str = "expected a mean burst length in packets, 1 or more";
+const PERCENT: &str = "expected a percentage from 0% to 100%, e.g. 5% or 0.1";
+const DURATION: &str = "expected a duration with its unit: us, ms or s, e.g. 200us, 10ms or 1.5s";
+const MTU: &str = "expected an MTU in bytes from 68 (RFC 791's smallest) to 65535";
+const SEED: &str = "expected a whole number from 0 to 18446744073709551615";
+const BURST: &str = "expected a mean burst length in packets from 1 to 1000000";
 
 fn parse_burst(value: &str) -> Result<f64, &'static str> {
     match value.parse::<f64>() {
         Ok(burst) if (1.0..=1e6).contains(&burst) => Ok(burst),
         _ => Err(BURST),
+    }
+}
+
+/// The largest packet the path carries: an IPv4 packet, so no smaller than
+/// the least every host must take whole and no larger than 16 bits count.
+fn parse_mtu(value: &str) -> Result<usize, &'static str> {
+    match value.parse::<usize>() {
+        Ok(mtu) if (super::MIN_MTU..=65535).contains(&mtu) => Ok(mtu),
+        _ => Err(MTU),
     }
 }
 
@@ -807,7 +818,7 @@ mod tests {
         assert_eq!(faults(form).to_string(), form);
         assert_eq!(Faults::default().to_string(), "seed=0");
         assert_eq!(faults("delay=1.5s,jitter=2s").to_string(), "delay=1500ms,jitter=2s,seed=0");
-        for form in ["loss=33.3%,seed=1", "dup=0.07%,jitter=1us,seed=2", "reorder=100%,mtu=0,seed=3"] {
+        for form in ["loss=33.3%,seed=1", "dup=0.07%,jitter=1us,seed=2", "reorder=100%,mtu=68,seed=3"] {
             let f = faults(form);
             assert_eq!(f.to_string(), form);
             assert_eq!(faults(&f.to_string()), f);
@@ -825,6 +836,9 @@ mod tests {
             ("jitter=-2ms", "jitter=-2ms"),
             ("delay=fastms", "delay=fastms"),
             ("mtu=big", "mtu=big"),
+            ("mtu=67", "mtu=67"),
+            ("mtu=65536", "mtu=65536"),
+            ("loss=1%,loss=2%", "loss=2%"),
             ("burst=0.5", "burst=0.5"),
             ("burst=many", "burst=many"),
             ("seed=-1", "seed=-1"),

@@ -42,8 +42,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use log::warn;
 use socket2::{Domain, Protocol, SockFilter, Socket, Type};
 
-use super::tun::interface_mtu;
-use super::{Link, LinkCaps, LinkStats, RxChecksum};
+use super::sys::{interface_mtu, os_error};
+use super::{check_mtu, Link, LinkCaps, LinkStats, RxChecksum};
 
 /// The largest IPv4 packet: its length field has 16 bits. The kernel's TCP
 /// sends segments this big on `lo` (segmentation offload never splits them).
@@ -102,15 +102,10 @@ impl LoopbackLink {
 
         let lo_mtu = interface_mtu(&raw, "lo")?;
         let mtu = match mtu {
-            None => lo_mtu.min(MAX_PACKET),
-            Some(mtu) if (68..=lo_mtu).contains(&mtu) => mtu.min(MAX_PACKET),
-            Some(mtu) => {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    format!("MTU {mtu} does not fit lo: pick one from 68 to {lo_mtu}"),
-                ))
-            }
-        };
+            None => lo_mtu,
+            Some(mtu) => check_mtu(mtu, "lo", lo_mtu)?,
+        }
+        .min(MAX_PACKET);
         Ok(LoopbackLink {
             rx,
             raw,
@@ -529,20 +524,6 @@ fn setsockopt_int(socket: &Socket, level: libc::c_int, option: libc::c_int, valu
     Ok(())
 }
 
-/// One line for a failed step: how to get the privilege when that is what
-/// was missing, else what failed and why.
-pub(crate) fn os_error(err: io::Error, action: &str, capability: &str) -> io::Error {
-    let message = if err.kind() == io::ErrorKind::PermissionDenied {
-        format!(
-            "{action} needs {capability}: run with sudo, or grant it once with \
-             `sudo setcap cap_net_raw,cap_net_admin+ep ./target/release/httpd`"
-        )
-    } else {
-        format!("{action}: {err}")
-    };
-    io::Error::new(err.kind(), message)
-}
-
 #[cfg(test)]
 mod tests {
     use std::io::Write;
@@ -550,7 +531,7 @@ mod tests {
     use std::sync::mpsc;
     use std::time::{Duration, Instant};
 
-    use super::super::tun::testutil::{checksum, in_netns, ipv4};
+    use super::super::testutil::{checksum, in_netns, ipv4};
     use super::*;
 
     const SERVED: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::LOCALHOST, 8080);
@@ -673,7 +654,10 @@ mod tests {
         in_netns(|| {
             assert_eq!(LoopbackLink::open(SERVED, Some(1500)).unwrap().caps().mtu, 1500);
             let err = LoopbackLink::open(SERVED, Some(70000)).err().unwrap();
-            assert_eq!(err.to_string(), "MTU 70000 does not fit lo: pick one from 68 to 65536");
+            assert_eq!(
+                err.to_string(),
+                "--mtu 70000 does not fit lo, which takes at most 65536: pick one from 68 to 65536"
+            );
         });
     }
 

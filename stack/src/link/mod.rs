@@ -1,7 +1,8 @@
 //! Links carry whole IPv4 packets between the stack and the world.
 //!
 //! [`driver`] runs a stack over a link in an event loop; [`monotonic_now`]
-//! is the clock it and the links that hold packets back share.
+//! is the clock it and the links that hold packets back share. [`open`]
+//! opens a device with the capture and the faults a program asks for.
 
 pub mod driver;
 pub mod faults;
@@ -9,14 +10,85 @@ pub mod loopback;
 pub mod netns;
 pub mod pcap;
 pub mod sim;
+mod sys;
+#[cfg(test)]
+mod testutil;
 pub mod tun;
 
 use std::io;
+use std::net::SocketAddrV4;
 use std::os::fd::RawFd;
+use std::path::Path;
 use std::sync::OnceLock;
+
+pub use sys::check_interface_name;
 
 use crate::time::Instant;
 use crate::wire::checksum::RxChecksum;
+use faults::{FaultLink, Faults};
+use loopback::LoopbackLink;
+use pcap::{PcapLink, PcapWriter};
+use tun::{TunConfig, TunLink};
+
+/// The smallest MTU there is: every IPv4 host must take a 68-byte packet
+/// whole (RFC 791, "Fragmentation and Reassembly").
+pub const MIN_MTU: usize = 68;
+
+/// `mtu`, if it is one that `device`, which takes packets of at most `max`
+/// bytes, can use: from `MIN_MTU` to `max`. The error names `--mtu`, the
+/// option the programs here take it from.
+pub fn check_mtu(mtu: usize, device: &str, max: usize) -> io::Result<usize> {
+    if !(MIN_MTU..=max).contains(&mtu) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("--mtu {mtu} does not fit {device}, which takes at most {max}: pick one from {MIN_MTU} to {max}"),
+        ));
+    }
+    Ok(mtu)
+}
+
+/// The device under a program's link.
+#[derive(Clone, Debug)]
+pub enum Device {
+    /// Linux's `lo`, for one served address and port; `mtu` lowers lo's
+    /// (see [`loopback`]).
+    Loopback { served: SocketAddrV4, mtu: Option<usize> },
+    /// A TUN interface (see [`tun`]).
+    Tun(TunConfig),
+}
+
+/// Opens `device`, recording to the pcap file `pcap` and misbehaving by
+/// `faults` if given, always in this order:
+///
+/// ```text
+///   Stack
+///    │  ▲
+///   FaultLink    faults: a bad path between the stack and the wire
+///    │  ▲
+///   PcapLink     the capture: what crosses here, both ways
+///    │  ▲
+///   device       lo or TUN: the kernel
+/// ```
+///
+/// So the capture shows what crossed the wire, as `tcpdump` on the
+/// interface would: a packet the stack sent that the faults dropped is not
+/// in it, a duplicated one is in it twice, a delayed one at the time it
+/// left, a corrupted one corrupted; a packet the kernel sent is in it even
+/// if the faults lose it before the stack sees it. Between the capture and
+/// the stack's own view, the difference is what the faults did.
+pub fn open(device: &Device, faults: Option<Faults>, pcap: Option<&Path>) -> io::Result<Box<dyn Link>> {
+    let mut link: Box<dyn Link> = match device {
+        Device::Loopback { served, mtu } => Box::new(LoopbackLink::open(*served, *mtu)?),
+        Device::Tun(config) => Box::new(TunLink::open(config)?),
+    };
+    if let Some(path) = pcap {
+        link = Box::new(PcapLink::new(link, PcapWriter::create(path)?));
+    }
+    if let Some(faults) = faults {
+        link = Box::new(FaultLink::new(link, faults));
+    }
+    Ok(link)
+}
 
 /// The real monotonic clock as the core's `Instant`: microseconds since the
 /// first call in this process. One origin for the whole process, so that the
@@ -133,5 +205,65 @@ impl Link for QueueLink {
     }
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+    use std::time::Duration;
+
+    use socket2::{Domain, Socket, Type};
+
+    use super::testutil::{in_netns, ipv4};
+    use super::*;
+
+    /// With every packet lost to the faults, the capture still has what the
+    /// kernel sent (a client's SYN), and not what the stack sent.
+    #[test]
+    fn the_capture_is_the_wire_below_the_faults() {
+        in_netns(|| {
+            let path = std::env::temp_dir().join(format!("link-open-test-{}.pcap", std::process::id()));
+            let served = SocketAddrV4::new(Ipv4Addr::LOCALHOST, 8080);
+            let device = Device::Loopback { served, mtu: None };
+            let mut link = open(&device, Some("loss=100%".parse().unwrap()), Some(&path)).unwrap();
+            let udp = [0, 9, 0, 9, 0, 8, 0, 0];
+            link.send(&ipv4(Ipv4Addr::LOCALHOST, Ipv4Addr::LOCALHOST, 17, &udp)).unwrap();
+            link.flush().unwrap();
+            let client = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+            client.set_nonblocking(true).unwrap();
+            let _ = client.connect(&served.into()); // in progress: the SYN is out
+            let mut delivered = 0;
+            for _ in 0..50 {
+                link.recv_batch(&mut |_| delivered += 1).unwrap();
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            drop(link);
+
+            let bytes = std::fs::read(&path).unwrap();
+            std::fs::remove_file(&path).unwrap();
+            let mut protocols = Vec::new();
+            let mut at = 24;
+            while at < bytes.len() {
+                let len = u32::from_le_bytes(bytes[at + 8..at + 12].try_into().unwrap()) as usize;
+                protocols.push(bytes[at + 16 + 9]);
+                at += 16 + len;
+            }
+            assert_eq!(delivered, 0, "the faults lose every packet");
+            assert!(!protocols.is_empty() && protocols.iter().all(|&p| p == 6), "captured protocols {protocols:?}");
+        });
+    }
+
+    #[test]
+    fn mtu_must_be_from_68_to_the_devices() {
+        assert_eq!(check_mtu(68, "lo", 65536).unwrap(), 68);
+        assert_eq!(check_mtu(65536, "lo", 65536).unwrap(), 65536);
+        for (mtu, max) in [(67, 65536), (0, 65536), (1501, 1500), (70000, 65535)] {
+            let err = check_mtu(mtu, "the device", max).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+            let expected =
+                format!("--mtu {mtu} does not fit the device, which takes at most {max}: pick one from 68 to {max}");
+            assert_eq!(err.to_string(), expected);
+        }
     }
 }

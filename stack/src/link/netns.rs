@@ -12,7 +12,7 @@ use std::io;
 
 use socket2::{Domain, Socket, Type};
 
-use super::tun::set_up;
+use super::sys::set_up;
 
 /// Runs `f` on a new thread inside a fresh network namespace whose `lo` is
 /// up, and returns its result (a panic in `f` is passed on). Fails, without

@@ -169,7 +169,7 @@ mod tests {
     use std::net::Ipv4Addr;
     use std::process::Command;
 
-    use super::super::tun::testutil::ipv4;
+    use super::super::testutil::ipv4;
     use super::super::QueueLink;
     use super::*;
 

@@ -488,9 +488,9 @@ mod tests {
 
     #[test]
     fn faults_on_the_way_show_in_the_stats() {
-        let mut net = pair("loss=20%,dup=20%,reorder=20%,delay=1ms,mtu=40,seed=5");
+        let mut net = pair("loss=20%,dup=20%,reorder=20%,delay=1ms,mtu=68,seed=5");
         exchange(&mut net, 1000, 0);
-        net.host_mut(0).outbox.push(packet(A, B, 9999, 1, 21));
+        net.host_mut(0).outbox.push(packet(A, B, 9999, 1, 49));
         net.step();
         let path = &net.stats().paths[0].faults;
         assert_eq!(path.passed + path.lost + path.too_big, 1001);

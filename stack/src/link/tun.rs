@@ -15,17 +15,20 @@
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::net::Ipv4Addr;
-use std::os::fd::{AsFd, AsRawFd, RawFd};
+use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::fs::OpenOptionsExt;
 
 use socket2::{Domain, Socket, Type};
 
-use super::loopback::os_error;
-use super::{Link, LinkCaps, RxChecksum};
+use super::sys::{ifreq, interface_ioctl, os_error, set_up};
+use super::{check_mtu, Link, LinkCaps, RxChecksum};
 
 /// How many packets one `recv_batch` reads at most, so that a flood cannot
 /// starve the rest of the event loop.
 const RX_BATCH: usize = 256;
+
+/// The largest MTU a TUN interface takes: the largest IPv4 packet.
+const MAX_MTU: usize = 65535;
 
 /// Where the TUN interface goes and how the host side is addressed.
 #[derive(Clone, Debug)]
@@ -56,11 +59,12 @@ impl TunLink {
     /// Creates the interface, addresses it and brings it up.
     pub fn open(config: &TunConfig) -> io::Result<TunLink> {
         let name = &config.name;
-        if !(68..=65535).contains(&config.mtu) || config.prefix_len > 32 {
-            return Err(invalid(format!(
-                "TUN MTU {} or prefix /{} is out of range (MTU 68..=65535, prefix 0..=32)",
-                config.mtu, config.prefix_len
-            )));
+        let mtu = check_mtu(config.mtu, "a TUN interface", MAX_MTU)?;
+        if config.prefix_len > 32 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("prefix /{} is longer than an IPv4 address: pick one from 0 to 32", config.prefix_len),
+            ));
         }
         let control = Socket::new(Domain::IPV4, Type::DGRAM, None)?;
         if interface_ioctl(&control, libc::SIOCGIFINDEX, &mut ifreq(name)?).is_ok() {
@@ -93,10 +97,10 @@ impl TunLink {
         };
         configure(libc::SIOCSIFADDR, &|r| r.ifr_ifru.ifru_addr = sockaddr(config.host_addr))?;
         configure(libc::SIOCSIFNETMASK, &|r| r.ifr_ifru.ifru_netmask = sockaddr(netmask.into()))?;
-        configure(libc::SIOCSIFMTU, &|r| r.ifr_ifru.ifru_mtu = config.mtu as libc::c_int)?;
+        configure(libc::SIOCSIFMTU, &|r| r.ifr_ifru.ifru_mtu = mtu as libc::c_int)?;
         set_up(&control, name).map_err(|err| os_error(err, &format!("bringing {name} up"), "CAP_NET_ADMIN"))?;
 
-        Ok(TunLink { dev, name: name.clone(), mtu: config.mtu, buf: vec![0; 65535].into_boxed_slice() })
+        Ok(TunLink { dev, name: name.clone(), mtu, buf: vec![0; 65535].into_boxed_slice() })
     }
 
     /// The interface's name.
@@ -148,56 +152,6 @@ impl Link for TunLink {
     }
 }
 
-fn invalid(message: String) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidInput, message)
-}
-
-/// An interface request naming `name`, everything else zero.
-fn ifreq(name: &str) -> io::Result<libc::ifreq> {
-    if name.is_empty() || name.len() >= libc::IFNAMSIZ || name.contains(['\0', '/', ' ']) {
-        return Err(invalid(format!(
-            "bad interface name {name:?}: use 1 to {} bytes without spaces or slashes",
-            libc::IFNAMSIZ - 1
-        )));
-    }
-    // SAFETY: `ifreq` is a C struct of integers, byte arrays and a union of
-    // those and one pointer; all-zero bytes are a valid value of each.
-    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
-    for (dst, src) in req.ifr_name.iter_mut().zip(name.bytes()) {
-        *dst = src as libc::c_char;
-    }
-    Ok(req)
-}
-
-/// Runs one `ioctl` that takes an interface request.
-fn interface_ioctl(fd: &impl AsFd, request: libc::Ioctl, req: &mut libc::ifreq) -> io::Result<()> {
-    // SAFETY: every request passed here reads and writes at most one `ifreq`,
-    // and `req` is a valid, exclusively borrowed one for the whole call.
-    let rc = unsafe { libc::ioctl(fd.as_fd().as_raw_fd(), request, req as *mut libc::ifreq) };
-    if rc < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}
-
-/// The MTU of interface `name`; `socket` is any socket, used for the ioctl.
-pub(crate) fn interface_mtu(socket: &impl AsFd, name: &str) -> io::Result<usize> {
-    let mut req = ifreq(name)?;
-    interface_ioctl(socket, libc::SIOCGIFMTU, &mut req)?;
-    // SAFETY: SIOCGIFMTU succeeded, so the kernel stored the MTU in this field.
-    Ok(unsafe { req.ifr_ifru.ifru_mtu } as usize)
-}
-
-/// Sets `IFF_UP` on interface `name`, keeping its other flags.
-pub(crate) fn set_up(socket: &impl AsFd, name: &str) -> io::Result<()> {
-    let mut req = ifreq(name)?;
-    interface_ioctl(socket, libc::SIOCGIFFLAGS, &mut req)?;
-    // SAFETY: SIOCGIFFLAGS succeeded, so the kernel stored the flags here.
-    let flags = unsafe { req.ifr_ifru.ifru_flags };
-    req.ifr_ifru.ifru_flags = flags | libc::IFF_UP as libc::c_short;
-    interface_ioctl(socket, libc::SIOCSIFFLAGS, &mut req)
-}
-
 /// `addr` as the generic `sockaddr` that interface requests carry.
 fn sockaddr(addr: Ipv4Addr) -> libc::sockaddr {
     let sin = libc::sockaddr_in {
@@ -211,60 +165,12 @@ fn sockaddr(addr: Ipv4Addr) -> libc::sockaddr {
     unsafe { std::mem::transmute::<libc::sockaddr_in, libc::sockaddr>(sin) }
 }
 
-/// What the link tests share: a private network namespace and packet building.
-#[cfg(test)]
-pub(crate) mod testutil {
-    use std::net::Ipv4Addr;
-
-    use crate::link::netns::run_isolated;
-
-    /// Runs `f` in a fresh network namespace (see `run_isolated`). Returns
-    /// `None` when not privileged, unless `CI` is set: there a missing
-    /// privilege fails the test.
-    pub fn in_netns<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
-        match run_isolated(f) {
-            Ok(value) => Some(value),
-            Err(err) => {
-                assert!(std::env::var_os("CI").is_none(), "link tests need root on CI: {err}");
-                eprintln!("skipped: this test needs root (a private network namespace): {err}");
-                None
-            }
-        }
-    }
-
-    /// The Internet checksum (RFC 1071) over the concatenation of `parts`,
-    /// each of even length except perhaps the last.
-    pub fn checksum(parts: &[&[u8]]) -> u16 {
-        let mut sum = 0u32;
-        for chunk in parts.iter().flat_map(|part| part.chunks(2)) {
-            sum += u32::from(u16::from_be_bytes([chunk[0], *chunk.get(1).unwrap_or(&0)]));
-        }
-        while sum > 0xffff {
-            sum = (sum & 0xffff) + (sum >> 16);
-        }
-        !(sum as u16)
-    }
-
-    /// An IPv4 packet from `src` to `dst` carrying `payload` of `protocol`.
-    pub fn ipv4(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, payload: &[u8]) -> Vec<u8> {
-        let total = (20 + payload.len()) as u16;
-        let mut packet = vec![0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, protocol, 0, 0];
-        packet[2..4].copy_from_slice(&total.to_be_bytes());
-        packet.extend_from_slice(&src.octets());
-        packet.extend_from_slice(&dst.octets());
-        let sum = checksum(&[&packet]);
-        packet[10..12].copy_from_slice(&sum.to_be_bytes());
-        packet.extend_from_slice(payload);
-        packet
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::net::{SocketAddrV4, UdpSocket};
     use std::time::{Duration, Instant};
 
-    use super::testutil::{in_netns, ipv4};
+    use super::super::testutil::{in_netns, ipv4};
     use super::*;
 
     const STACK: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
