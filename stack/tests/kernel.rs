@@ -2,8 +2,10 @@
 //! process, meets kernel clients (`std::net::TcpStream`, `curl`, `ping`)
 //! over the loopback and TUN links, each test in a fresh network namespace.
 //!
-//! They need root (a namespace, raw sockets, TUN). Without it each says so
-//! and passes, except with `CI` set, where that is a failure.
+//! They need root (a namespace, raw sockets, TUN), and some `ping`, `curl`
+//! or `tshark`. Without them each skips (`netns::skip`: it says so and
+//! passes), except where the tests must run (`tests/run` as root, or `CI`),
+//! where that is a failure.
 
 #[path = "../examples/echo/server.rs"]
 mod echo;
@@ -17,9 +19,10 @@ use std::time::Duration;
 
 use echo::{pattern, LinkKind, Mode, Options, Server, TUN_STACK_ADDR};
 use stack::link::monotonic_now;
-use stack::link::netns::run_isolated;
+use stack::link::netns::{installed, run_isolated_or_skip, skip};
 use stack::Counters;
 
+const SUITE: &str = "kernel";
 const PORT: u16 = 8080;
 const TEN_MB: u64 = 10_000_000;
 /// Every test ends within this, or fails.
@@ -47,7 +50,7 @@ struct Served<T> {
 
 /// Runs the server in a fresh network namespace and `client` on a thread of
 /// its own there, until the client has returned and the server has no
-/// connection left. `None` when not root (and not on CI).
+/// connection left. `None` when the test skips for want of root.
 fn serve<T: Send + 'static>(opts: Options, client: impl FnOnce() -> T + Send + 'static) -> Option<Served<T>> {
     let run = move || {
         let mut server = Server::open(&opts).expect("opening the server");
@@ -61,14 +64,16 @@ fn serve<T: Send + 'static>(opts: Options, client: impl FnOnce() -> T + Send + '
         let stack = server.driver.stack();
         Served { client, counters: stack.counters().clone(), time_wait: stack.time_wait_count() }
     };
-    match run_isolated(run) {
-        Ok(served) => Some(served),
-        Err(err) => {
-            assert!(std::env::var_os("CI").is_none(), "kernel tests need root on CI: {err}");
-            eprintln!("skipped: this test needs root (network namespace, raw socket, TUN): {err}");
-            None
-        }
+    run_isolated_or_skip(SUITE, run)
+}
+
+/// Whether `programs` are all installed; if not, the test skips.
+fn have(programs: &[&str]) -> bool {
+    let missing: Vec<&str> = programs.iter().copied().filter(|p| !installed(p)).collect();
+    if !missing.is_empty() {
+        skip(SUITE, &format!("{} not installed", missing.join(", ")));
     }
+    missing.is_empty()
 }
 
 /// Asserts that `got` is the first `len` bytes of the pattern, naming the
@@ -146,10 +151,13 @@ fn kernel_client_echo_over_loopback_client_closes_first() {
 
 #[test]
 fn kernel_client_over_tun_10mb_each_way_and_ping() {
+    if !have(&["ping"]) {
+        return;
+    }
     let Some(served) = serve(options(LinkKind::Tun, Mode::SinkSource, 1), || {
         let out =
             Command::new("ping").args(["-c", "3", "-W", "2", "-i", "0.2"]).arg(TUN_STACK_ADDR.to_string()).output();
-        let out = out.expect("running ping (apt-get install iputils-ping)");
+        let out = out.expect("running ping");
         String::from_utf8_lossy(&out.stdout).into_owned()
     }) else {
         return;
@@ -242,7 +250,7 @@ fn tshark_fields(path: &Path, fields: &[&str], preferences: &[&str]) -> Vec<Vec<
     for field in fields {
         command.args(["-e", field]);
     }
-    let out = command.output().expect("running tshark (apt-get install tshark)");
+    let out = command.output().expect("running tshark");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8(out.stdout).unwrap();
     text.lines().map(|line| line.split('\t').map(str::to_string).collect()).collect()
@@ -281,6 +289,9 @@ fn tshark(path: &Path) -> Vec<Decoded> {
 
 #[test]
 fn curl_downloads_10mb_and_the_capture_is_clean() {
+    if !have(&["curl", "tshark"]) {
+        return;
+    }
     let dir = std::env::temp_dir().join(format!("kernel-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let (pcap, body) = (dir.join("curl.pcap"), dir.join("body"));
@@ -290,7 +301,7 @@ fn curl_downloads_10mb_and_the_capture_is_clean() {
     let output = body.clone();
     let Some(served) = serve(opts, move || {
         let curl = Command::new("curl").args(["-sS", "--max-time", "60", "-o"]).arg(&output).arg(&url).output();
-        curl.expect("running curl (apt-get install curl)")
+        curl.expect("running curl")
     }) else {
         return;
     };
@@ -342,6 +353,9 @@ fn curl_downloads_10mb_and_the_capture_is_clean() {
 #[test]
 fn kernel_client_sack_blocks_steer_our_retransmissions() {
     const LEN: u64 = 4_000_000;
+    if !have(&["tshark"]) {
+        return;
+    }
     let dir = std::env::temp_dir().join(format!("kernel-sack-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let pcap = dir.join("sack.pcap");

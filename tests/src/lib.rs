@@ -9,8 +9,10 @@
 //!   namespace (`unshare(CLONE_NEWNET)`, `lo` up), so every process the body
 //!   starts — `httpd`, `curl`, `python3` — meets the others there and
 //!   nowhere else, tests run in parallel on the same port, and the namespace
-//!   vanishes with its last process. Not root: one line saying how to run the
-//!   suite, or, under `CI`, a failure.
+//!   vanishes with its last process. Not root, or a tool it runs not
+//!   installed: the test skips (`stack::link::netns::skip`: a `SKIPPED:`
+//!   line, which `tests/run` counts), or, where tests must run (`tests/run`
+//!   as root, `CI`), fails.
 //! - [`Httpd`] starts the server with given options, waits until it serves,
 //!   reads `/_stack.json`, and on drop kills it; when the test failed it
 //!   keeps its log and capture under `<target>/e2e-failures/` and says where.
@@ -28,6 +30,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 pub use serde_json::Value;
+use stack::link::netns::{installed, run_isolated, skip};
 
 /// The address the harness asks `/_stack.json` from on `lo`; the clients
 /// under test use 127.0.0.1.
@@ -84,52 +87,24 @@ pub fn httpd_bin() -> PathBuf {
     panic!("no httpd binary under {}: run `cargo build --release -p httpd` (tests/run does)", target.display());
 }
 
-fn is_root() -> bool {
-    nix::unistd::geteuid().is_root()
-}
-
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0")
-}
-
-/// Writes past libtest's output capture, so a skip is seen on a passing run.
+/// Writes past libtest's output capture, so a line is seen on a passing run.
 pub fn say(line: &str) {
     let _ = writeln!(io::stderr(), "{line}");
 }
 
-/// A suite cannot run here: one line per suite (not per test) saying why
-/// and how to run it; under `CI`, a failure.
-fn skip(suite: &str, why: &str) {
-    if in_ci() {
-        panic!("cannot run suite {suite}: {why} (CI is set: a suite that cannot run fails; run `sudo bash tests/run`)");
+/// Runs `body` as a test of `suite` in a fresh network namespace, once the
+/// programs (or Debian Python modules, as `python3-scapy`) in `tools` are
+/// there; the test skips when they are not, or when not root.
+pub fn e2e(suite: &str, tools: &[&str], body: impl FnOnce() + Send + 'static) {
+    if !nix::unistd::geteuid().is_root() {
+        return skip(suite, "needs root (network namespaces, raw sockets, TUN): run `sudo bash tests/run`");
     }
-    static SAID: Mutex<Vec<String>> = Mutex::new(Vec::new());
-    let mut said = SAID.lock().unwrap_or_else(|p| p.into_inner());
-    if !said.iter().any(|s| s == suite) {
-        said.push(suite.to_string());
-        say(&format!("skipped {suite}: {why} — run `sudo bash tests/run`"));
-    }
-}
-
-/// Runs `body` as end-to-end test `suite` in a fresh network namespace.
-/// Without root it prints one line and returns (under `CI`: panics).
-pub fn e2e(suite: &str, body: impl FnOnce() + Send + 'static) {
-    if !is_root() {
-        skip(suite, "needs root");
-        return;
-    }
-    stack::link::netns::run_isolated(body).expect("a private network namespace");
-}
-
-/// Like [`e2e`], and also fails (under `CI`) or skips when `tools` are not
-/// installed.
-pub fn e2e_with(suite: &str, tools: &[&str], body: impl FnOnce() + Send + 'static) {
     let missing: Vec<&str> = tools.iter().copied().filter(|t| !have(t)).collect();
-    if is_root() && !missing.is_empty() {
-        skip(suite, &format!("{} not installed", missing.join(", ")));
-        return;
+    if !missing.is_empty() {
+        let why = format!("{} not installed: run `sudo bash tests/run`, which installs them", missing.join(", "));
+        return skip(suite, &why);
     }
-    e2e(suite, body)
+    run_isolated(body).expect("a private network namespace");
 }
 
 /// Whether `tool` is on `PATH` (or, for a Python module like `scapy`,
@@ -144,7 +119,7 @@ pub fn have(tool: &str) -> bool {
             .status()
             .is_ok_and(|s| s.success());
     }
-    std::env::var_os("PATH").is_some_and(|paths| std::env::split_paths(&paths).any(|d| d.join(tool).is_file()))
+    installed(tool)
 }
 
 /// Serialises the heavy load suites within one test binary, so two of them
@@ -220,7 +195,8 @@ pub struct Opts {
     pub args: Vec<String>,
     /// Serve this directory instead of the repository's `www/`.
     pub root: Option<PathBuf>,
-    /// Record a pcap (checked by tshark when the test ends).
+    /// Record a pcap (checked by tshark when the test ends: list `tshark`
+    /// in the test's tools).
     pub pcap: bool,
     /// Use the TUN link: the stack is 10.0.0.2, the namespace's kernel 10.0.0.1.
     pub tun: bool,
@@ -456,11 +432,6 @@ impl Drop for Httpd {
 /// (On `lo` the kernel's own segments carry partial checksums, so only the
 /// server's are judged for those.)
 pub fn check_capture(pcap: &Path, server: SocketAddr) {
-    if !have("tshark") {
-        assert!(!in_ci(), "tshark is not installed");
-        say("skipped tshark check: tshark not installed — run `sudo bash tests/run`");
-        return;
-    }
     let out = run_ok(
         Command::new("tshark")
             .args(["-n", "-r"])

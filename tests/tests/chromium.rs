@@ -44,7 +44,7 @@ fn chromium(profile: &Path, args: &[&str]) -> String {
 /// answered 200 or 304, and the screenshot is not blank.
 #[test]
 fn chromium_loads_every_page() {
-    e2e_with(SUITE, &["chromium", "python3-pil"], || {
+    e2e(SUITE, &["chromium", "python3-pil", "ip", "tshark"], || {
         let _heavy = heavy();
         let h = Httpd::start("chromium", Opts::default().pcap());
         let v6 = run_ok(Command::new("ip").args(["-6", "addr", "show", "dev", "lo"]), Duration::from_secs(10));

@@ -27,7 +27,7 @@ const ACK: u16 = 0x10;
 /// 2·MSL (2 s here) and then gone.
 #[test]
 fn server_closes_first_and_waits_2msl() {
-    e2e_with(SUITE, &["curl", "tshark"], || {
+    e2e(SUITE, &["curl", "tshark"], || {
         let mut h = Httpd::start("close-on-the-wire", Opts::args(&["--msl", "1"]).pcap());
         let out =
             curl(&["-H", "Connection: close", "-o", "/dev/null", "-w", "%{http_code} %{local_port}", &h.url("/")]);

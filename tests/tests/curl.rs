@@ -46,7 +46,7 @@ fn file(path: &str) -> Vec<u8> {
 /// `%{num_connects}` is 1 for the first and 0 for the rest.
 #[test]
 fn keep_alive_reuses_the_connection() {
-    e2e(SUITE, || {
+    e2e(SUITE, &["curl"], || {
         let h = Httpd::start("curl-keep-alive", Opts::default());
         let (a, b, c) = (h.url("/"), h.url("/style.css"), h.url("/tcp.html"));
         let out = curl(
@@ -66,7 +66,7 @@ fn keep_alive_reuses_the_connection() {
 /// stray body as "excess".)
 #[test]
 fn head_has_no_body() {
-    e2e(SUITE, || {
+    e2e(SUITE, &["curl"], || {
         let h = Httpd::start("curl-head", Opts::default());
         let r = get(&["-I", &h.url("/")]);
         assert_eq!(r.status, 200);
@@ -94,7 +94,7 @@ fn head_has_no_body() {
 /// `If-Modified-Since`, each turn the answer into 304 with no body.
 #[test]
 fn conditional_get_is_304() {
-    e2e(SUITE, || {
+    e2e(SUITE, &["curl"], || {
         let h = Httpd::start("curl-304", Opts::default());
         let url = h.url("/style.css");
         let r = get(&[&url]);
@@ -114,7 +114,7 @@ fn conditional_get_is_304() {
 /// `-r 0-9` gets 206 with the first ten bytes; a range past the end gets 416.
 #[test]
 fn ranges() {
-    e2e(SUITE, || {
+    e2e(SUITE, &["curl"], || {
         let h = Httpd::start("curl-range", Opts::default());
         let url = h.url("/files/1KiB.txt");
         let whole = file("files/1KiB.txt");
@@ -148,7 +148,7 @@ fn raw_get(h: &Httpd, target: &str) -> (u16, Vec<u8>) {
 /// `--path-as-is` for the dot segments.
 #[test]
 fn traversal_never_leaves_the_root() {
-    e2e(SUITE, || {
+    e2e(SUITE, &["curl"], || {
         let dir = scratch();
         let root = dir.path().join("www");
         std::fs::create_dir_all(root.join("sub")).unwrap();
@@ -204,7 +204,7 @@ fn traversal_never_leaves_the_root() {
 /// A directory without its slash is 301 to the slashed path.
 #[test]
 fn directory_redirects() {
-    e2e(SUITE, || {
+    e2e(SUITE, &["curl"], || {
         let h = Httpd::start("curl-301", Opts::default());
         let r = get(&[&h.url("/files")]);
         assert_eq!(r.status, 301, "{}", r.head);
@@ -217,7 +217,7 @@ fn directory_redirects() {
 /// A 70,000-byte path is 414; a 9,000-byte header is 431.
 #[test]
 fn oversized_requests() {
-    e2e(SUITE, || {
+    e2e(SUITE, &["curl"], || {
         let h = Httpd::start("curl-too-long", Opts::default());
         let long = format!("/{}", "a".repeat(70_000));
         let r = get(&[&h.url(&long)]);

@@ -48,7 +48,7 @@ fn settles(h: &Httpd) {
 /// ESTABLISHED and no TIME-WAIT after 2·MSL.
 #[test]
 fn wrk_keep_alive() {
-    e2e_with(SUITE, &["wrk"], || {
+    e2e(SUITE, &["wrk"], || {
         let _heavy = heavy();
         let h = Httpd::start("load-wrk-keep-alive", Opts::args(&["--msl", MSL]));
         wrk(&h, &[]);
@@ -61,7 +61,7 @@ fn wrk_keep_alive() {
 /// drains to 0 after 2·MSL.
 #[test]
 fn wrk_connection_close() {
-    e2e_with(SUITE, &["wrk"], || {
+    e2e(SUITE, &["wrk"], || {
         let _heavy = heavy();
         let h = Httpd::start("load-wrk-close", Opts::args(&["--msl", MSL]));
         wrk(&h, &["-H", "Connection: close"]);
@@ -77,7 +77,7 @@ fn wrk_connection_close() {
 /// none failed, all 2xx.
 #[test]
 fn ab_keep_alive() {
-    e2e_with(SUITE, &["ab"], || {
+    e2e(SUITE, &["ab"], || {
         let _heavy = heavy();
         let h = Httpd::start("load-ab", Opts::args(&["--msl", MSL]));
         let out = run_ok(

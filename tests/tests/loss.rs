@@ -15,7 +15,7 @@ const FAULTS: &str = "loss=5%,dup=1%,reorder=5%,delay=5ms,seed=7";
 /// and none takes over 30 s.
 #[test]
 fn downloads_survive_loss() {
-    e2e_with(SUITE, &["curl"], || {
+    e2e(SUITE, &["curl"], || {
         let _heavy = heavy();
         let root = scratch();
         let mut data = vec![0; 1 << 20];

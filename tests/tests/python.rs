@@ -13,7 +13,7 @@ fn case(name: &str, args: &[&str], extra: &[&str]) {
     let name = name.to_string();
     let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
     let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
-    e2e_with(SUITE, &["python3"], move || {
+    e2e(SUITE, &["python3", "tshark"], move || {
         let mut h = Httpd::start(&format!("python-{name}"), Opts { args, ..Opts::default() }.pcap());
         run_ok(
             Command::new(python())

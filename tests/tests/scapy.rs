@@ -13,7 +13,7 @@ use tests::*;
 const SUITE: &str = "scapy";
 
 fn case(name: &'static str) {
-    e2e_with(SUITE, &["python3-scapy"], move || {
+    e2e(SUITE, &["python3-scapy", "tshark"], move || {
         let mut h = Httpd::start(&format!("scapy-{name}"), Opts::args(&["--msl", "5"]).tun().pcap());
         run_ok(Command::new(python()).arg(py("scapy_peer.py")).arg(name), Duration::from_secs(60));
         h.stop();

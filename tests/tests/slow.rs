@@ -144,7 +144,7 @@ fn nothing_left(h: &Httpd) {
 /// (`header_timeouts` counts them), curl is served throughout.
 #[test]
 fn slowloris_gets_408_and_close() {
-    e2e_with(SUITE, &["slowhttptest", "curl", "ss"], || {
+    e2e(SUITE, &["slowhttptest", "curl", "ss"], || {
         let _heavy = heavy();
         let h = httpd("slow-headers");
         let fetcher = Fetcher::start(h.url("/"));
@@ -166,7 +166,7 @@ fn slowloris_gets_408_and_close() {
 /// finds the reset once it has read what its kernel held.
 #[test]
 fn slow_readers_are_reset() {
-    e2e_with(SUITE, &["slowhttptest", "curl", "ss"], || {
+    e2e(SUITE, &["slowhttptest", "curl", "ss"], || {
         let _heavy = heavy();
         let h = httpd("slow-read");
         let fetcher = Fetcher::start(h.url("/"));
@@ -186,7 +186,7 @@ fn slow_readers_are_reset() {
 /// probes: after the send timeout it resets it, and holds nothing.
 #[test]
 fn a_closed_connection_that_is_never_read_is_reset() {
-    e2e(SUITE, || {
+    e2e(SUITE, &[], || {
         use std::io::Write;
         let h = httpd("slow-linger");
         let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
@@ -206,7 +206,7 @@ fn a_closed_connection_that_is_never_read_is_reset() {
 /// `--keep-alive-timeout` passes; the client reads the end of the stream.
 #[test]
 fn idle_keep_alive_is_closed() {
-    e2e(SUITE, || {
+    e2e(SUITE, &[], || {
         use std::io::{Read, Write};
         let h = Httpd::start("slow-idle", Opts::args(&["--keep-alive-timeout", "1"]));
         let mut s = std::net::TcpStream::connect(h.addr).unwrap();

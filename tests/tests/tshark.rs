@@ -30,7 +30,7 @@ fn traffic(h: &Httpd) {
 /// checksum on any of the server's packets.
 #[test]
 fn server_packets_are_well_formed() {
-    e2e_with(SUITE, &["tshark", "curl"], || {
+    e2e(SUITE, &["tshark", "curl", "python3"], || {
         let mut h = Httpd::start(
             "tshark-varied",
             Opts::args(&["--mtu", "576", "--faults", "loss=2%,dup=1%,reorder=2%,seed=3"]).pcap(),
@@ -47,7 +47,7 @@ fn server_packets_are_well_formed() {
 /// a good capture makes its TCP checksum wrong, and `check_capture` says so.
 #[test]
 fn check_catches_a_corrupt_server_packet() {
-    e2e_with(SUITE, &["tshark", "curl"], || {
+    e2e(SUITE, &["tshark", "curl"], || {
         let mut h = Httpd::start("tshark-self-test", Opts::default().pcap());
         curl(&["-o", "/dev/null", &h.url("/")]);
         h.stop();

@@ -2,20 +2,12 @@
 
 use std::net::Ipv4Addr;
 
-use super::netns::run_isolated;
+use super::netns::run_isolated_or_skip;
 
-/// Runs `f` in a fresh network namespace (see `run_isolated`). Returns
-/// `None` when not privileged, unless `CI` is set: there a missing
-/// privilege fails the test.
+/// Runs `f` in a fresh network namespace; `None` when the test skips
+/// for want of the privilege (see `netns::skip`).
 pub fn in_netns<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
-    match run_isolated(f) {
-        Ok(value) => Some(value),
-        Err(err) => {
-            assert!(std::env::var_os("CI").is_none(), "link tests need root on CI: {err}");
-            eprintln!("skipped: this test needs root (a private network namespace): {err}");
-            None
-        }
-    }
+    run_isolated_or_skip("stack", f)
 }
 
 /// The Internet checksum (RFC 1071) over the concatenation of `parts`,
