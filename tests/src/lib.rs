@@ -503,3 +503,5 @@ pub fn tshark_fields(pcap: &Path, fields: &[&str]) -> Vec<Vec<String>> {
     let out = run_ok(&mut cmd, Duration::from_secs(60));
     out.lines().map(|l| l.split('|').map(str::to_string).collect()).collect()
 }
+
+pub mod drill;

@@ -1,0 +1,98 @@
+//! `drill`: packetdrill scripts played against the stack.
+//!
+//! packetdrill is how kernel TCPs test themselves: a script of system calls,
+//! segments the peer sends (`<`) and segments the TCP must send (`>`), each
+//! at a time. This runner plays a script against a fresh [`stack::Stack`]
+//! with the script's clock as the stack's virtual time: no TUN, no sleeping,
+//! the same result every run. [`parse`] reads the grammar, [`run`] plays it.
+//!
+//! # The setting
+//!
+//! The stack is 192.168.0.1 and the peer 192.0.2.1 (packetdrill's
+//! defaults); `bind(..., ...)`, `listen` and `connect(..., ...)` mean port
+//! 8080; the peer opens from port 40000. Sequence numbers in the script are
+//! relative: the peer's ISN is [`run::PEER_ISN`], ours is learned from the
+//! first SYN we send (until then our numbers are taken as absolute, which
+//! is what a RST to a closed port needs). Every script gets a new `Stack`,
+//! its `Config` shaped by the script's `--mtu` and its `sysctl -w` lines.
+//!
+//! # Time
+//!
+//! Before each event the stack's timers run up to the event's time. A `>`
+//! segment expected at `t` must leave within `[t - tol, t + tol]`
+//! (`--tolerance_usecs`, 4 ms by default; a window `a~b` widens it to
+//! `[a - tol, b + tol]`; `*` takes the next segment whenever it leaves).
+//! Relative times after a `>` line count from when the segment actually
+//! left, as in packetdrill.
+//!
+//! # What is compared
+//!
+//! Exactly: the flags, SEQ, ACK, payload length, the segment's presence
+//! (nothing sent by `t + tol` fails), its absence (a segment no `>` line
+//! takes within the tolerance fails at the next line), its time, the ECN
+//! codepoint when the script gives one; in SYN and SYN,ACK the option kinds
+//! (as a set: order and NOP/EOL padding differ between TCPs and say
+//! nothing) and the MSS value; in every segment the SACK blocks (none, when
+//! the script lists none). `<...>` accepts any options.
+//!
+//! The window and timestamp rule: a window is compared by whether it is
+//! closed — the script's `win 0` needs 0 and an open window needs an open
+//! one, which is what zero-window and window-update scripts are about — and
+//! its exact value, the window scale shift and timestamp values are notes
+//! (they follow each TCP's buffer sizing and clock). RST segments' windows
+//! mean nothing (RFC 9293) and are only noted. Buffer sizes read by
+//! `getsockopt(SO_RCVBUF/SO_SNDBUF)` are notes too.
+//!
+//! A segment still unmatched when the script ends is not checked: like
+//! packetdrill, the run stops at the last line.
+//!
+//! # System calls and commands
+//!
+//! socket, bind, listen, accept, connect (non-blocking: `EINPROGRESS`),
+//! write/send, read/recv, close (SO_LINGER 0: abort), shutdown(SHUT_WR),
+//! fcntl F_GETFL/F_SETFL O_NONBLOCK, setsockopt SO_REUSEADDR, SO_LINGER,
+//! TCP_NODELAY, getsockopt SO_ERROR (reported once, as BSD clears it),
+//! SO_RCVBUF, SO_SNDBUF. Results and errnos are checked (stack errors map to
+//! ECONNRESET, ECONNREFUSED, ETIMEDOUT, EPIPE, EAGAIN = EWOULDBLOCK).
+//! `sockstat ... | grep -c STATE | grep N` counts the stack's connections;
+//! `%{ assert tcpi_state == ... }%` and `tcpi_options` ask the socket created
+//! last. Anything else — IPv6, ICMP lines, a blocking call that must wait,
+//! SHUT_RD, MSG_PEEK, poll, a `sysctl` the stack has no switch for, other
+//! shell commands or Python — makes the script SKIP with the reason.
+
+pub mod parse;
+pub mod run;
+
+use std::path::{Path, PathBuf};
+
+pub use run::Outcome;
+
+/// Play the script in `path`.
+pub fn run_file(path: &Path) -> Outcome {
+    let text = match std::fs::read(path) {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+        Err(e) => return Outcome::Fail { line: 0, message: format!("cannot read: {e}"), notes: Vec::new() },
+    };
+    match parse::parse(&text) {
+        Ok(script) => run::run(&script),
+        Err(e) => Outcome::Fail { line: e.line, message: format!("parse error: {}", e.message), notes: Vec::new() },
+    }
+}
+
+/// The `.pkt` files named, directories searched recursively, in order.
+pub fn scripts(paths: &[PathBuf]) -> std::io::Result<Vec<PathBuf>> {
+    let mut found = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            let mut entries: Vec<PathBuf> =
+                std::fs::read_dir(path)?.map(|e| e.map(|e| e.path())).collect::<Result<_, _>>()?;
+            entries.sort();
+            let (dirs, files): (Vec<PathBuf>, Vec<PathBuf>) = entries.into_iter().partition(|p| p.is_dir());
+            found.extend(files.into_iter().filter(|p| p.extension().is_some_and(|e| e == "pkt")));
+            found.extend(scripts(&dirs)?);
+        } else {
+            found.push(path.clone());
+        }
+    }
+    Ok(found)
+}

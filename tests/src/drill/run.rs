@@ -1,0 +1,961 @@
+//! Playing a parsed script against a fresh `Stack` (the rules are in the
+//! module doc of `drill`).
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+use stack::tcp::state::State;
+use stack::time::Instant;
+use stack::wire::checksum;
+use stack::wire::ipv4::{Ipv4Packet, Ipv4Repr, PROTO_TCP};
+use stack::wire::tcp::{Flags, TcpRepr, TcpSegment};
+use stack::{Config, Error, SocketHandle, Stack};
+
+use super::parse::{Event, Expr, Kind, Options, Packet, Script, Syscall, TcpOpt, Time};
+
+/// The TCP under test, and the peer the script plays (packetdrill's defaults).
+pub const LOCAL_ADDR: Ipv4Addr = Ipv4Addr::new(192, 168, 0, 1);
+pub const REMOTE_ADDR: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+/// The port `bind(..., ...)` and `connect(..., ...)` mean.
+pub const SCRIPT_PORT: u16 = 8080;
+/// The peer's port when it opens the connection.
+pub const PEER_PORT: u16 = 40000;
+/// The peer's initial sequence number: relative 0 in the script.
+pub const PEER_ISN: u32 = 0x1000_0000;
+/// packetdrill's default tolerance for the time of a segment.
+pub const DEFAULT_TOLERANCE_USECS: i64 = 4_000;
+/// How long a `*` event may wait for its segment.
+const ANY_TIME_LIMIT_USECS: i64 = 600_000_000;
+/// The first file descriptor `socket` returns.
+const FIRST_FD: i64 = 3;
+
+/// How one script ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Pass { notes: Vec<String> },
+    Fail { line: usize, message: String, notes: Vec<String> },
+    Skip(String),
+}
+
+/// Why a script stopped early.
+#[derive(Debug)]
+enum Stop {
+    Fail(usize, String),
+    Skip(String),
+}
+
+type Step = Result<(), Stop>;
+
+fn fail<T>(line: usize, message: impl Into<String>) -> Result<T, Stop> {
+    Err(Stop::Fail(line, message.into()))
+}
+
+fn skip<T>(reason: impl Into<String>) -> Result<T, Stop> {
+    Err(Stop::Skip(reason.into()))
+}
+
+/// Play `script`.
+pub fn run(script: &Script) -> Outcome {
+    let mut runner = Runner::default();
+    let result = runner.configure(script).and_then(|()| script.events.iter().try_for_each(|e| runner.event(e)));
+    let notes = runner.notes;
+    match result {
+        Ok(()) => Outcome::Pass { notes },
+        Err(Stop::Fail(line, message)) => Outcome::Fail { line, message, notes },
+        Err(Stop::Skip(reason)) => Outcome::Skip(reason),
+    }
+}
+
+/// What a file descriptor of the script stands for.
+#[derive(Debug, Clone, Copy)]
+enum Socket {
+    /// `socket()`, perhaps `bind()`, nothing more yet.
+    Fresh {
+        bound: bool,
+    },
+    Listener {
+        port: u16,
+    },
+    Connection(SocketHandle),
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Fd {
+    socket: Socket,
+    nonblocking: bool,
+    /// SO_LINGER with a zero time: `close` aborts (RST).
+    linger_zero: bool,
+    nodelay: bool,
+    /// SO_ERROR reports a connection's error once, as BSD clears it.
+    error_reported: bool,
+}
+
+struct Runner {
+    config: Config,
+    /// Made at the first event that is not a shell command, so that the
+    /// `sysctl`s before it can shape `config`.
+    stack: Option<Stack>,
+    now: Instant,
+    /// The script time relative times count from, in microseconds.
+    last: i64,
+    tolerance: i64,
+    /// Our port and the peer's on the connection the segments belong to.
+    our_port: u16,
+    peer_port: u16,
+    /// Our ISN, learned from our first SYN; 0 (absolute numbers) until then.
+    our_isn: Option<u32>,
+    /// The last timestamp we sent, which the peer's `ecr` echoes.
+    last_tsval: u32,
+    fds: BTreeMap<i64, Fd>,
+    /// The socket `%{ tcpi_... }%` asks about: the last one created.
+    under_test: Option<i64>,
+    /// Segments sent and not yet matched by a `>` line, with when.
+    sent: VecDeque<(Instant, Vec<u8>)>,
+    notes: Vec<String>,
+}
+
+impl Default for Runner {
+    fn default() -> Runner {
+        Runner {
+            config: Config::new(LOCAL_ADDR),
+            stack: None,
+            now: Instant::ZERO,
+            last: 0,
+            tolerance: DEFAULT_TOLERANCE_USECS,
+            our_port: SCRIPT_PORT,
+            peer_port: PEER_PORT,
+            our_isn: None,
+            last_tsval: 0,
+            fds: BTreeMap::new(),
+            under_test: None,
+            sent: VecDeque::new(),
+            notes: Vec::new(),
+        }
+    }
+}
+
+fn instant(micros: i64) -> Instant {
+    Instant::from_micros(micros.max(0) as u64)
+}
+
+fn micros(t: Instant) -> i64 {
+    t.total_micros() as i64
+}
+
+impl Runner {
+    /// The script's `--options`.
+    fn configure(&mut self, script: &Script) -> Step {
+        for (name, value) in &script.options {
+            match name.as_str() {
+                "ip_version" if value == "ipv4" => {}
+                "ip_version" => return skip("no IPv6"),
+                "tolerance_usecs" => match value.parse() {
+                    Ok(t) => self.tolerance = t,
+                    Err(_) => return fail(0, format!("bad --tolerance_usecs={value}")),
+                },
+                "mtu" => match value.parse() {
+                    Ok(mtu) if (68..=65535).contains(&mtu) => self.config.mtu = mtu,
+                    _ => return fail(0, format!("bad --mtu={value}")),
+                },
+                "local_ip" | "remote_ip" if value.parse::<Ipv4Addr>().is_err() => {
+                    return skip(format!("--{name}={value}: not an IPv4 address"))
+                }
+                "local_ip" => self.config.addr = value.parse().expect("checked above"),
+                _ => self.notes.push(format!("option --{name} ignored")),
+            }
+        }
+        if script.options.iter().any(|(n, v)| n == "remote_ip" && v.parse::<Ipv4Addr>().ok() != Some(REMOTE_ADDR)) {
+            return skip("--remote_ip other than 192.0.2.1");
+        }
+        Ok(())
+    }
+
+    fn stack(&mut self) -> &mut Stack {
+        let config = &self.config;
+        self.stack.get_or_insert_with(|| Stack::new(config.clone()))
+    }
+
+    fn event(&mut self, event: &Event) -> Step {
+        if let Kind::Shell(cmd) = &event.kind {
+            if self.stack.is_none() && cmd.starts_with("sysctl") {
+                return self.sysctl(cmd);
+            }
+        }
+        let line = event.line;
+        let (start, end) = match event.time {
+            Time::Any => (self.last, None),
+            Time::At { relative, start, end } => {
+                let start = if relative { self.last + start } else { start };
+                (start, end.map(|(r, e)| if r { self.last + e } else { e }))
+            }
+            Time::Blocking { .. } => return skip("a blocking call (a...b): the runner does not wait for calls"),
+        };
+        if let Kind::Outbound(packet) = &event.kind {
+            return self.expect(line, packet, start, end, event.time == Time::Any);
+        }
+        self.advance(line, instant(start))?;
+        self.check_unexpected(line, start)?;
+        match &event.kind {
+            Kind::Inbound(packet) => self.inbound(line, packet)?,
+            Kind::Icmp(_) => return skip("an inbound ICMP message (`< icmp`): not played yet"),
+            Kind::Syscall(call) => self.syscall(line, call)?,
+            Kind::Shell(cmd) => self.shell(line, cmd)?,
+            Kind::Python(code) => self.python(line, code)?,
+            Kind::Outbound(_) => unreachable!("handled above"),
+        }
+        self.collect();
+        self.last = start;
+        Ok(())
+    }
+
+    /// Take what the stack sends now.
+    fn collect(&mut self) {
+        let now = self.now;
+        let sent = &mut self.sent;
+        self.stack
+            .get_or_insert_with(|| Stack::new(self.config.clone()))
+            .transmit(now, &mut |parts| sent.push_back((now, parts.concat())));
+    }
+
+    /// Let time pass up to `until`, firing the stack's timers on the way.
+    fn advance(&mut self, line: usize, until: Instant) -> Step {
+        for _ in 0..1_000_000 {
+            self.collect();
+            match self.stack().poll_at() {
+                Some(due) if due <= until => {
+                    self.now = self.now.max(due);
+                    let now = self.now;
+                    self.stack().poll(now);
+                }
+                _ => {
+                    self.now = self.now.max(until);
+                    return Ok(());
+                }
+            }
+        }
+        fail(line, "the stack's timers keep firing without time passing")
+    }
+
+    /// A segment sent longer ago than the tolerance, which no `>` line took:
+    /// the TCP sent what the script does not expect.
+    fn check_unexpected(&mut self, line: usize, at: i64) -> Step {
+        match self.sent.front() {
+            Some((when, packet)) if micros(*when) + self.tolerance < at => {
+                let (when, what) = (*when, self.describe(packet));
+                fail(line, format!("unexpected segment {what} sent at {when}, before this line"))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Render a sent packet in the script's terms.
+    fn describe(&self, packet: &[u8]) -> String {
+        match parse_tcp(packet) {
+            Some((repr, len, _)) => {
+                let seq = repr.seq_number.0.wrapping_sub(self.our_isn.unwrap_or(0));
+                let ack = repr.ack_number.0.wrapping_sub(PEER_ISN);
+                let mut s = format!("{} {}:{}({})", flag_letters(repr.flags), seq, seq.wrapping_add(len as u32), len);
+                if repr.flags.contains(Flags::ACK) {
+                    s += &format!(" ack {ack}");
+                }
+                s + &format!(" win {}", repr.window_len)
+            }
+            None => format!("a non-TCP packet of {} bytes", packet.len()),
+        }
+    }
+
+    /// A `>` line: the next segment sent must match it, within the tolerance.
+    fn expect(&mut self, line: usize, want: &Packet, start: i64, end: Option<i64>, any: bool) -> Step {
+        let tol = self.tolerance;
+        let deadline = if any { start + ANY_TIME_LIMIT_USECS } else { end.unwrap_or(start) + tol };
+        if !any {
+            self.advance(line, instant(start))?;
+        }
+        while self.sent.is_empty() {
+            match self.stack().poll_at() {
+                Some(due) if micros(due) <= deadline => {
+                    self.now = self.now.max(due);
+                    let now = self.now;
+                    self.stack().poll(now);
+                    self.collect();
+                }
+                _ => break,
+            }
+        }
+        let Some((when, packet)) = self.sent.pop_front() else {
+            // Nothing by the deadline: the time moves on to it.
+            self.advance(line, instant(deadline))?;
+            return fail(line, format!("expected {}, but nothing was sent by {}", show(want), instant(deadline)));
+        };
+        if !any && micros(when) < start - tol {
+            let what = self.describe(&packet);
+            return fail(line, format!("expected {} at {}, but {what} was sent at {when}", show(want), instant(start)));
+        }
+        self.compare(line, want, &packet)?;
+        // Like packetdrill, relative times after a segment count from when
+        // it actually left.
+        self.last = micros(when);
+        Ok(())
+    }
+
+    /// Check a sent segment against the script's `>` line.
+    fn compare(&mut self, line: usize, want: &Packet, packet: &[u8]) -> Step {
+        let got = self.describe(packet);
+        let mismatch = |what: &str| Stop::Fail(line, format!("expected {}, got {got}: {what}", show(want)));
+        let Some((repr, len, raw_options)) = parse_tcp(packet) else { return Err(mismatch("not TCP")) };
+        if let Some(ecn) = &want.ecn {
+            let codepoint = packet[1] & 3;
+            let ok = match ecn.as_str() {
+                "noecn" => codepoint == 0,
+                "ect1" => codepoint == 1,
+                "ect0" => codepoint == 2,
+                "ce" => codepoint == 3,
+                "ect01" => codepoint == 1 || codepoint == 2,
+                _ => return skip(format!("ECN codepoint [{ecn}]")),
+            };
+            if !ok {
+                return Err(mismatch("ECN codepoint"));
+            }
+        }
+        if repr.flags != flags(&want.flags) {
+            return Err(mismatch("flags"));
+        }
+        if let Some((start, _)) = want.seq {
+            if repr.flags.contains(Flags::SYN) && self.our_isn.is_none() {
+                self.our_isn = Some(repr.seq_number.0.wrapping_sub(start));
+            }
+            if repr.seq_number.0.wrapping_sub(self.our_isn.unwrap_or(0)) != start {
+                return Err(mismatch("SEQ"));
+            }
+        }
+        if len as u32 != want.len {
+            return Err(mismatch("payload length"));
+        }
+        if let Some(ack) = want.ack {
+            if repr.ack_number.0.wrapping_sub(PEER_ISN) != ack {
+                return Err(mismatch("ACK"));
+            }
+        }
+        if let Some(win) = want.win {
+            let got_win = u32::from(repr.window_len);
+            // The window rule: open or closed must match, except on RST.
+            if !repr.flags.contains(Flags::RST) && (win == 0) != (got_win == 0) {
+                return Err(mismatch("window (closed vs open)"));
+            }
+            if win != got_win {
+                self.notes.push(format!("line {line}: win {got_win}, script {win}"));
+            }
+        }
+        if let Some(ts) = repr.options.timestamps {
+            self.last_tsval = ts.tsval;
+        }
+        let listed: &[TcpOpt] = match &want.options {
+            Options::Any => return Ok(()),
+            Options::None => &[],
+            Options::List(list) => list,
+        };
+        if repr.flags.contains(Flags::SYN) {
+            let mut want_kinds: Vec<u8> = listed.iter().filter_map(TcpOpt::kind).filter(|&k| k > 1).collect();
+            let mut got_kinds: Vec<u8> = option_kinds(raw_options);
+            want_kinds.sort_unstable();
+            got_kinds.sort_unstable();
+            if want_kinds != got_kinds {
+                return Err(mismatch(&format!("option kinds {got_kinds:?}, script {want_kinds:?}")));
+            }
+            for opt in listed {
+                match *opt {
+                    TcpOpt::Mss(mss) if repr.options.mss != Some(mss) => return Err(mismatch("MSS")),
+                    TcpOpt::WScale(shift) if repr.options.window_scale != Some(shift) => {
+                        self.notes.push(format!("line {line}: wscale {:?}, script {shift}", repr.options.window_scale))
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let want_sack: Vec<(u32, u32)> = listed
+            .iter()
+            .find_map(|o| if let TcpOpt::Sack(b) = o { Some(b.clone()) } else { None })
+            .unwrap_or_default();
+        let got_sack: Vec<(u32, u32)> = (repr.options.sack_blocks.iter().flatten())
+            .map(|(l, r)| (l.0.wrapping_sub(PEER_ISN), r.0.wrapping_sub(PEER_ISN)))
+            .collect();
+        if want_sack != got_sack {
+            return Err(mismatch(&format!("SACK blocks {got_sack:?}, script {want_sack:?}")));
+        }
+        for opt in listed {
+            if let (TcpOpt::Timestamp { val, ecr }, Some(ts)) = (opt, repr.options.timestamps) {
+                if (ts.tsval, ts.tsecr) != (*val, *ecr) {
+                    self.notes.push(format!("line {line}: TS val {} ecr {}, script {val} {ecr}", ts.tsval, ts.tsecr));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A `<` line: build the segment and hand it to the stack.
+    fn inbound(&mut self, line: usize, p: &Packet) -> Step {
+        match p.ecn.as_deref() {
+            None | Some("noecn") => {}
+            Some(ecn) => return skip(format!("an inbound ECN codepoint [{ecn}]")),
+        }
+        let Some((start, _)) = p.seq else { return fail(line, "an inbound segment needs its sequence numbers") };
+        let Ok(window) = u16::try_from(p.win.unwrap_or(65535)) else { return fail(line, "win above 65535") };
+        let our_isn = self.our_isn.unwrap_or(0);
+        let mut options = Vec::new();
+        if let Options::List(list) = &p.options {
+            for opt in list {
+                match opt {
+                    TcpOpt::Eol => options.push(0),
+                    TcpOpt::Nop => options.push(1),
+                    TcpOpt::Mss(mss) => options.extend([2, 4, (mss >> 8) as u8, *mss as u8]),
+                    TcpOpt::WScale(shift) => options.extend([3, 3, *shift]),
+                    TcpOpt::SackOk => options.extend([4, 2]),
+                    TcpOpt::Sack(blocks) => {
+                        options.extend([5, 2 + 8 * blocks.len() as u8]);
+                        for (l, r) in blocks {
+                            options.extend(our_isn.wrapping_add(*l).to_be_bytes());
+                            options.extend(our_isn.wrapping_add(*r).to_be_bytes());
+                        }
+                    }
+                    TcpOpt::Timestamp { val, ecr } => {
+                        // The peer echoes the last timestamp we sent.
+                        let ecr = if *ecr == 0 { 0 } else { self.last_tsval };
+                        options.extend([8, 10]);
+                        options.extend(val.to_be_bytes());
+                        options.extend(ecr.to_be_bytes());
+                    }
+                    TcpOpt::Other(name) => return skip(format!("the TCP option {name}")),
+                }
+            }
+        }
+        while options.len() % 4 != 0 {
+            options.push(0);
+        }
+        if options.len() > 40 {
+            return fail(line, "more than 40 bytes of options");
+        }
+        let header_len = TcpRepr::MIN_HEADER_LEN + options.len();
+        let tcp_len = header_len + p.len as usize;
+        let mut packet = vec![0u8; Ipv4Repr::HEADER_LEN + tcp_len];
+        let ip = Ipv4Repr {
+            src_addr: REMOTE_ADDR,
+            dst_addr: self.config.addr,
+            protocol: PROTO_TCP,
+            payload_len: tcp_len,
+            ttl: Ipv4Repr::DEFAULT_TTL,
+        };
+        ip.emit(&mut packet[..Ipv4Repr::HEADER_LEN]);
+        let tcp = &mut packet[Ipv4Repr::HEADER_LEN..];
+        let ack = p.ack.map_or(0, |a| our_isn.wrapping_add(a));
+        tcp[0..2].copy_from_slice(&self.peer_port.to_be_bytes());
+        tcp[2..4].copy_from_slice(&self.our_port.to_be_bytes());
+        tcp[4..8].copy_from_slice(&PEER_ISN.wrapping_add(start).to_be_bytes());
+        tcp[8..12].copy_from_slice(&ack.to_be_bytes());
+        tcp[12] = ((header_len / 4) as u8) << 4;
+        tcp[13] = flags(&p.flags).bits();
+        tcp[14..16].copy_from_slice(&window.to_be_bytes());
+        tcp[18..20].copy_from_slice(&(p.urg.unwrap_or(0) as u16).to_be_bytes());
+        tcp[20..header_len].copy_from_slice(&options);
+        let pseudo = checksum::pseudo_header(REMOTE_ADDR, self.config.addr, PROTO_TCP, tcp_len);
+        let sum = !checksum::combine(&[pseudo, checksum::data(tcp)]);
+        tcp[16..18].copy_from_slice(&sum.to_be_bytes());
+        let now = self.now;
+        self.stack().receive(now, &packet);
+        Ok(())
+    }
+
+    fn fd(&self, line: usize, call: &Syscall) -> Result<(i64, Fd), Stop> {
+        let n = call.args.first().and_then(Expr::int);
+        match n.and_then(|n| self.fds.get(&n).map(|fd| (n, *fd))) {
+            Some(found) => Ok(found),
+            None => fail(line, format!("{}: no such file descriptor {n:?}", call.name)),
+        }
+    }
+
+    fn new_fd(&mut self, socket: Socket, nonblocking: bool) -> i64 {
+        let n = (FIRST_FD..).find(|n| !self.fds.contains_key(n)).expect("a free descriptor");
+        let fd = Fd { socket, nonblocking, linger_zero: false, nodelay: false, error_reported: false };
+        self.fds.insert(n, fd);
+        self.under_test = Some(n);
+        n
+    }
+
+    /// A system call: run it on the stack, then check its result.
+    fn syscall(&mut self, line: usize, call: &Syscall) -> Step {
+        let now = self.now;
+        let arg = |i: usize| call.args.get(i).cloned().unwrap_or(Expr::Ellipsis);
+        let got: Result<i64, &'static str> = match call.name.as_str() {
+            "socket" => {
+                let kind = names(&arg(1));
+                if !kind.contains(&"SOCK_STREAM".to_string()) {
+                    return skip(format!("socket type {:?}", arg(1)));
+                }
+                let nonblocking = kind.contains(&"SOCK_NONBLOCK".to_string());
+                Ok(self.new_fd(Socket::Fresh { bound: false }, nonblocking))
+            }
+            "bind" => {
+                let (n, fd) = self.fd(line, call)?;
+                if arg(1) != Expr::Ellipsis {
+                    return skip("bind to an address other than `...`");
+                }
+                match fd.socket {
+                    Socket::Fresh { .. } => {
+                        self.fds.get_mut(&n).expect("found").socket = Socket::Fresh { bound: true };
+                        Ok(0)
+                    }
+                    _ => Err("EINVAL"),
+                }
+            }
+            "listen" => {
+                let (n, fd) = self.fd(line, call)?;
+                let backlog = arg(1).int().unwrap_or(1).max(1) as usize;
+                match fd.socket {
+                    Socket::Fresh { .. } => match self.stack().listen(SCRIPT_PORT, backlog) {
+                        Ok(()) => {
+                            self.fds.get_mut(&n).expect("found").socket = Socket::Listener { port: SCRIPT_PORT };
+                            Ok(0)
+                        }
+                        Err(e) => Err(errno(e)),
+                    },
+                    Socket::Listener { .. } => Ok(0),
+                    Socket::Connection(_) => Err("EINVAL"),
+                }
+            }
+            "accept" => {
+                let (_, fd) = self.fd(line, call)?;
+                let Socket::Listener { port } = fd.socket else {
+                    return fail(line, "accept on a socket not listening");
+                };
+                match self.stack().accept(port) {
+                    Some(h) => {
+                        if fd.nodelay {
+                            self.stack().set_nodelay(h, true);
+                        }
+                        Ok(self.new_fd(Socket::Connection(h), false))
+                    }
+                    None if fd.nonblocking => Err("EAGAIN"),
+                    None => return fail(line, "accept would block: no connection has completed its handshake"),
+                }
+            }
+            "connect" => {
+                let (n, fd) = self.fd(line, call)?;
+                let Socket::Fresh { bound } = fd.socket else { return fail(line, "connect on a used socket") };
+                if !fd.nonblocking {
+                    return skip("a blocking connect: the runner does not wait for calls");
+                }
+                let remote = SocketAddrV4::new(REMOTE_ADDR, SCRIPT_PORT);
+                let result = if bound {
+                    self.stack().connect_from(now, SCRIPT_PORT, remote)
+                } else {
+                    self.stack().connect(now, remote)
+                };
+                match result {
+                    Ok(h) => {
+                        self.our_port = self.stack().tcb(h).map_or(SCRIPT_PORT, |t| t.local.port());
+                        self.peer_port = SCRIPT_PORT;
+                        self.stack().set_nodelay(h, fd.nodelay);
+                        self.fds.get_mut(&n).expect("found").socket = Socket::Connection(h);
+                        Err("EINPROGRESS")
+                    }
+                    Err(e) => Err(errno(e)),
+                }
+            }
+            "write" | "send" => {
+                let (_, fd) = self.fd(line, call)?;
+                let Socket::Connection(h) = fd.socket else { return Err(Stop::Fail(line, "not connected".into())) };
+                let len = arg(2).int().unwrap_or(0).max(0) as usize;
+                match self.stack().send(now, h, &vec![0; len]) {
+                    Ok(k) => Ok(k as i64),
+                    Err(e) => Err(errno(e)),
+                }
+            }
+            "read" | "recv" => {
+                let (_, fd) = self.fd(line, call)?;
+                if names(&arg(3)).iter().any(|f| f == "MSG_PEEK") {
+                    return skip("recv with MSG_PEEK: the stack cannot peek");
+                }
+                let Socket::Connection(h) = fd.socket else { return Err(Stop::Fail(line, "not connected".into())) };
+                let mut buf = vec![0; arg(2).int().unwrap_or(0).max(0) as usize];
+                match self.stack().recv(now, h, &mut buf) {
+                    Ok(k) => Ok(k as i64),
+                    Err(Error::WouldBlock) if !fd.nonblocking => {
+                        return fail(line, "read would block on a blocking socket")
+                    }
+                    Err(e) => Err(errno(e)),
+                }
+            }
+            "close" => {
+                let (n, fd) = self.fd(line, call)?;
+                match fd.socket {
+                    Socket::Connection(h) if fd.linger_zero => self.stack().abort(now, h),
+                    Socket::Connection(h) => self.stack().close(now, h),
+                    Socket::Listener { port } => self.stack().unlisten(now, port),
+                    Socket::Fresh { .. } => {}
+                }
+                self.fds.remove(&n);
+                Ok(0)
+            }
+            "shutdown" => {
+                let (_, fd) = self.fd(line, call)?;
+                let how = names(&arg(1));
+                if how != ["SHUT_WR"] {
+                    return skip(format!("shutdown({}): the stack shuts down only the sending side", how.join("|")));
+                }
+                match fd.socket {
+                    Socket::Connection(h) => self.stack().shutdown(now, h).map(|()| 0).map_err(errno),
+                    _ => Err("ENOTCONN"),
+                }
+            }
+            "fcntl" => {
+                let (n, fd) = self.fd(line, call)?;
+                match names(&arg(1)).first().map(String::as_str) {
+                    Some("F_GETFL") => Ok(O_RDWR | if fd.nonblocking { O_NONBLOCK } else { 0 }),
+                    Some("F_SETFL") => {
+                        let flags = names(&arg(2));
+                        self.fds.get_mut(&n).expect("found").nonblocking = flags.iter().any(|f| f == "O_NONBLOCK");
+                        Ok(0)
+                    }
+                    other => return skip(format!("fcntl {other:?}")),
+                }
+            }
+            "setsockopt" => self.setsockopt(line, call)?,
+            "getsockopt" => self.getsockopt(line, call)?,
+            other => return skip(format!("the system call {other}: not mapped to the stack")),
+        };
+        self.check_result(line, call, got)
+    }
+
+    /// Compare a call's result with the script's `= value [ERRNO]`.
+    fn check_result(&self, line: usize, call: &Syscall, got: Result<i64, &'static str>) -> Step {
+        let want_ret = call.ret.int();
+        let same_errno = |a: &str, b: &str| {
+            let norm = |e: &str| if e == "EWOULDBLOCK" { "EAGAIN".to_string() } else { e.to_string() };
+            norm(a) == norm(b)
+        };
+        let ok = match (&got, want_ret, call.errno.as_deref()) {
+            (Ok(v), Some(w), None) => *v == w,
+            (Err(e), Some(-1), Some(want)) => same_errno(e, want),
+            _ => false,
+        };
+        if ok {
+            return Ok(());
+        }
+        let want = match &call.errno {
+            Some(e) => format!("-1 {e}"),
+            None => format!("{:?}", call.ret),
+        };
+        let got = match got {
+            Ok(v) => v.to_string(),
+            Err(e) => format!("-1 {e}"),
+        };
+        fail(line, format!("{} returned {got}, expected {want}", call.name))
+    }
+
+    fn setsockopt(&mut self, line: usize, call: &Syscall) -> Result<Result<i64, &'static str>, Stop> {
+        let (n, fd) = self.fd(line, call)?;
+        let name = names(&call.args.get(2).cloned().unwrap_or(Expr::Ellipsis)).join("|");
+        let value = call.args.get(3).cloned().unwrap_or(Expr::Ellipsis);
+        match name.as_str() {
+            "SO_REUSEADDR" | "SO_REUSEPORT" => {}
+            "SO_LINGER" => {
+                let field = |k: &str| match &value {
+                    Expr::Struct(fields) => fields.iter().find(|(f, _)| f == k).and_then(|(_, v)| v.int()),
+                    _ => None,
+                };
+                match (field("l_onoff").or(field("onoff")), field("l_linger").or(field("linger"))) {
+                    (Some(0), _) => self.fds.get_mut(&n).expect("found").linger_zero = false,
+                    (Some(_), Some(0)) => self.fds.get_mut(&n).expect("found").linger_zero = true,
+                    _ => return skip("SO_LINGER with a nonzero time: the stack's close does not wait"),
+                }
+            }
+            "TCP_NODELAY" => {
+                let on = value.int().unwrap_or(0) != 0;
+                self.fds.get_mut(&n).expect("found").nodelay = on;
+                if let Socket::Connection(h) = fd.socket {
+                    self.stack().set_nodelay(h, on);
+                }
+            }
+            other => return skip(format!("setsockopt {other}: the stack has no such per-socket option")),
+        }
+        Ok(Ok(0))
+    }
+
+    fn getsockopt(&mut self, line: usize, call: &Syscall) -> Result<Result<i64, &'static str>, Stop> {
+        let (n, fd) = self.fd(line, call)?;
+        let name = names(&call.args.get(2).cloned().unwrap_or(Expr::Ellipsis)).join("|");
+        let want = call.args.get(3).cloned().unwrap_or(Expr::Ellipsis);
+        let handle = match fd.socket {
+            Socket::Connection(h) => Some(h),
+            _ => None,
+        };
+        match name.as_str() {
+            "SO_ERROR" => {
+                let error = handle.and_then(|h| self.stack().tcb(h).and_then(|t| t.error));
+                let got = match error {
+                    Some(e) if !fd.error_reported => {
+                        self.fds.get_mut(&n).expect("found").error_reported = true;
+                        errno(e)
+                    }
+                    _ => "0",
+                };
+                let want = match &want {
+                    Expr::List(v) if v.len() == 1 => match &v[0] {
+                        Expr::Int(0) => "0".to_string(),
+                        Expr::Name(e) => e.clone(),
+                        other => return fail(line, format!("SO_ERROR: cannot read {other:?}")),
+                    },
+                    Expr::Ellipsis => got.to_string(),
+                    other => return fail(line, format!("SO_ERROR: cannot read {other:?}")),
+                };
+                if want != got {
+                    return fail(line, format!("getsockopt SO_ERROR gave {got}, expected {want}"));
+                }
+            }
+            "SO_RCVBUF" | "SO_SNDBUF" => {
+                let config = &self.config;
+                let size = if name == "SO_SNDBUF" {
+                    config.send_buffer
+                } else {
+                    let tcb = handle.and_then(|h| self.stack.as_ref().and_then(|s| s.tcb(h)));
+                    tcb.map_or(config.recv_buffer_initial, |t| t.rcv_buf.size)
+                };
+                if want.int() != Some(size as i64) {
+                    self.notes.push(format!("line {line}: {name} {size}, script {want:?}"));
+                }
+            }
+            other => return skip(format!("getsockopt {other}")),
+        }
+        Ok(Ok(0))
+    }
+
+    /// A `sysctl -w` before the stack exists: the ones that set FreeBSD's
+    /// defaults, or behaviour the stack has anyway, are ignored; the ones
+    /// the stack can be configured for configure it; the rest skip.
+    fn sysctl(&mut self, cmd: &str) -> Step {
+        let Some((name, value)) =
+            cmd.trim_start_matches("sysctl").trim().trim_start_matches("-w").trim().split_once('=')
+        else {
+            return skip(format!("`{cmd}`"));
+        };
+        let value: i64 = value.trim().parse().unwrap_or(-1);
+        let name = name.trim();
+        let c = &mut self.config;
+        match (name.trim_start_matches("net.inet.tcp."), value) {
+            ("rfc1323", 0 | 1) => (c.window_scaling, c.timestamps) = (value == 1, value == 1),
+            ("sack.enable", 0 | 1) => c.sack = value == 1,
+            ("syncookies", 0 | 1) => c.syn_cookies = value == 1,
+            ("recvspace", v) if v > 0 => c.recv_buffer_initial = v as usize,
+            ("sendspace", v) if v > 0 => c.send_buffer = v as usize,
+            // Defaults, or what the stack does anyway: no ECN (ecn.enable=2
+            // only answers ECN, =0 never uses it), RFC 5961 checks of RST
+            // and SYN, RST to closed ports, SYN,FIN processed as SYN, 1 s
+            // initial RTO, 200 ms minimum, options kept on SYN
+            // retransmissions, and what only tunes FreeBSD.
+            ("ecn.enable", 0 | 2)
+            | ("ecn.maxretries", _)
+            | ("blackhole", 0)
+            | ("insecure_rst", 0)
+            | ("insecure_syn", 0)
+            | ("drop_synfin", 0)
+            | ("rexmit_initial", 1000)
+            | ("rexmit_slop", 200)
+            | ("rexmit_drop_options", 0)
+            | ("keepinit", 75000)
+            | ("icmp_may_rst", 1)
+            | ("syncookies_only", 0)
+            | ("tolerate_missing_ts", 0)
+            | ("hostcache.purgenow", _) => {}
+            ("kern.ipc.maxsockbuf", _) if name == "kern.ipc.maxsockbuf" => {}
+            _ => return skip(format!("sysctl {name}={value}: the stack has no such switch")),
+        }
+        Ok(())
+    }
+
+    /// A shell command other than a `sysctl` at the start.
+    fn shell(&mut self, line: usize, cmd: &str) -> Step {
+        if cmd.starts_with("sysctl") {
+            return skip(format!("`{cmd}` after the stack started"));
+        }
+        if !cmd.starts_with("sockstat") {
+            return skip(format!("the shell command `{cmd}`"));
+        }
+        // `sockstat -4 -P tcp [-p PORT] -s | grep packetdril | grep -c STATE | grep N`
+        let words: Vec<&str> = cmd.split_whitespace().collect();
+        let port: Option<u16> = words.iter().position(|w| *w == "-p").and_then(|i| words.get(i + 1)?.parse().ok());
+        let state = words.iter().position(|w| *w == "-c").and_then(|i| words.get(i + 1));
+        let want = cmd.rsplit("grep").next().and_then(|n| n.trim().parse::<usize>().ok());
+        let (Some(state), Some(want)) = (state, want) else { return skip(format!("the shell command `{cmd}`")) };
+        let got = self.count_state(state, port);
+        if got != want {
+            return fail(line, format!("{got} sockets in {state}, the script expects {want}"));
+        }
+        Ok(())
+    }
+
+    /// Sockets in the state `name` (sockstat's spelling), on `port` if given.
+    fn count_state(&mut self, name: &str, port: Option<u16>) -> usize {
+        if name == "TIME_WAIT" {
+            return self.stack().time_wait_count();
+        }
+        if name == "LISTEN" {
+            return (self.fds.values())
+                .filter(|fd| matches!(fd.socket, Socket::Listener { port: p } if port.is_none_or(|q| q == p)))
+                .count();
+        }
+        let stack = self.stack();
+        (stack.tcbs())
+            .filter(|t| t.state != State::TimeWait && sockstat_name(t.state) == name)
+            .filter(|t| port.is_none_or(|p| t.local.port() == p || t.remote.port() == p))
+            .count()
+    }
+
+    /// `%{ assert tcpi_state == TCPI_X }%` and `tcpi_options == N`, asked
+    /// of the socket created last; any other Python skips.
+    fn python(&mut self, line: usize, code: &str) -> Step {
+        let Some(check) = code.strip_prefix("assert").map(str::trim) else {
+            return skip(format!("Python `{code}`"));
+        };
+        let Some((what, want)) = check.split_once("==").map(|(a, b)| (a.trim(), b.trim())) else {
+            return skip(format!("Python `{code}`"));
+        };
+        let fd = self.under_test.and_then(|n| self.fds.get(&n).copied());
+        let tcb = match fd.map(|f| f.socket) {
+            Some(Socket::Connection(h)) => self.stack().tcb(h),
+            _ => None,
+        };
+        let got = match what {
+            "tcpi_state" => match fd.map(|f| f.socket) {
+                Some(Socket::Listener { .. }) => "LISTEN".to_string(),
+                _ => tcb.map_or("CLOSED", |t| sockstat_name(t.state)).to_string(),
+            },
+            "tcpi_options" => {
+                let o = tcb.map(|t| t.options);
+                let bits = o.map_or(0, |o| {
+                    u8::from(o.timestamps) | u8::from(o.sack_permitted) << 1 | u8::from(o.window_scale.is_some()) << 2
+                });
+                bits.to_string()
+            }
+            _ => return skip(format!("Python `{code}`")),
+        };
+        let want = want.trim_start_matches("TCPI_").replace("SYN_RECV", "SYN_RCVD").replace("SYN_RECEIVED", "SYN_RCVD");
+        if got != want {
+            return fail(line, format!("{what} is {got}, the script asserts {want}"));
+        }
+        Ok(())
+    }
+}
+
+const O_RDWR: i64 = 0x2;
+const O_NONBLOCK: i64 = 0x4;
+
+/// A state as sockstat and `tcpi_state` name it.
+fn sockstat_name(state: State) -> &'static str {
+    match state {
+        State::Closed => "CLOSED",
+        State::SynSent => "SYN_SENT",
+        State::SynReceived => "SYN_RCVD",
+        State::Established => "ESTABLISHED",
+        State::FinWait1 => "FIN_WAIT_1",
+        State::FinWait2 => "FIN_WAIT_2",
+        State::CloseWait => "CLOSE_WAIT",
+        State::Closing => "CLOSING",
+        State::LastAck => "LAST_ACK",
+        State::TimeWait => "TIME_WAIT",
+    }
+}
+
+fn errno(e: Error) -> &'static str {
+    match e {
+        Error::InvalidSocket => "ENOTCONN",
+        Error::WouldBlock => "EAGAIN",
+        Error::Closing => "EPIPE",
+        Error::Refused => "ECONNREFUSED",
+        Error::Reset => "ECONNRESET",
+        Error::TimedOut => "ETIMEDOUT",
+        Error::AddrInUse => "EADDRINUSE",
+        Error::Exhausted => "EADDRNOTAVAIL",
+    }
+}
+
+/// The symbols of an argument: `O_RDWR | O_NONBLOCK` gives both.
+fn names(e: &Expr) -> Vec<String> {
+    match e {
+        Expr::Name(n) => vec![n.clone()],
+        Expr::Or(terms) => terms.iter().flat_map(names).collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn flags(letters: &str) -> Flags {
+    letters.chars().fold(Flags::empty(), |f, c| {
+        f | match c {
+            'F' => Flags::FIN,
+            'S' => Flags::SYN,
+            'R' => Flags::RST,
+            'P' => Flags::PSH,
+            '.' => Flags::ACK,
+            'U' => Flags::URG,
+            'E' => Flags::ECE,
+            'W' | 'C' => Flags::CWR,
+            _ => Flags::empty(),
+        }
+    })
+}
+
+fn flag_letters(f: Flags) -> String {
+    let mut s: String = [(Flags::FIN, 'F'), (Flags::SYN, 'S'), (Flags::RST, 'R'), (Flags::PSH, 'P')]
+        .into_iter()
+        .chain([(Flags::URG, 'U'), (Flags::ECE, 'E'), (Flags::CWR, 'W')])
+        .filter(|(flag, _)| f.contains(*flag))
+        .map(|(_, c)| c)
+        .collect();
+    if f.contains(Flags::ACK) {
+        s.push('.');
+    }
+    s
+}
+
+/// The script's own words for a packet it expects.
+fn show(p: &Packet) -> String {
+    let mut s = p.flags.clone();
+    match p.seq {
+        Some((a, b)) => s += &format!(" {a}:{b}({})", p.len),
+        None => s += &format!(" ...({})", p.len),
+    }
+    if let Some(ack) = p.ack {
+        s += &format!(" ack {ack}");
+    }
+    if let Some(win) = p.win {
+        s += &format!(" win {win}");
+    }
+    s
+}
+
+/// A sent packet's TCP header, payload length and raw options.
+fn parse_tcp(packet: &[u8]) -> Option<(TcpRepr, usize, &[u8])> {
+    let ip = Ipv4Packet::new_checked(packet).ok()?;
+    if ip.protocol() != PROTO_TCP {
+        return None;
+    }
+    let tcp = TcpSegment::new_checked(ip.payload()).ok()?;
+    let repr = TcpRepr::parse(&tcp).ok()?;
+    Some((repr, tcp.payload().len(), tcp.options()))
+}
+
+/// The kinds of the options in `raw`, without NOP and EOL padding.
+fn option_kinds(raw: &[u8]) -> Vec<u8> {
+    let mut kinds = Vec::new();
+    let mut rest = raw;
+    while let Some(&kind) = rest.first() {
+        match kind {
+            0 => break,
+            1 => rest = &rest[1..],
+            _ => {
+                kinds.push(kind);
+                let len = usize::from(*rest.get(1).unwrap_or(&2)).max(2);
+                rest = rest.get(len..).unwrap_or(&[]);
+            }
+        }
+    }
+    kinds
+}
