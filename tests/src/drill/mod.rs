@@ -56,7 +56,8 @@
 //! ECONNRESET, ECONNREFUSED, ETIMEDOUT, EPIPE, EAGAIN = EWOULDBLOCK).
 //! `sockstat ... | grep -c STATE | grep N` counts the stack's connections;
 //! `%{ assert tcpi_state == ... }%` and `tcpi_options` ask the socket created
-//! last. Anything else — IPv6, ICMP lines, a blocking call that must wait,
+//! last. `< icmp TYPE CODE [a:b(len)]` sends an ICMP error quoting a
+//! segment of ours. Anything else — IPv6, a blocking call that must wait,
 //! SHUT_RD, MSG_PEEK, poll, a `sysctl` the stack has no switch for, other
 //! shell commands or Python — makes the script SKIP with the reason.
 

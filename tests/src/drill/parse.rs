@@ -56,8 +56,8 @@ pub enum Kind {
     Inbound(Packet),
     /// `>`: a segment the TCP under test must send.
     Outbound(Packet),
-    /// `< icmp ...`: an ICMP message the peer's side sends (kept as text).
-    Icmp(String),
+    /// `< icmp ...`: an ICMP error from the peer's side about a segment we sent.
+    Icmp(Icmp),
     Syscall(Syscall),
     /// A backtick shell command.
     Shell(String),
@@ -122,6 +122,18 @@ impl TcpOpt {
             TcpOpt::Other(_) => return None,
         })
     }
+}
+
+/// `icmp unreachable port_unreachable [0:0(0)]`, `icmp unreachable
+/// frag_needed mtu 1234 [0:0(0)]`: the message's type and code by name, and
+/// the sequence numbers of the segment of ours it quotes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Icmp {
+    pub kind: String,
+    pub code: Option<String>,
+    pub mtu: Option<u32>,
+    pub seq: (u32, u32),
+    pub len: u32,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -254,8 +266,8 @@ pub fn parse_event(line: usize, text: &str) -> Result<Event, ParseError> {
     let rest = rest.trim();
     let kind = if let Some(p) = rest.strip_prefix('<') {
         let p = p.trim_start();
-        if p.starts_with("icmp") {
-            Kind::Icmp(p.to_string())
+        if let Some(icmp) = p.strip_prefix("icmp") {
+            Kind::Icmp(parse_icmp(line, icmp)?)
         } else {
             Kind::Inbound(parse_packet(line, p)?)
         }
@@ -330,6 +342,33 @@ fn number<T: std::str::FromStr>(line: usize, what: &str, s: Option<&str>) -> Res
     }
 }
 
+/// `a:b(len)`: a range of sequence numbers and its length.
+fn parse_range(line: usize, s: &str) -> Result<((u32, u32), u32), ParseError> {
+    let Some((range, len)) = s.strip_suffix(')').and_then(|s| s.split_once('(')) else {
+        return err(line, format!("bad sequence range {s:?}"));
+    };
+    let Some((start, end)) = range.split_once(':') else { return err(line, format!("bad range {range:?}")) };
+    Ok(((number(line, "seq", Some(start))?, number(line, "seq end", Some(end))?), number(line, "length", Some(len))?))
+}
+
+/// After `icmp`: `TYPE [CODE] [mtu N] [a:b(len)]`.
+fn parse_icmp(line: usize, text: &str) -> Result<Icmp, ParseError> {
+    let Some((head, quoted)) = text.split_once('[') else { return err(line, "icmp: expected [a:b(len)]") };
+    let Some(quoted) = quoted.trim_end().strip_suffix(']') else { return err(line, "icmp: unterminated [") };
+    let (seq, len) = parse_range(line, quoted.trim())?;
+    let mut words = head.split_whitespace();
+    let Some(kind) = words.next() else { return err(line, "icmp: expected a type") };
+    let (mut code, mut mtu) = (None, None);
+    while let Some(word) = words.next() {
+        match word {
+            "mtu" => mtu = Some(number(line, "mtu", words.next())?),
+            _ if code.is_none() => code = Some(word.to_string()),
+            _ => return err(line, format!("icmp: unexpected {word:?}")),
+        }
+    }
+    Ok(Icmp { kind: kind.to_string(), code, mtu, seq, len })
+}
+
 /// `S. 0:0(0) ack 1 win 65535 <mss 1460,sackOK>`.
 fn parse_packet(line: usize, text: &str) -> Result<Packet, ParseError> {
     let mut p = Packet::default();
@@ -349,13 +388,9 @@ fn parse_packet(line: usize, text: &str) -> Result<Packet, ParseError> {
         return err(line, format!("bad flags {:?}", p.flags));
     }
     let seq = words.next().unwrap_or("");
-    let Some((range, len)) = seq.strip_suffix(')').and_then(|s| s.split_once('(')) else {
-        return err(line, format!("bad sequence range {seq:?}"));
-    };
-    p.len = number(line, "length", Some(len))?;
-    if range != "..." {
-        let Some((start, end)) = range.split_once(':') else { return err(line, format!("bad range {range:?}")) };
-        p.seq = Some((number(line, "seq", Some(start))?, number(line, "seq end", Some(end))?));
+    match seq.strip_prefix("...(").and_then(|s| s.strip_suffix(')')) {
+        Some(len) => p.len = number(line, "length", Some(len))?,
+        None => (p.seq, p.len) = parse_range(line, seq).map(|(seq, len)| (Some(seq), len))?,
     }
     while let Some(word) = words.next() {
         let value = words.next();
@@ -621,8 +656,19 @@ mod tests {
         assert_eq!(packet("+0 <[noecn] . 1:1(0) ack 1 win 0").ecn.as_deref(), Some("noecn"));
         assert_eq!(packet("+0 > SEW 0:0(0) win 65535 <...>").flags, "SEW");
         assert_eq!(packet("+0 < R 0:0(0) win 0 urg 5").urg, Some(5));
-        assert!(matches!(event("+0 < icmp unreachable port_unreachable [0:0(0)]").kind, Kind::Icmp(_)));
-        assert!(matches!(event("+0 <icmp redirect [0:0(0)]").kind, Kind::Icmp(_)));
+        let icmp = |text| match event(text).kind {
+            Kind::Icmp(icmp) => icmp,
+            other => panic!("not ICMP: {other:?}"),
+        };
+        let i = icmp("+0 < icmp unreachable port_unreachable [4294967295:4294967295(0)]");
+        assert_eq!(
+            (i.kind.as_str(), i.code.as_deref(), i.seq, i.len),
+            ("unreachable", Some("port_unreachable"), (u32::MAX, u32::MAX), 0)
+        );
+        let i = icmp("+0 <icmp redirect [0:0(0)]");
+        assert_eq!((i.kind.as_str(), i.code), ("redirect", None));
+        assert_eq!(icmp("+0 < icmp unreachable frag_needed mtu 1234 [0:0(0)]").mtu, Some(1234));
+        assert!(parse_event(1, "+0 < icmp unreachable").is_err());
         let opts = packet("+0 < S 0:0(0) win 1 <mss 1460,wscale 7,TS val 5 ecr 0,sackOK, eol>").options;
         assert!(matches!(opts, Options::List(ref v) if v.len() == 5));
         assert_eq!(

@@ -7,11 +7,11 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use stack::tcp::state::State;
 use stack::time::Instant;
 use stack::wire::checksum;
-use stack::wire::ipv4::{Ipv4Packet, Ipv4Repr, PROTO_TCP};
+use stack::wire::ipv4::{Ipv4Packet, Ipv4Repr, PROTO_ICMP, PROTO_TCP};
 use stack::wire::tcp::{Flags, TcpRepr, TcpSegment};
 use stack::{Config, Error, SocketHandle, Stack};
 
-use super::parse::{Event, Expr, Kind, Options, Packet, Script, Syscall, TcpOpt, Time};
+use super::parse::{Event, Expr, Icmp, Kind, Options, Packet, Script, Syscall, TcpOpt, Time};
 
 /// The TCP under test, and the peer the script plays (packetdrill's defaults).
 pub const LOCAL_ADDR: Ipv4Addr = Ipv4Addr::new(192, 168, 0, 1);
@@ -197,7 +197,7 @@ impl Runner {
         self.check_unexpected(line, start)?;
         match &event.kind {
             Kind::Inbound(packet) => self.inbound(line, packet)?,
-            Kind::Icmp(_) => return skip("an inbound ICMP message (`< icmp`): not played yet"),
+            Kind::Icmp(icmp) => self.icmp(icmp)?,
             Kind::Syscall(call) => self.syscall(line, call)?,
             Kind::Shell(cmd) => self.shell(line, cmd)?,
             Kind::Python(code) => self.python(line, code)?,
@@ -460,6 +460,50 @@ impl Runner {
         let pseudo = checksum::pseudo_header(REMOTE_ADDR, self.config.addr, PROTO_TCP, tcp_len);
         let sum = !checksum::combine(&[pseudo, checksum::data(tcp)]);
         tcp[16..18].copy_from_slice(&sum.to_be_bytes());
+        let now = self.now;
+        self.stack().receive(now, &packet);
+        Ok(())
+    }
+
+    /// A `< icmp` line: an ICMP error (RFC 792) from the peer's address
+    /// quoting the IPv4 header and first 8 bytes of a segment of ours.
+    fn icmp(&mut self, icmp: &Icmp) -> Step {
+        let (kind, code) = match icmp_type_code(&icmp.kind, icmp.code.as_deref()) {
+            Some(tc) => tc,
+            None => return skip(format!("ICMP {} {}", icmp.kind, icmp.code.as_deref().unwrap_or(""))),
+        };
+        // The quoted segment: our IPv4 header, then ports and SEQ.
+        let quoted_len = Ipv4Repr::HEADER_LEN + 8;
+        let mut message = vec![0u8; 8 + quoted_len];
+        message[0] = kind;
+        message[1] = code;
+        if let Some(mtu) = icmp.mtu {
+            message[6..8].copy_from_slice(&(mtu as u16).to_be_bytes());
+        }
+        let ours = Ipv4Repr {
+            src_addr: self.config.addr,
+            dst_addr: REMOTE_ADDR,
+            protocol: PROTO_TCP,
+            payload_len: TcpRepr::MIN_HEADER_LEN + icmp.len as usize,
+            ttl: Ipv4Repr::DEFAULT_TTL,
+        };
+        ours.emit(&mut message[8..8 + Ipv4Repr::HEADER_LEN]);
+        let tcp = &mut message[8 + Ipv4Repr::HEADER_LEN..];
+        tcp[0..2].copy_from_slice(&self.our_port.to_be_bytes());
+        tcp[2..4].copy_from_slice(&self.peer_port.to_be_bytes());
+        tcp[4..8].copy_from_slice(&self.our_isn.unwrap_or(0).wrapping_add(icmp.seq.0).to_be_bytes());
+        let sum = !checksum::data(&message);
+        message[2..4].copy_from_slice(&sum.to_be_bytes());
+        let mut packet = vec![0u8; Ipv4Repr::HEADER_LEN + message.len()];
+        let ip = Ipv4Repr {
+            src_addr: REMOTE_ADDR,
+            dst_addr: self.config.addr,
+            protocol: PROTO_ICMP,
+            payload_len: message.len(),
+            ttl: Ipv4Repr::DEFAULT_TTL,
+        };
+        ip.emit(&mut packet[..Ipv4Repr::HEADER_LEN]);
+        packet[Ipv4Repr::HEADER_LEN..].copy_from_slice(&message);
         let now = self.now;
         self.stack().receive(now, &packet);
         Ok(())
@@ -844,6 +888,37 @@ impl Runner {
             return fail(line, format!("{what} is {got}, the script asserts {want}"));
         }
         Ok(())
+    }
+}
+
+/// packetdrill's names of ICMPv4 types and codes (RFC 792, RFC 1812).
+fn icmp_type_code(kind: &str, code: Option<&str>) -> Option<(u8, u8)> {
+    const UNREACHABLE: [&str; 16] = [
+        "net_unreachable",
+        "host_unreachable",
+        "protocol_unreachable",
+        "port_unreachable",
+        "frag_needed",
+        "source_route_failed",
+        "net_unknown",
+        "host_unknown",
+        "source_host_isolated",
+        "net_prohibited",
+        "host_prohibited",
+        "net_unreachable_for_tos",
+        "host_unreachable_for_tos",
+        "packet_filtered",
+        "precedence_violation",
+        "precedence_cutoff",
+    ];
+    let index = |names: &[&str]| names.iter().position(|n| Some(*n) == code).map(|i| i as u8);
+    match kind {
+        "unreachable" => Some((3, index(&UNREACHABLE)?)),
+        "time_exceeded" => Some((11, index(&["ttl_exceeded_in_transit", "frag_reass_exceeded"])?)),
+        "parameter_problem" => Some((12, code?.strip_prefix("code_")?.parse().ok()?)),
+        "source_quench" if code.is_none() => Some((4, 0)),
+        "redirect" if code.is_none() => Some((5, 0)),
+        _ => None,
     }
 }
 
