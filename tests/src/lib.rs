@@ -18,6 +18,8 @@
 //!   keeps its log and capture under `<target>/e2e-failures/` and says where.
 //! - [`run`] runs a command with a time limit, in its own process group,
 //!   killed whole if it overstays.
+//! - [`drill`] plays packetdrill scripts against the stack itself, on
+//!   virtual time, no namespace needed (the `drill` binary).
 
 use nix::sys::signal::{kill, killpg, Signal};
 use nix::unistd::Pid;

@@ -576,7 +576,8 @@ impl Runner {
                         if fd.nodelay {
                             self.stack().set_nodelay(h, true);
                         }
-                        Ok(self.new_fd(Socket::Connection(h), false))
+                        // As on BSD, the new socket inherits O_NONBLOCK.
+                        Ok(self.new_fd(Socket::Connection(h), fd.nonblocking))
                     }
                     None if fd.nonblocking => Err("EAGAIN"),
                     None => return fail(line, "accept would block: no connection has completed its handshake"),
