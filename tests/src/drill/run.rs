@@ -176,11 +176,6 @@ impl Runner {
     }
 
     fn event(&mut self, event: &Event) -> Step {
-        if let Kind::Shell(cmd) = &event.kind {
-            if self.stack.is_none() && cmd.starts_with("sysctl") {
-                return self.sysctl(cmd);
-            }
-        }
         let line = event.line;
         let (start, end) = match event.time {
             Time::Any => (self.last, None),
@@ -192,6 +187,12 @@ impl Runner {
         };
         if let Kind::Outbound(packet) = &event.kind {
             return self.expect(line, packet, start, end, event.time == Time::Any);
+        }
+        if let Kind::Shell(cmd) = &event.kind {
+            if self.stack.is_none() && cmd.starts_with("sysctl") {
+                self.last = start;
+                return self.sysctl(cmd);
+            }
         }
         self.advance(line, instant(start))?;
         self.check_unexpected(line, start)?;
