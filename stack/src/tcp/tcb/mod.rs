@@ -249,6 +249,9 @@ pub struct Tcb {
     loss_probe: bool,
     /// Retransmission timeouts in a row without progress.
     pub retries: u32,
+    /// R2 for our SYN or SYN,ACK (§3.8.3, MUST-23), as a time: past it, a
+    /// retransmission timeout before the handshake completes ends it.
+    syn_deadline: Instant,
 
     // Timers (RFC 9293 §3.10.8): retransmission (or zero-window probe,
     // RACK's reordering window, the loss probe), the delayed ACK, and the
@@ -318,6 +321,8 @@ impl Tcb {
             tlp: Tlp::default(),
             loss_probe: false,
             retries: 0,
+            syn_deadline: cx.now
+                + if state == State::SynReceived { cx.config.syn_ack_timeout } else { cx.config.syn_timeout },
             rtx_timer: None,
             delayed_ack: None,
             fin_wait_2_timer: None,
