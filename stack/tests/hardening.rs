@@ -527,3 +527,52 @@ fn a_half_open_connection_whose_client_vanished_is_freed() {
     let out = forge(&mut s, now, other, &seg(other.port(), PORT, 1, 0, Flags::SYN), &[]);
     assert_eq!((out[0].flags(), s.connections().count()), (Flags::SYN | Flags::ACK, 1), "the SYN queue has room again");
 }
+
+// ----------------------------------------------------------------------
+// TIME-WAIT reopened, or not (RFC 6191, RFC 9293 §3.6.1 MAY-2)
+// ----------------------------------------------------------------------
+
+/// A SYN that may reopen a 4-tuple in TIME-WAIT but that the listener
+/// cannot admit — its SYN queue is full (a cookie's ISS could not be kept
+/// above the old SND.NXT), or nobody listens any more — leaves the entry
+/// in place (RFC 6191 §2): no SYN,ACK, and TIME-WAIT goes on.
+#[test]
+fn a_syn_that_cannot_reopen_time_wait_leaves_the_entry() {
+    let (mut net, c, s, client) = connection(Config { max_syn_queue: 1, ..config(SERVER_ADDR) });
+    let (fin_seq, _) = rcv_snd(&mut net, s);
+    server_closes_first(&mut net, c, s);
+    assert_eq!(stack(&mut net, SERVER).time_wait_count(), 1);
+    let now = net.now();
+    // Someone else's SYN fills the SYN queue.
+    let other = SocketAddrV4::new(CLIENT_ADDR, 30000);
+    forge(stack(&mut net, SERVER), now, other, &seg(other.port(), PORT, 1, 0, Flags::SYN), &[]);
+    // A new SYN from the client's port, well above the old RCV.NXT.
+    let syn = seg(client.port(), PORT, fin_seq.wrapping_add(100_000), 0, Flags::SYN);
+    let out = forge(stack(&mut net, SERVER), now, client, &syn, &[]);
+    assert!(out.iter().all(|o| !o.has(Flags::SYN)), "answered with a cookie: {out:?}");
+    assert_eq!(stack(&mut net, SERVER).time_wait_count(), 1, "the SYN queue was full");
+
+    stack(&mut net, SERVER).unlisten(now, PORT);
+    forge(stack(&mut net, SERVER), now, client, &syn, &[]);
+    assert_eq!(stack(&mut net, SERVER).time_wait_count(), 1, "nobody listens");
+    assert_eq!(stack(&mut net, SERVER).counters().time_wait_reopened, 0);
+}
+
+/// §3.10.7.4: a FIN in TIME-WAIT restarts the 2·MSL clock only if it is
+/// the peer's FIN again (the one RCV.NXT acknowledges). An old FIN from
+/// elsewhere in the sequence space gets an ACK, and the clock runs on.
+#[test]
+fn an_old_fin_does_not_extend_time_wait() {
+    let (mut net, c, s, client) = connection(config(SERVER_ADDR));
+    let (fin_seq, _) = rcv_snd(&mut net, s);
+    server_closes_first(&mut net, c, s);
+    assert_eq!(stack(&mut net, SERVER).time_wait_count(), 1);
+    let entered = net.now();
+    idle(&mut net, MSL);
+    let now = net.now();
+    let old_fin = seg(client.port(), PORT, fin_seq.wrapping_sub(5000), 0, Flags::FIN | Flags::ACK);
+    let out = forge(stack(&mut net, SERVER), now, client, &old_fin, &[]);
+    assert_eq!(out.iter().map(|s| (s.flags(), s.ack())).collect::<Vec<_>>(), [(Flags::ACK, fin_seq + 1)]);
+    net.run_until(entered + MSL * 2, |_| false);
+    assert_eq!(stack(&mut net, SERVER).time_wait_count(), 0, "the old FIN restarted the clock");
+}

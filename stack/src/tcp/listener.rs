@@ -149,8 +149,9 @@ impl Listeners {
     }
 
     /// §3.10.7.1 CLOSED and §3.10.7.2 LISTEN: a segment that found neither
-    /// a connection nor a TIME-WAIT entry. `after_time_wait` is SND.NXT of
-    /// the TIME-WAIT connection a SYN just ended (§3.6.1, MAY-2).
+    /// a connection nor a TIME-WAIT entry, or a SYN that may reopen one:
+    /// then `after_time_wait` is SND.NXT of the TIME-WAIT connection, which
+    /// the stack ends only if this opens a new one (§3.6.1, MAY-2).
     pub fn on_segment(
         &mut self,
         cx: &mut Context,
@@ -187,7 +188,9 @@ impl Listeners {
             return Decision::Drop;
         }
         if listener.syn_queue >= cx.config.max_syn_queue {
-            if !cx.config.syn_cookies {
+            // A cookie's ISS could not be kept above the TIME-WAIT
+            // incarnation's: drop the SYN instead (RFC 6191 §2).
+            if !cx.config.syn_cookies || after_time_wait.is_some() {
                 cx.counters.drops.syn_queue_full += 1;
                 return Decision::Drop;
             }
