@@ -576,3 +576,39 @@ fn an_old_fin_does_not_extend_time_wait() {
     net.run_until(entered + MSL * 2, |_| false);
     assert_eq!(stack(&mut net, SERVER).time_wait_count(), 0, "the old FIN restarted the clock");
 }
+
+// ----------------------------------------------------------------------
+// The peer's MSS (RFC 9293 §3.7.1; Linux's TCP_MIN_SND_MSS, CVE-2019-11479)
+// ----------------------------------------------------------------------
+
+/// A peer that says its MSS is 1 (or 0) would have us cut data into
+/// segments of a byte, 40 bytes of headers each: its MSS is taken as 48
+/// at least, the same on the SYN queue's path and the cookie's, and data
+/// leaves in segments of 48 bytes (the last may be shorter).
+#[test]
+fn a_tiny_peer_mss_is_raised_to_48() {
+    let now = Instant::from_secs(1);
+    for mss in [1, 0, 47] {
+        for cookie in [false, true] {
+            let mut s = if cookie {
+                full_listener(config(SERVER_ADDR), now)
+            } else {
+                let mut s = Stack::new(config(SERVER_ADDR));
+                s.listen(PORT, 8).unwrap();
+                s
+            };
+            let from = SocketAddrV4::new(CLIENT_ADDR, 40000);
+            let mut syn = seg(from.port(), PORT, 100, 0, Flags::SYN);
+            syn.options.mss = Some(mss);
+            let syn_ack = forge(&mut s, now, from, &syn, &[]);
+            assert_eq!(syn_ack.len(), 1);
+            forge(&mut s, now, from, &seg(from.port(), PORT, 101, syn_ack[0].seq() + 1, Flags::ACK), &[]);
+            let h = s.accept(PORT).expect("the handshake completed");
+            assert_eq!(s.tcb(h).unwrap().snd_mss, 48, "MSS {mss}, cookie {cookie}");
+            s.set_nodelay(h, true);
+            s.send(now, h, &[7; 200]).unwrap();
+            let sizes: Vec<usize> = output(&mut s, now).iter().map(|o| o.len).collect();
+            assert_eq!(sizes, [48, 48, 48, 48, 8], "MSS {mss}, cookie {cookie}");
+        }
+    }
+}

@@ -26,7 +26,7 @@ use std::collections::{HashMap, VecDeque};
 
 use super::isn::{IsnGenerator, Start};
 use super::syn_cookie::{self, SynCookies};
-use super::tcb::{reset_for, Context, Segment, DEFAULT_MSS};
+use super::tcb::{reset_for, Context, Segment};
 use super::{Error, FourTuple, SocketHandle};
 use crate::time::Instant;
 use crate::wire::seq::SeqNum;
@@ -211,8 +211,7 @@ impl Listeners {
     /// The SYN queue is full: the SYN,ACK whose ISS is a SYN cookie
     /// (RFC 4987 §3.6, `syn_cookie.rs`).
     fn cookie_syn_ack(&self, cx: &mut Context, tuple: FourTuple, syn: &TcpRepr) -> TcpRepr {
-        let peer_mss = syn.options.mss.unwrap_or(DEFAULT_MSS as u16);
-        let iss = self.cookies.make(cx.now, tuple.local, tuple.remote, syn.seq_number, peer_mss);
+        let iss = self.cookies.make(cx.now, tuple.local, tuple.remote, syn.seq_number, syn.options.mss);
         let mss = cx.config.mss().min(u16::MAX as usize) as u16;
         let window = cx.config.recv_buffer.min(u16::MAX as usize) as u16;
         cx.counters.syn_cookies_sent += 1;
