@@ -32,8 +32,9 @@
 //! lost, its second one is answered with RST, as in Linux); and a SYN that
 //! would reopen a 4-tuple in TIME-WAIT cannot be promised an ISS above the
 //! old connection's (MAY-2 of RFC 9293 §3.6.1), so it gets no cookie but is
-//! dropped, and TIME-WAIT goes on (RFC 6191 §2). A cookie's ISS does not follow the
-//! ISN clock of RFC 9293 §3.4.1; its 24-bit MAC is the unpredictable part.
+//! dropped, and TIME-WAIT goes on (RFC 6191 §2). A cookie's ISS does not
+//! follow the ISN clock of RFC 9293 §3.4.1; its 24-bit MAC is the
+//! unpredictable part.
 //! The stack sends cookies only while the queue is full, and looks for them
 //! in ACKs only until the last one sent has expired.
 

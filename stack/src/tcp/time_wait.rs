@@ -59,8 +59,8 @@ pub enum Verdict {
     /// A new SYN from the same peer and port, which may start a new
     /// incarnation: treat it as a new connection attempt whose ISS must
     /// exceed `snd_nxt`, and `remove` the entry once the connection is
-    /// made. If it cannot be (no listener, no room), the SYN is dropped and
-    /// TIME-WAIT goes on (RFC 6191 §2).
+    /// made. If it cannot be (no room; or nobody listens, and the SYN gets
+    /// the RST of a closed port), TIME-WAIT goes on (RFC 6191 §2).
     Reopen {
         snd_nxt: SeqNum,
     },

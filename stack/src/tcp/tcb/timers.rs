@@ -48,9 +48,10 @@ impl Tcb {
         }
     }
 
-    /// RFC 6298 §5.4–5.7: back off, and after too many tries in a row, or
-    /// for the SYN too long, give up (§3.8.3, R2). What is presumed lost is sent again from SND.UNA, a
-    /// window at a time from one segment, skipping what the peer SACKed
+    /// RFC 6298 §5.4–5.7: back off, and after too many tries in a row (for
+    /// the SYN, too long) give up (§3.8.3, R2). What is presumed lost is
+    /// sent again from SND.UNA, a window at a time from one segment,
+    /// skipping what the peer SACKed
     /// (RFC 6675 §5.1): without SACK everything outstanding, with it the
     /// first segment and those RACK's clock has run out for (RFC 8985 §6.3).
     fn on_retransmission_timeout(&mut self, cx: &mut Context) {
