@@ -78,7 +78,9 @@ pub fn config() -> Config {
     c.timestamps = false;
     c.fin_wait_2_timeout = Duration::from_secs(5);
     c.max_retries = 4;
-    c.syn_retries = 2;
+    // Two retransmissions of a SYN or SYN,ACK (at 1 and 3 s), then give up at 7 s.
+    c.syn_timeout = Duration::from_secs(5);
+    c.syn_ack_timeout = Duration::from_secs(5);
     c.max_ooo_segments = 4;
     c.max_connections = 6;
     c.max_time_wait = 3;

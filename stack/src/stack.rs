@@ -460,11 +460,11 @@ impl Stack {
             return self.segment_for_connection(now, h, &repr, payload);
         }
         if self.time_wait.contains(&tuple) {
-            match self.time_wait.on_segment(now, self.two_msl(), tuple, &repr, self.shared.config.timestamps) {
+            let seg = Segment { repr: &repr, payload };
+            match self.time_wait.on_segment(now, self.two_msl(), tuple, seg, self.shared.config.timestamps) {
                 Verdict::Ignore => return,
                 Verdict::Ack(ack) => return self.reply_tcp(tuple.remote, ack),
                 Verdict::Reopen { snd_nxt } => {
-                    self.shared.counters.time_wait_reopened += 1;
                     return self.segment_for_listener(now, tuple, &repr, payload, Some(snd_nxt));
                 }
             }
@@ -495,7 +495,9 @@ impl Stack {
 
     /// §3.10.7.1 CLOSED and §3.10.7.2 LISTEN: a segment with no connection.
     /// The listeners decide (`tcp/listener.rs`); this carries the decision
-    /// out on the tables.
+    /// out on the tables. With `after_time_wait`, a SYN that may reopen a
+    /// 4-tuple in TIME-WAIT: the entry goes only when the new connection
+    /// is made (RFC 6191 §2).
     fn segment_for_listener(
         &mut self,
         now: Instant,
@@ -512,6 +514,10 @@ impl Stack {
             Decision::Open(start) => {
                 let tcb = Tcb::accept_syn(&cx, tuple.local, tuple.remote, start, repr);
                 if let Some(h) = self.insert_half_open(tcb) {
+                    if after_time_wait.is_some() {
+                        self.time_wait.remove(&tuple);
+                        self.shared.counters.time_wait_reopened += 1;
+                    }
                     self.after(h.index, now);
                 }
             }

@@ -505,22 +505,110 @@ fn data_past_the_window_is_not_buffered() {
 }
 
 /// A half-open connection whose client vanished (a spoofed SYN's) gives up
-/// after `syn_retries` retransmissions of its SYN,ACK, is counted, and
-/// frees its place in the SYN queue.
+/// at the first retransmission timeout past `syn_ack_timeout` (2 minutes:
+/// SYN,ACKs at 0, 1, 3, 7, 15, 31 and 63 s, the end at 123 s), is counted,
+/// and frees its place in the SYN queue.
 #[test]
 fn a_half_open_connection_whose_client_vanished_is_freed() {
     let mut s = Stack::new(Config { max_syn_queue: 1, syn_cookies: false, ..config(SERVER_ADDR) });
     s.listen(PORT, 8).unwrap();
     let from = SocketAddrV4::new(CLIENT_ADDR, 40000);
     let mut syn_acks = forge(&mut s, Instant::ZERO, from, &seg(from.port(), PORT, 1, 0, Flags::SYN), &[]).len();
+    let mut last = Instant::ZERO;
     while let Some(at) = s.poll_at() {
         s.poll(at);
         syn_acks += output(&mut s, at).len();
+        last = at;
     }
-    let retries = s.config().syn_retries as usize;
-    assert_eq!((syn_acks, s.connections().count(), s.counters().connections_timed_out), (1 + retries, 0, 1));
+    assert_eq!(last, Instant::from_secs(123));
+    assert_eq!((syn_acks, s.connections().count(), s.counters().connections_timed_out), (7, 0, 1));
     let now = Instant::from_secs(600);
     let other = SocketAddrV4::new(CLIENT_ADDR, 40001);
     let out = forge(&mut s, now, other, &seg(other.port(), PORT, 1, 0, Flags::SYN), &[]);
     assert_eq!((out[0].flags(), s.connections().count()), (Flags::SYN | Flags::ACK, 1), "the SYN queue has room again");
+}
+
+// ----------------------------------------------------------------------
+// TIME-WAIT reopened, or not (RFC 6191, RFC 9293 §3.6.1 MAY-2)
+// ----------------------------------------------------------------------
+
+/// A SYN that may reopen a 4-tuple in TIME-WAIT but that the listener
+/// cannot admit — its SYN queue is full (a cookie's ISS could not be kept
+/// above the old SND.NXT), or nobody listens any more — leaves the entry
+/// in place (RFC 6191 §2): no SYN,ACK, and TIME-WAIT goes on.
+#[test]
+fn a_syn_that_cannot_reopen_time_wait_leaves_the_entry() {
+    let (mut net, c, s, client) = connection(Config { max_syn_queue: 1, ..config(SERVER_ADDR) });
+    let (fin_seq, _) = rcv_snd(&mut net, s);
+    server_closes_first(&mut net, c, s);
+    assert_eq!(stack(&mut net, SERVER).time_wait_count(), 1);
+    let now = net.now();
+    // Someone else's SYN fills the SYN queue.
+    let other = SocketAddrV4::new(CLIENT_ADDR, 30000);
+    forge(stack(&mut net, SERVER), now, other, &seg(other.port(), PORT, 1, 0, Flags::SYN), &[]);
+    // A new SYN from the client's port, well above the old RCV.NXT.
+    let syn = seg(client.port(), PORT, fin_seq.wrapping_add(100_000), 0, Flags::SYN);
+    let out = forge(stack(&mut net, SERVER), now, client, &syn, &[]);
+    assert!(out.iter().all(|o| !o.has(Flags::SYN)), "answered with a cookie: {out:?}");
+    assert_eq!(stack(&mut net, SERVER).time_wait_count(), 1, "the SYN queue was full");
+
+    stack(&mut net, SERVER).unlisten(now, PORT);
+    forge(stack(&mut net, SERVER), now, client, &syn, &[]);
+    assert_eq!(stack(&mut net, SERVER).time_wait_count(), 1, "nobody listens");
+    assert_eq!(stack(&mut net, SERVER).counters().time_wait_reopened, 0);
+}
+
+/// §3.10.7.4: a FIN in TIME-WAIT restarts the 2·MSL clock only if it is
+/// the peer's FIN again (the one RCV.NXT acknowledges). An old FIN from
+/// elsewhere in the sequence space gets an ACK, and the clock runs on.
+#[test]
+fn an_old_fin_does_not_extend_time_wait() {
+    let (mut net, c, s, client) = connection(config(SERVER_ADDR));
+    let (fin_seq, _) = rcv_snd(&mut net, s);
+    server_closes_first(&mut net, c, s);
+    assert_eq!(stack(&mut net, SERVER).time_wait_count(), 1);
+    let entered = net.now();
+    idle(&mut net, MSL);
+    let now = net.now();
+    let old_fin = seg(client.port(), PORT, fin_seq.wrapping_sub(5000), 0, Flags::FIN | Flags::ACK);
+    let out = forge(stack(&mut net, SERVER), now, client, &old_fin, &[]);
+    assert_eq!(out.iter().map(|s| (s.flags(), s.ack())).collect::<Vec<_>>(), [(Flags::ACK, fin_seq + 1)]);
+    net.run_until(entered + MSL * 2, |_| false);
+    assert_eq!(stack(&mut net, SERVER).time_wait_count(), 0, "the old FIN restarted the clock");
+}
+
+// ----------------------------------------------------------------------
+// The peer's MSS (RFC 9293 §3.7.1; Linux's TCP_MIN_SND_MSS, CVE-2019-11479)
+// ----------------------------------------------------------------------
+
+/// A peer that says its MSS is 1 (or 0) would have us cut data into
+/// segments of a byte, 40 bytes of headers each: its MSS is taken as 48
+/// at least, the same on the SYN queue's path and the cookie's, and data
+/// leaves in segments of 48 bytes (the last may be shorter).
+#[test]
+fn a_tiny_peer_mss_is_raised_to_48() {
+    let now = Instant::from_secs(1);
+    for mss in [1, 0, 47] {
+        for cookie in [false, true] {
+            let mut s = if cookie {
+                full_listener(config(SERVER_ADDR), now)
+            } else {
+                let mut s = Stack::new(config(SERVER_ADDR));
+                s.listen(PORT, 8).unwrap();
+                s
+            };
+            let from = SocketAddrV4::new(CLIENT_ADDR, 40000);
+            let mut syn = seg(from.port(), PORT, 100, 0, Flags::SYN);
+            syn.options.mss = Some(mss);
+            let syn_ack = forge(&mut s, now, from, &syn, &[]);
+            assert_eq!(syn_ack.len(), 1);
+            forge(&mut s, now, from, &seg(from.port(), PORT, 101, syn_ack[0].seq() + 1, Flags::ACK), &[]);
+            let h = s.accept(PORT).expect("the handshake completed");
+            assert_eq!(s.tcb(h).unwrap().snd_mss, 48, "MSS {mss}, cookie {cookie}");
+            s.set_nodelay(h, true);
+            s.send(now, h, &[7; 200]).unwrap();
+            let sizes: Vec<usize> = output(&mut s, now).iter().map(|o| o.len).collect();
+            assert_eq!(sizes, [48, 48, 48, 48, 8], "MSS {mss}, cookie {cookie}");
+        }
+    }
 }

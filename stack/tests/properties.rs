@@ -93,13 +93,14 @@ fn scenario(max_len: usize) -> impl Strategy<Value = Scenario> {
 
 /// A stack's configuration for these tests. Under 20 % loss and 20 %
 /// corruption each way a segment and its ACK both get through only two
-/// times in five, so the default retry limits (6 for a SYN, 12 for data)
-/// would now and then give up, which is correct behaviour but not what
-/// these tests are about: they are raised.
+/// times in five, so the default limits (3 minutes for a SYN, 2 for a
+/// SYN,ACK, 12 retries for data) would now and then give up, which is
+/// correct behaviour but not what these tests are about: they are raised.
 fn test_config(addr: std::net::Ipv4Addr, mtu: usize) -> Config {
     let mut c = config(addr);
     c.mtu = mtu;
-    c.syn_retries = 30;
+    c.syn_timeout = Duration::from_secs(30 * 60);
+    c.syn_ack_timeout = Duration::from_secs(30 * 60);
     c.max_retries = 30;
     c
 }

@@ -563,3 +563,32 @@ fn abort_in_last_ack_sends_no_rst() {
     assert_eq!(stack(&mut net, SERVER).state(s), None);
     assert!(captured(&mut net).iter().all(|seg| !seg.has(Flags::RST)));
 }
+
+/// MUST-23 (§3.8.3): R2 for a SYN must let it be retransmitted for at
+/// least 3 minutes. A connect to a host that never answers is still
+/// retrying at 180 s of virtual time, and gives up, timed out, at the
+/// first retransmission timeout after (the RTO is capped at 60 s).
+#[test]
+fn an_active_open_retries_its_syn_for_three_minutes() {
+    let three_minutes = Instant::from_secs(180);
+    let mut s = Stack::new(config(CLIENT_ADDR));
+    let c = s.connect(Instant::ZERO, server_addr()).unwrap();
+    let mut syns = output(&mut s, Instant::ZERO).len();
+    let mut gave_up = None;
+    while let Some(at) = s.poll_at() {
+        s.poll(at);
+        syns += output(&mut s, at).iter().filter(|seg| seg.has(Flags::SYN)).count();
+        if at <= three_minutes {
+            assert_eq!(s.state(c), Some(State::SynSent), "gave up at {at}, before 3 minutes, after {syns} SYNs");
+        } else if s.state(c) == Some(State::Closed) {
+            gave_up = Some(at);
+            break;
+        }
+    }
+    let gave_up = gave_up.expect("the open attempt never ended");
+    assert!(gave_up <= three_minutes + Duration::from_secs(60), "gave up only at {gave_up}");
+    // Sent at 0, 1, 3, 7, 15, 31, 63, 123 s; the timeout at 183 s ends it.
+    assert_eq!(syns, 8);
+    assert_eq!(s.recv(gave_up, c, &mut [0; 4]), Err(Error::TimedOut));
+    assert_eq!(s.counters().connections_timed_out, 1);
+}

@@ -26,7 +26,7 @@ use std::collections::{HashMap, VecDeque};
 
 use super::isn::{IsnGenerator, Start};
 use super::syn_cookie::{self, SynCookies};
-use super::tcb::{reset_for, Context, Segment, DEFAULT_MSS};
+use super::tcb::{reset_for, Context, Segment};
 use super::{Error, FourTuple, SocketHandle};
 use crate::time::Instant;
 use crate::wire::seq::SeqNum;
@@ -149,8 +149,9 @@ impl Listeners {
     }
 
     /// §3.10.7.1 CLOSED and §3.10.7.2 LISTEN: a segment that found neither
-    /// a connection nor a TIME-WAIT entry. `after_time_wait` is SND.NXT of
-    /// the TIME-WAIT connection a SYN just ended (§3.6.1, MAY-2).
+    /// a connection nor a TIME-WAIT entry, or a SYN that may reopen one:
+    /// then `after_time_wait` is SND.NXT of the TIME-WAIT connection, which
+    /// the stack ends only if this opens a new one (§3.6.1, MAY-2).
     pub fn on_segment(
         &mut self,
         cx: &mut Context,
@@ -187,7 +188,9 @@ impl Listeners {
             return Decision::Drop;
         }
         if listener.syn_queue >= cx.config.max_syn_queue {
-            if !cx.config.syn_cookies {
+            // A cookie's ISS could not be kept above the TIME-WAIT
+            // incarnation's: drop the SYN instead (RFC 6191 §2).
+            if !cx.config.syn_cookies || after_time_wait.is_some() {
                 cx.counters.drops.syn_queue_full += 1;
                 return Decision::Drop;
             }
@@ -208,8 +211,7 @@ impl Listeners {
     /// The SYN queue is full: the SYN,ACK whose ISS is a SYN cookie
     /// (RFC 4987 §3.6, `syn_cookie.rs`).
     fn cookie_syn_ack(&self, cx: &mut Context, tuple: FourTuple, syn: &TcpRepr) -> TcpRepr {
-        let peer_mss = syn.options.mss.unwrap_or(DEFAULT_MSS as u16);
-        let iss = self.cookies.make(cx.now, tuple.local, tuple.remote, syn.seq_number, peer_mss);
+        let iss = self.cookies.make(cx.now, tuple.local, tuple.remote, syn.seq_number, syn.options.mss);
         let mss = cx.config.mss().min(u16::MAX as usize) as u16;
         let window = cx.config.recv_buffer.min(u16::MAX as usize) as u16;
         cx.counters.syn_cookies_sent += 1;

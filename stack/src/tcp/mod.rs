@@ -77,9 +77,16 @@ pub struct Config {
     /// Retransmissions in a row before a synchronized connection is
     /// aborted (R2 of §3.8.3: at least 100 s with the backoff).
     pub max_retries: u32,
-    /// The same for SYN and SYN,ACK (R2 for SYN: at least 3 minutes for
-    /// an active open; a passive one gives up sooner, as Linux does).
-    pub syn_retries: u32,
+    /// R2 of §3.8.3 for an active open's SYN, as a time: the first
+    /// retransmission timeout this long after the OPEN ends the attempt
+    /// (with the RTO doubling from 1 s to its 60 s cap, at 183 s for 180 s).
+    /// MUST-23: at least 3 minutes.
+    pub syn_timeout: Duration,
+    /// The same for the SYN,ACK of a passive open. Shorter, as Linux's:
+    /// nobody waits on a half-open connection, and one that a SYN flood
+    /// left should not hold its place in the SYN queue long (RFC 4987
+    /// §3.2); the client's next SYN makes it anew.
+    pub syn_ack_timeout: Duration,
     /// Out-of-order segments held per connection.
     pub max_ooo_segments: usize,
     /// Offer selective acknowledgments (RFC 2018) in our SYNs.
@@ -123,7 +130,8 @@ impl Config {
             delayed_ack: Duration::from_millis(40),
             fin_wait_2_timeout: Duration::from_secs(60),
             max_retries: 12,
-            syn_retries: 6,
+            syn_timeout: Duration::from_secs(180),
+            syn_ack_timeout: Duration::from_secs(120),
             max_ooo_segments: 64,
             sack: true,
             max_sack_blocks: 64,

@@ -19,6 +19,7 @@
 //!   t:         a counter that ticks every 64 s; a cookie is good while t
 //!              is the same or one more (64 to 128 s)
 //!   MSS index: into MSS_TABLE, the largest entry not above the client's MSS
+//!              (as `tcb::peer_mss` takes it: at least 48, the first entry)
 //!   MAC:       what a forger must guess: 1 chance in 2^24 per try
 //! ```
 //!
@@ -29,9 +30,11 @@
 //! retransmitted SYN gets a new one); only a segment at the client's ISN + 1
 //! brings the cookie back (if the client's ACK and first data segment are
 //! lost, its second one is answered with RST, as in Linux); and a SYN that
-//! reopens a 4-tuple in TIME-WAIT cannot be promised an ISS above the old
-//! connection's (MAY-2 of RFC 9293 §3.6.1). A cookie's ISS does not follow the
-//! ISN clock of RFC 9293 §3.4.1; its 24-bit MAC is the unpredictable part.
+//! would reopen a 4-tuple in TIME-WAIT cannot be promised an ISS above the
+//! old connection's (MAY-2 of RFC 9293 §3.6.1), so it gets no cookie but is
+//! dropped, and TIME-WAIT goes on (RFC 6191 §2). A cookie's ISS does not
+//! follow the ISN clock of RFC 9293 §3.4.1; its 24-bit MAC is the
+//! unpredictable part.
 //! The stack sends cookies only while the queue is full, and looks for them
 //! in ACKs only until the last one sent has expired.
 
@@ -39,14 +42,16 @@ use core::hash::Hasher;
 use std::net::SocketAddrV4;
 
 use super::isn::keyed_hash;
+use super::tcb::{peer_mss, MIN_PEER_MSS};
 use crate::time::{Duration, Instant};
 use crate::wire::seq::SeqNum;
 use crate::wire::tcp::{Flags, TcpOptions, TcpRepr};
 
-/// The MSS values a cookie can keep: the usual ones of IPv4 paths, from a
-/// minimal one (RFC 9293 only promises 536, but some peers say less) over
-/// tunnels, PPPoE and Ethernet to jumbo frames and Linux's `lo`.
-pub const MSS_TABLE: [u16; 8] = [48, 536, 1220, 1380, 1440, 1460, 8960, 65495];
+/// The MSS values a cookie can keep: the usual ones of IPv4 paths, from the
+/// least we take from any peer (RFC 9293 only promises 536, but some peers
+/// say less) over tunnels, PPPoE and Ethernet to jumbo frames and Linux's
+/// `lo`.
+pub const MSS_TABLE: [u16; 8] = [MIN_PEER_MSS as u16, 536, 1220, 1380, 1440, 1460, 8960, 65495];
 
 /// How often the cookie's time counter ticks.
 const PERIOD: Duration = Duration::from_secs(64);
@@ -70,12 +75,21 @@ impl SynCookies {
         SynCookies { key }
     }
 
-    /// The ISS that answers a SYN from `remote` to `local` with ISN `irs`,
-    /// offering `peer_mss` (536 when the SYN had no MSS option); and the MSS
-    /// the cookie keeps.
-    pub fn make(&self, now: Instant, local: SocketAddrV4, remote: SocketAddrV4, irs: SeqNum, peer_mss: u16) -> SeqNum {
+    /// The ISS that answers a SYN from `remote` to `local` with ISN `irs`
+    /// and MSS option `syn_mss`: it keeps the MSS the connection would have
+    /// used (`peer_mss`), rounded down to the table.
+    pub fn make(
+        &self,
+        now: Instant,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        irs: SeqNum,
+        syn_mss: Option<u16>,
+    ) -> SeqNum {
         let t = counter(now);
-        let index = MSS_TABLE.iter().rposition(|&m| m <= peer_mss).unwrap_or(0) as u32;
+        let mss = peer_mss(syn_mss);
+        // Entry 0 is MIN_PEER_MSS, which `peer_mss` never goes below.
+        let index = MSS_TABLE.iter().rposition(|&m| usize::from(m) <= mss).unwrap_or(0) as u32;
         let mac = self.mac(local, remote, irs, t, index);
         SeqNum(((t as u32 % 32) << TIME_SHIFT) | (index << MSS_SHIFT) | mac)
     }
@@ -153,7 +167,7 @@ mod tests {
         let c = SynCookies::new([9; 16]);
         let (l, r) = addrs();
         let made = Instant::from_secs(1000 * 64 + 63);
-        let iss = c.make(made, l, r, IRS, 1460);
+        let iss = c.make(made, l, r, IRS, Some(1460));
         assert_eq!(c.check(made, l, r, IRS, iss), Some(1460));
         // The next period still takes it: just over 64 s later.
         assert_eq!(c.check(Instant::from_secs(1001 * 64 + 63), l, r, IRS, iss), Some(1460));
@@ -168,10 +182,10 @@ mod tests {
         let c = SynCookies::new([9; 16]);
         let (l, r) = addrs();
         let now = Instant::from_secs(5);
-        for (offered, kept) in [(65495, 65495), (1460, 1460), (1400, 1380), (536, 536), (1000, 536), (100, 48), (1, 48)]
-        {
+        let cases = [(65495, 65495), (1460, 1460), (1400, 1380), (536, 536), (1000, 536), (100, 48), (1, 48), (0, 48)];
+        for (offered, kept) in cases.map(|(o, k)| (Some(o), k)).into_iter().chain([(None, 536)]) {
             let iss = c.make(now, l, r, IRS, offered);
-            assert_eq!(c.check(now, l, r, IRS, iss), Some(kept), "MSS {offered}");
+            assert_eq!(c.check(now, l, r, IRS, iss), Some(kept), "MSS {offered:?}");
         }
     }
 
@@ -180,7 +194,7 @@ mod tests {
         let c = SynCookies::new([9; 16]);
         let (l, r) = addrs();
         let now = Instant::from_secs(5);
-        let iss = c.make(now, l, r, IRS, 1460);
+        let iss = c.make(now, l, r, IRS, Some(1460));
         let other: SocketAddrV4 = "10.0.0.1:40001".parse().unwrap();
         assert_eq!(c.check(now, l, other, IRS, iss), None, "another 4-tuple");
         assert_eq!(c.check(now, l, r, IRS + 1, iss), None, "another client ISN");
@@ -197,8 +211,8 @@ mod tests {
         let (l, r) = addrs();
         let now = Instant::from_secs(5);
         let other: SocketAddrV4 = "10.0.0.1:40001".parse().unwrap();
-        let a = c.make(now, l, r, IRS, 1460);
-        assert_ne!(a, c.make(now, l, other, IRS, 1460));
-        assert_ne!(a, c.make(now, l, r, IRS + 1, 1460));
+        let a = c.make(now, l, r, IRS, Some(1460));
+        assert_ne!(a, c.make(now, l, other, IRS, Some(1460)));
+        assert_ne!(a, c.make(now, l, r, IRS + 1, Some(1460)));
     }
 }

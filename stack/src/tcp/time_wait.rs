@@ -23,6 +23,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use ahash::RandomState;
 
+use super::tcb::Segment;
 use super::timestamps::{self, older};
 use super::FourTuple;
 use crate::time::Instant;
@@ -55,8 +56,11 @@ pub enum Verdict {
     Ignore,
     /// Answer with this ACK.
     Ack(TcpRepr),
-    /// A new SYN from the same peer and port: the entry is gone; treat the
-    /// SYN as a new connection attempt whose ISS must exceed `snd_nxt`.
+    /// A new SYN from the same peer and port, which may start a new
+    /// incarnation: treat it as a new connection attempt whose ISS must
+    /// exceed `snd_nxt`, and `remove` the entry once the connection is
+    /// made. If it cannot be (no room; or nobody listens, and the SYN gets
+    /// the RST of a closed port), TIME-WAIT goes on (RFC 6191 §2).
     Reopen {
         snd_nxt: SeqNum,
     },
@@ -93,7 +97,7 @@ impl TimeWaitTable {
         self.deadlines.insert((entry.expires, tuple));
     }
 
-    fn remove(&mut self, tuple: &FourTuple) -> Option<Entry> {
+    pub fn remove(&mut self, tuple: &FourTuple) -> Option<Entry> {
         let entry = self.entries.remove(tuple)?;
         self.deadlines.remove(&(entry.expires, *tuple));
         Some(entry)
@@ -125,10 +129,11 @@ impl TimeWaitTable {
         now: Instant,
         two_msl: crate::time::Duration,
         tuple: FourTuple,
-        repr: &TcpRepr,
+        seg: Segment,
         timestamps: bool,
     ) -> Verdict {
         let Some(&entry) = self.entries.get(&tuple) else { return Verdict::Ignore };
+        let repr = seg.repr;
         let flags = repr.flags;
         // RFC 1337: an RST must not end TIME-WAIT early ("TIME-WAIT
         // assassination"), or an old duplicate could reach a new connection.
@@ -140,15 +145,20 @@ impl TimeWaitTable {
         // Linux allows this too. Otherwise it is an old duplicate: ACK it.
         if flags.contains(Flags::SYN) && !flags.contains(Flags::ACK) {
             if syn_may_reopen(&entry, repr, timestamps) {
-                self.remove(&tuple);
                 return Verdict::Reopen { snd_nxt: entry.snd_nxt };
             }
             return Verdict::Ack(ack(now, &tuple, &entry));
         }
         // "The only thing that can arrive in this state is a retransmission
         // of the remote FIN. Acknowledge it, and restart the 2 MSL timeout."
+        // But the sequence number is checked first, as in every state: that
+        // retransmission is the FIN that RCV.NXT acknowledges (SEG.SEQ +
+        // SEG.LEN = RCV.NXT). A FIN elsewhere, an old duplicate or a forgery,
+        // gets the ACK and leaves the clock alone.
         if flags.contains(Flags::FIN) {
-            self.insert(tuple, Entry { expires: now + two_msl, ..entry });
+            if repr.seq_number + seg.len() == entry.rcv_nxt {
+                self.insert(tuple, Entry { expires: now + two_msl, ..entry });
+            }
             return Verdict::Ack(ack(now, &tuple, &entry));
         }
         // Anything else carrying sequence space is not acceptable: ACK it.
@@ -202,6 +212,11 @@ mod tests {
         TcpRepr { src_port: 40000, dst_port: 80, seq_number: SeqNum(seq), flags, ..TcpRepr::default() }
     }
 
+    /// `t.on_segment` for a segment without payload.
+    fn arrive(t: &mut TimeWaitTable, now: Instant, repr: &TcpRepr, offer_timestamps: bool) -> Verdict {
+        t.on_segment(now, TWO_MSL, tuple(40000), Segment { repr, payload: &[] }, offer_timestamps)
+    }
+
     const TWO_MSL: Duration = Duration::from_secs(60);
 
     fn table() -> TimeWaitTable {
@@ -229,31 +244,43 @@ mod tests {
     #[test]
     fn retransmitted_fin_is_acked_and_restarts_the_clock() {
         let mut t = table();
-        let v = t.on_segment(Instant::from_secs(10), TWO_MSL, tuple(40000), &seg(999, Flags::FIN | Flags::ACK), true);
+        let v = arrive(&mut t, Instant::from_secs(10), &seg(999, Flags::FIN | Flags::ACK), true);
         let Verdict::Ack(a) = v else { panic!("{v:?}") };
         assert_eq!((a.seq_number, a.ack_number, a.flags), (SeqNum(500), SeqNum(1000), Flags::ACK));
         assert_eq!(t.poll_at(), Some(Instant::from_secs(70)));
         assert_eq!(t.expire(Instant::from_secs(69)), 0);
     }
 
+    /// A FIN not at RCV.NXT − 1, before or after, is answered but does not
+    /// keep the entry longer.
+    #[test]
+    fn a_fin_elsewhere_is_acked_but_does_not_restart_the_clock() {
+        let mut t = table();
+        for seq in [500, 998, 1000, 1500] {
+            let v = arrive(&mut t, Instant::from_secs(10), &seg(seq, Flags::FIN | Flags::ACK), true);
+            assert!(matches!(v, Verdict::Ack(_)), "seq {seq}: {v:?}");
+            assert_eq!(t.poll_at(), Some(Instant::from_secs(60)), "seq {seq}");
+        }
+    }
+
     #[test]
     fn rst_does_not_end_time_wait() {
         let mut t = table();
-        assert_eq!(t.on_segment(Instant::ZERO, TWO_MSL, tuple(40000), &seg(1000, Flags::RST), true), Verdict::Ignore);
+        assert_eq!(arrive(&mut t, Instant::ZERO, &seg(1000, Flags::RST), true), Verdict::Ignore);
         assert!(t.contains(&tuple(40000)));
     }
 
     #[test]
     fn new_syn_above_rcv_nxt_reopens_and_old_one_is_acked() {
         let mut t = table();
-        assert!(matches!(
-            t.on_segment(Instant::ZERO, TWO_MSL, tuple(40000), &seg(900, Flags::SYN), true),
-            Verdict::Ack(_)
-        ));
+        assert!(matches!(arrive(&mut t, Instant::ZERO, &seg(900, Flags::SYN), true), Verdict::Ack(_)));
         assert_eq!(
-            t.on_segment(Instant::ZERO, TWO_MSL, tuple(40000), &seg(5000, Flags::SYN), true),
+            arrive(&mut t, Instant::ZERO, &seg(5000, Flags::SYN), true),
             Verdict::Reopen { snd_nxt: SeqNum(500) }
         );
+        // The entry stays until the stack has made the new connection.
+        assert!(t.contains(&tuple(40000)));
+        t.remove(&tuple(40000));
         assert!(t.is_empty() && t.poll_at().is_none());
     }
 
@@ -282,7 +309,7 @@ mod tests {
         ];
         for (seq, tsval, offer, reopens) in cases {
             t.insert(tuple(40000), entry);
-            let v = t.on_segment(Instant::ZERO, TWO_MSL, tuple(40000), &syn(seq, tsval), offer);
+            let v = arrive(&mut t, Instant::ZERO, &syn(seq, tsval), offer);
             assert_eq!(matches!(v, Verdict::Reopen { .. }), reopens, "seq {seq} tsval {tsval:?} offer {offer}: {v:?}");
             if let Verdict::Ack(a) = v {
                 let ts = a.options.timestamps.expect("the ACK carries timestamps");
@@ -291,7 +318,7 @@ mod tests {
         }
         // An old incarnation without timestamps: a SYN with them may go ahead.
         t.insert(tuple(40000), Entry { ts: None, ..entry });
-        let v = t.on_segment(Instant::ZERO, TWO_MSL, tuple(40000), &syn(900, Some(1)), true);
+        let v = arrive(&mut t, Instant::ZERO, &syn(900, Some(1)), true);
         assert!(matches!(v, Verdict::Reopen { .. }), "{v:?}");
     }
 }

@@ -13,7 +13,7 @@ use std::net::SocketAddrV4;
 
 use log::debug;
 
-use super::{Context, Segment, Tcb, DEFAULT_MSS};
+use super::{peer_mss, Context, Segment, Tcb};
 use crate::copy;
 use crate::tcp::autotune::RcvBuf;
 use crate::tcp::congestion::Congestion;
@@ -80,8 +80,7 @@ impl Tcb {
         }
         self.rcv_buf = RcvBuf::new(self.rcv_buf.size, cx.now, self.rcv.nxt);
         self.rcv.adv = self.rcv.nxt + self.rcv_buf.size.min(MAX_UNSCALED_WINDOW);
-        let peer_mss = syn.options.mss.map_or(DEFAULT_MSS, usize::from);
-        self.snd_mss = peer_mss.clamp(1, cx.config.mss());
+        self.snd_mss = peer_mss(syn.options.mss).min(cx.config.mss());
         self.cc = Congestion::new(cx.config.congestion, self.snd_mss, self.snd.iss, self.options.sack_permitted);
     }
 

@@ -60,6 +60,21 @@ pub use arrival::reset_for;
 /// The MSS to assume when the peer sends none (RFC 9293 §3.7.1, MUST-15).
 pub const DEFAULT_MSS: usize = 536;
 
+/// The smallest MSS taken from a peer, whatever its SYN says: room for the
+/// most options a header carries (40 bytes) and 8 bytes of data, Linux's
+/// TCP_MIN_SND_MSS. §3.7.1 sets no floor, but an MSS of 1 would have us
+/// cut the send buffer into segments of a byte under 40 bytes of headers
+/// each, as many as a peer cares to make us send (CVE-2019-11479).
+pub const MIN_PEER_MSS: usize = 48;
+
+/// The MSS a peer's SYN announces (§3.7.1): its MSS option, 536 without
+/// one, and at least `MIN_PEER_MSS`. A connection learns it from the SYN
+/// itself (`synchronize_receive`) or from a SYN cookie (`syn_cookie.rs`),
+/// both through here.
+pub fn peer_mss(option: Option<u16>) -> usize {
+    option.map_or(DEFAULT_MSS, usize::from).max(MIN_PEER_MSS)
+}
+
 /// What the stack must do with a connection after an event.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum Disposition {
@@ -249,6 +264,9 @@ pub struct Tcb {
     loss_probe: bool,
     /// Retransmission timeouts in a row without progress.
     pub retries: u32,
+    /// R2 for our SYN or SYN,ACK (§3.8.3, MUST-23), as a time: past it, a
+    /// retransmission timeout before the handshake completes ends it.
+    syn_deadline: Instant,
 
     // Timers (RFC 9293 §3.10.8): retransmission (or zero-window probe,
     // RACK's reordering window, the loss probe), the delayed ACK, and the
@@ -318,6 +336,8 @@ impl Tcb {
             tlp: Tlp::default(),
             loss_probe: false,
             retries: 0,
+            syn_deadline: cx.now
+                + if state == State::SynReceived { cx.config.syn_ack_timeout } else { cx.config.syn_timeout },
             rtx_timer: None,
             delayed_ack: None,
             fin_wait_2_timer: None,

@@ -48,9 +48,10 @@ impl Tcb {
         }
     }
 
-    /// RFC 6298 §5.4–5.7: back off, and after too many tries in a row give
-    /// up (§3.8.3, R2). What is presumed lost is sent again from SND.UNA, a
-    /// window at a time from one segment, skipping what the peer SACKed
+    /// RFC 6298 §5.4–5.7: back off, and after too many tries in a row (for
+    /// the SYN, too long) give up (§3.8.3, R2). What is presumed lost is
+    /// sent again from SND.UNA, a window at a time from one segment,
+    /// skipping what the peer SACKed
     /// (RFC 6675 §5.1): without SACK everything outstanding, with it the
     /// first segment and those RACK's clock has run out for (RFC 8985 §6.3).
     fn on_retransmission_timeout(&mut self, cx: &mut Context) {
@@ -63,8 +64,14 @@ impl Tcb {
         }
         cx.counters.rto_expirations += 1;
         self.retries += 1;
-        let limit = if self.state.is_synchronized() { cx.config.max_retries } else { cx.config.syn_retries };
-        if self.retries > limit {
+        // R2 (§3.8.3): for data, a number of retransmissions; for the SYN,
+        // a time, as MUST-23 states it (`Config::syn_timeout`).
+        let give_up = if self.state.is_synchronized() {
+            self.retries > cx.config.max_retries
+        } else {
+            cx.now >= self.syn_deadline
+        };
+        if give_up {
             cx.counters.connections_timed_out += 1;
             self.fail(Error::TimedOut, "retransmission limit reached");
             return;
