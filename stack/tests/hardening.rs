@@ -504,6 +504,28 @@ fn data_past_the_window_is_not_buffered() {
     assert_eq!(acks, [(rcv_nxt + 1000, 0)], "an ACK of what fit, with a zero window");
 }
 
+/// At our zero window no segment with text is acceptable, "but special
+/// allowance should be made to accept valid ACKs" (§3.10.7.4 "first"): a
+/// peer probing our shut window with a byte at RCV.NXT has its ACK
+/// processed, its byte dropped, and is answered with the window.
+#[test]
+fn an_ack_is_processed_at_our_zero_window() {
+    let mut server = config(SERVER_ADDR);
+    server.recv_buffer = 1000;
+    let (mut net, _c, s, client) = connection(server);
+    let (rcv_nxt, snd_nxt) = rcv_snd(&mut net, s);
+    let now = net.now();
+    forge(stack(&mut net, SERVER), now, client, &seg(client.port(), PORT, rcv_nxt, snd_nxt, Flags::ACK), &[7; 1000]);
+    stack(&mut net, SERVER).send(now, s, &[1; 100]).unwrap();
+    output(stack(&mut net, SERVER), now);
+    let probe = seg(client.port(), PORT, rcv_nxt + 1000, snd_nxt + 100, Flags::ACK);
+    let out = forge(stack(&mut net, SERVER), now, client, &probe, &[8]);
+    let t = stack(&mut net, SERVER).tcb(s).unwrap();
+    assert_eq!((t.snd.una.0, t.recv_queue()), (snd_nxt + 100, 1000), "the ACK taken, the byte not");
+    let acks: Vec<_> = out.iter().map(|a| (a.seq(), a.ack(), a.repr.window_len)).collect();
+    assert_eq!(acks, [(snd_nxt + 100, rcv_nxt + 1000, 0)], "the probe answered");
+}
+
 /// A half-open connection whose client vanished (a spoofed SYN's) gives up
 /// after `syn_retries` retransmissions of its SYN,ACK, is counted, and
 /// frees its place in the SYN queue.

@@ -169,10 +169,19 @@ impl Tcb {
         if !self.acceptable(&seg) {
             if flags.contains(Flags::SYN) {
                 self.challenge_ack(cx);
-            } else if !flags.contains(Flags::RST) {
+                return None;
+            }
+            if !flags.contains(Flags::RST) {
                 self.ack_now = true;
             }
-            return None;
+            // "If the RCV.WND is zero, no segments will be acceptable, but
+            // special allowance should be made to accept valid ACKs, URGs,
+            // and RSTs": text at RCV.NXT (the peer probing our shut window)
+            // goes on for its RST and ACK; the seventh step finds no room
+            // for its text.
+            if !(self.rcv.wnd() == 0 && repr.seq_number == self.rcv.nxt) {
+                return None;
+            }
         }
         // §4.3, §5.3 R3: the segment is in the window; it may be the newest.
         if let Some(ts) = ts {
