@@ -526,6 +526,28 @@ fn an_ack_is_processed_at_our_zero_window() {
     assert_eq!(acks, [(snd_nxt + 100, rcv_nxt + 1000, 0)], "the probe answered");
 }
 
+/// An in-order FIN ends the stream: data held out of order past it
+/// (which a conforming peer never sent) is discarded, not delivered
+/// (§3.10.7.4 "eighth"), and no longer reported in SACK blocks.
+#[test]
+fn held_data_past_an_in_order_fin_is_discarded() {
+    let (mut net, _c, s, client) = connection(config(SERVER_ADDR));
+    let (rcv_nxt, snd_nxt) = rcv_snd(&mut net, s);
+    let now = net.now();
+    for (at, len) in [(10, 10), (3, 12)] {
+        let held = seg(client.port(), PORT, rcv_nxt + at, snd_nxt, Flags::ACK);
+        forge(stack(&mut net, SERVER), now, client, &held, &vec![b'x'; len]);
+    }
+    let fin = seg(client.port(), PORT, rcv_nxt, snd_nxt, Flags::ACK | Flags::FIN);
+    let out = forge(stack(&mut net, SERVER), now, client, &fin, b"hello");
+    assert_eq!(read_all(&mut net, SERVER, s), b"hello");
+    assert_eq!(stack(&mut net, SERVER).recv(now, s, &mut [0; 10]), Ok(0), "then end of stream");
+    assert_eq!(stack(&mut net, SERVER).state(s), Some(State::CloseWait));
+    assert_eq!(stack(&mut net, SERVER).tcb(s).unwrap().ooo_segments(), 0);
+    let acks: Vec<_> = out.iter().map(|a| (a.ack(), a.repr.options.sack_blocks[0])).collect();
+    assert_eq!(acks, [(rcv_nxt + 6, None)], "the FIN acknowledged, nothing past it SACKed");
+}
+
 /// A half-open connection whose client vanished (a spoofed SYN's) gives up
 /// after `syn_retries` retransmissions of its SYN,ACK, is counted, and
 /// frees its place in the SYN queue.

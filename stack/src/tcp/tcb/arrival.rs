@@ -335,17 +335,21 @@ impl Tcb {
         }
         let filled_gap = !self.ooo.is_empty();
         self.deliver(data);
-        let (rcv_nxt, held_fin) = {
+        if fin {
+            // Nothing follows the FIN: what is held lies past the end of
+            // the stream, and is no data of the peer's.
+            self.ooo.clear();
+        } else {
             let rx = &mut self.rx;
             let orphaned = self.orphaned;
-            self.ooo.drain(self.rcv.nxt, |d| {
+            let (rcv_nxt, held_fin) = self.ooo.drain(self.rcv.nxt, |d| {
                 if !orphaned {
                     copy::append(rx, d);
                 }
-            })
-        };
-        self.rcv.nxt = rcv_nxt;
-        let fin = fin || held_fin;
+            });
+            self.rcv.nxt = rcv_nxt;
+            fin = held_fin;
+        }
         if !data.is_empty() || filled_gap {
             self.ready |= Ready::READABLE;
             // ACK every second segment at once, otherwise after the delay;
