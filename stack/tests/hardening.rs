@@ -548,6 +548,26 @@ fn held_data_past_an_in_order_fin_is_discarded() {
     assert_eq!(acks, [(rcv_nxt + 6, None)], "the FIN acknowledged, nothing past it SACKed");
 }
 
+/// The send window is taken only from an ACK within SND.UNA ≤ SEG.ACK ≤
+/// SND.NXT (§3.10.7.4 "fifth"): an old ACK, below SND.UNA, does not set
+/// it, however new its sequence number.
+#[test]
+fn an_old_ack_does_not_update_the_send_window() {
+    let (mut net, _c, s, client) = connection(config(SERVER_ADDR));
+    let (rcv_nxt, snd_nxt) = rcv_snd(&mut net, s);
+    let now = net.now();
+    stack(&mut net, SERVER).send(now, s, &[1; 100]).unwrap();
+    output(stack(&mut net, SERVER), now);
+    let new = seg(client.port(), PORT, rcv_nxt, snd_nxt + 100, Flags::ACK);
+    forge(stack(&mut net, SERVER), now, client, &new, b"0123456789");
+    let wnd = stack(&mut net, SERVER).tcb(s).unwrap().snd.wnd;
+    let old = TcpRepr { window_len: 1000, ..seg(client.port(), PORT, rcv_nxt + 10, snd_nxt, Flags::ACK) };
+    forge(stack(&mut net, SERVER), now, client, &old, b"abcde");
+    let t = stack(&mut net, SERVER).tcb(s).unwrap();
+    assert_eq!((t.snd.una.0, t.recv_queue()), (snd_nxt + 100, 15));
+    assert_eq!((t.snd.wnd, t.snd.wl1.0), (wnd, rcv_nxt), "SEG.ACK < SND.UNA: the window stays");
+}
+
 /// A half-open connection whose client vanished (a spoofed SYN's) gives up
 /// after `syn_retries` retransmissions of its SYN,ACK, is counted, and
 /// frees its place in the SYN queue.
