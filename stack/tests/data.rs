@@ -202,6 +202,29 @@ fn zero_window_probes_leave_our_acks_acceptable() {
     assert!(ours.iter().all(|&(seq, len)| len == 0 && (seq == una.0 || seq == (una - 1).0)), "{ours:?}");
 }
 
+/// A peer that vanishes while its window is shut: the connection stays
+/// open only as long as the probes are answered (§3.8.6.1, MUST-37);
+/// unanswered, each counts as a retry, and after `max_retries` of them
+/// the connection is aborted and the application told (§3.8.3).
+#[test]
+fn unanswered_zero_window_probes_give_up() {
+    let mut client = config(CLIENT_ADDR);
+    client.max_retries = 5;
+    let mut server = config(SERVER_ADDR);
+    server.recv_buffer = 8192;
+    let mut net = pair_with(Faults::default(), client, server);
+    let (c, _s) = establish(&mut net);
+    let now = net.now();
+    assert_eq!(stack(&mut net, CLIENT).send(now, c, &pattern(20_000, 10)), Ok(20_000));
+    idle(&mut net, Duration::from_millis(100));
+    assert_eq!(stack(&mut net, CLIENT).tcb(c).unwrap().snd.wnd, 0, "the server's window is shut");
+    net.host_mut(SERVER).drop_if = Some(Box::new(|_| true));
+    run(&mut net, Duration::from_secs(600), |n| stack(n, CLIENT).state(c) == Some(State::Closed));
+    let now = net.now();
+    assert_eq!(stack(&mut net, CLIENT).recv(now, c, &mut [0; 8]), Err(Error::TimedOut));
+    assert_eq!(net.host(CLIENT).stack.counters().connections_timed_out, 1);
+}
+
 /// ABORT of a connection whose peer keeps its window shut, after our window
 /// probes: the RST must sit inside its window (here exactly RCV.NXT), or
 /// the peer drops it and never learns the connection is gone.
