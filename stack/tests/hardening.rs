@@ -526,6 +526,29 @@ fn an_ack_is_processed_at_our_zero_window() {
     assert_eq!(acks, [(snd_nxt + 100, rcv_nxt + 1000, 0)], "the probe answered");
 }
 
+/// The FIN takes a sequence number, so it waits for room in the peer's
+/// window like data (§3.8.6): sent past the right edge it would carry
+/// SND.NXT where a shut window accepts none of our ACKs. It goes when the
+/// window opens.
+#[test]
+fn the_fin_waits_for_room_in_the_window() {
+    let (mut net, _c, s, client) = connection(config(SERVER_ADDR));
+    let (rcv_nxt, snd_nxt) = rcv_snd(&mut net, s);
+    let unit = 1 << stack(&mut net, SERVER).tcb(s).unwrap().options.snd_shift();
+    let now = net.now();
+    let shut = |ack, window_len| TcpRepr { window_len, ..seg(client.port(), PORT, rcv_nxt, ack, Flags::ACK) };
+    forge(stack(&mut net, SERVER), now, client, &shut(snd_nxt, 1), &[]);
+    stack(&mut net, SERVER).send(now, s, &vec![1; unit]).unwrap();
+    stack(&mut net, SERVER).shutdown(now, s).unwrap();
+    let out = output(stack(&mut net, SERVER), now);
+    assert_eq!(out.iter().map(|d| (d.len, d.has(Flags::FIN))).collect::<Vec<_>>(), [(unit, false)]);
+    let out = forge(stack(&mut net, SERVER), now, client, &shut(snd_nxt + unit as u32, 0), &[]);
+    assert!(out.is_empty(), "no FIN into a shut window: {:?}", picture(&out));
+    assert_eq!(stack(&mut net, SERVER).tcb(s).unwrap().snd.nxt.0, snd_nxt + unit as u32);
+    let out = forge(stack(&mut net, SERVER), now, client, &shut(snd_nxt + unit as u32, 1), &[]);
+    assert_eq!(out.iter().map(|f| (f.seq(), f.has(Flags::FIN))).collect::<Vec<_>>(), [(snd_nxt + unit as u32, true)]);
+}
+
 /// An in-order FIN ends the stream: data held out of order past it
 /// (which a conforming peer never sent) is discarded, not delivered
 /// (§3.10.7.4 "eighth"), and no longer reported in SACK blocks.

@@ -41,7 +41,8 @@ impl Tcb {
                 // be waiting for this retransmission.
                 self.rtt_timing = None;
             }
-            // A queued FIN rides along when it follows the last data byte.
+            // A queued FIN rides along when it follows the last data byte
+            // and fits in the window.
             self.snd.nxt = self.snd.nxt.max(end);
             sent = true;
             sent_new |= !resent && !probe;
@@ -106,7 +107,8 @@ impl Tcb {
     /// 4. the first lost segment not resent yet (RFC 6675's NextSeg() rule
     ///    1, lost as RACK or the timer says), if cwnd − pipe holds it;
     /// 5. new data within cwnd − pipe and the peer's window (NextSeg() rule
-    ///    2), as Nagle and silly window avoidance allow, then the FIN.
+    ///    2), as Nagle and silly window avoidance allow, then the FIN, when
+    ///    the window has room for it (`fin_fits`).
     ///
     /// A zero window's probe is no segment of the stream: `dispatch` sends
     /// it after these.
@@ -171,7 +173,7 @@ impl Tcb {
         let unsent = self.tx_end().max(seq) - seq;
         let fin_unsent = self.fin_queued && seq <= self.tx_end();
         if unsent == 0 {
-            return fin_unsent.then_some((seq, 0));
+            return (fin_unsent && self.fin_fits()).then_some((seq, 0));
         }
         let in_flight = seq - self.snd.una;
         let usable = self.snd.wnd.saturating_sub(in_flight).min(room);
@@ -192,6 +194,15 @@ impl Tcb {
         } else {
             None
         }
+    }
+
+    /// The FIN takes a sequence number, so it goes only where the peer's
+    /// window has room for it (§3.8.6), unless it was sent before: past
+    /// the right edge it would carry SND.NXT beyond the one number a shut
+    /// window accepts, and the peer would hear none of our ACKs (as a
+    /// window probe of new data would).
+    fn fin_fits(&self) -> bool {
+        self.snd.nxt > self.tx_end() || self.tx_end() < self.snd.una + self.snd.wnd
     }
 
     /// RFC 6675's SetPipe(): the bytes still in the network (`SentLog::pipe`).
@@ -244,7 +255,7 @@ impl Tcb {
         if len > 0 && end == self.tx_end() {
             repr.flags |= Flags::PSH; // the last segment of what was written
         }
-        if self.fin_queued && end == self.tx_end() {
+        if self.fin_queued && end == self.tx_end() && self.fin_fits() {
             repr.flags |= Flags::FIN;
             end += 1;
         }
