@@ -150,7 +150,8 @@ fn zero_window_is_probed_and_may_last_long() {
     assert_eq!(stack(&mut net, CLIENT).state(c), Some(State::Established), "ten minutes of zero window is fine");
     let segs = captured(&mut net);
     assert!(segs.iter().any(|s| s.is_from_server() && s.repr.window_len == 0));
-    let probes: Vec<_> = segs.iter().filter(|s| !s.is_from_server() && s.len == 1).collect();
+    let una = stack(&mut net, CLIENT).tcb(c).unwrap().snd.una;
+    let probes: Vec<_> = segs.iter().filter(|s| !s.is_from_server() && s.seq() == (una - 1).0).collect();
     assert!(probes.len() >= 5, "probes: {}", probes.len());
     let gaps: Vec<_> = probes.windows(2).map(|w| w[1].at - w[0].at).collect();
     assert!(gaps.windows(2).all(|g| g[1] >= g[0]), "backoff: {gaps:?}");
@@ -164,10 +165,69 @@ fn zero_window_is_probed_and_may_last_long() {
     assert_eq!(all, data);
 }
 
-/// ABORT of a connection whose peer keeps its window shut: our window probe
-/// went past the window, so SND.NXT is beyond what the peer accepts; the RST
-/// must sit inside its window (here exactly RCV.NXT), or the peer drops it
-/// and never learns the connection is gone.
+/// A peer whose window stays shut while it goes on sending to us (its
+/// application writes but does not read). A zero-window probe is
+/// SND.UNA − 1 with no data, as Linux's (§3.8.6.1), and leaves SND.NXT
+/// where it is: every ACK we send after it still sits at the peer's
+/// RCV.NXT, the one sequence number a shut window accepts (§3.10.7.4
+/// "first"), so the peer hears our ACKs of its data and does not time
+/// out, for minutes.
+#[test]
+fn zero_window_probes_leave_our_acks_acceptable() {
+    let mut server = config(SERVER_ADDR);
+    server.recv_buffer = 8192;
+    let mut net = pair_with(Faults::default(), config(CLIENT_ADDR), server);
+    let (c, s) = establish(&mut net);
+    let now = net.now();
+    assert_eq!(stack(&mut net, CLIENT).send(now, c, &pattern(20_000, 8)), Ok(20_000));
+    idle(&mut net, Duration::from_millis(100));
+    let una = stack(&mut net, CLIENT).tcb(c).unwrap().snd.una;
+    assert_eq!(stack(&mut net, CLIENT).tcb(c).unwrap().snd.wnd, 0, "the server's window is shut");
+    net.capture(true);
+    let down = pattern(600_000, 9);
+    let (mut sent, mut got) = (0, Vec::new());
+    for second in 1..=600 {
+        let now = net.now();
+        sent += stack(&mut net, SERVER).send(now, s, &down[sent..1000 * second]).unwrap_or(0);
+        idle(&mut net, Duration::from_secs(1));
+        got.extend(read_all(&mut net, CLIENT, c));
+    }
+    assert_eq!(stack(&mut net, SERVER).state(s), Some(State::Established), "ten minutes with our window shut");
+    assert_eq!(stack(&mut net, SERVER).tcb(s).unwrap().send_queue(), 0, "the server's data all acknowledged");
+    assert_eq!(got, down);
+    let segs = captured(&mut net);
+    let ours: Vec<_> = segs.iter().filter(|s| !s.is_from_server()).map(|s| (s.seq(), s.len)).collect();
+    let probes = ours.iter().filter(|&&(seq, _)| seq == (una - 1).0).count();
+    assert!(probes >= 5, "probes: {probes}");
+    assert!(ours.iter().all(|&(seq, len)| len == 0 && (seq == una.0 || seq == (una - 1).0)), "{ours:?}");
+}
+
+/// A peer that vanishes while its window is shut: the connection stays
+/// open only as long as the probes are answered (§3.8.6.1, MUST-37);
+/// unanswered, each counts as a retry, and after `max_retries` of them
+/// the connection is aborted and the application told (§3.8.3).
+#[test]
+fn unanswered_zero_window_probes_give_up() {
+    let mut client = config(CLIENT_ADDR);
+    client.max_retries = 5;
+    let mut server = config(SERVER_ADDR);
+    server.recv_buffer = 8192;
+    let mut net = pair_with(Faults::default(), client, server);
+    let (c, _s) = establish(&mut net);
+    let now = net.now();
+    assert_eq!(stack(&mut net, CLIENT).send(now, c, &pattern(20_000, 10)), Ok(20_000));
+    idle(&mut net, Duration::from_millis(100));
+    assert_eq!(stack(&mut net, CLIENT).tcb(c).unwrap().snd.wnd, 0, "the server's window is shut");
+    net.host_mut(SERVER).drop_if = Some(Box::new(|_| true));
+    run(&mut net, Duration::from_secs(600), |n| stack(n, CLIENT).state(c) == Some(State::Closed));
+    let now = net.now();
+    assert_eq!(stack(&mut net, CLIENT).recv(now, c, &mut [0; 8]), Err(Error::TimedOut));
+    assert_eq!(net.host(CLIENT).stack.counters().connections_timed_out, 1);
+}
+
+/// ABORT of a connection whose peer keeps its window shut, after our window
+/// probes: the RST must sit inside its window (here exactly RCV.NXT), or
+/// the peer drops it and never learns the connection is gone.
 #[test]
 fn abort_reaches_a_peer_with_a_zero_window() {
     let mut server = config(SERVER_ADDR);
@@ -178,8 +238,7 @@ fn abort_reaches_a_peer_with_a_zero_window() {
     assert_eq!(stack(&mut net, CLIENT).send(now, c, &pattern(20_000, 7)), Ok(20_000));
     idle(&mut net, Duration::from_secs(10));
     let tcb = stack(&mut net, CLIENT).tcb(c).unwrap();
-    assert_eq!(tcb.snd.wnd, 0);
-    assert!(tcb.snd.nxt > tcb.snd.una, "a window probe is out");
+    assert_eq!((tcb.snd.wnd, tcb.snd.nxt), (0, tcb.snd.una), "probed, nothing past the window");
     let now = net.now();
     stack(&mut net, CLIENT).abort(now, c);
     run(&mut net, Duration::from_secs(1), |n| stack(n, SERVER).state(s) == Some(State::Closed));

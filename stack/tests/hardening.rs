@@ -504,6 +504,93 @@ fn data_past_the_window_is_not_buffered() {
     assert_eq!(acks, [(rcv_nxt + 1000, 0)], "an ACK of what fit, with a zero window");
 }
 
+/// At our zero window no segment with text is acceptable, "but special
+/// allowance should be made to accept valid ACKs" (§3.10.7.4 "first"): a
+/// peer probing our shut window with a byte at RCV.NXT has its ACK
+/// processed, its byte dropped, and is answered with the window.
+#[test]
+fn an_ack_is_processed_at_our_zero_window() {
+    let mut server = config(SERVER_ADDR);
+    server.recv_buffer = 1000;
+    let (mut net, _c, s, client) = connection(server);
+    let (rcv_nxt, snd_nxt) = rcv_snd(&mut net, s);
+    let now = net.now();
+    forge(stack(&mut net, SERVER), now, client, &seg(client.port(), PORT, rcv_nxt, snd_nxt, Flags::ACK), &[7; 1000]);
+    stack(&mut net, SERVER).send(now, s, &[1; 100]).unwrap();
+    output(stack(&mut net, SERVER), now);
+    let probe = seg(client.port(), PORT, rcv_nxt + 1000, snd_nxt + 100, Flags::ACK);
+    let out = forge(stack(&mut net, SERVER), now, client, &probe, &[8]);
+    let t = stack(&mut net, SERVER).tcb(s).unwrap();
+    assert_eq!((t.snd.una.0, t.recv_queue()), (snd_nxt + 100, 1000), "the ACK taken, the byte not");
+    let acks: Vec<_> = out.iter().map(|a| (a.seq(), a.ack(), a.repr.window_len)).collect();
+    assert_eq!(acks, [(snd_nxt + 100, rcv_nxt + 1000, 0)], "the probe answered");
+}
+
+/// The FIN takes a sequence number, so it waits for room in the peer's
+/// window like data (§3.8.6): sent past the right edge it would carry
+/// SND.NXT where a shut window accepts none of our ACKs. It goes when the
+/// window opens.
+#[test]
+fn the_fin_waits_for_room_in_the_window() {
+    let (mut net, _c, s, client) = connection(config(SERVER_ADDR));
+    let (rcv_nxt, snd_nxt) = rcv_snd(&mut net, s);
+    let unit = 1 << stack(&mut net, SERVER).tcb(s).unwrap().options.snd_shift();
+    let now = net.now();
+    let shut = |ack, window_len| TcpRepr { window_len, ..seg(client.port(), PORT, rcv_nxt, ack, Flags::ACK) };
+    forge(stack(&mut net, SERVER), now, client, &shut(snd_nxt, 1), &[]);
+    stack(&mut net, SERVER).send(now, s, &vec![1; unit]).unwrap();
+    stack(&mut net, SERVER).shutdown(now, s).unwrap();
+    let out = output(stack(&mut net, SERVER), now);
+    assert_eq!(out.iter().map(|d| (d.len, d.has(Flags::FIN))).collect::<Vec<_>>(), [(unit, false)]);
+    let out = forge(stack(&mut net, SERVER), now, client, &shut(snd_nxt + unit as u32, 0), &[]);
+    assert!(out.is_empty(), "no FIN into a shut window: {:?}", picture(&out));
+    assert_eq!(stack(&mut net, SERVER).tcb(s).unwrap().snd.nxt.0, snd_nxt + unit as u32);
+    let out = forge(stack(&mut net, SERVER), now, client, &shut(snd_nxt + unit as u32, 1), &[]);
+    assert_eq!(out.iter().map(|f| (f.seq(), f.has(Flags::FIN))).collect::<Vec<_>>(), [(snd_nxt + unit as u32, true)]);
+}
+
+/// An in-order FIN ends the stream: data held out of order past it
+/// (which a conforming peer never sent) is discarded, not delivered
+/// (§3.10.7.4 "eighth"), and no longer reported in SACK blocks.
+#[test]
+fn held_data_past_an_in_order_fin_is_discarded() {
+    let (mut net, _c, s, client) = connection(config(SERVER_ADDR));
+    let (rcv_nxt, snd_nxt) = rcv_snd(&mut net, s);
+    let now = net.now();
+    for (at, len) in [(10, 10), (3, 12)] {
+        let held = seg(client.port(), PORT, rcv_nxt + at, snd_nxt, Flags::ACK);
+        forge(stack(&mut net, SERVER), now, client, &held, &vec![b'x'; len]);
+    }
+    let fin = seg(client.port(), PORT, rcv_nxt, snd_nxt, Flags::ACK | Flags::FIN);
+    let out = forge(stack(&mut net, SERVER), now, client, &fin, b"hello");
+    assert_eq!(read_all(&mut net, SERVER, s), b"hello");
+    assert_eq!(stack(&mut net, SERVER).recv(now, s, &mut [0; 10]), Ok(0), "then end of stream");
+    assert_eq!(stack(&mut net, SERVER).state(s), Some(State::CloseWait));
+    assert_eq!(stack(&mut net, SERVER).tcb(s).unwrap().ooo_segments(), 0);
+    let acks: Vec<_> = out.iter().map(|a| (a.ack(), a.repr.options.sack_blocks[0])).collect();
+    assert_eq!(acks, [(rcv_nxt + 6, None)], "the FIN acknowledged, nothing past it SACKed");
+}
+
+/// The send window is taken only from an ACK within SND.UNA ≤ SEG.ACK ≤
+/// SND.NXT (§3.10.7.4 "fifth"): an old ACK, below SND.UNA, does not set
+/// it, however new its sequence number.
+#[test]
+fn an_old_ack_does_not_update_the_send_window() {
+    let (mut net, _c, s, client) = connection(config(SERVER_ADDR));
+    let (rcv_nxt, snd_nxt) = rcv_snd(&mut net, s);
+    let now = net.now();
+    stack(&mut net, SERVER).send(now, s, &[1; 100]).unwrap();
+    output(stack(&mut net, SERVER), now);
+    let new = seg(client.port(), PORT, rcv_nxt, snd_nxt + 100, Flags::ACK);
+    forge(stack(&mut net, SERVER), now, client, &new, b"0123456789");
+    let wnd = stack(&mut net, SERVER).tcb(s).unwrap().snd.wnd;
+    let old = TcpRepr { window_len: 1000, ..seg(client.port(), PORT, rcv_nxt + 10, snd_nxt, Flags::ACK) };
+    forge(stack(&mut net, SERVER), now, client, &old, b"abcde");
+    let t = stack(&mut net, SERVER).tcb(s).unwrap();
+    assert_eq!((t.snd.una.0, t.recv_queue()), (snd_nxt + 100, 15));
+    assert_eq!((t.snd.wnd, t.snd.wl1.0), (wnd, rcv_nxt), "SEG.ACK < SND.UNA: the window stays");
+}
+
 /// A half-open connection whose client vanished (a spoofed SYN's) gives up
 /// at the first retransmission timeout past `syn_ack_timeout` (2 minutes:
 /// SYN,ACKs at 0, 1, 3, 7, 15, 31 and 63 s, the end at 123 s), is counted,

@@ -111,9 +111,14 @@ impl Reassembly {
         }
         self.held.drain(..taken);
         if fin {
-            self.held.clear(); // nothing can follow a FIN
+            self.clear(); // nothing can follow a FIN
         }
         (rcv_nxt, fin)
+    }
+
+    /// Forget everything held: the stream ended before it.
+    pub fn clear(&mut self) {
+        self.held.clear();
     }
 }
 

@@ -63,8 +63,11 @@ impl Tcb {
         if self.snd.wnd == 0 && ack == self.snd.una {
             self.retries = 0; // the peer answers our window probes: it is alive
         }
-        // Update the send window from the newest segment only.
-        if self.snd.wl1 < repr.seq_number || (self.snd.wl1 == repr.seq_number && self.snd.wl2 <= ack) {
+        // "If SND.UNA =< SEG.ACK =< SND.NXT, the send window should be
+        // updated", from the newest segment only: not an old ACK, however
+        // new its sequence number. (SND.UNA is SEG.ACK by now if it moved.)
+        let newest = self.snd.wl1 < repr.seq_number || (self.snd.wl1 == repr.seq_number && self.snd.wl2 <= ack);
+        if self.snd.una <= ack && newest {
             self.update_window(repr);
         }
         true

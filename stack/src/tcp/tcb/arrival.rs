@@ -168,10 +168,19 @@ impl Tcb {
         if !self.acceptable(&seg) {
             if flags.contains(Flags::SYN) {
                 self.challenge_ack(cx);
-            } else if !flags.contains(Flags::RST) {
+                return None;
+            }
+            if !flags.contains(Flags::RST) {
                 self.ack_now = true;
             }
-            return None;
+            // "If the RCV.WND is zero, no segments will be acceptable, but
+            // special allowance should be made to accept valid ACKs, URGs,
+            // and RSTs": text at RCV.NXT (the peer probing our shut window)
+            // goes on for its RST and ACK; the seventh step finds no room
+            // for its text.
+            if !(self.rcv.wnd() == 0 && repr.seq_number == self.rcv.nxt) {
+                return None;
+            }
         }
         // §4.3, §5.3 R3: the segment is in the window; it may be the newest.
         if let Some(ts) = ts {
@@ -325,17 +334,21 @@ impl Tcb {
         }
         let filled_gap = !self.ooo.is_empty();
         self.deliver(data);
-        let (rcv_nxt, held_fin) = {
+        if fin {
+            // Nothing follows the FIN: what is held lies past the end of
+            // the stream, and is no data of the peer's.
+            self.ooo.clear();
+        } else {
             let rx = &mut self.rx;
             let orphaned = self.orphaned;
-            self.ooo.drain(self.rcv.nxt, |d| {
+            let (rcv_nxt, held_fin) = self.ooo.drain(self.rcv.nxt, |d| {
                 if !orphaned {
                     copy::append(rx, d);
                 }
-            })
-        };
-        self.rcv.nxt = rcv_nxt;
-        let fin = fin || held_fin;
+            });
+            self.rcv.nxt = rcv_nxt;
+            fin = held_fin;
+        }
         if !data.is_empty() || filled_gap {
             self.ready |= Ready::READABLE;
             // ACK every second segment at once, otherwise after the delay;

@@ -288,7 +288,8 @@ pub struct Tcb {
     /// Fast retransmit, a partial ACK or a retransmitted SYN asked for the
     /// first unacknowledged segment again, now.
     retransmit_first: bool,
-    /// The peer's window is zero and the probe timer fired: send one byte.
+    /// The peer's window is zero and the probe timer fired: send a probe,
+    /// SND.UNA − 1 with no data (`dispatch`).
     window_probe: bool,
     /// SND.NXT − SND.UNA after the last `dispatch`.
     flight_sent: usize,

@@ -1,6 +1,6 @@
 //! Segments leave: after every event the stack calls `dispatch`, which
 //! sends what `next_segment` chooses (the SYN, a retransmission, a loss
-//! probe, new data, the FIN, a window probe), then any ACK owed. Every
+//! probe, new data, the FIN), then a window probe or any ACK owed. Every
 //! header is built by `header`: our sequence number, RCV.NXT, the window
 //! we advertise (`receive_window`, §3.8.6) and the options.
 //!
@@ -15,8 +15,8 @@ use crate::wire::seq::SeqNum;
 use crate::wire::tcp::{Flags, TcpOptions, TcpRepr};
 
 impl Tcb {
-    /// Send what `next_segment` chooses, for as long as it chooses, then
-    /// any ACK that is owed.
+    /// Send what `next_segment` chooses, for as long as it chooses, then a
+    /// zero window's probe if its timer fired, then any ACK that is owed.
     pub fn dispatch(&mut self, cx: &mut Context, emit: &mut dyn FnMut(&Tcb, Outgoing)) {
         if matches!(self.state, State::Closed | State::TimeWait) {
             return;
@@ -41,11 +41,26 @@ impl Tcb {
                 // be waiting for this retransmission.
                 self.rtt_timing = None;
             }
-            // A queued FIN rides along when it follows the last data byte.
+            // A queued FIN rides along when it follows the last data byte
+            // and fits in the window.
             self.snd.nxt = self.snd.nxt.max(end);
             sent = true;
             sent_new |= !resent && !probe;
             probed |= probe;
+        }
+        let waiting = self.tx_end() > self.snd.nxt || (self.fin_queued && self.snd.nxt <= self.tx_end());
+        let zero_window = waiting && self.state.is_synchronized() && self.snd.wnd == 0;
+        if std::mem::take(&mut self.window_probe) && zero_window && self.snd.nxt == self.snd.una {
+            // The zero-window probe (§3.8.6.1), as Linux sends it: no data,
+            // the old sequence number SND.UNA − 1. Outside the peer's
+            // window, it must be answered with an ACK and the window
+            // (§3.10.7.4 "first"); taking no sequence number, it leaves
+            // SND.NXT at the peer's RCV.NXT, the one number a shut window
+            // accepts, so the peer still hears every ACK we send. (A byte
+            // of new data would move SND.NXT past the window for good.)
+            let probe = self.header(cx, self.snd.una - 1, Flags::ACK);
+            self.transmit(cx, probe, 0, 0, emit);
+            sent = true;
         }
         if probed {
             // One probe per episode; then the retransmission timer (RFC
@@ -65,14 +80,12 @@ impl Tcb {
             self.transmit(cx, ack, 0, 0, emit);
         }
         self.flight_sent = self.snd.nxt - self.snd.una;
-        let waiting = self.tx_end() > self.snd.nxt || (self.fin_queued && self.snd.nxt <= self.tx_end());
         if waiting && self.sent.is_full() {
             cx.counters.sent_log_full += 1; // data waits for ACKs to free runs of the log
         }
         // While data is outstanding a timer runs (RFC 6298 §5.1); with a
         // zero window, data waiting and nothing in flight, the probe timer
         // (§3.8.6.1), with the retransmission timer's backoff.
-        let zero_window = waiting && self.state.is_synchronized() && self.snd.wnd == 0;
         if self.rtx_timer.is_none() && (self.snd.nxt > self.snd.una || zero_window) {
             self.rtx_timer = Some((cx.now + self.rtt.rto(), RtxTimer::Retransmission));
         }
@@ -94,8 +107,11 @@ impl Tcb {
     /// 4. the first lost segment not resent yet (RFC 6675's NextSeg() rule
     ///    1, lost as RACK or the timer says), if cwnd − pipe holds it;
     /// 5. new data within cwnd − pipe and the peer's window (NextSeg() rule
-    ///    2), as Nagle and silly window avoidance allow, then the FIN, or
-    ///    one byte into a zero window, as a probe (§3.8.6.1).
+    ///    2), as Nagle and silly window avoidance allow, then the FIN, when
+    ///    the window has room for it (`fin_fits`).
+    ///
+    /// A zero window's probe is no segment of the stream: `dispatch` sends
+    /// it after these.
     ///
     /// RFC 6675's rule 3, resending a hole not yet known lost when nothing
     /// new is left, is RACK's reordering timer's work here: it calls the
@@ -157,15 +173,11 @@ impl Tcb {
         let unsent = self.tx_end().max(seq) - seq;
         let fin_unsent = self.fin_queued && seq <= self.tx_end();
         if unsent == 0 {
-            return fin_unsent.then_some((seq, 0));
+            return (fin_unsent && self.fin_fits()).then_some((seq, 0));
         }
         let in_flight = seq - self.snd.una;
         let usable = self.snd.wnd.saturating_sub(in_flight).min(room);
         if usable == 0 {
-            if self.window_probe && in_flight == 0 {
-                self.window_probe = false;
-                return Some((seq, 1));
-            }
             return None;
         }
         let len = unsent.min(usable).min(full);
@@ -182,6 +194,15 @@ impl Tcb {
         } else {
             None
         }
+    }
+
+    /// The FIN takes a sequence number, so it goes only where the peer's
+    /// window has room for it (§3.8.6), unless it was sent before: past
+    /// the right edge it would carry SND.NXT beyond the one number a shut
+    /// window accepts, and the peer would hear none of our ACKs (as a
+    /// window probe of new data would).
+    fn fin_fits(&self) -> bool {
+        self.snd.nxt > self.tx_end() || self.tx_end() < self.snd.una + self.snd.wnd
     }
 
     /// RFC 6675's SetPipe(): the bytes still in the network (`SentLog::pipe`).
@@ -234,7 +255,7 @@ impl Tcb {
         if len > 0 && end == self.tx_end() {
             repr.flags |= Flags::PSH; // the last segment of what was written
         }
-        if self.fin_queued && end == self.tx_end() {
+        if self.fin_queued && end == self.tx_end() && self.fin_fits() {
             repr.flags |= Flags::FIN;
             end += 1;
         }

@@ -54,15 +54,15 @@ impl Tcb {
     /// skipping what the peer SACKed
     /// (RFC 6675 §5.1): without SACK everything outstanding, with it the
     /// first segment and those RACK's clock has run out for (RFC 8985 §6.3).
+    /// With nothing outstanding it was the zero-window probe timer: a probe
+    /// goes, and unanswered probes count as tries too (an answer resets
+    /// them, `process_ack`: the connection stays open while the peer
+    /// answers, MUST-37).
     fn on_retransmission_timeout(&mut self, cx: &mut Context) {
         let in_flight = self.snd.nxt - self.snd.una;
-        if in_flight == 0 {
-            // Nothing outstanding: this was the zero-window probe timer.
-            self.window_probe = true;
-            self.rtt.back_off();
-            return;
+        if in_flight > 0 {
+            cx.counters.rto_expirations += 1;
         }
-        cx.counters.rto_expirations += 1;
         self.retries += 1;
         // R2 (§3.8.3): for data, a number of retransmissions; for the SYN,
         // a time, as MUST-23 states it (`Config::syn_timeout`).
@@ -76,8 +76,12 @@ impl Tcb {
             self.fail(Error::TimedOut, "retransmission limit reached");
             return;
         }
-        self.cc.on_timeout(in_flight, self.snd.nxt);
         self.rtt.back_off();
+        if in_flight == 0 {
+            self.window_probe = true;
+            return;
+        }
+        self.cc.on_timeout(in_flight, self.snd.nxt);
         self.rtt_timing = None; // Karn: never time a retransmitted segment
         self.tlp.end_episode();
         if self.options.sack_permitted {

@@ -120,9 +120,10 @@ impl Tcb {
     /// Returns the RST to send, if any.
     /// In CLOSING, LAST-ACK and TIME-WAIT the peer has nothing left to hear:
     /// "delete the TCB" without an RST. The RST carries SND.NXT, but never
-    /// past the window's right edge, SND.UNA + SND.WND: a zero-window probe
-    /// lies beyond it, and a peer that keeps its window shut accepts an RST
-    /// only at exactly RCV.NXT (§3.10.7.4 "first"), else drops it unseen.
+    /// past the window's right edge, SND.UNA + SND.WND: what was sent before
+    /// the peer shrank its window lies beyond it, and a peer that keeps its
+    /// window shut accepts an RST only at exactly RCV.NXT (§3.10.7.4
+    /// "first"), else drops it unseen.
     /// (Linux picks the same, `tcp_acceptable_seq`.)
     pub fn abort(&mut self, cx: &Context) -> Option<TcpRepr> {
         let seq = self.snd.nxt.min(self.snd.una + self.snd.wnd);
