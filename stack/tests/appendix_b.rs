@@ -72,6 +72,13 @@ impl ByHand {
         output(&mut self.stack, self.now)
     }
 
+    /// A zero-window probe from the peer: no data, at its SND.NXT − 1.
+    fn probe(&mut self) -> Vec<Seg> {
+        let repr = seg(self.peer.port(), PORT, self.seq.wrapping_sub(1), self.iss.wrapping_add(1), Flags::ACK);
+        self.stack.receive(self.now, &packet(self.peer, server_addr(), &repr, &[]));
+        output(&mut self.stack, self.now)
+    }
+
     /// A pure ACK from the peer.
     fn ack(&mut self, acked: u32, window: u16) -> Vec<Seg> {
         self.send(Flags::empty(), acked, window, &[])
@@ -95,6 +102,22 @@ impl ByHand {
         }
         self.now = end;
         out
+    }
+
+    /// Let time pass until a timer sends something, at most `limit`;
+    /// returns what it sent.
+    fn wait_for_output(&mut self, limit: Duration) -> Vec<Seg> {
+        let end = self.now + limit;
+        while let Some(at) = self.stack.poll_at().filter(|&at| at <= end) {
+            self.now = at.max(self.now);
+            self.stack.poll(self.now);
+            let out = output(&mut self.stack, self.now);
+            if !out.is_empty() {
+                return out;
+            }
+        }
+        self.now = end;
+        Vec::new()
     }
 
     /// A segment's first byte in the stack's stream (the SYN being 0).
@@ -151,14 +174,16 @@ fn a_shrunk_window_gets_no_new_data_and_the_old_is_resent_within_it() {
     let out = p.write(&[]);
     assert_eq!(p.data(&out), []);
 
-    // Until the timer fires: its retransmissions (a loss probe of the last
-    // segment may go past the edge, MAY-7) but never a byte past SND.NXT.
+    // Then the timer resends SND.UNA's segment, with backoff (the peer is
+    // silent): 200 ms (the RTO), 400, 800, 1600 later; nothing new.
+    let shrunk = p.now;
     let out = p.wait(Duration::from_secs(3));
-    assert!(out.iter().all(|s| p.rel(s) + s.len as u32 <= 4001), "new data sent: {:?}", p.data(&out));
-    assert!(p.data(&out).contains(&(1001, 1000)), "SND.UNA's segment resent: {:?}", p.data(&out));
+    let ms = |s: &Seg| (s.at - shrunk).as_millis();
+    let sent: Vec<_> = out.iter().map(|s| (p.rel(s), s.len, ms(s))).collect();
+    assert_eq!(sent, [(1001, 1000, 200), (1001, 1000, 600), (1001, 1000, 1400), (1001, 1000, 3000)]);
 
-    // The peer takes it and opens its window: the stream resumes at 4001
-    // (the rest of what was sent, then the new data).
+    // The peer takes all four and opens its window: the new data goes,
+    // from 4001 where the stream stopped.
     let out = p.ack(4001, 8000);
     assert_eq!(out.first().map(|s| (p.rel(s), s.len)), Some((4001, 1000)), "{:?}", p.data(&out));
     assert_eq!(p.rel_seq(p.tcb().snd.una), 4001);
@@ -166,11 +191,12 @@ fn a_shrunk_window_gets_no_new_data_and_the_old_is_resent_within_it() {
 }
 
 /// SHLD-17, MUST-34: the window shrinks to zero with 3000 bytes in flight
-/// past it. The stack resends them as the timer says (MAY-7); the peer,
-/// whose window is shut, drops them and answers each with an ACK of
-/// SND.UNA and a zero window. That is no failure of the path: with
-/// `max_retries` of 3 the connection is still open after a minute and
-/// more than 3 retransmissions, and finishes when the window opens.
+/// past it. The stack resends the first segment as the timer says, past
+/// the edge (MAY-7), with backoff; the peer, whose window is shut, drops it
+/// and answers each time with an ACK of SND.UNA and a zero window. That is
+/// no failure of the path: with `max_retries` of 3 the connection is still
+/// open after 8 retransmissions and 51 s, and finishes when the window
+/// opens.
 #[test]
 fn data_past_a_window_shrunk_to_zero_does_not_time_the_connection_out() {
     let mut config = lone_config();
@@ -181,15 +207,16 @@ fn data_past_a_window_shrunk_to_zero_does_not_time_the_connection_out() {
     assert_eq!(p.data(&out), [(1, 1000), (1001, 1000), (2001, 1000), (3001, 1000)]);
     let out = p.ack(1001, 0);
     assert_eq!(p.data(&out), []);
-    let mut resent = 0;
-    for _ in 0..60 {
-        let out = p.wait(Duration::from_secs(1));
-        resent += out.iter().filter(|s| s.len > 0).count();
-        if !out.is_empty() {
-            assert!(p.ack(1001, 0).is_empty());
-        }
+    let shrunk = p.now;
+    let mut resent = Vec::new();
+    for _ in 0..8 {
+        let out = p.wait_for_output(Duration::from_secs(120));
+        resent.extend(out.iter().map(|s| (p.rel(s), s.len, (s.at - shrunk).as_millis())));
+        let out = p.ack(1001, 0);
+        assert_eq!(p.data(&out), []);
     }
-    assert!(resent > 3, "retransmissions: {resent}");
+    let times = [200, 600, 1400, 3000, 6200, 12600, 25400, 51000];
+    assert_eq!(resent, times.map(|ms| (1001, 1000, ms)), "resent with backoff, past the edge");
     assert_eq!(p.stack.state(p.h), Some(State::Established), "not timed out");
     p.ack(4001, 8000);
     assert_eq!(p.tcb().send_queue(), 0, "all acknowledged");
@@ -200,23 +227,25 @@ fn data_past_a_window_shrunk_to_zero_does_not_time_the_connection_out() {
 // §3.8.6.1: the first zero-window probe
 // ----------------------------------------------------------------------
 
-/// SHLD-29: the peer offers a zero window from the start. Data written
-/// then waits, and the first probe (no data, at SND.UNA − 1) leaves one
-/// RTO after the write, not before: here 200 ms, the least RTO, after a
-/// 10 ms handshake.
+/// SHLD-29: the peer takes the 4000 bytes its window held and shuts it,
+/// 2000 more waiting. The first probe (no data, at SND.UNA − 1) leaves one
+/// RTO after the window closed, not before: 200 ms, the least RTO, on
+/// this 10 ms path.
 #[test]
 fn the_first_zero_window_probe_leaves_one_rto_after_the_window_closed() {
-    let mut p = ByHand::open(lone_config(), 0);
-    p.wait(Duration::from_secs(1));
+    let mut p = ByHand::open(lone_config(), 4000);
+    let out = p.write(&pattern(6000, 3));
+    assert_eq!(p.data(&out).len(), 4);
+    p.now += Duration::from_millis(10);
+    let out = p.ack(4001, 0);
+    assert_eq!(p.data(&out), []);
+    let closed = p.now;
     let rto = p.tcb().rtt.rto();
     assert_eq!(rto, Duration::from_millis(200));
-    let written = p.now;
-    let out = p.write(b"waits for the window");
-    assert_eq!(p.data(&out), []);
     let out = p.wait(rto - Duration::from_millis(1));
-    assert_eq!(out.len(), 0, "nothing before one RTO");
+    assert_eq!(p.data(&out), [], "nothing before one RTO");
     let out = p.wait(Duration::from_millis(1));
-    assert_eq!(out.iter().map(|s| (p.rel(s), s.len, s.at - written)).collect::<Vec<_>>(), [(0, 0, rto)]);
+    assert_eq!(out.iter().map(|s| (p.rel(s), s.len, s.at - closed)).collect::<Vec<_>>(), [(4000, 0, rto)]);
 }
 
 // ----------------------------------------------------------------------
@@ -237,7 +266,7 @@ fn the_sender_waits_for_a_full_segment_not_a_sliver_of_window() {
     let out = p.ack(1001, 3500);
     assert_eq!(p.data(&out), [(3001, 1000)], "a full segment, and no sliver after it");
     let out = p.ack(4001, 3500);
-    assert_eq!(p.data(&out), [(4001, 1000)], "nothing in flight: all that is left");
+    assert_eq!(p.data(&out), [(4001, 1000)], "the last full segment");
 }
 
 /// SHLD-7: with 100 bytes in flight, short writes wait (Nagle) and
@@ -255,32 +284,34 @@ fn nagle_holds_short_segments_while_data_is_in_flight() {
     assert_eq!(p.data(&out), [(101, 100)], "one segment of both writes");
 }
 
-/// MUST-39: the receive window's edge moves only by min(buffer/2, MSS):
-/// here min(4096, 1460) = 1460. The peer fills the 8192-byte buffer and
-/// the window closes; the reader takes 1000 bytes: the window stays shut
-/// and no update is sent; 459 more: still shut; one more byte, 1460 free:
-/// an update at once, offering exactly 1460.
+/// MUST-39: the receive window's edge moves only by min(buffer/2, MSS)
+/// (our MSS is 1460). The peer fills the buffer and the window closes; the
+/// reader takes all but one byte of that: the window stays shut (a window
+/// probe's answer shows it) and no update is sent; one more byte, and an
+/// update goes at once, offering exactly that much. With 8192 bytes of
+/// buffer it is the MSS, 1460; with 2000, half the buffer, 1000.
 #[test]
 fn the_receive_window_opens_by_at_least_min_half_buffer_mss() {
-    let mut p = ByHand::open(lone_config(), 60_000);
-    let data = pattern(8192, 4);
-    let mut acks = Vec::new();
-    for chunk in data.chunks(1024) {
-        acks.extend(p.send(Flags::PSH, 1, 60_000, chunk));
-    }
-    acks.extend(p.wait(Duration::from_millis(100)));
-    let last = acks.last().unwrap();
-    assert_eq!((last.ack(), last.repr.window_len), (p.seq, 0), "the buffer is full");
+    for (buffer, threshold) in [(8192, 1460), (2000, 1000)] {
+        let mut config = lone_config();
+        config.recv_buffer = buffer;
+        config.recv_buffer_initial = buffer;
+        let mut p = ByHand::open(config, 60_000);
+        for chunk in pattern(buffer, 4).chunks(1000) {
+            p.send(Flags::PSH, 1, 60_000, chunk);
+        }
+        p.wait(Duration::from_millis(100));
+        let window = |out: &[Seg]| out.iter().map(|s| (s.ack(), s.repr.window_len)).collect::<Vec<_>>();
+        assert_eq!(window(&p.probe()), [(p.seq, 0)], "the buffer is full");
 
-    let mut buf = [0; 1460];
-    let (h, now) = (p.h, p.now);
-    assert_eq!(p.stack.recv(now, h, &mut buf[..1000]), Ok(1000));
-    assert_eq!(picture(&output(&mut p.stack, now)), [] as [&str; 0], "1000 free: no update");
-    assert_eq!(p.stack.recv(now, h, &mut buf[..459]), Ok(459));
-    assert_eq!(picture(&output(&mut p.stack, now)), [] as [&str; 0], "1459 free: no update");
-    assert_eq!(p.stack.recv(now, h, &mut buf[..1]), Ok(1));
-    let out = output(&mut p.stack, now);
-    assert_eq!(out.iter().map(|s| (s.ack(), s.repr.window_len)).collect::<Vec<_>>(), [(p.seq, 1460)]);
+        let (h, now) = (p.h, p.now);
+        let mut buf = vec![0; threshold];
+        assert_eq!(p.stack.recv(now, h, &mut buf[..threshold - 1]), Ok(threshold - 1));
+        assert_eq!(window(&output(&mut p.stack, now)), [], "{} free: no update", threshold - 1);
+        assert_eq!(window(&p.probe()), [(p.seq, 0)], "{} free: still shut", threshold - 1);
+        assert_eq!(p.stack.recv(now, h, &mut buf[..1]), Ok(1));
+        assert_eq!(window(&output(&mut p.stack, now)), [(p.seq, threshold as u16)], "{threshold} free: an update");
+    }
 }
 
 // ----------------------------------------------------------------------
