@@ -333,6 +333,12 @@ impl Tcb {
             return;
         }
         let filled_gap = !self.ooo.is_empty();
+        if filled_gap {
+            // The duplicate ACKs owed to segments held past the hole would
+            // leave with the new RCV.NXT, duplicates of nothing: the one ACK
+            // owed now stands for them all (§3.10.7.4, MUST-58, MUST-59).
+            self.dup_acks_owed.clear();
+        }
         self.deliver(data);
         if fin {
             // Nothing follows the FIN: what is held lies past the end of
