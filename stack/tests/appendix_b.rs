@@ -434,22 +434,61 @@ fn listen_on_a_port_whose_connection_is_in_syn_sent_or_syn_received() {
 
 /// A conversation between two stacks with something of everything: the
 /// handshake, data both ways through loss (retransmissions, SACK, loss
-/// probes), a write and a read that close and open the window, and the
-/// close. Returns every packet delivered, as (to, packet).
-fn conversation() -> Vec<(usize, Vec<u8>)> {
+/// probes), a reader that shuts its window for a while (window probes),
+/// the close and TIME-WAIT; then a connection aborted (an RST) and a SYN
+/// to a closed port (refused by an RST). Returns every packet delivered,
+/// as (to, packet), and whether all went as it should: the tests look at
+/// the packets first.
+fn conversation() -> (Vec<(usize, Vec<u8>)>, bool) {
     let mut server = config(SERVER_ADDR);
     server.recv_buffer = 8192;
     server.recv_buffer_initial = 8192;
     let mut net = pair_with(Faults { loss: 0.05, seed: 7, ..Faults::default() }, config(CLIENT_ADDR), server);
     net.capture(true);
     let (c, s) = establish(&mut net);
-    transfer_both_ways(&mut net, c, s, 200_000);
+    let (up, down) = (pattern(200_000, 1), pattern(200_000, 2));
+    let (mut sent_up, mut sent_down, mut got_up, mut got_down) = (0, 0, 0, 0);
+    let deadline = net.now() + Duration::from_secs(60);
+    let moved = net.run_until(deadline, |n| {
+        let now = n.now();
+        sent_up += stack(n, CLIENT).send(now, c, &up[sent_up..]).unwrap_or(0);
+        sent_down += stack(n, SERVER).send(now, s, &down[sent_down..]).unwrap_or(0);
+        got_up += read_all(n, SERVER, s).len();
+        got_down += read_all(n, CLIENT, c).len();
+        got_up == up.len() && got_down == down.len()
+    });
     let now = net.now();
-    stack(&mut net, CLIENT).send(now, c, &pattern(20_000, 5)).unwrap();
+    let written = stack(&mut net, CLIENT).send(now, c, &pattern(20_000, 5)) == Ok(20_000);
     idle(&mut net, Duration::from_secs(2));
-    read_all(&mut net, SERVER, s);
-    server_closes_first(&mut net, c, s);
-    net.take_captured().into_iter().map(|d| (d.to, d.packet)).collect()
+    let shut = written && stack(&mut net, CLIENT).tcb(c).unwrap().snd.wnd == 0;
+    let (deadline, mut got) = (net.now() + Duration::from_secs(10), 0);
+    let read = net.run_until(deadline, |n| {
+        got += read_all(n, SERVER, s).len();
+        got == 20_000
+    });
+    let now = net.now();
+    stack(&mut net, SERVER).close(now, s);
+    stack(&mut net, CLIENT).close(now, c);
+    idle(&mut net, Duration::from_secs(1));
+    let closed = stack(&mut net, CLIENT).state(c).is_none() && net.host(SERVER).stack.time_wait_count() == 1;
+
+    let now = net.now();
+    let aborted = stack(&mut net, CLIENT).connect(now, server_addr()).unwrap();
+    idle(&mut net, Duration::from_millis(100));
+    let accepted = stack(&mut net, SERVER).accept(PORT);
+    let now = net.now();
+    stack(&mut net, CLIENT).abort(now, aborted);
+    idle(&mut net, Duration::from_millis(100));
+    let reset = accepted.is_some_and(|h| stack(&mut net, SERVER).state(h) == Some(State::Closed));
+    let now = net.now();
+    let refused = stack(&mut net, CLIENT).connect(now, SocketAddrV4::new(SERVER_ADDR, PORT + 1)).unwrap();
+    idle(&mut net, Duration::from_millis(100));
+    let now = net.now();
+    let refused = stack(&mut net, CLIENT).recv(now, refused, &mut [0; 8]) == Err(Error::Refused);
+
+    let lossy = [CLIENT, SERVER].map(|i| net.host(i).stack.counters().retransmissions > 0) == [true; 2];
+    let packets = net.take_captured().into_iter().map(|d| (d.to, d.packet)).collect();
+    (packets, lossy && moved && shut && read && closed && reset && refused)
 }
 
 /// MUST-45: every packet of a conversation leaves from its connection's
@@ -457,25 +496,27 @@ fn conversation() -> Vec<(usize, Vec<u8>)> {
 /// server's from 10.0.0.2.
 #[test]
 fn every_segment_leaves_from_the_connections_local_address() {
-    let packets = conversation();
+    let (packets, all_well) = conversation();
     assert!(packets.len() > 300, "{} packets", packets.len());
     for (to, p) in &packets {
         let ip = Ipv4Packet::new_checked(&p[..]).unwrap();
         let (src, dst) = if *to == SERVER { (CLIENT_ADDR, SERVER_ADDR) } else { (SERVER_ADDR, CLIENT_ADDR) };
         assert_eq!((ip.src_addr(), ip.dst_addr()), (src, dst));
     }
+    assert!(all_well, "the conversation went wrong");
 }
 
 /// MUST-65: the MSS option is in the SYNs, and in no other segment of a
 /// conversation.
 #[test]
 fn only_syns_carry_the_mss_option() {
-    let segs: Vec<Seg> =
-        conversation().iter().map(|(to, p)| Seg::parse(*to, Instant::ZERO, p).unwrap()).collect::<Vec<_>>();
+    let (packets, all_well) = conversation();
+    let segs: Vec<Seg> = packets.iter().map(|(to, p)| Seg::parse(*to, Instant::ZERO, p).unwrap()).collect();
     let (syns, others): (Vec<&Seg>, Vec<&Seg>) = segs.iter().partition(|s| s.has(Flags::SYN));
-    assert_eq!(syns.iter().map(|s| s.repr.options.mss).collect::<Vec<_>>(), [Some(1460), Some(1460)]);
+    assert_eq!(syns.iter().map(|s| s.repr.options.mss).collect::<Vec<_>>(), [Some(1460); 5], "two handshakes, a SYN refused");
     assert!(others.len() > 300);
     assert!(others.iter().all(|s| s.repr.options.mss.is_none()), "an MSS option outside a SYN");
+    assert!(all_well, "the conversation went wrong");
 }
 
 // ----------------------------------------------------------------------
