@@ -255,9 +255,8 @@ fn the_first_zero_window_probe_leaves_one_rto_after_the_window_closed() {
 /// MUST-38: the peer offers 3500 bytes and 5000 wait. Three full segments
 /// go; the 500 bytes left in the window are not sent: less than a full
 /// segment, less than half the largest window (1750), and data in flight.
-/// When the ACK opens the window to 1500 beyond, a full segment goes, and
-/// again 500 wait; once nothing is in flight the last 1000, all that is
-/// left, go.
+/// When an ACK moves the window 1000 on, a full segment goes, and again
+/// the 500 left in the window wait; the next ACK lets the last 1000 go.
 #[test]
 fn the_sender_waits_for_a_full_segment_not_a_sliver_of_window() {
     let mut p = ByHand::open(lone_config(), 3500);
@@ -410,11 +409,10 @@ fn listen_on_a_port_whose_connection_is_in_syn_sent_or_syn_received() {
     let received = s.connect_from(now, 6000, a).unwrap();
     let iss = output(&mut s, now)[0].seq();
     s.receive(now, &packet(a, at_6000, &seg(7000, 6000, 500, 0, Flags::SYN), &[]));
-    assert_eq!(output(&mut s, now).iter().map(|s| (s.flags(), s.seq(), s.ack())).collect::<Vec<_>>(), [(
-        Flags::SYN | Flags::ACK,
-        iss,
-        501
-    )]);
+    assert_eq!(
+        output(&mut s, now).iter().map(|s| (s.flags(), s.seq(), s.ack())).collect::<Vec<_>>(),
+        [(Flags::SYN | Flags::ACK, iss, 501)]
+    );
     assert_eq!(s.state(received), Some(State::SynReceived));
     assert_eq!(s.listen(6000, 4), Ok(()));
     s.receive(now, &packet(a, at_6000, &seg(7000, 6000, 501, iss + 1, Flags::ACK), &[]));
@@ -513,7 +511,11 @@ fn only_syns_carry_the_mss_option() {
     let (packets, all_well) = conversation();
     let segs: Vec<Seg> = packets.iter().map(|(to, p)| Seg::parse(*to, Instant::ZERO, p).unwrap()).collect();
     let (syns, others): (Vec<&Seg>, Vec<&Seg>) = segs.iter().partition(|s| s.has(Flags::SYN));
-    assert_eq!(syns.iter().map(|s| s.repr.options.mss).collect::<Vec<_>>(), [Some(1460); 5], "two handshakes, a SYN refused");
+    assert_eq!(
+        syns.iter().map(|s| s.repr.options.mss).collect::<Vec<_>>(),
+        [Some(1460); 5],
+        "two handshakes, a SYN refused"
+    );
     assert!(others.len() > 300);
     assert!(others.iter().all(|s| s.repr.options.mss.is_none()), "an MSS option outside a SYN");
     assert!(all_well, "the conversation went wrong");
