@@ -327,7 +327,7 @@ fn segments_received_in_one_batch_get_one_ack_of_all() {
         let mut p = ByHand::open(lone_config(), 60_000);
         let first = p.seq;
         for i in order {
-            let mut repr = seg(p.peer.port(), PORT, first + 1000 * i, p.iss + 1, Flags::ACK);
+            let mut repr = seg(p.peer.port(), PORT, first + 1000 * i, p.iss.wrapping_add(1), Flags::ACK);
             repr.window_len = 60_000;
             p.stack.receive(p.now, &packet(p.peer, server_addr(), &repr, &[i as u8; 1000]));
         }
@@ -367,8 +367,7 @@ fn a_passive_open_leaves_existing_connections_alone() {
     let mut net = pair(Faults::default());
     let (c, s) = establish(&mut net);
     let now = net.now();
-    let out = stack(&mut net, CLIENT).connect_from(now, 5000, "10.0.0.2:80".parse().unwrap());
-    let active = out.unwrap();
+    let active = stack(&mut net, CLIENT).connect_from(now, 5000, server_addr()).unwrap();
     run(&mut net, Duration::from_secs(1), |n| stack(n, CLIENT).state(active) == Some(State::Established));
     idle(&mut net, Duration::from_secs(1));
     net.capture(true);
@@ -401,7 +400,7 @@ fn listen_on_a_port_whose_connection_is_in_syn_sent_or_syn_received() {
     assert_eq!(s.state(sent), Some(State::SynSent));
     assert_eq!(s.listen(5000, 4), Ok(()));
     let iss = syn[0].seq();
-    s.receive(now, &packet(a, at_5000, &seg(7000, 5000, 100, iss + 1, Flags::SYN | Flags::ACK), &[]));
+    s.receive(now, &packet(a, at_5000, &seg(7000, 5000, 100, iss.wrapping_add(1), Flags::SYN | Flags::ACK), &[]));
     assert_eq!(output(&mut s, now).iter().map(|s| (s.flags(), s.ack())).collect::<Vec<_>>(), [(Flags::ACK, 101)]);
     assert_eq!(s.state(sent), Some(State::Established));
 
@@ -415,7 +414,7 @@ fn listen_on_a_port_whose_connection_is_in_syn_sent_or_syn_received() {
     );
     assert_eq!(s.state(received), Some(State::SynReceived));
     assert_eq!(s.listen(6000, 4), Ok(()));
-    s.receive(now, &packet(a, at_6000, &seg(7000, 6000, 501, iss + 1, Flags::ACK), &[]));
+    s.receive(now, &packet(a, at_6000, &seg(7000, 6000, 501, iss.wrapping_add(1), Flags::ACK), &[]));
     assert_eq!(s.state(received), Some(State::Established));
     assert_eq!(s.accept(6000), None, "an active open is nobody's to accept");
 
@@ -424,7 +423,7 @@ fn listen_on_a_port_whose_connection_is_in_syn_sent_or_syn_received() {
     s.receive(now, &packet(b, at_5000, &seg(7000, 5000, 900, 0, Flags::SYN), &[]));
     let syn_ack = output(&mut s, now);
     assert_eq!(syn_ack.iter().map(|s| (s.flags(), s.ack())).collect::<Vec<_>>(), [(Flags::SYN | Flags::ACK, 901)]);
-    s.receive(now, &packet(b, at_5000, &seg(7000, 5000, 901, syn_ack[0].seq() + 1, Flags::ACK), &[]));
+    s.receive(now, &packet(b, at_5000, &seg(7000, 5000, 901, syn_ack[0].seq().wrapping_add(1), Flags::ACK), &[]));
     let h = s.accept(5000).expect("accepted");
     assert_eq!(s.peer(h), Some(b));
     assert_eq!(s.state(sent), Some(State::Established));
