@@ -51,10 +51,9 @@ impl IcmpError {
                 | unreachable::HOST_PROHIBITED
                 | unreachable::FILTERED,
             ) => IcmpError::Hard(Error::Refused),
-            (
-                icmpv4::TYPE_DEST_UNREACHABLE,
-                unreachable::NET | unreachable::NET_UNKNOWN | unreachable::NET_FOR_TOS,
-            ) => IcmpError::Soft(Error::NetUnreachable),
+            (icmpv4::TYPE_DEST_UNREACHABLE, unreachable::NET | unreachable::NET_UNKNOWN | unreachable::NET_FOR_TOS) => {
+                IcmpError::Soft(Error::NetUnreachable)
+            }
             (icmpv4::TYPE_DEST_UNREACHABLE | icmpv4::TYPE_TIME_EXCEEDED, _) => IcmpError::Soft(Error::HostUnreachable),
             (icmpv4::TYPE_PARAMETER_PROBLEM, _) => IcmpError::Soft(Error::Protocol),
             _ => return None,
