@@ -194,7 +194,9 @@ pub enum Error {
     WouldBlock,
     /// The sending side was closed: no more data may be sent.
     Closing,
-    /// The peer answered our SYN with RST ("connection refused").
+    /// The peer answered our SYN with RST, or an ICMP hard error came
+    /// back for it (port unreachable...: `tcp/icmp.rs`): "connection
+    /// refused".
     Refused,
     /// The peer reset the connection ("connection reset").
     Reset,
