@@ -31,8 +31,8 @@ use super::{be16, be32, checksum, put16, put32, Error};
 use core::fmt;
 use std::net::Ipv4Addr;
 
-/// Byte offsets of the header fields.
-mod field {
+/// Byte offsets of the header fields (`icmpv4::Quote` reads the first three).
+pub(super) mod field {
     pub const SRC_PORT: usize = 0;
     pub const DST_PORT: usize = 2;
     pub const SEQ: usize = 4;

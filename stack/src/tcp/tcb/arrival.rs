@@ -5,6 +5,9 @@
 //! come in the RFC's order: first the sequence number, second RST, fourth
 //! SYN, fifth ACK, seventh the text, eighth FIN.
 //!
+//! An ICMP error about one of our segments arrives here too
+//! (`on_icmp_error`, §3.9.2.2).
+//!
 //! The fifth check, the ACK, is a sender's whole work (the send window,
 //! round-trip times, SACK, loss detection, congestion control): it has its
 //! own file, `ack.rs`, which comes next.
@@ -17,10 +20,12 @@ use super::{peer_mss, Context, Segment, Tcb};
 use crate::copy;
 use crate::tcp::autotune::RcvBuf;
 use crate::tcp::congestion::Congestion;
+use crate::tcp::icmp::IcmpError;
 use crate::tcp::isn::Start;
 use crate::tcp::options::MAX_UNSCALED_WINDOW;
 use crate::tcp::state::State;
 use crate::tcp::{Error, Ready};
+use crate::wire::seq::SeqNum;
 use crate::wire::tcp::{Flags, TcpRepr};
 
 /// The reset answering a segment that has no connection to go to
@@ -410,6 +415,29 @@ impl Tcb {
         // connection forever.
         if self.orphaned {
             self.fin_wait_2_timer = Some(cx.now + cx.config.fin_wait_2_timeout);
+        }
+    }
+
+    /// An ICMP error quoting a segment of ours that began at `seq`
+    /// (§3.9.2.2, MUST-54; see `tcp/icmp.rs`). Believed only if `seq` is
+    /// in flight, SND.UNA =< seq < SND.NXT (RFC 5927 §4.1): an attacker
+    /// who cannot see the connection must guess a number in that range.
+    /// A hard error ends a connection still in its handshake, SYN-SENT
+    /// (`connect` fails) or SYN-RECEIVED (back to LISTEN, as an RST
+    /// would, §3.10.7.4); anything else is a soft error, reported.
+    pub fn on_icmp_error(&mut self, cx: &mut Context, seq: SeqNum, error: IcmpError) {
+        if self.state == State::Closed || !seq.in_window(self.snd.una, self.snd.nxt - self.snd.una) {
+            cx.counters.icmp_errors_ignored += 1;
+            return;
+        }
+        match error {
+            IcmpError::Hard(e) if !self.state.is_synchronized() && cx.config.icmp_may_abort => {
+                self.fail(e, "ICMP hard error")
+            }
+            IcmpError::Hard(e) | IcmpError::Soft(e) => {
+                self.icmp_error = Some(e);
+                self.report_soft_error(e);
+            }
         }
     }
 }

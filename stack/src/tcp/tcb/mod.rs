@@ -299,6 +299,12 @@ pub struct Tcb {
     pub orphaned: bool,
     /// Why the connection ended, for the application.
     pub error: Option<Error>,
+    /// A soft error the application has not read (§3.9.1.8, MUST-47):
+    /// `take_soft_error`.
+    soft_error: Option<Error>,
+    /// The last ICMP error believed, read or not: a timeout reports it
+    /// rather than `TimedOut` (as BSD's `t_softerror`).
+    icmp_error: Option<Error>,
     /// Events not yet reported to the application.
     pub ready: Ready,
     /// Whether a `send` found the buffer full, so WRITABLE is owed later.
@@ -351,6 +357,8 @@ impl Tcb {
             nodelay: false,
             orphaned: false,
             error: None,
+            soft_error: None,
+            icmp_error: None,
             ready: Ready::empty(),
             tx_blocked: false,
         }
@@ -381,6 +389,19 @@ impl Tcb {
         self.error = Some(error);
         self.ready |= Ready::RESET;
         self.tx.clear();
+    }
+
+    /// A soft error (§3.9.1.8, MUST-47): the connection carries on; the
+    /// application is told, and reads it once with `take_soft_error`. A
+    /// newer one replaces one not read.
+    fn report_soft_error(&mut self, error: Error) {
+        self.soft_error = Some(error);
+        self.ready |= Ready::SOFT_ERROR;
+    }
+
+    /// The last soft error not yet read, cleared by reading (as SO_ERROR).
+    pub fn take_soft_error(&mut self) -> Option<Error> {
+        self.soft_error.take()
     }
 
     /// What the stack does with this TCB now.
