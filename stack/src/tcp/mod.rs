@@ -223,6 +223,10 @@ bitflags::bitflags! {
         const RESET = 16;
         /// The connection reached CLOSED or TIME-WAIT.
         const CLOSED = 32;
+        /// The peer's urgent pointer moved ahead of what has been read:
+        /// urgent data is pending (RFC 9293 §3.8.5, MUST-32); how much,
+        /// `Stack::urgent` says.
+        const URGENT = 64;
     }
 }
 

@@ -93,6 +93,8 @@ impl Tcb {
             }
         });
         self.snd.una = ack;
+        // The urgent data acknowledged: urgent mode ends (§3.8.5).
+        self.snd.up = self.snd.up.max(ack);
         self.retries = 0;
         // What was in flight when the ACKed data left: the ACKs of one batch
         // are all processed before anything more is sent.
