@@ -120,17 +120,19 @@ fn urgent_data_sets_the_mark_and_tells_the_application() {
 
     assert_eq!(p.read(2), b"bc");
     assert_eq!(p.urgent(), None, "read up to the mark: normal mode");
-    // A retransmission that overlaps new data ("KL"), its mark behind what
-    // was read: the data is taken, the old mark changes nothing.
-    p.send_at(PEER_ISN + 1 + 5, b"abcdefghijKL", Some(2));
+    assert_eq!(p.read(2), b"de");
+    // A retransmission that overlaps new data ("KL"), its mark (after
+    // "abcd") behind what was read: the data is taken, the mark changes
+    // nothing.
+    p.send_at(PEER_ISN + 1 + 5, b"abcdefghijKL", Some(4));
     p.seq += 2;
     assert_eq!((p.urgent(), p.events().contains(Ready::URGENT)), (None, false));
 
     // A further mark tells again.
     p.send(b"xyz", Some(2));
     assert!(p.events().contains(Ready::URGENT));
-    assert_eq!(p.urgent(), Some(9 + 2), "defghijKL unread, then xy");
-    assert_eq!(p.read(100), b"defghijKLxyz");
+    assert_eq!(p.urgent(), Some(7 + 2), "fghijKL unread, then xy");
+    assert_eq!(p.read(100), b"fghijKLxyz");
     assert_eq!(p.urgent(), None);
 }
 
@@ -223,6 +225,19 @@ fn urgent_data_is_sent_with_urg_until_acknowledged() {
     assert!(after.iter().any(|s| !s.is_from_server() && s.len == 4));
     assert!(after.iter().all(|s| !s.has(Flags::URG)), "{:?}", picture(&after));
     assert_eq!(stack(&mut net, SERVER).urgent(s), None);
+
+    // Plain data sent after urgent data, before the ACK: its segment lies
+    // past SND.UP, and has no URG.
+    let now = net.now();
+    stack(&mut net, CLIENT).set_nodelay(c, true);
+    assert_eq!(stack(&mut net, CLIENT).send_urgent(now, c, b"^C"), Ok(2));
+    idle(&mut net, Duration::from_micros(100)); // sent, not yet acknowledged
+    let now = net.now();
+    assert_eq!(stack(&mut net, CLIENT).send(now, c, b"after"), Ok(5));
+    idle(&mut net, Duration::from_secs(1));
+    let data: Vec<Seg> = captured(&mut net).into_iter().filter(|s| !s.is_from_server() && s.len > 0).collect();
+    let pointers: Vec<_> = data.iter().map(|s| (s.len, s.has(Flags::URG), s.repr.urgent_at)).collect();
+    assert_eq!(pointers, [(2, true, 2), (5, false, 0)]);
 }
 
 /// Urgent data longer than the pointer field reaches (MUST-31): segments
