@@ -301,7 +301,8 @@ impl Tcb {
     /// RCV.UP is ignored; one ahead costs nothing to hold. Once the peer's
     /// FIN has come (CLOSE-WAIT and after), URG "should not occur": ignored.
     fn receive_urgent(&mut self, repr: &TcpRepr) {
-        if !repr.flags.contains(Flags::URG) || !matches!(self.state, State::Established | State::FinWait1 | State::FinWait2)
+        if !repr.flags.contains(Flags::URG)
+            || !matches!(self.state, State::Established | State::FinWait1 | State::FinWait2)
         {
             return;
         }
