@@ -12,7 +12,7 @@ use std::net::SocketAddrV4;
 use common::*;
 use stack::link::faults::Faults;
 use stack::time::{Duration, Instant};
-use stack::wire::tcp::Flags;
+use stack::wire::tcp::{Flags, TcpOptions, TcpRepr};
 use stack::{Config, Event, Ready, SocketHandle, Stack};
 
 /// The peer of a lone server stack: a script of raw segments.
@@ -33,11 +33,17 @@ impl Peer {
     /// Open a connection to a lone server of `config` with a SYN without
     /// options: no timestamps, no window scaling, and the handle accepted.
     fn connect(config: Config) -> Peer {
+        Peer::connect_with(config, TcpOptions::default())
+    }
+
+    /// The same, with a SYN that carries `options`.
+    fn connect_with(config: Config, options: TcpOptions) -> Peer {
         let mut stack = Stack::new(config);
         stack.listen(PORT, 4).unwrap();
         let addr: SocketAddrV4 = format!("10.0.0.1:{PEER_PORT}").parse().unwrap();
         let now = Instant::ZERO;
-        stack.receive(now, &packet(addr, server_addr(), &seg(PEER_PORT, PORT, PEER_ISN, 0, Flags::SYN), &[]));
+        let syn = TcpRepr { options, ..seg(PEER_PORT, PORT, PEER_ISN, 0, Flags::SYN) };
+        stack.receive(now, &packet(addr, server_addr(), &syn, &[]));
         let iss = output(&mut stack, now)[0].seq();
         let (seq, ack) = (PEER_ISN + 1, iss.wrapping_add(1));
         stack.receive(now, &packet(addr, server_addr(), &seg(PEER_PORT, PORT, seq, ack, Flags::ACK), &[]));
@@ -73,6 +79,12 @@ impl Peer {
     /// What the server sends now.
     fn output(&mut self) -> Vec<Seg> {
         output(&mut self.stack, Instant::ZERO)
+    }
+
+    /// Acknowledge up to `ack`, the server's sequence number.
+    fn ack(&mut self, ack: u32) {
+        self.ack = ack;
+        self.send(&[], None);
     }
 
     /// The events the server reports for the connection, drained.
@@ -275,4 +287,36 @@ fn urgent_data_of_any_length_is_sent_with_the_pointer_clamped() {
         assert_eq!(usize::from(seg.repr.urgent_at), to_end.min(65535), "at offset {}", LEN - to_end);
     }
     assert!(sent.iter().any(|s| s.repr.urgent_at == 65535) && sent.iter().any(|s| s.repr.urgent_at < 65535));
+}
+
+/// SND.UP moves along with SND.UNA once the urgent data is acknowledged:
+/// left behind, it would seem ahead of SND.UNA again after 2^31 more
+/// bytes (the modular order of §3.4 turns around there), and plain data
+/// would go out marked urgent. One urgent byte, then 2^31 + 64 MB plain,
+/// with no URG after the first byte's ACK.
+#[test]
+fn urgent_mode_does_not_come_back_after_2_to_the_31_bytes() {
+    let mut server = config(SERVER_ADDR);
+    server.mtu = 65535;
+    server.send_buffer = 16 << 20;
+    let options = TcpOptions { mss: Some(65495), window_scale: Some(14), ..TcpOptions::default() };
+    let mut p = Peer::connect_with(server, options);
+    let now = Instant::ZERO;
+    p.stack.send_urgent(now, p.h, b"!").unwrap();
+    let first = p.output();
+    assert_eq!(first.iter().map(|s| (s.len, s.has(Flags::URG), s.repr.urgent_at)).collect::<Vec<_>>(), [(1, true, 1)]);
+    p.ack(p.ack.wrapping_add(1));
+
+    let chunk = vec![0; 16 << 20];
+    let (mut sent, mut urgent) = (0usize, 0);
+    while sent < (1 << 31) + (64 << 20) || p.stack.send_queue(p.h) > 0 {
+        if sent < (1 << 31) + (64 << 20) {
+            sent += p.stack.send(now, p.h, &chunk).unwrap();
+        }
+        let out = p.output();
+        urgent += out.iter().filter(|s| s.has(Flags::URG)).count();
+        let end = out.iter().map(|s| s.seq().wrapping_add(s.len as u32)).max_by_key(|&e| e.wrapping_sub(p.ack));
+        p.ack(end.expect("the window is open"));
+    }
+    assert_eq!(urgent, 0, "no URG after the urgent byte was acknowledged");
 }

@@ -93,7 +93,9 @@ impl Tcb {
             }
         });
         self.snd.una = ack;
-        // The urgent data acknowledged: urgent mode ends (§3.8.5).
+        // Urgent mode is over once the urgent data is acknowledged
+        // (§3.8.5); SND.UP moves along, lest it fall 2^31 behind, where
+        // the modular order would put it ahead again.
         self.snd.up = self.snd.up.max(ack);
         self.retries = 0;
         // What was in flight when the ACKed data left: the ACKs of one batch
