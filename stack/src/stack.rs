@@ -258,6 +258,21 @@ impl Stack {
         self.with_tcb(now, h, |tcb, cx| tcb.send(cx, data))?
     }
 
+    /// SEND with the URGENT flag (§3.10.2): queue data, all of it urgent;
+    /// returns how much fit. It goes in line, and the peer learns where it
+    /// ends (§3.8.5). New applications should not use it (SHLD-13).
+    pub fn send_urgent(&mut self, now: Instant, h: SocketHandle, data: &[u8]) -> Result<usize, Error> {
+        self.with_tcb(now, h, |tcb, cx| tcb.send_urgent(cx, data))?
+    }
+
+    /// The urgent mark (§3.8.5, MUST-33): how many bytes are left to read
+    /// up to the end of the peer's urgent data, or `None` when none is
+    /// pending (and for a closed handle). `Ready::URGENT` says when it
+    /// moves.
+    pub fn urgent(&self, h: SocketHandle) -> Option<usize> {
+        self.tcb(h).filter(|t| !t.orphaned).and_then(|t| t.urgent())
+    }
+
     /// RECEIVE (§3.10.3): `Ok(0)` once the peer has closed and all is read.
     pub fn recv(&mut self, now: Instant, h: SocketHandle, buf: &mut [u8]) -> Result<usize, Error> {
         self.with_tcb(now, h, |tcb, cx| tcb.recv(cx, buf))?

@@ -259,6 +259,10 @@ bitflags::bitflags! {
         /// retransmissions reaching R1. The connection carries on
         /// (§3.9.1.8, MUST-47).
         const SOFT_ERROR = 64;
+        /// The peer's urgent pointer moved ahead of what has been read:
+        /// urgent data is pending (RFC 9293 §3.8.5, MUST-32); how much,
+        /// `Stack::urgent` says.
+        const URGENT = 128;
     }
 }
 

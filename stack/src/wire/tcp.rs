@@ -541,6 +541,23 @@ mod tests {
         assert_eq!(round_trip(&repr, &[]), repr);
     }
 
+    /// The urgent pointer is bytes 18–19 of the header, big-endian, and
+    /// the URG bit 0x20 of byte 13 says it is meaningful (RFC 9293 §3.1).
+    #[test]
+    fn urgent_pointer_is_read_from_its_field() {
+        let mut bytes = [0u8; 20];
+        bytes[12] = 5 << 4; // data offset: 5 words, no options
+        bytes[13] = 0x20 | 0x10; // URG, ACK
+        bytes[18..20].copy_from_slice(&[0x12, 0x34]);
+        let segment = TcpSegment::new_checked(&bytes[..]).unwrap();
+        let repr = TcpRepr::parse(&segment).unwrap();
+        assert_eq!(repr.flags, Flags::URG | Flags::ACK);
+        assert_eq!(repr.urgent_at, 0x1234);
+        let mut out = [0u8; 20];
+        repr.emit(&mut out, CLIENT, SERVER);
+        assert_eq!((out[13], &out[18..20]), (0x30, &[0x12, 0x34][..]), "written back where it was read");
+    }
+
     #[test]
     fn round_trip_with_payload_and_sack() {
         let mut repr = TcpRepr {
