@@ -699,3 +699,38 @@ fn a_tiny_peer_mss_is_raised_to_48() {
         }
     }
 }
+
+// ----------------------------------------------------------------------
+// Segments no TCP sends
+// ----------------------------------------------------------------------
+
+/// Once a connection is synchronized every segment carries an ACK (§3.1),
+/// so one with none of ACK, RST and SYN is dropped unanswered wherever its
+/// sequence number lies (in the window, before it, past it), in
+/// ESTABLISHED and in TIME-WAIT; its FIN closes nothing, its data is not
+/// taken.
+#[test]
+fn a_segment_without_ack_rst_or_syn_is_dropped_unanswered() {
+    let (mut net, c, s, client) = connection(config(SERVER_ADDR));
+    let (rcv_nxt, snd_nxt) = rcv_snd(&mut net, s);
+    let seqs = |rcv_nxt: u32| [rcv_nxt, rcv_nxt.wrapping_sub(1), rcv_nxt.wrapping_sub(2), rcv_nxt + 70_000];
+    let now = net.now();
+    for seq in seqs(rcv_nxt) {
+        for (flags, payload) in [(Flags::FIN, &b""[..]), (Flags::PSH, b"x"), (Flags::FIN | Flags::PSH, b"x")] {
+            let out =
+                forge(stack(&mut net, SERVER), now, client, &seg(client.port(), PORT, seq, snd_nxt, flags), payload);
+            assert!(out.is_empty(), "{flags:?} at {seq} in ESTABLISHED: answered {out:?}");
+        }
+    }
+    assert_eq!(rcv_snd(&mut net, s), (rcv_nxt, snd_nxt));
+    assert_eq!(stack(&mut net, SERVER).state(s), Some(State::Established));
+
+    server_closes_first(&mut net, c, s);
+    assert_eq!(stack(&mut net, SERVER).time_wait_count(), 1);
+    let now = net.now();
+    for seq in seqs(rcv_nxt + 1) {
+        let out =
+            forge(stack(&mut net, SERVER), now, client, &seg(client.port(), PORT, seq, snd_nxt + 1, Flags::FIN), &[]);
+        assert!(out.is_empty(), "FIN without ACK at {seq} in TIME-WAIT: answered {out:?}");
+    }
+}

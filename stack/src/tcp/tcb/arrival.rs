@@ -140,6 +140,15 @@ impl Tcb {
         let repr = seg.repr;
         let flags = repr.flags;
 
+        // Once a connection is synchronized every segment carries an ACK
+        // (§3.1: "once a connection is established, this is always sent"),
+        // and the fifth check drops one without it. A segment with none of
+        // ACK, RST and SYN is no TCP's: drop it before the first check, so
+        // that it is not answered either (as Linux and FreeBSD do).
+        if !flags.intersects(Flags::ACK | Flags::RST | Flags::SYN) {
+            return None;
+        }
+
         // Timestamps in force: every segment but an RST must carry them
         // (RFC 7323 §3.2), and an old duplicate is dropped before its
         // sequence number is looked at (PAWS, §5.3 R1).
@@ -200,9 +209,10 @@ impl Tcb {
                 self.orphaned = true;
             } else if self.state == State::SynReceived {
                 self.fail(Error::Refused, "RST in SYN-RECEIVED: connection refused");
-            } else if matches!(self.state, State::Closing | State::LastAck) {
-                self.set_state(State::Closed, "RST");
             } else {
+                // In CLOSING and LAST-ACK too: the application that shut
+                // down its side may still hold the socket, and learns that
+                // the connection ended by a reset, not by the close.
                 self.fail(Error::Reset, "RST: connection reset");
             }
             return None;
