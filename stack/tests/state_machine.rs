@@ -122,7 +122,9 @@ fn peer_closes_first() {
 }
 
 /// Both close at once: FIN-WAIT-1 → CLOSING → TIME-WAIT on both sides
-/// (§3.6, Figure 13).
+/// (§3.6, Figure 13). Each acknowledges the other's FIN with its own FIN
+/// again (`next_segment`, 0.); that copy arrives wholly old, and is
+/// answered with the bare ACK that completes the close.
 #[test]
 fn simultaneous_close_goes_through_closing() {
     let mut net = pair(Faults::default());
@@ -140,7 +142,30 @@ fn simultaneous_close_goes_through_closing() {
     assert_eq!(saw_closing, [true, true]);
     let mut pic = picture(&captured(&mut net));
     pic.sort();
-    assert_eq!(pic, ["C>S .", "C>S F.", "S>C .", "S>C F."]);
+    assert_eq!(pic, ["C>S .", "C>S F.", "C>S F.", "S>C .", "S>C F.", "S>C F."]);
+}
+
+/// Both close at once and the client's FIN is lost: in CLOSING, its ACK
+/// of the server's FIN is its FIN again, so the close completes in a round
+/// trip, without waiting for a retransmission timeout.
+#[test]
+fn a_fin_lost_in_a_simultaneous_close_rides_again_on_the_ack() {
+    let mut net = pair(Faults::default());
+    let (c, s) = establish(&mut net);
+    let mut first = true; // the server loses the first FIN it is sent
+    net.host_mut(SERVER).drop_if = Some(Box::new(move |seg| seg.has(Flags::FIN) && std::mem::take(&mut first)));
+    net.capture(true);
+    let now = net.now();
+    stack(&mut net, CLIENT).close(now, c);
+    stack(&mut net, SERVER).close(now, s);
+    run(&mut net, Duration::from_secs(1), |n| {
+        stack(n, CLIENT).time_wait_count() == 1 && stack(n, SERVER).time_wait_count() == 1
+    });
+    assert_eq!(stack(&mut net, SERVER).time_wait_count(), 1);
+    let counters = stack(&mut net, CLIENT).counters().clone();
+    assert_eq!((counters.tlp_probes, counters.rto_expirations), (0, 0), "a timer sent the FIN again");
+    // The lost FIN, the server's FIN, the client's FIN again with its ACK.
+    assert_eq!(picture(&captured(&mut net)), ["C>S F.", "S>C F.", "C>S F.", "S>C ."]);
 }
 
 /// Both open at once: SYN-SENT → SYN-RECEIVED → ESTABLISHED on both sides

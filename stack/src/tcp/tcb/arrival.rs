@@ -304,6 +304,7 @@ impl Tcb {
             // any text or FIN is a retransmission; ACK it again.
             if seg.len() > 0 {
                 self.ack_now = true;
+                self.ack_answers_text = true;
             }
             return;
         }
@@ -373,6 +374,7 @@ impl Tcb {
         if fin {
             self.receive_fin();
         }
+        self.ack_answers_text = true;
     }
 
     /// In-order data: to the receive buffer (unless nobody will read it),

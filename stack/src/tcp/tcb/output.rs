@@ -96,6 +96,8 @@ impl Tcb {
     /// where the sender chooses between sending again and sending new; in
     /// this order:
     ///
+    /// 0. our FIN again, in place of the ACK owed for the peer's FIN, in
+    ///    CLOSING and LAST-ACK;
     /// 1. the SYN (§3.10.1), or SYN,ACK in SYN-RECEIVED;
     /// 2. the first segment presumed lost and not resent yet, at once,
     ///    whatever cwnd says, when fast retransmit (RFC 5681 §3.2, RFC 6675
@@ -122,6 +124,23 @@ impl Tcb {
             State::Established | State::CloseWait | State::FinWait1 | State::Closing | State::LastAck => true,
             _ => return None,
         };
+        let closing = matches!(self.state, State::Closing | State::LastAck);
+        if std::mem::take(&mut self.ack_answers_text) && closing && self.ack_now && self.fin_outstanding() {
+            // The peer sent its FIN without acknowledging ours: it had not
+            // seen ours, which is perhaps lost. A FIN is "retransmitted
+            // until acknowledged" (§3.6) at any time; riding on the ACK it
+            // spares a timeout (BSD sends every ACK of these states so,
+            // <SEQ=FIN's><CTL=FIN,ACK>; Linux a bare ACK). If ours was only
+            // late, the copy arrives wholly old, and a receiver as strict
+            // as §3.10.7.4 "first" drops it, ACK and all, and answers with
+            // an ACK: one segment more each way, and the close completes
+            // all the same. Not in FIN-WAIT-1: there the peer may still be
+            // sending, and an ACK of its data lost that way would stall it
+            // for a round trip. The ACKs whose form the RFC gives,
+            // <SEQ=SND.NXT><CTL=ACK> (§3.10.7.4 "first", RFC 5961's
+            // challenge ACK), stay bare.
+            return Some((self.tx_end(), 0, false)); // 0.
+        }
         if self.snd.nxt == self.snd.iss {
             return Some((self.snd.iss, 0, false)); // 1.
         }
@@ -278,6 +297,7 @@ impl Tcb {
         cx.counters.bytes_out += len as u64;
         if repr.flags.contains(Flags::ACK) {
             self.ack_now = false;
+            self.ack_answers_text = false;
             self.delayed_ack = None;
             self.segs_unacked = 0;
             self.ts.last_ack_sent = repr.ack_number;
