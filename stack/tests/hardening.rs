@@ -107,6 +107,26 @@ fn rst_outside_the_window_is_dropped_silently() {
     assert_eq!(stack(&mut net, SERVER).counters().challenge_acks, 0);
 }
 
+/// The window is the whole receive buffer, 64 KiB rounded up to whole
+/// segments (45 of 1460 bytes: 65700), even where the field can say only
+/// 65535 (no window scaling): an RST at its last sequence number is in the
+/// window, and challenged; one past it is dropped.
+#[test]
+fn the_window_is_the_buffer_rounded_to_whole_segments_whatever_the_field_says() {
+    let (mut net, _c, s, client) = connection(Config { window_scaling: false, ..config(SERVER_ADDR) });
+    let (rcv_nxt, snd_nxt) = rcv_snd(&mut net, s);
+    let tcb = stack(&mut net, SERVER).tcb(s).unwrap();
+    assert_eq!((tcb.rcv_buf.size, tcb.rcv.wnd()), (45 * 1460, 45 * 1460));
+    let now = net.now();
+    let rst = |seq| seg(client.port(), PORT, seq, 0, Flags::RST);
+    let out = forge(stack(&mut net, SERVER), now, client, &rst(rcv_nxt + 65_699), &[]);
+    assert_challenge_ack(&out, rcv_nxt, snd_nxt, "RST at RCV.NXT + 65699");
+    assert_eq!(out[0].repr.window_len, 65535, "the field says what it can");
+    let out = forge(stack(&mut net, SERVER), now, client, &rst(rcv_nxt + 65_700), &[]);
+    assert!(out.is_empty(), "RST past the window: answered {out:?}");
+    assert_eq!(stack(&mut net, SERVER).state(s), Some(State::Established));
+}
+
 /// §4: a SYN in a synchronized state, whatever its sequence number, gets a
 /// challenge ACK instead of the reset RFC 793 sent; the connection lives.
 #[test]

@@ -78,10 +78,31 @@ impl Tcb {
             self.ts.synchronize(cx.now, ts.tsval);
             self.ts.last_ack_sent = self.rcv.nxt; // what our next segment acknowledges
         }
-        self.rcv_buf = RcvBuf::new(self.rcv_buf.size, cx.now, self.rcv.nxt);
-        self.rcv.adv = self.rcv.nxt + self.rcv_buf.size.min(MAX_UNSCALED_WINDOW);
         self.snd_mss = peer_mss(syn.options.mss).min(cx.config.mss());
+        if self.passive {
+            // A half-open connection of a listener, which a SYN flood may
+            // have made, is offered no more than its SYN,ACK can say (a
+            // SYN's window is never scaled, RFC 7323 §2.2) until the
+            // handshake completes.
+            let size = self.rcv_buf.size.min(MAX_UNSCALED_WINDOW);
+            self.rcv_buf = RcvBuf::new(size, cx.now, self.rcv.nxt);
+            self.rcv.adv = self.rcv.nxt + size;
+        } else {
+            self.rcv.adv = self.rcv.nxt; // what our SYN offered counted from nothing
+            self.size_receive_buffer(cx);
+        }
         self.cc = Congestion::new(cx.config.congestion, self.snd_mss, self.snd.iss, self.options.sack_permitted);
+    }
+
+    /// The receive buffer once the MSS is known: the initial size rounded up
+    /// to whole segments (as BSD sizes it), so that the window's last
+    /// segment is a full one, not a runt. RCV.WND is all of it, however
+    /// little of it a 16-bit window field can say (`receive_window`).
+    fn size_receive_buffer(&mut self, cx: &Context) {
+        let initial = cx.config.recv_buffer_initial.min(cx.config.recv_buffer);
+        let size = initial.next_multiple_of(self.snd_mss).min(cx.config.recv_buffer.max(initial));
+        self.rcv_buf = RcvBuf::new(size, cx.now, self.rcv.nxt);
+        self.rcv.adv = self.rcv.adv.max(self.rcv.nxt + size);
     }
 
     /// A segment for this connection arrived. Returns any segment to send
@@ -242,6 +263,9 @@ impl Tcb {
                 return Some(reset_for(repr, seg.payload.len()));
             }
             self.set_state(State::Established, "ACK of SYN");
+            if self.passive {
+                self.size_receive_buffer(cx);
+            }
             self.rtt_sample(cx, repr);
             self.snd.una = self.snd.iss + 1;
             self.sent.acked(self.snd.una, &mut |_, _, _| {});

@@ -302,7 +302,7 @@ impl Tcb {
             self.segs_unacked = 0;
             self.ts.last_ack_sent = repr.ack_number;
         }
-        let edge = self.rcv.nxt + (usize::from(repr.window_len) << self.window_shift(repr.flags));
+        let edge = self.rcv.nxt + self.receive_window(cx, self.window_shift(repr.flags));
         self.rcv.adv = self.rcv.adv.max(edge);
         let (a, b) = self.tx.as_slices();
         let payload = slice_range(a, b, offset, len);
@@ -310,8 +310,9 @@ impl Tcb {
     }
 
     /// The header of every segment we send, data or control (ACK, SYN,
-    /// RST): our sequence number, the current RCV.NXT and window, and the
-    /// options.
+    /// RST): our sequence number, the current RCV.NXT and window (as much
+    /// of it as the field, scaled by `shift`, can say: RFC 7323 §2.3), and
+    /// the options.
     pub(super) fn header(&self, cx: &Context, seq: SeqNum, flags: Flags) -> TcpRepr {
         let shift = self.window_shift(flags);
         let ack = flags.contains(Flags::ACK);
@@ -321,7 +322,7 @@ impl Tcb {
             seq_number: seq,
             ack_number: if ack { self.rcv.nxt } else { SeqNum(0) },
             flags,
-            window_len: (self.receive_window(cx, shift) >> shift) as u16,
+            window_len: (self.receive_window(cx, shift) >> shift).min(MAX_UNSCALED_WINDOW) as u16,
             options: self.header_options(cx.now, ack),
             ..TcpRepr::default()
         }
@@ -341,11 +342,16 @@ impl Tcb {
         options
     }
 
-    /// The window we advertise, in bytes, for a window field scaled by
-    /// `shift`: the free buffer space, as much as the field can carry; but
-    /// no less than was promised (the right edge must not move left,
-    /// §3.8.6); and moving the edge only when the gain is worth a segment
-    /// (receiver-side silly window avoidance, §3.8.6.2.2).
+    /// The window we offer, RCV.WND, in bytes, for a window field scaled
+    /// by `shift`: the free buffer space; but no less than was promised
+    /// (the right edge must not move left, §3.8.6); and moving the edge
+    /// only when the gain is worth a segment (receiver-side silly window
+    /// avoidance, §3.8.6.2.2). We accept what fits in the buffer even where
+    /// the field cannot say it all: without window scaling it says at most
+    /// 65535 of a buffer that may be larger (65700, 45 segments of 1460),
+    /// and the peer's segments stop at the edge it heard, so the difference
+    /// only lets a segment near that edge, an RST or a SYN, be judged
+    /// against the window we truly have (§3.10.7.4, RFC 5961).
     ///
     /// A scaled field carries whole units of 2^shift, and RCV.NXT moves by
     /// any amount, so a promise may not fit: it is rounded down, and the
@@ -357,12 +363,11 @@ impl Tcb {
     /// would never close).
     pub(super) fn receive_window(&self, cx: &Context, shift: u8) -> usize {
         let unit = 1 << shift;
-        let largest = MAX_UNSCALED_WINDOW << shift;
         let buffer = self.rcv_buf.size;
-        let promised = self.rcv.wnd().min(largest) / unit * unit;
-        let free = (buffer.saturating_sub(self.rx.len()) / unit * unit).min(largest);
+        let promised = self.rcv.wnd() / unit * unit;
+        let free = buffer.saturating_sub(self.rx.len()) / unit * unit;
         let threshold = (buffer / 2).min(cx.config.mss());
-        if free >= promised + threshold || free == (buffer / unit * unit).min(largest) {
+        if free >= promised + threshold || free == buffer / unit * unit {
             free.max(promised)
         } else {
             promised
