@@ -145,12 +145,25 @@ impl Tcb {
             self.set_state(State::Established, "SYN,ACK received");
             self.ready |= Ready::CONNECTED | Ready::WRITABLE;
             self.ack_now = true;
+            // "If there are other controls or text in the segment, then
+            // continue processing at the sixth step": its text and FIN.
+            self.receive_text(cx, seg);
         } else {
             // Simultaneous open (§3.5, Figure 7): both SYNs crossed. Send
             // our SYN again, now as SYN,ACK.
             self.set_state(State::SynReceived, "SYN received (simultaneous open)");
             self.presume_first_lost();
             self.update_window(repr);
+            // "If there are other controls or text in the segment, queue
+            // them for processing after the ESTABLISHED state has been
+            // reached": held with the out-of-order data (`deliver_held`).
+            let text = &seg.payload[..seg.payload.len().min(self.rcv.wnd())];
+            let fin = flags.contains(Flags::FIN) && text.len() == seg.payload.len();
+            if (!text.is_empty() || fin)
+                && self.ooo.insert(self.rcv.nxt, text, fin, cx.config.max_ooo_segments).is_err()
+            {
+                cx.counters.drops.ooo_full += 1;
+            }
         }
         None
     }
@@ -276,6 +289,7 @@ impl Tcb {
                 // CLOSE was called in SYN-RECEIVED: now the FIN may go.
                 self.set_state(State::FinWait1, "close queued in SYN-RECEIVED");
             }
+            self.deliver_held(cx);
         }
         if !self.process_ack(cx, repr, seg.payload.len()) {
             return None;
@@ -334,7 +348,8 @@ impl Tcb {
         }
         // Trim the segment to the window: what lies before RCV.NXT was
         // received already; what lies past the right edge is not allowed.
-        let mut seq = seg.repr.seq_number;
+        // (On a SYN,ACK, the text begins after the SYN.)
+        let mut seq = seg.repr.seq_number + usize::from(seg.repr.flags.contains(Flags::SYN));
         let mut data = seg.payload;
         let mut fin = seg.repr.flags.contains(Flags::FIN);
         if seq < self.rcv.nxt {
@@ -374,15 +389,7 @@ impl Tcb {
             // the stream, and is no data of the peer's.
             self.ooo.clear();
         } else {
-            let rx = &mut self.rx;
-            let orphaned = self.orphaned;
-            let (rcv_nxt, held_fin) = self.ooo.drain(self.rcv.nxt, |d| {
-                if !orphaned {
-                    copy::append(rx, d);
-                }
-            });
-            self.rcv.nxt = rcv_nxt;
-            fin = held_fin;
+            fin = self.drain_held();
         }
         if !data.is_empty() || filled_gap {
             self.ready |= Ready::READABLE;
@@ -399,6 +406,36 @@ impl Tcb {
             self.receive_fin();
         }
         self.ack_answers_text = true;
+    }
+
+    /// The held data that now follows RCV.NXT: to the receive buffer, and
+    /// RCV.NXT past it. Returns whether a FIN ends it.
+    fn drain_held(&mut self) -> bool {
+        let rx = &mut self.rx;
+        let orphaned = self.orphaned;
+        let (rcv_nxt, held_fin) = self.ooo.drain(self.rcv.nxt, |d| {
+            if !orphaned {
+                copy::append(rx, d);
+            }
+        });
+        self.rcv.nxt = rcv_nxt;
+        held_fin
+    }
+
+    /// ESTABLISHED at last: text and a FIN that came on a simultaneous
+    /// open's SYN, held until now (§3.10.7.3), are processed, the text
+    /// acknowledged as any segment of data is.
+    fn deliver_held(&mut self, cx: &Context) {
+        let before = self.rcv.nxt;
+        let fin = self.drain_held();
+        if self.rcv.nxt != before {
+            self.ready |= Ready::READABLE;
+            self.segs_unacked += 1;
+            self.delayed_ack.get_or_insert(cx.now + cx.config.delayed_ack);
+        }
+        if fin {
+            self.receive_fin();
+        }
     }
 
     /// In-order data: to the receive buffer (unless nobody will read it),
