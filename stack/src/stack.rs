@@ -489,6 +489,15 @@ impl Stack {
             match self.time_wait.on_segment(now, self.two_msl(), tuple, seg, self.shared.config.timestamps) {
                 Verdict::Ignore => return,
                 Verdict::Ack(ack) => return self.reply_tcp(tuple.remote, ack),
+                Verdict::Challenge(ack) => {
+                    if self.shared.challenge_acks.allow(now) {
+                        self.shared.counters.challenge_acks += 1;
+                        self.reply_tcp(tuple.remote, ack);
+                    } else {
+                        self.shared.counters.challenge_acks_limited += 1;
+                    }
+                    return;
+                }
                 Verdict::Reopen { snd_nxt } => {
                     return self.segment_for_listener(now, tuple, &repr, payload, Some(snd_nxt));
                 }
@@ -832,6 +841,7 @@ impl Stack {
             window: window.min(u16::MAX as usize) as u16,
             ts: tcb.options.timestamps.then_some(EntryTs { offset: tcb.ts.offset, recent: tcb.ts.recent }),
             expires: now + self.two_msl(),
+            held: !tcb.orphaned,
         };
         let ack = time_wait::ack(now, &tuple, &entry);
         self.reply_tcp(tuple.remote, ack);
@@ -854,9 +864,14 @@ impl Stack {
         }
         slot.queue = Queue::None;
         slot.generation = slot.generation.wrapping_add(1);
-        if !std::mem::take(&mut slot.detached) {
-            // (A detached TCB's 4-tuple may belong to a new connection.)
-            self.by_tuple.remove(&FourTuple { local: tcb.local, remote: tcb.remote });
+        let tuple = FourTuple { local: tcb.local, remote: tcb.remote };
+        if std::mem::take(&mut slot.detached) {
+            // The application let go of a connection in TIME-WAIT, whose
+            // 4-tuple left `by_tuple` when it entered TIME-WAIT (it may
+            // belong to a new connection by now): a SYN may reopen it.
+            self.time_wait.closed(&tuple);
+        } else {
+            self.by_tuple.remove(&tuple);
         }
         self.free.push(index);
     }

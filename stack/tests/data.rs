@@ -371,3 +371,57 @@ fn payload_wrapping_the_send_buffer_at_an_odd_byte_keeps_its_checksum() {
     assert_eq!(transfer(&mut net, CLIENT, c, SERVER, s, &data), data);
     assert_eq!(stack(&mut net, SERVER).counters().drops.checksum, 0);
 }
+
+/// A lone client in SYN-SENT: the stack, the handle, its address and port,
+/// and the SYN it sent.
+fn syn_sent(now: Instant) -> (Stack, stack::SocketHandle, std::net::SocketAddrV4, Seg) {
+    let mut s = Stack::new(config(CLIENT_ADDR));
+    let h = s.connect(now, server_addr()).unwrap();
+    let syn = output(&mut s, now).remove(0);
+    let local = s.tcb(h).unwrap().local;
+    (s, h, local, syn)
+}
+
+/// §3.10.7.3: text and a FIN on the SYN,ACK are processed as in ESTABLISHED
+/// ("continue processing at the sixth step"): the data is delivered, the
+/// FIN takes the connection to CLOSE-WAIT, and the ACK covers both.
+#[test]
+fn text_and_fin_on_a_syn_ack_are_delivered() {
+    let now = Instant::from_secs(1);
+    let (mut s, h, local, syn) = syn_sent(now);
+    let irs = 5000;
+    let syn_ack = seg(PORT, local.port(), irs, syn.seq() + 1, Flags::SYN | Flags::ACK | Flags::FIN);
+    s.receive(now, &packet(server_addr(), local, &syn_ack, b"abc"));
+    let out = output(&mut s, now);
+    assert_eq!(out.iter().map(|o| (o.flags(), o.ack())).collect::<Vec<_>>(), [(Flags::ACK, irs + 5)]);
+    assert_eq!(s.state(h), Some(State::CloseWait));
+    let mut buf = [0; 8];
+    assert_eq!(s.recv(now, h, &mut buf), Ok(3));
+    assert_eq!(&buf[..3], b"abc");
+    assert_eq!(s.recv(now, h, &mut buf), Ok(0));
+}
+
+/// §3.10.7.3: text and a FIN on a simultaneous open's SYN are queued "for
+/// processing after the ESTABLISHED state has been reached": the SYN,ACK
+/// acknowledges the SYN alone, nothing is readable in SYN-RECEIVED, and
+/// the ACK of our SYN,ACK delivers the data and the FIN.
+#[test]
+fn text_and_fin_on_a_simultaneous_syn_wait_for_established() {
+    let now = Instant::from_secs(1);
+    let (mut s, h, local, syn) = syn_sent(now);
+    let irs = 5000;
+    s.receive(now, &packet(server_addr(), local, &seg(PORT, local.port(), irs, 0, Flags::SYN | Flags::FIN), b"abc"));
+    let out = output(&mut s, now);
+    assert_eq!(out.iter().map(|o| (o.flags(), o.ack())).collect::<Vec<_>>(), [(Flags::SYN | Flags::ACK, irs + 1)]);
+    assert_eq!(s.state(h), Some(State::SynReceived));
+    let mut buf = [0; 8];
+    assert!(!matches!(s.recv(now, h, &mut buf), Ok(n) if n > 0), "readable in SYN-RECEIVED");
+
+    s.receive(now, &packet(server_addr(), local, &seg(PORT, local.port(), irs + 5, syn.seq() + 1, Flags::ACK), &[]));
+    assert_eq!(s.state(h), Some(State::CloseWait));
+    assert_eq!(s.recv(now, h, &mut buf), Ok(3));
+    assert_eq!(&buf[..3], b"abc");
+    assert_eq!(s.recv(now, h, &mut buf), Ok(0));
+    let out = output(&mut s, now);
+    assert_eq!(out.iter().map(|o| (o.flags(), o.ack())).collect::<Vec<_>>(), [(Flags::ACK, irs + 5)]);
+}

@@ -107,6 +107,26 @@ fn rst_outside_the_window_is_dropped_silently() {
     assert_eq!(stack(&mut net, SERVER).counters().challenge_acks, 0);
 }
 
+/// The window is the whole receive buffer, 64 KiB rounded up to whole
+/// segments (45 of 1460 bytes: 65700), even where the field can say only
+/// 65535 (no window scaling): an RST at its last sequence number is in the
+/// window, and challenged; one past it is dropped.
+#[test]
+fn the_window_is_the_buffer_rounded_to_whole_segments_whatever_the_field_says() {
+    let (mut net, _c, s, client) = connection(Config { window_scaling: false, ..config(SERVER_ADDR) });
+    let (rcv_nxt, snd_nxt) = rcv_snd(&mut net, s);
+    let tcb = stack(&mut net, SERVER).tcb(s).unwrap();
+    assert_eq!((tcb.rcv_buf.size, tcb.rcv.wnd()), (45 * 1460, 45 * 1460));
+    let now = net.now();
+    let rst = |seq| seg(client.port(), PORT, seq, 0, Flags::RST);
+    let out = forge(stack(&mut net, SERVER), now, client, &rst(rcv_nxt + 65_699), &[]);
+    assert_challenge_ack(&out, rcv_nxt, snd_nxt, "RST at RCV.NXT + 65699");
+    assert_eq!(out[0].repr.window_len, 65535, "the field says what it can");
+    let out = forge(stack(&mut net, SERVER), now, client, &rst(rcv_nxt + 65_700), &[]);
+    assert!(out.is_empty(), "RST past the window: answered {out:?}");
+    assert_eq!(stack(&mut net, SERVER).state(s), Some(State::Established));
+}
+
 /// §4: a SYN in a synchronized state, whatever its sequence number, gets a
 /// challenge ACK instead of the reset RFC 793 sent; the connection lives.
 #[test]
@@ -697,5 +717,40 @@ fn a_tiny_peer_mss_is_raised_to_48() {
             let sizes: Vec<usize> = output(&mut s, now).iter().map(|o| o.len).collect();
             assert_eq!(sizes, [48, 48, 48, 48, 8], "MSS {mss}, cookie {cookie}");
         }
+    }
+}
+
+// ----------------------------------------------------------------------
+// Segments no TCP sends
+// ----------------------------------------------------------------------
+
+/// Once a connection is synchronized every segment carries an ACK (§3.1),
+/// so one with none of ACK, RST and SYN is dropped unanswered wherever its
+/// sequence number lies (in the window, before it, past it), in
+/// ESTABLISHED and in TIME-WAIT; its FIN closes nothing, its data is not
+/// taken.
+#[test]
+fn a_segment_without_ack_rst_or_syn_is_dropped_unanswered() {
+    let (mut net, c, s, client) = connection(config(SERVER_ADDR));
+    let (rcv_nxt, snd_nxt) = rcv_snd(&mut net, s);
+    let seqs = |rcv_nxt: u32| [rcv_nxt, rcv_nxt.wrapping_sub(1), rcv_nxt.wrapping_sub(2), rcv_nxt + 70_000];
+    let now = net.now();
+    for seq in seqs(rcv_nxt) {
+        for (flags, payload) in [(Flags::FIN, &b""[..]), (Flags::PSH, b"x"), (Flags::FIN | Flags::PSH, b"x")] {
+            let out =
+                forge(stack(&mut net, SERVER), now, client, &seg(client.port(), PORT, seq, snd_nxt, flags), payload);
+            assert!(out.is_empty(), "{flags:?} at {seq} in ESTABLISHED: answered {out:?}");
+        }
+    }
+    assert_eq!(rcv_snd(&mut net, s), (rcv_nxt, snd_nxt));
+    assert_eq!(stack(&mut net, SERVER).state(s), Some(State::Established));
+
+    server_closes_first(&mut net, c, s);
+    assert_eq!(stack(&mut net, SERVER).time_wait_count(), 1);
+    let now = net.now();
+    for seq in seqs(rcv_nxt + 1) {
+        let out =
+            forge(stack(&mut net, SERVER), now, client, &seg(client.port(), PORT, seq, snd_nxt + 1, Flags::FIN), &[]);
+        assert!(out.is_empty(), "FIN without ACK at {seq} in TIME-WAIT: answered {out:?}");
     }
 }

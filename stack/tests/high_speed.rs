@@ -218,27 +218,28 @@ fn paws_drops_old_duplicates_across_the_timestamp_wrap() {
 
 /// RFC 7323 §2.4: a window the scaled field cannot carry exactly is
 /// announced short, by less than a unit, of the edge offered before, but
-/// what the earlier window allowed is still accepted. Here 1000 bytes of
-/// buffer and shift 7: the SYN,ACK (unscaled) offers 1000 bytes; after 200
-/// the ACK offers 768 (6 units), not 800; the other 800 all arrive.
+/// what the earlier window allowed is still accepted. Here 1460 bytes of
+/// buffer (one segment: rounding to whole segments leaves it so) and shift
+/// 7: the SYN,ACK (unscaled) offers 1460 bytes; after 200 the ACK offers
+/// 1152 (9 units), not 1260; the other 1260 all arrive.
 #[test]
 fn a_retracted_window_still_accepts_up_to_the_edge_offered_before() {
     let mut server = config(SERVER_ADDR);
-    server.recv_buffer_initial = 1000;
+    server.recv_buffer_initial = 1460;
     let t0 = Instant::from_secs(1);
     let (mut peer, h, syn_ack) = HandPeer::connect(t0, server);
-    assert_eq!(syn_ack.repr.window_len, 1000);
-    let data = pattern(1000, 4);
+    assert_eq!(syn_ack.repr.window_len, 1460);
+    let data = pattern(1460, 4);
     let flags = Flags::ACK | Flags::PSH;
     peer.send(t0, 1001, flags, Some(1), &data[..100]);
     let out = peer.send(t0, 1101, flags, Some(1), &data[100..200]);
-    assert_eq!((out[0].ack(), usize::from(out[0].repr.window_len) << SHIFT), (1201, 768));
+    assert_eq!((out[0].ack(), usize::from(out[0].repr.window_len) << SHIFT), (1201, 1152));
     peer.send(t0, 1201, flags, Some(1), &data[200..]);
     let mut got = Vec::new();
     while let Ok(chunk @ [_, ..]) = peer.read(t0, h).as_deref() {
         got.extend_from_slice(chunk);
     }
-    assert!(got == data, "{} bytes of 1000", got.len());
+    assert!(got == data, "{} bytes of 1460", got.len());
 }
 
 /// What ACKs echo (TS.Recent, RFC 7323 §4.3): a delayed ACK echoes the
@@ -370,7 +371,7 @@ fn the_receive_buffer_grows_with_the_path_up_to_its_bound() {
     let (fixed, sizes) = timed(64 << 10);
     assert!(sizes.iter().all(|&size| size == 64 << 10));
     let (tuned, sizes) = timed(1 << 20);
-    assert_eq!(sizes[0], 64 << 10, "starts small");
+    assert_eq!(sizes[0], 45 * 1460, "starts small: 64 KiB, in whole segments");
     assert!(sizes.windows(2).all(|w| w[1] >= w[0]), "never shrinks");
     assert_eq!(sizes.last(), Some(&(1 << 20)), "grows to the bound and no further");
     assert!(tuned * 5 < fixed, "16 MiB in {tuned:?} tuned, {fixed:?} with 64 KiB");
@@ -384,5 +385,5 @@ fn the_receive_buffer_grows_with_the_path_up_to_its_bound() {
         let now = net.now();
         stack(&mut net, SERVER).recv(now, s, &mut [0; 4096]).unwrap();
     }
-    assert_eq!(stack(&mut net, SERVER).tcb(s).unwrap().rcv_buf.size, 64 << 10);
+    assert_eq!(stack(&mut net, SERVER).tcb(s).unwrap().rcv_buf.size, 45 * 1460);
 }

@@ -122,7 +122,9 @@ fn peer_closes_first() {
 }
 
 /// Both close at once: FIN-WAIT-1 → CLOSING → TIME-WAIT on both sides
-/// (§3.6, Figure 13).
+/// (§3.6, Figure 13). Each acknowledges the other's FIN with its own FIN
+/// again (`next_segment`, 0.); that copy arrives wholly old, and is
+/// answered with the bare ACK that completes the close.
 #[test]
 fn simultaneous_close_goes_through_closing() {
     let mut net = pair(Faults::default());
@@ -140,7 +142,30 @@ fn simultaneous_close_goes_through_closing() {
     assert_eq!(saw_closing, [true, true]);
     let mut pic = picture(&captured(&mut net));
     pic.sort();
-    assert_eq!(pic, ["C>S .", "C>S F.", "S>C .", "S>C F."]);
+    assert_eq!(pic, ["C>S .", "C>S F.", "C>S F.", "S>C .", "S>C F.", "S>C F."]);
+}
+
+/// Both close at once and the client's FIN is lost: in CLOSING, its ACK
+/// of the server's FIN is its FIN again, so the close completes in a round
+/// trip, without waiting for a retransmission timeout.
+#[test]
+fn a_fin_lost_in_a_simultaneous_close_rides_again_on_the_ack() {
+    let mut net = pair(Faults::default());
+    let (c, s) = establish(&mut net);
+    let mut first = true; // the server loses the first FIN it is sent
+    net.host_mut(SERVER).drop_if = Some(Box::new(move |seg| seg.has(Flags::FIN) && std::mem::take(&mut first)));
+    net.capture(true);
+    let now = net.now();
+    stack(&mut net, CLIENT).close(now, c);
+    stack(&mut net, SERVER).close(now, s);
+    run(&mut net, Duration::from_secs(1), |n| {
+        stack(n, CLIENT).time_wait_count() == 1 && stack(n, SERVER).time_wait_count() == 1
+    });
+    assert_eq!(stack(&mut net, SERVER).time_wait_count(), 1);
+    let counters = stack(&mut net, CLIENT).counters().clone();
+    assert_eq!((counters.tlp_probes, counters.rto_expirations), (0, 0), "a timer sent the FIN again");
+    // The lost FIN, the server's FIN, the client's FIN again with its ACK.
+    assert_eq!(picture(&captured(&mut net)), ["C>S F.", "S>C F.", "C>S F.", "S>C ."]);
 }
 
 /// Both open at once: SYN-SENT → SYN-RECEIVED → ESTABLISHED on both sides
@@ -298,6 +323,70 @@ fn new_syn_reopens_a_time_wait_tuple() {
     assert_eq!(picture(&captured(&mut net)), ["C>S S", "S>C S.", "C>S ."]);
     assert_eq!(stack(&mut net, SERVER).counters().time_wait_reopened, 1);
     assert_eq!(stack(&mut net, SERVER).time_wait_count(), 0);
+}
+
+/// While the application still holds the socket of a connection in
+/// TIME-WAIT (it shut its side down and has not closed), the 4-tuple is
+/// that connection's: a new SYN gets a challenge ACK (§3.10.7.4 "fourth",
+/// RFC 5961 §4), which the client answers with an RST that TIME-WAIT
+/// ignores. Once the socket is closed, the client's next SYN reopens it
+/// (MAY-2).
+#[test]
+fn a_syn_reopens_time_wait_only_once_the_socket_is_closed() {
+    let mut net = pair(Faults::default());
+    let now = net.now();
+    let c = stack(&mut net, CLIENT).connect_from(now, 40000, server_addr()).unwrap();
+    let mut s = None;
+    run(&mut net, Duration::from_secs(1), |n| {
+        s = s.or_else(|| stack(n, SERVER).accept(PORT));
+        s.is_some()
+    });
+    let s = s.unwrap();
+    let now = net.now();
+    stack(&mut net, SERVER).shutdown(now, s).unwrap();
+    run(&mut net, Duration::from_secs(1), |n| stack(n, CLIENT).state(c) == Some(State::CloseWait));
+    let now = net.now();
+    stack(&mut net, CLIENT).close(now, c);
+    run(&mut net, Duration::from_secs(1), |n| stack(n, CLIENT).state(c).is_none());
+    assert_eq!(stack(&mut net, SERVER).state(s), Some(State::TimeWait));
+
+    net.capture(true);
+    let now = net.now();
+    let c2 = stack(&mut net, CLIENT).connect_from(now, 40000, server_addr()).unwrap();
+    idle(&mut net, Duration::from_millis(500));
+    assert_eq!(picture(&captured(&mut net)), ["C>S S", "S>C .", "C>S R"]);
+    assert_eq!(stack(&mut net, SERVER).counters().time_wait_reopened, 0);
+
+    let now = net.now();
+    stack(&mut net, SERVER).close(now, s);
+    run(&mut net, Duration::from_secs(3), |n| stack(n, SERVER).accept(PORT).is_some());
+    assert_eq!(stack(&mut net, CLIENT).state(c2), Some(State::Established));
+    assert_eq!(picture(&captured(&mut net)), ["C>S S", "S>C S.", "C>S ."]);
+    assert_eq!(stack(&mut net, SERVER).counters().time_wait_reopened, 1);
+}
+
+/// An RST in LAST-ACK (§3.10.7.4 "second"): the connection is gone, and an
+/// application that shut its side down but still holds the socket hears
+/// that it was reset.
+#[test]
+fn an_rst_in_last_ack_is_reported_to_the_application() {
+    let mut net = pair(Faults::default());
+    let (c, s) = establish(&mut net);
+    let now = net.now();
+    stack(&mut net, CLIENT).close(now, c);
+    run(&mut net, Duration::from_secs(1), |n| stack(n, SERVER).state(s) == Some(State::CloseWait));
+    net.host_mut(SERVER).drop_if = Some(Box::new(|_| true)); // our FIN is never ACKed
+    let now = net.now();
+    stack(&mut net, SERVER).shutdown(now, s).unwrap();
+    idle(&mut net, Duration::from_millis(10));
+    assert_eq!(stack(&mut net, SERVER).state(s), Some(State::LastAck));
+    let tcb = stack(&mut net, SERVER).tcb(s).unwrap();
+    let (client, server, rcv_nxt) = (tcb.remote, tcb.local, tcb.rcv.nxt.0);
+    let rst = seg(client.port(), PORT, rcv_nxt, 0, Flags::RST);
+    let now = net.now();
+    stack(&mut net, SERVER).receive(now, &packet(client, server, &rst, &[]));
+    assert_eq!(stack(&mut net, SERVER).state(s), Some(State::Closed));
+    assert_eq!(stack(&mut net, SERVER).recv(now, s, &mut [0; 8]), Err(Error::Reset));
 }
 
 /// §3.10.7.1: a SYN to a port nobody listens on gets <SEQ=0><ACK=SEG.SEQ+1>

@@ -39,6 +39,10 @@ pub struct Entry {
     /// Set if the connection used timestamps.
     pub ts: Option<EntryTs>,
     pub expires: Instant,
+    /// The application still holds the socket (it shut its side down and
+    /// has not closed it): the 4-tuple is still its connection's, and no
+    /// SYN reopens it (see `on_segment`).
+    pub held: bool,
 }
 
 /// The timestamps of a connection in TIME-WAIT: its clock offset, for the
@@ -56,6 +60,9 @@ pub enum Verdict {
     Ignore,
     /// Answer with this ACK.
     Ack(TcpRepr),
+    /// Answer with this challenge ACK (RFC 5961 §4), if the stack's budget
+    /// allows (§7).
+    Challenge(TcpRepr),
     /// A new SYN from the same peer and port, which may start a new
     /// incarnation: treat it as a new connection attempt whose ISS must
     /// exceed `snd_nxt`, and `remove` the entry once the connection is
@@ -108,6 +115,14 @@ impl TimeWaitTable {
         self.deadlines.first().map(|&(t, _)| t)
     }
 
+    /// The application closed the socket of the connection in TIME-WAIT:
+    /// from now on a new SYN may reopen its 4-tuple.
+    pub fn closed(&mut self, tuple: &FourTuple) {
+        if let Some(entry) = self.entries.get_mut(tuple) {
+            entry.held = false;
+        }
+    }
+
     /// Delete the entries whose 2·MSL has passed; returns how many.
     pub fn expire(&mut self, now: Instant) -> usize {
         let mut n = 0;
@@ -140,14 +155,24 @@ impl TimeWaitTable {
         if flags.contains(Flags::RST) {
             return Verdict::Ignore;
         }
+        // Every segment after the SYN carries an ACK (§3.1): one with none
+        // of ACK, RST and SYN is no TCP's, and is dropped unanswered, as in
+        // every synchronized state (`Tcb::on_segment_other_states`).
+        if !flags.intersects(Flags::ACK | Flags::SYN) {
+            return Verdict::Ignore;
+        }
         // A new SYN may open a new incarnation at once (MAY-2 of §3.6.1).
         // Under load the client's ephemeral ports wrap within seconds;
-        // Linux allows this too. Otherwise it is an old duplicate: ACK it.
-        if flags.contains(Flags::SYN) && !flags.contains(Flags::ACK) {
-            if syn_may_reopen(&entry, repr, timestamps) {
+        // Linux allows this too. But not while the application still holds
+        // the old connection's socket: the 4-tuple is still that
+        // connection's. Any other SYN (an old duplicate, a SYN,ACK) gets a
+        // challenge ACK, as in every synchronized state (§3.10.7.4
+        // "fourth", RFC 5961 §4).
+        if flags.contains(Flags::SYN) {
+            if !flags.contains(Flags::ACK) && !entry.held && syn_may_reopen(&entry, repr, timestamps) {
                 return Verdict::Reopen { snd_nxt: entry.snd_nxt };
             }
-            return Verdict::Ack(ack(now, &tuple, &entry));
+            return Verdict::Challenge(ack(now, &tuple, &entry));
         }
         // "The only thing that can arrive in this state is a retransmission
         // of the remote FIN. Acknowledge it, and restart the 2 MSL timeout."
@@ -227,6 +252,7 @@ mod tests {
             window: 100,
             ts: None,
             expires: Instant::from_secs(60),
+            held: false,
         };
         t.insert(tuple(40000), e);
         t
@@ -273,7 +299,7 @@ mod tests {
     #[test]
     fn new_syn_above_rcv_nxt_reopens_and_old_one_is_acked() {
         let mut t = table();
-        assert!(matches!(arrive(&mut t, Instant::ZERO, &seg(900, Flags::SYN), true), Verdict::Ack(_)));
+        assert!(matches!(arrive(&mut t, Instant::ZERO, &seg(900, Flags::SYN), true), Verdict::Challenge(_)));
         assert_eq!(
             arrive(&mut t, Instant::ZERO, &seg(5000, Flags::SYN), true),
             Verdict::Reopen { snd_nxt: SeqNum(500) }
@@ -282,6 +308,29 @@ mod tests {
         assert!(t.contains(&tuple(40000)));
         t.remove(&tuple(40000));
         assert!(t.is_empty() && t.poll_at().is_none());
+    }
+
+    /// While the application holds the old connection's socket, even a SYN
+    /// that could reopen the 4-tuple gets a challenge ACK, as does a
+    /// SYN,ACK; once it has closed the socket, the SYN reopens.
+    #[test]
+    fn a_syn_is_challenged_while_the_socket_is_held() {
+        let mut t = table();
+        let held = Entry { held: true, ..*t.get(&tuple(40000)).unwrap() };
+        t.insert(tuple(40000), held);
+        for flags in [Flags::SYN, Flags::SYN | Flags::ACK] {
+            let v = arrive(&mut t, Instant::ZERO, &seg(5000, flags), true);
+            assert!(matches!(v, Verdict::Challenge(a) if a.ack_number == SeqNum(1000)), "{flags:?}: {v:?}");
+        }
+        t.closed(&tuple(40000));
+        assert!(matches!(
+            arrive(&mut t, Instant::ZERO, &seg(5000, Flags::SYN | Flags::ACK), true),
+            Verdict::Challenge(_)
+        ));
+        assert_eq!(
+            arrive(&mut t, Instant::ZERO, &seg(5000, Flags::SYN), true),
+            Verdict::Reopen { snd_nxt: SeqNum(500) }
+        );
     }
 
     /// RFC 6191: with timestamps on both incarnations, a newer timestamp
@@ -311,7 +360,7 @@ mod tests {
             t.insert(tuple(40000), entry);
             let v = arrive(&mut t, Instant::ZERO, &syn(seq, tsval), offer);
             assert_eq!(matches!(v, Verdict::Reopen { .. }), reopens, "seq {seq} tsval {tsval:?} offer {offer}: {v:?}");
-            if let Verdict::Ack(a) = v {
+            if let Verdict::Challenge(a) = v {
                 let ts = a.options.timestamps.expect("the ACK carries timestamps");
                 assert_eq!(ts.tsecr, old.recent);
             }

@@ -85,10 +85,31 @@ impl Tcb {
             self.ts.synchronize(cx.now, ts.tsval);
             self.ts.last_ack_sent = self.rcv.nxt; // what our next segment acknowledges
         }
-        self.rcv_buf = RcvBuf::new(self.rcv_buf.size, cx.now, self.rcv.nxt);
-        self.rcv.adv = self.rcv.nxt + self.rcv_buf.size.min(MAX_UNSCALED_WINDOW);
         self.snd_mss = peer_mss(syn.options.mss).min(cx.config.mss());
+        if self.passive {
+            // A half-open connection of a listener, which a SYN flood may
+            // have made, is offered no more than its SYN,ACK can say (a
+            // SYN's window is never scaled, RFC 7323 §2.2) until the
+            // handshake completes.
+            let size = self.rcv_buf.size.min(MAX_UNSCALED_WINDOW);
+            self.rcv_buf = RcvBuf::new(size, cx.now, self.rcv.nxt);
+            self.rcv.adv = self.rcv.nxt + size;
+        } else {
+            self.rcv.adv = self.rcv.nxt; // what our SYN offered counted from nothing
+            self.size_receive_buffer(cx);
+        }
         self.cc = Congestion::new(cx.config.congestion, self.snd_mss, self.snd.iss, self.options.sack_permitted);
+    }
+
+    /// The receive buffer once the MSS is known: the initial size rounded up
+    /// to whole segments (as BSD sizes it), so that the window's last
+    /// segment is a full one, not a runt. RCV.WND is all of it, however
+    /// little of it a 16-bit window field can say (`receive_window`).
+    fn size_receive_buffer(&mut self, cx: &Context) {
+        let initial = cx.config.recv_buffer_initial.min(cx.config.recv_buffer);
+        let size = initial.next_multiple_of(self.snd_mss).min(cx.config.recv_buffer.max(initial));
+        self.rcv_buf = RcvBuf::new(size, cx.now, self.rcv.nxt);
+        self.rcv.adv = self.rcv.adv.max(self.rcv.nxt + size);
     }
 
     /// A segment for this connection arrived. Returns any segment to send
@@ -131,12 +152,25 @@ impl Tcb {
             self.set_state(State::Established, "SYN,ACK received");
             self.ready |= Ready::CONNECTED | Ready::WRITABLE;
             self.ack_now = true;
+            // "If there are other controls or text in the segment, then
+            // continue processing at the sixth step": its text and FIN.
+            self.receive_text(cx, seg);
         } else {
             // Simultaneous open (§3.5, Figure 7): both SYNs crossed. Send
             // our SYN again, now as SYN,ACK.
             self.set_state(State::SynReceived, "SYN received (simultaneous open)");
             self.presume_first_lost();
             self.update_window(repr);
+            // "If there are other controls or text in the segment, queue
+            // them for processing after the ESTABLISHED state has been
+            // reached": held with the out-of-order data (`deliver_held`).
+            let text = &seg.payload[..seg.payload.len().min(self.rcv.wnd())];
+            let fin = flags.contains(Flags::FIN) && text.len() == seg.payload.len();
+            if (!text.is_empty() || fin)
+                && self.ooo.insert(self.rcv.nxt, text, fin, cx.config.max_ooo_segments).is_err()
+            {
+                cx.counters.drops.ooo_full += 1;
+            }
         }
         None
     }
@@ -146,6 +180,15 @@ impl Tcb {
     fn on_segment_other_states(&mut self, cx: &mut Context, seg: Segment) -> Option<TcpRepr> {
         let repr = seg.repr;
         let flags = repr.flags;
+
+        // Once a connection is synchronized every segment carries an ACK
+        // (§3.1: "once a connection is established, this is always sent"),
+        // and the fifth check drops one without it. A segment with none of
+        // ACK, RST and SYN is no TCP's: drop it before the first check, so
+        // that it is not answered either (as Linux and FreeBSD do).
+        if !flags.intersects(Flags::ACK | Flags::RST | Flags::SYN) {
+            return None;
+        }
 
         // Timestamps in force: every segment but an RST must carry them
         // (RFC 7323 §3.2), and an old duplicate is dropped before its
@@ -207,9 +250,10 @@ impl Tcb {
                 self.orphaned = true;
             } else if self.state == State::SynReceived {
                 self.fail(Error::Refused, "RST in SYN-RECEIVED: connection refused");
-            } else if matches!(self.state, State::Closing | State::LastAck) {
-                self.set_state(State::Closed, "RST");
             } else {
+                // In CLOSING and LAST-ACK too: the application that shut
+                // down its side may still hold the socket, and learns that
+                // the connection ended by a reset, not by the close.
                 self.fail(Error::Reset, "RST: connection reset");
             }
             return None;
@@ -239,6 +283,9 @@ impl Tcb {
                 return Some(reset_for(repr, seg.payload.len()));
             }
             self.set_state(State::Established, "ACK of SYN");
+            if self.passive {
+                self.size_receive_buffer(cx);
+            }
             self.rtt_sample(cx, repr);
             self.snd.una = self.snd.iss + 1;
             self.sent.acked(self.snd.una, &mut |_, _, _| {});
@@ -249,6 +296,7 @@ impl Tcb {
                 // CLOSE was called in SYN-RECEIVED: now the FIN may go.
                 self.set_state(State::FinWait1, "close queued in SYN-RECEIVED");
             }
+            self.deliver_held(cx);
         }
         if !self.process_ack(cx, repr, seg.payload.len()) {
             return None;
@@ -327,12 +375,14 @@ impl Tcb {
             // any text or FIN is a retransmission; ACK it again.
             if seg.len() > 0 {
                 self.ack_now = true;
+                self.ack_answers_text = true;
             }
             return;
         }
         // Trim the segment to the window: what lies before RCV.NXT was
         // received already; what lies past the right edge is not allowed.
-        let mut seq = seg.repr.seq_number;
+        // (On a SYN,ACK, the text begins after the SYN.)
+        let mut seq = seg.repr.seq_number + usize::from(seg.repr.flags.contains(Flags::SYN));
         let mut data = seg.payload;
         let mut fin = seg.repr.flags.contains(Flags::FIN);
         if seq < self.rcv.nxt {
@@ -378,15 +428,7 @@ impl Tcb {
             // the stream, and is no data of the peer's.
             self.ooo.clear();
         } else {
-            let rx = &mut self.rx;
-            let orphaned = self.orphaned;
-            let (rcv_nxt, held_fin) = self.ooo.drain(self.rcv.nxt, |d| {
-                if !orphaned {
-                    copy::append(rx, d);
-                }
-            });
-            self.rcv.nxt = rcv_nxt;
-            fin = held_fin;
+            fin = self.drain_held();
         }
         if !data.is_empty() || filled_gap {
             self.ready |= Ready::READABLE;
@@ -398,6 +440,37 @@ impl Tcb {
             } else if self.delayed_ack.is_none() {
                 self.delayed_ack = Some(cx.now + cx.config.delayed_ack);
             }
+        }
+        if fin {
+            self.receive_fin();
+        }
+        self.ack_answers_text = true;
+    }
+
+    /// The held data that now follows RCV.NXT: to the receive buffer, and
+    /// RCV.NXT past it. Returns whether a FIN ends it.
+    fn drain_held(&mut self) -> bool {
+        let rx = &mut self.rx;
+        let orphaned = self.orphaned;
+        let (rcv_nxt, held_fin) = self.ooo.drain(self.rcv.nxt, |d| {
+            if !orphaned {
+                copy::append(rx, d);
+            }
+        });
+        self.rcv.nxt = rcv_nxt;
+        held_fin
+    }
+
+    /// ESTABLISHED at last: text and a FIN that came on a simultaneous
+    /// open's SYN, held until now (§3.10.7.3), are processed, the text
+    /// acknowledged as any segment of data is.
+    fn deliver_held(&mut self, cx: &Context) {
+        let before = self.rcv.nxt;
+        let fin = self.drain_held();
+        if self.rcv.nxt != before {
+            self.ready |= Ready::READABLE;
+            self.segs_unacked += 1;
+            self.delayed_ack.get_or_insert(cx.now + cx.config.delayed_ack);
         }
         if fin {
             self.receive_fin();

@@ -290,6 +290,9 @@ pub struct Tcb {
 
     /// An ACK must go out now (a FIN, a filled gap, a window update...).
     ack_now: bool,
+    /// The ACK owed is for the peer's text or FIN: in CLOSING and LAST-ACK
+    /// it goes as our FIN again (`next_segment`, 0.).
+    ack_answers_text: bool,
     /// Out-of-order segments received since the last dispatch: each gets
     /// its own duplicate ACK, or the sender could not count three of them,
     /// with the SACK blocks as they were when it arrived, so that each ACK
@@ -363,6 +366,7 @@ impl Tcb {
             delayed_ack: None,
             fin_wait_2_timer: None,
             ack_now: false,
+            ack_answers_text: false,
             dup_acks_owed: Vec::new(),
             segs_unacked: 0,
             retransmit_first: false,
@@ -395,6 +399,12 @@ impl Tcb {
     /// Our FIN was sent and acknowledged.
     fn fin_acked(&self) -> bool {
         self.fin_queued && self.snd.una == self.tx_end() + 1
+    }
+
+    /// Our FIN was sent and is not acknowledged yet (FIN-WAIT-1, CLOSING,
+    /// LAST-ACK).
+    fn fin_outstanding(&self) -> bool {
+        self.fin_queued && self.snd.nxt > self.tx_end() && !self.fin_acked()
     }
 
     /// The connection failed: tell the application, drop everything queued.

@@ -97,6 +97,8 @@ impl Tcb {
     /// where the sender chooses between sending again and sending new; in
     /// this order:
     ///
+    /// 0. our FIN again, in place of the ACK owed for the peer's FIN, in
+    ///    CLOSING and LAST-ACK;
     /// 1. the SYN (§3.10.1), or SYN,ACK in SYN-RECEIVED;
     /// 2. the first segment presumed lost and not resent yet, at once,
     ///    whatever cwnd says, when fast retransmit (RFC 5681 §3.2, RFC 6675
@@ -123,6 +125,23 @@ impl Tcb {
             State::Established | State::CloseWait | State::FinWait1 | State::Closing | State::LastAck => true,
             _ => return None,
         };
+        let closing = matches!(self.state, State::Closing | State::LastAck);
+        if std::mem::take(&mut self.ack_answers_text) && closing && self.ack_now && self.fin_outstanding() {
+            // The peer sent its FIN without acknowledging ours: it had not
+            // seen ours, which is perhaps lost. A FIN is "retransmitted
+            // until acknowledged" (§3.6) at any time; riding on the ACK it
+            // spares a timeout (BSD sends every ACK of these states so,
+            // <SEQ=FIN's><CTL=FIN,ACK>; Linux a bare ACK). If ours was only
+            // late, the copy arrives wholly old, and a receiver as strict
+            // as §3.10.7.4 "first" drops it, ACK and all, and answers with
+            // an ACK: one segment more each way, and the close completes
+            // all the same. Not in FIN-WAIT-1: there the peer may still be
+            // sending, and an ACK of its data lost that way would stall it
+            // for a round trip. The ACKs whose form the RFC gives,
+            // <SEQ=SND.NXT><CTL=ACK> (§3.10.7.4 "first", RFC 5961's
+            // challenge ACK), stay bare.
+            return Some((self.tx_end(), 0, false)); // 0.
+        }
         if self.snd.nxt == self.snd.iss {
             return Some((self.snd.iss, 0, false)); // 1.
         }
@@ -279,11 +298,12 @@ impl Tcb {
         cx.counters.bytes_out += len as u64;
         if repr.flags.contains(Flags::ACK) {
             self.ack_now = false;
+            self.ack_answers_text = false;
             self.delayed_ack = None;
             self.segs_unacked = 0;
             self.ts.last_ack_sent = repr.ack_number;
         }
-        let edge = self.rcv.nxt + (usize::from(repr.window_len) << self.window_shift(repr.flags));
+        let edge = self.rcv.nxt + self.receive_window(cx, self.window_shift(repr.flags));
         self.rcv.adv = self.rcv.adv.max(edge);
         let (a, b) = self.tx.as_slices();
         let payload = slice_range(a, b, offset, len);
@@ -291,7 +311,8 @@ impl Tcb {
     }
 
     /// The header of every segment we send, data or control (ACK, SYN,
-    /// RST): our sequence number, the current RCV.NXT and window, the
+    /// RST): our sequence number, the current RCV.NXT and window (as much
+    /// of it as the field, scaled by `shift`, can say: RFC 7323 §2.3), the
     /// urgent pointer, and the options.
     ///
     /// Urgent mode (§3.8.5), while SND.UNA is below SND.UP: every segment
@@ -311,7 +332,7 @@ impl Tcb {
             seq_number: seq,
             ack_number: if ack { self.rcv.nxt } else { SeqNum(0) },
             flags: if urgent { flags | Flags::URG } else { flags },
-            window_len: (self.receive_window(cx, shift) >> shift) as u16,
+            window_len: (self.receive_window(cx, shift) >> shift).min(MAX_UNSCALED_WINDOW) as u16,
             urgent_at: if urgent { (self.snd.up - seq).min(u16::MAX as usize) as u16 } else { 0 },
             options: self.header_options(cx.now, ack),
         }
@@ -331,11 +352,16 @@ impl Tcb {
         options
     }
 
-    /// The window we advertise, in bytes, for a window field scaled by
-    /// `shift`: the free buffer space, as much as the field can carry; but
-    /// no less than was promised (the right edge must not move left,
-    /// §3.8.6); and moving the edge only when the gain is worth a segment
-    /// (receiver-side silly window avoidance, §3.8.6.2.2).
+    /// The window we offer, RCV.WND, in bytes, for a window field scaled
+    /// by `shift`: the free buffer space; but no less than was promised
+    /// (the right edge must not move left, §3.8.6); and moving the edge
+    /// only when the gain is worth a segment (receiver-side silly window
+    /// avoidance, §3.8.6.2.2). We accept what fits in the buffer even where
+    /// the field cannot say it all: without window scaling it says at most
+    /// 65535 of a buffer that may be larger (65700, 45 segments of 1460),
+    /// and the peer's segments stop at the edge it heard, so the difference
+    /// only lets a segment near that edge, an RST or a SYN, be judged
+    /// against the window we truly have (§3.10.7.4, RFC 5961).
     ///
     /// A scaled field carries whole units of 2^shift, and RCV.NXT moves by
     /// any amount, so a promise may not fit: it is rounded down, and the
@@ -347,12 +373,11 @@ impl Tcb {
     /// would never close).
     pub(super) fn receive_window(&self, cx: &Context, shift: u8) -> usize {
         let unit = 1 << shift;
-        let largest = MAX_UNSCALED_WINDOW << shift;
         let buffer = self.rcv_buf.size;
-        let promised = self.rcv.wnd().min(largest) / unit * unit;
-        let free = (buffer.saturating_sub(self.rx.len()) / unit * unit).min(largest);
+        let promised = self.rcv.wnd() / unit * unit;
+        let free = buffer.saturating_sub(self.rx.len()) / unit * unit;
         let threshold = (buffer / 2).min(cx.config.mss());
-        if free >= promised + threshold || free == (buffer / unit * unit).min(largest) {
+        if free >= promised + threshold || free == buffer / unit * unit {
             free.max(promised)
         } else {
             promised
