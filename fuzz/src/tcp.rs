@@ -807,7 +807,8 @@ impl Harness {
             assert!(tcb.snd.nxt - tcb.snd.una <= config.send_buffer + 2, "more in flight than the send buffer");
             assert!(tcb.send_queue() <= config.send_buffer, "send buffer over its bound");
             assert!(tcb.recv_queue() <= config.recv_buffer, "receive buffer over its bound");
-            assert!(tcb.ooo_segments() <= config.max_ooo_segments, "out-of-order queue over its bound");
+            assert!(tcb.ooo_runs() <= config.max_ooo_segments, "out-of-order queue over its bound");
+            assert!(tcb.ooo_bytes() <= tcb.rcv.wnd(), "more held out of order than the window");
             assert!(tcb.scoreboard().blocks().len() <= config.max_sack_blocks, "scoreboard over its bound");
             assert!(tcb.sent_runs() <= config.max_sent_runs, "log of sent segments over its bound");
         }

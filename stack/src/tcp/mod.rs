@@ -87,7 +87,10 @@ pub struct Config {
     /// left should not hold its place in the SYN queue long (RFC 4987
     /// §3.2); the client's next SYN makes it anew.
     pub syn_ack_timeout: Duration,
-    /// Out-of-order segments held per connection.
+    /// Out-of-order data held per connection, in runs: segments that
+    /// overlap or touch make one run, and a segment that would need a run
+    /// past this many is dropped. (The bytes held are bounded by the
+    /// receive window.) Also the most duplicate ACKs owed at once.
     pub max_ooo_segments: usize,
     /// Offer selective acknowledgments (RFC 2018) in our SYNs.
     pub sack: bool,
