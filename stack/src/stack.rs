@@ -86,10 +86,11 @@ struct Slot {
     /// Listed in `Stack::ready`: has events to report.
     in_ready: bool,
     queue: Queue,
-    /// The connection is in TIME-WAIT, which the TIME-WAIT table handles,
-    /// but the application has not closed the socket: the TCB stays, out
-    /// of `by_tuple` and the timers, only so that what was received can
-    /// still be read. Deleted when the application closes it.
+    /// The connection is in CLOSED, or in TIME-WAIT, which the TIME-WAIT
+    /// table handles, but the application has not closed the socket: the
+    /// TCB stays, out of `by_tuple` and the timers, only so that what was
+    /// received, or the error, can still be read. Deleted when the
+    /// application closes it.
     detached: bool,
 }
 
@@ -292,7 +293,8 @@ impl Stack {
         let slot = self.slots.get_mut(h.index as usize).filter(|s| s.generation == h.generation);
         let Some(slot) = slot.filter(|s| s.tcb.is_some()) else { return };
         if slot.detached {
-            // TIME-WAIT: "respond with ok and delete the TCB" (§3.10.5).
+            // CLOSED or TIME-WAIT: "respond with ok and delete the TCB"
+            // (§3.10.5); nothing is sent.
             return self.release(h.index);
         }
         let tcb = slot.tcb.as_mut().expect("checked above");
@@ -727,23 +729,19 @@ impl Stack {
 
         match tcb.disposition() {
             Disposition::Keep => {}
-            Disposition::TimeWait if slot.detached => {
+            Disposition::TimeWait | Disposition::Detach if slot.detached => {
                 if tcb.orphaned {
                     return self.release(index);
                 }
             }
             Disposition::TimeWait => {
                 self.enter_time_wait(index, now);
-                let slot = &mut self.slots[index as usize];
-                let tcb = slot.tcb.as_ref().expect("checked above");
-                if tcb.orphaned {
+                if self.slots[index as usize].tcb.as_ref().expect("checked above").orphaned {
                     return self.release(index);
                 }
-                // Received data may be unread: keep the TCB for the
-                // application (as Linux keeps the socket, in CLOSED).
-                self.by_tuple.remove(&FourTuple { local: tcb.local, remote: tcb.remote });
-                slot.detached = true;
+                self.detach(index);
             }
+            Disposition::Detach => self.detach(index),
             Disposition::Delete => return self.release(index),
         }
 
@@ -769,6 +767,19 @@ impl Stack {
             slot.in_ready = true;
             self.ready.push_back(index);
         }
+    }
+
+    /// The connection has ended, but received data or the error may be
+    /// unread: keep the TCB for the application (as Linux keeps the
+    /// socket, in CLOSED), out of the lookup table and the timers.
+    fn detach(&mut self, index: u32) {
+        let slot = &mut self.slots[index as usize];
+        let tcb = slot.tcb.as_ref().expect("live connection");
+        self.by_tuple.remove(&FourTuple { local: tcb.local, remote: tcb.remote });
+        if let Some(t) = slot.timer.take() {
+            self.timers.remove(&(t, index));
+        }
+        slot.detached = true;
     }
 
     /// Replace the TCB by a compact TIME-WAIT entry, and send the ACK of

@@ -513,6 +513,48 @@ fn overlapping_segments_beyond_a_hole_are_held_once() {
     assert_eq!(stack(&mut net, SERVER).counters().drops.ooo_full, 0);
 }
 
+/// A connection that reached CLOSED while the application still holds it
+/// (here reset by the peer) leaves the lookup table: the application can
+/// still read why it ended, and a segment for its 4-tuple gets the answer
+/// of a connection that does not exist, an RST (§3.10.7.1), not silence.
+#[test]
+fn a_closed_connection_no_longer_swallows_segments() {
+    let (mut net, _c, s, client) = connection(config(SERVER_ADDR));
+    let (rcv_nxt, snd_nxt) = rcv_snd(&mut net, s);
+    let now = net.now();
+    forge(stack(&mut net, SERVER), now, client, &seg(client.port(), PORT, rcv_nxt, 0, Flags::RST), &[]);
+    assert_eq!(stack(&mut net, SERVER).state(s), Some(State::Closed));
+    let data = seg(client.port(), PORT, rcv_nxt, snd_nxt, Flags::ACK);
+    let out = forge(stack(&mut net, SERVER), now, client, &data, b"late");
+    let got: Vec<_> = out.iter().map(|r| (r.flags(), r.seq())).collect();
+    assert_eq!(got, [(Flags::RST, snd_nxt)], "<SEQ=SEG.ACK><CTL=RST>");
+    assert_eq!(stack(&mut net, SERVER).recv(now, s, &mut [0; 10]), Err(Error::Reset), "the error, still");
+    stack(&mut net, SERVER).close(now, s);
+    assert_eq!(stack(&mut net, SERVER).state(s), None);
+}
+
+/// A SYN that repeats the one that made a SYN-RECEIVED connection (SEG.SEQ
+/// = IRS) is answered with the SYN,ACK again, whatever its ECE and CWR
+/// bits: an ECN-setup SYN (RFC 3168 §6.1.1) is a connection request like
+/// any, and deserves no challenge ACK.
+#[test]
+fn a_retransmitted_syn_gets_the_syn_ack_again_with_or_without_ecn_bits() {
+    for flags in [Flags::SYN, Flags::SYN | Flags::ECE | Flags::CWR] {
+        let mut server = Stack::new(config(SERVER_ADDR));
+        server.listen(PORT, 8).unwrap();
+        let client = SocketAddrV4::new(CLIENT_ADDR, 40000);
+        let syn = seg(client.port(), PORT, 1000, 0, flags);
+        let now = Instant::ZERO;
+        let first = forge(&mut server, now, client, &syn, &[]);
+        let again = forge(&mut server, now + Duration::from_millis(200), client, &syn, &[]);
+        let got = |out: &[Seg]| out.iter().map(|a| (a.flags(), a.seq(), a.ack())).collect::<Vec<_>>();
+        assert_eq!(got(&first).len(), 1);
+        assert_eq!(got(&first)[0].0, Flags::SYN | Flags::ACK, "{flags:?}");
+        assert_eq!(got(&again), got(&first), "{flags:?}: the SYN,ACK again");
+        assert_eq!(server.counters().challenge_acks, 0);
+    }
+}
+
 /// Buffers: a peer that ignores our window cannot make us hold more than
 /// the receive buffer; what lies past the window is not taken.
 #[test]

@@ -55,7 +55,7 @@ use crate::time::Instant;
 use crate::wire::seq::SeqNum;
 use crate::wire::tcp::{Flags, TcpRepr};
 
-pub use arrival::reset_for;
+pub use arrival::{is_connection_request, reset_for};
 
 /// The MSS to assume when the peer sends none (RFC 9293 §3.7.1, MUST-15).
 pub const DEFAULT_MSS: usize = 536;
@@ -81,6 +81,11 @@ pub enum Disposition {
     Keep,
     /// Enter TIME-WAIT: the stack keeps only the compact entry.
     TimeWait,
+    /// CLOSED, but the application still holds the socket, to read what
+    /// arrived or why the connection ended: the connection is out of the
+    /// lookup table, so a segment for its 4-tuple gets the answer of a
+    /// connection that does not exist (§3.10.7.1).
+    Detach,
     /// The connection is gone (RFC: "delete the TCB").
     Delete,
 }
@@ -388,6 +393,7 @@ impl Tcb {
         match self.state {
             State::TimeWait => Disposition::TimeWait,
             State::Closed if self.orphaned => Disposition::Delete,
+            State::Closed => Disposition::Detach,
             _ => Disposition::Keep,
         }
     }
