@@ -236,8 +236,12 @@ impl Stack {
         self.connect_from(now, port, remote)
     }
 
-    /// Active OPEN from a chosen local port.
+    /// Active OPEN from a chosen local port. An OPEN to an address that is
+    /// no one host's (broadcast, multicast, 0.0.0.0) is refused (MUST-46).
     pub fn connect_from(&mut self, now: Instant, port: u16, remote: SocketAddrV4) -> Result<SocketHandle, Error> {
+        if !self.shared.config.valid_peer(*remote.ip()) {
+            return Err(Error::InvalidAddress);
+        }
         let local = SocketAddrV4::new(self.shared.config.addr, port);
         if !self.tuple_free(FourTuple { local, remote }) {
             return Err(Error::AddrInUse);
@@ -412,6 +416,14 @@ impl Stack {
         };
         if ip.dst_addr() != self.shared.config.addr {
             self.shared.counters.drops.not_for_us += 1;
+            return;
+        }
+        if !self.shared.config.valid_peer(ip.src_addr()) {
+            // RFC 1122 §3.2.1.3: a source address no host has. For TCP this
+            // is MUST-63, a SYN from it ignored; and anything else too: no
+            // connection can have such a peer, and an RST or an echo reply
+            // in answer would go to a broadcast or multicast group.
+            self.shared.counters.drops.invalid_source += 1;
             return;
         }
         if ip.is_fragment() {

@@ -51,6 +51,11 @@ pub use congestion::Algorithm;
 pub struct Config {
     /// The stack's own IPv4 address.
     pub addr: Ipv4Addr,
+    /// The prefix length of the subnet `addr` is in (24 for 10.0.0.2/24),
+    /// if the link says: its broadcast address is then refused as a peer,
+    /// like 255.255.255.255 (`valid_peer`). Unknown, it cannot be told from
+    /// a host's address.
+    pub prefix_len: Option<u8>,
     /// Largest IPv4 packet the link carries; the MSS we offer is MTU − 40.
     pub mtu: usize,
     pub rx_checksum: RxChecksum,
@@ -121,6 +126,7 @@ impl Config {
     pub fn new(addr: Ipv4Addr) -> Config {
         Config {
             addr,
+            prefix_len: None,
             mtu: 1500,
             rx_checksum: RxChecksum::Verify,
             isn_key: [0; 16],
@@ -146,6 +152,26 @@ impl Config {
             syn_cookies: true,
             challenge_ack_limit: 1000,
         }
+    }
+
+    /// Whether `addr` can be a connection's other end (RFC 1122 §3.2.1.3,
+    /// RFC 9293 MUST-46 and MUST-63): one host's address, so not 0.0.0.0
+    /// ("this host", only a source while a host learns its address), not a
+    /// broadcast (255.255.255.255, or the subnet's, when `prefix_len` says
+    /// which it is) and not multicast (224/4): TCP is a conversation
+    /// between two hosts. Nor 127/8, which never leaves a host, unless the
+    /// stack itself is on the loopback link, where every peer has one.
+    pub fn valid_peer(&self, addr: Ipv4Addr) -> bool {
+        // A /31 or /32 has no broadcast address (RFC 3021).
+        let subnet_broadcast = self.prefix_len.filter(|&p| p < 31).is_some_and(|p| {
+            let host_bits = u32::MAX >> p;
+            u32::from(addr) & host_bits == host_bits && u32::from(addr) & !host_bits == u32::from(self.addr) & !host_bits
+        });
+        !(addr.is_unspecified()
+            || addr.is_broadcast()
+            || subnet_broadcast
+            || addr.is_multicast()
+            || (addr.is_loopback() && !self.addr.is_loopback()))
     }
 
     /// The MSS we offer: the MTU less the IPv4 and TCP headers (RFC 9293
@@ -191,6 +217,9 @@ pub enum Error {
     AddrInUse,
     /// No free ephemeral port or connection slot.
     Exhausted,
+    /// Not an address a connection can go to: broadcast, multicast,
+    /// 0.0.0.0 (MUST-46; `Config::valid_peer`).
+    InvalidAddress,
 }
 
 impl fmt::Display for Error {
@@ -204,6 +233,7 @@ impl fmt::Display for Error {
             Error::TimedOut => "connection timed out",
             Error::AddrInUse => "address in use",
             Error::Exhausted => "no free port or connection slot",
+            Error::InvalidAddress => "not a host's address (broadcast, multicast or unspecified)",
         })
     }
 }
@@ -248,6 +278,9 @@ pub struct Drops {
     pub land: u64,
     /// Old duplicates: a timestamp older than the newest seen (PAWS, RFC 7323 §5).
     pub paws: u64,
+    /// Segments from an address no host has: broadcast, multicast, 0.0.0.0,
+    /// loopback off the loopback link (MUST-63, `Config::valid_peer`).
+    pub invalid_source: u64,
     /// Segments without the timestamps both ends agreed to send (RFC 7323 §3.2).
     pub no_timestamp: u64,
 }
@@ -304,7 +337,7 @@ pub struct Counters {
 
 impl Counters {
     /// Every counter by name, for the status view.
-    pub fn fields(&self) -> [(&'static str, u64); 41] {
+    pub fn fields(&self) -> [(&'static str, u64); 42] {
         let d = &self.drops;
         [
             ("packets_in", self.packets_in),
@@ -346,6 +379,7 @@ impl Counters {
             ("drop_replies_full", d.replies_full),
             ("drop_land", d.land),
             ("drop_paws", d.paws),
+            ("drop_invalid_source", d.invalid_source),
             ("drop_no_timestamp", d.no_timestamp),
             ("drops_total", d.total()),
         ]
@@ -367,6 +401,7 @@ impl Drops {
             + self.replies_full
             + self.land
             + self.paws
+            + self.invalid_source
             + self.no_timestamp
     }
 }

@@ -953,6 +953,7 @@ fn errno(e: Error) -> &'static str {
         Error::TimedOut => "ETIMEDOUT",
         Error::AddrInUse => "EADDRINUSE",
         Error::Exhausted => "EADDRNOTAVAIL",
+        Error::InvalidAddress => "EAFNOSUPPORT", // FreeBSD's tcp_usr_connect to broadcast or multicast
     }
 }
 
