@@ -877,7 +877,7 @@ fn parse_tcp(packet: &[u8]) -> Option<(Ipv4Packet<'_>, TcpSegment<'_>, TcpRepr)>
 
 /// An IPv4 packet from `src` to the server around `payload`.
 fn ipv4(src: Ipv4Addr, protocol: u8, payload: &[u8]) -> Vec<u8> {
-    let repr = Ipv4Repr { src_addr: src, dst_addr: SERVER, protocol, payload_len: payload.len(), ttl: 64 };
+    let repr = Ipv4Repr { src_addr: src, dst_addr: SERVER, protocol, payload_len: payload.len(), ttl: 64, tos: 0 };
     let mut packet = vec![0; Ipv4Repr::HEADER_LEN + payload.len()];
     packet[Ipv4Repr::HEADER_LEN..].copy_from_slice(payload);
     repr.emit(&mut packet);

@@ -98,7 +98,7 @@ struct Slot {
 /// TIME-WAIT ACK, a ping reply. Kept until `transmit`.
 #[derive(Debug)]
 enum Reply {
-    Tcp { dst: SocketAddrV4, repr: TcpRepr },
+    Tcp { ip: Ipv4Repr, repr: TcpRepr },
     Icmp { dst: Ipv4Addr, packet: Vec<u8> },
 }
 
@@ -279,6 +279,22 @@ impl Stack {
         }
     }
 
+    /// The TTL of the connection's segments (MUST-49), from the next one on.
+    pub fn set_ttl(&mut self, h: SocketHandle, ttl: u8) {
+        if let Some(tcb) = self.tcb_mut(h) {
+            tcb.ttl = ttl;
+        }
+    }
+
+    /// The TOS byte, the Differentiated Services field (DSCP and ECN bits),
+    /// of the connection's segments, from the next one on (MUST-48,
+    /// SHLD-21); IP sends it as given (SHLD-22).
+    pub fn set_tos(&mut self, h: SocketHandle, tos: u8) {
+        if let Some(tcb) = self.tcb_mut(h) {
+            tcb.tos = tos;
+        }
+    }
+
     /// CLOSE of the sending side only: the FIN follows the queued data,
     /// and the application may still read.
     pub fn shutdown(&mut self, now: Instant, h: SocketHandle) -> Result<(), Error> {
@@ -302,9 +318,9 @@ impl Stack {
             return self.release(h.index);
         }
         let tcb = slot.tcb.as_mut().expect("checked above");
-        let remote = tcb.remote;
         if let Some(rst) = tcb.abort(&self.shared.context(now)) {
-            self.reply_tcp(remote, rst);
+            let ip = connection_header(tcb);
+            self.send_tcp(ip, rst);
         }
         self.release(h.index);
     }
@@ -499,10 +515,9 @@ impl Stack {
             self.shared.counters.drops.accept_queue_full += 1;
             return;
         }
-        let reply = tcb.on_segment(&mut self.shared.context(now), Segment { repr, payload });
-        let remote = tcb.remote;
-        if let Some(rst) = reply {
-            self.reply_tcp(remote, rst);
+        if let Some(rst) = tcb.on_segment(&mut self.shared.context(now), Segment { repr, payload }) {
+            let ip = connection_header(tcb);
+            self.send_tcp(ip, rst);
         }
         self.after(h.index, now);
     }
@@ -582,11 +597,18 @@ impl Stack {
         }
     }
 
+    /// A segment for `dst` from no connection: the stack's own TTL and TOS.
     fn reply_tcp(&mut self, dst: SocketAddrV4, repr: TcpRepr) {
+        let config = &self.shared.config;
+        self.send_tcp(tcp_header(config.addr, *dst.ip(), config.ttl, config.tos), repr);
+    }
+
+    /// A segment outside the stream, under the IPv4 header `ip`.
+    fn send_tcp(&mut self, ip: Ipv4Repr, repr: TcpRepr) {
         if repr.flags.contains(Flags::RST) {
             self.shared.counters.rsts_sent += 1;
         }
-        self.push_reply(Reply::Tcp { dst, repr });
+        self.push_reply(Reply::Tcp { ip, repr });
     }
 
     fn push_reply(&mut self, reply: Reply) {
@@ -639,10 +661,9 @@ impl Stack {
     pub fn transmit(&mut self, now: Instant, emit: &mut dyn FnMut(&[&[u8]])) {
         while let Some(reply) = self.replies.pop_front() {
             match reply {
-                Reply::Tcp { dst, repr } => {
-                    let src = SocketAddrV4::new(self.shared.config.addr, repr.src_port);
+                Reply::Tcp { ip, repr } => {
                     self.shared.counters.segments_out += 1;
-                    write_segment(&mut self.scratch, src, dst, &repr, (&[], &[]), emit);
+                    write_segment(&mut self.scratch, ip, &repr, (&[], &[]), emit);
                 }
                 Reply::Icmp { dst, packet } => {
                     let ip = Ipv4Repr {
@@ -650,7 +671,8 @@ impl Stack {
                         dst_addr: dst,
                         protocol: PROTO_ICMP,
                         payload_len: packet.len(),
-                        ttl: Ipv4Repr::DEFAULT_TTL,
+                        ttl: self.shared.config.ttl,
+                        tos: 0,
                     };
                     let header = &mut self.scratch[..Ipv4Repr::HEADER_LEN];
                     header.fill(0);
@@ -667,7 +689,7 @@ impl Stack {
             let mut cx = self.shared.context(now);
             let scratch = &mut self.scratch;
             tcb.dispatch(&mut cx, &mut |tcb: &Tcb, out: Outgoing| {
-                write_segment(scratch, tcb.local, tcb.remote, &out.repr, out.payload, emit);
+                write_segment(scratch, connection_header(tcb), &out.repr, out.payload, emit);
             });
             self.update(index, now);
         }
@@ -809,7 +831,7 @@ impl Stack {
             expires: now + self.two_msl(),
         };
         let ack = time_wait::ack(now, &tuple, &entry);
-        self.reply_tcp(tuple.remote, ack);
+        self.send_tcp(connection_header(tcb), ack);
         if self.time_wait.len() >= self.shared.config.max_time_wait {
             self.shared.counters.drops.time_wait_full += 1; // deleted at once instead
         } else {
@@ -837,32 +859,39 @@ impl Stack {
     }
 }
 
+/// The IPv4 header of a TCP segment from `src` to `dst`, but for its
+/// length, which `write_segment` fills in.
+fn tcp_header(src: Ipv4Addr, dst: Ipv4Addr, ttl: u8, tos: u8) -> Ipv4Repr {
+    Ipv4Repr { src_addr: src, dst_addr: dst, protocol: PROTO_TCP, payload_len: 0, ttl, tos }
+}
+
+/// The IPv4 header of a connection's segments: its TTL and TOS, as the
+/// application set them (MUST-48, MUST-49).
+fn connection_header(tcb: &Tcb) -> Ipv4Repr {
+    tcp_header(*tcb.local.ip(), *tcb.remote.ip(), tcb.ttl, tcb.tos)
+}
+
 /// Write one TCP segment's IPv4 and TCP headers into `buf` and emit the
 /// packet as those headers followed by the payload where it lies, in the
 /// send buffer (gather I/O): its bytes are copied once, by whoever takes the
-/// packet, and summed for the checksum where they are.
+/// packet, and summed for the checksum where they are. The one place the
+/// IPv4 header of a TCP segment is written.
 fn write_segment(
     buf: &mut [u8],
-    src: SocketAddrV4,
-    dst: SocketAddrV4,
+    mut ip: Ipv4Repr,
     repr: &TcpRepr,
     payload: (&[u8], &[u8]),
     emit: &mut dyn FnMut(&[&[u8]]),
 ) {
     let payload_len = payload.0.len() + payload.1.len();
     if log_enabled!(Level::Trace) {
-        trace!("{} > {} {} len={}", src, dst, repr, payload_len);
+        let src = SocketAddrV4::new(ip.src_addr, repr.src_port);
+        trace!("{} > {} {} len={}", src, SocketAddrV4::new(ip.dst_addr, repr.dst_port), repr, payload_len);
     }
     let ip_len = Ipv4Repr::HEADER_LEN;
     let (ip_header, tcp_header) = buf.split_at_mut(ip_len);
-    let tcp_len = repr.emit_header(tcp_header, &[payload.0, payload.1], *src.ip(), *dst.ip());
-    let ip = Ipv4Repr {
-        src_addr: *src.ip(),
-        dst_addr: *dst.ip(),
-        protocol: PROTO_TCP,
-        payload_len: tcp_len + payload_len,
-        ttl: Ipv4Repr::DEFAULT_TTL,
-    };
+    let tcp_len = repr.emit_header(tcp_header, &[payload.0, payload.1], ip.src_addr, ip.dst_addr);
+    ip.payload_len = tcp_len + payload_len;
     ip.emit(ip_header);
     emit(&[&buf[..ip_len + tcp_len], payload.0, payload.1]);
 }

@@ -371,3 +371,38 @@ fn payload_wrapping_the_send_buffer_at_an_odd_byte_keeps_its_checksum() {
     assert_eq!(transfer(&mut net, CLIENT, c, SERVER, s, &data), data);
     assert_eq!(stack(&mut net, SERVER).counters().drops.checksum, 0);
 }
+
+/// MUST-49, MUST-48, SHLD-21, SHLD-22: the TTL and the TOS byte (the
+/// Differentiated Services field) of a connection's segments are the
+/// application's: from the Config until it sets its own, changed during
+/// the connection from the next segment on, and sent as given, as the
+/// bytes on the wire show. Each direction has its own.
+#[test]
+fn the_application_sets_ttl_and_tos_for_each_connection() {
+    let mut client = config(CLIENT_ADDR);
+    (client.ttl, client.tos) = (33, 0x10);
+    let mut net = pair_with(Faults::default(), client, config(SERVER_ADDR));
+    net.capture(true);
+    // (ttl, tos) of the packets each side sent since the last look.
+    let sent = |net: &mut stack::link::sim::Network<Node>| {
+        let mut by = [Vec::new(), Vec::new()];
+        for d in net.take_captured() {
+            by[1 - d.to].push((d.packet[8], d.packet[1]));
+        }
+        by.map(|mut v| {
+            v.dedup();
+            v
+        })
+    };
+    let (c, s) = establish(&mut net);
+    assert_eq!(sent(&mut net), [vec![(33, 0x10)], vec![(64, 0)]], "the Config's, then the default");
+    stack(&mut net, CLIENT).set_tos(c, 0xb8); // DSCP EF (46), ECN bits 0
+    stack(&mut net, CLIENT).set_ttl(c, 7);
+    stack(&mut net, SERVER).set_tos(s, 0x29); // DSCP AF11 (10), ECN bits 1: passed as given
+    transfer_both_ways(&mut net, c, s, 20_000);
+    assert_eq!(sent(&mut net), [vec![(7, 0xb8)], vec![(64, 0x29)]]);
+    let now = net.now();
+    stack(&mut net, CLIENT).abort(now, c);
+    idle(&mut net, Duration::from_millis(10));
+    assert_eq!(sent(&mut net), [vec![(7, 0xb8)], vec![]], "the RST of ABORT too");
+}

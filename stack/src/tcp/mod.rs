@@ -44,6 +44,7 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 
 use crate::time::Duration;
 use crate::wire::checksum::RxChecksum;
+use crate::wire::ipv4::Ipv4Repr;
 pub use congestion::Algorithm;
 
 /// How a stack behaves; every limit on what a peer can make it hold is here.
@@ -58,6 +59,13 @@ pub struct Config {
     pub prefix_len: Option<u8>,
     /// Largest IPv4 packet the link carries; the MSS we offer is MTU − 40.
     pub mtu: usize,
+    /// The TTL of the packets we send (MUST-49); a connection may have its
+    /// own (`Stack::set_ttl`).
+    pub ttl: u8,
+    /// The TOS byte (the Differentiated Services field) of a connection's
+    /// segments until the application sets its own (MUST-48,
+    /// `Stack::set_tos`).
+    pub tos: u8,
     pub rx_checksum: RxChecksum,
     /// The secret of the ISN hash (§3.4.1): random in production.
     pub isn_key: [u8; 16],
@@ -128,6 +136,8 @@ impl Config {
             addr,
             prefix_len: None,
             mtu: 1500,
+            ttl: Ipv4Repr::DEFAULT_TTL,
+            tos: 0,
             rx_checksum: RxChecksum::Verify,
             isn_key: [0; 16],
             msl: Duration::from_secs(30),

@@ -300,6 +300,13 @@ pub struct Tcb {
     flight_sent: usize,
     /// Disable Nagle's algorithm (TCP_NODELAY).
     pub nodelay: bool,
+    /// The TTL (MUST-49) and the TOS byte, the Differentiated Services
+    /// field (MUST-48), of the IPv4 header of every segment the connection
+    /// sends, as the application set them, passed to IP unchanged
+    /// (SHLD-22). They may change at any time (SHLD-21): the next segment
+    /// carries the new value.
+    pub ttl: u8,
+    pub tos: u8,
     /// The application closed the socket: nobody will read or write again.
     pub orphaned: bool,
     /// Why the connection ended, for the application.
@@ -354,6 +361,8 @@ impl Tcb {
             window_probe: false,
             flight_sent: 0,
             nodelay: false,
+            ttl: cx.config.ttl,
+            tos: cx.config.tos,
             orphaned: false,
             error: None,
             ready: Ready::empty(),
