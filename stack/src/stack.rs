@@ -279,6 +279,15 @@ impl Stack {
         }
     }
 
+    /// R2 for this connection, as a time (MUST-21, the USER TIMEOUT of
+    /// §3.9.1): once established, it ends with `Error::TimedOut` when the
+    /// peer has acknowledged nothing for `timeout` while data waited on it.
+    /// `Duration::MAX` never gives up. Without it, R2 is
+    /// `Config::max_retries` retransmission timeouts in a row.
+    pub fn set_user_timeout(&mut self, now: Instant, h: SocketHandle, timeout: Duration) {
+        let _ = self.with_tcb(now, h, |tcb, _| tcb.user_timeout = Some(timeout));
+    }
+
     /// The TTL of the connection's segments (MUST-49), from the next one on.
     pub fn set_ttl(&mut self, h: SocketHandle, ttl: u8) {
         if let Some(tcb) = self.tcb_mut(h) {

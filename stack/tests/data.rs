@@ -319,6 +319,35 @@ fn retransmissions_give_up_and_tell_the_application() {
     assert_eq!(net.host(CLIENT).stack.counters().rto_expirations, 6, "5 retransmissions, then the 6th expiry gives up");
 }
 
+/// MUST-21: the application sets R2 for a connection, as a time (the user
+/// timeout of §3.9.1). With the peer gone silent, the connection ends that
+/// long after the data it waits on left: not after the two retransmission
+/// timeouts `max_retries` allows (1.6 s here), nor at the first timeout
+/// past the deadline, but at 10 s exactly. While the peer acknowledges, it
+/// never runs out.
+#[test]
+fn the_user_timeout_ends_a_connection_at_the_set_time() {
+    let mut client = config(CLIENT_ADDR);
+    client.max_retries = 2;
+    let mut net = pair_with(Faults::default(), client, config(SERVER_ADDR));
+    let (c, s) = establish(&mut net);
+    let now = net.now();
+    stack(&mut net, CLIENT).set_user_timeout(now, c, Duration::from_secs(10));
+    for _ in 0..3 {
+        // Acknowledged data, 8 s apart: each ACK restarts the clock.
+        transfer(&mut net, CLIENT, c, SERVER, s, &pattern(5000, 1));
+        idle(&mut net, Duration::from_secs(8));
+    }
+    net.host_mut(SERVER).drop_if = Some(Box::new(|_| true));
+    let t0 = net.now();
+    stack(&mut net, CLIENT).send(t0, c, b"anyone there?").unwrap();
+    run(&mut net, Duration::from_secs(600), |n| stack(n, CLIENT).state(c) == Some(State::Closed));
+    let now = net.now();
+    assert_eq!(now - t0, Duration::from_secs(10));
+    assert_eq!(stack(&mut net, CLIENT).recv(now, c, &mut [0; 8]), Err(Error::TimedOut));
+    assert_eq!(net.host(CLIENT).stack.counters().connections_timed_out, 1);
+}
+
 /// `send` takes what fits and says how much; a full buffer would block, and
 /// WRITABLE comes once ACKs make room (back-pressure, bounded memory).
 #[test]

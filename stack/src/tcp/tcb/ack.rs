@@ -61,7 +61,7 @@ impl Tcb {
         }
         self.set_timer_after_ack(cx.now, advanced, reordering);
         if self.snd.wnd == 0 && ack == self.snd.una {
-            self.retries = 0; // the peer answers our window probes: it is alive
+            self.peer_progressed(); // the peer answers our window probes: it is alive
         }
         // "If SND.UNA =< SEG.ACK =< SND.NXT, the send window should be
         // updated", from the newest segment only: not an old ACK, however
@@ -93,7 +93,7 @@ impl Tcb {
             }
         });
         self.snd.una = ack;
-        self.retries = 0;
+        self.peer_progressed();
         // What was in flight when the ACKed data left: the ACKs of one batch
         // are all processed before anything more is sent.
         let sent = (self.snd.nxt - self.snd.una + acked).max(self.flight_sent);

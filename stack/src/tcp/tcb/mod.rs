@@ -51,7 +51,7 @@ use super::sack::Scoreboard;
 use super::state::State;
 use super::timestamps::TsState;
 use super::{Config, Counters, Error, Ready};
-use crate::time::Instant;
+use crate::time::{Duration, Instant};
 use crate::wire::seq::SeqNum;
 use crate::wire::tcp::{Flags, TcpRepr};
 
@@ -269,6 +269,16 @@ pub struct Tcb {
     loss_probe: bool,
     /// Retransmission timeouts in a row without progress.
     pub retries: u32,
+    /// The application's R2 for this connection, as a time (§3.8.3,
+    /// MUST-21; the USER TIMEOUT of §3.9.1): once synchronized, the
+    /// connection ends when the peer has acknowledged nothing for this long
+    /// while data or a window probe waited on it. `None`: R2 is
+    /// `Config::max_retries` timeouts in a row. (The SYN keeps
+    /// `syn_deadline`.)
+    pub user_timeout: Option<Duration>,
+    /// Since when we have waited on the peer (data in flight, or a window
+    /// probe unanswered) without it acknowledging anything new.
+    stalled_since: Option<Instant>,
     /// R2 for our SYN or SYN,ACK (§3.8.3, MUST-23), as a time: past it, a
     /// retransmission timeout before the handshake completes ends it.
     syn_deadline: Instant,
@@ -349,6 +359,8 @@ impl Tcb {
             tlp: Tlp::default(),
             loss_probe: false,
             retries: 0,
+            user_timeout: None,
+            stalled_since: None,
             syn_deadline: cx.now
                 + if state == State::SynReceived { cx.config.syn_ack_timeout } else { cx.config.syn_timeout },
             rtx_timer: None,
