@@ -175,7 +175,8 @@ impl Config {
         // A /31 or /32 has no broadcast address (RFC 3021).
         let subnet_broadcast = self.prefix_len.filter(|&p| p < 31).is_some_and(|p| {
             let host_bits = u32::MAX >> p;
-            u32::from(addr) & host_bits == host_bits && u32::from(addr) & !host_bits == u32::from(self.addr) & !host_bits
+            u32::from(addr) & host_bits == host_bits
+                && u32::from(addr) & !host_bits == u32::from(self.addr) & !host_bits
         });
         !(addr.is_unspecified()
             || addr.is_broadcast()

@@ -261,7 +261,14 @@ pub fn packet(src: SocketAddrV4, dst: SocketAddrV4, repr: &TcpRepr, payload: &[u
     use stack::wire::ipv4::{Ipv4Repr, PROTO_TCP};
     let tcp_len = repr.header_len() + payload.len();
     let mut buf = vec![0u8; Ipv4Repr::HEADER_LEN + tcp_len];
-    let ip = Ipv4Repr { src_addr: *src.ip(), dst_addr: *dst.ip(), protocol: PROTO_TCP, payload_len: tcp_len, ttl: 64, tos: 0 };
+    let ip = Ipv4Repr {
+        src_addr: *src.ip(),
+        dst_addr: *dst.ip(),
+        protocol: PROTO_TCP,
+        payload_len: tcp_len,
+        ttl: 64,
+        tos: 0,
+    };
     ip.emit(&mut buf[..Ipv4Repr::HEADER_LEN]);
     buf[Ipv4Repr::HEADER_LEN + repr.header_len()..].copy_from_slice(payload);
     repr.emit(&mut buf[Ipv4Repr::HEADER_LEN..], *src.ip(), *dst.ip());
