@@ -807,7 +807,8 @@ impl Harness {
             assert!(tcb.snd.nxt - tcb.snd.una <= config.send_buffer + 2, "more in flight than the send buffer");
             assert!(tcb.send_queue() <= config.send_buffer, "send buffer over its bound");
             assert!(tcb.recv_queue() <= config.recv_buffer, "receive buffer over its bound");
-            assert!(tcb.ooo_segments() <= config.max_ooo_segments, "out-of-order queue over its bound");
+            assert!(tcb.ooo_runs() <= config.max_ooo_segments, "out-of-order queue over its bound");
+            assert!(tcb.ooo_bytes() <= tcb.rcv.wnd(), "more held out of order than the window");
             assert!(tcb.scoreboard().blocks().len() <= config.max_sack_blocks, "scoreboard over its bound");
             assert!(tcb.sent_runs() <= config.max_sent_runs, "log of sent segments over its bound");
         }
@@ -876,7 +877,7 @@ fn parse_tcp(packet: &[u8]) -> Option<(Ipv4Packet<'_>, TcpSegment<'_>, TcpRepr)>
 
 /// An IPv4 packet from `src` to the server around `payload`.
 fn ipv4(src: Ipv4Addr, protocol: u8, payload: &[u8]) -> Vec<u8> {
-    let repr = Ipv4Repr { src_addr: src, dst_addr: SERVER, protocol, payload_len: payload.len(), ttl: 64 };
+    let repr = Ipv4Repr { src_addr: src, dst_addr: SERVER, protocol, payload_len: payload.len(), ttl: 64, tos: 0 };
     let mut packet = vec![0; Ipv4Repr::HEADER_LEN + payload.len()];
     packet[Ipv4Repr::HEADER_LEN..].copy_from_slice(payload);
     repr.emit(&mut packet);

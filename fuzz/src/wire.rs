@@ -79,6 +79,7 @@ fn ipv4_round_trip(ip: &Ipv4Packet) {
         protocol: ip.protocol(),
         payload_len: ip.payload().len(),
         ttl: ip.ttl(),
+        tos: ip.tos(),
     };
     let mut buf = vec![0; Ipv4Repr::HEADER_LEN + repr.payload_len];
     buf[Ipv4Repr::HEADER_LEN..].copy_from_slice(ip.payload());

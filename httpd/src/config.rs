@@ -189,6 +189,9 @@ impl Config {
     /// (RFC 9293 §3.4.1). The link fills in the MTU and checksum handling.
     pub fn stack_config(&self, addr: Ipv4Addr) -> std::io::Result<stack::Config> {
         let mut config = stack::Config::new(addr);
+        if self.link == LinkKind::Tun {
+            config.prefix_len = Some(self.host_addr.prefix); // the stack is on the host's subnet
+        }
         getrandom::fill(&mut config.isn_key).map_err(|e| std::io::Error::other(e.to_string()))?;
         config.msl = self.msl;
         config.congestion = self.congestion;

@@ -87,10 +87,11 @@ struct Slot {
     /// Listed in `Stack::ready`: has events to report.
     in_ready: bool,
     queue: Queue,
-    /// The connection is in TIME-WAIT, which the TIME-WAIT table handles,
-    /// but the application has not closed the socket: the TCB stays, out
-    /// of `by_tuple` and the timers, only so that what was received can
-    /// still be read. Deleted when the application closes it.
+    /// The connection is in CLOSED, or in TIME-WAIT, which the TIME-WAIT
+    /// table handles, but the application has not closed the socket: the
+    /// TCB stays, out of `by_tuple` and the timers, only so that what was
+    /// received, or the error, can still be read. Deleted when the
+    /// application closes it.
     detached: bool,
 }
 
@@ -98,7 +99,7 @@ struct Slot {
 /// TIME-WAIT ACK, a ping reply. Kept until `transmit`.
 #[derive(Debug)]
 enum Reply {
-    Tcp { dst: SocketAddrV4, repr: TcpRepr },
+    Tcp { ip: Ipv4Repr, repr: TcpRepr },
     Icmp { dst: Ipv4Addr, packet: Vec<u8> },
 }
 
@@ -236,8 +237,12 @@ impl Stack {
         self.connect_from(now, port, remote)
     }
 
-    /// Active OPEN from a chosen local port.
+    /// Active OPEN from a chosen local port. An OPEN to an address that is
+    /// no one host's (broadcast, multicast, 0.0.0.0) is refused (MUST-46).
     pub fn connect_from(&mut self, now: Instant, port: u16, remote: SocketAddrV4) -> Result<SocketHandle, Error> {
+        if !self.shared.config.valid_peer(*remote.ip()) {
+            return Err(Error::InvalidAddress);
+        }
         let local = SocketAddrV4::new(self.shared.config.addr, port);
         if !self.tuple_free(FourTuple { local, remote }) {
             return Err(Error::AddrInUse);
@@ -290,6 +295,31 @@ impl Stack {
         }
     }
 
+    /// R2 for this connection, as a time (MUST-21, the USER TIMEOUT of
+    /// §3.9.1): once established, it ends with `Error::TimedOut` when the
+    /// peer has acknowledged nothing for `timeout` while data waited on it.
+    /// `Duration::MAX` never gives up. Without it, R2 is
+    /// `Config::max_retries` retransmission timeouts in a row.
+    pub fn set_user_timeout(&mut self, now: Instant, h: SocketHandle, timeout: Duration) {
+        let _ = self.with_tcb(now, h, |tcb, _| tcb.user_timeout = Some(timeout));
+    }
+
+    /// The TTL of the connection's segments (MUST-49), from the next one on.
+    pub fn set_ttl(&mut self, h: SocketHandle, ttl: u8) {
+        if let Some(tcb) = self.tcb_mut(h) {
+            tcb.ttl = ttl;
+        }
+    }
+
+    /// The TOS byte, the Differentiated Services field (DSCP and ECN bits),
+    /// of the connection's segments, from the next one on (MUST-48,
+    /// SHLD-21); IP sends it as given (SHLD-22).
+    pub fn set_tos(&mut self, h: SocketHandle, tos: u8) {
+        if let Some(tcb) = self.tcb_mut(h) {
+            tcb.tos = tos;
+        }
+    }
+
     /// CLOSE of the sending side only: the FIN follows the queued data,
     /// and the application may still read.
     pub fn shutdown(&mut self, now: Instant, h: SocketHandle) -> Result<(), Error> {
@@ -308,13 +338,14 @@ impl Stack {
         let slot = self.slots.get_mut(h.index as usize).filter(|s| s.generation == h.generation);
         let Some(slot) = slot.filter(|s| s.tcb.is_some()) else { return };
         if slot.detached {
-            // TIME-WAIT: "respond with ok and delete the TCB" (§3.10.5).
+            // CLOSED or TIME-WAIT: "respond with ok and delete the TCB"
+            // (§3.10.5); nothing is sent.
             return self.release(h.index);
         }
         let tcb = slot.tcb.as_mut().expect("checked above");
-        let remote = tcb.remote;
         if let Some(rst) = tcb.abort(&self.shared.context(now)) {
-            self.reply_tcp(remote, rst);
+            let ip = connection_header(tcb);
+            self.send_tcp(ip, rst);
         }
         self.release(h.index);
     }
@@ -437,6 +468,14 @@ impl Stack {
             self.shared.counters.drops.not_for_us += 1;
             return;
         }
+        if !self.shared.config.valid_peer(ip.src_addr()) {
+            // RFC 1122 §3.2.1.3: a source address no host has. For TCP this
+            // is MUST-63, a SYN from it ignored; and anything else too: no
+            // connection can have such a peer, and an RST or an echo reply
+            // in answer would go to a broadcast or multicast group.
+            self.shared.counters.drops.invalid_source += 1;
+            return;
+        }
         if ip.is_fragment() {
             self.shared.counters.drops.fragment += 1; // no reassembly (RFC 9293 leaves it to IP)
             return;
@@ -519,10 +558,9 @@ impl Stack {
             self.shared.counters.drops.accept_queue_full += 1;
             return;
         }
-        let reply = tcb.on_segment(&mut self.shared.context(now), Segment { repr, payload });
-        let remote = tcb.remote;
-        if let Some(rst) = reply {
-            self.reply_tcp(remote, rst);
+        if let Some(rst) = tcb.on_segment(&mut self.shared.context(now), Segment { repr, payload }) {
+            let ip = connection_header(tcb);
+            self.send_tcp(ip, rst);
         }
         self.after(h.index, now);
     }
@@ -625,11 +663,18 @@ impl Stack {
         }
     }
 
+    /// A segment for `dst` from no connection: the stack's own TTL and TOS.
     fn reply_tcp(&mut self, dst: SocketAddrV4, repr: TcpRepr) {
+        let config = &self.shared.config;
+        self.send_tcp(tcp_header(config.addr, *dst.ip(), config.ttl, config.tos), repr);
+    }
+
+    /// A segment outside the stream, under the IPv4 header `ip`.
+    fn send_tcp(&mut self, ip: Ipv4Repr, repr: TcpRepr) {
         if repr.flags.contains(Flags::RST) {
             self.shared.counters.rsts_sent += 1;
         }
-        self.push_reply(Reply::Tcp { dst, repr });
+        self.push_reply(Reply::Tcp { ip, repr });
     }
 
     fn push_reply(&mut self, reply: Reply) {
@@ -682,10 +727,9 @@ impl Stack {
     pub fn transmit(&mut self, now: Instant, emit: &mut dyn FnMut(&[&[u8]])) {
         while let Some(reply) = self.replies.pop_front() {
             match reply {
-                Reply::Tcp { dst, repr } => {
-                    let src = SocketAddrV4::new(self.shared.config.addr, repr.src_port);
+                Reply::Tcp { ip, repr } => {
                     self.shared.counters.segments_out += 1;
-                    write_segment(&mut self.scratch, src, dst, &repr, (&[], &[]), emit);
+                    write_segment(&mut self.scratch, ip, &repr, (&[], &[]), emit);
                 }
                 Reply::Icmp { dst, packet } => {
                     let ip = Ipv4Repr {
@@ -693,7 +737,8 @@ impl Stack {
                         dst_addr: dst,
                         protocol: PROTO_ICMP,
                         payload_len: packet.len(),
-                        ttl: Ipv4Repr::DEFAULT_TTL,
+                        ttl: self.shared.config.ttl,
+                        tos: 0,
                     };
                     let header = &mut self.scratch[..Ipv4Repr::HEADER_LEN];
                     header.fill(0);
@@ -710,7 +755,7 @@ impl Stack {
             let mut cx = self.shared.context(now);
             let scratch = &mut self.scratch;
             tcb.dispatch(&mut cx, &mut |tcb: &Tcb, out: Outgoing| {
-                write_segment(scratch, tcb.local, tcb.remote, &out.repr, out.payload, emit);
+                write_segment(scratch, connection_header(tcb), &out.repr, out.payload, emit);
             });
             self.update(index, now);
         }
@@ -784,23 +829,19 @@ impl Stack {
 
         match tcb.disposition() {
             Disposition::Keep => {}
-            Disposition::TimeWait if slot.detached => {
+            Disposition::TimeWait | Disposition::Detach if slot.detached => {
                 if tcb.orphaned {
                     return self.release(index);
                 }
             }
             Disposition::TimeWait => {
                 self.enter_time_wait(index, now);
-                let slot = &mut self.slots[index as usize];
-                let tcb = slot.tcb.as_ref().expect("checked above");
-                if tcb.orphaned {
+                if self.slots[index as usize].tcb.as_ref().expect("checked above").orphaned {
                     return self.release(index);
                 }
-                // Received data may be unread: keep the TCB for the
-                // application (as Linux keeps the socket, in CLOSED).
-                self.by_tuple.remove(&FourTuple { local: tcb.local, remote: tcb.remote });
-                slot.detached = true;
+                self.detach(index);
             }
+            Disposition::Detach => self.detach(index),
             Disposition::Delete => return self.release(index),
         }
 
@@ -828,6 +869,19 @@ impl Stack {
         }
     }
 
+    /// The connection has ended, but received data or the error may be
+    /// unread: keep the TCB for the application (as Linux keeps the
+    /// socket, in CLOSED), out of the lookup table and the timers.
+    fn detach(&mut self, index: u32) {
+        let slot = &mut self.slots[index as usize];
+        let tcb = slot.tcb.as_ref().expect("live connection");
+        self.by_tuple.remove(&FourTuple { local: tcb.local, remote: tcb.remote });
+        if let Some(t) = slot.timer.take() {
+            self.timers.remove(&(t, index));
+        }
+        slot.detached = true;
+    }
+
     /// Replace the TCB by a compact TIME-WAIT entry, and send the ACK of
     /// the peer's FIN that took us there.
     fn enter_time_wait(&mut self, index: u32, now: Instant) {
@@ -844,7 +898,7 @@ impl Stack {
             held: !tcb.orphaned,
         };
         let ack = time_wait::ack(now, &tuple, &entry);
-        self.reply_tcp(tuple.remote, ack);
+        self.send_tcp(connection_header(tcb), ack);
         if self.time_wait.len() >= self.shared.config.max_time_wait {
             self.shared.counters.drops.time_wait_full += 1; // deleted at once instead
         } else {
@@ -877,32 +931,39 @@ impl Stack {
     }
 }
 
+/// The IPv4 header of a TCP segment from `src` to `dst`, but for its
+/// length, which `write_segment` fills in.
+fn tcp_header(src: Ipv4Addr, dst: Ipv4Addr, ttl: u8, tos: u8) -> Ipv4Repr {
+    Ipv4Repr { src_addr: src, dst_addr: dst, protocol: PROTO_TCP, payload_len: 0, ttl, tos }
+}
+
+/// The IPv4 header of a connection's segments: its TTL and TOS, as the
+/// application set them (MUST-48, MUST-49).
+fn connection_header(tcb: &Tcb) -> Ipv4Repr {
+    tcp_header(*tcb.local.ip(), *tcb.remote.ip(), tcb.ttl, tcb.tos)
+}
+
 /// Write one TCP segment's IPv4 and TCP headers into `buf` and emit the
 /// packet as those headers followed by the payload where it lies, in the
 /// send buffer (gather I/O): its bytes are copied once, by whoever takes the
-/// packet, and summed for the checksum where they are.
+/// packet, and summed for the checksum where they are. The one place the
+/// IPv4 header of a TCP segment is written.
 fn write_segment(
     buf: &mut [u8],
-    src: SocketAddrV4,
-    dst: SocketAddrV4,
+    mut ip: Ipv4Repr,
     repr: &TcpRepr,
     payload: (&[u8], &[u8]),
     emit: &mut dyn FnMut(&[&[u8]]),
 ) {
     let payload_len = payload.0.len() + payload.1.len();
     if log_enabled!(Level::Trace) {
-        trace!("{} > {} {} len={}", src, dst, repr, payload_len);
+        let src = SocketAddrV4::new(ip.src_addr, repr.src_port);
+        trace!("{} > {} {} len={}", src, SocketAddrV4::new(ip.dst_addr, repr.dst_port), repr, payload_len);
     }
     let ip_len = Ipv4Repr::HEADER_LEN;
     let (ip_header, tcp_header) = buf.split_at_mut(ip_len);
-    let tcp_len = repr.emit_header(tcp_header, &[payload.0, payload.1], *src.ip(), *dst.ip());
-    let ip = Ipv4Repr {
-        src_addr: *src.ip(),
-        dst_addr: *dst.ip(),
-        protocol: PROTO_TCP,
-        payload_len: tcp_len + payload_len,
-        ttl: Ipv4Repr::DEFAULT_TTL,
-    };
+    let tcp_len = repr.emit_header(tcp_header, &[payload.0, payload.1], ip.src_addr, ip.dst_addr);
+    ip.payload_len = tcp_len + payload_len;
     ip.emit(ip_header);
     emit(&[&buf[..ip_len + tcp_len], payload.0, payload.1]);
 }

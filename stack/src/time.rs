@@ -45,10 +45,16 @@ impl Instant {
     }
 }
 
+/// A duration in microseconds, `u64::MAX` for any longer (`Duration::MAX`
+/// means "never").
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
 impl Add<Duration> for Instant {
     type Output = Instant;
     fn add(self, d: Duration) -> Instant {
-        Instant { micros: self.micros.saturating_add(d.as_micros() as u64) }
+        Instant { micros: self.micros.saturating_add(micros(d)) }
     }
 }
 
@@ -61,7 +67,7 @@ impl AddAssign<Duration> for Instant {
 impl Sub<Duration> for Instant {
     type Output = Instant;
     fn sub(self, d: Duration) -> Instant {
-        Instant { micros: self.micros.saturating_sub(d.as_micros() as u64) }
+        Instant { micros: self.micros.saturating_sub(micros(d)) }
     }
 }
 

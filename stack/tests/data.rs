@@ -319,6 +319,35 @@ fn retransmissions_give_up_and_tell_the_application() {
     assert_eq!(net.host(CLIENT).stack.counters().rto_expirations, 6, "5 retransmissions, then the 6th expiry gives up");
 }
 
+/// MUST-21: the application sets R2 for a connection, as a time (the user
+/// timeout of §3.9.1). With the peer gone silent, the connection ends that
+/// long after the data it waits on left: not after the two retransmission
+/// timeouts `max_retries` allows (1.6 s here), nor at the first timeout
+/// past the deadline, but at 10 s exactly. While the peer acknowledges, it
+/// never runs out.
+#[test]
+fn the_user_timeout_ends_a_connection_at_the_set_time() {
+    let mut client = config(CLIENT_ADDR);
+    client.max_retries = 2;
+    let mut net = pair_with(Faults::default(), client, config(SERVER_ADDR));
+    let (c, s) = establish(&mut net);
+    let now = net.now();
+    stack(&mut net, CLIENT).set_user_timeout(now, c, Duration::from_secs(10));
+    for _ in 0..3 {
+        // Acknowledged data, 8 s apart: each ACK restarts the clock.
+        transfer(&mut net, CLIENT, c, SERVER, s, &pattern(5000, 1));
+        idle(&mut net, Duration::from_secs(8));
+    }
+    net.host_mut(SERVER).drop_if = Some(Box::new(|_| true));
+    let t0 = net.now();
+    stack(&mut net, CLIENT).send(t0, c, b"anyone there?").unwrap();
+    run(&mut net, Duration::from_secs(600), |n| stack(n, CLIENT).state(c) == Some(State::Closed));
+    let now = net.now();
+    assert_eq!(now - t0, Duration::from_secs(10));
+    assert_eq!(stack(&mut net, CLIENT).recv(now, c, &mut [0; 8]), Err(Error::TimedOut));
+    assert_eq!(net.host(CLIENT).stack.counters().connections_timed_out, 1);
+}
+
 /// `send` takes what fits and says how much; a full buffer would block, and
 /// WRITABLE comes once ACKs make room (back-pressure, bounded memory).
 #[test]
@@ -424,4 +453,39 @@ fn text_and_fin_on_a_simultaneous_syn_wait_for_established() {
     assert_eq!(s.recv(now, h, &mut buf), Ok(0));
     let out = output(&mut s, now);
     assert_eq!(out.iter().map(|o| (o.flags(), o.ack())).collect::<Vec<_>>(), [(Flags::ACK, irs + 5)]);
+}
+
+/// MUST-49, MUST-48, SHLD-21, SHLD-22: the TTL and the TOS byte (the
+/// Differentiated Services field) of a connection's segments are the
+/// application's: from the Config until it sets its own, changed during
+/// the connection from the next segment on, and sent as given, as the
+/// bytes on the wire show. Each direction has its own.
+#[test]
+fn the_application_sets_ttl_and_tos_for_each_connection() {
+    let mut client = config(CLIENT_ADDR);
+    (client.ttl, client.tos) = (33, 0x10);
+    let mut net = pair_with(Faults::default(), client, config(SERVER_ADDR));
+    net.capture(true);
+    // (ttl, tos) of the packets each side sent since the last look.
+    let sent = |net: &mut stack::link::sim::Network<Node>| {
+        let mut by = [Vec::new(), Vec::new()];
+        for d in net.take_captured() {
+            by[1 - d.to].push((d.packet[8], d.packet[1]));
+        }
+        by.map(|mut v| {
+            v.dedup();
+            v
+        })
+    };
+    let (c, s) = establish(&mut net);
+    assert_eq!(sent(&mut net), [vec![(33, 0x10)], vec![(64, 0)]], "the Config's, then the default");
+    stack(&mut net, CLIENT).set_tos(c, 0xb8); // DSCP EF (46), ECN bits 0
+    stack(&mut net, CLIENT).set_ttl(c, 7);
+    stack(&mut net, SERVER).set_tos(s, 0x29); // DSCP AF11 (10), ECN bits 1: passed as given
+    transfer_both_ways(&mut net, c, s, 20_000);
+    assert_eq!(sent(&mut net), [vec![(7, 0xb8)], vec![(64, 0x29)]]);
+    let now = net.now();
+    stack(&mut net, CLIENT).abort(now, c);
+    idle(&mut net, Duration::from_millis(10));
+    assert_eq!(sent(&mut net), [vec![(7, 0xb8)], vec![]], "the RST of ABORT too");
 }

@@ -500,6 +500,81 @@ fn out_of_order_segments_are_bounded_per_connection() {
     assert_eq!(read_all(&mut net, SERVER, s).len(), 90);
 }
 
+/// Overlapping segments beyond a hole are merged, each byte held once:
+/// however many copies a peer sends, what is held out of order never
+/// exceeds the window (not 64 segments of it), and when the hole fills the
+/// data is delivered once, in order.
+#[test]
+fn overlapping_segments_beyond_a_hole_are_held_once() {
+    let (mut net, _c, s, client) = connection(config(SERVER_ADDR));
+    let (rcv_nxt, snd_nxt) = rcv_snd(&mut net, s);
+    let wnd = stack(&mut net, SERVER).tcb(s).unwrap().rcv.wnd();
+    let stream = pattern(wnd, 4);
+    let now = net.now();
+    // 64 segments of up to 32 KiB from a byte past RCV.NXT, each starting
+    // 100 bytes after the one before.
+    let mut end = 0;
+    for k in 0..64 {
+        let at = 1 + 100 * k;
+        end = (at + 32 * 1024).min(wnd);
+        let data = seg(client.port(), PORT, rcv_nxt + at as u32, snd_nxt, Flags::ACK);
+        let out = forge(stack(&mut net, SERVER), now, client, &data, &stream[at..end]);
+        let block = out.last().and_then(|a| a.repr.options.sack_blocks[0]).map(|(l, r)| (l.0, r.0));
+        assert_eq!(block, Some((rcv_nxt + 1, rcv_nxt + end as u32)), "one block, all that is held");
+        let t = stack(&mut net, SERVER).tcb(s).unwrap();
+        assert!(t.ooo_bytes() <= t.rcv.wnd(), "{} bytes held against a window of {}", t.ooo_bytes(), t.rcv.wnd());
+    }
+    let t = stack(&mut net, SERVER).tcb(s).unwrap();
+    assert_eq!((t.ooo_runs(), t.ooo_bytes()), (1, end - 1));
+    let hole = seg(client.port(), PORT, rcv_nxt, snd_nxt, Flags::ACK);
+    let out = forge(stack(&mut net, SERVER), now, client, &hole, &stream[..1]);
+    assert_eq!(out.iter().map(|a| a.ack()).collect::<Vec<_>>(), [rcv_nxt + end as u32]);
+    assert!(read_all(&mut net, SERVER, s) == stream[..end], "delivered once, in order");
+    assert_eq!(stack(&mut net, SERVER).counters().drops.ooo_full, 0);
+}
+
+/// A connection that reached CLOSED while the application still holds it
+/// (here reset by the peer) leaves the lookup table: the application can
+/// still read why it ended, and a segment for its 4-tuple gets the answer
+/// of a connection that does not exist, an RST (§3.10.7.1), not silence.
+#[test]
+fn a_closed_connection_no_longer_swallows_segments() {
+    let (mut net, _c, s, client) = connection(config(SERVER_ADDR));
+    let (rcv_nxt, snd_nxt) = rcv_snd(&mut net, s);
+    let now = net.now();
+    forge(stack(&mut net, SERVER), now, client, &seg(client.port(), PORT, rcv_nxt, 0, Flags::RST), &[]);
+    assert_eq!(stack(&mut net, SERVER).state(s), Some(State::Closed));
+    let data = seg(client.port(), PORT, rcv_nxt, snd_nxt, Flags::ACK);
+    let out = forge(stack(&mut net, SERVER), now, client, &data, b"late");
+    let got: Vec<_> = out.iter().map(|r| (r.flags(), r.seq())).collect();
+    assert_eq!(got, [(Flags::RST, snd_nxt)], "<SEQ=SEG.ACK><CTL=RST>");
+    assert_eq!(stack(&mut net, SERVER).recv(now, s, &mut [0; 10]), Err(Error::Reset), "the error, still");
+    stack(&mut net, SERVER).close(now, s);
+    assert_eq!(stack(&mut net, SERVER).state(s), None);
+}
+
+/// A SYN that repeats the one that made a SYN-RECEIVED connection (SEG.SEQ
+/// = IRS) is answered with the SYN,ACK again, whatever its ECE and CWR
+/// bits: an ECN-setup SYN (RFC 3168 §6.1.1) is a connection request like
+/// any, and deserves no challenge ACK.
+#[test]
+fn a_retransmitted_syn_gets_the_syn_ack_again_with_or_without_ecn_bits() {
+    for flags in [Flags::SYN, Flags::SYN | Flags::ECE | Flags::CWR] {
+        let mut server = Stack::new(config(SERVER_ADDR));
+        server.listen(PORT, 8).unwrap();
+        let client = SocketAddrV4::new(CLIENT_ADDR, 40000);
+        let syn = seg(client.port(), PORT, 1000, 0, flags);
+        let now = Instant::ZERO;
+        let first = forge(&mut server, now, client, &syn, &[]);
+        let again = forge(&mut server, now + Duration::from_millis(200), client, &syn, &[]);
+        let got = |out: &[Seg]| out.iter().map(|a| (a.flags(), a.seq(), a.ack())).collect::<Vec<_>>();
+        assert_eq!(got(&first).len(), 1);
+        assert_eq!(got(&first)[0].0, Flags::SYN | Flags::ACK, "{flags:?}");
+        assert_eq!(got(&again), got(&first), "{flags:?}: the SYN,ACK again");
+        assert_eq!(server.counters().challenge_acks, 0);
+    }
+}
+
 /// Buffers: a peer that ignores our window cannot make us hold more than
 /// the receive buffer; what lies past the window is not taken.
 #[test]
@@ -586,7 +661,7 @@ fn held_data_past_an_in_order_fin_is_discarded() {
     assert_eq!(read_all(&mut net, SERVER, s), b"hello");
     assert_eq!(stack(&mut net, SERVER).recv(now, s, &mut [0; 10]), Ok(0), "then end of stream");
     assert_eq!(stack(&mut net, SERVER).state(s), Some(State::CloseWait));
-    assert_eq!(stack(&mut net, SERVER).tcb(s).unwrap().ooo_segments(), 0);
+    assert_eq!(stack(&mut net, SERVER).tcb(s).unwrap().ooo_runs(), 0);
     let acks: Vec<_> = out.iter().map(|a| (a.ack(), a.repr.options.sack_blocks[0])).collect();
     assert_eq!(acks, [(rcv_nxt + 6, None)], "the FIN acknowledged, nothing past it SACKed");
 }

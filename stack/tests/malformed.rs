@@ -17,7 +17,7 @@ use stack::time::{Duration, Instant};
 use stack::wire::checksum;
 use stack::wire::ipv4::PROTO_TCP;
 use stack::wire::tcp::{Flags, TcpOptions, TcpRepr, Timestamps};
-use stack::{Config, Counters, SocketHandle, Stack};
+use stack::{Config, Counters, Error, SocketHandle, Stack};
 
 // ----------------------------------------------------------------------
 // Building bad packets
@@ -74,6 +74,7 @@ enum Reason {
     Fragment,
     NotForUs,
     OtherProtocol,
+    InvalidSource,
 }
 
 impl Reason {
@@ -85,6 +86,7 @@ impl Reason {
             Reason::Fragment => d.fragment += 1,
             Reason::NotForUs => d.not_for_us += 1,
             Reason::OtherProtocol => d.other_protocol += 1,
+            Reason::InvalidSource => d.invalid_source += 1,
         }
     }
 }
@@ -237,6 +239,18 @@ fn bad_packets(p: &[u8]) -> Vec<(String, Vec<u8>, Reason)> {
         },
         Checksum,
     );
+    // A source address no host has (RFC 1122 §3.2.1.3, MUST-63): broadcast,
+    // multicast, "this host", loopback from the wire.
+    for source in ["255.255.255.255", "224.0.0.1", "239.1.2.3", "0.0.0.0", "127.0.0.1"] {
+        case(
+            &format!("source address {source}"),
+            &|q| {
+                q[12..16].copy_from_slice(&source.parse::<Ipv4Addr>().unwrap().octets());
+                fix_both(q)
+            },
+            InvalidSource,
+        );
+    }
     // Each illegal option length (§3.1, RFC 7323, RFC 2018).
     let options: [(&str, &[u8]); 16] = [
         ("option length byte missing", &[1, 1, 1, 2]),
@@ -303,6 +317,44 @@ fn bad_packets_to_a_listening_port_are_dropped_and_counted() {
     s.receive(now, &syn);
     assert_eq!(s.connections().map(|c| c.state).collect::<Vec<_>>(), [State::SynReceived]);
     assert_eq!(output(&mut s, now)[0].flags(), Flags::SYN | Flags::ACK);
+}
+
+/// MUST-46 and MUST-63: no connection to or from an address that is no one
+/// host's. An OPEN to broadcast, multicast or 0.0.0.0 is an error and sends
+/// nothing; where the stack knows its subnet, the subnet's broadcast
+/// address counts too, a SYN from it ignored and counted. On the loopback
+/// link, peers at 127.0.0.1 are ordinary.
+#[test]
+fn no_connection_to_or_from_an_address_no_host_has() {
+    let mut c = config(SERVER_ADDR);
+    c.prefix_len = Some(24);
+    let mut s = Stack::new(c);
+    s.listen(PORT, 16).unwrap();
+    let now = Instant::ZERO;
+    let subnet_broadcast = Ipv4Addr::new(10, 0, 0, 255);
+    let syn = valid(SocketAddrV4::new(subnet_broadcast, 40000), 1000, 0, Flags::SYN);
+    assert_dropped(&mut s, now, "SYN from the subnet's broadcast address", &syn, Reason::InvalidSource);
+    for to in [subnet_broadcast, Ipv4Addr::BROADCAST, Ipv4Addr::new(224, 0, 0, 1), Ipv4Addr::UNSPECIFIED] {
+        assert_eq!(s.connect(now, SocketAddrV4::new(to, 80)), Err(Error::InvalidAddress), "OPEN to {to}");
+        assert_eq!(s.connect_from(now, 5000, SocketAddrV4::new(to, 80)), Err(Error::InvalidAddress), "{to}");
+    }
+    assert!(output(&mut s, now).is_empty());
+    assert_eq!(s.connections().count(), 0);
+    // A neighbour at .254 is a host like any.
+    let neighbour = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 254), 40000);
+    s.receive(now, &valid(neighbour, 1000, 0, Flags::SYN));
+    assert!(s.connect(now, SocketAddrV4::new(*neighbour.ip(), 80)).is_ok());
+    assert_eq!(output(&mut s, now).len(), 2, "a SYN,ACK and a SYN");
+    // Without a prefix, .255 may be a host's address.
+    assert!(Stack::new(config(SERVER_ADDR)).connect(now, SocketAddrV4::new(subnet_broadcast, 80)).is_ok());
+
+    let lo = SocketAddrV4::new(Ipv4Addr::LOCALHOST, PORT);
+    let mut s = Stack::new(config(Ipv4Addr::LOCALHOST));
+    s.listen(PORT, 16).unwrap();
+    let peer = SocketAddrV4::new(Ipv4Addr::LOCALHOST, 40000);
+    s.receive(now, &packet(peer, lo, &seg(peer.port(), PORT, 1000, 0, Flags::SYN), &[]));
+    let out = output(&mut s, now);
+    assert_eq!(out.iter().map(|a| a.flags()).collect::<Vec<_>>(), [Flags::SYN | Flags::ACK], "loopback");
 }
 
 /// Every bad packet aimed at an established connection's 4-tuple, carrying

@@ -321,16 +321,18 @@ fn sack_is_faster_through_one_percent_loss() {
 /// drop-tail queue loses them: now one window often loses several
 /// segments, which SACK repairs in one round trip and NewReno's recovery in
 /// one round trip each, or by the timer. Over 20 seeds: with SACK 3 and 4
-/// timeouts (NewReno, CUBIC), without 15 and 23; 1.63× and 2.01× faster
-/// (1.21× and 1.40× over the seeds without a timeout either way); with RFC
-/// 6675 alone, 6 timeouts each, 1.47× and 1.89×. The timeouts left with
-/// SACK are whole flights lost, their probe with them.
+/// timeouts (NewReno, CUBIC), without 10 and 10; 1.41× and 1.31× faster
+/// (about 1.18× and 1.14× over the seeds without a timeout either way).
+/// (Before the receiver merged what it holds out of order, it dropped
+/// segments past 64 held ones, and without SACK that cost 15 and 23
+/// timeouts, for 1.63× and 2.01×.) The timeouts left with SACK are whole
+/// flights lost, their probe with them.
 #[test]
 fn sack_is_much_faster_through_bursty_loss() {
     for congestion in [Algorithm::NewReno, Algorithm::Cubic] {
         let (with, without) = through_one_percent_loss(congestion, 4.0);
-        assert!(with.1 * 3 <= without.1, "{congestion}: timeouts {with:?} with SACK, {without:?} without");
-        assert!(with.0.mul_f64(1.5) < without.0, "{congestion}: {with:?} with SACK, {without:?} without");
+        assert!(with.1 * 2 <= without.1, "{congestion}: timeouts {with:?} with SACK, {without:?} without");
+        assert!(with.0.mul_f64(1.25) < without.0, "{congestion}: {with:?} with SACK, {without:?} without");
     }
 }
 

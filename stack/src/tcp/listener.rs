@@ -26,7 +26,7 @@ use std::collections::{HashMap, VecDeque};
 
 use super::isn::{IsnGenerator, Start};
 use super::syn_cookie::{self, SynCookies};
-use super::tcb::{reset_for, Context, Segment};
+use super::tcb::{is_connection_request, reset_for, Context, Segment};
 use super::{Error, FourTuple, SocketHandle};
 use crate::time::Instant;
 use crate::wire::seq::SeqNum;
@@ -180,7 +180,7 @@ impl Listeners {
             return Decision::Reset(reset_for(repr, seg.payload.len()));
         }
         // Third, check for a SYN; fourth, anything else is dropped.
-        if !flags.contains(Flags::SYN) {
+        if !is_connection_request(flags) {
             return Decision::Drop;
         }
         if listener.accept_queue_full() {

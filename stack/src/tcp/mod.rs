@@ -47,6 +47,7 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 
 use crate::time::Duration;
 use crate::wire::checksum::RxChecksum;
+use crate::wire::ipv4::Ipv4Repr;
 pub use congestion::Algorithm;
 
 /// How a stack behaves; every limit on what a peer can make it hold is here.
@@ -54,8 +55,20 @@ pub use congestion::Algorithm;
 pub struct Config {
     /// The stack's own IPv4 address.
     pub addr: Ipv4Addr,
+    /// The prefix length of the subnet `addr` is in (24 for 10.0.0.2/24),
+    /// if the link says: its broadcast address is then refused as a peer,
+    /// like 255.255.255.255 (`valid_peer`). Unknown, it cannot be told from
+    /// a host's address.
+    pub prefix_len: Option<u8>,
     /// Largest IPv4 packet the link carries; the MSS we offer is MTU − 40.
     pub mtu: usize,
+    /// The TTL of the packets we send (MUST-49); a connection may have its
+    /// own (`Stack::set_ttl`).
+    pub ttl: u8,
+    /// The TOS byte (the Differentiated Services field) of a connection's
+    /// segments until the application sets its own (MUST-48,
+    /// `Stack::set_tos`).
+    pub tos: u8,
     pub rx_checksum: RxChecksum,
     /// The secret of the ISN hash (§3.4.1): random in production.
     pub isn_key: [u8; 16],
@@ -94,7 +107,10 @@ pub struct Config {
     /// left should not hold its place in the SYN queue long (RFC 4987
     /// §3.2); the client's next SYN makes it anew.
     pub syn_ack_timeout: Duration,
-    /// Out-of-order segments held per connection.
+    /// Out-of-order data held per connection, in runs: segments that
+    /// overlap or touch make one run, and a segment that would need a run
+    /// past this many is dropped. (The bytes held are bounded by the
+    /// receive window.) Also the most duplicate ACKs owed at once.
     pub max_ooo_segments: usize,
     /// Offer selective acknowledgments (RFC 2018) in our SYNs.
     pub sack: bool,
@@ -130,7 +146,10 @@ impl Config {
     pub fn new(addr: Ipv4Addr) -> Config {
         Config {
             addr,
+            prefix_len: None,
             mtu: 1500,
+            ttl: Ipv4Repr::DEFAULT_TTL,
+            tos: 0,
             rx_checksum: RxChecksum::Verify,
             isn_key: [0; 16],
             msl: Duration::from_secs(30),
@@ -157,6 +176,27 @@ impl Config {
             challenge_ack_limit: 1000,
             icmp_may_abort: true,
         }
+    }
+
+    /// Whether `addr` can be a connection's other end (RFC 1122 §3.2.1.3,
+    /// RFC 9293 MUST-46 and MUST-63): one host's address, so not 0.0.0.0
+    /// ("this host", only a source while a host learns its address), not a
+    /// broadcast (255.255.255.255, or the subnet's, when `prefix_len` says
+    /// which it is) and not multicast (224/4): TCP is a conversation
+    /// between two hosts. Nor 127/8, which never leaves a host, unless the
+    /// stack itself is on the loopback link, where every peer has one.
+    pub fn valid_peer(&self, addr: Ipv4Addr) -> bool {
+        // A /31 or /32 has no broadcast address (RFC 3021).
+        let subnet_broadcast = self.prefix_len.filter(|&p| p < 31).is_some_and(|p| {
+            let host_bits = u32::MAX >> p;
+            u32::from(addr) & host_bits == host_bits
+                && u32::from(addr) & !host_bits == u32::from(self.addr) & !host_bits
+        });
+        !(addr.is_unspecified()
+            || addr.is_broadcast()
+            || subnet_broadcast
+            || addr.is_multicast()
+            || (addr.is_loopback() && !self.addr.is_loopback()))
     }
 
     /// The MSS we offer: the MTU less the IPv4 and TCP headers (RFC 9293
@@ -216,6 +256,9 @@ pub enum Error {
     AddrInUse,
     /// No free ephemeral port or connection slot.
     Exhausted,
+    /// Not an address a connection can go to: broadcast, multicast,
+    /// 0.0.0.0 (MUST-46; `Config::valid_peer`).
+    InvalidAddress,
 }
 
 impl fmt::Display for Error {
@@ -233,6 +276,7 @@ impl fmt::Display for Error {
             Error::Retrying => "retransmissions unanswered, still trying",
             Error::AddrInUse => "address in use",
             Error::Exhausted => "no free port or connection slot",
+            Error::InvalidAddress => "not a host's address (broadcast, multicast or unspecified)",
         })
     }
 }
@@ -285,6 +329,9 @@ pub struct Drops {
     pub land: u64,
     /// Old duplicates: a timestamp older than the newest seen (PAWS, RFC 7323 §5).
     pub paws: u64,
+    /// Segments from an address no host has: broadcast, multicast, 0.0.0.0,
+    /// loopback off the loopback link (MUST-63, `Config::valid_peer`).
+    pub invalid_source: u64,
     /// Segments without the timestamps both ends agreed to send (RFC 7323 §3.2).
     pub no_timestamp: u64,
 }
@@ -350,7 +397,7 @@ pub struct Counters {
 
 impl Counters {
     /// Every counter by name, for the status view.
-    pub fn fields(&self) -> [(&'static str, u64); 43] {
+    pub fn fields(&self) -> [(&'static str, u64); 44] {
         let d = &self.drops;
         [
             ("packets_in", self.packets_in),
@@ -394,6 +441,7 @@ impl Counters {
             ("drop_replies_full", d.replies_full),
             ("drop_land", d.land),
             ("drop_paws", d.paws),
+            ("drop_invalid_source", d.invalid_source),
             ("drop_no_timestamp", d.no_timestamp),
             ("drops_total", d.total()),
         ]
@@ -415,6 +463,7 @@ impl Drops {
             + self.replies_full
             + self.land
             + self.paws
+            + self.invalid_source
             + self.no_timestamp
     }
 }

@@ -32,6 +32,7 @@ pub const PROTO_TCP: u8 = 6;
 /// Byte offsets of the header fields (`icmpv4::Quote` reads them too).
 pub(super) mod field {
     pub const VER_IHL: usize = 0;
+    pub const TOS: usize = 1;
     pub const TOTAL_LEN: usize = 2;
     pub const FLAGS_FRAG: usize = 6;
     pub const TTL: usize = 8;
@@ -93,6 +94,12 @@ impl<'a> Ipv4Packet<'a> {
         self.buffer[field::TTL]
     }
 
+    /// The TOS byte, now the Differentiated Services field: the DSCP (6
+    /// bits, RFC 2474) and the ECN field (2 bits, RFC 3168).
+    pub fn tos(&self) -> u8 {
+        self.buffer[field::TOS]
+    }
+
     /// Which protocol the payload carries: `PROTO_TCP`, `PROTO_ICMP`, ...
     pub fn protocol(&self) -> u8 {
         self.buffer[field::PROTOCOL]
@@ -148,6 +155,8 @@ pub struct Ipv4Repr {
     /// Bytes following the header.
     pub payload_len: usize,
     pub ttl: u8,
+    /// The TOS byte (Differentiated Services field), as the sender chose it.
+    pub tos: u8,
 }
 
 impl Ipv4Repr {
@@ -156,7 +165,7 @@ impl Ipv4Repr {
     /// The TTL Linux uses (RFC 1700 recommends 64).
     pub const DEFAULT_TTL: u8 = 64;
 
-    /// Writes the 20-byte header into `buf[..20]`: version 4, IHL 5, TOS 0,
+    /// Writes the 20-byte header into `buf[..20]`: version 4, IHL 5, TOS,
     /// total length, identification 0 (DF is set, so the ID is unused:
     /// RFC 6864 §4.1), flags DF, TTL, protocol and header checksum.
     ///
@@ -167,6 +176,7 @@ impl Ipv4Repr {
         let header = &mut buf[..Self::HEADER_LEN];
         header.fill(0);
         header[field::VER_IHL] = 0x45;
+        header[field::TOS] = self.tos;
         put16(header, field::TOTAL_LEN, total_len);
         put16(header, field::FLAGS_FRAG, FLAG_DF);
         header[field::TTL] = self.ttl;
@@ -204,6 +214,7 @@ mod tests {
             protocol: p.protocol(),
             payload_len: p.payload().len(),
             ttl: p.ttl(),
+            tos: p.tos(),
         }
     }
 
@@ -297,6 +308,7 @@ mod tests {
             protocol: PROTO_TCP,
             payload_len: 40,
             ttl: Ipv4Repr::DEFAULT_TTL,
+            tos: 0,
         };
         let mut buf = [0xffu8; 60];
         repr.emit(&mut buf);
@@ -317,7 +329,7 @@ mod tests {
         #[test]
         fn emit_then_parse_round_trips(
             src in any::<u32>(), dst in any::<u32>(), protocol in any::<u8>(),
-            payload_len in 0usize..100, ttl in any::<u8>(),
+            payload_len in 0usize..100, ttl in any::<u8>(), tos in any::<u8>(),
         ) {
             let repr = Ipv4Repr {
                 src_addr: Ipv4Addr::from(src),
@@ -325,6 +337,7 @@ mod tests {
                 protocol,
                 payload_len,
                 ttl,
+                tos,
             };
             let mut buf = vec![0u8; Ipv4Repr::HEADER_LEN + payload_len];
             repr.emit(&mut buf);

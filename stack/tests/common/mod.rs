@@ -261,7 +261,14 @@ pub fn packet(src: SocketAddrV4, dst: SocketAddrV4, repr: &TcpRepr, payload: &[u
     use stack::wire::ipv4::{Ipv4Repr, PROTO_TCP};
     let tcp_len = repr.header_len() + payload.len();
     let mut buf = vec![0u8; Ipv4Repr::HEADER_LEN + tcp_len];
-    let ip = Ipv4Repr { src_addr: *src.ip(), dst_addr: *dst.ip(), protocol: PROTO_TCP, payload_len: tcp_len, ttl: 64 };
+    let ip = Ipv4Repr {
+        src_addr: *src.ip(),
+        dst_addr: *dst.ip(),
+        protocol: PROTO_TCP,
+        payload_len: tcp_len,
+        ttl: 64,
+        tos: 0,
+    };
     ip.emit(&mut buf[..Ipv4Repr::HEADER_LEN]);
     buf[Ipv4Repr::HEADER_LEN + repr.header_len()..].copy_from_slice(payload);
     repr.emit(&mut buf[Ipv4Repr::HEADER_LEN..], *src.ip(), *dst.ip());
@@ -290,7 +297,8 @@ pub fn seg(src_port: u16, dst_port: u16, seq: u32, ack: u32, flags: Flags) -> Tc
 
 /// Check what must hold of a stack after any event, whatever a peer sent:
 /// for every TCB SND.UNA ≤ SND.NXT (RFC 9293 §3.3.1), the buffers within
-/// their sizes, and the tables within their limits. Returns what is wrong,
+/// their sizes (what is held out of order within the window), and the
+/// tables within their limits. Returns what is wrong,
 /// if anything.
 pub fn invariants(s: &Stack) -> Result<(), String> {
     let c = s.config();
@@ -304,6 +312,10 @@ pub fn invariants(s: &Stack) -> Result<(), String> {
         }
         if t.send_queue() > c.send_buffer {
             return Err(format!("{who}: {} bytes to send, buffer {}", t.send_queue(), c.send_buffer));
+        }
+        if t.ooo_bytes() > t.rcv.wnd() || t.ooo_runs() > c.max_ooo_segments {
+            let (bytes, runs) = (t.ooo_bytes(), t.ooo_runs());
+            return Err(format!("{who}: {bytes} bytes in {runs} runs held out of order, window {}", t.rcv.wnd()));
         }
         if t.scoreboard().blocks().len() > c.max_sack_blocks || t.sent_runs() > c.max_sent_runs {
             return Err(format!("{who}: {} SACK blocks, {} runs sent", t.scoreboard().blocks().len(), t.sent_runs()));

@@ -445,6 +445,7 @@ impl Runner {
             protocol: PROTO_TCP,
             payload_len: tcp_len,
             ttl: Ipv4Repr::DEFAULT_TTL,
+            tos: 0,
         };
         ip.emit(&mut packet[..Ipv4Repr::HEADER_LEN]);
         let tcp = &mut packet[Ipv4Repr::HEADER_LEN..];
@@ -487,6 +488,7 @@ impl Runner {
             protocol: PROTO_TCP,
             payload_len: TcpRepr::MIN_HEADER_LEN + icmp.len as usize,
             ttl: Ipv4Repr::DEFAULT_TTL,
+            tos: 0,
         };
         ours.emit(&mut message[8..8 + Ipv4Repr::HEADER_LEN]);
         let tcp = &mut message[8 + Ipv4Repr::HEADER_LEN..];
@@ -502,6 +504,7 @@ impl Runner {
             protocol: PROTO_ICMP,
             payload_len: message.len(),
             ttl: Ipv4Repr::DEFAULT_TTL,
+            tos: 0,
         };
         ip.emit(&mut packet[..Ipv4Repr::HEADER_LEN]);
         packet[Ipv4Repr::HEADER_LEN..].copy_from_slice(&message);
@@ -962,6 +965,7 @@ fn errno(e: Error) -> &'static str {
         Error::Retrying => "ETIMEDOUT",
         Error::AddrInUse => "EADDRINUSE",
         Error::Exhausted => "EADDRNOTAVAIL",
+        Error::InvalidAddress => "EAFNOSUPPORT", // FreeBSD's tcp_usr_connect to broadcast or multicast
     }
 }
 

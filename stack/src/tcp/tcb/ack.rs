@@ -61,7 +61,7 @@ impl Tcb {
         }
         self.set_timer_after_ack(cx.now, advanced, reordering);
         if self.snd.wnd == 0 && ack == self.snd.una {
-            self.retries = 0; // the peer answers our window probes: it is alive
+            self.peer_progressed(); // the peer answers our window probes: it is alive
         }
         // "If SND.UNA =< SEG.ACK =< SND.NXT, the send window should be
         // updated", from the newest segment only: not an old ACK, however
@@ -97,7 +97,7 @@ impl Tcb {
         // (§3.8.5); SND.UP moves along, lest it fall 2^31 behind, where
         // the modular order would put it ahead again.
         self.snd.up = self.snd.up.max(ack);
-        self.retries = 0;
+        self.peer_progressed();
         // What was in flight when the ACKed data left: the ACKs of one batch
         // are all processed before anything more is sent.
         let sent = (self.snd.nxt - self.snd.una + acked).max(self.flight_sent);

@@ -44,6 +44,14 @@ pub fn reset_for(repr: &TcpRepr, payload_len: usize) -> TcpRepr {
     rst
 }
 
+/// A connection request (§3.10.7.2 "third"): SYN, without ACK or RST. Its
+/// other bits do not change what it asks: an ECN-setup SYN carries ECE and
+/// CWR (RFC 3168 §6.1.1). LISTEN opens a connection for it, and
+/// SYN-RECEIVED answers the same request again with its SYN,ACK.
+pub fn is_connection_request(flags: Flags) -> bool {
+    flags.contains(Flags::SYN) && !flags.intersects(Flags::ACK | Flags::RST)
+}
+
 impl Tcb {
     /// A SYN arrived at a listening port (§3.10.7.2): create the TCB in
     /// SYN-RECEIVED with RCV.NXT = SEG.SEQ + 1; the SYN,ACK leaves with the
@@ -206,9 +214,10 @@ impl Tcb {
             }
         }
 
-        // A retransmitted SYN in SYN-RECEIVED: our SYN,ACK was lost, so send
-        // it again now rather than wait for our timer.
-        if self.state == State::SynReceived && flags == Flags::SYN && repr.seq_number == self.rcv.irs {
+        // A retransmitted SYN in SYN-RECEIVED (the request that made it,
+        // SEG.SEQ = IRS): our SYN,ACK was lost, so send it again now rather
+        // than wait for our timer.
+        if self.state == State::SynReceived && is_connection_request(flags) && repr.seq_number == self.rcv.irs {
             self.presume_first_lost();
             return None;
         }

@@ -51,11 +51,11 @@ use super::sack::Scoreboard;
 use super::state::State;
 use super::timestamps::TsState;
 use super::{Config, Counters, Error, Ready};
-use crate::time::Instant;
+use crate::time::{Duration, Instant};
 use crate::wire::seq::SeqNum;
 use crate::wire::tcp::{Flags, TcpRepr};
 
-pub use arrival::reset_for;
+pub use arrival::{is_connection_request, reset_for};
 
 /// The MSS to assume when the peer sends none (RFC 9293 §3.7.1, MUST-15).
 pub const DEFAULT_MSS: usize = 536;
@@ -81,6 +81,11 @@ pub enum Disposition {
     Keep,
     /// Enter TIME-WAIT: the stack keeps only the compact entry.
     TimeWait,
+    /// CLOSED, but the application still holds the socket, to read what
+    /// arrived or why the connection ended: the connection is out of the
+    /// lookup table, so a segment for its 4-tuple gets the answer of a
+    /// connection that does not exist (§3.10.7.1).
+    Detach,
     /// The connection is gone (RFC: "delete the TCB").
     Delete,
 }
@@ -277,6 +282,16 @@ pub struct Tcb {
     loss_probe: bool,
     /// Retransmission timeouts in a row without progress.
     pub retries: u32,
+    /// The application's R2 for this connection, as a time (§3.8.3,
+    /// MUST-21; the USER TIMEOUT of §3.9.1): once synchronized, the
+    /// connection ends when the peer has acknowledged nothing for this long
+    /// while data or a window probe waited on it. `None`: R2 is
+    /// `Config::max_retries` timeouts in a row. (The SYN keeps
+    /// `syn_deadline`.)
+    pub user_timeout: Option<Duration>,
+    /// Since when we have waited on the peer (data in flight, or a window
+    /// probe unanswered) without it acknowledging anything new.
+    stalled_since: Option<Instant>,
     /// R2 for our SYN or SYN,ACK (§3.8.3, MUST-23), as a time: past it, a
     /// retransmission timeout before the handshake completes ends it.
     syn_deadline: Instant,
@@ -311,6 +326,13 @@ pub struct Tcb {
     flight_sent: usize,
     /// Disable Nagle's algorithm (TCP_NODELAY).
     pub nodelay: bool,
+    /// The TTL (MUST-49) and the TOS byte, the Differentiated Services
+    /// field (MUST-48), of the IPv4 header of every segment the connection
+    /// sends, as the application set them, passed to IP unchanged
+    /// (SHLD-22). They may change at any time (SHLD-21): the next segment
+    /// carries the new value.
+    pub ttl: u8,
+    pub tos: u8,
     /// The application closed the socket: nobody will read or write again.
     pub orphaned: bool,
     /// Why the connection ended, for the application.
@@ -360,6 +382,8 @@ impl Tcb {
             tlp: Tlp::default(),
             loss_probe: false,
             retries: 0,
+            user_timeout: None,
+            stalled_since: None,
             syn_deadline: cx.now
                 + if state == State::SynReceived { cx.config.syn_ack_timeout } else { cx.config.syn_timeout },
             rtx_timer: None,
@@ -373,6 +397,8 @@ impl Tcb {
             window_probe: false,
             flight_sent: 0,
             nodelay: false,
+            ttl: cx.config.ttl,
+            tos: cx.config.tos,
             orphaned: false,
             error: None,
             soft_error: None,
@@ -433,6 +459,7 @@ impl Tcb {
         match self.state {
             State::TimeWait => Disposition::TimeWait,
             State::Closed if self.orphaned => Disposition::Delete,
+            State::Closed => Disposition::Detach,
             _ => Disposition::Keep,
         }
     }

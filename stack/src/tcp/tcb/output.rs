@@ -87,8 +87,11 @@ impl Tcb {
         // While data is outstanding a timer runs (RFC 6298 §5.1); with a
         // zero window, data waiting and nothing in flight, the probe timer
         // (§3.8.6.1), with the retransmission timer's backoff.
-        if self.rtx_timer.is_none() && (self.snd.nxt > self.snd.una || zero_window) {
-            self.rtx_timer = Some((cx.now + self.rtt.rto(), RtxTimer::Retransmission));
+        if self.snd.nxt > self.snd.una || zero_window {
+            self.stalled(cx.now);
+            if self.rtx_timer.is_none() {
+                self.rtx_timer = Some((cx.now + self.rtt.rto(), RtxTimer::Retransmission));
+            }
         }
     }
 

@@ -3,9 +3,11 @@
 //! retransmission timeout of RFC 6298 (or, with nothing in flight and the
 //! peer's window shut, the zero-window probe of §3.8.6.1), RACK's
 //! reordering window, and the tail loss probe. Besides it, the delayed
-//! ACK (§3.8.6.3) and the limit on an orphaned FIN-WAIT-2. The user
-//! timeout is the retry limit of `on_retransmission_timeout`; TIME-WAIT's
-//! 2·MSL is kept by the stack, not the TCB (`tcp/time_wait.rs`).
+//! ACK (§3.8.6.3) and the limit on an orphaned FIN-WAIT-2. R2, after
+//! which the connection gives up (§3.8.3), is the retry limit of
+//! `on_retransmission_timeout`, or the application's user timeout, a
+//! timer of its own (`user_deadline`); TIME-WAIT's 2·MSL is kept by the
+//! stack, not the TCB (`tcp/time_wait.rs`).
 //!
 //! What a timer decides to send leaves in `output.rs`, the next file.
 
@@ -18,12 +20,41 @@ use crate::time::{Duration, Instant};
 impl Tcb {
     /// The earliest moment a timer of this connection fires.
     pub fn poll_at(&self) -> Option<Instant> {
-        self.rtx_timer.map(|(at, _)| at).into_iter().chain(self.delayed_ack).chain(self.fin_wait_2_timer).min()
+        let timers = [self.delayed_ack, self.fin_wait_2_timer, self.user_deadline()];
+        self.rtx_timer.map(|(at, _)| at).into_iter().chain(timers.into_iter().flatten()).min()
+    }
+
+    /// R2 as the application set it (MUST-21): when the connection gives
+    /// up, if it is synchronized and waits on the peer.
+    fn user_deadline(&self) -> Option<Instant> {
+        let timeout = self.user_timeout.filter(|_| self.state.is_synchronized())?;
+        Some(self.stalled_since? + timeout)
+    }
+
+    /// We wait on the peer (data in flight, or a window probe): the user
+    /// timeout runs from now, unless it already runs. (Not for the SYN:
+    /// its R2 is `syn_deadline`.)
+    pub(super) fn stalled(&mut self, now: Instant) {
+        if self.state.is_synchronized() {
+            self.stalled_since.get_or_insert(now);
+        }
+    }
+
+    /// The peer acknowledged new data, or answered a window probe: R2
+    /// counts afresh.
+    pub(super) fn peer_progressed(&mut self) {
+        self.retries = 0;
+        self.stalled_since = None;
     }
 
     /// Fire the timers that are due.
     pub fn on_timer(&mut self, cx: &mut Context) {
         let now = cx.now;
+        if self.user_deadline().is_some_and(|t| t <= now) {
+            cx.counters.connections_timed_out += 1;
+            self.fail(Error::TimedOut, "user timeout");
+            return;
+        }
         if self.delayed_ack.is_some_and(|t| t <= now) {
             self.delayed_ack = None;
             self.ack_now = true;
@@ -64,10 +95,11 @@ impl Tcb {
             cx.counters.rto_expirations += 1;
         }
         self.retries += 1;
-        // R2 (§3.8.3): for data, a number of retransmissions; for the SYN,
-        // a time, as MUST-23 states it (`Config::syn_timeout`).
+        // R2 (§3.8.3): for data, a number of retransmissions, unless the
+        // application set a time (`user_deadline`); for the SYN, a time, as
+        // MUST-23 states it (`Config::syn_timeout`).
         let give_up = if self.state.is_synchronized() {
-            self.retries > cx.config.max_retries
+            self.user_timeout.is_none() && self.retries > cx.config.max_retries
         } else {
             cx.now >= self.syn_deadline
         };

@@ -185,8 +185,15 @@ impl Tcb {
         self.sent.len()
     }
 
-    /// Out-of-order segments held: at most `Config::max_ooo_segments`.
-    pub fn ooo_segments(&self) -> usize {
-        self.ooo.segments()
+    /// Runs of out-of-order data held (`reassembly.rs`): at most
+    /// `Config::max_ooo_segments`.
+    pub fn ooo_runs(&self) -> usize {
+        self.ooo.runs()
+    }
+
+    /// Bytes held out of order, each once: never more than the receive
+    /// window.
+    pub fn ooo_bytes(&self) -> usize {
+        self.ooo.bytes()
     }
 }
