@@ -461,15 +461,35 @@ impl Stack {
         }
         if self.time_wait.contains(&tuple) {
             let seg = Segment { repr: &repr, payload };
-            match self.time_wait.on_segment(now, self.two_msl(), tuple, seg, self.shared.config.timestamps) {
+            let config = &self.shared.config;
+            match self.time_wait.on_segment(now, self.two_msl(), tuple, seg, config.timestamps, config.syn_challenge) {
                 Verdict::Ignore => return,
                 Verdict::Ack(ack) => return self.reply_tcp(tuple.remote, ack),
+                Verdict::Reset(rst) => {
+                    self.reply_tcp(tuple.remote, rst);
+                    return self.time_wait_reset(now, tuple);
+                }
                 Verdict::Reopen { snd_nxt } => {
                     return self.segment_for_listener(now, tuple, &repr, payload, Some(snd_nxt));
                 }
             }
         }
         self.segment_for_listener(now, tuple, &repr, payload, None)
+    }
+
+    /// A TIME-WAIT entry was reset (`Config::syn_challenge` off): a socket
+    /// the application still holds on it (`Slot::detached`) learns that the
+    /// connection was reset. A search of the slots, but only on this path,
+    /// which the default configuration never takes.
+    fn time_wait_reset(&mut self, now: Instant, tuple: FourTuple) {
+        let held = self.slots.iter().position(|s| {
+            s.detached && s.tcb.as_ref().is_some_and(|t| t.local == tuple.local && t.remote == tuple.remote)
+        });
+        if let Some(index) = held {
+            let tcb = self.slots[index].tcb.as_mut().expect("checked above");
+            tcb.fail(Error::Reset, "SYN in the window in TIME-WAIT: connection reset");
+            self.update(index as u32, now);
+        }
     }
 
     fn segment_for_connection(&mut self, now: Instant, h: SocketHandle, repr: &TcpRepr, payload: &[u8]) {

@@ -57,7 +57,12 @@ fn skip<T>(reason: impl Into<String>) -> Result<T, Stop> {
 /// Play `script`.
 pub fn run(script: &Script) -> Outcome {
     let mut runner = Runner::default();
-    let result = runner.configure(script).and_then(|()| script.events.iter().try_for_each(|e| runner.event(e)));
+    // `sysctl`s after the last other event restore FreeBSD's defaults for
+    // the next script: there is nothing left to play them on.
+    let cleanup = |e: &Event| matches!(&e.kind, Kind::Shell(cmd) if cmd.starts_with("sysctl"));
+    let played = script.events.iter().rposition(|e| !cleanup(e)).map_or(0, |last| last + 1);
+    let events = &script.events[..played];
+    let result = runner.configure(script).and_then(|()| events.iter().try_for_each(|e| runner.event(e)));
     let notes = runner.notes;
     match result {
         Ok(()) => Outcome::Pass { notes },
@@ -793,18 +798,23 @@ impl Runner {
             ("syncookies", 0 | 1) => c.syn_cookies = value == 1,
             ("recvspace", v) if v > 0 => c.recv_buffer_initial = v as usize,
             ("sendspace", v) if v > 0 => c.send_buffer = v as usize,
+            ("insecure_rst", 0 | 1) => c.rst_challenge = value == 0,
+            ("insecure_syn", 0 | 1) => c.syn_challenge = value == 0,
+            ("drop_synfin", 0 | 1) => c.drop_syn_fin = value == 1,
+            ("rexmit_drop_options", 1) => {
+                return skip(
+                    "sysctl rexmit_drop_options=1: FreeBSD's SYN retransmissions without options, \
+                     a middlebox workaround RFC 9293 does not ask for",
+                )
+            }
             // FreeBSD's defaults, the suite sets them all: ignored, though
             // the stack differs from some (it has no ECN to answer with
             // (ecn.enable=2), no RTO slop (rexmit_slop)). Others are what
-            // the stack does anyway: RFC 5961 checks of RST and SYN (the
-            // insecure_* = 0), RST to closed ports, SYN,FIN processed as a
-            // SYN, a 1 s initial RTO, options kept on SYN retransmissions.
+            // the stack does anyway: RST to closed ports, a 1 s initial RTO,
+            // options kept on SYN retransmissions.
             ("ecn.enable", 0 | 2)
             | ("ecn.maxretries", _)
             | ("blackhole", 0)
-            | ("insecure_rst", 0)
-            | ("insecure_syn", 0)
-            | ("drop_synfin", 0)
             | ("rexmit_initial", 1000)
             | ("rexmit_slop", 200)
             | ("rexmit_drop_options", 0)
@@ -1157,7 +1167,43 @@ mod tests {
         assert!(skipped(&edit(10, "+0.1 shutdown(3, SHUT_RD) = 0")).contains("SHUT_RD"));
         assert!(skipped(&edit(10, "+0.1 recv(3, ..., 10, MSG_PEEK) = 0")).contains("MSG_PEEK"));
         assert!(skipped(&edit(10, "+0.1 poll([{fd=3, events=POLLIN}], 1, 0) = 0")).contains("poll"));
-        assert!(skipped(&format!("0 `sysctl -w net.inet.tcp.insecure_rst=1`\n{SCRIPT}")).contains("insecure_rst"));
+        assert!(skipped(&format!("0 `sysctl -w net.inet.tcp.ecn.enable=1`\n{SCRIPT}")).contains("ecn.enable"));
+    }
+
+    /// insecure_syn=1: a SYN in the window resets (RFC 793), where the
+    /// default answers with a challenge ACK (RFC 5961 §4); the `sysctl`
+    /// after the last line, which restores the default, is not played.
+    #[test]
+    fn insecure_syn_configures_the_stack() {
+        let established = SCRIPT.lines().take(8).collect::<Vec<_>>().join("\n");
+        let reset = format!(
+            "{established}\n+0.1 < S 1:1(0) win 32767\n+0 > R. 1:1(0) ack 1 win 0\n\
+             +0 read(3, ..., 10) = -1 ECONNRESET (Connection reset by peer)\n\
+             +0 `sysctl -w net.inet.tcp.insecure_syn=0`"
+        );
+        let insecure = format!("0 `sysctl -w net.inet.tcp.insecure_syn=1`\n{reset}");
+        assert!(matches!(play(&insecure), Outcome::Pass { .. }), "{:?}", play(&insecure));
+        assert!(failed_at(play(&reset)).1.ends_with("flags"), "{:?}", play(&reset));
+    }
+
+    /// insecure_rst=1: an RST anywhere in the window resets (RFC 793).
+    #[test]
+    fn insecure_rst_configures_the_stack() {
+        let established = SCRIPT.lines().take(8).collect::<Vec<_>>().join("\n");
+        let reset = format!("{established}\n+0.1 < R 10:10(0) win 32767\n+0 read(3, ..., 10) = -1 ECONNRESET");
+        let insecure = format!("0 `sysctl -w net.inet.tcp.insecure_rst=1`\n{reset}");
+        assert!(matches!(play(&insecure), Outcome::Pass { .. }), "{:?}", play(&insecure));
+        assert!(failed_at(play(&reset)).1.contains("read returned -1 EAGAIN"), "{:?}", play(&reset));
+    }
+
+    /// drop_synfin=1: a SYN,FIN at a listening port is not answered.
+    #[test]
+    fn drop_synfin_configures_the_stack() {
+        let listen = "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 bind(3, ..., ...) = 0\n\
+                      +0 listen(3, 1) = 0\n+0.1 < SF 0:0(0) win 32767 <mss 1460>\n+1 close(3) = 0";
+        let dropping = format!("0 `sysctl -w net.inet.tcp.drop_synfin=1`\n{listen}");
+        assert!(matches!(play(&dropping), Outcome::Pass { .. }), "{:?}", play(&dropping));
+        assert!(failed_at(play(listen)).1.contains("unexpected segment S."), "{:?}", play(listen));
     }
 
     #[test]

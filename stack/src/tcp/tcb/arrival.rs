@@ -110,8 +110,8 @@ impl Tcb {
             }
             return None;
         }
-        // Fourth, the SYN bit.
-        if !flags.contains(Flags::SYN) {
+        // Fourth, the SYN bit (a SYN,FIN dropped, if so configured).
+        if !flags.contains(Flags::SYN) || (flags.contains(Flags::FIN) && cx.config.drop_syn_fin) {
             return None;
         }
         self.synchronize_receive(cx, repr);
@@ -164,9 +164,10 @@ impl Tcb {
         }
 
         // First, check the sequence number (Table 6). A SYN gets a challenge
-        // ACK whatever its sequence number (RFC 5961 §4, under its budget).
+        // ACK whatever its sequence number (RFC 5961 §4, under its budget);
+        // without RFC 5961, the ACK any unacceptable segment gets.
         if !self.acceptable(&seg) {
-            if flags.contains(Flags::SYN) {
+            if flags.contains(Flags::SYN) && cx.config.syn_challenge {
                 self.challenge_ack(cx);
                 return None;
             }
@@ -188,9 +189,10 @@ impl Tcb {
         }
 
         // Second, check the RST bit: only one exactly at RCV.NXT resets
-        // (RFC 5961 §3); one elsewhere in the window is challenged.
+        // (RFC 5961 §3); one elsewhere in the window is challenged. Without
+        // RFC 5961 (`Config::rst_challenge` off), any RST in the window resets.
         if flags.contains(Flags::RST) {
-            if repr.seq_number != self.rcv.nxt {
+            if repr.seq_number != self.rcv.nxt && cx.config.rst_challenge {
                 self.challenge_ack(cx);
                 return None;
             }
@@ -212,13 +214,19 @@ impl Tcb {
 
         // Fourth, check the SYN bit. A passive SYN-RECEIVED goes back to
         // LISTEN; synchronized states answer with a challenge ACK (RFC 5961
-        // §4) rather than the reset RFC 793 prescribed.
+        // §4) rather than the reset RFC 793 prescribed, unless
+        // `Config::syn_challenge` is off: then the SYN, in the window, is an
+        // error, and the connection is reset, <SEQ=SND.NXT><ACK=RCV.NXT>.
         if flags.contains(Flags::SYN) {
             if self.state == State::SynReceived && self.passive {
                 self.set_state(State::Closed, "SYN in SYN-RECEIVED: back to LISTEN");
                 self.orphaned = true;
-            } else {
+            } else if cx.config.syn_challenge {
                 self.challenge_ack(cx);
+            } else {
+                let rst = self.header(cx, self.snd.nxt, Flags::RST | Flags::ACK);
+                self.fail(Error::Reset, "SYN in the window: connection reset");
+                return Some(rst);
             }
             return None;
         }

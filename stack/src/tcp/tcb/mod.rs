@@ -376,7 +376,7 @@ impl Tcb {
     }
 
     /// The connection failed: tell the application, drop everything queued.
-    fn fail(&mut self, error: Error, why: &str) {
+    pub(crate) fn fail(&mut self, error: Error, why: &str) {
         self.set_state(State::Closed, why);
         self.error = Some(error);
         self.ready |= Ready::RESET;
