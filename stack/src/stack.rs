@@ -1,6 +1,6 @@
 //! The stack: every connection, listener and TIME-WAIT entry of one host,
 //! behind the socket calls of the story (`listen`, `accept`, `connect`,
-//! `send`, `recv`, `shutdown`, `close`, `abort`).
+//! `send`, `recv`, `peek`, `shutdown`, `shutdown_read`, `close`, `abort`).
 //!
 //! An event loop drives it with four calls, and the stack never blocks or
 //! reads a clock:
@@ -262,6 +262,12 @@ impl Stack {
         self.with_tcb(now, h, |tcb, cx| tcb.recv(cx, buf))?
     }
 
+    /// RECEIVE without taking (MSG_PEEK): what `recv` would return, left to
+    /// be read again.
+    pub fn peek(&self, h: SocketHandle, buf: &mut [u8]) -> Result<usize, Error> {
+        self.tcb(h).filter(|t| !t.orphaned).ok_or(Error::InvalidSocket)?.peek(buf)
+    }
+
     /// Room left in the send buffer.
     pub fn send_capacity(&self, h: SocketHandle) -> usize {
         self.tcb(h).map_or(0, |t| t.send_room(&self.shared.config))
@@ -278,6 +284,13 @@ impl Stack {
     /// and the application may still read.
     pub fn shutdown(&mut self, now: Instant, h: SocketHandle) -> Result<(), Error> {
         self.with_tcb(now, h, |tcb, _| tcb.shutdown())
+    }
+
+    /// Shut the receiving side (`shutdown(SHUT_RD)`): what is buffered and
+    /// what arrives later is discarded, and `recv` returns `Ok(0)`. The
+    /// sending side stays open (`shutdown` closes it: both is SHUT_RDWR).
+    pub fn shutdown_read(&mut self, now: Instant, h: SocketHandle) -> Result<(), Error> {
+        self.with_tcb(now, h, |tcb, cx| tcb.shutdown_read(cx))
     }
 
     /// CLOSE (§3.10.4): the application is done with the socket. The

@@ -371,3 +371,44 @@ fn payload_wrapping_the_send_buffer_at_an_odd_byte_keeps_its_checksum() {
     assert_eq!(transfer(&mut net, CLIENT, c, SERVER, s, &data), data);
     assert_eq!(stack(&mut net, SERVER).counters().drops.checksum, 0);
 }
+
+/// MSG_PEEK: `peek` shows what `recv` will return, and takes nothing.
+#[test]
+fn peek_leaves_the_data_to_be_read() {
+    let mut net = pair(Faults::default());
+    let (c, s) = establish(&mut net);
+    let now = net.now();
+    stack(&mut net, CLIENT).send(now, c, b"hello, world").unwrap();
+    idle(&mut net, Duration::from_millis(100));
+    let mut buf = [0u8; 5];
+    assert_eq!(stack(&mut net, SERVER).peek(s, &mut buf), Ok(5));
+    assert_eq!(&buf, b"hello");
+    assert_eq!(stack(&mut net, SERVER).peek(s, &mut buf), Ok(5), "a second peek sees the same");
+    assert_eq!(read_all(&mut net, SERVER, s), b"hello, world");
+    assert_eq!(stack(&mut net, SERVER).peek(s, &mut buf), Err(Error::WouldBlock));
+}
+
+/// SHUT_RD: what was buffered and what arrives later is discarded but
+/// acknowledged, reads return end of file, and the other direction
+/// carries on.
+#[test]
+fn shutdown_read_discards_what_arrives_and_sending_goes_on() {
+    let mut net = pair(Faults::default());
+    let (c, s) = establish(&mut net);
+    let now = net.now();
+    stack(&mut net, CLIENT).send(now, c, &pattern(3000, 1)).unwrap();
+    idle(&mut net, Duration::from_millis(100));
+    let now = net.now();
+    stack(&mut net, SERVER).shutdown_read(now, s).unwrap();
+    assert_eq!(stack(&mut net, SERVER).recv(now, s, &mut [0; 8]), Ok(0));
+    // Later data is ACKed (the client's send buffer empties) and dropped.
+    let now = net.now();
+    stack(&mut net, CLIENT).send(now, c, &pattern(100_000, 2)).unwrap();
+    run(&mut net, Duration::from_secs(10), |n| stack(n, CLIENT).send_queue(c) == 0);
+    assert_eq!(stack(&mut net, CLIENT).send_queue(c), 0);
+    assert_eq!(stack(&mut net, SERVER).tcb(s).unwrap().recv_queue(), 0);
+    let now = net.now();
+    assert_eq!(stack(&mut net, SERVER).recv(now, s, &mut [0; 8]), Ok(0));
+    // The server still sends.
+    assert_eq!(transfer(&mut net, SERVER, s, CLIENT, c, &pattern(20_000, 3)), pattern(20_000, 3));
+}

@@ -347,10 +347,10 @@ impl Tcb {
             // the stream, and is no data of the peer's.
             self.ooo.clear();
         } else {
+            let keep = self.keeps_text();
             let rx = &mut self.rx;
-            let orphaned = self.orphaned;
             let (rcv_nxt, held_fin) = self.ooo.drain(self.rcv.nxt, |d| {
-                if !orphaned {
+                if keep {
                     copy::append(rx, d);
                 }
             });
@@ -373,10 +373,16 @@ impl Tcb {
         }
     }
 
+    /// Whether anyone will read the text that arrives: not once the
+    /// application closed the socket or shut its receiving side.
+    fn keeps_text(&self) -> bool {
+        !self.orphaned && !self.read_shut
+    }
+
     /// In-order data: to the receive buffer (unless nobody will read it),
     /// and RCV.NXT past it.
     fn deliver(&mut self, data: &[u8]) {
-        if !self.orphaned {
+        if self.keeps_text() {
             if self.rx.is_empty() {
                 // The peer may fill the window we advertised: room for all
                 // of it in one allocation, rather than growing the buffer

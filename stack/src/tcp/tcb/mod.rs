@@ -297,6 +297,9 @@ pub struct Tcb {
     pub nodelay: bool,
     /// The application closed the socket: nobody will read or write again.
     pub orphaned: bool,
+    /// The application shut the receiving side (`shutdown_read`): what
+    /// arrives is acknowledged and discarded.
+    pub read_shut: bool,
     /// Why the connection ended, for the application.
     pub error: Option<Error>,
     /// Events not yet reported to the application.
@@ -350,6 +353,7 @@ impl Tcb {
             flight_sent: 0,
             nodelay: false,
             orphaned: false,
+            read_shut: false,
             error: None,
             ready: Ready::empty(),
             tx_blocked: false,

@@ -56,23 +56,41 @@ impl Tcb {
     }
 
     /// RECEIVE (§3.10.3): copy out what has arrived in order. `Ok(0)` means
-    /// the peer closed and everything it sent has been read.
+    /// the peer closed and everything it sent has been read, or the
+    /// application shut the receiving side (`shutdown_read`).
     pub fn recv(&mut self, cx: &Context, buf: &mut [u8]) -> Result<usize, Error> {
+        let n = self.peek(buf)?;
+        self.consume(cx, n);
+        Ok(n)
+    }
+
+    /// RECEIVE without taking (MSG_PEEK): what `recv` would copy out, left
+    /// to be read again.
+    pub fn peek(&self, buf: &mut [u8]) -> Result<usize, Error> {
         if self.rx.is_empty() {
             return match self.error {
                 Some(e) => Err(e),
                 // CLOSED without an error: nothing more can ever arrive.
-                None if self.state.fin_received() || self.state == State::Closed => Ok(0),
+                None if self.read_shut || self.state.fin_received() || self.state == State::Closed => Ok(0),
                 None => Err(Error::WouldBlock),
             };
         }
-        let shift = self.window_shift(Flags::ACK);
-        let before = self.receive_window(cx, shift);
         let n = self.rx.len().min(buf.len());
         let (a, b) = self.rx.as_slices();
         let from_a = n.min(a.len());
         copy::copy(&mut buf[..from_a], &a[..from_a]);
         copy::copy(&mut buf[from_a..n], &b[..n - from_a]);
+        Ok(n)
+    }
+
+    /// The application took the first `n` bytes received: they leave the
+    /// buffer, and the window opens by as much.
+    fn consume(&mut self, cx: &Context, n: usize) {
+        if n == 0 {
+            return;
+        }
+        let shift = self.window_shift(Flags::ACK);
+        let before = self.receive_window(cx, shift);
         self.rx.drain(..n);
         release_if_empty(&mut self.rx);
         if let Some(srtt) = self.rtt.srtt() {
@@ -85,7 +103,18 @@ impl Tcb {
         if after > before && (before == 0 || after - before >= 2 * self.snd_mss.min(cx.config.mss())) {
             self.ack_now = true;
         }
-        Ok(n)
+    }
+
+    /// The application will read no more (`shutdown(SHUT_RD)`): what is
+    /// buffered and what arrives later are discarded, and `recv` returns
+    /// `Ok(0)`. RFC 9293 has no such call; it is half of MAY-1's
+    /// half-duplex close, with the sending side left open. Later data is
+    /// still acknowledged, as FreeBSD and Linux do, rather than answered
+    /// with the RST SHLD-3 asks of a CLOSE (§3.6.1): an RST would end the
+    /// direction the application means to keep.
+    pub fn shutdown_read(&mut self, cx: &Context) {
+        self.read_shut = true;
+        self.consume(cx, self.rx.len());
     }
 
     /// CLOSE of the sending side (§3.10.4): a FIN follows the queued data.
