@@ -273,6 +273,12 @@ impl Stack {
         self.tcb(h).map_or(0, |t| t.send_room(&self.shared.config))
     }
 
+    /// TCP_NOOPT: the SYN of a connection just opened by `connect` carries
+    /// no options at all (`Tcb::offer_no_options`). False once it has left.
+    pub fn set_no_options(&mut self, h: SocketHandle) -> bool {
+        self.tcb_mut(h).is_some_and(|t| t.offer_no_options())
+    }
+
     /// Turn Nagle's algorithm off (TCP_NODELAY) or on.
     pub fn set_nodelay(&mut self, h: SocketHandle, nodelay: bool) {
         if let Some(tcb) = self.tcb_mut(h) {

@@ -412,3 +412,30 @@ fn shutdown_read_discards_what_arrives_and_sending_goes_on() {
     // The server still sends.
     assert_eq!(transfer(&mut net, SERVER, s, CLIENT, c, &pattern(20_000, 3)), pattern(20_000, 3));
 }
+
+/// TCP_NOOPT: the SYN carries no options, not even the MSS, so none is in
+/// force and the server sends segments of 536 bytes (§3.7.1); once the SYN
+/// has left, the call changes nothing.
+#[test]
+fn a_syn_without_options_agrees_on_none() {
+    let mut net = pair(Faults::default());
+    net.capture(true);
+    let now = net.now();
+    let c = stack(&mut net, CLIENT).connect(now, server_addr()).unwrap();
+    assert!(stack(&mut net, CLIENT).set_no_options(c));
+    let mut s = None;
+    run(&mut net, Duration::from_secs(5), |n| {
+        s = s.or_else(|| stack(n, SERVER).accept(PORT));
+        s.is_some()
+    });
+    let s = s.unwrap();
+    let syn = captured(&mut net).into_iter().find(|seg| seg.flags() == Flags::SYN).unwrap();
+    assert_eq!(syn.repr.options, Default::default(), "the SYN carries options");
+    assert!(!stack(&mut net, CLIENT).set_no_options(c), "too late: the SYN has left");
+    let server = stack(&mut net, SERVER).tcb(s).unwrap();
+    assert!(server.options.window_scale.is_none() && !server.options.timestamps && !server.options.sack_permitted);
+    assert_eq!(server.snd_mss, 536);
+    assert_eq!(transfer(&mut net, SERVER, s, CLIENT, c, &pattern(5000, 1)), pattern(5000, 1));
+    let largest = captured(&mut net).iter().filter(|seg| seg.is_from_server()).map(|seg| seg.len).max();
+    assert_eq!(largest, Some(536));
+}

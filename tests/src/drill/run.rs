@@ -91,6 +91,8 @@ struct Fd {
     /// SO_LINGER with a zero time: `close` aborts (RST).
     linger_zero: bool,
     nodelay: bool,
+    /// TCP_NOOPT: the SYN `connect` sends carries no options.
+    noopt: bool,
     /// SO_ERROR reports a connection's error once, as BSD clears it.
     error_reported: bool,
 }
@@ -525,7 +527,7 @@ impl Runner {
 
     fn new_fd(&mut self, socket: Socket, nonblocking: bool) -> i64 {
         let n = (FIRST_FD..).find(|n| !self.fds.contains_key(n)).expect("a free descriptor");
-        let fd = Fd { socket, nonblocking, linger_zero: false, nodelay: false, error_reported: false };
+        let fd = Fd { socket, nonblocking, linger_zero: false, nodelay: false, noopt: false, error_reported: false };
         self.fds.insert(n, fd);
         self.under_test = Some(n);
         n
@@ -560,6 +562,9 @@ impl Runner {
             "listen" => {
                 let (n, fd) = self.fd(line, call)?;
                 let backlog = arg(1).int().unwrap_or(1).max(1) as usize;
+                if fd.noopt {
+                    return skip("TCP_NOOPT on a listening socket: the stack's options are per stack, not per port");
+                }
                 match fd.socket {
                     Socket::Fresh { .. } => match self.stack().listen(SCRIPT_PORT, backlog) {
                         Ok(()) => {
@@ -606,6 +611,9 @@ impl Runner {
                         self.our_port = self.stack().tcb(h).map_or(SCRIPT_PORT, |t| t.local.port());
                         self.peer_port = SCRIPT_PORT;
                         self.stack().set_nodelay(h, fd.nodelay);
+                        if fd.noopt {
+                            self.stack().set_no_options(h);
+                        }
                         self.fds.get_mut(&n).expect("found").socket = Socket::Connection(h);
                         Err("EINPROGRESS")
                     }
@@ -623,12 +631,11 @@ impl Runner {
             }
             "read" | "recv" => {
                 let (_, fd) = self.fd(line, call)?;
-                if names(&arg(3)).iter().any(|f| f == "MSG_PEEK") {
-                    return skip("recv with MSG_PEEK: the stack cannot peek");
-                }
+                let peek = names(&arg(3)).iter().any(|f| f == "MSG_PEEK");
                 let Socket::Connection(h) = fd.socket else { return Err(Stop::Fail(line, "not connected".into())) };
                 let mut buf = vec![0; arg(2).int().unwrap_or(0).max(0) as usize];
-                match self.stack().recv(now, h, &mut buf) {
+                let read = if peek { self.stack().peek(h, &mut buf) } else { self.stack().recv(now, h, &mut buf) };
+                match read {
                     Ok(k) => Ok(k as i64),
                     Err(Error::WouldBlock) if !fd.nonblocking => {
                         return fail(line, "read would block on a blocking socket")
@@ -649,14 +656,17 @@ impl Runner {
             }
             "shutdown" => {
                 let (_, fd) = self.fd(line, call)?;
-                let how = names(&arg(1));
-                if how != ["SHUT_WR"] {
-                    return skip(format!("shutdown({}): the stack shuts down only the sending side", how.join("|")));
-                }
-                match fd.socket {
-                    Socket::Connection(h) => self.stack().shutdown(now, h).map(|()| 0).map_err(errno),
-                    _ => Err("ENOTCONN"),
-                }
+                let (read, write) = match names(&arg(1)).join("|").as_str() {
+                    "SHUT_RD" => (true, false),
+                    "SHUT_WR" => (false, true),
+                    "SHUT_RDWR" => (true, true),
+                    other => return fail(line, format!("shutdown({other}): no such way")),
+                };
+                let Socket::Connection(h) = fd.socket else { return self.check_result(line, call, Err("ENOTCONN")) };
+                let stack = self.stack();
+                let shut_read = if read { stack.shutdown_read(now, h) } else { Ok(()) };
+                let shut = shut_read.and_then(|()| if write { stack.shutdown(now, h) } else { Ok(()) });
+                shut.map(|()| 0).map_err(errno)
             }
             "fcntl" => {
                 let (n, fd) = self.fd(line, call)?;
@@ -726,6 +736,12 @@ impl Runner {
                 if let Socket::Connection(h) = fd.socket {
                     self.stack().set_nodelay(h, on);
                 }
+            }
+            "TCP_NOOPT" if matches!(fd.socket, Socket::Fresh { .. }) => {
+                self.fds.get_mut(&n).expect("found").noopt = value.int().unwrap_or(0) != 0;
+            }
+            "TCP_KEEPINIT" => {
+                return skip("setsockopt TCP_KEEPINIT: the stack's SYN timeout is per stack (MUST-23: at least 3 minutes)")
             }
             other => return skip(format!("setsockopt {other}: the stack has no such per-socket option")),
         }

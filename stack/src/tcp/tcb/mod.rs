@@ -300,6 +300,8 @@ pub struct Tcb {
     /// The application shut the receiving side (`shutdown_read`): what
     /// arrives is acknowledged and discarded.
     pub read_shut: bool,
+    /// Our SYN carries no options at all (`offer_no_options`, TCP_NOOPT).
+    pub no_options: bool,
     /// Why the connection ended, for the application.
     pub error: Option<Error>,
     /// Events not yet reported to the application.
@@ -354,6 +356,7 @@ impl Tcb {
             nodelay: false,
             orphaned: false,
             read_shut: false,
+            no_options: false,
             error: None,
             ready: Ready::empty(),
             tx_blocked: false,

@@ -16,6 +16,7 @@ use log::debug;
 use super::{release_if_empty, Context, Tcb};
 use crate::copy;
 use crate::tcp::isn::Start;
+use crate::tcp::options::Negotiated;
 use crate::tcp::sack::Scoreboard;
 use crate::tcp::state::State;
 use crate::tcp::{Config, Error, Ready};
@@ -28,6 +29,21 @@ impl Tcb {
         let tcb = Tcb::new(cx, local, remote, start, State::SynSent);
         debug!("{} > {}: CLOSED -> SYN-SENT (connect)", local, remote);
         tcb
+    }
+
+    /// TCP_NOOPT, before an active OPEN's SYN leaves: the SYN carries no
+    /// options, not even the MSS, so the connection uses none (window
+    /// scaling, timestamps, SACK) and the peer sends us segments of 536
+    /// bytes. SHLD-5 (§3.7.1) asks for the MSS option; this waives it, for
+    /// an application that must talk to a peer confused by options.
+    /// Returns false, and changes nothing, once the SYN has left.
+    pub fn offer_no_options(&mut self) -> bool {
+        if self.state != State::SynSent || self.snd.nxt != self.snd.iss {
+            return false;
+        }
+        self.options = Negotiated::default();
+        self.no_options = true;
+        true
     }
 
     /// SEND (§3.10.2): queue as much as fits in the send buffer.
