@@ -92,6 +92,24 @@ fn rst_exactly_at_rcv_nxt_resets() {
     assert_eq!(stack(&mut net, SERVER).counters().rsts_received, 1);
 }
 
+/// An RST in LAST-ACK closes the connection, and the application, which
+/// still holds the socket after `shutdown`, hears of it: the peer may not
+/// have had all our data.
+#[test]
+fn rst_in_last_ack_is_reported() {
+    let (mut net, c, s, client) = connection(config(SERVER_ADDR));
+    let now = net.now();
+    stack(&mut net, CLIENT).close(now, c);
+    run(&mut net, Duration::from_secs(5), |n| stack(n, SERVER).state(s) == Some(State::CloseWait));
+    let now = net.now();
+    stack(&mut net, SERVER).shutdown(now, s).unwrap();
+    assert_eq!(stack(&mut net, SERVER).state(s), Some(State::LastAck));
+    let (rcv_nxt, _) = rcv_snd(&mut net, s);
+    forge(stack(&mut net, SERVER), now, client, &seg(client.port(), PORT, rcv_nxt, 0, Flags::RST), &[]);
+    assert_eq!(stack(&mut net, SERVER).state(s), Some(State::Closed));
+    assert_eq!(stack(&mut net, SERVER).recv(now, s, &mut [0; 8]), Err(Error::Reset));
+}
+
 /// An RST outside the window is dropped without an answer (§3.10.7.4
 /// "first": "if the RST bit is set, drop the segment and return").
 #[test]

@@ -202,9 +202,11 @@ impl Tcb {
                 self.orphaned = true;
             } else if self.state == State::SynReceived {
                 self.fail(Error::Refused, "RST in SYN-RECEIVED: connection refused");
-            } else if matches!(self.state, State::Closing | State::LastAck) {
-                self.set_state(State::Closed, "RST");
             } else {
+                // CLOSING and LAST-ACK too: the RFC only closes, but the
+                // application may still hold the socket after `shutdown`,
+                // and our data may not all have arrived (FreeBSD and Linux
+                // report ECONNRESET there too).
                 self.fail(Error::Reset, "RST: connection reset");
             }
             return None;
