@@ -1180,10 +1180,60 @@ mod tests {
             other => panic!("expected a skip, got {other:?}"),
         };
         assert_eq!(skipped(&format!("--ip_version=ipv6\n{SCRIPT}")), "no IPv6");
-        assert!(skipped(&edit(10, "+0.1 shutdown(3, SHUT_RD) = 0")).contains("SHUT_RD"));
-        assert!(skipped(&edit(10, "+0.1 recv(3, ..., 10, MSG_PEEK) = 0")).contains("MSG_PEEK"));
         assert!(skipped(&edit(10, "+0.1 poll([{fd=3, events=POLLIN}], 1, 0) = 0")).contains("poll"));
+        assert!(skipped(&edit(10, "0.1...0.2 read(3, ..., 10) = 10")).contains("blocking"));
+        let keepinit = "+0 setsockopt(3, IPPROTO_TCP, TCP_KEEPINIT, [5], 4) = 0";
+        assert!(skipped(&edit(4, keepinit)).contains("TCP_KEEPINIT"));
         assert!(skipped(&format!("0 `sysctl -w net.inet.tcp.ecn.enable=1`\n{SCRIPT}")).contains("ecn.enable"));
+    }
+
+    /// MSG_PEEK reads without taking; SHUT_RD makes reads return 0 while
+    /// later data is still ACKed; SHUT_RDWR sends the FIN too.
+    #[test]
+    fn peek_and_shutdown_of_the_receiving_side() {
+        let established = SCRIPT.lines().take(8).collect::<Vec<_>>().join("\n");
+        let text = format!(
+            "{established}
++0.1 < P. 1:11(10) ack 1 win 32767
++0 recv(3, ..., 100, MSG_PEEK) = 10
++0 read(3, ..., 4) = 4
++0 recv(3, ..., 100, MSG_PEEK) = 6
++0.04 > . 1:1(0) ack 11 win 65535
++0.1 shutdown(3, SHUT_RD) = 0
++0 read(3, ..., 100) = 0
++0.1 < P. 11:21(10) ack 1 win 32767
++0.04 > . 1:1(0) ack 21 win 65535
++0 read(3, ..., 100) = 0
++0.1 shutdown(3, SHUT_RDWR) = 0
++0 > F. 1:1(0) ack 21 win 65535"
+        );
+        assert!(matches!(play(&text), Outcome::Pass { .. }), "{:?}", play(&text));
+        let lines: Vec<&str> = text.lines().collect();
+        let with = |n: usize, line: &str| {
+            let mut l = lines.clone();
+            l[n - 1] = line;
+            l.join("\n")
+        };
+        // A peek takes nothing: the second peek sees what the read left.
+        assert!(failed_at(play(&with(12, "+0 recv(3, ..., 100, MSG_PEEK) = 10"))).1.contains("returned 6"));
+        // After SHUT_RD what was received is gone.
+        assert!(failed_at(play(&with(15, "+0 read(3, ..., 100) = 6"))).1.contains("returned 0"));
+        // SHUT_RD alone leaves the sending side open: no FIN.
+        let rd_only = with(19, "+0.1 shutdown(3, SHUT_RD) = 0");
+        assert!(failed_at(play(&rd_only)).1.contains("nothing was sent"), "{:?}", play(&rd_only));
+    }
+
+    /// TCP_NOOPT before connect: a SYN without options, not even the MSS.
+    #[test]
+    fn tcp_noopt_sends_a_syn_without_options() {
+        let noopt = "+0 setsockopt(3, IPPROTO_TCP, TCP_NOOPT, [1], 4) = 0";
+        let bare = edit(6, "+0 > S 0:0(0) win 65535").replace("+0 fcntl(3, F_GETFL) = 0x02 (flags O_RDWR)", noopt);
+        let bare: String = bare.lines().take(6).collect::<Vec<_>>().join("\n");
+        assert!(matches!(play(&bare), Outcome::Pass { .. }), "{:?}", play(&bare));
+        let with_options = bare.replace(noopt, "+0 fcntl(3, F_GETFL) = 0x02 (flags O_RDWR)");
+        assert!(failed_at(play(&with_options)).1.contains("option kinds"), "{:?}", play(&with_options));
+        let listening = format!("0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n{noopt}\n+0 listen(3, 1) = 0");
+        assert!(matches!(play(&listening), Outcome::Skip(r) if r.contains("TCP_NOOPT")));
     }
 
     /// insecure_syn=1: a SYN in the window resets (RFC 793), where the
