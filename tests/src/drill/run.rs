@@ -741,7 +741,9 @@ impl Runner {
                 self.fds.get_mut(&n).expect("found").noopt = value.int().unwrap_or(0) != 0;
             }
             "TCP_KEEPINIT" => {
-                return skip("setsockopt TCP_KEEPINIT: the stack's SYN timeout is per stack (MUST-23: at least 3 minutes)")
+                return skip(
+                    "setsockopt TCP_KEEPINIT: the stack's SYN timeout is per stack (MUST-23: at least 3 minutes)",
+                )
             }
             other => return skip(format!("setsockopt {other}: the stack has no such per-socket option")),
         }
