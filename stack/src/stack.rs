@@ -26,6 +26,7 @@ use ahash::RandomState;
 use log::{log_enabled, trace, Level};
 
 use crate::tcp::challenge_ack::ChallengeAcks;
+use crate::tcp::icmp::IcmpError;
 use crate::tcp::isn::IsnGenerator;
 use crate::tcp::listener::{Decision, Listeners, Queue};
 use crate::tcp::state::State;
@@ -34,7 +35,7 @@ use crate::tcp::time_wait::{self, EntryTs, TimeWaitTable, Verdict};
 use crate::tcp::{Config, Counters, Error, FourTuple, Ready, SocketHandle};
 use crate::time::{Duration, Instant};
 use crate::wire::checksum::RxChecksum;
-use crate::wire::icmpv4::{self, Icmpv4Packet};
+use crate::wire::icmpv4::{self, Icmpv4Packet, Quote};
 use crate::wire::ipv4::{Ipv4Packet, Ipv4Repr, PROTO_ICMP, PROTO_TCP};
 use crate::wire::seq::SeqNum;
 use crate::wire::tcp::{Flags, TcpRepr, TcpSegment};
@@ -257,6 +258,21 @@ impl Stack {
         self.with_tcb(now, h, |tcb, cx| tcb.send(cx, data))?
     }
 
+    /// SEND with the URGENT flag (§3.10.2): queue data, all of it urgent;
+    /// returns how much fit. It goes in line, and the peer learns where it
+    /// ends (§3.8.5). New applications should not use it (SHLD-13).
+    pub fn send_urgent(&mut self, now: Instant, h: SocketHandle, data: &[u8]) -> Result<usize, Error> {
+        self.with_tcb(now, h, |tcb, cx| tcb.send_urgent(cx, data))?
+    }
+
+    /// The urgent mark (§3.8.5, MUST-33): how many bytes are left to read
+    /// up to the end of the peer's urgent data, or `None` when none is
+    /// pending (and for a closed handle). `Ready::URGENT` says when it
+    /// moves.
+    pub fn urgent(&self, h: SocketHandle) -> Option<usize> {
+        self.tcb(h).filter(|t| !t.orphaned).and_then(|t| t.urgent())
+    }
+
     /// RECEIVE (§3.10.3): `Ok(0)` once the peer has closed and all is read.
     pub fn recv(&mut self, now: Instant, h: SocketHandle, buf: &mut [u8]) -> Result<usize, Error> {
         self.with_tcb(now, h, |tcb, cx| tcb.recv(cx, buf))?
@@ -320,6 +336,15 @@ impl Stack {
             self.reply_tcp(remote, rst);
         }
         self.release(h.index);
+    }
+
+    /// The connection's last soft error not yet read (an ICMP error, or
+    /// retransmissions reaching R1: `Ready::SOFT_ERROR`), cleared by
+    /// reading, like SO_ERROR (RFC 9293 §3.9.1.8, MUST-47). The
+    /// connection carries on; why it ended, if it did, `send` and `recv`
+    /// say.
+    pub fn take_soft_error(&mut self, h: SocketHandle) -> Option<Error> {
+        self.tcb_mut(h)?.take_soft_error()
     }
 
     /// A connection's state, or `None` once it is deleted.
@@ -437,7 +462,7 @@ impl Stack {
         }
         match ip.protocol() {
             PROTO_TCP => self.receive_tcp(now, &ip),
-            PROTO_ICMP => self.receive_icmp(&ip),
+            PROTO_ICMP => self.receive_icmp(now, &ip),
             _ => self.shared.counters.drops.other_protocol += 1,
         }
     }
@@ -586,10 +611,10 @@ impl Stack {
         Some(h)
     }
 
-    /// ICMP (RFC 792): answer echo requests; count errors. RFC 9293 §3.9.2.2
-    /// treats the errors TCP could act on as soft: they never abort a
-    /// connection that can still recover, so counting them is enough here.
-    fn receive_icmp(&mut self, ip: &Ipv4Packet) {
+    /// ICMP (RFC 792): answer echo requests; take errors to the
+    /// connection whose segment they quote (RFC 9293 §3.9.2.2, MUST-54,
+    /// `tcp/icmp.rs`). Source Quench is discarded (MUST-55).
+    fn receive_icmp(&mut self, now: Instant, ip: &Ipv4Packet) {
         let icmp = match Icmpv4Packet::new_checked(ip.payload()) {
             Ok(icmp) => icmp,
             Err(e) => return self.drop_malformed(e),
@@ -602,7 +627,30 @@ impl Stack {
                 self.shared.counters.icmp_echo_replies += 1;
                 self.push_reply(Reply::Icmp { dst: ip.src_addr(), packet });
             }
-            icmpv4::TYPE_DEST_UNREACHABLE | icmpv4::TYPE_TIME_EXCEEDED => self.shared.counters.icmp_errors += 1,
+            icmpv4::TYPE_SOURCE_QUENCH => {
+                self.shared.counters.icmp_errors += 1;
+                self.shared.counters.icmp_source_quench += 1;
+            }
+            icmpv4::TYPE_DEST_UNREACHABLE | icmpv4::TYPE_TIME_EXCEEDED | icmpv4::TYPE_PARAMETER_PROBLEM => {
+                let quote = match Quote::new_checked(icmp.quoted_ipv4()) {
+                    Ok(quote) => quote,
+                    Err(e) => return self.drop_malformed(e),
+                };
+                self.shared.counters.icmp_errors += 1;
+                let tuple = FourTuple {
+                    local: SocketAddrV4::new(quote.src_addr(), quote.src_port()),
+                    remote: SocketAddrV4::new(quote.dst_addr(), quote.dst_port()),
+                };
+                let error = IcmpError::classify(icmp.msg_type(), icmp.code());
+                let h = if quote.protocol() == PROTO_TCP { self.by_tuple.get(&tuple).copied() } else { None };
+                let tcb = h.and_then(|h| self.slots[h.index as usize].tcb.as_mut());
+                let (Some(error), Some(h), Some(tcb)) = (error, h, tcb) else {
+                    self.shared.counters.icmp_errors_ignored += 1;
+                    return;
+                };
+                tcb.on_icmp_error(&mut self.shared.context(now), quote.seq_number(), error);
+                self.after(h.index, now);
+            }
             _ => self.shared.counters.drops.other_protocol += 1,
         }
     }

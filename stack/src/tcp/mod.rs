@@ -16,6 +16,8 @@
 //! - [`time_wait`]: the compact TIME-WAIT table (§3.4.2).
 //! - [`challenge_ack`], [`syn_cookie`]: defences against blind attacks
 //!   (RFC 5961) and SYN floods (RFC 4987).
+//! - [`icmp`]: which ICMP errors end a connection and which are reported
+//!   (§3.9.2.2).
 //!
 //! It builds on [`crate::wire`] alone — the headers, and sequence numbers
 //! modulo 2^32 ([`SeqNum`](crate::wire::seq::SeqNum)) — and knows nothing of
@@ -26,6 +28,7 @@
 pub mod autotune;
 pub mod challenge_ack;
 pub mod congestion;
+pub mod icmp;
 pub mod isn;
 pub mod listener;
 pub mod options;
@@ -77,6 +80,10 @@ pub struct Config {
     /// Retransmissions in a row before a synchronized connection is
     /// aborted (R2 of §3.8.3: at least 100 s with the backoff).
     pub max_retries: u32,
+    /// R1 of §3.8.3: after this many retransmissions of a segment in a
+    /// row the application is told (`Error::Retrying`, SHLD-9); at least 3
+    /// (SHLD-10).
+    pub r1_retries: u32,
     /// R2 of §3.8.3 for an active open's SYN, as a time: the first
     /// retransmission timeout this long after the OPEN ends the attempt
     /// (with the RTO doubling from 1 s to its 60 s cap, at 183 s for 180 s).
@@ -129,6 +136,11 @@ pub struct Config {
     /// forbid SYN,FIN (the SYN is processed, then the FIN), but no TCP
     /// sends it and port scanners do (FreeBSD's `drop_synfin=1`).
     pub drop_syn_fin: bool,
+    /// An ICMP hard error (protocol or port unreachable, administratively
+    /// prohibited) ends a connection still in its handshake (RFC 9293
+    /// §3.9.2.2, SHLD-26). Off, it is a soft error like the others, as
+    /// with FreeBSD's `net.inet.tcp.icmp_may_rst=0`.
+    pub icmp_may_abort: bool,
 }
 
 impl Config {
@@ -147,6 +159,7 @@ impl Config {
             delayed_ack: Duration::from_millis(40),
             fin_wait_2_timeout: Duration::from_secs(60),
             max_retries: 12,
+            r1_retries: 3,
             syn_timeout: Duration::from_secs(180),
             syn_ack_timeout: Duration::from_secs(120),
             max_ooo_segments: 64,
@@ -162,6 +175,7 @@ impl Config {
             rst_challenge: true,
             syn_challenge: true,
             drop_syn_fin: false,
+            icmp_may_abort: true,
         }
     }
 
@@ -189,7 +203,9 @@ pub struct SocketHandle {
     pub(crate) generation: u32,
 }
 
-/// Why a socket call failed, or why a connection ended.
+/// Why a socket call failed, or why a connection ended; or, read with
+/// `Stack::take_soft_error`, a soft error: what went wrong on a
+/// connection that carries on (RFC 9293 §3.9.1.8).
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum Error {
     /// No such socket (never was, or already deleted).
@@ -198,12 +214,24 @@ pub enum Error {
     WouldBlock,
     /// The sending side was closed: no more data may be sent.
     Closing,
-    /// The peer answered our SYN with RST ("connection refused").
+    /// The peer answered our SYN with RST, or an ICMP hard error came
+    /// back for it (port unreachable...: `tcp/icmp.rs`): "connection
+    /// refused".
     Refused,
     /// The peer reset the connection ("connection reset").
     Reset,
     /// Retransmissions went unanswered ("connection timed out").
     TimedOut,
+    /// An ICMP error said the peer's network cannot be reached.
+    NetUnreachable,
+    /// An ICMP error said the peer cannot be reached (host unreachable,
+    /// time exceeded).
+    HostUnreachable,
+    /// An ICMP Parameter Problem: a router found our header bad.
+    Protocol,
+    /// A soft error only: retransmissions reached R1 unanswered; the
+    /// connection keeps trying until R2 (§3.8.3, SHLD-9).
+    Retrying,
     /// The port is already listening.
     AddrInUse,
     /// No free ephemeral port or connection slot.
@@ -219,6 +247,10 @@ impl fmt::Display for Error {
             Error::Refused => "connection refused",
             Error::Reset => "connection reset",
             Error::TimedOut => "connection timed out",
+            Error::NetUnreachable => "network unreachable",
+            Error::HostUnreachable => "host unreachable",
+            Error::Protocol => "protocol error",
+            Error::Retrying => "retransmissions unanswered, still trying",
             Error::AddrInUse => "address in use",
             Error::Exhausted => "no free port or connection slot",
         })
@@ -243,6 +275,14 @@ bitflags::bitflags! {
         const RESET = 16;
         /// The connection reached CLOSED or TIME-WAIT.
         const CLOSED = 32;
+        /// A soft error for `Stack::take_soft_error`: an ICMP error, or
+        /// retransmissions reaching R1. The connection carries on
+        /// (§3.9.1.8, MUST-47).
+        const SOFT_ERROR = 64;
+        /// The peer's urgent pointer moved ahead of what has been read:
+        /// urgent data is pending (RFC 9293 §3.8.5, MUST-32); how much,
+        /// `Stack::urgent` says.
+        const URGENT = 128;
     }
 }
 
@@ -305,7 +345,16 @@ pub struct Counters {
     pub connections_opened: u64,
     pub time_wait_reopened: u64,
     pub icmp_echo_replies: u64,
+    /// ICMP error messages received whole (Destination Unreachable, Source
+    /// Quench, Time Exceeded, Parameter Problem), quoting a whole header.
     pub icmp_errors: u64,
+    /// Of `icmp_errors`, the Source Quenches, discarded (MUST-55).
+    pub icmp_source_quench: u64,
+    /// Of `icmp_errors`, those that changed nothing: about no connection
+    /// of ours, quoting a sequence number outside SND.UNA..SND.NXT (forged,
+    /// or too late: RFC 5927 §4.1), or fragmentation needed (no path MTU
+    /// discovery).
+    pub icmp_errors_ignored: u64,
     /// ACKs sent to challenge a suspicious RST, SYN or ACK (RFC 5961).
     pub challenge_acks: u64,
     /// Challenge ACKs not sent: the second's budget was spent (RFC 5961 §7).
@@ -321,7 +370,7 @@ pub struct Counters {
 
 impl Counters {
     /// Every counter by name, for the status view.
-    pub fn fields(&self) -> [(&'static str, u64); 41] {
+    pub fn fields(&self) -> [(&'static str, u64); 43] {
         let d = &self.drops;
         [
             ("packets_in", self.packets_in),
@@ -345,6 +394,8 @@ impl Counters {
             ("time_wait_reopened", self.time_wait_reopened),
             ("icmp_echo_replies", self.icmp_echo_replies),
             ("icmp_errors", self.icmp_errors),
+            ("icmp_source_quench", self.icmp_source_quench),
+            ("icmp_errors_ignored", self.icmp_errors_ignored),
             ("challenge_acks", self.challenge_acks),
             ("challenge_acks_limited", self.challenge_acks_limited),
             ("syn_cookies_sent", self.syn_cookies_sent),

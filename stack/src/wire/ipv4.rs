@@ -29,8 +29,8 @@ pub const PROTO_ICMP: u8 = 1;
 /// Protocol number of TCP.
 pub const PROTO_TCP: u8 = 6;
 
-/// Byte offsets of the header fields.
-mod field {
+/// Byte offsets of the header fields (`icmpv4::Quote` reads them too).
+pub(super) mod field {
     pub const VER_IHL: usize = 0;
     pub const TOTAL_LEN: usize = 2;
     pub const FLAGS_FRAG: usize = 6;

@@ -1,8 +1,9 @@
 //! The wire format: zero-copy views over byte slices for parsing, plain
 //! structs for building.
 //!
-//! Parsing goes through a view (`Ipv4Packet`, `TcpSegment`, `Icmpv4Packet`)
-//! whose `new_checked` validates every length once, so its accessors can then
+//! Parsing goes through a view (`Ipv4Packet`, `TcpSegment`, `Icmpv4Packet`,
+//! and `Quote`, the start of our datagram an ICMP error quotes) whose
+//! `new_checked` validates every length once, so its accessors can then
 //! index the bytes without further checks and without panicking. Building goes
 //! the other way: fill in a `*Repr` struct and `emit` it into a buffer.
 //!

@@ -31,8 +31,8 @@ use super::{be16, be32, checksum, put16, put32, Error};
 use core::fmt;
 use std::net::Ipv4Addr;
 
-/// Byte offsets of the header fields.
-mod field {
+/// Byte offsets of the header fields (`icmpv4::Quote` reads the first three).
+pub(super) mod field {
     pub const SRC_PORT: usize = 0;
     pub const DST_PORT: usize = 2;
     pub const SEQ: usize = 4;
@@ -539,6 +539,23 @@ mod tests {
         repr.emit(&mut buf, CLIENT, SERVER);
         assert_eq!(&buf[20..], &[2, 4, 0x05, 0xb4, 1, 3, 3, 10, 4, 2, 8, 10, 0xba, 0x08, 0x3e, 0x9f, 0, 0, 0, 0]);
         assert_eq!(round_trip(&repr, &[]), repr);
+    }
+
+    /// The urgent pointer is bytes 18–19 of the header, big-endian, and
+    /// the URG bit 0x20 of byte 13 says it is meaningful (RFC 9293 §3.1).
+    #[test]
+    fn urgent_pointer_is_read_from_its_field() {
+        let mut bytes = [0u8; 20];
+        bytes[12] = 5 << 4; // data offset: 5 words, no options
+        bytes[13] = 0x20 | 0x10; // URG, ACK
+        bytes[18..20].copy_from_slice(&[0x12, 0x34]);
+        let segment = TcpSegment::new_checked(&bytes[..]).unwrap();
+        let repr = TcpRepr::parse(&segment).unwrap();
+        assert_eq!(repr.flags, Flags::URG | Flags::ACK);
+        assert_eq!(repr.urgent_at, 0x1234);
+        let mut out = [0u8; 20];
+        repr.emit(&mut out, CLIENT, SERVER);
+        assert_eq!((out[13], &out[18..20]), (0x30, &[0x12, 0x34][..]), "written back where it was read");
     }
 
     #[test]

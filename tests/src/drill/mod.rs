@@ -66,7 +66,8 @@
 //! `rfc1323`, `sack.enable`, `syncookies`, `recvspace`, `sendspace`,
 //! `insecure_rst` and `insecure_syn` (`Config::rst_challenge`,
 //! `Config::syn_challenge`: RFC 5961 §3, §4 off), `drop_synfin`
-//! (`Config::drop_syn_fin`); the ones that set FreeBSD's defaults are
+//! (`Config::drop_syn_fin`), `icmp_may_rst` (`Config::icmp_may_abort`);
+//! the ones that set FreeBSD's defaults are
 //! ignored. `sysctl`s after the last other event restore defaults for the
 //! next script and are not played.
 //!

@@ -759,6 +759,10 @@ impl Runner {
             _ => None,
         };
         match name.as_str() {
+            // FreeBSD's SO_ERROR is the error that ended the connection,
+            // read once; its soft errors (`t_softerror`, our
+            // `take_soft_error`) stay out of it, and the scripts expect 0
+            // after one.
             "SO_ERROR" => {
                 let error = handle.and_then(|h| self.stack().tcb(h).and_then(|t| t.error));
                 let got = match error {
@@ -814,6 +818,7 @@ impl Runner {
             ("rfc1323", 0 | 1) => (c.window_scaling, c.timestamps) = (value == 1, value == 1),
             ("sack.enable", 0 | 1) => c.sack = value == 1,
             ("syncookies", 0 | 1) => c.syn_cookies = value == 1,
+            ("icmp_may_rst", 0 | 1) => c.icmp_may_abort = value == 1,
             ("recvspace", v) if v > 0 => c.recv_buffer_initial = v as usize,
             ("sendspace", v) if v > 0 => c.send_buffer = v as usize,
             ("insecure_rst", 0 | 1) => c.rst_challenge = value == 0,
@@ -837,7 +842,6 @@ impl Runner {
             | ("rexmit_slop", 200)
             | ("rexmit_drop_options", 0)
             | ("keepinit", 75000)
-            | ("icmp_may_rst", 1)
             | ("syncookies_only", 0)
             | ("tolerate_missing_ts", 0)
             | ("hostcache.purgenow", _) => {}
@@ -979,6 +983,11 @@ fn errno(e: Error) -> &'static str {
         Error::Refused => "ECONNREFUSED",
         Error::Reset => "ECONNRESET",
         Error::TimedOut => "ETIMEDOUT",
+        Error::NetUnreachable => "ENETUNREACH",
+        Error::HostUnreachable => "EHOSTUNREACH",
+        Error::Protocol => "EPROTO",
+        // Only ever a soft error, which SO_ERROR does not read (`getsockopt`).
+        Error::Retrying => "ETIMEDOUT",
         Error::AddrInUse => "EADDRINUSE",
         Error::Exhausted => "EADDRNOTAVAIL",
     }

@@ -93,6 +93,10 @@ impl Tcb {
             }
         });
         self.snd.una = ack;
+        // Urgent mode is over once the urgent data is acknowledged
+        // (§3.8.5); SND.UP moves along, lest it fall 2^31 behind, where
+        // the modular order would put it ahead again.
+        self.snd.up = self.snd.up.max(ack);
         self.retries = 0;
         // What was in flight when the ACKed data left: the ACKs of one batch
         // are all processed before anything more is sent.

@@ -3,7 +3,10 @@
 //! (§3.10.7.2, `accept_syn`: the listener itself is `tcp/listener.rs`),
 //! SYN-SENT (§3.10.7.3), and every other state (§3.10.7.4), whose checks
 //! come in the RFC's order: first the sequence number, second RST, fourth
-//! SYN, fifth ACK, seventh the text, eighth FIN.
+//! SYN, fifth ACK, sixth URG, seventh the text, eighth FIN.
+//!
+//! An ICMP error about one of our segments arrives here too
+//! (`on_icmp_error`, §3.9.2.2).
 //!
 //! The fifth check, the ACK, is a sender's whole work (the send window,
 //! round-trip times, SACK, loss detection, congestion control): it has its
@@ -17,10 +20,12 @@ use super::{peer_mss, Context, Segment, Tcb};
 use crate::copy;
 use crate::tcp::autotune::RcvBuf;
 use crate::tcp::congestion::Congestion;
+use crate::tcp::icmp::IcmpError;
 use crate::tcp::isn::Start;
 use crate::tcp::options::MAX_UNSCALED_WINDOW;
 use crate::tcp::state::State;
 use crate::tcp::{Error, Ready};
+use crate::wire::seq::SeqNum;
 use crate::wire::tcp::{Flags, TcpRepr};
 
 /// The reset answering a segment that has no connection to go to
@@ -73,6 +78,8 @@ impl Tcb {
     fn synchronize_receive(&mut self, cx: &Context, syn: &TcpRepr) {
         self.rcv.irs = syn.seq_number;
         self.rcv.nxt = syn.seq_number + 1;
+        self.rx_start = self.rcv.nxt;
+        self.rcv.up = self.rcv.nxt; // no urgent data yet
         self.options = self.options.agree(&syn.options);
         if let (true, Some(ts)) = (self.options.timestamps, syn.options.timestamps) {
             self.ts.synchronize(cx.now, ts.tsval);
@@ -176,9 +183,9 @@ impl Tcb {
             }
             // "If the RCV.WND is zero, no segments will be acceptable, but
             // special allowance should be made to accept valid ACKs, URGs,
-            // and RSTs": text at RCV.NXT (the peer probing our shut window)
-            // goes on for its RST and ACK; the seventh step finds no room
-            // for its text.
+            // and RSTs" (MUST-66): text at RCV.NXT (the peer probing our
+            // shut window) goes on for its RST, ACK and URG; the seventh
+            // step finds no room for its text.
             if !(self.rcv.wnd() == 0 && repr.seq_number == self.rcv.nxt) {
                 return None;
             }
@@ -266,7 +273,8 @@ impl Tcb {
             _ => {}
         }
 
-        // Sixth, the URG bit: urgent data is delivered inline, like any data.
+        // Sixth, check the URG bit.
+        self.receive_urgent(repr);
 
         // Seventh, process the segment text; eighth, the FIN bit.
         self.receive_text(cx, seg);
@@ -294,6 +302,31 @@ impl Tcb {
             (0, _) => seq.in_window(self.rcv.nxt, wnd),
             (_, 0) => false,
             (len, _) => seq.in_window(self.rcv.nxt, wnd) || (seq + (len - 1)).in_window(self.rcv.nxt, wnd),
+        }
+    }
+
+    /// §3.10.7.4 "sixth": the urgent pointer, read as RFC 6093 and MUST-62
+    /// have it: SEG.SEQ + SEG.UP is the first octet *after* the urgent
+    /// data, which stays in line, read like any other. RCV.UP keeps the
+    /// furthest mark, which may lie past what has arrived, a window or many
+    /// segments ahead (urgent data of any length, MUST-31). The application
+    /// hears of it, as `Ready::URGENT`, whenever the mark moves ahead of
+    /// what it has read (MUST-32), and asks `urgent` how far it is
+    /// (MUST-33). "Robust to invalid urgent pointer values": a mark behind
+    /// RCV.UP is ignored; one ahead costs nothing to hold. Once the peer's
+    /// FIN has come (CLOSE-WAIT and after), URG "should not occur": ignored.
+    fn receive_urgent(&mut self, repr: &TcpRepr) {
+        if !repr.flags.contains(Flags::URG)
+            || !matches!(self.state, State::Established | State::FinWait1 | State::FinWait2)
+        {
+            return;
+        }
+        let mark = repr.seq_number + usize::from(repr.urgent_at);
+        // RCV.UP is never behind the application's read point (`recv`),
+        // so a mark past RCV.UP is urgent data not yet read.
+        if mark > self.rcv.up {
+            self.rcv.up = mark;
+            self.ready |= Ready::URGENT;
         }
     }
 
@@ -343,6 +376,12 @@ impl Tcb {
             return;
         }
         let filled_gap = !self.ooo.is_empty();
+        if filled_gap {
+            // The duplicate ACKs owed to segments held past the hole would
+            // leave with the new RCV.NXT, duplicates of nothing: the one ACK
+            // owed now stands for them all (§3.10.7.4, MUST-58, MUST-59).
+            self.dup_acks_owed.clear();
+        }
         self.deliver(data);
         if fin {
             // Nothing follows the FIN: what is held lies past the end of
@@ -396,8 +435,10 @@ impl Tcb {
         self.rcv.nxt += data.len();
     }
 
-    /// §3.10.7.4 "eighth": the peer has no more to send.
+    /// §3.10.7.4 "eighth": the peer has no more to send; nor any urgent
+    /// data past the end of the stream, so RCV.UP stops at the FIN.
     fn receive_fin(&mut self) {
+        self.rcv.up = self.rcv.up.min(self.rcv.nxt);
         self.rcv.nxt += 1;
         self.ack_now = true;
         self.ready |= Ready::READABLE | Ready::PEER_CLOSED;
@@ -420,6 +461,29 @@ impl Tcb {
         // connection forever.
         if self.orphaned {
             self.fin_wait_2_timer = Some(cx.now + cx.config.fin_wait_2_timeout);
+        }
+    }
+
+    /// An ICMP error quoting a segment of ours that began at `seq`
+    /// (§3.9.2.2, MUST-54; see `tcp/icmp.rs`). Believed only if `seq` is
+    /// in flight, SND.UNA =< seq < SND.NXT (RFC 5927 §4.1): an attacker
+    /// who cannot see the connection must guess a number in that range.
+    /// A hard error ends a connection still in its handshake, SYN-SENT
+    /// (`connect` fails) or SYN-RECEIVED (back to LISTEN, as an RST
+    /// would, §3.10.7.4); anything else is a soft error, reported.
+    pub fn on_icmp_error(&mut self, cx: &mut Context, seq: SeqNum, error: IcmpError) {
+        if self.state == State::Closed || !seq.in_window(self.snd.una, self.snd.nxt - self.snd.una) {
+            cx.counters.icmp_errors_ignored += 1;
+            return;
+        }
+        match error {
+            IcmpError::Hard(e) if !self.state.is_synchronized() && cx.config.icmp_may_abort => {
+                self.fail(e, "ICMP hard error")
+            }
+            IcmpError::Hard(e) | IcmpError::Soft(e) => {
+                self.icmp_error = Some(e);
+                self.report_soft_error(e);
+            }
         }
     }
 }

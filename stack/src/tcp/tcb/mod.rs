@@ -147,7 +147,8 @@ pub struct Outgoing<'a> {
 ///       4 - future sequence numbers that are not yet allowed
 /// ```
 ///
-/// SND.UP is not kept: urgent data is sent as plain data.
+/// Urgent data is sent in line (RFC 6093): SND.UP only marks where it
+/// ends, and the segments before that mark say so (`header`).
 #[derive(Copy, Clone, Debug)]
 pub struct SendSequence {
     /// SND.UNA: the oldest sequence number not yet acknowledged.
@@ -167,6 +168,10 @@ pub struct SendSequence {
     /// MAX.SND.WND of RFC 5961 §5, the "maximum window" of §3.8.6.2.1: the
     /// largest SND.WND the peer has offered.
     pub max_wnd: usize,
+    /// SND.UP: the sequence number after the last urgent byte written
+    /// (§3.8.5, MUST-62). Urgent mode while SND.UNA is below it; it moves
+    /// along with SND.UNA otherwise, so it never falls 2^31 behind.
+    pub up: SeqNum,
 }
 
 /// The Receive Sequence Variables (RFC 9293 §3.3.1, Table 3): `rcv.nxt` is
@@ -185,7 +190,8 @@ pub struct SendSequence {
 ///
 /// RCV.WND is kept as the right edge it reaches, `adv`, since that edge,
 /// not the window's size, is what a receiver promises; `wnd()` gives
-/// RCV.WND. RCV.UP is not kept: urgent data arrives inline, as data.
+/// RCV.WND. Urgent data arrives in line, as data (RFC 6093); RCV.UP marks
+/// where it ends.
 #[derive(Copy, Clone, Debug)]
 pub struct ReceiveSequence {
     /// RCV.NXT: the next sequence number expected.
@@ -196,6 +202,11 @@ pub struct ReceiveSequence {
     pub adv: SeqNum,
     /// IRS: the peer's initial sequence number, the one its SYN took.
     pub irs: SeqNum,
+    /// RCV.UP: the sequence number after the last urgent byte the peer has
+    /// announced (§3.8.5), perhaps past what has arrived. Urgent data is
+    /// pending while the application has not read up to it; once it has,
+    /// RCV.UP moves along with its reading (`recv`).
+    pub up: SeqNum,
 }
 
 impl ReceiveSequence {
@@ -243,6 +254,8 @@ pub struct Tcb {
     fin_queued: bool,
     /// Bytes received in order, not yet read by the application.
     rx: VecDeque<u8>,
+    /// Sequence number of `rx[0]`: where the application reads next.
+    rx_start: SeqNum,
     ooo: Reassembly,
 
     pub rtt: RttEstimator,
@@ -304,6 +317,12 @@ pub struct Tcb {
     pub no_options: bool,
     /// Why the connection ended, for the application.
     pub error: Option<Error>,
+    /// A soft error the application has not read (§3.9.1.8, MUST-47):
+    /// `take_soft_error`.
+    soft_error: Option<Error>,
+    /// The last ICMP error believed, read or not: a timeout reports it
+    /// rather than `TimedOut` (as BSD's `t_softerror`).
+    icmp_error: Option<Error>,
     /// Events not yet reported to the application.
     pub ready: Ready,
     /// Whether a `send` found the buffer full, so WRITABLE is owed later.
@@ -322,9 +341,9 @@ impl Tcb {
             local,
             remote,
             passive: state == State::SynReceived,
-            snd: SendSequence { una: iss, nxt: iss, wnd: 0, wl1: SeqNum(0), wl2: iss, iss, max_wnd: 0 },
+            snd: SendSequence { una: iss, nxt: iss, wnd: 0, wl1: SeqNum(0), wl2: iss, iss, max_wnd: 0, up: iss },
             snd_mss: DEFAULT_MSS.min(mss),
-            rcv: ReceiveSequence { nxt: SeqNum(0), adv: SeqNum(0), irs: SeqNum(0) },
+            rcv: ReceiveSequence { nxt: SeqNum(0), adv: SeqNum(0), irs: SeqNum(0), up: SeqNum(0) },
             rcv_buf: RcvBuf::new(cx.config.recv_buffer_initial.min(cx.config.recv_buffer), cx.now, SeqNum(0)),
             options: Negotiated::offer(cx.config),
             ts: TsState::new(ts_offset),
@@ -332,6 +351,7 @@ impl Tcb {
             tx_start: iss + 1,
             fin_queued: false,
             rx: VecDeque::new(),
+            rx_start: SeqNum(0),
             ooo: Reassembly::default(),
             rtt: RttEstimator::default(),
             rtt_timing: None,
@@ -358,6 +378,8 @@ impl Tcb {
             read_shut: false,
             no_options: false,
             error: None,
+            soft_error: None,
+            icmp_error: None,
             ready: Ready::empty(),
             tx_blocked: false,
         }
@@ -388,6 +410,19 @@ impl Tcb {
         self.error = Some(error);
         self.ready |= Ready::RESET;
         self.tx.clear();
+    }
+
+    /// A soft error (§3.9.1.8, MUST-47): the connection carries on; the
+    /// application is told, and reads it once with `take_soft_error`. A
+    /// newer one replaces one not read.
+    fn report_soft_error(&mut self, error: Error) {
+        self.soft_error = Some(error);
+        self.ready |= Ready::SOFT_ERROR;
+    }
+
+    /// The last soft error not yet read, cleared by reading (as SO_ERROR).
+    pub fn take_soft_error(&mut self) -> Option<Error> {
+        self.soft_error.take()
     }
 
     /// What the stack does with this TCB now.

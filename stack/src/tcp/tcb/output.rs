@@ -2,7 +2,8 @@
 //! sends what `next_segment` chooses (the SYN, a retransmission, a loss
 //! probe, new data, the FIN), then a window probe or any ACK owed. Every
 //! header is built by `header`: our sequence number, RCV.NXT, the window
-//! we advertise (`receive_window`, §3.8.6) and the options.
+//! we advertise (`receive_window`, §3.8.6), the urgent pointer and the
+//! options.
 //!
 //! This is the last part of the TCB; `tcp/congestion.rs` and
 //! `tcp/rack.rs` say how much may be in flight and what is lost.
@@ -294,20 +295,29 @@ impl Tcb {
     }
 
     /// The header of every segment we send, data or control (ACK, SYN,
-    /// RST): our sequence number, the current RCV.NXT and window, and the
-    /// options.
+    /// RST): our sequence number, the current RCV.NXT and window, the
+    /// urgent pointer, and the options.
+    ///
+    /// Urgent mode (§3.8.5), while SND.UNA is below SND.UP: every segment
+    /// that starts before SND.UP carries URG and points to it, SND.UP −
+    /// SEG.SEQ, the octet after the urgent data (MUST-62), pure ACKs too,
+    /// so a peer whose window is shut still hears (MUST-66). From farther
+    /// than the 16-bit field reaches, it points as far as it can, and a
+    /// later segment carries the rest: urgent data of any length (MUST-31).
+    /// Never on a SYN (urgent data waits for ESTABLISHED, §3.10.1) or an RST.
     pub(super) fn header(&self, cx: &Context, seq: SeqNum, flags: Flags) -> TcpRepr {
         let shift = self.window_shift(flags);
         let ack = flags.contains(Flags::ACK);
+        let urgent = self.snd.una < self.snd.up && seq < self.snd.up && !flags.intersects(Flags::SYN | Flags::RST);
         TcpRepr {
             src_port: self.local.port(),
             dst_port: self.remote.port(),
             seq_number: seq,
             ack_number: if ack { self.rcv.nxt } else { SeqNum(0) },
-            flags,
+            flags: if urgent { flags | Flags::URG } else { flags },
             window_len: (self.receive_window(cx, shift) >> shift) as u16,
+            urgent_at: if urgent { (self.snd.up - seq).min(u16::MAX as usize) as u16 } else { 0 },
             options: self.header_options(cx.now, ack),
-            ..TcpRepr::default()
         }
     }
 

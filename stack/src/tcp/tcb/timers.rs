@@ -48,12 +48,12 @@ impl Tcb {
         }
     }
 
-    /// RFC 6298 §5.4–5.7: back off, and after too many tries in a row (for
-    /// the SYN, too long) give up (§3.8.3, R2). What is presumed lost is
-    /// sent again from SND.UNA, a window at a time from one segment,
-    /// skipping what the peer SACKed
-    /// (RFC 6675 §5.1): without SACK everything outstanding, with it the
-    /// first segment and those RACK's clock has run out for (RFC 8985 §6.3).
+    /// RFC 6298 §5.4–5.7: back off, tell the application at R1, and after
+    /// too many tries in a row (for the SYN, too long) give up (§3.8.3,
+    /// R2). What is presumed lost is sent again from SND.UNA, a window at a
+    /// time from one segment, skipping what the peer SACKed (RFC 6675
+    /// §5.1): without SACK everything outstanding, with it the first
+    /// segment and those RACK's clock has run out for (RFC 8985 §6.3).
     /// With nothing outstanding it was the zero-window probe timer: a probe
     /// goes, and unanswered probes count as tries too (an answer resets
     /// them, `process_ack`: the connection stays open while the peer
@@ -73,8 +73,14 @@ impl Tcb {
         };
         if give_up {
             cx.counters.connections_timed_out += 1;
-            self.fail(Error::TimedOut, "retransmission limit reached");
+            // An ICMP error that came meanwhile says why (§3.9.2.2).
+            self.fail(self.icmp_error.unwrap_or(Error::TimedOut), "retransmission limit reached");
             return;
+        }
+        // R1 (§3.8.3 (e), SHLD-9): tell the application, once for each
+        // segment (an ACK of progress sets `retries` back to 0).
+        if self.retries == cx.config.r1_retries {
+            self.report_soft_error(Error::Retrying);
         }
         self.rtt.back_off();
         if in_flight == 0 {

@@ -46,6 +46,20 @@ impl Tcb {
         true
     }
 
+    /// SEND (§3.10.2) with the URGENT flag: queue as much as fits, all of
+    /// it urgent, and set SND.UP after its last byte ("SND.UP <- SND.NXT",
+    /// where the RFC sends at once; here the end of what is queued). Every
+    /// segment before SND.UP will say so, until the peer acknowledges it
+    /// (`header`). "The user must also send at least one data octet":
+    /// with none, nothing changes.
+    pub fn send_urgent(&mut self, cx: &Context, data: &[u8]) -> Result<usize, Error> {
+        let n = self.send(cx, data)?;
+        if n > 0 {
+            self.snd.up = self.tx_end();
+        }
+        Ok(n)
+    }
+
     /// SEND (§3.10.2): queue as much as fits in the send buffer.
     pub fn send(&mut self, cx: &Context, data: &[u8]) -> Result<usize, Error> {
         if let Some(e) = self.error {
@@ -109,9 +123,11 @@ impl Tcb {
         let before = self.receive_window(cx, shift);
         self.rx.drain(..n);
         release_if_empty(&mut self.rx);
+        self.rx_start += n;
+        // Read past the urgent mark: back to "normal mode" (§3.8.5).
+        self.rcv.up = self.rcv.up.max(self.rx_start);
         if let Some(srtt) = self.rtt.srtt() {
-            let read_seq = self.rcv.nxt - self.rx.len();
-            self.rcv_buf.on_read(cx.now, read_seq, srtt, cx.config.recv_buffer);
+            self.rcv_buf.on_read(cx.now, self.rx_start, srtt, cx.config.recv_buffer);
         }
         // Tell the peer when the window opened by enough to matter,
         // especially when it had been closed.
@@ -188,6 +204,16 @@ impl Tcb {
     /// Bytes waiting to be read.
     pub fn recv_queue(&self) -> usize {
         self.rx.len()
+    }
+
+    /// The urgent mark (§3.8.5, MUST-33; BSD's SIOCATMARK asks the same):
+    /// how many bytes the application has still to read to reach the end
+    /// of the urgent data, RCV.UP, some perhaps not arrived yet; `None`
+    /// when no urgent data is pending. Reading that many first separates
+    /// the urgent data from what follows it (§3.10.3). After
+    /// `shutdown_read` nothing is to be read, urgent or not.
+    pub fn urgent(&self) -> Option<usize> {
+        (self.rcv.up > self.rx_start && !self.read_shut).then(|| self.rcv.up - self.rx_start)
     }
 
     /// Bytes written and not yet acknowledged: the send buffer in use.

@@ -1,0 +1,84 @@
+//! ICMP errors about our segments (RFC 9293 §3.9.2.2): what each one
+//! means for the connection whose segment it quotes.
+//!
+//! The stack finds the connection by the 4-tuple of the quoted header and
+//! hands it the quoted sequence number (`Stack::receive_icmp`); the
+//! connection believes the error only if that number is one it has sent
+//! and not yet seen acknowledged (RFC 5927 §4.1), and then acts on it
+//! (`Tcb::on_icmp_error`, MUST-54). By kind:
+//!
+//! - Source Quench: discarded (MUST-55). Fragmentation Needed: ignored,
+//!   for want of path MTU discovery.
+//! - Hard errors (Destination Unreachable 2 protocol, 3 port; and 9, 10,
+//!   13, administratively prohibited, which say as surely that the peer
+//!   will not be reached — FreeBSD and Linux take them as hard too) end a
+//!   connection in SYN-SENT or SYN-RECEIVED: `connect` fails with
+//!   `Error::Refused` (SHLD-26). In a synchronized state they are soft
+//!   errors, as in Linux and FreeBSD: §3.9.2.2 notes that many stacks do
+//!   so, and RFC 5927 §7.2 recommends it, since a blind attacker who
+//!   guesses a 4-tuple and a sequence number in flight could otherwise
+//!   reset a connection with one ICMP message. `Config::icmp_may_abort`
+//!   off makes them soft in every state.
+//! - Soft errors (Destination Unreachable 0, 1, 5 and the other codes,
+//!   Time Exceeded, Parameter Problem) never end a connection (MUST-56).
+//!   The application is told (`Ready::SOFT_ERROR`, MUST-47, SHLD-25),
+//!   and if the connection later times out, the error it ends with is the
+//!   last of them rather than `TimedOut` (as BSD and Linux report it).
+
+use super::Error;
+use crate::wire::icmpv4::{self, unreachable};
+
+/// What an ICMP error does to the connection it is about.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum IcmpError {
+    /// Ends a connection that is not yet synchronized.
+    Hard(Error),
+    /// Reported, never ends a connection.
+    Soft(Error),
+}
+
+impl IcmpError {
+    /// The meaning of an ICMP message of `msg_type` and `code`, or `None`
+    /// if TCP ignores it (Source Quench, Fragmentation Needed, not an error).
+    pub fn classify(msg_type: u8, code: u8) -> Option<IcmpError> {
+        Some(match (msg_type, code) {
+            (icmpv4::TYPE_DEST_UNREACHABLE, unreachable::FRAG_NEEDED) => return None,
+            (
+                icmpv4::TYPE_DEST_UNREACHABLE,
+                unreachable::PROTOCOL
+                | unreachable::PORT
+                | unreachable::NET_PROHIBITED
+                | unreachable::HOST_PROHIBITED
+                | unreachable::FILTERED,
+            ) => IcmpError::Hard(Error::Refused),
+            (icmpv4::TYPE_DEST_UNREACHABLE, unreachable::NET | unreachable::NET_UNKNOWN | unreachable::NET_FOR_TOS) => {
+                IcmpError::Soft(Error::NetUnreachable)
+            }
+            (icmpv4::TYPE_DEST_UNREACHABLE | icmpv4::TYPE_TIME_EXCEEDED, _) => IcmpError::Soft(Error::HostUnreachable),
+            (icmpv4::TYPE_PARAMETER_PROBLEM, _) => IcmpError::Soft(Error::Protocol),
+            _ => return None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hard_soft_and_ignored() {
+        use icmpv4::{TYPE_DEST_UNREACHABLE as UNREACH, TYPE_PARAMETER_PROBLEM, TYPE_TIME_EXCEEDED};
+        for code in [2, 3, 9, 10, 13] {
+            assert_eq!(IcmpError::classify(UNREACH, code), Some(IcmpError::Hard(Error::Refused)), "code {code}");
+        }
+        assert_eq!(IcmpError::classify(UNREACH, 0), Some(IcmpError::Soft(Error::NetUnreachable)));
+        for code in [1, 5, 7, 8, 12, 14, 15] {
+            assert_eq!(IcmpError::classify(UNREACH, code), Some(IcmpError::Soft(Error::HostUnreachable)));
+        }
+        assert_eq!(IcmpError::classify(TYPE_TIME_EXCEEDED, 0), Some(IcmpError::Soft(Error::HostUnreachable)));
+        assert_eq!(IcmpError::classify(TYPE_PARAMETER_PROBLEM, 1), Some(IcmpError::Soft(Error::Protocol)));
+        assert_eq!(IcmpError::classify(UNREACH, 4), None);
+        assert_eq!(IcmpError::classify(icmpv4::TYPE_SOURCE_QUENCH, 0), None);
+        assert_eq!(IcmpError::classify(icmpv4::TYPE_ECHO_REQUEST, 0), None);
+    }
+}
