@@ -181,6 +181,31 @@ fn without_rfc_5961_a_syn_in_the_window_resets() {
     assert_eq!(stack(&mut net, SERVER).counters().challenge_acks, 0);
 }
 
+/// `Config::syn_challenge` off, in TIME-WAIT: a SYN in the window resets
+/// the entry, and an application that still holds the socket (it shut
+/// down, did not close) reads ECONNRESET.
+#[test]
+fn without_rfc_5961_a_syn_in_the_window_resets_time_wait() {
+    let mut server = config(SERVER_ADDR);
+    server.syn_challenge = false;
+    let (mut net, c, s, client) = connection(server);
+    let now = net.now();
+    stack(&mut net, SERVER).shutdown(now, s).unwrap();
+    run(&mut net, Duration::from_secs(1), |n| stack(n, CLIENT).state(c) == Some(State::CloseWait));
+    let now = net.now();
+    stack(&mut net, CLIENT).close(now, c);
+    run(&mut net, Duration::from_secs(1), |n| stack(n, CLIENT).state(c).is_none());
+    assert_eq!(stack(&mut net, SERVER).time_wait_count(), 1);
+    let (rcv_nxt, snd_nxt) = rcv_snd(&mut net, s);
+    let now = net.now();
+    let syn = seg(client.port(), PORT, rcv_nxt + 10, 0, Flags::SYN);
+    let out = forge(stack(&mut net, SERVER), now, client, &syn, &[]);
+    let got: Vec<_> = out.iter().map(|s| (s.flags(), s.seq(), s.ack())).collect();
+    assert_eq!(got, [(Flags::RST | Flags::ACK, snd_nxt, rcv_nxt)]);
+    assert_eq!(stack(&mut net, SERVER).time_wait_count(), 0);
+    assert_eq!(stack(&mut net, SERVER).recv(now, s, &mut [0; 8]), Err(Error::Reset));
+}
+
 /// `Config::drop_syn_fin`: a SYN,FIN at a listening port opens nothing and
 /// gets no answer; by default it is taken as a SYN (RFC 9293 allows it).
 #[test]
