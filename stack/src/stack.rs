@@ -1,6 +1,6 @@
 //! The stack: every connection, listener and TIME-WAIT entry of one host,
 //! behind the socket calls of the story (`listen`, `accept`, `connect`,
-//! `send`, `recv`, `shutdown`, `close`, `abort`).
+//! `send`, `recv`, `peek`, `shutdown`, `shutdown_read`, `close`, `abort`).
 //!
 //! An event loop drives it with four calls, and the stack never blocks or
 //! reads a clock:
@@ -283,9 +283,21 @@ impl Stack {
         self.with_tcb(now, h, |tcb, cx| tcb.recv(cx, buf))?
     }
 
+    /// RECEIVE without taking (MSG_PEEK): what `recv` would return, left to
+    /// be read again.
+    pub fn peek(&self, h: SocketHandle, buf: &mut [u8]) -> Result<usize, Error> {
+        self.tcb(h).filter(|t| !t.orphaned).ok_or(Error::InvalidSocket)?.peek(buf)
+    }
+
     /// Room left in the send buffer.
     pub fn send_capacity(&self, h: SocketHandle) -> usize {
         self.tcb(h).map_or(0, |t| t.send_room(&self.shared.config))
+    }
+
+    /// TCP_NOOPT: the SYN of a connection just opened by `connect` carries
+    /// no options at all (`Tcb::offer_no_options`). False once it has left.
+    pub fn set_no_options(&mut self, h: SocketHandle) -> bool {
+        self.tcb_mut(h).is_some_and(|t| t.offer_no_options())
     }
 
     /// Turn Nagle's algorithm off (TCP_NODELAY) or on.
@@ -324,6 +336,13 @@ impl Stack {
     /// and the application may still read.
     pub fn shutdown(&mut self, now: Instant, h: SocketHandle) -> Result<(), Error> {
         self.with_tcb(now, h, |tcb, _| tcb.shutdown())
+    }
+
+    /// Shut the receiving side (`shutdown(SHUT_RD)`): what is buffered and
+    /// what arrives later is discarded, and `recv` returns `Ok(0)`. The
+    /// sending side stays open (`shutdown` closes it: both is SHUT_RDWR).
+    pub fn shutdown_read(&mut self, now: Instant, h: SocketHandle) -> Result<(), Error> {
+        self.with_tcb(now, h, |tcb, cx| tcb.shutdown_read(cx))
     }
 
     /// CLOSE (§3.10.4): the application is done with the socket. The
@@ -525,7 +544,8 @@ impl Stack {
         }
         if self.time_wait.contains(&tuple) {
             let seg = Segment { repr: &repr, payload };
-            match self.time_wait.on_segment(now, self.two_msl(), tuple, seg, self.shared.config.timestamps) {
+            let config = &self.shared.config;
+            match self.time_wait.on_segment(now, self.two_msl(), tuple, seg, config.timestamps, config.syn_challenge) {
                 Verdict::Ignore => return,
                 Verdict::Ack(ack) => return self.reply_tcp(tuple.remote, ack),
                 Verdict::Challenge(ack) => {
@@ -537,12 +557,31 @@ impl Stack {
                     }
                     return;
                 }
+                Verdict::Reset(rst) => {
+                    self.reply_tcp(tuple.remote, rst);
+                    return self.time_wait_reset(now, tuple);
+                }
                 Verdict::Reopen { snd_nxt } => {
                     return self.segment_for_listener(now, tuple, &repr, payload, Some(snd_nxt));
                 }
             }
         }
         self.segment_for_listener(now, tuple, &repr, payload, None)
+    }
+
+    /// A TIME-WAIT entry was reset (`Config::syn_challenge` off): a socket
+    /// the application still holds on it (`Slot::detached`) learns that the
+    /// connection was reset. A search of the slots, but only on this path,
+    /// which the default configuration never takes.
+    fn time_wait_reset(&mut self, now: Instant, tuple: FourTuple) {
+        let held = self.slots.iter().position(|s| {
+            s.detached && s.tcb.as_ref().is_some_and(|t| t.local == tuple.local && t.remote == tuple.remote)
+        });
+        if let Some(index) = held {
+            let tcb = self.slots[index].tcb.as_mut().expect("checked above");
+            tcb.fail(Error::Reset, "SYN in the window in TIME-WAIT: connection reset");
+            self.update(index as u32, now);
+        }
     }
 
     fn segment_for_connection(&mut self, now: Instant, h: SocketHandle, repr: &TcpRepr, payload: &[u8]) {

@@ -489,3 +489,71 @@ fn the_application_sets_ttl_and_tos_for_each_connection() {
     idle(&mut net, Duration::from_millis(10));
     assert_eq!(sent(&mut net), [vec![(7, 0xb8)], vec![]], "the RST of ABORT too");
 }
+
+/// MSG_PEEK: `peek` shows what `recv` will return, and takes nothing.
+#[test]
+fn peek_leaves_the_data_to_be_read() {
+    let mut net = pair(Faults::default());
+    let (c, s) = establish(&mut net);
+    let now = net.now();
+    stack(&mut net, CLIENT).send(now, c, b"hello, world").unwrap();
+    idle(&mut net, Duration::from_millis(100));
+    let mut buf = [0u8; 5];
+    assert_eq!(stack(&mut net, SERVER).peek(s, &mut buf), Ok(5));
+    assert_eq!(&buf, b"hello");
+    assert_eq!(stack(&mut net, SERVER).peek(s, &mut buf), Ok(5), "a second peek sees the same");
+    assert_eq!(read_all(&mut net, SERVER, s), b"hello, world");
+    assert_eq!(stack(&mut net, SERVER).peek(s, &mut buf), Err(Error::WouldBlock));
+}
+
+/// SHUT_RD: what was buffered and what arrives later is discarded but
+/// acknowledged, reads return end of file, and the other direction
+/// carries on.
+#[test]
+fn shutdown_read_discards_what_arrives_and_sending_goes_on() {
+    let mut net = pair(Faults::default());
+    let (c, s) = establish(&mut net);
+    let now = net.now();
+    stack(&mut net, CLIENT).send(now, c, &pattern(3000, 1)).unwrap();
+    idle(&mut net, Duration::from_millis(100));
+    let now = net.now();
+    stack(&mut net, SERVER).shutdown_read(now, s).unwrap();
+    assert_eq!(stack(&mut net, SERVER).recv(now, s, &mut [0; 8]), Ok(0));
+    // Later data is ACKed (the client's send buffer empties) and dropped.
+    let now = net.now();
+    stack(&mut net, CLIENT).send(now, c, &pattern(100_000, 2)).unwrap();
+    run(&mut net, Duration::from_secs(10), |n| stack(n, CLIENT).send_queue(c) == 0);
+    assert_eq!(stack(&mut net, CLIENT).send_queue(c), 0);
+    assert_eq!(stack(&mut net, SERVER).tcb(s).unwrap().recv_queue(), 0);
+    let now = net.now();
+    assert_eq!(stack(&mut net, SERVER).recv(now, s, &mut [0; 8]), Ok(0));
+    // The server still sends.
+    assert_eq!(transfer(&mut net, SERVER, s, CLIENT, c, &pattern(20_000, 3)), pattern(20_000, 3));
+}
+
+/// TCP_NOOPT: the SYN carries no options, not even the MSS, so none is in
+/// force and the server sends segments of 536 bytes (§3.7.1); once the SYN
+/// has left, the call changes nothing.
+#[test]
+fn a_syn_without_options_agrees_on_none() {
+    let mut net = pair(Faults::default());
+    net.capture(true);
+    let now = net.now();
+    let c = stack(&mut net, CLIENT).connect(now, server_addr()).unwrap();
+    assert!(stack(&mut net, CLIENT).set_no_options(c));
+    let mut s = None;
+    run(&mut net, Duration::from_secs(5), |n| {
+        s = s.or_else(|| stack(n, SERVER).accept(PORT));
+        s.is_some()
+    });
+    let s = s.unwrap();
+    let syn = captured(&mut net).into_iter().find(|seg| seg.flags() == Flags::SYN).unwrap();
+    assert_eq!(syn.repr.options, Default::default(), "the SYN carries options");
+    assert!(!stack(&mut net, CLIENT).set_no_options(c), "too late: the SYN has left");
+    let server = stack(&mut net, SERVER).tcb(s).unwrap();
+    assert!(server.options.window_scale.is_none() && !server.options.timestamps && !server.options.sack_permitted);
+    assert_eq!(server.snd_mss, 536);
+    assert_eq!(transfer(&mut net, SERVER, s, CLIENT, c, &pattern(5000, 1)), pattern(5000, 1));
+    let largest = captured(&mut net).iter().filter(|seg| seg.is_from_server()).map(|seg| seg.len).max();
+    assert_eq!(largest, Some(536));
+}

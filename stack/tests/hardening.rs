@@ -92,6 +92,24 @@ fn rst_exactly_at_rcv_nxt_resets() {
     assert_eq!(stack(&mut net, SERVER).counters().rsts_received, 1);
 }
 
+/// An RST in LAST-ACK closes the connection, and the application, which
+/// still holds the socket after `shutdown`, hears of it: the peer may not
+/// have had all our data.
+#[test]
+fn rst_in_last_ack_is_reported() {
+    let (mut net, c, s, client) = connection(config(SERVER_ADDR));
+    let now = net.now();
+    stack(&mut net, CLIENT).close(now, c);
+    run(&mut net, Duration::from_secs(5), |n| stack(n, SERVER).state(s) == Some(State::CloseWait));
+    let now = net.now();
+    stack(&mut net, SERVER).shutdown(now, s).unwrap();
+    assert_eq!(stack(&mut net, SERVER).state(s), Some(State::LastAck));
+    let (rcv_nxt, _) = rcv_snd(&mut net, s);
+    forge(stack(&mut net, SERVER), now, client, &seg(client.port(), PORT, rcv_nxt, 0, Flags::RST), &[]);
+    assert_eq!(stack(&mut net, SERVER).state(s), Some(State::Closed));
+    assert_eq!(stack(&mut net, SERVER).recv(now, s, &mut [0; 8]), Err(Error::Reset));
+}
+
 /// An RST outside the window is dropped without an answer (§3.10.7.4
 /// "first": "if the RST bit is set, drop the segment and return").
 #[test]
@@ -141,6 +159,91 @@ fn syn_on_an_established_connection_gets_a_challenge_ack() {
     assert_eq!(stack(&mut net, SERVER).counters().challenge_acks, 4);
     assert_eq!(stack(&mut net, SERVER).state(s), Some(State::Established));
     transfer_both_ways(&mut net, c, s, 20_000);
+}
+
+/// `Config::rst_challenge` off: RFC 793's rule, which RFC 9293 §3.10.7.4
+/// still describes: any RST in the window resets; outside it, nothing.
+#[test]
+fn without_rfc_5961_an_rst_anywhere_in_the_window_resets() {
+    let mut server = config(SERVER_ADDR);
+    server.rst_challenge = false;
+    let (mut net, _c, s, client) = connection(server);
+    let (rcv_nxt, _) = rcv_snd(&mut net, s);
+    let now = net.now();
+    let outside = seg(client.port(), PORT, rcv_nxt.wrapping_sub(1), 0, Flags::RST);
+    assert!(forge(stack(&mut net, SERVER), now, client, &outside, &[]).is_empty());
+    assert_eq!(stack(&mut net, SERVER).state(s), Some(State::Established));
+    let inside = seg(client.port(), PORT, rcv_nxt + 100, 0, Flags::RST);
+    assert!(forge(stack(&mut net, SERVER), now, client, &inside, &[]).is_empty());
+    assert_eq!(stack(&mut net, SERVER).recv(now, s, &mut [0; 8]), Err(Error::Reset));
+    assert_eq!(stack(&mut net, SERVER).counters().challenge_acks, 0);
+}
+
+/// `Config::syn_challenge` off: RFC 793's rule. A SYN outside the window
+/// gets the ACK any unacceptable segment gets; one in it resets the
+/// connection, <SEQ=SND.NXT><ACK=RCV.NXT><CTL=RST,ACK>.
+#[test]
+fn without_rfc_5961_a_syn_in_the_window_resets() {
+    let mut server = config(SERVER_ADDR);
+    server.syn_challenge = false;
+    let (mut net, _c, s, client) = connection(server);
+    let (rcv_nxt, snd_nxt) = rcv_snd(&mut net, s);
+    let now = net.now();
+    let outside = seg(client.port(), PORT, rcv_nxt.wrapping_sub(1000), 0, Flags::SYN);
+    let out = forge(stack(&mut net, SERVER), now, client, &outside, &[]);
+    assert_challenge_ack(&out, rcv_nxt, snd_nxt, "SYN before the window");
+    assert_eq!(stack(&mut net, SERVER).state(s), Some(State::Established));
+    let inside = seg(client.port(), PORT, rcv_nxt + 1000, 0, Flags::SYN);
+    let out = forge(stack(&mut net, SERVER), now, client, &inside, &[]);
+    let got: Vec<_> = out.iter().map(|s| (s.flags(), s.seq(), s.ack())).collect();
+    assert_eq!(got, [(Flags::RST | Flags::ACK, snd_nxt, rcv_nxt)]);
+    assert_eq!(stack(&mut net, SERVER).recv(now, s, &mut [0; 8]), Err(Error::Reset));
+    assert_eq!(stack(&mut net, SERVER).counters().challenge_acks, 0);
+}
+
+/// `Config::syn_challenge` off, in TIME-WAIT: a SYN in the window resets
+/// the entry, and an application that still holds the socket (it shut
+/// down, did not close) reads ECONNRESET.
+#[test]
+fn without_rfc_5961_a_syn_in_the_window_resets_time_wait() {
+    let mut server = config(SERVER_ADDR);
+    server.syn_challenge = false;
+    let (mut net, c, s, client) = connection(server);
+    let now = net.now();
+    stack(&mut net, SERVER).shutdown(now, s).unwrap();
+    run(&mut net, Duration::from_secs(1), |n| stack(n, CLIENT).state(c) == Some(State::CloseWait));
+    let now = net.now();
+    stack(&mut net, CLIENT).close(now, c);
+    run(&mut net, Duration::from_secs(1), |n| stack(n, CLIENT).state(c).is_none());
+    assert_eq!(stack(&mut net, SERVER).time_wait_count(), 1);
+    let (rcv_nxt, snd_nxt) = rcv_snd(&mut net, s);
+    let now = net.now();
+    let syn = seg(client.port(), PORT, rcv_nxt + 10, 0, Flags::SYN);
+    let out = forge(stack(&mut net, SERVER), now, client, &syn, &[]);
+    let got: Vec<_> = out.iter().map(|s| (s.flags(), s.seq(), s.ack())).collect();
+    assert_eq!(got, [(Flags::RST | Flags::ACK, snd_nxt, rcv_nxt)]);
+    assert_eq!(stack(&mut net, SERVER).time_wait_count(), 0);
+    assert_eq!(stack(&mut net, SERVER).recv(now, s, &mut [0; 8]), Err(Error::Reset));
+}
+
+/// `Config::drop_syn_fin`: a SYN,FIN at a listening port opens nothing and
+/// gets no answer; by default it is taken as a SYN (RFC 9293 allows it).
+#[test]
+fn a_syn_fin_at_a_listening_port_is_dropped_if_so_configured() {
+    for drop in [false, true] {
+        let mut server = config(SERVER_ADDR);
+        server.drop_syn_fin = drop;
+        let mut s = Stack::new(server);
+        s.listen(PORT, 8).unwrap();
+        let from = SocketAddrV4::new(CLIENT_ADDR, 40000);
+        let out = forge(&mut s, Instant::ZERO, from, &seg(40000, PORT, 1000, 0, Flags::SYN | Flags::FIN), &[]);
+        let flags: Vec<_> = out.iter().map(|s| s.flags()).collect();
+        if drop {
+            assert!(flags.is_empty(), "{flags:?}");
+        } else {
+            assert_eq!(flags, [Flags::SYN | Flags::ACK]);
+        }
+    }
 }
 
 /// §5: data whose ACK lies outside [SND.UNA − MAX.SND.WND, SND.NXT] is

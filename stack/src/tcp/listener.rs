@@ -179,8 +179,9 @@ impl Listeners {
             }
             return Decision::Reset(reset_for(repr, seg.payload.len()));
         }
-        // Third, check for a SYN; fourth, anything else is dropped.
-        if !is_connection_request(flags) {
+        // Third, check for a SYN; fourth, anything else is dropped, and so
+        // is a SYN,FIN if so configured (`Config::drop_syn_fin`).
+        if !is_connection_request(flags) || (flags.contains(Flags::FIN) && cx.config.drop_syn_fin) {
             return Decision::Drop;
         }
         if listener.accept_queue_full() {

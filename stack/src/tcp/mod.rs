@@ -135,6 +135,23 @@ pub struct Config {
     /// Challenge ACKs (RFC 5961 §7) the whole stack sends per second, on
     /// average.
     pub challenge_ack_limit: u32,
+    /// RFC 5961 §3, which RFC 9293 §3.10.7.4 ("second, check the RST bit")
+    /// makes a SHOULD: only an RST exactly at RCV.NXT resets; one elsewhere
+    /// in the window gets a challenge ACK, so a blind attacker must guess
+    /// RCV.NXT rather than merely land in the window. Off, RFC 793's rule:
+    /// any RST in the window resets (FreeBSD's `insecure_rst=1`).
+    pub rst_challenge: bool,
+    /// RFC 5961 §4 (RFC 9293 §3.10.7.4, "fourth, check the SYN bit"): a SYN
+    /// in a synchronized state gets a challenge ACK wherever it lands. Off,
+    /// RFC 793's rule: a SYN in the window is an error that resets the
+    /// connection (or a TIME-WAIT entry), one outside it gets an ACK
+    /// (FreeBSD's `insecure_syn=1`).
+    pub syn_challenge: bool,
+    /// Drop a segment carrying both SYN and FIN at a listening port or in
+    /// SYN-SENT, where it could only open a connection. RFC 9293 does not
+    /// forbid SYN,FIN (the SYN is processed, then the FIN), but no TCP
+    /// sends it and port scanners do (FreeBSD's `drop_synfin=1`).
+    pub drop_syn_fin: bool,
     /// An ICMP hard error (protocol or port unreachable, administratively
     /// prohibited) ends a connection still in its handshake (RFC 9293
     /// §3.9.2.2, SHLD-26). Off, it is a soft error like the others, as
@@ -174,6 +191,9 @@ impl Config {
             max_syn_queue: 1024,
             syn_cookies: true,
             challenge_ack_limit: 1000,
+            rst_challenge: true,
+            syn_challenge: true,
+            drop_syn_fin: false,
             icmp_may_abort: true,
         }
     }

@@ -71,6 +71,9 @@ pub enum Verdict {
     Reopen {
         snd_nxt: SeqNum,
     },
+    /// RFC 793's answer to a SYN in the window (RFC 5961 §4 off): this RST,
+    /// and the entry is gone.
+    Reset(TcpRepr),
 }
 
 #[derive(Debug, Default)]
@@ -138,7 +141,8 @@ impl TimeWaitTable {
     }
 
     /// A segment arrived for a 4-tuple in TIME-WAIT (§3.10.7.4).
-    /// `timestamps`: whether we offer timestamps to a new connection.
+    /// `timestamps`: whether we offer timestamps to a new connection;
+    /// `syn_challenge`: `Config::syn_challenge`.
     pub fn on_segment(
         &mut self,
         now: Instant,
@@ -146,6 +150,7 @@ impl TimeWaitTable {
         tuple: FourTuple,
         seg: Segment,
         timestamps: bool,
+        syn_challenge: bool,
     ) -> Verdict {
         let Some(&entry) = self.entries.get(&tuple) else { return Verdict::Ignore };
         let repr = seg.repr;
@@ -161,6 +166,18 @@ impl TimeWaitTable {
         if !flags.intersects(Flags::ACK | Flags::SYN) {
             return Verdict::Ignore;
         }
+        // Without RFC 5961 §4, RFC 793's rule comes first: a SYN in the
+        // window is an error, and the connection is reset. (The window is
+        // the field our ACKs carry: an entry keeps no scale, and reading it
+        // short only turns a reset into the ACK below.)
+        if flags.contains(Flags::SYN)
+            && !syn_challenge
+            && repr.seq_number.in_window(entry.rcv_nxt, usize::from(entry.window))
+        {
+            self.remove(&tuple);
+            let ack = ack(now, &tuple, &entry);
+            return Verdict::Reset(TcpRepr { flags: Flags::RST | Flags::ACK, window_len: 0, ..ack });
+        }
         // A new SYN may open a new incarnation at once (MAY-2 of §3.6.1).
         // Under load the client's ephemeral ports wrap within seconds;
         // Linux allows this too. But not while the application still holds
@@ -172,7 +189,10 @@ impl TimeWaitTable {
             if !flags.contains(Flags::ACK) && !entry.held && syn_may_reopen(&entry, repr, timestamps) {
                 return Verdict::Reopen { snd_nxt: entry.snd_nxt };
             }
-            return Verdict::Challenge(ack(now, &tuple, &entry));
+            // Without RFC 5961 §4, a SYN outside the window gets RFC 793's
+            // plain ACK, not one counted against the challenge budget.
+            let ack = ack(now, &tuple, &entry);
+            return if syn_challenge { Verdict::Challenge(ack) } else { Verdict::Ack(ack) };
         }
         // "The only thing that can arrive in this state is a retransmission
         // of the remote FIN. Acknowledge it, and restart the 2 MSL timeout."
@@ -239,7 +259,7 @@ mod tests {
 
     /// `t.on_segment` for a segment without payload.
     fn arrive(t: &mut TimeWaitTable, now: Instant, repr: &TcpRepr, offer_timestamps: bool) -> Verdict {
-        t.on_segment(now, TWO_MSL, tuple(40000), Segment { repr, payload: &[] }, offer_timestamps)
+        t.on_segment(now, TWO_MSL, tuple(40000), Segment { repr, payload: &[] }, offer_timestamps, true)
     }
 
     const TWO_MSL: Duration = Duration::from_secs(60);
@@ -294,6 +314,26 @@ mod tests {
         let mut t = table();
         assert_eq!(arrive(&mut t, Instant::ZERO, &seg(1000, Flags::RST), true), Verdict::Ignore);
         assert!(t.contains(&tuple(40000)));
+    }
+
+    /// With RFC 5961 §4 off, RFC 793's rule: a SYN in the window (RCV.NXT
+    /// to RCV.NXT + 99 here) resets the entry, <SEQ=SND.NXT><ACK=RCV.NXT>,
+    /// even one that could reopen; one outside it is ACKed or reopens.
+    #[test]
+    fn without_rfc_5961_a_syn_in_the_window_resets() {
+        let mut t = table();
+        let insecure = |t: &mut TimeWaitTable, seq: u32| {
+            let repr = seg(seq, Flags::SYN);
+            t.on_segment(Instant::ZERO, TWO_MSL, tuple(40000), Segment { repr: &repr, payload: &[] }, true, false)
+        };
+        assert!(matches!(insecure(&mut t, 999), Verdict::Ack(_)));
+        assert!(matches!(insecure(&mut t, 1100), Verdict::Reopen { .. }));
+        let v = insecure(&mut t, 1099);
+        let Verdict::Reset(rst) = v else { panic!("{v:?}") };
+        assert_eq!((rst.seq_number, rst.ack_number, rst.flags), (SeqNum(500), SeqNum(1000), Flags::RST | Flags::ACK));
+        assert!(t.is_empty());
+        t = table();
+        assert!(matches!(insecure(&mut t, 1000), Verdict::Reset(_)));
     }
 
     #[test]

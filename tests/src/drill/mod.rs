@@ -49,17 +49,34 @@
 //! # System calls and commands
 //!
 //! socket, bind, listen, accept, connect (non-blocking: `EINPROGRESS`),
-//! write/send, read/recv, close (SO_LINGER 0: abort), shutdown(SHUT_WR),
+//! write/send, read/recv (MSG_PEEK: `Stack::peek`), close (SO_LINGER 0:
+//! abort), shutdown (SHUT_WR: `Stack::shutdown`; SHUT_RD:
+//! `Stack::shutdown_read`, later data ACKed and discarded; SHUT_RDWR: both),
 //! fcntl F_GETFL/F_SETFL O_NONBLOCK, setsockopt SO_REUSEADDR, SO_LINGER,
-//! TCP_NODELAY, getsockopt SO_ERROR (reported once, as BSD clears it),
-//! SO_RCVBUF, SO_SNDBUF. Results and errnos are checked (stack errors map to
+//! TCP_NODELAY, TCP_NOOPT (before `connect`: `Stack::set_no_options`),
+//! getsockopt SO_ERROR (reported once, as BSD clears it), SO_RCVBUF,
+//! SO_SNDBUF. Results and errnos are checked (stack errors map to
 //! ECONNRESET, ECONNREFUSED, ETIMEDOUT, EPIPE, EAGAIN = EWOULDBLOCK).
 //! `sockstat ... | grep -c STATE | grep N` counts the stack's connections;
 //! `%{ assert tcpi_state == ... }%` and `tcpi_options` ask the socket created
 //! last. `< icmp TYPE CODE [a:b(len)]` sends an ICMP error quoting a
-//! segment of ours. Anything else — IPv6, a blocking call that must wait,
-//! SHUT_RD, MSG_PEEK, poll, a `sysctl` the stack has no switch for, other
-//! shell commands or Python — makes the script SKIP with the reason.
+//! segment of ours.
+//!
+//! `sysctl -w` lines before the first other event configure the stack:
+//! `rfc1323`, `sack.enable`, `syncookies`, `recvspace`, `sendspace`,
+//! `insecure_rst` and `insecure_syn` (`Config::rst_challenge`,
+//! `Config::syn_challenge`: RFC 5961 §3, §4 off), `drop_synfin`
+//! (`Config::drop_syn_fin`), `icmp_may_rst` (`Config::icmp_may_abort`);
+//! the ones that set FreeBSD's defaults are
+//! ignored. `sysctl`s after the last other event restore defaults for the
+//! next script and are not played.
+//!
+//! Anything else makes the script SKIP with the reason: IPv6; a blocking
+//! call (`a...b`: no IPv4 script of the suite reaches one, the only one
+//! skips first on TCP_KEEPINIT); poll (no script uses it); TCP_NOOPT on a
+//! listening socket and TCP_KEEPINIT (the stack's options and SYN timeout
+//! are per stack); a `sysctl` the stack has no switch for (`ecn.enable=1`,
+//! `rexmit_drop_options=1`, ...); other shell commands or Python.
 
 pub mod parse;
 pub mod run;

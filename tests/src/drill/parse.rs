@@ -701,6 +701,8 @@ mod tests {
         assert!(matches!(&c.args[0], Expr::List(v) if matches!(&v[0], Expr::Struct(f) if f.len() == 3)));
         assert_eq!(call("+0.00 write (3, ..., 10) = 10").name, "write");
         assert_eq!(call("+0 recv(4, ..., 100, MSG_PEEK) = 3").args[3], Expr::Name("MSG_PEEK".into()));
+        assert_eq!(call("+0 shutdown(4, SHUT_RDWR) = 0").args[1], Expr::Name("SHUT_RDWR".into()));
+        assert_eq!(call("+0 setsockopt(3, IPPROTO_TCP, TCP_NOOPT, [1], 4) = 0").args[3].int(), Some(1));
         assert_eq!(
             call("+0 read(3, ..., 100) = -1 EWOULDBLOCK (Operation would block)").errno.as_deref(),
             Some("EWOULDBLOCK")

@@ -57,7 +57,12 @@ fn skip<T>(reason: impl Into<String>) -> Result<T, Stop> {
 /// Play `script`.
 pub fn run(script: &Script) -> Outcome {
     let mut runner = Runner::default();
-    let result = runner.configure(script).and_then(|()| script.events.iter().try_for_each(|e| runner.event(e)));
+    // `sysctl`s after the last other event restore FreeBSD's defaults for
+    // the next script: there is nothing left to play them on.
+    let cleanup = |e: &Event| matches!(&e.kind, Kind::Shell(cmd) if cmd.starts_with("sysctl"));
+    let played = script.events.iter().rposition(|e| !cleanup(e)).map_or(0, |last| last + 1);
+    let events = &script.events[..played];
+    let result = runner.configure(script).and_then(|()| events.iter().try_for_each(|e| runner.event(e)));
     let notes = runner.notes;
     match result {
         Ok(()) => Outcome::Pass { notes },
@@ -86,6 +91,8 @@ struct Fd {
     /// SO_LINGER with a zero time: `close` aborts (RST).
     linger_zero: bool,
     nodelay: bool,
+    /// TCP_NOOPT: the SYN `connect` sends carries no options.
+    noopt: bool,
     /// SO_ERROR reports a connection's error once, as BSD clears it.
     error_reported: bool,
 }
@@ -523,7 +530,7 @@ impl Runner {
 
     fn new_fd(&mut self, socket: Socket, nonblocking: bool) -> i64 {
         let n = (FIRST_FD..).find(|n| !self.fds.contains_key(n)).expect("a free descriptor");
-        let fd = Fd { socket, nonblocking, linger_zero: false, nodelay: false, error_reported: false };
+        let fd = Fd { socket, nonblocking, linger_zero: false, nodelay: false, noopt: false, error_reported: false };
         self.fds.insert(n, fd);
         self.under_test = Some(n);
         n
@@ -558,6 +565,9 @@ impl Runner {
             "listen" => {
                 let (n, fd) = self.fd(line, call)?;
                 let backlog = arg(1).int().unwrap_or(1).max(1) as usize;
+                if fd.noopt {
+                    return skip("TCP_NOOPT on a listening socket: the stack's options are per stack, not per port");
+                }
                 match fd.socket {
                     Socket::Fresh { .. } => match self.stack().listen(SCRIPT_PORT, backlog) {
                         Ok(()) => {
@@ -604,6 +614,9 @@ impl Runner {
                         self.our_port = self.stack().tcb(h).map_or(SCRIPT_PORT, |t| t.local.port());
                         self.peer_port = SCRIPT_PORT;
                         self.stack().set_nodelay(h, fd.nodelay);
+                        if fd.noopt {
+                            self.stack().set_no_options(h);
+                        }
                         self.fds.get_mut(&n).expect("found").socket = Socket::Connection(h);
                         Err("EINPROGRESS")
                     }
@@ -621,12 +634,11 @@ impl Runner {
             }
             "read" | "recv" => {
                 let (_, fd) = self.fd(line, call)?;
-                if names(&arg(3)).iter().any(|f| f == "MSG_PEEK") {
-                    return skip("recv with MSG_PEEK: the stack cannot peek");
-                }
+                let peek = names(&arg(3)).iter().any(|f| f == "MSG_PEEK");
                 let Socket::Connection(h) = fd.socket else { return Err(Stop::Fail(line, "not connected".into())) };
                 let mut buf = vec![0; arg(2).int().unwrap_or(0).max(0) as usize];
-                match self.stack().recv(now, h, &mut buf) {
+                let read = if peek { self.stack().peek(h, &mut buf) } else { self.stack().recv(now, h, &mut buf) };
+                match read {
                     Ok(k) => Ok(k as i64),
                     Err(Error::WouldBlock) if !fd.nonblocking => {
                         return fail(line, "read would block on a blocking socket")
@@ -647,14 +659,17 @@ impl Runner {
             }
             "shutdown" => {
                 let (_, fd) = self.fd(line, call)?;
-                let how = names(&arg(1));
-                if how != ["SHUT_WR"] {
-                    return skip(format!("shutdown({}): the stack shuts down only the sending side", how.join("|")));
-                }
-                match fd.socket {
-                    Socket::Connection(h) => self.stack().shutdown(now, h).map(|()| 0).map_err(errno),
-                    _ => Err("ENOTCONN"),
-                }
+                let (read, write) = match names(&arg(1)).join("|").as_str() {
+                    "SHUT_RD" => (true, false),
+                    "SHUT_WR" => (false, true),
+                    "SHUT_RDWR" => (true, true),
+                    other => return fail(line, format!("shutdown({other}): no such way")),
+                };
+                let Socket::Connection(h) = fd.socket else { return self.check_result(line, call, Err("ENOTCONN")) };
+                let stack = self.stack();
+                let shut_read = if read { stack.shutdown_read(now, h) } else { Ok(()) };
+                let shut = shut_read.and_then(|()| if write { stack.shutdown(now, h) } else { Ok(()) });
+                shut.map(|()| 0).map_err(errno)
             }
             "fcntl" => {
                 let (n, fd) = self.fd(line, call)?;
@@ -724,6 +739,14 @@ impl Runner {
                 if let Socket::Connection(h) = fd.socket {
                     self.stack().set_nodelay(h, on);
                 }
+            }
+            "TCP_NOOPT" if matches!(fd.socket, Socket::Fresh { .. }) => {
+                self.fds.get_mut(&n).expect("found").noopt = value.int().unwrap_or(0) != 0;
+            }
+            "TCP_KEEPINIT" => {
+                return skip(
+                    "setsockopt TCP_KEEPINIT: the stack's SYN timeout is per stack (MUST-23: at least 3 minutes)",
+                )
             }
             other => return skip(format!("setsockopt {other}: the stack has no such per-socket option")),
         }
@@ -801,18 +824,23 @@ impl Runner {
             ("icmp_may_rst", 0 | 1) => c.icmp_may_abort = value == 1,
             ("recvspace", v) if v > 0 => c.recv_buffer_initial = v as usize,
             ("sendspace", v) if v > 0 => c.send_buffer = v as usize,
+            ("insecure_rst", 0 | 1) => c.rst_challenge = value == 0,
+            ("insecure_syn", 0 | 1) => c.syn_challenge = value == 0,
+            ("drop_synfin", 0 | 1) => c.drop_syn_fin = value == 1,
+            ("rexmit_drop_options", 1) => {
+                return skip(
+                    "sysctl rexmit_drop_options=1: FreeBSD's SYN retransmissions without options, \
+                     a middlebox workaround RFC 9293 does not ask for",
+                )
+            }
             // FreeBSD's defaults, the suite sets them all: ignored, though
             // the stack differs from some (it has no ECN to answer with
             // (ecn.enable=2), no RTO slop (rexmit_slop)). Others are what
-            // the stack does anyway: RFC 5961 checks of RST and SYN (the
-            // insecure_* = 0), RST to closed ports, SYN,FIN processed as a
-            // SYN, a 1 s initial RTO, options kept on SYN retransmissions.
+            // the stack does anyway: RST to closed ports, a 1 s initial RTO,
+            // options kept on SYN retransmissions.
             ("ecn.enable", 0 | 2)
             | ("ecn.maxretries", _)
             | ("blackhole", 0)
-            | ("insecure_rst", 0)
-            | ("insecure_syn", 0)
-            | ("drop_synfin", 0)
             | ("rexmit_initial", 1000)
             | ("rexmit_slop", 200)
             | ("rexmit_drop_options", 0)
@@ -1167,10 +1195,96 @@ mod tests {
             other => panic!("expected a skip, got {other:?}"),
         };
         assert_eq!(skipped(&format!("--ip_version=ipv6\n{SCRIPT}")), "no IPv6");
-        assert!(skipped(&edit(10, "+0.1 shutdown(3, SHUT_RD) = 0")).contains("SHUT_RD"));
-        assert!(skipped(&edit(10, "+0.1 recv(3, ..., 10, MSG_PEEK) = 0")).contains("MSG_PEEK"));
         assert!(skipped(&edit(10, "+0.1 poll([{fd=3, events=POLLIN}], 1, 0) = 0")).contains("poll"));
-        assert!(skipped(&format!("0 `sysctl -w net.inet.tcp.insecure_rst=1`\n{SCRIPT}")).contains("insecure_rst"));
+        assert!(skipped(&edit(10, "0.1...0.2 read(3, ..., 10) = 10")).contains("blocking"));
+        let keepinit = "+0 setsockopt(3, IPPROTO_TCP, TCP_KEEPINIT, [5], 4) = 0";
+        assert!(skipped(&edit(4, keepinit)).contains("TCP_KEEPINIT"));
+        assert!(skipped(&format!("0 `sysctl -w net.inet.tcp.ecn.enable=1`\n{SCRIPT}")).contains("ecn.enable"));
+    }
+
+    /// MSG_PEEK reads without taking; SHUT_RD makes reads return 0 while
+    /// later data is still ACKed; SHUT_RDWR sends the FIN too.
+    #[test]
+    fn peek_and_shutdown_of_the_receiving_side() {
+        let established = SCRIPT.lines().take(8).collect::<Vec<_>>().join("\n");
+        let text = format!(
+            "{established}
++0.1 < P. 1:11(10) ack 1 win 32767
++0 recv(3, ..., 100, MSG_PEEK) = 10
++0 read(3, ..., 4) = 4
++0 recv(3, ..., 100, MSG_PEEK) = 6
++0.04 > . 1:1(0) ack 11 win 65535
++0.1 shutdown(3, SHUT_RD) = 0
++0 read(3, ..., 100) = 0
++0.1 < P. 11:21(10) ack 1 win 32767
++0.04 > . 1:1(0) ack 21 win 65535
++0 read(3, ..., 100) = 0
++0.1 shutdown(3, SHUT_RDWR) = 0
++0 > F. 1:1(0) ack 21 win 65535"
+        );
+        assert!(matches!(play(&text), Outcome::Pass { .. }), "{:?}", play(&text));
+        let lines: Vec<&str> = text.lines().collect();
+        let with = |n: usize, line: &str| {
+            let mut l = lines.clone();
+            l[n - 1] = line;
+            l.join("\n")
+        };
+        // A peek takes nothing: the second peek sees what the read left.
+        assert!(failed_at(play(&with(12, "+0 recv(3, ..., 100, MSG_PEEK) = 10"))).1.contains("returned 6"));
+        // After SHUT_RD what was received is gone.
+        assert!(failed_at(play(&with(15, "+0 read(3, ..., 100) = 6"))).1.contains("returned 0"));
+        // SHUT_RD alone leaves the sending side open: no FIN.
+        let rd_only = with(19, "+0.1 shutdown(3, SHUT_RD) = 0");
+        assert!(failed_at(play(&rd_only)).1.contains("nothing was sent"), "{:?}", play(&rd_only));
+    }
+
+    /// TCP_NOOPT before connect: a SYN without options, not even the MSS.
+    #[test]
+    fn tcp_noopt_sends_a_syn_without_options() {
+        let noopt = "+0 setsockopt(3, IPPROTO_TCP, TCP_NOOPT, [1], 4) = 0";
+        let bare = edit(6, "+0 > S 0:0(0) win 65535").replace("+0 fcntl(3, F_GETFL) = 0x02 (flags O_RDWR)", noopt);
+        let bare: String = bare.lines().take(6).collect::<Vec<_>>().join("\n");
+        assert!(matches!(play(&bare), Outcome::Pass { .. }), "{:?}", play(&bare));
+        let with_options = bare.replace(noopt, "+0 fcntl(3, F_GETFL) = 0x02 (flags O_RDWR)");
+        assert!(failed_at(play(&with_options)).1.contains("option kinds"), "{:?}", play(&with_options));
+        let listening = format!("0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n{noopt}\n+0 listen(3, 1) = 0");
+        assert!(matches!(play(&listening), Outcome::Skip(r) if r.contains("TCP_NOOPT")));
+    }
+
+    /// insecure_syn=1: a SYN in the window resets (RFC 793), where the
+    /// default answers with a challenge ACK (RFC 5961 §4); the `sysctl`
+    /// after the last line, which restores the default, is not played.
+    #[test]
+    fn insecure_syn_configures_the_stack() {
+        let established = SCRIPT.lines().take(8).collect::<Vec<_>>().join("\n");
+        let reset = format!(
+            "{established}\n+0.1 < S 1:1(0) win 32767\n+0 > R. 1:1(0) ack 1 win 0\n\
+             +0 read(3, ..., 10) = -1 ECONNRESET (Connection reset by peer)\n\
+             +0 `sysctl -w net.inet.tcp.insecure_syn=0`"
+        );
+        let insecure = format!("0 `sysctl -w net.inet.tcp.insecure_syn=1`\n{reset}");
+        assert!(matches!(play(&insecure), Outcome::Pass { .. }), "{:?}", play(&insecure));
+        assert!(failed_at(play(&reset)).1.ends_with("flags"), "{:?}", play(&reset));
+    }
+
+    /// insecure_rst=1: an RST anywhere in the window resets (RFC 793).
+    #[test]
+    fn insecure_rst_configures_the_stack() {
+        let established = SCRIPT.lines().take(8).collect::<Vec<_>>().join("\n");
+        let reset = format!("{established}\n+0.1 < R 10:10(0) win 32767\n+0 read(3, ..., 10) = -1 ECONNRESET");
+        let insecure = format!("0 `sysctl -w net.inet.tcp.insecure_rst=1`\n{reset}");
+        assert!(matches!(play(&insecure), Outcome::Pass { .. }), "{:?}", play(&insecure));
+        assert!(failed_at(play(&reset)).1.contains("read returned -1 EAGAIN"), "{:?}", play(&reset));
+    }
+
+    /// drop_synfin=1: a SYN,FIN at a listening port is not answered.
+    #[test]
+    fn drop_synfin_configures_the_stack() {
+        let listen = "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 bind(3, ..., ...) = 0\n\
+                      +0 listen(3, 1) = 0\n+0.1 < SF 0:0(0) win 32767 <mss 1460>\n+1 close(3) = 0";
+        let dropping = format!("0 `sysctl -w net.inet.tcp.drop_synfin=1`\n{listen}");
+        assert!(matches!(play(&dropping), Outcome::Pass { .. }), "{:?}", play(&dropping));
+        assert!(failed_at(play(listen)).1.contains("unexpected segment S."), "{:?}", play(listen));
     }
 
     #[test]

@@ -146,8 +146,8 @@ impl Tcb {
             }
             return None;
         }
-        // Fourth, the SYN bit.
-        if !flags.contains(Flags::SYN) {
+        // Fourth, the SYN bit (a SYN,FIN dropped, if so configured).
+        if !flags.contains(Flags::SYN) || (flags.contains(Flags::FIN) && cx.config.drop_syn_fin) {
             return None;
         }
         self.synchronize_receive(cx, repr);
@@ -223,9 +223,10 @@ impl Tcb {
         }
 
         // First, check the sequence number (Table 6). A SYN gets a challenge
-        // ACK whatever its sequence number (RFC 5961 §4, under its budget).
+        // ACK whatever its sequence number (RFC 5961 §4, under its budget);
+        // without RFC 5961, the ACK any unacceptable segment gets.
         if !self.acceptable(&seg) {
-            if flags.contains(Flags::SYN) {
+            if flags.contains(Flags::SYN) && cx.config.syn_challenge {
                 self.challenge_ack(cx);
                 return None;
             }
@@ -247,9 +248,10 @@ impl Tcb {
         }
 
         // Second, check the RST bit: only one exactly at RCV.NXT resets
-        // (RFC 5961 §3); one elsewhere in the window is challenged.
+        // (RFC 5961 §3); one elsewhere in the window is challenged. Without
+        // RFC 5961 (`Config::rst_challenge` off), any RST in the window resets.
         if flags.contains(Flags::RST) {
-            if repr.seq_number != self.rcv.nxt {
+            if repr.seq_number != self.rcv.nxt && cx.config.rst_challenge {
                 self.challenge_ack(cx);
                 return None;
             }
@@ -260,9 +262,10 @@ impl Tcb {
             } else if self.state == State::SynReceived {
                 self.fail(Error::Refused, "RST in SYN-RECEIVED: connection refused");
             } else {
-                // In CLOSING and LAST-ACK too: the application that shut
-                // down its side may still hold the socket, and learns that
-                // the connection ended by a reset, not by the close.
+                // CLOSING and LAST-ACK too: the RFC only closes, but the
+                // application may still hold the socket after `shutdown`,
+                // and our data may not all have arrived (FreeBSD and Linux
+                // report ECONNRESET there too).
                 self.fail(Error::Reset, "RST: connection reset");
             }
             return None;
@@ -272,13 +275,19 @@ impl Tcb {
 
         // Fourth, check the SYN bit. A passive SYN-RECEIVED goes back to
         // LISTEN; synchronized states answer with a challenge ACK (RFC 5961
-        // §4) rather than the reset RFC 793 prescribed.
+        // §4) rather than the reset RFC 793 prescribed, unless
+        // `Config::syn_challenge` is off: then the SYN, in the window, is an
+        // error, and the connection is reset, <SEQ=SND.NXT><ACK=RCV.NXT>.
         if flags.contains(Flags::SYN) {
             if self.state == State::SynReceived && self.passive {
                 self.set_state(State::Closed, "SYN in SYN-RECEIVED: back to LISTEN");
                 self.orphaned = true;
-            } else {
+            } else if cx.config.syn_challenge {
                 self.challenge_ack(cx);
+            } else {
+                let rst = self.header(cx, self.snd.nxt, Flags::RST | Flags::ACK);
+                self.fail(Error::Reset, "SYN in the window: connection reset");
+                return Some(rst);
             }
             return None;
         }
@@ -459,10 +468,10 @@ impl Tcb {
     /// The held data that now follows RCV.NXT: to the receive buffer, and
     /// RCV.NXT past it. Returns whether a FIN ends it.
     fn drain_held(&mut self) -> bool {
+        let keep = self.keeps_text();
         let rx = &mut self.rx;
-        let orphaned = self.orphaned;
         let (rcv_nxt, held_fin) = self.ooo.drain(self.rcv.nxt, |d| {
-            if !orphaned {
+            if keep {
                 copy::append(rx, d);
             }
         });
@@ -486,10 +495,16 @@ impl Tcb {
         }
     }
 
+    /// Whether anyone will read the text that arrives: not once the
+    /// application closed the socket or shut its receiving side.
+    fn keeps_text(&self) -> bool {
+        !self.orphaned && !self.read_shut
+    }
+
     /// In-order data: to the receive buffer (unless nobody will read it),
     /// and RCV.NXT past it.
     fn deliver(&mut self, data: &[u8]) {
-        if !self.orphaned {
+        if self.keeps_text() {
             if self.rx.is_empty() {
                 // The peer may fill the window we advertised: room for all
                 // of it in one allocation, rather than growing the buffer

@@ -335,6 +335,11 @@ pub struct Tcb {
     pub tos: u8,
     /// The application closed the socket: nobody will read or write again.
     pub orphaned: bool,
+    /// The application shut the receiving side (`shutdown_read`): what
+    /// arrives is acknowledged and discarded.
+    pub read_shut: bool,
+    /// Our SYN carries no options at all (`offer_no_options`, TCP_NOOPT).
+    pub no_options: bool,
     /// Why the connection ended, for the application.
     pub error: Option<Error>,
     /// A soft error the application has not read (§3.9.1.8, MUST-47):
@@ -400,6 +405,8 @@ impl Tcb {
             ttl: cx.config.ttl,
             tos: cx.config.tos,
             orphaned: false,
+            read_shut: false,
+            no_options: false,
             error: None,
             soft_error: None,
             icmp_error: None,
@@ -434,7 +441,7 @@ impl Tcb {
     }
 
     /// The connection failed: tell the application, drop everything queued.
-    fn fail(&mut self, error: Error, why: &str) {
+    pub(crate) fn fail(&mut self, error: Error, why: &str) {
         self.set_state(State::Closed, why);
         self.error = Some(error);
         self.ready |= Ready::RESET;

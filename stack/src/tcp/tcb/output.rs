@@ -265,7 +265,11 @@ impl Tcb {
             let flags = if self.state == State::SynReceived { Flags::SYN | Flags::ACK } else { Flags::SYN };
             let mut repr = self.header(cx, seq, flags);
             let mss = cx.config.mss().min(u16::MAX as usize) as u16;
-            repr.options = TcpOptions { timestamps: repr.options.timestamps, ..self.options.syn_options(mss) };
+            repr.options = if self.no_options {
+                TcpOptions::default()
+            } else {
+                TcpOptions { timestamps: repr.options.timestamps, ..self.options.syn_options(mss) }
+            };
             self.transmit(cx, repr, 0, 0, emit);
             return seq + 1;
         }

@@ -16,6 +16,7 @@ use log::debug;
 use super::{release_if_empty, Context, Tcb};
 use crate::copy;
 use crate::tcp::isn::Start;
+use crate::tcp::options::Negotiated;
 use crate::tcp::sack::Scoreboard;
 use crate::tcp::state::State;
 use crate::tcp::{Config, Error, Ready};
@@ -28,6 +29,21 @@ impl Tcb {
         let tcb = Tcb::new(cx, local, remote, start, State::SynSent);
         debug!("{} > {}: CLOSED -> SYN-SENT (connect)", local, remote);
         tcb
+    }
+
+    /// TCP_NOOPT, before an active OPEN's SYN leaves: the SYN carries no
+    /// options, not even the MSS, so the connection uses none (window
+    /// scaling, timestamps, SACK) and the peer sends us segments of 536
+    /// bytes. SHLD-5 (§3.7.1) asks for the MSS option; this waives it, for
+    /// an application that must talk to a peer confused by options.
+    /// Returns false, and changes nothing, once the SYN has left.
+    pub fn offer_no_options(&mut self) -> bool {
+        if self.state != State::SynSent || self.snd.nxt != self.snd.iss {
+            return false;
+        }
+        self.options = Negotiated::default();
+        self.no_options = true;
+        true
     }
 
     /// SEND (§3.10.2) with the URGENT flag: queue as much as fits, all of
@@ -70,23 +86,41 @@ impl Tcb {
     }
 
     /// RECEIVE (§3.10.3): copy out what has arrived in order. `Ok(0)` means
-    /// the peer closed and everything it sent has been read.
+    /// the peer closed and everything it sent has been read, or the
+    /// application shut the receiving side (`shutdown_read`).
     pub fn recv(&mut self, cx: &Context, buf: &mut [u8]) -> Result<usize, Error> {
+        let n = self.peek(buf)?;
+        self.consume(cx, n);
+        Ok(n)
+    }
+
+    /// RECEIVE without taking (MSG_PEEK): what `recv` would copy out, left
+    /// to be read again.
+    pub fn peek(&self, buf: &mut [u8]) -> Result<usize, Error> {
         if self.rx.is_empty() {
             return match self.error {
                 Some(e) => Err(e),
                 // CLOSED without an error: nothing more can ever arrive.
-                None if self.state.fin_received() || self.state == State::Closed => Ok(0),
+                None if self.read_shut || self.state.fin_received() || self.state == State::Closed => Ok(0),
                 None => Err(Error::WouldBlock),
             };
         }
-        let shift = self.window_shift(Flags::ACK);
-        let before = self.receive_window(cx, shift);
         let n = self.rx.len().min(buf.len());
         let (a, b) = self.rx.as_slices();
         let from_a = n.min(a.len());
         copy::copy(&mut buf[..from_a], &a[..from_a]);
         copy::copy(&mut buf[from_a..n], &b[..n - from_a]);
+        Ok(n)
+    }
+
+    /// The application took the first `n` bytes received: they leave the
+    /// buffer, and the window opens by as much.
+    fn consume(&mut self, cx: &Context, n: usize) {
+        if n == 0 {
+            return;
+        }
+        let shift = self.window_shift(Flags::ACK);
+        let before = self.receive_window(cx, shift);
         self.rx.drain(..n);
         release_if_empty(&mut self.rx);
         self.rx_start += n;
@@ -101,7 +135,18 @@ impl Tcb {
         if after > before && (before == 0 || after - before >= 2 * self.snd_mss.min(cx.config.mss())) {
             self.ack_now = true;
         }
-        Ok(n)
+    }
+
+    /// The application will read no more (`shutdown(SHUT_RD)`): what is
+    /// buffered and what arrives later are discarded, and `recv` returns
+    /// `Ok(0)`. RFC 9293 has no such call; it is half of MAY-1's
+    /// half-duplex close, with the sending side left open. Later data is
+    /// still acknowledged, as FreeBSD and Linux do, rather than answered
+    /// with the RST SHLD-3 asks of a CLOSE (§3.6.1): an RST would end the
+    /// direction the application means to keep.
+    pub fn shutdown_read(&mut self, cx: &Context) {
+        self.read_shut = true;
+        self.consume(cx, self.rx.len());
     }
 
     /// CLOSE of the sending side (§3.10.4): a FIN follows the queued data.
@@ -165,9 +210,10 @@ impl Tcb {
     /// how many bytes the application has still to read to reach the end
     /// of the urgent data, RCV.UP, some perhaps not arrived yet; `None`
     /// when no urgent data is pending. Reading that many first separates
-    /// the urgent data from what follows it (§3.10.3).
+    /// the urgent data from what follows it (§3.10.3). After
+    /// `shutdown_read` nothing is to be read, urgent or not.
     pub fn urgent(&self) -> Option<usize> {
-        (self.rcv.up > self.rx_start).then(|| self.rcv.up - self.rx_start)
+        (self.rcv.up > self.rx_start && !self.read_shut).then(|| self.rcv.up - self.rx_start)
     }
 
     /// Bytes written and not yet acknowledged: the send buffer in use.
