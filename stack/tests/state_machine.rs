@@ -365,30 +365,6 @@ fn a_syn_reopens_time_wait_only_once_the_socket_is_closed() {
     assert_eq!(stack(&mut net, SERVER).counters().time_wait_reopened, 1);
 }
 
-/// An RST in LAST-ACK (§3.10.7.4 "second"): the connection is gone, and an
-/// application that shut its side down but still holds the socket hears
-/// that it was reset.
-#[test]
-fn an_rst_in_last_ack_is_reported_to_the_application() {
-    let mut net = pair(Faults::default());
-    let (c, s) = establish(&mut net);
-    let now = net.now();
-    stack(&mut net, CLIENT).close(now, c);
-    run(&mut net, Duration::from_secs(1), |n| stack(n, SERVER).state(s) == Some(State::CloseWait));
-    net.host_mut(SERVER).drop_if = Some(Box::new(|_| true)); // our FIN is never ACKed
-    let now = net.now();
-    stack(&mut net, SERVER).shutdown(now, s).unwrap();
-    idle(&mut net, Duration::from_millis(10));
-    assert_eq!(stack(&mut net, SERVER).state(s), Some(State::LastAck));
-    let tcb = stack(&mut net, SERVER).tcb(s).unwrap();
-    let (client, server, rcv_nxt) = (tcb.remote, tcb.local, tcb.rcv.nxt.0);
-    let rst = seg(client.port(), PORT, rcv_nxt, 0, Flags::RST);
-    let now = net.now();
-    stack(&mut net, SERVER).receive(now, &packet(client, server, &rst, &[]));
-    assert_eq!(stack(&mut net, SERVER).state(s), Some(State::Closed));
-    assert_eq!(stack(&mut net, SERVER).recv(now, s, &mut [0; 8]), Err(Error::Reset));
-}
-
 /// §3.10.7.1: a SYN to a port nobody listens on gets <SEQ=0><ACK=SEG.SEQ+1>
 /// <CTL=RST,ACK>, and the client is refused.
 #[test]
