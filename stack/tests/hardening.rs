@@ -209,12 +209,7 @@ fn without_rfc_5961_a_syn_in_the_window_resets_time_wait() {
     let mut server = config(SERVER_ADDR);
     server.syn_challenge = false;
     let (mut net, c, s, client) = connection(server);
-    let now = net.now();
-    stack(&mut net, SERVER).shutdown(now, s).unwrap();
-    run(&mut net, Duration::from_secs(1), |n| stack(n, CLIENT).state(c) == Some(State::CloseWait));
-    let now = net.now();
-    stack(&mut net, CLIENT).close(now, c);
-    run(&mut net, Duration::from_secs(1), |n| stack(n, CLIENT).state(c).is_none());
+    server_time_wait_held(&mut net, c, s);
     assert_eq!(stack(&mut net, SERVER).time_wait_count(), 1);
     let (rcv_nxt, snd_nxt) = rcv_snd(&mut net, s);
     let now = net.now();

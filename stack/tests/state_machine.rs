@@ -303,14 +303,8 @@ fn fin_wait_2_times_out() {
 #[test]
 fn new_syn_reopens_a_time_wait_tuple() {
     let mut net = pair(Faults::default());
-    let now = net.now();
-    let c = stack(&mut net, CLIENT).connect_from(now, 40000, server_addr()).unwrap();
-    let mut s = None;
-    run(&mut net, Duration::from_secs(1), |n| {
-        s = s.or_else(|| stack(n, SERVER).accept(PORT));
-        s.is_some()
-    });
-    server_closes_first(&mut net, c, s.unwrap());
+    let (c, s) = establish_from(&mut net, 40000);
+    server_closes_first(&mut net, c, s);
     assert_eq!(stack(&mut net, SERVER).time_wait_count(), 1);
 
     // Same client port again, well within 2·MSL.
@@ -334,21 +328,8 @@ fn new_syn_reopens_a_time_wait_tuple() {
 #[test]
 fn a_syn_reopens_time_wait_only_once_the_socket_is_closed() {
     let mut net = pair(Faults::default());
-    let now = net.now();
-    let c = stack(&mut net, CLIENT).connect_from(now, 40000, server_addr()).unwrap();
-    let mut s = None;
-    run(&mut net, Duration::from_secs(1), |n| {
-        s = s.or_else(|| stack(n, SERVER).accept(PORT));
-        s.is_some()
-    });
-    let s = s.unwrap();
-    let now = net.now();
-    stack(&mut net, SERVER).shutdown(now, s).unwrap();
-    run(&mut net, Duration::from_secs(1), |n| stack(n, CLIENT).state(c) == Some(State::CloseWait));
-    let now = net.now();
-    stack(&mut net, CLIENT).close(now, c);
-    run(&mut net, Duration::from_secs(1), |n| stack(n, CLIENT).state(c).is_none());
-    assert_eq!(stack(&mut net, SERVER).state(s), Some(State::TimeWait));
+    let (c, s) = establish_from(&mut net, 40000);
+    server_time_wait_held(&mut net, c, s);
 
     net.capture(true);
     let now = net.now();

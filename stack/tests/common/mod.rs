@@ -105,12 +105,38 @@ pub fn idle(net: &mut Network<Node>, d: Duration) {
 pub fn establish(net: &mut Network<Node>) -> (SocketHandle, SocketHandle) {
     let now = net.now();
     let c = stack(net, CLIENT).connect(now, server_addr()).unwrap();
+    accepted(net, c)
+}
+
+/// The same from the client's `port`, for tests that come back to the
+/// same 4-tuple.
+pub fn establish_from(net: &mut Network<Node>, port: u16) -> (SocketHandle, SocketHandle) {
+    let now = net.now();
+    let c = stack(net, CLIENT).connect_from(now, port, server_addr()).unwrap();
+    accepted(net, c)
+}
+
+/// The client's connection `c` established and the server's accepted.
+fn accepted(net: &mut Network<Node>, c: SocketHandle) -> (SocketHandle, SocketHandle) {
     let mut s = None;
     run(net, Duration::from_secs(5), |n| {
         s = s.or_else(|| stack(n, SERVER).accept(PORT));
         s.is_some() && stack(n, CLIENT).state(c) == Some(State::Established)
     });
     (c, s.unwrap())
+}
+
+/// The server shuts its side down and the client closes: the server's
+/// connection is in TIME-WAIT while its application still holds the
+/// socket (it has not called `close`).
+pub fn server_time_wait_held(net: &mut Network<Node>, c: SocketHandle, s: SocketHandle) {
+    let now = net.now();
+    stack(net, SERVER).shutdown(now, s).unwrap();
+    run(net, Duration::from_secs(1), |n| stack(n, CLIENT).state(c) == Some(State::CloseWait));
+    let now = net.now();
+    stack(net, CLIENT).close(now, c);
+    run(net, Duration::from_secs(1), |n| stack(n, CLIENT).state(c).is_none());
+    assert_eq!(stack(net, SERVER).state(s), Some(State::TimeWait));
 }
 
 /// Send `data` from `from` on `tx` to the reader `rx` at `to`, feeding the
