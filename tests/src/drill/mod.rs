@@ -93,6 +93,7 @@ pub fn run_file(path: &Path) -> Outcome {
     };
     match parse::parse(&text) {
         Ok(script) => run::run(&script),
+        Err(e) if e.unsupported => Outcome::Skip(format!("unsupported syntax: line {}: {}", e.line, e.message)),
         Err(e) => Outcome::Fail { line: e.line, message: format!("parse error: {}", e.message), notes: Vec::new() },
     }
 }

@@ -13,10 +13,19 @@
 //! ```
 //!
 //! `#ifdef NAME` ... `#else` ... `#endif` keep the lines of the names in
-//! [`DEFINED`] (`STANDARD`: what the RFCs say) and drop the others.
-//! A construct this parser does not know is an error; one it knows but the
-//! runner cannot play (IPv6, ICMP, ...) is parsed and refused later, so that
-//! the reason names it.
+//! [`DEFINED`] (`STANDARD`: what the RFCs say) and drop the others. A
+//! backtick command or `%{ }%` block may come without a time (Linux scripts
+//! open with `` `../common/defaults.sh` ``): it happens at `+0`. A fuzzing
+//! annotation after a segment (`{ mut tcp mss }`) is ignored.
+//!
+//! Two kinds of error ([`ParseError::unsupported`]): a line that breaks
+//! packetdrill's own grammar (an unterminated bracket, string or command, a
+//! time that is not a number, a call without `= result`) is *malformed*;
+//! a well-formed line using a word this parser does not know (a TCP option,
+//! a segment field, a protocol such as `udp`) is *unsupported*. The runner
+//! fails the first and skips the second, naming it. A construct known but
+//! not playable (IPv6, an option the stack lacks) is parsed and refused
+//! later by the runner, so that the reason names it.
 
 use std::fmt;
 
@@ -158,10 +167,14 @@ pub enum Expr {
     Or(Vec<Expr>),
     /// `[1]`, `[65536]`, `[ECONNRESET]`: a value passed by pointer.
     List(Vec<Expr>),
-    /// `{onoff=1, linger=0}` or `{fd=3, events=POLLIN}`.
+    /// `{onoff=1, linger=0}` or `{fd=3, events=POLLIN}`; a field without
+    /// a name (`{..., 1000}`, an iovec) has an empty one, and `msg_iov(1)`
+    /// is named `msg_iov`.
     Struct(Vec<(String, Expr)>),
     /// `"text"`.
     Str(String),
+    /// `inet_addr("192.0.2.1")`, `htons(8080)`: a function of packetdrill's.
+    Call(String, Vec<Expr>),
 }
 
 impl Expr {
@@ -178,6 +191,9 @@ impl Expr {
 pub struct ParseError {
     pub line: usize,
     pub message: String,
+    /// Well-formed packetdrill this parser does not know (a SKIP), rather
+    /// than malformed (a FAIL).
+    pub unsupported: bool,
 }
 
 impl fmt::Display for ParseError {
@@ -187,7 +203,11 @@ impl fmt::Display for ParseError {
 }
 
 fn err<T>(line: usize, message: impl Into<String>) -> Result<T, ParseError> {
-    Err(ParseError { line, message: message.into() })
+    Err(ParseError { line, message: message.into(), unsupported: false })
+}
+
+fn unsupported<T>(line: usize, message: impl Into<String>) -> Result<T, ParseError> {
+    Err(ParseError { line, message: message.into(), unsupported: true })
 }
 
 /// Parse a whole script.
@@ -202,14 +222,22 @@ pub fn parse(text: &str) -> Result<Script, ParseError> {
         let mut line = strip_comment(lines[i]).trim().to_string();
         i += 1;
         // A `%{ }%` block or a backtick command may span lines.
+        let mut code = false;
         for (open, close) in [("%{", "}%"), ("`", "`")] {
             if let Some(at) = line.find(open) {
+                code = true;
                 while !line[at + open.len()..].contains(close) && i < lines.len() {
                     line.push('\n');
                     line.push_str(lines[i]);
                     i += 1;
                 }
             }
+        }
+        // So may a system call whose brackets are still open.
+        while !code && open_brackets(&line) > 0 && i < lines.len() {
+            line.push(' ');
+            line.push_str(strip_comment(lines[i]).trim());
+            i += 1;
         }
         if line.is_empty() {
             continue;
@@ -251,6 +279,21 @@ pub fn parse(text: &str) -> Result<Script, ParseError> {
     Ok(script)
 }
 
+/// How many `(`, `[` and `{` are not closed yet (outside strings).
+fn open_brackets(line: &str) -> i32 {
+    let mut depth = 0;
+    let mut quoted = false;
+    for c in line.chars() {
+        match c {
+            '"' => quoted = !quoted,
+            '(' | '[' | '{' if !quoted => depth += 1,
+            ')' | ']' | '}' if !quoted => depth -= 1,
+            _ => {}
+        }
+    }
+    depth
+}
+
 /// Remove a `//` comment, but not from a backtick command or Python.
 fn strip_comment(line: &str) -> &str {
     let quoted = line.find(['`', '%', '"']).unwrap_or(line.len());
@@ -262,7 +305,9 @@ fn strip_comment(line: &str) -> &str {
 
 /// One event: a time, then what happens.
 pub fn parse_event(line: usize, text: &str) -> Result<Event, ParseError> {
-    let (time, rest) = parse_time(line, text)?;
+    let untimed = text.trim_start().starts_with(['`', '%']);
+    let (time, rest) =
+        if untimed { (Time::At { relative: true, start: 0, end: None }, text) } else { parse_time(line, text)? };
     let rest = rest.trim();
     let kind = if let Some(p) = rest.strip_prefix('<') {
         let p = p.trim_start();
@@ -283,8 +328,10 @@ pub fn parse_event(line: usize, text: &str) -> Result<Event, ParseError> {
             Some(code) => Kind::Python(code.trim().to_string()),
             None => return err(line, "unterminated %{ }%"),
         }
-    } else {
+    } else if rest.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') {
         Kind::Syscall(parse_syscall(line, rest)?)
+    } else {
+        return err(line, format!("not an event: {rest:?}"));
     };
     Ok(Event { line, time, kind })
 }
@@ -316,16 +363,20 @@ fn parse_time(line: usize, text: &str) -> Result<(Time, &str), ParseError> {
     // `a...b`: the first `...` after digits.
     let end = number_end(after);
     let first = &after[..end];
-    if let Some(dots) = first.find("...") {
+    let rest = &after[end..];
+    // `a...b`, `a ... b`: the first `...` after digits.
+    let dots = match first.find("...") {
+        Some(dots) => Some((dots, dots + 3)),
+        None => rest.trim_start().starts_with("...").then(|| (end, end + (rest.len() - rest.trim_start().len()) + 3)),
+    };
+    if let Some((dots, after_dots)) = dots {
         let start = seconds(line, &first[..dots])?;
-        let rest = &after[dots + 3..];
-        let (_, rest) = sign(rest);
+        let (_, rest) = sign(&after[after_dots..]);
         let e = number_end(rest);
         let stop = seconds(line, &rest[..e])?;
         return Ok((Time::Blocking { relative, start, end: stop }, &rest[e..]));
     }
     let start = seconds(line, first)?;
-    let rest = &after[end..];
     if let Some(window) = rest.strip_prefix('~') {
         let (end_relative, window) = sign(window);
         let e = number_end(window);
@@ -378,13 +429,24 @@ fn parse_packet(line: usize, text: &str) -> Result<Packet, ParseError> {
         p.ecn = Some(r[..close].trim().to_string());
         rest = r[close + 1..].trim_start();
     }
+    // A fuzzing annotation (`{ mut tcp mss }`) says nothing about the TCP.
+    if let Some(at) = rest.find('{') {
+        match rest[at..].trim_end().ends_with('}') {
+            true => rest = rest[..at].trim_end(),
+            false => return err(line, "unterminated {"),
+        }
+    }
     let (header, options) = match rest.find('<') {
         Some(at) => (&rest[..at], Some(&rest[at..])),
         None => (rest, None),
     };
     let mut words = header.split_whitespace();
     p.flags = words.next().map(str::to_string).unwrap_or_default();
-    if p.flags.is_empty() || !p.flags.chars().all(|c| "FSRP.EWUC".contains(c)) {
+    if ["udp", "udplite", "gre", "mpls", "icmp"].contains(&p.flags.as_str()) || p.flags.starts_with('(') {
+        return unsupported(line, format!("a {} packet", p.flags.trim_start_matches('(')));
+    }
+    // `A` is AccECN's AE bit (RFC 9768), refused by the runner by name.
+    if p.flags.is_empty() || !p.flags.chars().all(|c| "FSRP.EWUCA".contains(c)) {
         return err(line, format!("bad flags {:?}", p.flags));
     }
     let seq = words.next().unwrap_or("");
@@ -398,7 +460,7 @@ fn parse_packet(line: usize, text: &str) -> Result<Packet, ParseError> {
             "ack" => p.ack = Some(number(line, "ack", value)?),
             "win" => p.win = Some(number(line, "win", value)?),
             "urg" => p.urg = Some(number(line, "urg", value)?),
-            _ => return err(line, format!("unknown segment field {word:?}")),
+            _ => return unsupported(line, format!("the segment field {word:?}")),
         }
     }
     if let Some(options) = options {
@@ -443,7 +505,7 @@ fn parse_options(line: usize, text: &str) -> Result<Vec<TcpOpt>, ParseError> {
                 words.by_ref().for_each(drop);
                 TcpOpt::Other(name.to_string())
             }
-            _ => return err(line, format!("unknown TCP option {name:?}")),
+            _ => return unsupported(line, format!("the TCP option {name:?}")),
         };
         if words.next().is_some() {
             return err(line, format!("trailing words in option {item:?}"));
@@ -481,7 +543,47 @@ struct Lexer<'a> {
     line: usize,
 }
 
-impl Lexer<'_> {
+impl<'a> Lexer<'a> {
+    /// The next name or number, or "" if none comes.
+    fn word(&mut self) -> &'a str {
+        let t = self.s.trim_start();
+        let end = t.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-')).unwrap_or(t.len());
+        self.s = &t[end..];
+        &t[..end]
+    }
+
+    /// The fields of a struct, after its `{`: `name=value` (a name may
+    /// carry a count in brackets, `msg_iov(1)=...`) or a bare value.
+    fn fields(&mut self) -> Result<Expr, ParseError> {
+        let mut fields = Vec::new();
+        if self.eat("}") {
+            return Ok(Expr::Struct(fields));
+        }
+        loop {
+            let before = self.s;
+            let word = self.word();
+            let mut named = !word.is_empty() && !word.starts_with(|c: char| c.is_ascii_digit() || c == '-');
+            if named && self.s.starts_with('(') {
+                let Some(close) = self.s.find(')') else { return err(self.line, "unterminated (") };
+                self.s = &self.s[close + 1..];
+            }
+            named = named && self.eat("=");
+            let field = if named {
+                (word.to_string(), self.expr()?)
+            } else {
+                self.s = before;
+                (String::new(), self.expr()?)
+            };
+            fields.push(field);
+            if self.eat("}") {
+                return Ok(Expr::Struct(fields));
+            }
+            if !self.eat(",") {
+                return err(self.line, format!("expected `,` or `}}` at {:?}", self.s.trim()));
+            }
+        }
+    }
+
     fn eat(&mut self, token: &str) -> bool {
         let t = self.s.trim_start();
         match t.strip_prefix(token) {
@@ -531,26 +633,7 @@ impl Lexer<'_> {
             return Ok(Expr::List(self.items("]")?));
         }
         if self.eat("{") {
-            let mut fields = Vec::new();
-            for item in self.items("}")? {
-                match item {
-                    Expr::Or(_) | Expr::Struct(_) => return err(self.line, "bad struct field"),
-                    e => fields.push(e),
-                }
-            }
-            // Fields came as `name=value` pairs, joined by the tokenizer below.
-            return Ok(Expr::Struct(
-                fields
-                    .into_iter()
-                    .map(|f| match f {
-                        Expr::Str(s) => {
-                            let (k, v) = s.split_once('=').unwrap_or((&s, ""));
-                            (k.to_string(), Lexer { s: v, line: self.line }.expr().unwrap_or(Expr::Ellipsis))
-                        }
-                        other => (String::new(), other),
-                    })
-                    .collect(),
-            ));
+            return self.fields();
         }
         let t = self.s.trim_start();
         if let Some(rest) = t.strip_prefix('"') {
@@ -558,17 +641,16 @@ impl Lexer<'_> {
             self.s = &rest[end + 1..];
             return Ok(Expr::Str(rest[..end].to_string()));
         }
-        let end = t.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-')).unwrap_or(t.len());
-        let word = &t[..end];
+        let word = self.word();
         if word.is_empty() {
-            return err(self.line, format!("unexpected {:?}", t.chars().next().unwrap_or(' ')));
+            return match t.chars().next() {
+                Some(c) => unsupported(self.line, format!("the character {c:?} in an expression")),
+                None => err(self.line, "the line ends inside an expression"),
+            };
         }
-        self.s = &t[end..];
-        // `name=value` inside `{}`: kept as text for the struct above.
-        if let Some(value) = self.s.strip_prefix('=') {
-            let v_end = value.find([',', '}']).unwrap_or(value.len());
-            self.s = &value[v_end..];
-            return Ok(Expr::Str(format!("{word}={}", value[..v_end].trim())));
+        if self.s.starts_with('(') {
+            let Expr::List(args) = self.atom()? else { unreachable!("a bracket gives a list") };
+            return Ok(Expr::Call(word.to_string(), args));
         }
         Ok(if let Some(hex) = word.strip_prefix("0x") {
             match i64::from_str_radix(hex, 16) {
