@@ -819,6 +819,43 @@ mod tests {
         assert!(parse("+0 what is this\n").is_err());
     }
 
+    /// Linux's scripts: untimed commands, `a ... b`, calls over several
+    /// lines, addresses, iovecs and msghdrs, fuzzing annotations, AccECN's
+    /// AE flag; and the two kinds of error.
+    #[test]
+    fn linux_constructs() {
+        let s = parse("`../common/defaults.sh\nsysctl -q net.ipv4.tcp_ecn=0\n`\n%{ import os }%\n").unwrap();
+        assert_eq!(s.events[0].time, Time::At { relative: true, start: 0, end: None });
+        assert!(matches!(&s.events[0].kind, Kind::Shell(c) if c.ends_with("tcp_ecn=0")));
+        assert!(matches!(&s.events[1].kind, Kind::Python(c) if c == "import os"));
+        assert_eq!(
+            event("+.002 ... 0.052 connect(4, ..., ...) = 0").time,
+            Time::Blocking { relative: true, start: 2_000, end: 52_000 }
+        );
+        let s = parse("0...0.1 poll([{fd=3,\n   events=POLLIN,   // wait\n  revents=POLLIN}], 1, 100) = 1\n").unwrap();
+        let Kind::Syscall(c) = &s.events[0].kind else { panic!("not a call") };
+        assert!(matches!(&c.args[0], Expr::List(v) if matches!(&v[0], Expr::Struct(f) if f[2].0 == "revents")));
+        let c = call("+0 connect(3, {sa_family=AF_INET, sin_port=htons(8080), sin_addr=inet_addr(\"192.0.2.1\")}, 16) = 0");
+        let Expr::Struct(addr) = &c.args[1] else { panic!("not a struct") };
+        assert_eq!(addr[2], ("sin_addr".into(), Expr::Call("inet_addr".into(), vec![Expr::Str("192.0.2.1".into())])));
+        assert_eq!(call("+0 getsockopt(3, SOL_TCP, TCP_INFO, [...], [100]) = 0").args[3], Expr::List(vec![Expr::Ellipsis]));
+        let c = call("+0 writev(4, [{..., 10}, {iov_base=..., iov_len=20}], 2) = 30");
+        let Expr::List(iov) = &c.args[1] else { panic!("not a list") };
+        assert_eq!(iov[0], Expr::Struct(vec![(String::new(), Expr::Ellipsis), (String::new(), Expr::Int(10))]));
+        let c = call("+0 sendmsg(4, {msg_name(...)=..., msg_iov(1)=[{..., 100}], msg_flags=0}, 0) = 100");
+        assert!(matches!(&c.args[1], Expr::Struct(f) if f[1].0 == "msg_iov" && f[0].0 == "msg_name"));
+        let p = packet("+0 > S 0:0(0) <mss 1460,sackOK,TS val 100 ecr 0,nop,wscale 8> { mut tcp mss }");
+        assert!(matches!(p.options, Options::List(ref v) if v.len() == 5));
+        assert_eq!(packet("+.002 > [noecn] SEWA 0:0(0) <...>").flags, "SEWA");
+        // Unknown words are unsupported; broken grammar is malformed.
+        for unknown in ["+0 > . 1:1(0) ack 1 <tcp_future 1>", "+0 < udp (1472)", "+0 > . 1:1(0) ack 1 ttl 3"] {
+            assert!(parse_event(1, unknown).is_err_and(|e| e.unsupported), "{unknown}");
+        }
+        for broken in ["+0 close(3", "+0 write(3, \"abc, 3) = 3", "+x close(3) = 0", "+0 ^ what", "+0 > . 1:1(0) { mut"] {
+            assert!(parse_event(1, broken).is_err_and(|e| !e.unsupported), "{broken}");
+        }
+    }
+
     /// Every script of the FreeBSD suite parses (a reason to SKIP comes
     /// later, from the runner).
     #[test]
