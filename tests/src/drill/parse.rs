@@ -15,14 +15,14 @@
 //! `#ifdef NAME` ... `#else` ... `#endif` keep the lines of the names in
 //! [`DEFINED`] (`STANDARD`: what the RFCs say) and drop the others. A
 //! backtick command or `%{ }%` block may come without a time (Linux scripts
-//! open with `` `../common/defaults.sh` ``): it happens at `+0`. A fuzzing
-//! annotation after a segment (`{ mut tcp mss }`) is ignored.
+//! open with `` `../common/defaults.sh` ``): it happens at `+0`.
 //!
 //! Two kinds of error ([`ParseError::unsupported`]): a line that breaks
 //! packetdrill's own grammar (an unterminated bracket, string or command, a
 //! time that is not a number, a call without `= result`) is *malformed*;
 //! a well-formed line using a word this parser does not know (a TCP option,
-//! a segment field, a protocol such as `udp`) is *unsupported*. The runner
+//! a segment field, a protocol such as `udp`, a fuzzing annotation such as
+//! `{ mut tcp mss }`) is *unsupported*. The runner
 //! fails the first and skips the second, naming it. A construct known but
 //! not playable (IPv6, an option the stack lacks) is parsed and refused
 //! later by the runner, so that the reason names it.
@@ -429,12 +429,13 @@ fn parse_packet(line: usize, text: &str) -> Result<Packet, ParseError> {
         p.ecn = Some(r[..close].trim().to_string());
         rest = r[close + 1..].trim_start();
     }
-    // A fuzzing annotation (`{ mut tcp mss }`) says nothing about the TCP.
+    // A fuzzing annotation (`{ mut tcp mss }`, `{rep tcp seq_num 5}`)
+    // mutates the segment in ways this runner does not play.
     if let Some(at) = rest.find('{') {
-        match rest[at..].trim_end().ends_with('}') {
-            true => rest = rest[..at].trim_end(),
-            false => return err(line, "unterminated {"),
-        }
+        return match rest[at..].trim_end().ends_with('}') {
+            true => unsupported(line, format!("the fuzzing annotation {}", rest[at..].trim_end())),
+            false => err(line, "unterminated {"),
+        };
     }
     let (header, options) = match rest.find('<') {
         Some(at) => (&rest[..at], Some(&rest[at..])),
@@ -489,7 +490,9 @@ fn parse_options(line: usize, text: &str) -> Result<Vec<TcpOpt>, ParseError> {
                 else {
                     return err(line, "TS: expected `TS val N ecr N`");
                 };
-                TcpOpt::Timestamp { val: number(line, "TS val", val)?, ecr: number(line, "TS ecr", ecr)? }
+                // `TS val ... ecr 0`: any value, which the runner only notes.
+                let value = |what, v| if v == Some("...") { Ok(0) } else { number(line, what, v) };
+                TcpOpt::Timestamp { val: value("TS val", val)?, ecr: value("TS ecr", ecr)? }
             }
             "sack" => {
                 let blocks = words
@@ -835,23 +838,28 @@ mod tests {
         let s = parse("0...0.1 poll([{fd=3,\n   events=POLLIN,   // wait\n  revents=POLLIN}], 1, 100) = 1\n").unwrap();
         let Kind::Syscall(c) = &s.events[0].kind else { panic!("not a call") };
         assert!(matches!(&c.args[0], Expr::List(v) if matches!(&v[0], Expr::Struct(f) if f[2].0 == "revents")));
-        let c = call("+0 connect(3, {sa_family=AF_INET, sin_port=htons(8080), sin_addr=inet_addr(\"192.0.2.1\")}, 16) = 0");
+        let c =
+            call("+0 connect(3, {sa_family=AF_INET, sin_port=htons(8080), sin_addr=inet_addr(\"192.0.2.1\")}, 16) = 0");
         let Expr::Struct(addr) = &c.args[1] else { panic!("not a struct") };
         assert_eq!(addr[2], ("sin_addr".into(), Expr::Call("inet_addr".into(), vec![Expr::Str("192.0.2.1".into())])));
-        assert_eq!(call("+0 getsockopt(3, SOL_TCP, TCP_INFO, [...], [100]) = 0").args[3], Expr::List(vec![Expr::Ellipsis]));
+        assert_eq!(
+            call("+0 getsockopt(3, SOL_TCP, TCP_INFO, [...], [100]) = 0").args[3],
+            Expr::List(vec![Expr::Ellipsis])
+        );
         let c = call("+0 writev(4, [{..., 10}, {iov_base=..., iov_len=20}], 2) = 30");
         let Expr::List(iov) = &c.args[1] else { panic!("not a list") };
         assert_eq!(iov[0], Expr::Struct(vec![(String::new(), Expr::Ellipsis), (String::new(), Expr::Int(10))]));
         let c = call("+0 sendmsg(4, {msg_name(...)=..., msg_iov(1)=[{..., 100}], msg_flags=0}, 0) = 100");
         assert!(matches!(&c.args[1], Expr::Struct(f) if f[1].0 == "msg_iov" && f[0].0 == "msg_name"));
-        let p = packet("+0 > S 0:0(0) <mss 1460,sackOK,TS val 100 ecr 0,nop,wscale 8> { mut tcp mss }");
-        assert!(matches!(p.options, Options::List(ref v) if v.len() == 5));
+        let fuzz = parse_event(1, "+0 > S 0:0(0) <mss 1460,sackOK,TS val 100 ecr 0,nop,wscale 8> { mut tcp mss }");
+        assert!(fuzz.is_err_and(|e| e.unsupported && e.message.contains("fuzzing")));
         assert_eq!(packet("+.002 > [noecn] SEWA 0:0(0) <...>").flags, "SEWA");
         // Unknown words are unsupported; broken grammar is malformed.
         for unknown in ["+0 > . 1:1(0) ack 1 <tcp_future 1>", "+0 < udp (1472)", "+0 > . 1:1(0) ack 1 ttl 3"] {
             assert!(parse_event(1, unknown).is_err_and(|e| e.unsupported), "{unknown}");
         }
-        for broken in ["+0 close(3", "+0 write(3, \"abc, 3) = 3", "+x close(3) = 0", "+0 ^ what", "+0 > . 1:1(0) { mut"] {
+        for broken in ["+0 close(3", "+0 write(3, \"abc, 3) = 3", "+x close(3) = 0", "+0 ^ what", "+0 > . 1:1(0) { mut"]
+        {
             assert!(parse_event(1, broken).is_err_and(|e| !e.unsupported), "{broken}");
         }
     }

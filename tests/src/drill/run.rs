@@ -384,10 +384,17 @@ impl Runner {
             let joins = |(at, next): &(Instant, Vec<u8>)| {
                 *at == when
                     && parse_tcp(next).is_some_and(|(r, l, _)| {
-                        r.seq_number.0 == next_seq && r.ack_number == repr.ack_number && l > 0 && len + l <= want_len as usize
+                        r.seq_number.0 == next_seq
+                            && r.ack_number == repr.ack_number
+                            && l > 0
+                            && len + l <= want_len as usize
                     })
             };
-            if len == 0 || (len as u32) >= want_len || repr.flags.contains(Flags::FIN) || !self.sent.front().is_some_and(joins) {
+            if len == 0
+                || (len as u32) >= want_len
+                || repr.flags.contains(Flags::FIN)
+                || !self.sent.front().is_some_and(joins)
+            {
                 break;
             }
             let (_, next) = self.sent.pop_front().expect("checked");
@@ -797,7 +804,9 @@ impl Runner {
                 let (len, flags) = io_shape(line, call)?;
                 let nonblocking = fd.nonblocking || flags.iter().any(|f| f == "MSG_DONTWAIT");
                 let urgent = flags.iter().any(|f| f == "MSG_OOB");
-                if let Some(flag) = flags.iter().find(|f| !["MSG_DONTWAIT", "MSG_NOSIGNAL", "MSG_OOB"].contains(&f.as_str())) {
+                if let Some(flag) =
+                    flags.iter().find(|f| !["MSG_DONTWAIT", "MSG_NOSIGNAL", "MSG_OOB"].contains(&f.as_str()))
+                {
                     return skip(format!("{} with {flag}: not mapped to the stack", call.name));
                 }
                 let Socket::Connection(h) = fd.socket else { return Ok(Call::Done(Err("ENOTCONN"))) };
@@ -808,7 +817,8 @@ impl Runner {
                 let data = vec![0; len - done];
                 // A blocking write returns when all of it is in the send
                 // buffer; a non-blocking one with what fit.
-                let sent = if urgent { self.stack().send_urgent(now, h, &data) } else { self.stack().send(now, h, &data) };
+                let sent =
+                    if urgent { self.stack().send_urgent(now, h, &data) } else { self.stack().send(now, h, &data) };
                 match sent {
                     Ok(k) if nonblocking || done + k == len => Ok((done + k) as i64),
                     Ok(k) => return Ok(Call::Blocks(Wait::Write(done + k))),
@@ -1003,7 +1013,10 @@ impl Runner {
         let name = names(&call.args.get(2).cloned().unwrap_or(Expr::Ellipsis)).join("|");
         let value = call.args.get(3).cloned().unwrap_or(Expr::Ellipsis);
         match name.as_str() {
-            "SO_REUSEADDR" | "SO_REUSEPORT" => {}
+            // No effect on the wire (SO_DEBUG), or per stack rather than per
+            // socket (the buffer sizes, which the rule above makes notes).
+            "SO_REUSEADDR" | "SO_REUSEPORT" | "SO_DEBUG" => {}
+            "SO_SNDBUF" | "SO_RCVBUF" => self.notes.push(format!("line {line}: setsockopt {name} ignored")),
             "SO_LINGER" => {
                 let field = |k: &str| match &value {
                     Expr::Struct(fields) => fields.iter().find(|(f, _)| f == k).and_then(|(_, v)| v.int()),
@@ -1322,7 +1335,7 @@ fn setting(command: &str) -> Option<Vec<(String, String)>> {
             let mut rest = rest.trim();
             while let Some((path, after)) = rest.split_once('=') {
                 let (value, next) = match after.strip_prefix('"') {
-                    Some(q) => q.split_once('"').map(|(v, n)| (v, n))?,
+                    Some(q) => q.split_once('"')?,
                     None => after.split_once(char::is_whitespace).unwrap_or((after, "")),
                 };
                 out.push((from_proc(path.trim()), value.to_string()));
