@@ -30,7 +30,14 @@ const HOST_UNREACHABLE: u8 = 1;
 fn icmp_message(msg_type: u8, code: u8, ours: SocketAddrV4, theirs: SocketAddrV4, seq: u32) -> Vec<u8> {
     let mut m = vec![msg_type, code, 0, 0, 0, 0, 0, 0];
     let mut quote = [0u8; 28];
-    let ip = Ipv4Repr { src_addr: *ours.ip(), dst_addr: *theirs.ip(), protocol: PROTO_TCP, payload_len: 20, ttl: 64 , tos: 0};
+    let ip = Ipv4Repr {
+        src_addr: *ours.ip(),
+        dst_addr: *theirs.ip(),
+        protocol: PROTO_TCP,
+        payload_len: 20,
+        ttl: 64,
+        tos: 0,
+    };
     ip.emit(&mut quote);
     quote[20..22].copy_from_slice(&ours.port().to_be_bytes());
     quote[22..24].copy_from_slice(&theirs.port().to_be_bytes());
@@ -55,7 +62,8 @@ fn ip_packet(message: &[u8], theirs: SocketAddrV4, ours: SocketAddrV4) -> Vec<u8
         dst_addr: *ours.ip(),
         protocol: PROTO_ICMP,
         payload_len: message.len(),
-        ttl: 64, tos: 0,
+        ttl: 64,
+        tos: 0,
     };
     ip.emit(&mut p);
     p.extend_from_slice(message);

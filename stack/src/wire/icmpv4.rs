@@ -279,7 +279,8 @@ mod tests {
             dst_addr: Ipv4Addr::new(10, 0, 0, 2),
             protocol: ipv4::PROTO_TCP,
             payload_len: 20,
-            ttl: 64, tos: 0,
+            ttl: 64,
+            tos: 0,
         };
         ip.emit(&mut q);
         q[0] = 0x45 + (options / 4) as u8;

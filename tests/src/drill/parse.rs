@@ -363,6 +363,9 @@ fn parse_time(line: usize, text: &str) -> Result<(Time, &str), ParseError> {
     // `a...b`: the first `...` after digits.
     let end = number_end(after);
     let first = &after[..end];
+    if first.is_empty() {
+        return err(line, format!("expected a time at the start of {:?}", text.trim()));
+    }
     let rest = &after[end..];
     // `a...b`, `a ... b`: the first `...` after digits.
     let dots = match first.find("...") {

@@ -225,7 +225,7 @@ impl Runner {
 
     fn event(&mut self, event: &Event) -> Step {
         let line = event.line;
-        let base = |relative: bool, t: i64| if relative { self.last + t } else { t };
+        let base = |relative: bool, t: i64| if relative { self.last.saturating_add(t) } else { t };
         let (start, end) = match event.time {
             Time::Any => (self.last, None),
             Time::At { relative, start, end } => (base(relative, start), end.map(|(r, e)| base(r, e))),
@@ -551,6 +551,9 @@ impl Runner {
         }
         let header_len = TcpRepr::MIN_HEADER_LEN + options.len();
         let tcp_len = header_len + p.len as usize;
+        if Ipv4Repr::HEADER_LEN + tcp_len > usize::from(u16::MAX) {
+            return fail(line, format!("{} bytes of payload: more than an IPv4 packet holds", p.len));
+        }
         let mut packet = vec![0u8; Ipv4Repr::HEADER_LEN + tcp_len];
         let ip = Ipv4Repr {
             src_addr: REMOTE_ADDR,
@@ -655,7 +658,7 @@ impl Runner {
             Call::Blocks(wait) => {
                 // poll's timeout is in milliseconds; negative waits forever.
                 let timeout = (call.name == "poll").then(|| call.args.get(2).and_then(Expr::int)).flatten();
-                let timeout_at = timeout.filter(|&t| t >= 0).map(|t| micros(self.now) + t * 1000);
+                let timeout_at = timeout.filter(|&t| t >= 0).map(|t| micros(self.now).saturating_add(t.saturating_mul(1000)));
                 self.pending = Some(Pending { line, call: call.clone(), end, timeout_at, wait });
                 Ok(())
             }
@@ -814,7 +817,8 @@ impl Runner {
                     Some(Wait::Write(done)) => done,
                     _ => 0,
                 };
-                let data = vec![0; len - done];
+                // No more than fits: the script's length may be anything.
+                let data = vec![0; (len - done).min(self.stack().send_capacity(h).max(1))];
                 // A blocking write returns when all of it is in the send
                 // buffer; a non-blocking one with what fit.
                 let sent =
@@ -836,7 +840,8 @@ impl Runner {
                     return skip(format!("{} with {flag}: not mapped to the stack", call.name));
                 }
                 let Socket::Connection(h) = fd.socket else { return Ok(Call::Done(Err("ENOTCONN"))) };
-                let mut buf = vec![0; len];
+                // No more than the stack's receive buffer can hold.
+                let mut buf = vec![0; len.min(self.config.recv_buffer)];
                 let read = if peek { self.stack().peek(h, &mut buf) } else { self.stack().recv(now, h, &mut buf) };
                 match read {
                     Ok(k) => Ok(k as i64),
