@@ -658,7 +658,8 @@ impl Runner {
             Call::Blocks(wait) => {
                 // poll's timeout is in milliseconds; negative waits forever.
                 let timeout = (call.name == "poll").then(|| call.args.get(2).and_then(Expr::int)).flatten();
-                let timeout_at = timeout.filter(|&t| t >= 0).map(|t| micros(self.now).saturating_add(t.saturating_mul(1000)));
+                let timeout_at =
+                    timeout.filter(|&t| t >= 0).map(|t| micros(self.now).saturating_add(t.saturating_mul(1000)));
                 self.pending = Some(Pending { line, call: call.clone(), end, timeout_at, wait });
                 Ok(())
             }
@@ -704,6 +705,15 @@ impl Runner {
     /// is what it was waiting for when it is tried again; `timed_out` says
     /// a blocked `poll`'s time is up.
     fn attempt(&mut self, line: usize, call: &Syscall, wait: Option<Wait>, timed_out: bool) -> Result<Call, Stop> {
+        if let Some(Wait::Connect(h)) = wait {
+            // A blocking connect returns when the handshake has ended.
+            return Ok(match self.stack().tcb(h).map(|t| (t.state, t.error)) {
+                Some((_, Some(e))) => Call::Done(Err(errno(e))),
+                Some((State::SynSent | State::SynReceived, None)) => Call::Blocks(Wait::Connect(h)),
+                Some(_) => Call::Done(Ok(0)),
+                None => Call::Done(Err("ECONNREFUSED")),
+            });
+        }
         let now = self.now;
         let arg = |i: usize| call.args.get(i).cloned().unwrap_or(Expr::Ellipsis);
         let got: Result<i64, &'static str> = match call.name.as_str() {
@@ -763,16 +773,6 @@ impl Runner {
                     }
                     None if fd.nonblocking => Err("EAGAIN"),
                     None => return Ok(Call::Blocks(Wait::Again)),
-                }
-            }
-            "connect" if matches!(wait, Some(Wait::Connect(_))) => {
-                let Some(Wait::Connect(h)) = wait else { unreachable!("matched") };
-                let tcb = self.stack().tcb(h);
-                match tcb.map(|t| (t.state, t.error)) {
-                    Some((_, Some(e))) => Err(errno(e)),
-                    Some((State::SynSent | State::SynReceived, None)) => return Ok(Call::Blocks(Wait::Connect(h))),
-                    Some(_) => Ok(0),
-                    None => Err("ECONNREFUSED"),
                 }
             }
             "connect" => {
