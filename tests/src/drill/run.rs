@@ -714,6 +714,10 @@ impl Runner {
                 None => Call::Done(Err("ECONNREFUSED")),
             });
         }
+        let fd = call.args.first().and_then(Expr::int);
+        if FD_CALLS.contains(&call.name.as_str()) && fd.is_some_and(|n| !self.fds.contains_key(&n)) {
+            return Ok(Call::Done(Err("EBADF")));
+        }
         let now = self.now;
         let arg = |i: usize| call.args.get(i).cloned().unwrap_or(Expr::Ellipsis);
         let got: Result<i64, &'static str> = match call.name.as_str() {
@@ -758,9 +762,7 @@ impl Runner {
             }
             "accept" | "accept4" => {
                 let (_, fd) = self.fd(line, call)?;
-                let Socket::Listener { port } = fd.socket else {
-                    return fail(line, "accept on a socket not listening");
-                };
+                let Socket::Listener { port } = fd.socket else { return Ok(Call::Done(Err("EINVAL"))) };
                 // A connection `poll` took from the queue comes first.
                 let stashed = self.ready.get_mut(&port).and_then(VecDeque::pop_front);
                 match stashed.or_else(|| self.stack().accept(port)) {
@@ -777,7 +779,7 @@ impl Runner {
             }
             "connect" => {
                 let (n, fd) = self.fd(line, call)?;
-                let Socket::Fresh { bound } = fd.socket else { return fail(line, "connect on a used socket") };
+                let Socket::Fresh { bound } = fd.socket else { return Ok(Call::Done(Err("EISCONN"))) };
                 let remote = SocketAddrV4::new(REMOTE_ADDR, SCRIPT_PORT);
                 let result = if bound {
                     self.stack().connect_from(now, SCRIPT_PORT, remote)
@@ -1383,6 +1385,31 @@ fn icmp_type_code(kind: &str, code: Option<&str>) -> Option<(u8, u8)> {
         _ => None,
     }
 }
+
+/// The calls mapped to the stack whose first argument is a descriptor:
+/// one the script has not opened is EBADF.
+const FD_CALLS: [&str; 20] = [
+    "bind",
+    "listen",
+    "accept",
+    "accept4",
+    "connect",
+    "write",
+    "send",
+    "sendto",
+    "writev",
+    "sendmsg",
+    "read",
+    "recv",
+    "recvfrom",
+    "readv",
+    "recvmsg",
+    "close",
+    "shutdown",
+    "fcntl",
+    "setsockopt",
+    "getsockopt",
+];
 
 /// poll's events (Linux's values; only the names meet the script).
 const POLL_EVENTS: [(&str, i64); 9] = [
