@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 use stack::tcp::state::State;
+use stack::tcp::Algorithm;
 use stack::time::Instant;
 use stack::wire::checksum;
 use stack::wire::ipv4::{Ipv4Packet, Ipv4Repr, PROTO_ICMP, PROTO_TCP};
@@ -1129,6 +1130,13 @@ impl Runner {
             ("sendspace", v) if v > 0 => c.send_buffer = v as usize,
             ("tcp_rmem", _) if default_of_three().is_some() => c.recv_buffer_initial = default_of_three().unwrap_or(0),
             ("tcp_wmem", _) if default_of_three().is_some() => c.send_buffer = default_of_three().unwrap_or(0),
+            // Linux's "reno" is NewReno (RFC 5681, RFC 6582).
+            ("cc.algorithm" | "tcp_congestion_control", _) => {
+                match (if text == "reno" { "newreno" } else { text }).parse::<Algorithm>() {
+                    Ok(algorithm) => c.congestion = algorithm,
+                    Err(_) => return skip(format!("sysctl {name}={text}: the stack has newreno and cubic")),
+                }
+            }
             ("insecure_rst", 0 | 1) => c.rst_challenge = v == 0,
             ("insecure_syn", 0 | 1) => c.syn_challenge = v == 0,
             ("drop_synfin", 0 | 1) => c.drop_syn_fin = v == 1,
@@ -1142,7 +1150,8 @@ impl Runner {
             // the stack differs from some (it has no ECN to answer with
             // (ecn.enable=2), no RTO slop (rexmit_slop)). Others are what
             // the stack does anyway: RST to closed ports, a 1 s initial RTO,
-            // options kept on SYN retransmissions. Linux's: no ECN
+            // options kept on SYN retransmissions, RFC 6928's initial window
+            // of 10 segments (initcwnd_segments=10). Linux's: no ECN
             // (tcp_ecn=0) or ECN only when asked (2), no Fast Open.
             ("ecn.enable", 0 | 2)
             | ("ecn.maxretries", _)
@@ -1155,7 +1164,8 @@ impl Runner {
             | ("tolerate_missing_ts", 0)
             | ("hostcache.purgenow", _)
             | ("tcp_ecn", 0 | 2)
-            | ("tcp_fastopen", 0) => {}
+            | ("tcp_fastopen", 0)
+            | ("initcwnd_segments", 10) => {}
             ("kern.ipc.maxsockbuf", _) => {}
             _ => return skip(format!("sysctl {name}={text}: the stack has no such switch")),
         }
