@@ -78,7 +78,9 @@
 //! connection to accept), close (SO_LINGER 0:
 //! abort), shutdown (SHUT_WR: `Stack::shutdown`; SHUT_RD:
 //! `Stack::shutdown_read`, later data ACKed and discarded; SHUT_RDWR: both),
-//! fcntl F_GETFL/F_SETFL O_NONBLOCK, setsockopt SO_REUSEADDR, SO_DEBUG,
+//! fcntl F_GETFL/F_SETFL O_NONBLOCK, ioctl FIONREAD/SIOCINQ and
+//! TIOCOUTQ/SIOCOUTQ (`Tcb::recv_queue`, `Stack::send_queue`), setsockopt
+//! SO_REUSEADDR, SO_DEBUG,
 //! SO_LINGER, SO_SNDBUF/SO_RCVBUF (noted: the stack's buffers are per
 //! stack), TCP_NODELAY, TCP_NOOPT (before `connect`: `Stack::set_no_options`),
 //! getsockopt SO_ERROR (reported once, as BSD clears it), SO_RCVBUF,

@@ -894,6 +894,28 @@ impl Runner {
                     other => return skip(format!("fcntl {other:?}")),
                 }
             }
+            // ioctl FIONREAD/SIOCINQ and TIOCOUTQ/SIOCOUTQ: the bytes waiting
+            // to be read, and those written and not yet acknowledged.
+            "ioctl" => {
+                let (_, fd) = self.fd(line, call)?;
+                let request = names(&arg(1)).join("|");
+                let stack = self.stack();
+                let h = match fd.socket {
+                    Socket::Connection(h) => Some(h),
+                    _ => None,
+                };
+                let got = match request.as_str() {
+                    "FIONREAD" | "SIOCINQ" => h.and_then(|h| stack.tcb(h)).map_or(0, |t| t.recv_queue()),
+                    "TIOCOUTQ" | "SIOCOUTQ" => h.map_or(0, |h| stack.send_queue(h)),
+                    other => return skip(format!("ioctl {other}")),
+                };
+                match arg(2).int() {
+                    Some(want) if want != got as i64 => {
+                        return fail(line, format!("ioctl {request} gave {got}, the script expects {want}"))
+                    }
+                    _ => Ok(0),
+                }
+            }
             "poll" => match self.poll(line, call, timed_out)? {
                 Some(count) => Ok(count),
                 None => return Ok(Call::Blocks(Wait::Again)),
@@ -1398,7 +1420,8 @@ fn icmp_type_code(kind: &str, code: Option<&str>) -> Option<(u8, u8)> {
 
 /// The calls mapped to the stack whose first argument is a descriptor:
 /// one the script has not opened is EBADF.
-const FD_CALLS: [&str; 20] = [
+const FD_CALLS: [&str; 21] = [
+    "ioctl",
     "bind",
     "listen",
     "accept",
@@ -1831,6 +1854,13 @@ mod tests {
         assert!(skipped("+0 %{ assert tcpi_snd_cwnd == 10, tcpi_snd_cwnd }%").contains("tcpi_snd_cwnd"));
         assert!(skipped("+0 `tc qdisc add dev tun0 root fq`").contains("`tc`"));
         assert!(skipped("+0 epoll_create(1) = 5").contains("epoll_create"));
+        assert!(skipped("+0 ioctl(4, SIOCOUTQNSD, [0]) = 0").contains("SIOCOUTQNSD"));
+        // What is waiting to be read and to be acknowledged.
+        let queues = "+0 write(4, ..., 100) = 100\n+0 ioctl(4, SIOCOUTQ, [100]) = 0\n+0 ioctl(4, FIONREAD, [0]) = 0";
+        let queued = format!("{text}\n{queues}");
+        assert!(matches!(play(&queued), Outcome::Pass { .. }), "{:?}", play(&queued));
+        let wrong = queued.replace("SIOCOUTQ, [100]", "SIOCOUTQ, [0]");
+        assert!(failed_at(play(&wrong)).1.contains("ioctl SIOCOUTQ gave 100"), "{:?}", play(&wrong));
         // A well-formed line with a word the parser does not know.
         let unknown = crate::drill::parse::parse(&format!("{text}\n+0 < . 1:1(0) ack 2001 win 257 <tcp_future 1>"));
         assert!(unknown.is_err_and(|e| e.unsupported && e.message.contains("tcp_future")));
