@@ -25,6 +25,18 @@
 //! Relative times after a `>` line count from when the segment actually
 //! left, as in packetdrill.
 //!
+//! A system call `a...b` is blocking: it starts at `a` and must return at
+//! `b` (within the tolerance). As in packetdrill, where it runs in a thread
+//! of its own, the script goes on while it waits: later `<` lines arrive,
+//! `>` lines are matched and the stack's timers run, and after each of
+//! these the call is tried again; it returns at the first moment it can.
+//! A call on a socket without O_NONBLOCK waits the same way (connect until
+//! the handshake ends, accept until a connection is ready, read until data,
+//! EOF or an error, write until all of it is in the send buffer, poll until
+//! an event or its timeout); written without `...`, it must return at its
+//! own time. A call still blocked when the next system call comes (one at
+//! a time, as packetdrill) or the script ends fails, past `b + tolerance`.
+//!
 //! # What is compared
 //!
 //! Exactly: the flags, SEQ, ACK, payload length, the segment's presence
@@ -46,37 +58,79 @@
 //! A segment still unmatched when the script ends is not checked: like
 //! packetdrill, the run stops at the last line.
 //!
+//! A `>` segment longer than the segment sent is matched by the segments
+//! sent back to back after it (contiguous, same ACK, same moment): Linux
+//! hands its device one large segment (TSO/GSO) where the stack sends
+//! MSS-sized ones, and Linux's scripts expect the large one.
+//!
 //! # System calls and commands
 //!
-//! socket, bind, listen, accept, connect (non-blocking: `EINPROGRESS`),
-//! write/send, read/recv (MSG_PEEK: `Stack::peek`), close (SO_LINGER 0:
+//! socket (the descriptor the script expects, if free, as packetdrill maps
+//! the script's numbers to its own), bind, listen, accept/accept4, connect
+//! (non-blocking: `EINPROGRESS`), write/send/sendto/writev/sendmsg
+//! (MSG_DONTWAIT; MSG_OOB: `Stack::send_urgent`; the address of a sendto
+//! is ignored; MSG_FASTOPEN and other flags skip),
+//! read/recv/recvfrom/readv/recvmsg (MSG_PEEK: `Stack::peek`; MSG_DONTWAIT),
+//! poll (`revents` from the stack's state: POLLIN with data or at EOF,
+//! POLLRDHUP after the peer's FIN, POLLOUT with send room or once sending
+//! is shut, POLLERR with everything after an error, POLLHUP once neither
+//! side can send, POLLPRI with urgent data, a listener readable with a
+//! connection to accept), close (SO_LINGER 0:
 //! abort), shutdown (SHUT_WR: `Stack::shutdown`; SHUT_RD:
 //! `Stack::shutdown_read`, later data ACKed and discarded; SHUT_RDWR: both),
-//! fcntl F_GETFL/F_SETFL O_NONBLOCK, setsockopt SO_REUSEADDR, SO_LINGER,
-//! TCP_NODELAY, TCP_NOOPT (before `connect`: `Stack::set_no_options`),
+//! fcntl F_GETFL/F_SETFL O_NONBLOCK, ioctl FIONREAD/SIOCINQ and
+//! TIOCOUTQ/SIOCOUTQ (`Tcb::recv_queue`, `Stack::send_queue`), setsockopt
+//! SO_REUSEADDR, SO_DEBUG,
+//! SO_LINGER, SO_SNDBUF/SO_RCVBUF (noted: the stack's buffers are per
+//! stack), TCP_NODELAY, TCP_NOOPT (before `connect`: `Stack::set_no_options`),
 //! getsockopt SO_ERROR (reported once, as BSD clears it), SO_RCVBUF,
 //! SO_SNDBUF. Results and errnos are checked (stack errors map to
-//! ECONNRESET, ECONNREFUSED, ETIMEDOUT, EPIPE, EAGAIN = EWOULDBLOCK).
+//! ECONNRESET, ECONNREFUSED, ETIMEDOUT, EPIPE, EAGAIN = EWOULDBLOCK; a
+//! bare `= -1` takes any error).
 //! `sockstat ... | grep -c STATE | grep N` counts the stack's connections;
-//! `%{ assert tcpi_state == ... }%` and `tcpi_options` ask the socket created
-//! last. `< icmp TYPE CODE [a:b(len)]` sends an ICMP error quoting a
-//! segment of ours.
+//! `%{ assert tcpi_state == ... }%` (FreeBSD's `TCPI_` or Linux's `TCP_`
+//! names) and `tcpi_options` ask the socket created last. `< icmp TYPE
+//! CODE [a:b(len)]` sends an ICMP error quoting a segment of ours.
 //!
-//! `sysctl -w` lines before the first other event configure the stack:
+//! Settings configure the stack before it starts (after, one that would
+//! change it skips): FreeBSD's `sysctl [-w] net.inet.tcp.*`, Linux's
+//! `sysctl -q net.ipv4.tcp_*`, `set_sysctls.py /proc/sys/net/ipv4/tcp_*=V`
+//! and `echo V > /proc/sys/...`, several to a backtick block. Linux's
+//! `defaults.sh` (the defaults its scripts assume) and the restoring
+//! script at the end set nothing. Linux's `tcp_sack`, `tcp_timestamps`,
+//! `tcp_window_scaling`, `tcp_syncookies` (0, 1), `tcp_rmem`/`tcp_wmem`
+//! (the middle, default value) map to the stack's switches, `tcp_ecn` 0 or
+//! 2 and `tcp_fastopen=0` are what it does anyway. FreeBSD's:
 //! `rfc1323`, `sack.enable`, `syncookies`, `recvspace`, `sendspace`,
 //! `insecure_rst` and `insecure_syn` (`Config::rst_challenge`,
 //! `Config::syn_challenge`: RFC 5961 §3, §4 off), `drop_synfin`
 //! (`Config::drop_syn_fin`), `icmp_may_rst` (`Config::icmp_may_abort`);
-//! the ones that set FreeBSD's defaults are
-//! ignored. `sysctl`s after the last other event restore defaults for the
-//! next script and are not played.
+//! the ones that set FreeBSD's defaults are ignored. Settings after the
+//! last other event restore defaults for the next script and are not
+//! played.
 //!
-//! Anything else makes the script SKIP with the reason: IPv6; a blocking
-//! call (`a...b`: no IPv4 script of the suite reaches one, the only one
-//! skips first on TCP_KEEPINIT); poll (no script uses it); TCP_NOOPT on a
-//! listening socket and TCP_KEEPINIT (the stack's options and SYN timeout
-//! are per stack); a `sysctl` the stack has no switch for (`ecn.enable=1`,
-//! `rexmit_drop_options=1`, ...); other shell commands or Python.
+//! Anything else makes the script SKIP with the reason: IPv6; TCP_NOOPT on
+//! a listening socket and TCP_KEEPINIT (the stack's options and SYN timeout
+//! are per stack); any other socket option (TCP_INFO, TCP_MAXSEG,
+//! TCP_FASTOPEN, ...) or system call (epoll, ioctl, ...), by name; a setting
+//! the stack has no switch for (`ecn.enable=1`, `tcp_tw_reuse=1`, ...);
+//! other shell commands (`tc`, `ethtool`, ...); Python other than the
+//! asserts above; TCP options the stack lacks (Fast Open, MD5, MPTCP),
+//! inbound ECN codepoints and AccECN's AE flag.
+//!
+//! # Scripts from elsewhere
+//!
+//! Any script is played or skipped, never refused: well-formed packetdrill
+//! the parser does not know (an unknown TCP option, segment field or
+//! protocol, a fuzzing annotation) SKIPs as "unsupported syntax: ..."; a
+//! line that breaks packetdrill's own grammar (an unterminated bracket,
+//! string or command, a time that is not a number, a call without
+//! `= result`) FAILs as a parse error, because the script is wrong
+//! ([`parse`] draws the line). Linux's scripts run with the same
+//! addresses; their MSS (1460 on a 1500-byte MTU) is the stack's; their
+//! initial windows, window scales and timestamp values differ and are
+//! notes, while their timings (delayed ACKs, RTO, TLP) are compared like
+//! any other and fail where the stack differs.
 
 pub mod parse;
 pub mod run;
@@ -93,6 +147,7 @@ pub fn run_file(path: &Path) -> Outcome {
     };
     match parse::parse(&text) {
         Ok(script) => run::run(&script),
+        Err(e) if e.unsupported => Outcome::Skip(format!("unsupported syntax: line {}: {}", e.line, e.message)),
         Err(e) => Outcome::Fail { line: e.line, message: format!("parse error: {}", e.message), notes: Vec::new() },
     }
 }

@@ -13,10 +13,19 @@
 //! ```
 //!
 //! `#ifdef NAME` ... `#else` ... `#endif` keep the lines of the names in
-//! [`DEFINED`] (`STANDARD`: what the RFCs say) and drop the others.
-//! A construct this parser does not know is an error; one it knows but the
-//! runner cannot play (IPv6, ICMP, ...) is parsed and refused later, so that
-//! the reason names it.
+//! [`DEFINED`] (`STANDARD`: what the RFCs say) and drop the others. A
+//! backtick command or `%{ }%` block may come without a time (Linux scripts
+//! open with `` `../common/defaults.sh` ``): it happens at `+0`.
+//!
+//! Two kinds of error ([`ParseError::unsupported`]): a line that breaks
+//! packetdrill's own grammar (an unterminated bracket, string or command, a
+//! time that is not a number, a call without `= result`) is *malformed*;
+//! a well-formed line using a word this parser does not know (a TCP option,
+//! a segment field, a protocol such as `udp`, a fuzzing annotation such as
+//! `{ mut tcp mss }`) is *unsupported*. The runner
+//! fails the first and skips the second, naming it. A construct known but
+//! not playable (IPv6, an option the stack lacks) is parsed and refused
+//! later by the runner, so that the reason names it.
 
 use std::fmt;
 
@@ -158,10 +167,14 @@ pub enum Expr {
     Or(Vec<Expr>),
     /// `[1]`, `[65536]`, `[ECONNRESET]`: a value passed by pointer.
     List(Vec<Expr>),
-    /// `{onoff=1, linger=0}` or `{fd=3, events=POLLIN}`.
+    /// `{onoff=1, linger=0}` or `{fd=3, events=POLLIN}`; a field without
+    /// a name (`{..., 1000}`, an iovec) has an empty one, and `msg_iov(1)`
+    /// is named `msg_iov`.
     Struct(Vec<(String, Expr)>),
     /// `"text"`.
     Str(String),
+    /// `inet_addr("192.0.2.1")`, `htons(8080)`: a function of packetdrill's.
+    Call(String, Vec<Expr>),
 }
 
 impl Expr {
@@ -178,6 +191,9 @@ impl Expr {
 pub struct ParseError {
     pub line: usize,
     pub message: String,
+    /// Well-formed packetdrill this parser does not know (a SKIP), rather
+    /// than malformed (a FAIL).
+    pub unsupported: bool,
 }
 
 impl fmt::Display for ParseError {
@@ -187,7 +203,11 @@ impl fmt::Display for ParseError {
 }
 
 fn err<T>(line: usize, message: impl Into<String>) -> Result<T, ParseError> {
-    Err(ParseError { line, message: message.into() })
+    Err(ParseError { line, message: message.into(), unsupported: false })
+}
+
+fn unsupported<T>(line: usize, message: impl Into<String>) -> Result<T, ParseError> {
+    Err(ParseError { line, message: message.into(), unsupported: true })
 }
 
 /// Parse a whole script.
@@ -202,14 +222,22 @@ pub fn parse(text: &str) -> Result<Script, ParseError> {
         let mut line = strip_comment(lines[i]).trim().to_string();
         i += 1;
         // A `%{ }%` block or a backtick command may span lines.
+        let mut code = false;
         for (open, close) in [("%{", "}%"), ("`", "`")] {
             if let Some(at) = line.find(open) {
+                code = true;
                 while !line[at + open.len()..].contains(close) && i < lines.len() {
                     line.push('\n');
                     line.push_str(lines[i]);
                     i += 1;
                 }
             }
+        }
+        // So may a system call whose brackets are still open.
+        while !code && open_brackets(&line) > 0 && i < lines.len() {
+            line.push(' ');
+            line.push_str(strip_comment(lines[i]).trim());
+            i += 1;
         }
         if line.is_empty() {
             continue;
@@ -251,6 +279,21 @@ pub fn parse(text: &str) -> Result<Script, ParseError> {
     Ok(script)
 }
 
+/// How many `(`, `[` and `{` are not closed yet (outside strings).
+fn open_brackets(line: &str) -> i32 {
+    let mut depth = 0;
+    let mut quoted = false;
+    for c in line.chars() {
+        match c {
+            '"' => quoted = !quoted,
+            '(' | '[' | '{' if !quoted => depth += 1,
+            ')' | ']' | '}' if !quoted => depth -= 1,
+            _ => {}
+        }
+    }
+    depth
+}
+
 /// Remove a `//` comment, but not from a backtick command or Python.
 fn strip_comment(line: &str) -> &str {
     let quoted = line.find(['`', '%', '"']).unwrap_or(line.len());
@@ -262,7 +305,9 @@ fn strip_comment(line: &str) -> &str {
 
 /// One event: a time, then what happens.
 pub fn parse_event(line: usize, text: &str) -> Result<Event, ParseError> {
-    let (time, rest) = parse_time(line, text)?;
+    let untimed = text.trim_start().starts_with(['`', '%']);
+    let (time, rest) =
+        if untimed { (Time::At { relative: true, start: 0, end: None }, text) } else { parse_time(line, text)? };
     let rest = rest.trim();
     let kind = if let Some(p) = rest.strip_prefix('<') {
         let p = p.trim_start();
@@ -283,8 +328,10 @@ pub fn parse_event(line: usize, text: &str) -> Result<Event, ParseError> {
             Some(code) => Kind::Python(code.trim().to_string()),
             None => return err(line, "unterminated %{ }%"),
         }
-    } else {
+    } else if rest.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') {
         Kind::Syscall(parse_syscall(line, rest)?)
+    } else {
+        return err(line, format!("not an event: {rest:?}"));
     };
     Ok(Event { line, time, kind })
 }
@@ -316,16 +363,23 @@ fn parse_time(line: usize, text: &str) -> Result<(Time, &str), ParseError> {
     // `a...b`: the first `...` after digits.
     let end = number_end(after);
     let first = &after[..end];
-    if let Some(dots) = first.find("...") {
+    if first.is_empty() {
+        return err(line, format!("expected a time at the start of {:?}", text.trim()));
+    }
+    let rest = &after[end..];
+    // `a...b`, `a ... b`: the first `...` after digits.
+    let dots = match first.find("...") {
+        Some(dots) => Some((dots, dots + 3)),
+        None => rest.trim_start().starts_with("...").then(|| (end, end + (rest.len() - rest.trim_start().len()) + 3)),
+    };
+    if let Some((dots, after_dots)) = dots {
         let start = seconds(line, &first[..dots])?;
-        let rest = &after[dots + 3..];
-        let (_, rest) = sign(rest);
+        let (_, rest) = sign(&after[after_dots..]);
         let e = number_end(rest);
         let stop = seconds(line, &rest[..e])?;
         return Ok((Time::Blocking { relative, start, end: stop }, &rest[e..]));
     }
     let start = seconds(line, first)?;
-    let rest = &after[end..];
     if let Some(window) = rest.strip_prefix('~') {
         let (end_relative, window) = sign(window);
         let e = number_end(window);
@@ -378,13 +432,25 @@ fn parse_packet(line: usize, text: &str) -> Result<Packet, ParseError> {
         p.ecn = Some(r[..close].trim().to_string());
         rest = r[close + 1..].trim_start();
     }
+    // A fuzzing annotation (`{ mut tcp mss }`, `{rep tcp seq_num 5}`)
+    // mutates the segment in ways this runner does not play.
+    if let Some(at) = rest.find('{') {
+        return match rest[at..].trim_end().ends_with('}') {
+            true => unsupported(line, format!("the fuzzing annotation {}", rest[at..].trim_end())),
+            false => err(line, "unterminated {"),
+        };
+    }
     let (header, options) = match rest.find('<') {
         Some(at) => (&rest[..at], Some(&rest[at..])),
         None => (rest, None),
     };
     let mut words = header.split_whitespace();
     p.flags = words.next().map(str::to_string).unwrap_or_default();
-    if p.flags.is_empty() || !p.flags.chars().all(|c| "FSRP.EWUC".contains(c)) {
+    if ["udp", "udplite", "gre", "mpls", "icmp"].contains(&p.flags.as_str()) || p.flags.starts_with('(') {
+        return unsupported(line, format!("a {} packet", p.flags.trim_start_matches('(')));
+    }
+    // `A` is AccECN's AE bit (RFC 9768), refused by the runner by name.
+    if p.flags.is_empty() || !p.flags.chars().all(|c| "FSRP.EWUCA".contains(c)) {
         return err(line, format!("bad flags {:?}", p.flags));
     }
     let seq = words.next().unwrap_or("");
@@ -398,7 +464,7 @@ fn parse_packet(line: usize, text: &str) -> Result<Packet, ParseError> {
             "ack" => p.ack = Some(number(line, "ack", value)?),
             "win" => p.win = Some(number(line, "win", value)?),
             "urg" => p.urg = Some(number(line, "urg", value)?),
-            _ => return err(line, format!("unknown segment field {word:?}")),
+            _ => return unsupported(line, format!("the segment field {word:?}")),
         }
     }
     if let Some(options) = options {
@@ -427,7 +493,9 @@ fn parse_options(line: usize, text: &str) -> Result<Vec<TcpOpt>, ParseError> {
                 else {
                     return err(line, "TS: expected `TS val N ecr N`");
                 };
-                TcpOpt::Timestamp { val: number(line, "TS val", val)?, ecr: number(line, "TS ecr", ecr)? }
+                // `TS val ... ecr 0`: any value, which the runner only notes.
+                let value = |what, v| if v == Some("...") { Ok(0) } else { number(line, what, v) };
+                TcpOpt::Timestamp { val: value("TS val", val)?, ecr: value("TS ecr", ecr)? }
             }
             "sack" => {
                 let blocks = words
@@ -443,7 +511,7 @@ fn parse_options(line: usize, text: &str) -> Result<Vec<TcpOpt>, ParseError> {
                 words.by_ref().for_each(drop);
                 TcpOpt::Other(name.to_string())
             }
-            _ => return err(line, format!("unknown TCP option {name:?}")),
+            _ => return unsupported(line, format!("the TCP option {name:?}")),
         };
         if words.next().is_some() {
             return err(line, format!("trailing words in option {item:?}"));
@@ -481,7 +549,47 @@ struct Lexer<'a> {
     line: usize,
 }
 
-impl Lexer<'_> {
+impl<'a> Lexer<'a> {
+    /// The next name or number, or "" if none comes.
+    fn word(&mut self) -> &'a str {
+        let t = self.s.trim_start();
+        let end = t.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-')).unwrap_or(t.len());
+        self.s = &t[end..];
+        &t[..end]
+    }
+
+    /// The fields of a struct, after its `{`: `name=value` (a name may
+    /// carry a count in brackets, `msg_iov(1)=...`) or a bare value.
+    fn fields(&mut self) -> Result<Expr, ParseError> {
+        let mut fields = Vec::new();
+        if self.eat("}") {
+            return Ok(Expr::Struct(fields));
+        }
+        loop {
+            let before = self.s;
+            let word = self.word();
+            let mut named = !word.is_empty() && !word.starts_with(|c: char| c.is_ascii_digit() || c == '-');
+            if named && self.s.starts_with('(') {
+                let Some(close) = self.s.find(')') else { return err(self.line, "unterminated (") };
+                self.s = &self.s[close + 1..];
+            }
+            named = named && self.eat("=");
+            let field = if named {
+                (word.to_string(), self.expr()?)
+            } else {
+                self.s = before;
+                (String::new(), self.expr()?)
+            };
+            fields.push(field);
+            if self.eat("}") {
+                return Ok(Expr::Struct(fields));
+            }
+            if !self.eat(",") {
+                return err(self.line, format!("expected `,` or `}}` at {:?}", self.s.trim()));
+            }
+        }
+    }
+
     fn eat(&mut self, token: &str) -> bool {
         let t = self.s.trim_start();
         match t.strip_prefix(token) {
@@ -531,26 +639,7 @@ impl Lexer<'_> {
             return Ok(Expr::List(self.items("]")?));
         }
         if self.eat("{") {
-            let mut fields = Vec::new();
-            for item in self.items("}")? {
-                match item {
-                    Expr::Or(_) | Expr::Struct(_) => return err(self.line, "bad struct field"),
-                    e => fields.push(e),
-                }
-            }
-            // Fields came as `name=value` pairs, joined by the tokenizer below.
-            return Ok(Expr::Struct(
-                fields
-                    .into_iter()
-                    .map(|f| match f {
-                        Expr::Str(s) => {
-                            let (k, v) = s.split_once('=').unwrap_or((&s, ""));
-                            (k.to_string(), Lexer { s: v, line: self.line }.expr().unwrap_or(Expr::Ellipsis))
-                        }
-                        other => (String::new(), other),
-                    })
-                    .collect(),
-            ));
+            return self.fields();
         }
         let t = self.s.trim_start();
         if let Some(rest) = t.strip_prefix('"') {
@@ -558,17 +647,16 @@ impl Lexer<'_> {
             self.s = &rest[end + 1..];
             return Ok(Expr::Str(rest[..end].to_string()));
         }
-        let end = t.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-')).unwrap_or(t.len());
-        let word = &t[..end];
+        let word = self.word();
         if word.is_empty() {
-            return err(self.line, format!("unexpected {:?}", t.chars().next().unwrap_or(' ')));
+            return match t.chars().next() {
+                Some(c) => unsupported(self.line, format!("the character {c:?} in an expression")),
+                None => err(self.line, "the line ends inside an expression"),
+            };
         }
-        self.s = &t[end..];
-        // `name=value` inside `{}`: kept as text for the struct above.
-        if let Some(value) = self.s.strip_prefix('=') {
-            let v_end = value.find([',', '}']).unwrap_or(value.len());
-            self.s = &value[v_end..];
-            return Ok(Expr::Str(format!("{word}={}", value[..v_end].trim())));
+        if self.s.starts_with('(') {
+            let Expr::List(args) = self.atom()? else { unreachable!("a bracket gives a list") };
+            return Ok(Expr::Call(word.to_string(), args));
         }
         Ok(if let Some(hex) = word.strip_prefix("0x") {
             match i64::from_str_radix(hex, 16) {
@@ -735,6 +823,48 @@ mod tests {
         assert_eq!(parse("#ifdef STANDARD\n").unwrap_err().line, 1);
         assert!(parse("#endif\n").is_err());
         assert!(parse("+0 what is this\n").is_err());
+    }
+
+    /// Linux's scripts: untimed commands, `a ... b`, calls over several
+    /// lines, addresses, iovecs and msghdrs, fuzzing annotations, AccECN's
+    /// AE flag; and the two kinds of error.
+    #[test]
+    fn linux_constructs() {
+        let s = parse("`../common/defaults.sh\nsysctl -q net.ipv4.tcp_ecn=0\n`\n%{ import os }%\n").unwrap();
+        assert_eq!(s.events[0].time, Time::At { relative: true, start: 0, end: None });
+        assert!(matches!(&s.events[0].kind, Kind::Shell(c) if c.ends_with("tcp_ecn=0")));
+        assert!(matches!(&s.events[1].kind, Kind::Python(c) if c == "import os"));
+        assert_eq!(
+            event("+.002 ... 0.052 connect(4, ..., ...) = 0").time,
+            Time::Blocking { relative: true, start: 2_000, end: 52_000 }
+        );
+        let s = parse("0...0.1 poll([{fd=3,\n   events=POLLIN,   // wait\n  revents=POLLIN}], 1, 100) = 1\n").unwrap();
+        let Kind::Syscall(c) = &s.events[0].kind else { panic!("not a call") };
+        assert!(matches!(&c.args[0], Expr::List(v) if matches!(&v[0], Expr::Struct(f) if f[2].0 == "revents")));
+        let c =
+            call("+0 connect(3, {sa_family=AF_INET, sin_port=htons(8080), sin_addr=inet_addr(\"192.0.2.1\")}, 16) = 0");
+        let Expr::Struct(addr) = &c.args[1] else { panic!("not a struct") };
+        assert_eq!(addr[2], ("sin_addr".into(), Expr::Call("inet_addr".into(), vec![Expr::Str("192.0.2.1".into())])));
+        assert_eq!(
+            call("+0 getsockopt(3, SOL_TCP, TCP_INFO, [...], [100]) = 0").args[3],
+            Expr::List(vec![Expr::Ellipsis])
+        );
+        let c = call("+0 writev(4, [{..., 10}, {iov_base=..., iov_len=20}], 2) = 30");
+        let Expr::List(iov) = &c.args[1] else { panic!("not a list") };
+        assert_eq!(iov[0], Expr::Struct(vec![(String::new(), Expr::Ellipsis), (String::new(), Expr::Int(10))]));
+        let c = call("+0 sendmsg(4, {msg_name(...)=..., msg_iov(1)=[{..., 100}], msg_flags=0}, 0) = 100");
+        assert!(matches!(&c.args[1], Expr::Struct(f) if f[1].0 == "msg_iov" && f[0].0 == "msg_name"));
+        let fuzz = parse_event(1, "+0 > S 0:0(0) <mss 1460,sackOK,TS val 100 ecr 0,nop,wscale 8> { mut tcp mss }");
+        assert!(fuzz.is_err_and(|e| e.unsupported && e.message.contains("fuzzing")));
+        assert_eq!(packet("+.002 > [noecn] SEWA 0:0(0) <...>").flags, "SEWA");
+        // Unknown words are unsupported; broken grammar is malformed.
+        for unknown in ["+0 > . 1:1(0) ack 1 <tcp_future 1>", "+0 < udp (1472)", "+0 > . 1:1(0) ack 1 ttl 3"] {
+            assert!(parse_event(1, unknown).is_err_and(|e| e.unsupported), "{unknown}");
+        }
+        for broken in ["+0 close(3", "+0 write(3, \"abc, 3) = 3", "+x close(3) = 0", "+0 ^ what", "+0 > . 1:1(0) { mut"]
+        {
+            assert!(parse_event(1, broken).is_err_and(|e| !e.unsupported), "{broken}");
+        }
     }
 
     /// Every script of the FreeBSD suite parses (a reason to SKIP comes
