@@ -183,7 +183,7 @@ impl SentLog {
     }
 
     /// New data up to `end` left at `now`: a run of its own, or the last
-    /// run longer if that left at the same instant.
+    /// run longer if that left in the same burst.
     fn append(&mut self, end: SeqNum, now: Instant) {
         let new = Sent { end, xmit_ts: now, burst: self.burst, retransmitted: false, lost: false, resent: false };
         match self.runs.back_mut() {
