@@ -513,3 +513,26 @@ fn reordering_within_the_window_is_not_loss() {
     let sent = client.counters();
     assert_eq!((sent.rack_losses, sent.fast_retransmits, sent.retransmissions), (1, 1, 1));
 }
+
+/// A retransmission is judged by the segments sent after it, not by those
+/// sent at the same instant before it (RFC 8985 §6.2 step 2,
+/// RACK_sent_after). Here the peer's ACKs come back at the instant the
+/// data left (a round trip of zero, as in a packetdrill script): segment 0
+/// is lost, the SACKs resend it once, and then the SACK of the last
+/// segment, sent in the first burst before the resend, says nothing of the
+/// resend: it is not resent again. The ACK of everything that follows ends
+/// the recovery with nothing more sent.
+#[test]
+fn a_resend_is_not_judged_by_segments_sent_before_it_at_the_same_instant() {
+    let (mut client, _c, una) = scripted(true, 0);
+    let mut resent = Vec::new();
+    for n in 1..=3 {
+        resent.extend(answer_at(&mut client, una, &sack_ack(una, 0, &[(1000, 1000 + 1000 * n)]), SENT));
+    }
+    assert_eq!(resent, [(0, 1000)]);
+    assert_eq!(answer_at(&mut client, una, &sack_ack(una, 0, &[(1000, 10_000)]), SENT), []);
+    assert_eq!(answer_at(&mut client, una, &sack_ack(una, 10_000, &[]), SENT), []);
+    assert_eq!(sent_by(&mut client, una, SENT + Duration::from_secs(1)), []);
+    let sent = client.counters();
+    assert_eq!((sent.fast_retransmits, sent.retransmissions), (1, 1));
+}

@@ -56,6 +56,9 @@ pub struct Sent {
     pub end: SeqNum,
     /// Segment.xmit_ts: when it was last sent.
     pub xmit_ts: Instant,
+    /// Which burst (`SentLog::new_burst`) sent it last: of two sendings
+    /// at the same instant, the later burst's went after.
+    pub burst: u64,
     /// Segment.retransmitted: it was sent more than once, so an ACK of it
     /// may be the ACK of either copy.
     pub retransmitted: bool,
@@ -81,8 +84,8 @@ impl Sent {
 
     /// Same time, same condition: two neighbours that can be one run.
     fn alike(&self, other: &Sent) -> bool {
-        (self.xmit_ts, self.retransmitted, self.lost, self.resent)
-            == (other.xmit_ts, other.retransmitted, other.lost, other.resent)
+        (self.xmit_ts, self.burst, self.retransmitted, self.lost, self.resent)
+            == (other.xmit_ts, other.burst, other.retransmitted, other.lost, other.resent)
     }
 }
 
@@ -103,11 +106,13 @@ pub struct SentLog {
     /// flight in the order sent, and the questions below are answered
     /// without walking it.
     marked: usize,
+    /// The burst now sending (`new_burst`).
+    burst: u64,
 }
 
 impl SentLog {
     pub fn new(start: SeqNum, limit: usize) -> SentLog {
-        SentLog { start, runs: VecDeque::new(), limit: limit.max(2), marked: 0 }
+        SentLog { start, runs: VecDeque::new(), limit: limit.max(2), marked: 0, burst: 0 }
     }
 
     pub fn len(&self) -> usize {
@@ -141,6 +146,17 @@ impl SentLog {
         self.runs.iter().map(move |run| (std::mem::replace(&mut start, run.end), run))
     }
 
+    /// The segments sent from now on leave in a new burst: one event's
+    /// sending. RACK orders sendings by time, and those of one instant in
+    /// a burst by sequence number (RFC 8985 §6.2 step 2, RACK_sent_after,
+    /// for segments that share a timestamp). Across bursts that order does
+    /// not hold: a retransmission sent at the instant an earlier burst
+    /// sent the segments above it went after them, and their SACK says
+    /// nothing of its fate.
+    pub fn new_burst(&mut self) {
+        self.burst += 1;
+    }
+
     /// Segments from `seq` up to `end` left at `now` (RFC 8985 §6.1): new
     /// data is logged; data sent before gets the new time and is marked
     /// retransmitted, its copy in flight.
@@ -153,8 +169,10 @@ impl SentLog {
             self.append(end, now); // new data, said quickly
             return;
         }
+        let burst = self.burst;
         self.update(seq, end, |run| {
             run.xmit_ts = now;
+            run.burst = burst;
             run.retransmitted = true;
             run.resent = true;
         });
@@ -165,9 +183,9 @@ impl SentLog {
     }
 
     /// New data up to `end` left at `now`: a run of its own, or the last
-    /// run longer if that left at the same instant.
+    /// run longer if that left in the same burst.
     fn append(&mut self, end: SeqNum, now: Instant) {
-        let new = Sent { end, xmit_ts: now, retransmitted: false, lost: false, resent: false };
+        let new = Sent { end, xmit_ts: now, burst: self.burst, retransmitted: false, lost: false, resent: false };
         match self.runs.back_mut() {
             Some(last) if last.alike(&new) => last.end = end,
             _ => self.runs.push_back(new),
@@ -299,9 +317,11 @@ impl SentLog {
         while self.runs.len() > self.limit {
             let b = self.runs.remove(1).expect("limit is at least 2");
             let a = &mut self.runs[0];
+            let (xmit_ts, burst) = (a.xmit_ts, a.burst).max((b.xmit_ts, b.burst));
             *a = Sent {
                 end: b.end,
-                xmit_ts: a.xmit_ts.max(b.xmit_ts),
+                xmit_ts,
+                burst,
                 retransmitted: a.retransmitted || b.retransmitted,
                 lost: a.lost && b.lost,
                 resent: a.resent || b.resent,
@@ -325,9 +345,9 @@ const REO_WND_PERSIST: u32 = 16;
 /// RFC 8985 §5.3's per-connection RACK variables.
 #[derive(Clone, Debug)]
 pub struct Rack {
-    /// RACK.xmit_ts and RACK.end_seq: the most recently sent segment known
-    /// delivered, `None` before any.
-    latest: Option<(Instant, SeqNum)>,
+    /// RACK.xmit_ts (with its burst) and RACK.end_seq: the most recently
+    /// sent segment known delivered, `None` before any.
+    latest: Option<(Instant, u64, SeqNum)>,
     /// RACK.rtt: the round trip of the segment last delivered.
     rtt: Duration,
     /// RACK.min_RTT: the least round trip seen.
@@ -345,10 +365,11 @@ pub struct Rack {
     advanced: bool,
 }
 
-/// Was segment 1 sent after segment 2 (RFC 8985 §6.2 step 2,
-/// RACK_sent_after)? At the same instant, the higher one was.
-fn sent_after(t1: Instant, end1: SeqNum, t2: Instant, end2: SeqNum) -> bool {
-    t1 > t2 || (t1 == t2 && end1 > end2)
+/// Was segment 1, sent at `t1` in burst `b1`, sent after segment 2 (RFC
+/// 8985 §6.2 step 2, RACK_sent_after)? At the same instant, the one of the
+/// later burst was; in the same burst, the higher one.
+fn sent_after(t1: Instant, b1: u64, end1: SeqNum, t2: Instant, b2: u64, end2: SeqNum) -> bool {
+    (t1, b1) > (t2, b2) || ((t1, b1) == (t2, b2) && end1 > end2)
 }
 
 impl Rack {
@@ -400,8 +421,8 @@ impl Rack {
         }
         self.rtt = rtt;
         self.advanced = true;
-        if self.latest.is_none_or(|(t, e)| sent_after(run.xmit_ts, end, t, e)) {
-            self.latest = Some((run.xmit_ts, end));
+        if self.latest.is_none_or(|(t, b, e)| sent_after(run.xmit_ts, run.burst, end, t, b, e)) {
+            self.latest = Some((run.xmit_ts, run.burst, end));
         }
     }
 
@@ -457,10 +478,10 @@ impl Rack {
         sack: &Scoreboard,
         mss: usize,
     ) -> (usize, Option<Duration>) {
-        let Some((xmit_ts, end_seq)) = self.latest else {
+        let Some((xmit_ts, burst, end_seq)) = self.latest else {
             return (0, None);
         };
-        // Sent at the same instant, the bytes below RACK.end_seq went first;
+        // Sent in the same burst, the bytes below RACK.end_seq went first;
         // split there, a run lies wholly below or above it.
         log.split_at(end_seq);
         // With nothing marked, the runs are first sendings in the order
@@ -469,7 +490,7 @@ impl Rack {
         let (mut lost, mut timeout) = (0, None);
         for i in 0..log.runs.len() {
             let (run_start, run) = (log.run_start(i), log.runs[i]);
-            let sent_before = run.xmit_ts < xmit_ts || (run.xmit_ts == xmit_ts && run_start < end_seq);
+            let sent_before = sent_after(xmit_ts, burst, end_seq, run.xmit_ts, run.burst, run_start);
             if !sent_before && in_order {
                 break;
             }

@@ -25,6 +25,7 @@ impl Tcb {
         let (mut sent, mut sent_new, mut probed) = (false, false, false);
         // Nothing that sets the segment size changes while segments leave.
         let full = self.segment_size();
+        self.sent.new_burst();
         while let Some((seq, len, probe)) = self.next_segment(full) {
             let end = self.emit_segment(cx, seq, len, emit);
             let resent = seq < self.snd.nxt;
