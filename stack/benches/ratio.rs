@@ -4,9 +4,10 @@
 //! `criterion` (`benches/tcp.rs`) runs one side after the other, so on a
 //! shared machine its ratios drift with the load.
 //!
-//! A second table measures what recording connections' stories costs
-//! (`Config::stories`): our stack with recording on (the default) against
-//! the same with it off, interleaved the same way.
+//! Two more tables measure what recording connections' stories costs
+//! (`Config::stories`): our stack recording every connection, then as by
+//! default (`OnRequest`, no connection asking), against the same with
+//! recording off, interleaved the same way.
 //!
 //! `cargo bench -p stack --bench ratio [-- ROUNDS]` (default 30 rounds)
 
@@ -36,15 +37,19 @@ fn main() {
     let (a, b) = interleaved(rounds, || batch(&mut ours), || batch(&mut smol));
     row("churn", rate(a), rate(b), "k conn/s");
 
-    println!();
-    println!("{:<16} {:>14} {:>14} {:>14}", "stories", "on", "off", "on/off");
-    for mtu in [65535, 1500] {
-        let (on, off) = interleaved(rounds, || our_bulk(mtu, Stories::All), || our_bulk(mtu, Stories::Off));
-        row(&format!("bulk, MTU {mtu}"), gbps(on), gbps(off), "GB/s");
+    // Recording every connection, then the default, `OnRequest`, with no
+    // connection asking: each against recording off.
+    for on in [Stories::All, Stories::OnRequest] {
+        println!();
+        println!("{:<16} {:>14} {:>14} {:>14}", format!("stories {on:?}"), "on", "off", "on/off");
+        for mtu in [65535, 1500] {
+            let (a, b) = interleaved(rounds, || our_bulk(mtu, on), || our_bulk(mtu, Stories::Off));
+            row(&format!("bulk, MTU {mtu}"), gbps(a), gbps(b), "GB/s");
+        }
+        let (mut a, mut b) = (our_churn(on), our_churn(Stories::Off));
+        let (a, b) = interleaved(rounds, || batch(&mut a), || batch(&mut b));
+        row("churn", rate(a), rate(b), "k conn/s");
     }
-    let (mut on, mut off) = (our_churn(Stories::All), our_churn(Stories::Off));
-    let (a, b) = interleaved(rounds, || batch(&mut on), || batch(&mut off));
-    row("churn", rate(a), rate(b), "k conn/s");
 }
 
 /// Median seconds per run of `a` and of `b`, run alternately.

@@ -10,10 +10,10 @@
 //!   moves 10 ms per connection and TIME-WAIT lasts 10 s on both (smoltcp's
 //!   is fixed at 10 s), so each server holds about 1,000 TIME-WAIT entries.
 //!
-//! `ours` records every connection's story (`Config::stories`, the
-//! default); `ours_stories_off` is the same with recording off, in the same
-//! run, so the two give what recording costs (`ratio.rs` says it as a
-//! ratio, measured interleaved).
+//! `ours` records every connection's story (`Config::stories`, `All`);
+//! `ours_stories_off` is the same with recording off, in the same run, so
+//! the two give what recording costs (`ratio.rs` says it as a ratio,
+//! measured interleaved, and for the default, `OnRequest`, too).
 //!
 //! `cargo bench -p stack`
 

@@ -30,7 +30,7 @@ use crate::tcp::icmp::IcmpError;
 use crate::tcp::isn::IsnGenerator;
 use crate::tcp::listener::{Decision, Listeners, Queue};
 use crate::tcp::state::State;
-use crate::tcp::story::{By, Dir, Recent, RecentLimits, Record, SegmentKind, Stories, StoryView};
+use crate::tcp::story::{By, Dir, Recent, RecentLimits, Record, SegmentKind, Stories, StoryView, Watched};
 use crate::tcp::tcb::{Context, Disposition, Outgoing, Segment, Tcb};
 use crate::tcp::time_wait::{self, EntryTs, TimeWaitTable, Verdict};
 use crate::tcp::{Config, Counters, Error, FourTuple, Ready, SocketHandle};
@@ -122,7 +122,14 @@ struct Shared {
 impl Shared {
     /// The `Context` of a TCB call at `now`.
     fn context(&mut self, now: Instant) -> Context<'_> {
-        Context { now, config: &self.config, counters: &mut self.counters, challenge_acks: &mut self.challenge_acks }
+        let story = self.config.stories == Stories::All;
+        Context {
+            now,
+            config: &self.config,
+            counters: &mut self.counters,
+            challenge_acks: &mut self.challenge_acks,
+            story,
+        }
     }
 }
 
@@ -144,6 +151,9 @@ pub struct Stack {
     replies: VecDeque<Reply>,
     /// The stories of recently closed connections (`story.rs`).
     recent: Recent,
+    /// The peers whose new connections record their story
+    /// (`Stories::OnRequest`, `record_peer`).
+    watched: Watched,
     /// TIME-WAIT entries that expired in this `poll`, reused.
     expired: Vec<(FourTuple, Option<u32>)>,
     next_port: u16,
@@ -174,6 +184,7 @@ impl Stack {
             incoming: VecDeque::new(),
             replies: VecDeque::new(),
             recent: Recent::default(),
+            watched: Watched::default(),
             expired: Vec::new(),
             next_port: *EPHEMERAL_PORTS.start(),
         }
@@ -255,7 +266,9 @@ impl Stack {
             return Err(Error::AddrInUse);
         }
         let start = self.isn.start(now, local, remote);
-        let tcb = Tcb::connect(&self.shared.context(now), local, remote, start);
+        let mut cx = self.shared.context(now);
+        cx.story |= self.watched.story(now, *remote.ip());
+        let tcb = Tcb::connect(&cx, local, remote, start);
         let h = self.insert(tcb).ok_or(Error::Exhausted)?;
         self.after(h.index, now);
         Ok(h)
@@ -447,6 +460,17 @@ impl Stack {
         }
     }
 
+    /// With `Stories::OnRequest`: record the story of every connection
+    /// `remote` makes or accepts from now until `until`, from its first
+    /// segment (a page that shows a reader their own connections asks for
+    /// the next ones, its handshakes included). At most `story::WATCHED`
+    /// addresses at once; past that the one whose time ends first goes.
+    pub fn record_peer(&mut self, remote: Ipv4Addr, until: Instant) {
+        if self.shared.config.stories == Stories::OnRequest {
+            self.watched.insert(remote, until);
+        }
+    }
+
     /// The story of connection `h`, so far (`story.rs`): live, or in
     /// TIME-WAIT while the application holds the socket.
     pub fn story(&self, h: SocketHandle) -> Option<StoryView<'_>> {
@@ -454,7 +478,7 @@ impl Stack {
         if !tcb.story.is_on() {
             // In TIME-WAIT the story moved to the recently closed table.
             let tuple = FourTuple { local: tcb.local, remote: tcb.remote };
-            return self.recent.get(&tuple).filter(|v| v.story.id == tcb.story.id || tcb.state == State::TimeWait);
+            return self.recent.get(&tuple).filter(|v| v.story.id == tcb.story.id);
         }
         Some(live_story(tcb))
     }
@@ -669,6 +693,7 @@ impl Stack {
         after_time_wait: Option<SeqNum>,
     ) {
         let mut cx = self.shared.context(now);
+        cx.story |= self.watched.story(now, *tuple.remote.ip());
         let seg = Segment { repr, payload };
         match self.listeners.on_segment(&mut cx, &self.isn, tuple, seg, after_time_wait) {
             Decision::Drop => {}
@@ -1003,6 +1028,7 @@ impl Stack {
         // segments and its end are recorded (`time_wait_story`).
         let limits = RecentLimits::of(&self.shared.config);
         let mut story = std::mem::take(&mut tcb.story);
+        tcb.story.id = story.id; // so that `Stack::story` finds it
         story.push(limits.records, Record::segment(now, Dir::Out, &ack, 0, SegmentKind::Normal, By::EnterTimeWait));
         let seqs = (tcb.snd.iss, tcb.rcv.irs);
         let ip = connection_header(tcb);

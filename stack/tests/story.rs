@@ -14,6 +14,14 @@ use stack::time::Duration;
 use stack::wire::seq::SeqNum;
 use stack::Stack;
 
+/// A client and a server that record every connection's story.
+fn recording_all() -> stack::link::sim::Network<Node> {
+    let (mut client, mut server) = (config(CLIENT_ADDR), config(SERVER_ADDR));
+    client.stories = Stories::All;
+    server.stories = Stories::All;
+    pair_with(Faults::default(), client, server)
+}
+
 /// One record as a line: segments as tcpdump would show them, with
 /// sequence numbers relative to the ISNs (`iss`, `irs` of the view), the
 /// time in ms since `t0`.
@@ -61,7 +69,7 @@ fn lines(view: &StoryView) -> Vec<String> {
 /// 2·MSL later, kept in the recently closed table.
 #[test]
 fn a_conversation_is_recorded_exactly() {
-    let mut net = pair(Faults::default());
+    let mut net = recording_all();
     let (c, s) = establish(&mut net);
     let client = stack(&mut net, CLIENT).story(c).unwrap();
     let (c_iss, c_irs) = (client.iss, client.irs);
@@ -136,7 +144,7 @@ const OTHER_ADDR: std::net::Ipv4Addr = std::net::Ipv4Addr::new(10, 0, 0, 3);
 /// first, and nobody else's.
 #[test]
 fn stories_of_gives_only_that_address() {
-    let mut net = pair(Faults::default());
+    let mut net = recording_all();
     let other =
         net.add_host(OTHER_ADDR, Node { stack: Stack::new(config(OTHER_ADDR)), drop_if: None, dropped: vec![] });
     let (c1, s1) = establish(&mut net);
@@ -160,12 +168,13 @@ fn stories_of_gives_only_that_address() {
 #[test]
 fn the_recent_table_keeps_the_newest() {
     let mut server = config(SERVER_ADDR);
+    server.stories = Stories::All;
     server.story_recent = 2;
     let mut net = pair_with(Faults::default(), config(CLIENT_ADDR), server);
     let mut ports = vec![];
     for _ in 0..3 {
         let (c, s) = establish(&mut net);
-        ports.push(stack(&mut net, CLIENT).story(c).unwrap().local.port());
+        ports.push(stack(&mut net, CLIENT).tcb(c).unwrap().local.port());
         server_closes_first(&mut net, c, s);
     }
     let kept: Vec<u16> = stack(&mut net, SERVER).stories_of(CLIENT_ADDR).map(|v| v.remote.port()).collect();
@@ -196,4 +205,17 @@ fn the_switch() {
     let view = stack(&mut net, SERVER).story(s).unwrap();
     let first = lines(&view).into_iter().find(|l| l.contains("Out"));
     assert!(first.is_some_and(|l| l.contains("P. seq 1 ack 1 len 2")), "{:?}", lines(&view));
+
+    // A peer address asked for: its next connections, from their SYN.
+    let until = net.now() + Duration::from_secs(60);
+    stack(&mut net, SERVER).record_peer(CLIENT_ADDR, until);
+    let (_, s) = establish(&mut net);
+    let view = stack(&mut net, SERVER).story(s).unwrap();
+    assert_eq!(
+        lines(&view)[..2],
+        ["0 In S seq 0 len 0 normal by accept_syn", "0 LISTEN -> SYN-RECEIVED (SYN received)"]
+    );
+    idle(&mut net, Duration::from_secs(60));
+    let (_, s) = establish(&mut net);
+    assert!(stack(&mut net, SERVER).story(s).is_none(), "no longer asked for");
 }

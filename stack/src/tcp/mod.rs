@@ -200,7 +200,7 @@ impl Config {
             congestion: Algorithm::default(),
             max_connections: 100_000,
             max_time_wait: 200_000,
-            stories: Stories::All,
+            stories: Stories::OnRequest,
             story_records: 512,
             story_recent: 256,
             story_recent_bytes: 4 << 20,

@@ -49,7 +49,7 @@ use super::reassembly::Reassembly;
 use super::rtt::RttEstimator;
 use super::sack::Scoreboard;
 use super::state::State;
-use super::story::{Record, Stories, Story};
+use super::story::{Record, Story};
 use super::timestamps::TsState;
 use super::{Config, Counters, Error, Ready};
 use crate::time::{Duration, Instant};
@@ -98,6 +98,10 @@ pub struct Context<'a> {
     pub counters: &'a mut Counters,
     /// The stack's budget of challenge ACKs, shared by every connection.
     pub challenge_acks: &'a mut ChallengeAcks,
+    /// A connection made in this call records its story (`story.rs`): all
+    /// do with `Stories::All`; with `OnRequest`, those of a peer address
+    /// the application asked for (`Stack::record_peer`).
+    pub story: bool,
 }
 
 /// What the retransmission timer is set for: one timer, three uses, since
@@ -418,7 +422,7 @@ impl Tcb {
             ready: Ready::empty(),
             tx_blocked: false,
             challenge_owed: false,
-            story: Story::new(cx.config.stories == Stories::All, cx.now),
+            story: Story::new(cx.story, cx.now),
         }
     }
 
