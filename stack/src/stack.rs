@@ -1026,14 +1026,17 @@ impl Stack {
         let ack = time_wait::ack(now, &tuple, &entry);
         // The story goes on in the recently closed table, where the entry's
         // segments and its end are recorded (`time_wait_story`).
-        let limits = RecentLimits::of(&self.shared.config);
-        let mut story = std::mem::take(&mut tcb.story);
-        tcb.story.id = story.id; // so that `Stack::story` finds it
-        story.push(limits.records, Record::segment(now, Dir::Out, &ack, 0, SegmentKind::Normal, By::EnterTimeWait));
-        let seqs = (tcb.snd.iss, tcb.rcv.irs);
-        let ip = connection_header(tcb);
-        self.send_tcp(ip, ack);
-        let story = self.recent.insert(limits, tuple, seqs, State::TimeWait, now, Some(entry.expires), story);
+        let mut story = None;
+        if tcb.story.is_on() {
+            let limits = RecentLimits::of(&self.shared.config);
+            let mut taken = std::mem::take(&mut tcb.story);
+            tcb.story.id = taken.id; // so that `Stack::story` finds it
+            taken.push(limits.records, Record::segment(now, Dir::Out, &ack, 0, SegmentKind::Normal, By::EnterTimeWait));
+            let seqs = (tcb.snd.iss, tcb.rcv.irs);
+            story = self.recent.insert(limits, tuple, seqs, State::TimeWait, now, Some(entry.expires), taken);
+        }
+        let tcb = self.slots[index as usize].tcb.as_ref().expect("live connection");
+        self.send_tcp(connection_header(tcb), ack);
         if self.time_wait.len() >= self.shared.config.max_time_wait {
             self.shared.counters.drops.time_wait_full += 1; // deleted at once instead
             self.time_wait_story(tuple, story, time_wait_closed(now, "TIME-WAIT table full: deleted at once"));
@@ -1065,9 +1068,11 @@ impl Stack {
         slot.queue = Queue::None;
         slot.generation = slot.generation.wrapping_add(1);
         let tuple = FourTuple { local: tcb.local, remote: tcb.remote };
-        let limits = RecentLimits::of(&self.shared.config);
-        let story = std::mem::take(&mut tcb.story);
-        self.recent.insert(limits, tuple, (tcb.snd.iss, tcb.rcv.irs), tcb.state, now, None, story);
+        if tcb.story.is_on() {
+            let limits = RecentLimits::of(&self.shared.config);
+            let story = std::mem::take(&mut tcb.story);
+            self.recent.insert(limits, tuple, (tcb.snd.iss, tcb.rcv.irs), tcb.state, now, None, story);
+        }
         if std::mem::take(&mut slot.detached) {
             // The application let go of a connection in TIME-WAIT, whose
             // 4-tuple left `by_tuple` when it entered TIME-WAIT (it may

@@ -224,6 +224,10 @@ impl Dropped {
     }
 }
 
+/// A sample's values, without its time: (SRTT, RTO, cwnd, ssthresh,
+/// SND.WND), as in `Record::Sample`.
+type SampleValues = (Option<u32>, u32, u32, Option<u32>, u32);
+
 /// The records of a story's first allocation.
 const FIRST_RECORDS: usize = 8;
 
@@ -235,7 +239,7 @@ pub struct Story {
     /// Whether this connection records (`Stories`).
     on: bool,
     /// The last sample recorded, to record the next only on a change.
-    last_sample: Option<(Option<u32>, u32, u32, Option<u32>, u32)>,
+    last_sample: Option<SampleValues>,
     /// A number unique in this stack, in the order connections opened.
     pub id: u64,
     /// When the connection was made.
