@@ -4,12 +4,18 @@
 //! `criterion` (`benches/tcp.rs`) runs one side after the other, so on a
 //! shared machine its ratios drift with the load.
 //!
+//! Two more tables measure what recording connections' stories costs
+//! (`Config::stories`): our stack recording every connection, then as by
+//! default (`OnRequest`, no connection asking), against the same with
+//! recording off, interleaved the same way.
+//!
 //! `cargo bench -p stack --bench ratio [-- ROUNDS]` (default 30 rounds)
 
 mod workloads;
 
 use std::time::Instant;
 
+use stack::tcp::Stories;
 use workloads::*;
 
 /// Connections per churn round, so a round lasts milliseconds.
@@ -19,17 +25,31 @@ fn main() {
     // `cargo bench` passes `--bench`; a number is the rounds.
     let rounds = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(30);
     println!("{rounds} rounds, A B alternating; medians");
+    let gbps = |secs: f64| BULK as f64 / secs / 1e9;
+    let rate = |secs: f64| CHURN_BATCH as f64 / secs / 1e3;
+    let batch = |run: &mut dyn FnMut()| (0..CHURN_BATCH).for_each(|_| run());
     println!("{:<16} {:>14} {:>14} {:>14}", "benchmark", "ours", "smoltcp", "ours/smoltcp");
     for mtu in [65535, 1500] {
-        let (ours, smol) = interleaved(rounds, || our_bulk(mtu), || smol_bulk(mtu));
-        let gbps = |secs: f64| BULK as f64 / secs / 1e9;
+        let (ours, smol) = interleaved(rounds, || our_bulk(mtu, Stories::All), || smol_bulk(mtu));
         row(&format!("bulk, MTU {mtu}"), gbps(ours), gbps(smol), "GB/s");
     }
-    let (mut ours, mut smol) = (our_churn(), smol_churn());
-    let batch = |run: &mut dyn FnMut()| (0..CHURN_BATCH).for_each(|_| run());
+    let (mut ours, mut smol) = (our_churn(Stories::All), smol_churn());
     let (a, b) = interleaved(rounds, || batch(&mut ours), || batch(&mut smol));
-    let rate = |secs: f64| CHURN_BATCH as f64 / secs / 1e3;
     row("churn", rate(a), rate(b), "k conn/s");
+
+    // Recording every connection, then the default, `OnRequest`, with no
+    // connection asking: each against recording off.
+    for on in [Stories::All, Stories::OnRequest] {
+        println!();
+        println!("{:<16} {:>14} {:>14} {:>14}", format!("stories {on:?}"), "on", "off", "on/off");
+        for mtu in [65535, 1500] {
+            let (a, b) = interleaved(rounds, || our_bulk(mtu, on), || our_bulk(mtu, Stories::Off));
+            row(&format!("bulk, MTU {mtu}"), gbps(a), gbps(b), "GB/s");
+        }
+        let (mut a, mut b) = (our_churn(on), our_churn(Stories::Off));
+        let (a, b) = interleaved(rounds, || batch(&mut a), || batch(&mut b));
+        row("churn", rate(a), rate(b), "k conn/s");
+    }
 }
 
 /// Median seconds per run of `a` and of `b`, run alternately.

@@ -10,6 +10,11 @@
 //!   moves 10 ms per connection and TIME-WAIT lasts 10 s on both (smoltcp's
 //!   is fixed at 10 s), so each server holds about 1,000 TIME-WAIT entries.
 //!
+//! What recording connections' stories costs (`Config::stories`), in the
+//! same run: `ours` is the default (`OnRequest`, and no connection asks),
+//! `ours_stories_all` records every connection, `ours_stories_off` none.
+//! (`ratio.rs` gives the same as ratios, measured interleaved.)
+//!
 //! `cargo bench -p stack`
 
 mod workloads;
@@ -17,13 +22,21 @@ mod workloads;
 use std::time::Duration as WallDuration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use stack::tcp::Stories;
 use workloads::*;
+
+/// Our stack as configured by default, then recording every connection's
+/// story, then none.
+const STORIES: [(&str, Stories); 3] =
+    [("ours", Stories::OnRequest), ("ours_stories_all", Stories::All), ("ours_stories_off", Stories::Off)];
 
 fn bulk(c: &mut Criterion) {
     for mtu in [65535, 1500] {
         let mut group = c.benchmark_group(format!("bulk_mtu{mtu}"));
         group.throughput(Throughput::BytesDecimal(BULK as u64));
-        group.bench_function("ours", |b| b.iter(|| our_bulk(mtu)));
+        for (name, stories) in STORIES {
+            group.bench_function(name, |b| b.iter(|| our_bulk(mtu, stories)));
+        }
         group.bench_function("smoltcp", |b| b.iter(|| smol_bulk(mtu)));
         group.finish();
     }
@@ -32,8 +45,10 @@ fn bulk(c: &mut Criterion) {
 fn churn(c: &mut Criterion) {
     let mut group = c.benchmark_group("churn");
     group.throughput(Throughput::Elements(1));
-    let mut ours = our_churn();
-    group.bench_function("ours", |b| b.iter(&mut ours));
+    for (name, stories) in STORIES {
+        let mut ours = our_churn(stories);
+        group.bench_function(name, |b| b.iter(&mut ours));
+    }
     let mut smol = smol_churn();
     group.bench_function("smoltcp", |b| b.iter(&mut smol));
     group.finish();

@@ -286,8 +286,13 @@ mod tests {
     #[test]
     fn closed_port_is_reset_and_a_reset_never_answered() {
         let (mut l, isn, config, mut counters, mut acks) = setup(8);
-        let mut cx =
-            Context { now: Instant::ZERO, config: &config, counters: &mut counters, challenge_acks: &mut acks };
+        let mut cx = Context {
+            now: Instant::ZERO,
+            config: &config,
+            counters: &mut counters,
+            challenge_acks: &mut acks,
+            story: false,
+        };
         let syn = seg(81, 1000, 0, Flags::SYN);
         let d = l.on_segment(&mut cx, &isn, tuple(81), Segment { repr: &syn, payload: &[] }, None);
         let Decision::Reset(rst) = d else { panic!("{d:?}") };
@@ -300,8 +305,13 @@ mod tests {
     #[test]
     fn syn_with_room_opens_above_the_time_wait_incarnation() {
         let (mut l, isn, config, mut counters, mut acks) = setup(8);
-        let mut cx =
-            Context { now: Instant::ZERO, config: &config, counters: &mut counters, challenge_acks: &mut acks };
+        let mut cx = Context {
+            now: Instant::ZERO,
+            config: &config,
+            counters: &mut counters,
+            challenge_acks: &mut acks,
+            story: false,
+        };
         let syn = seg(80, 1000, 0, Flags::SYN);
         let old_snd_nxt = isn.start(Instant::ZERO, tuple(80).local, tuple(80).remote).iss + 100;
         let d = l.on_segment(&mut cx, &isn, tuple(80), Segment { repr: &syn, payload: &[] }, Some(old_snd_nxt));
@@ -312,8 +322,13 @@ mod tests {
     #[test]
     fn full_syn_queue_answers_with_a_cookie_that_the_ack_returns() {
         let (mut l, isn, config, mut counters, mut acks) = setup(0);
-        let mut cx =
-            Context { now: Instant::ZERO, config: &config, counters: &mut counters, challenge_acks: &mut acks };
+        let mut cx = Context {
+            now: Instant::ZERO,
+            config: &config,
+            counters: &mut counters,
+            challenge_acks: &mut acks,
+            story: false,
+        };
         let syn = seg(80, 1000, 0, Flags::SYN);
         let d = l.on_segment(&mut cx, &isn, tuple(80), Segment { repr: &syn, payload: &[] }, None);
         let Decision::SynCookie(syn_ack) = d else { panic!("{d:?}") };
