@@ -295,7 +295,9 @@ fn answer(
     counters: &Counters,
     link: LinkStats,
 ) -> Supplied {
-    let Some(remote) = stack.peer(h).map(|peer| *peer.ip()) else { return Supplied::Nothing };
+    // The address as TCP knows it, never a header; a connection the stack
+    // no longer knows is nobody's.
+    let remote = stack.peer(h).map_or(Ipv4Addr::UNSPECIFIED, |peer| *peer.ip());
     match what {
         Live::Stack => Supplied::Json(status::json(stack, counters, link)),
         Live::ConnSelf => stack.story(h).map_or(Supplied::Nothing, |view| Supplied::Json(live::one(&view, now))),
