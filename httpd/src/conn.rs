@@ -232,7 +232,9 @@ impl Conn {
     /// pipelines faster than we answer is slowed down.
     pub fn input_room(&self) -> usize {
         match self.state {
-            State::Closed => usize::MAX,
+            // Nothing more is read: what comes is dropped, so the peer's
+            // FIN is still seen.
+            State::Closed | State::Streaming => usize::MAX,
             _ => usize::try_from(self.discard).unwrap_or(usize::MAX).saturating_add(MAX_HEAD - self.inbuf.len()),
         }
     }
@@ -240,8 +242,10 @@ impl Conn {
     /// Takes received bytes; returns how many were taken (the rest must stay
     /// with the transport until `write_to` has made room). Call `write_to` next.
     pub fn on_readable(&mut self, data: &[u8], now: Instant) -> usize {
-        if self.state == State::Closed {
-            return data.len(); // closing: whatever comes is dropped
+        if matches!(self.state, State::Closed | State::Streaming) {
+            // Closing, or a response that ends with the connection: no
+            // request can follow, whatever comes is dropped.
+            return data.len();
         }
         let skip = usize::try_from(self.discard).unwrap_or(usize::MAX).min(data.len());
         self.discard -= skip as u64;

@@ -863,8 +863,10 @@ fn a_feed_streams_events_until_its_lifetime_ends() {
     later_by(&mut c, FEED_KEEP_ALIVE);
     assert_eq!(feed_output(&mut c, &mut vec![None]), (": keep-alive\n\n".into(), Wants::Read));
 
-    // Input during the stream does not end it, nor get a 408.
-    c.conn.on_readable(b"GET / HT", c.now.mono);
+    // Input during the stream is dropped: it does not end it, nor get a
+    // 408, nor fill the input so that the peer's FIN would go unseen.
+    assert_eq!(c.conn.on_readable(b"GET / HT", c.now.mono), 8);
+    assert_eq!(c.conn.input_room(), usize::MAX);
     c.now.mono = start + FEED_LIFETIME - Duration::from_millis(1);
     assert_eq!(c.timeout(), None);
     assert_eq!(feed_output(&mut c, &mut vec![None]).1, Wants::Read);
