@@ -19,6 +19,11 @@ use stack::time::Instant;
 /// At most this many feeds are open at once; the next gets 503.
 pub const MAX_FEEDS: usize = 32;
 
+/// At most this many connections are shown, the newest: a client that
+/// opened hundreds would otherwise make each answer (and each feed event,
+/// every `conn::FEED_INTERVAL`) megabytes of JSON.
+pub const MAX_SHOWN: usize = 32;
+
 /// Milliseconds on the stack's clock, µs precision.
 fn ms(t: Instant) -> f64 {
     t.total_micros() as f64 / 1000.0
@@ -30,9 +35,10 @@ pub fn one(view: &StoryView, now: Instant) -> String {
 }
 
 /// `/_conn/recent`, and each event of `/_conn/feed`: the stories of one
-/// address's connections, live and recently closed, newest first.
+/// address's connections, live and recently closed, newest first (the
+/// first `MAX_SHOWN`).
 pub fn recent<'a>(views: impl Iterator<Item = StoryView<'a>>, now: Instant) -> String {
-    let conns: Vec<Value> = views.map(|v| conn(&v)).collect();
+    let conns: Vec<Value> = views.take(MAX_SHOWN).map(|v| conn(&v)).collect();
     json!({ "now_ms": ms(now), "conns": conns }).to_string()
 }
 
@@ -42,7 +48,7 @@ pub fn recent<'a>(views: impl Iterator<Item = StoryView<'a>>, now: Instant) -> S
 /// length plus its dropped count grows with each record.
 pub fn signature<'a>(views: impl Iterator<Item = StoryView<'a>>) -> u64 {
     let mut h = DefaultHasher::new();
-    for v in views {
+    for v in views.take(MAX_SHOWN) {
         (v.story.id, v.state.name(), v.story.records().len(), v.story.dropped().total(), v.time_wait_until)
             .hash(&mut h);
     }
