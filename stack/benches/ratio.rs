@@ -4,12 +4,17 @@
 //! `criterion` (`benches/tcp.rs`) runs one side after the other, so on a
 //! shared machine its ratios drift with the load.
 //!
+//! A second table measures what recording connections' stories costs
+//! (`Config::stories`): our stack with recording on (the default) against
+//! the same with it off, interleaved the same way.
+//!
 //! `cargo bench -p stack --bench ratio [-- ROUNDS]` (default 30 rounds)
 
 mod workloads;
 
 use std::time::Instant;
 
+use stack::tcp::Stories;
 use workloads::*;
 
 /// Connections per churn round, so a round lasts milliseconds.
@@ -19,16 +24,26 @@ fn main() {
     // `cargo bench` passes `--bench`; a number is the rounds.
     let rounds = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(30);
     println!("{rounds} rounds, A B alternating; medians");
+    let gbps = |secs: f64| BULK as f64 / secs / 1e9;
+    let rate = |secs: f64| CHURN_BATCH as f64 / secs / 1e3;
+    let batch = |run: &mut dyn FnMut()| (0..CHURN_BATCH).for_each(|_| run());
     println!("{:<16} {:>14} {:>14} {:>14}", "benchmark", "ours", "smoltcp", "ours/smoltcp");
     for mtu in [65535, 1500] {
-        let (ours, smol) = interleaved(rounds, || our_bulk(mtu), || smol_bulk(mtu));
-        let gbps = |secs: f64| BULK as f64 / secs / 1e9;
+        let (ours, smol) = interleaved(rounds, || our_bulk(mtu, Stories::All), || smol_bulk(mtu));
         row(&format!("bulk, MTU {mtu}"), gbps(ours), gbps(smol), "GB/s");
     }
-    let (mut ours, mut smol) = (our_churn(), smol_churn());
-    let batch = |run: &mut dyn FnMut()| (0..CHURN_BATCH).for_each(|_| run());
+    let (mut ours, mut smol) = (our_churn(Stories::All), smol_churn());
     let (a, b) = interleaved(rounds, || batch(&mut ours), || batch(&mut smol));
-    let rate = |secs: f64| CHURN_BATCH as f64 / secs / 1e3;
+    row("churn", rate(a), rate(b), "k conn/s");
+
+    println!();
+    println!("{:<16} {:>14} {:>14} {:>14}", "stories", "on", "off", "on/off");
+    for mtu in [65535, 1500] {
+        let (on, off) = interleaved(rounds, || our_bulk(mtu, Stories::All), || our_bulk(mtu, Stories::Off));
+        row(&format!("bulk, MTU {mtu}"), gbps(on), gbps(off), "GB/s");
+    }
+    let (mut on, mut off) = (our_churn(Stories::All), our_churn(Stories::Off));
+    let (a, b) = interleaved(rounds, || batch(&mut on), || batch(&mut off));
     row("churn", rate(a), rate(b), "k conn/s");
 }
 

@@ -145,7 +145,7 @@ pub struct Stack {
     /// The stories of recently closed connections (`story.rs`).
     recent: Recent,
     /// TIME-WAIT entries that expired in this `poll`, reused.
-    expired: Vec<FourTuple>,
+    expired: Vec<(FourTuple, Option<u32>)>,
     next_port: u16,
     /// Headers being built, reused for every packet sent.
     scratch: [u8; Ipv4Repr::HEADER_LEN + TcpRepr::MAX_HEADER_LEN],
@@ -584,7 +584,12 @@ impl Stack {
         if self.time_wait.contains(&tuple) {
             let seg = Segment { repr: &repr, payload };
             let by = By::TimeWait;
-            self.time_wait_story(tuple, Record::segment(now, Dir::In, &repr, payload.len(), SegmentKind::Normal, by));
+            let story = self.time_wait.get(&tuple).and_then(|e| e.story);
+            self.time_wait_story(
+                tuple,
+                story,
+                Record::segment(now, Dir::In, &repr, payload.len(), SegmentKind::Normal, by),
+            );
             let config = &self.shared.config;
             let verdict =
                 self.time_wait.on_segment(now, self.two_msl(), tuple, seg, config.timestamps, config.syn_challenge);
@@ -604,10 +609,10 @@ impl Stack {
                     return self.segment_for_listener(now, tuple, &repr, payload, Some(snd_nxt));
                 }
             };
-            self.time_wait_story(tuple, Record::segment(now, Dir::Out, &reply, 0, kind, by));
+            self.time_wait_story(tuple, story, Record::segment(now, Dir::Out, &reply, 0, kind, by));
             self.reply_tcp(tuple.remote, reply);
             if kind == SegmentKind::Reset {
-                self.time_wait_story(tuple, time_wait_closed(now, "SYN in the window: reset (RFC 793)"));
+                self.time_wait_story(tuple, story, time_wait_closed(now, "SYN in the window: reset (RFC 793)"));
                 self.time_wait_reset(now, tuple);
             }
             return;
@@ -672,9 +677,9 @@ impl Stack {
                 let tcb = Tcb::accept_syn(&cx, tuple.local, tuple.remote, start, repr);
                 if let Some(h) = self.insert_half_open(tcb) {
                     if after_time_wait.is_some() {
-                        self.time_wait.remove(&tuple);
+                        let story = self.time_wait.remove(&tuple).and_then(|e| e.story);
                         self.shared.counters.time_wait_reopened += 1;
-                        self.time_wait_story(tuple, time_wait_closed(now, "a new SYN reopened the 4-tuple"));
+                        self.time_wait_story(tuple, story, time_wait_closed(now, "a new SYN reopened the 4-tuple"));
                     }
                     self.after(h.index, now);
                 }
@@ -796,9 +801,9 @@ impl Stack {
             }
         }
         let mut expired = std::mem::take(&mut self.expired);
-        self.time_wait.expire(now, &mut |tuple| expired.push(tuple));
-        for &tuple in &expired {
-            self.time_wait_story(tuple, time_wait_closed(now, "2MSL expired"));
+        self.time_wait.expire(now, &mut |tuple, entry| expired.push((tuple, entry.story)));
+        for &(tuple, story) in &expired {
+            self.time_wait_story(tuple, story, time_wait_closed(now, "2MSL expired"));
         }
         // Keep the allocation for next time.
         expired.clear();
@@ -991,6 +996,7 @@ impl Stack {
             ts: tcb.options.timestamps.then_some(EntryTs { offset: tcb.ts.offset, recent: tcb.ts.recent }),
             expires: now + two_msl,
             held: !tcb.orphaned,
+            story: None,
         };
         let ack = time_wait::ack(now, &tuple, &entry);
         // The story goes on in the recently closed table, where the entry's
@@ -1001,19 +1007,20 @@ impl Stack {
         let seqs = (tcb.snd.iss, tcb.rcv.irs);
         let ip = connection_header(tcb);
         self.send_tcp(ip, ack);
-        self.recent.insert(limits, tuple, seqs, State::TimeWait, now, Some(entry.expires), story);
+        let story = self.recent.insert(limits, tuple, seqs, State::TimeWait, now, Some(entry.expires), story);
         if self.time_wait.len() >= self.shared.config.max_time_wait {
             self.shared.counters.drops.time_wait_full += 1; // deleted at once instead
-            self.time_wait_story(tuple, time_wait_closed(now, "TIME-WAIT table full: deleted at once"));
+            self.time_wait_story(tuple, story, time_wait_closed(now, "TIME-WAIT table full: deleted at once"));
         } else {
-            self.time_wait.insert(tuple, entry);
+            self.time_wait.insert(tuple, time_wait::Entry { story, ..entry });
         }
     }
 
-    /// Record on the story of `tuple`'s TIME-WAIT entry, if it is kept.
-    fn time_wait_story(&mut self, tuple: FourTuple, record: Record) {
-        if self.shared.config.stories != Stories::Off {
-            self.recent.time_wait(RecentLimits::of(&self.shared.config), &tuple, record);
+    /// Record on the story of `tuple`'s TIME-WAIT entry, `story` in the
+    /// recently closed table, if it is kept still.
+    fn time_wait_story(&mut self, tuple: FourTuple, story: Option<u32>, record: Record) {
+        if let Some(serial) = story {
+            self.recent.time_wait(RecentLimits::of(&self.shared.config), serial, &tuple, record);
         }
     }
 

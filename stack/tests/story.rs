@@ -10,9 +10,9 @@ use stack::link::faults::Faults;
 use stack::tcp::state::State;
 use stack::tcp::story::{Dir, Record, StoryView};
 use stack::tcp::Stories;
-use stack::Stack;
 use stack::time::Duration;
 use stack::wire::seq::SeqNum;
+use stack::Stack;
 
 /// One record as a line: segments as tcpdump would show them, with
 /// sequence numbers relative to the ISNs (`iss`, `irs` of the view), the
@@ -44,7 +44,10 @@ fn lines(view: &StoryView) -> Vec<String> {
                 Record::Sample { srtt_us, rto_us, cwnd, ssthresh, snd_wnd, .. } => {
                     let srtt = srtt_us.map_or("-".into(), |us| format!("{}", us / 1000));
                     let ssthresh = ssthresh.map_or("-".into(), |n| n.to_string());
-                    format!("{t} sample srtt {srtt} rto {} cwnd {cwnd} ssthresh {ssthresh} wnd {snd_wnd}", rto_us / 1000)
+                    format!(
+                        "{t} sample srtt {srtt} rto {} cwnd {cwnd} ssthresh {ssthresh} wnd {snd_wnd}",
+                        rto_us / 1000
+                    )
                 }
             }
         })
@@ -126,7 +129,6 @@ fn a_conversation_is_recorded_exactly() {
     assert_eq!(lines(&view), expected);
 }
 
-
 /// A third host on the network, with its own address.
 const OTHER_ADDR: std::net::Ipv4Addr = std::net::Ipv4Addr::new(10, 0, 0, 3);
 
@@ -135,7 +137,8 @@ const OTHER_ADDR: std::net::Ipv4Addr = std::net::Ipv4Addr::new(10, 0, 0, 3);
 #[test]
 fn stories_of_gives_only_that_address() {
     let mut net = pair(Faults::default());
-    let other = net.add_host(OTHER_ADDR, Node { stack: Stack::new(config(OTHER_ADDR)), drop_if: None, dropped: vec![] });
+    let other =
+        net.add_host(OTHER_ADDR, Node { stack: Stack::new(config(OTHER_ADDR)), drop_if: None, dropped: vec![] });
     let (c1, s1) = establish(&mut net);
     server_closes_first(&mut net, c1, s1);
     let (_c2, _s2) = establish(&mut net);

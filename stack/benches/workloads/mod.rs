@@ -9,6 +9,7 @@ use smol::SmolHost;
 use smoltcp::socket::tcp::State as SmolState;
 use stack::link::faults::Faults;
 use stack::link::sim::Network;
+use stack::tcp::Stories;
 use stack::time::{Duration, Instant};
 use stack::{Config, SocketHandle, Stack};
 use std::collections::VecDeque;
@@ -28,11 +29,14 @@ const RECV_BUFFER: usize = 64 * 1024;
 const CHURN_STEP: Duration = Duration::from_millis(10);
 const DEADLINE: Instant = Instant::from_secs(1 << 30);
 
-fn our_pair(mtu: usize) -> Network<Stack> {
+/// Two of our stacks; `stories`: whether they record what happens to each
+/// connection (`Config::stories`), to measure what recording costs.
+fn our_pair(mtu: usize, stories: Stories) -> Network<Stack> {
     let mut net = Network::new(Faults::default());
     for addr in [CLIENT, SERVER] {
         let mut config = Config::new(addr);
         config.mtu = mtu;
+        config.stories = stories;
         // TIME-WAIT = 2·MSL = 10 s, as smoltcp's.
         config.msl = Duration::from_secs(5);
         net.add_host(addr, Stack::new(config));
@@ -48,8 +52,8 @@ fn smol_pair(mtu: usize) -> Network<SmolHost> {
     net
 }
 
-pub fn our_bulk(mtu: usize) {
-    let mut net = our_pair(mtu);
+pub fn our_bulk(mtu: usize, stories: Stories) {
+    let mut net = our_pair(mtu, stories);
     let c = net.host_mut(0).connect(Instant::ZERO, SERVER_ENDPOINT).unwrap();
     let data = vec![0x5a; SEND_BUFFER];
     let mut buf = vec![0; RECV_BUFFER];
@@ -184,9 +188,9 @@ fn smol_connection(
 }
 
 /// A churn workload on our stacks: each call runs one connection.
-pub fn our_churn() -> impl FnMut() {
+pub fn our_churn(stories: Stories) -> impl FnMut() {
     let (request, response, mut buf) = churn_buffers();
-    let mut net = our_pair(1500);
+    let mut net = our_pair(1500, stories);
     move || our_connection(&mut net, &request, &response, &mut buf)
 }
 

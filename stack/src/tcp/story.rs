@@ -220,6 +220,9 @@ impl Dropped {
     }
 }
 
+/// The records of a story's first allocation.
+const FIRST_RECORDS: usize = 8;
+
 /// One connection's story: a ring of at most `limit` records.
 #[derive(Clone, Debug, Default)]
 pub struct Story {
@@ -240,6 +243,9 @@ impl Story {
         Story { on, opened, ..Story::default() }
     }
 
+    /// Whether it records: the callers on the per-segment path ask first,
+    /// so that a connection that does not record builds no record.
+    #[inline]
     pub fn is_on(&self) -> bool {
         self.on
     }
@@ -251,11 +257,16 @@ impl Story {
 
     /// Add a record, dropping the oldest if `limit` are kept already.
     /// Without allocation but when the ring grows (doubling, up to `limit`).
+    #[inline]
     pub fn push(&mut self, limit: usize, record: Record) {
         if !self.on || limit == 0 {
             return;
         }
-        if self.records.len() >= limit {
+        if self.records.capacity() == 0 {
+            // Room for a handshake and a few more at once: an idle
+            // connection needs no more, and a busy one grows by doubling.
+            self.records.reserve_exact(FIRST_RECORDS.min(limit));
+        } else if self.records.len() >= limit {
             match self.records.pop_front() {
                 Some(Record::Segment { .. }) => self.dropped.segments += 1,
                 Some(Record::State { .. }) => self.dropped.states += 1,
@@ -330,9 +341,14 @@ impl Closed {
 
 /// The stories of recently closed connections, oldest first, bounded in
 /// entries and in bytes: the oldest go first.
+///
+/// Each entry has a serial number, in the order they came, so that a
+/// TIME-WAIT entry finds its story at once, without a search: `first` is
+/// the serial of `entries[0]`, and a story's place is its serial less it.
 #[derive(Debug, Default)]
 pub struct Recent {
     entries: VecDeque<Closed>,
+    first: u32,
     /// The sum of the entries' `bytes`.
     bytes: usize,
     /// Entries evicted to keep the bounds.
@@ -356,7 +372,8 @@ impl RecentLimits {
 
 impl Recent {
     /// Keep the story of a connection that ended now, in `state` (CLOSED,
-    /// or TIME-WAIT until `time_wait_until`).
+    /// or TIME-WAIT until `time_wait_until`). Returns its serial, for
+    /// `time_wait`, if it is kept.
     #[allow(clippy::too_many_arguments)]
     pub fn insert(
         &mut self,
@@ -367,30 +384,34 @@ impl Recent {
         closed_at: Instant,
         time_wait_until: Option<Instant>,
         story: Story,
-    ) {
+    ) -> Option<u32> {
         if !story.on || limits.entries == 0 {
-            return;
+            return None;
         }
         let closed = Closed { tuple, iss, irs, state, closed_at, time_wait_until, story };
         self.bytes += closed.bytes();
         self.entries.push_back(closed);
+        let serial = self.first.wrapping_add(self.entries.len() as u32 - 1);
         self.shrink(limits);
+        Some(serial)
     }
 
     /// Evict the oldest entries until both bounds hold.
     fn shrink(&mut self, limits: RecentLimits) {
         while self.entries.len() > limits.entries || (self.bytes > limits.bytes && self.entries.len() > 1) {
             let Some(old) = self.entries.pop_front() else { break };
+            self.first = self.first.wrapping_add(1);
             self.bytes -= old.bytes();
             self.evicted += 1;
         }
     }
 
-    /// Record on the story of `tuple`'s TIME-WAIT entry, if it is still
-    /// kept. A state record (TIME-WAIT -> CLOSED: expiry, reopening,
+    /// Record on the story `serial` of `tuple`'s TIME-WAIT entry, if it is
+    /// still kept. A state record (TIME-WAIT -> CLOSED: expiry, reopening,
     /// reset) changes the entry's state too.
-    pub fn time_wait(&mut self, limits: RecentLimits, tuple: &FourTuple, record: Record) {
-        let Some(entry) = self.entries.iter_mut().rev().find(|e| e.tuple == *tuple && e.state == State::TimeWait)
+    pub fn time_wait(&mut self, limits: RecentLimits, serial: u32, tuple: &FourTuple, record: Record) {
+        let place = serial.wrapping_sub(self.first) as usize;
+        let Some(entry) = self.entries.get_mut(place).filter(|e| e.tuple == *tuple && e.state == State::TimeWait)
         else {
             return;
         };

@@ -43,6 +43,9 @@ pub struct Entry {
     /// has not closed it): the 4-tuple is still its connection's, and no
     /// SYN reopens it (see `on_segment`).
     pub held: bool,
+    /// Where its story is in the stack's recently closed table
+    /// (`story::Recent`), if it is kept.
+    pub story: Option<u32>,
 }
 
 /// The timestamps of a connection in TIME-WAIT: its clock offset, for the
@@ -128,15 +131,16 @@ impl TimeWaitTable {
 
     /// Delete the entries whose 2·MSL has passed, telling `expired` each
     /// one's 4-tuple (for its story); returns how many.
-    pub fn expire(&mut self, now: Instant, expired: &mut dyn FnMut(FourTuple)) -> usize {
+    pub fn expire(&mut self, now: Instant, expired: &mut dyn FnMut(FourTuple, &Entry)) -> usize {
         let mut n = 0;
         while let Some(&(t, tuple)) = self.deadlines.first() {
             if t > now {
                 break;
             }
             self.deadlines.pop_first();
-            self.entries.remove(&tuple);
-            expired(tuple);
+            if let Some(entry) = self.entries.remove(&tuple) {
+                expired(tuple, &entry);
+            }
             n += 1;
         }
         n
@@ -275,6 +279,7 @@ mod tests {
             ts: None,
             expires: Instant::from_secs(60),
             held: false,
+            story: None,
         };
         t.insert(tuple(40000), e);
         t
@@ -283,9 +288,9 @@ mod tests {
     #[test]
     fn expires_after_exactly_two_msl() {
         let mut t = table();
-        assert_eq!(t.expire(Instant::from_secs(60) - Duration::from_micros(1), &mut |_| {}), 0);
+        assert_eq!(t.expire(Instant::from_secs(60) - Duration::from_micros(1), &mut |_, _| {}), 0);
         assert_eq!(t.poll_at(), Some(Instant::from_secs(60)));
-        assert_eq!(t.expire(Instant::from_secs(60), &mut |_| {}), 1);
+        assert_eq!(t.expire(Instant::from_secs(60), &mut |_, _| {}), 1);
         assert!(t.is_empty() && t.poll_at().is_none());
     }
 
@@ -296,7 +301,7 @@ mod tests {
         let Verdict::Ack(a) = v else { panic!("{v:?}") };
         assert_eq!((a.seq_number, a.ack_number, a.flags), (SeqNum(500), SeqNum(1000), Flags::ACK));
         assert_eq!(t.poll_at(), Some(Instant::from_secs(70)));
-        assert_eq!(t.expire(Instant::from_secs(69), &mut |_| {}), 0);
+        assert_eq!(t.expire(Instant::from_secs(69), &mut |_, _| {}), 0);
     }
 
     /// A FIN not at RCV.NXT − 1, before or after, is answered but does not

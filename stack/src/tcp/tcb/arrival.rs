@@ -136,8 +136,11 @@ impl Tcb {
     /// variables if they changed.
     pub fn on_segment(&mut self, cx: &mut Context, seg: Segment) -> Option<TcpRepr> {
         let limit = cx.config.story_records;
-        let record = Record::segment(cx.now, Dir::In, seg.repr, seg.payload.len(), SegmentKind::Normal, By::OnSegment);
-        self.story.push(limit, record);
+        if self.story.is_on() {
+            let record =
+                Record::segment(cx.now, Dir::In, seg.repr, seg.payload.len(), SegmentKind::Normal, By::OnSegment);
+            self.story.push(limit, record);
+        }
         let rst = match self.state {
             State::SynSent => self.on_segment_syn_sent(cx, seg),
             _ => self.on_segment_other_states(cx, seg),

@@ -312,8 +312,10 @@ impl Tcb {
         (kind, by): (SegmentKind, By),
         emit: &mut dyn FnMut(&Tcb, Outgoing),
     ) {
-        let record = Record::segment(cx.now, Dir::Out, &repr, len, kind, by);
-        self.story.push(cx.config.story_records, record);
+        if self.story.is_on() {
+            let record = Record::segment(cx.now, Dir::Out, &repr, len, kind, by);
+            self.story.push(cx.config.story_records, record);
+        }
         cx.counters.segments_out += 1;
         cx.counters.bytes_out += len as u64;
         if repr.flags.contains(Flags::ACK) {

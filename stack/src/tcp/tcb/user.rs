@@ -27,8 +27,11 @@ impl Tcb {
     /// Active OPEN (§3.10.1): create the TCB in SYN-SENT; the SYN leaves
     /// with the next `dispatch`.
     pub fn connect(cx: &Context, local: SocketAddrV4, remote: SocketAddrV4, start: Start) -> Tcb {
-        let tcb = Tcb::new(cx, local, remote, start, State::SynSent);
-        debug!("{} > {}: CLOSED -> SYN-SENT (connect)", local, remote);
+        let mut tcb = Tcb::new(cx, local, remote, start, State::SynSent);
+        let reason = "connect";
+        let record = Record::State { at: cx.now, from: Some(State::Closed), to: State::SynSent, reason };
+        tcb.story.push(cx.config.story_records, record);
+        debug!("{} > {}: CLOSED -> SYN-SENT ({reason})", local, remote);
         tcb
     }
 
