@@ -9,6 +9,8 @@
 //!                              Wants::Linger ─> shutdown: our FIN goes first
 //!                              Wants::Close ─> close: TCP finishes alone
 //!                              Wants::Abort ─> abort: RST, all freed now
+//!                              Wants::Live ─> what the stack knows,
+//!                                            for the Site to answer with
 //! ```
 //!
 //! A connection the server is done with stays here, shut down, until the
@@ -31,6 +33,8 @@ use stack::time::{Duration, Instant};
 use stack::{Error, Event, SocketHandle, Stack};
 
 use crate::conn::{Conn, Limits, Timeout, Transport, Wants};
+use crate::live::{self, MAX_FEEDS};
+use crate::site::{Live, Supplied};
 use crate::status::{self, Counters};
 use crate::{Now, Site};
 
@@ -59,6 +63,9 @@ pub struct Server {
     counters: Counters,
     /// What the link lost, as of this turn, for `/_stack.json`.
     link: LinkStats,
+    /// The open feeds (`/_conn/feed`), at most `MAX_FEEDS`, each with the
+    /// signature of what its last event showed (`live::signature`).
+    feeds: HashMap<SocketHandle, u64>,
 }
 
 /// The TCP connection under one `Conn`.
@@ -97,6 +104,7 @@ impl Server {
             stopping: None,
             counters: Counters::default(),
             link: LinkStats::default(),
+            feeds: HashMap::new(),
         }
     }
 
@@ -223,8 +231,11 @@ impl Server {
         let wall = SystemTime::now();
         let wants = loop {
             match e.conn.write_to(&mut self.site, Now { mono: now, wall }, &mut Tcp { stack, handle: h, now }) {
-                // The server serves the status page: only it sees the stack.
-                Wants::StackJson => self.site.set_stack_json(status::json(stack, &self.counters, self.link)),
+                // The server answers what needs the stack: only it sees it.
+                Wants::Live(what) => {
+                    let (feeds, counters) = (&mut self.feeds, &self.counters);
+                    self.site.supply(answer(stack, now, h, what, feeds, counters, self.link));
+                }
                 wants => break wants,
             }
         };
@@ -245,7 +256,7 @@ impl Server {
             Wants::Linger => {
                 let _ = stack.shutdown(now, h);
             }
-            Wants::Read | Wants::Write | Wants::StackJson => {}
+            Wants::Read | Wants::Write | Wants::Live(_) => {}
         }
         let deadline = e.conn.deadline();
         if deadline != e.deadline {
@@ -262,10 +273,119 @@ impl Server {
     /// Drops a connection's `Conn` and deadline; the caller closes or
     /// aborts its socket.
     fn forget(&mut self, h: SocketHandle) {
+        self.feeds.remove(&h);
         if let Some(e) = self.conns.remove(&h) {
             if let Some(t) = e.deadline {
                 self.deadlines.remove(&(t, h));
             }
         }
+    }
+}
+
+/// The answer for connection `h` to a resource made of what the stack
+/// knows. `/_conn/...` show the stories of its own remote address only. A
+/// feed is admitted if fewer than `MAX_FEEDS` are open; then each of its
+/// looks has news only if the stories changed since its last event.
+fn answer(
+    stack: &Stack,
+    now: Instant,
+    h: SocketHandle,
+    what: Live,
+    feeds: &mut HashMap<SocketHandle, u64>,
+    counters: &Counters,
+    link: LinkStats,
+) -> Supplied {
+    // The address as TCP knows it, never a header; a connection the stack
+    // no longer knows is nobody's.
+    let remote = stack.peer(h).map_or(Ipv4Addr::UNSPECIFIED, |peer| *peer.ip());
+    match what {
+        Live::Stack => Supplied::Json(status::json(stack, counters, link)),
+        Live::ConnSelf => stack.story(h).map_or(Supplied::Nothing, |view| Supplied::Json(live::one(&view, now))),
+        Live::ConnRecent => Supplied::Json(live::recent(stack.stories_of(remote), now)),
+        Live::Feed => {
+            let signature = live::signature(stack.stories_of(remote));
+            let open = feeds.len();
+            match feeds.get(&h) {
+                Some(&last) if last == signature => return Supplied::Nothing,
+                None if open >= MAX_FEEDS => return Supplied::Nothing,
+                _ => feeds.insert(h, signature),
+            };
+            Supplied::Json(live::recent(stack.stories_of(remote), now))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddrV4;
+
+    use stack::link::faults::Faults;
+    use stack::link::sim::Network;
+    use stack::Config;
+
+    use super::*;
+
+    const CLIENT: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+    const OTHER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 3);
+    const SERVER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+
+    /// `n` connections from each of two clients, accepted by the server:
+    /// the network and the server's handles, `CLIENT`'s first.
+    fn connected(n: usize) -> (Network<Stack>, Vec<SocketHandle>) {
+        let mut net = Network::new(Faults { delay: Duration::from_millis(1), ..Faults::default() });
+        let clients = [CLIENT, OTHER].map(|a| net.add_host(a, Stack::new(Config::new(a))));
+        let s = net.add_host(SERVER, Stack::new(Config::new(SERVER)));
+        net.host_mut(s).listen(80, 2 * n).unwrap();
+        let mut accepted = Vec::new();
+        for c in clients {
+            for _ in 0..n {
+                let now = net.now();
+                net.host_mut(c).connect(now, SocketAddrV4::new(SERVER, 80)).unwrap();
+                net.run_until(now + Duration::from_secs(1), |n| {
+                    n.host_mut(s).accept(80).map(|h| accepted.push(h)).is_some()
+                });
+            }
+        }
+        (net, accepted)
+    }
+
+    /// At most `MAX_FEEDS` feeds; each gets news only when its address's
+    /// stories changed; a feed forgotten frees its place.
+    #[test]
+    fn feeds_are_bounded_and_told_only_of_changes() {
+        let (mut net, handles) = connected(MAX_FEEDS + 1);
+        let stack = net.host(2);
+        let (now, counters, link) = (net.now(), Counters::default(), LinkStats::default());
+        let mut feeds = HashMap::new();
+        let feed = |feeds: &mut _, h| answer(stack, now, h, Live::Feed, feeds, &counters, link);
+        for &h in &handles[..MAX_FEEDS] {
+            assert!(matches!(feed(&mut feeds, h), Supplied::Json(_)));
+        }
+        assert!(feed(&mut feeds, handles[MAX_FEEDS]) == Supplied::Nothing, "one too many");
+        assert!(feed(&mut feeds, handles[0]) == Supplied::Nothing, "nothing changed");
+        feeds.remove(&handles[1]);
+        assert!(matches!(feed(&mut feeds, handles[MAX_FEEDS]), Supplied::Json(_)));
+
+        // Each sees its own address only: CLIENT's feed, then OTHER's.
+        let Supplied::Json(mine) = answer(stack, now, handles[0], Live::ConnRecent, &mut feeds, &counters, link) else {
+            panic!("no JSON")
+        };
+        let Supplied::Json(theirs) =
+            answer(stack, now, handles[MAX_FEEDS + 1], Live::ConnRecent, &mut feeds, &counters, link)
+        else {
+            panic!("no JSON")
+        };
+        // Of the MAX_FEEDS + 1 of each, the newest MAX_SHOWN.
+        let shown = live::MAX_SHOWN.min(MAX_FEEDS + 1);
+        assert_eq!((mine.matches("\"remote\":\"10.0.0.1:").count(), mine.contains("10.0.0.3")), (shown, false));
+        assert_eq!((theirs.matches("\"remote\":\"10.0.0.3:").count(), theirs.contains("10.0.0.1")), (shown, false));
+
+        // A change on CLIENT's address (a new connection): news for its feed.
+        let now = net.now();
+        net.host_mut(0).connect(now, SocketAddrV4::new(SERVER, 80)).unwrap();
+        net.run_until(now + Duration::from_millis(100), |_| false);
+        let stack = net.host(2);
+        let now = net.now();
+        assert!(matches!(answer(stack, now, handles[0], Live::Feed, &mut feeds, &counters, link), Supplied::Json(_)));
     }
 }
