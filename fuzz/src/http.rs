@@ -28,6 +28,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::{Duration, UNIX_EPOCH};
 
+use httpd::site::Supplied;
 use httpd::{Conn, Instant, Limits, Now, Site, State, Transport, Wants};
 
 const LIMITS: Limits = Limits {
@@ -191,12 +192,12 @@ fn drive(conn: &mut Conn, site: &mut Site, now: Now, sink: &mut Sink) -> Wants {
         match wants {
             Wants::Write => continue,
             // What the event loop does: the stack described.
-            Wants::StackJson => {
-                site.set_stack_json(STACK_JSON.to_string());
+            Wants::Live(_) => {
+                site.supply(Supplied::Json(STACK_JSON.to_string()));
                 continue;
             }
             Wants::Close => assert_eq!(conn.state(), State::Closed),
-            Wants::Read => assert_eq!(conn.state(), State::ReadingRequest),
+            Wants::Read => assert!(matches!(conn.state(), State::ReadingRequest | State::Streaming)),
             // The client acknowledges everything at once and the send
             // timeout never passes: nothing to linger for, no reason to reset.
             Wants::Linger | Wants::Abort => panic!("{wants:?} with nothing unacknowledged"),

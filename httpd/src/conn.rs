@@ -11,7 +11,15 @@
 //!        │  Closed ◀───────────────────────────────────┼─────┘
 //!        │                                            │
 //!        └──────────── response sent, keep-alive ─────┘
+//!
+//!   WritingResponse ── head of /_conn/feed sent ──▶ Streaming ──▶ Closed
 //! ```
+//!
+//! `Streaming` is a response that goes on (Server-Sent Events, darkhttpd
+//! keeps such states explicit too): every `FEED_INTERVAL` the connection
+//! asks the server (`Wants::Live`) whether the asker's connections changed,
+//! and sends an event if they did, a comment if it has been quiet for
+//! `FEED_KEEP_ALIVE`; after `FEED_LIFETIME` it closes.
 //!
 //! One response is in flight at a time; pipelined requests wait in the
 //! input buffer and are answered in order as each response finishes.
@@ -35,13 +43,25 @@ use stack::time::{Duration, Instant};
 
 use crate::access;
 use crate::request::{self, Method, Parsed, Request, MAX_HEAD};
-use crate::response::{Body, Response, Status};
-use crate::site::Site;
+use crate::response::{After, Body, Response, Status};
+use crate::site::{self, Live, Site, Supplied};
 use crate::Now;
 
 /// Most body bytes read ahead of the transport; also the first segment's
 /// worth of response (head and first body bytes go out in one write).
 pub const CHUNK: usize = 64 * 1024;
+
+/// How often a feed looks for changes: its events come at most this often.
+pub const FEED_INTERVAL: Duration = Duration::from_millis(250);
+/// A quiet feed sends a comment this often, so proxies and the reader's
+/// own timeouts see it alive.
+pub const FEED_KEEP_ALIVE: Duration = Duration::from_secs(15);
+/// A feed ends after this long: the browser's `EventSource` reconnects,
+/// and a reader that forgot the tab does not hold a place for ever.
+pub const FEED_LIFETIME: Duration = Duration::from_secs(10 * 60);
+
+/// The comment that keeps a quiet feed alive.
+const KEEP_ALIVE_COMMENT: &[u8] = b": keep-alive\n\n";
 
 /// The configuration a connection obeys (see `Config::limits`).
 #[derive(Copy, Clone, Debug)]
@@ -60,6 +80,9 @@ pub enum State {
     ReadingRequest,
     /// Handing the current response to the transport.
     WritingResponse,
+    /// A response that goes on: a feed's events, until `FEED_LIFETIME`,
+    /// the peer's FIN or the server's stop.
+    Streaming,
     /// Finished: the server closes the connection (its TCP sends FIN), or
     /// resets it if the peer stopped taking data.
     Closed,
@@ -92,10 +115,11 @@ pub enum Wants {
     /// The peer took nothing for the send timeout: reset the connection, so
     /// that neither the connection nor its unsent bytes stay pinned.
     Abort,
-    /// The next request asks for `/_stack.json`, which only the event loop
-    /// can describe: give its body to `Site::set_stack_json`, then call
+    /// The next request asks for a resource only the event loop can
+    /// describe (`/_stack.json`, `/_conn/...`), or a feed is due to look
+    /// for changes: give the answer to `Site::supply`, then call
     /// `write_to` again.
-    StackJson,
+    Live(Live),
 }
 
 /// What `Conn::start_next` found at the front of the input.
@@ -104,8 +128,31 @@ enum Next {
     Started,
     /// No complete request head yet.
     Partial,
-    /// A request for `/_stack.json` with no body supplied; left in the input.
-    StackJson,
+    /// A request for a `Live` resource with no answer supplied yet; left
+    /// in the input.
+    Live(Live),
+}
+
+/// A feed's clocks (`State::Streaming`).
+#[derive(Copy, Clone, Debug)]
+struct Stream {
+    /// When to ask the server whether anything changed.
+    next_look: Instant,
+    /// When something was last sent: the keep-alive comment runs from here.
+    last_sent: Instant,
+    /// `FEED_LIFETIME` after the feed began.
+    ends: Instant,
+}
+
+impl Stream {
+    fn new(now: Instant) -> Stream {
+        Stream { next_look: now + FEED_INTERVAL, last_sent: now, ends: now + FEED_LIFETIME }
+    }
+
+    /// The earliest of its clocks.
+    fn deadline(&self) -> Instant {
+        self.next_look.min(self.last_sent + FEED_KEEP_ALIVE).min(self.ends)
+    }
 }
 
 /// Which clock ran out in `Conn::on_timeout`.
@@ -132,8 +179,11 @@ pub struct Conn {
     out: Vec<u8>,
     out_pos: usize,
     body: Body,
-    /// Whether the current response is the connection's last.
-    close_after: bool,
+    /// What follows the current response: the next request, a close, or
+    /// a stream of events.
+    after: After,
+    /// The feed's clocks, while `Streaming`.
+    stream: Stream,
     requests: u32,
     peer_closed: bool,
     /// The server is shutting down: no request after the current one.
@@ -161,7 +211,8 @@ impl Conn {
             out: Vec::new(),
             out_pos: 0,
             body: Body::empty(),
-            close_after: false,
+            after: After::Next,
+            stream: Stream::new(now),
             requests: 0,
             peer_closed: false,
             stopping: false,
@@ -215,7 +266,7 @@ impl Conn {
     /// connection closes now. Call `write_to` next.
     pub fn stop(&mut self) {
         self.stopping = true;
-        if self.state == State::ReadingRequest && self.inbuf.is_empty() {
+        if self.state == State::ReadingRequest && self.inbuf.is_empty() || self.state == State::Streaming {
             self.state = State::Closed;
         }
     }
@@ -232,6 +283,9 @@ impl Conn {
             // A new connection gets as long for its first byte as for its head.
             State::ReadingRequest if self.requests == 0 => self.limits.header_timeout,
             State::ReadingRequest => self.limits.keep_alive_timeout,
+            // Bytes still waiting for the peer: the send timeout watches.
+            State::Streaming if self.out_pos < self.out.len() => return None,
+            State::Streaming => return Some(self.stream.deadline()),
             State::WritingResponse | State::Closed => return None,
         };
         Some(self.since + wait)
@@ -240,7 +294,7 @@ impl Conn {
     /// While bytes wait for the peer, in our buffer or unacknowledged in
     /// TCP's, it must take some within the send timeout.
     fn send_deadline(&self) -> Option<Instant> {
-        let waiting = self.state == State::WritingResponse || self.unacked > 0;
+        let waiting = self.state == State::WritingResponse || self.out_pos < self.out.len() || self.unacked > 0;
         (waiting && !self.reset).then(|| self.progress + self.limits.send_timeout)
     }
 
@@ -265,7 +319,8 @@ impl Conn {
             self.reset = true;
             return Some(Timeout::Send);
         }
-        if self.input_deadline().is_none_or(|d| now.mono < d) {
+        // A feed's clocks are looked at by `write_to`, which comes next.
+        if self.state == State::Streaming || self.input_deadline().is_none_or(|d| now.mono < d) {
             return None;
         }
         if !self.inbuf.is_empty() {
@@ -298,15 +353,17 @@ impl Conn {
                 State::Closed => return Wants::Close,
                 State::ReadingRequest => match self.start_next(site, now) {
                     Next::Started => {}
-                    Next::StackJson => return Wants::StackJson,
+                    Next::Live(live) => return Wants::Live(live),
                     Next::Partial if !self.peer_closed => return Wants::Read,
                     Next::Partial => self.state = State::Closed,
                 },
-                State::WritingResponse => {
-                    if self.out_pos == self.out.len() {
-                        self.refill(now);
-                        continue;
+                State::WritingResponse if self.out_pos == self.out.len() => self.refill(now),
+                State::Streaming if self.out_pos == self.out.len() => {
+                    if let Some(wants) = self.stream_next(site, now.mono) {
+                        return wants;
                     }
+                }
+                State::WritingResponse | State::Streaming => {
                     let taken = transport.send(&self.out[self.out_pos..]).min(self.out.len() - self.out_pos);
                     if taken == 0 {
                         return Wants::Write;
@@ -329,9 +386,12 @@ impl Conn {
                 Next::Started
             }
             Parsed::Complete(req, head_len) => {
-                // A request for `/_stack.json` stays in the input until the
-                // server supplies its body; it is parsed again then.
-                let Some(response) = site.respond(&req, now.mono) else { return Next::StackJson };
+                // A request for a `Live` resource stays in the input until
+                // the server supplies its answer; it is parsed again then.
+                let response = match site.respond(&req, now.mono) {
+                    Ok(response) => response,
+                    Err(live) => return Next::Live(live),
+                };
                 // Skip the body: what is buffered now, the rest as it arrives.
                 let buffered = (self.inbuf.len() - head_len).min(req.content_length as usize);
                 self.inbuf.drain(..head_len + buffered);
@@ -341,8 +401,11 @@ impl Conn {
                 // answer and a close cost less than skipping up to MAX_BODY
                 // bytes that a client may trickle in.
                 let refused_body = req.content_length > 0 && !matches!(req.method, Method::Get | Method::Head);
-                let last =
-                    !req.keep_alive || self.requests >= self.limits.max_requests || self.stopping || refused_body;
+                let last = !req.keep_alive
+                    || self.requests >= self.limits.max_requests
+                    || self.stopping
+                    || refused_body
+                    || response.after != After::Next;
                 let connection = match (last, req.minor_version) {
                     (true, _) => Some("close"),
                     (false, 0) => Some("keep-alive"), // 1.0 persists only if told
@@ -383,7 +446,11 @@ impl Conn {
         self.out = response.head(&site.date.http, connection);
         self.out_pos = 0;
         self.body = response.body;
-        self.close_after = connection == Some("close");
+        self.after = match connection {
+            Some("close") if response.after == After::Stream => After::Stream,
+            Some("close") => After::Close,
+            _ => After::Next,
+        };
         self.state = State::WritingResponse;
         // The send clock starts when something starts to wait for the peer:
         // an idle spell before is not the peer's delay. A response queued
@@ -407,7 +474,14 @@ impl Conn {
             }
             return;
         }
-        self.state = if self.close_after { State::Closed } else { State::ReadingRequest };
+        self.state = match self.after {
+            After::Next => State::ReadingRequest,
+            After::Close => State::Closed,
+            After::Stream => {
+                self.stream = Stream::new(now.mono);
+                State::Streaming
+            }
+        };
         self.since = now.mono;
         // An idle keep-alive connection should not pin a chunk of memory.
         if self.out.capacity() > CHUNK / 4 {
@@ -415,11 +489,39 @@ impl Conn {
         }
     }
 
+    /// A feed whose last bytes were all taken: close it if it is over;
+    /// ask the server for news if it is time (`Some(Wants::Live)`), and
+    /// queue the event it supplies, if any; else a keep-alive comment if
+    /// it is due. `Some(Wants::Read)` when there is nothing to do until
+    /// the deadline or the peer's FIN.
+    fn stream_next(&mut self, site: &mut Site, now: Instant) -> Option<Wants> {
+        if self.peer_closed || self.stopping || now >= self.stream.ends {
+            self.state = State::Closed;
+            return None;
+        }
+        let next = if now >= self.stream.next_look {
+            let Some(supplied) = site.take_supplied() else { return Some(Wants::Live(Live::Feed)) };
+            self.stream.next_look = now + FEED_INTERVAL;
+            match supplied {
+                Supplied::Json(json) => site::event(&json),
+                Supplied::Nothing => return self.stream_next(site, now),
+            }
+        } else if now >= self.stream.last_sent + FEED_KEEP_ALIVE {
+            KEEP_ALIVE_COMMENT.to_vec()
+        } else {
+            return Some(Wants::Read);
+        };
+        self.out = next;
+        self.out_pos = 0;
+        self.stream.last_sent = now;
+        None
+    }
+
     /// The file failed mid-response. The head already promised its length,
     /// so the only honest signal left is to close.
     fn fail(&mut self, e: std::io::Error) {
         log::warn!("{}: response body failed: {e}", self.peer);
-        self.close_after = true;
+        self.after = After::Close;
         self.body = Body::empty();
     }
 }

@@ -13,7 +13,7 @@ use percent_encoding::percent_decode_str;
 use stack::time::{Duration, Instant};
 
 use crate::request::{decimal, Request};
-use crate::response::{Body, Response, Status};
+use crate::response::{After, Body, Response, Status};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Lookup {
@@ -126,7 +126,7 @@ pub fn serve(path: &Path, req: &Request) -> io::Result<Response> {
     let validators = vec![("ETag", etag.clone()), ("Last-Modified", last_modified)];
 
     if not_modified(req, &etag, modified) {
-        return Ok(Response { status: Status::NotModified, headers: validators, body: Body::empty() });
+        return Ok(Response { status: Status::NotModified, headers: validators, body: Body::empty(), after: After::Next });
     }
     let range = match &req.if_range {
         Some(validator) if !if_range_matches(validator, &etag, modified) => None,
@@ -150,7 +150,7 @@ pub fn serve(path: &Path, req: &Request) -> io::Result<Response> {
     }
     headers.extend(validators);
     headers.push(("Accept-Ranges", "bytes".into()));
-    Ok(Response { status, headers, body: Body::File { file, remaining: end - start } })
+    Ok(Response { status, headers, body: Body::File { file, remaining: end - start }, after: After::Next })
 }
 
 /// HTTP dates have whole seconds; compare modification times the same way.

@@ -8,7 +8,8 @@
 //! - [`conn`]: one connection's state machine, driven by bytes and time.
 //! - [`access`]: the access log.
 //! - [`server`]: the event loop's work, connection by connection;
-//!   [`status`]: `/_stack.json`, which it serves.
+//!   [`status`]: `/_stack.json`, which it serves; [`live`]: `/_conn/...`,
+//!   the asker's own connections as the stack recorded them.
 
 #![forbid(unsafe_code)]
 
@@ -16,6 +17,7 @@ pub mod access;
 pub mod config;
 pub mod conn;
 pub mod files;
+pub mod live;
 pub mod request;
 pub mod response;
 pub mod server;

@@ -22,6 +22,7 @@ pub enum Status {
     RangeNotSatisfiable,
     HeadersTooLarge,
     NotImplemented,
+    ServiceUnavailable,
     VersionNotSupported,
 }
 
@@ -41,6 +42,7 @@ impl Status {
             Status::RangeNotSatisfiable => 416,
             Status::HeadersTooLarge => 431,
             Status::NotImplemented => 501,
+            Status::ServiceUnavailable => 503,
             Status::VersionNotSupported => 505,
         }
     }
@@ -61,6 +63,7 @@ impl Status {
             Status::RangeNotSatisfiable => "Range Not Satisfiable",
             Status::HeadersTooLarge => "Request Header Fields Too Large",
             Status::NotImplemented => "Not Implemented",
+            Status::ServiceUnavailable => "Service Unavailable",
             Status::VersionNotSupported => "HTTP Version Not Supported",
         }
     }
@@ -77,6 +80,7 @@ impl Status {
             Status::RangeNotSatisfiable => "The requested range is not in the file.",
             Status::HeadersTooLarge => "The request header section is too large.",
             Status::NotImplemented => "This server does not implement that.",
+            Status::ServiceUnavailable => "Too many are watching: try again later.",
             Status::VersionNotSupported => "This server speaks HTTP/1.0 and HTTP/1.1.",
             _ => "",
         }
@@ -90,13 +94,26 @@ pub struct Response {
     pub status: Status,
     pub headers: Vec<(&'static str, String)>,
     pub body: Body,
+    pub after: After,
+}
+
+/// What becomes of the connection once the response is sent.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum After {
+    /// It may carry the next request, if the client and the limits let it.
+    Next,
+    /// It closes (`Connection: close`), the server first: `/close-me`.
+    Close,
+    /// It stays open for events the server adds as they happen, then
+    /// closes: `/_conn/feed` (a body that ends with the connection).
+    Stream,
 }
 
 impl Response {
     /// A response with an in-memory body and its `Content-Type` and `Content-Length`.
     pub fn bytes(status: Status, content_type: &str, body: Vec<u8>) -> Response {
         let headers = vec![("Content-Type", content_type.to_string()), ("Content-Length", body.len().to_string())];
-        Response { status, headers, body: Body::Bytes(body) }
+        Response { status, headers, body: Body::Bytes(body), after: After::Next }
     }
 
     /// An error or redirect with a tiny HTML page saying what happened.

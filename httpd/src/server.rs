@@ -9,6 +9,8 @@
 //!                              Wants::Linger ─> shutdown: our FIN goes first
 //!                              Wants::Close ─> close: TCP finishes alone
 //!                              Wants::Abort ─> abort: RST, all freed now
+//!                              Wants::Live ─> what the stack knows,
+//!                                            for the Site to answer with
 //! ```
 //!
 //! A connection the server is done with stays here, shut down, until the
@@ -31,6 +33,8 @@ use stack::time::{Duration, Instant};
 use stack::{Error, Event, SocketHandle, Stack};
 
 use crate::conn::{Conn, Limits, Timeout, Transport, Wants};
+use crate::live::{self, MAX_FEEDS};
+use crate::site::{Live, Supplied};
 use crate::status::{self, Counters};
 use crate::{Now, Site};
 
@@ -59,6 +63,9 @@ pub struct Server {
     counters: Counters,
     /// What the link lost, as of this turn, for `/_stack.json`.
     link: LinkStats,
+    /// The open feeds (`/_conn/feed`), at most `MAX_FEEDS`, each with the
+    /// signature of what its last event showed (`live::signature`).
+    feeds: HashMap<SocketHandle, u64>,
 }
 
 /// The TCP connection under one `Conn`.
@@ -97,6 +104,7 @@ impl Server {
             stopping: None,
             counters: Counters::default(),
             link: LinkStats::default(),
+            feeds: HashMap::new(),
         }
     }
 
@@ -223,8 +231,11 @@ impl Server {
         let wall = SystemTime::now();
         let wants = loop {
             match e.conn.write_to(&mut self.site, Now { mono: now, wall }, &mut Tcp { stack, handle: h, now }) {
-                // The server serves the status page: only it sees the stack.
-                Wants::StackJson => self.site.set_stack_json(status::json(stack, &self.counters, self.link)),
+                // The server answers what needs the stack: only it sees it.
+                Wants::Live(what) => {
+                    let (feeds, counters) = (&mut self.feeds, &self.counters);
+                    self.site.supply(answer(stack, now, h, what, feeds, counters, self.link));
+                }
                 wants => break wants,
             }
         };
@@ -245,7 +256,7 @@ impl Server {
             Wants::Linger => {
                 let _ = stack.shutdown(now, h);
             }
-            Wants::Read | Wants::Write | Wants::StackJson => {}
+            Wants::Read | Wants::Write | Wants::Live(_) => {}
         }
         let deadline = e.conn.deadline();
         if deadline != e.deadline {
@@ -262,10 +273,44 @@ impl Server {
     /// Drops a connection's `Conn` and deadline; the caller closes or
     /// aborts its socket.
     fn forget(&mut self, h: SocketHandle) {
+        self.feeds.remove(&h);
         if let Some(e) = self.conns.remove(&h) {
             if let Some(t) = e.deadline {
                 self.deadlines.remove(&(t, h));
             }
+        }
+    }
+}
+
+/// The answer for connection `h` to a resource made of what the stack
+/// knows. `/_conn/...` show the stories of its own remote address only. A
+/// feed is admitted if fewer than `MAX_FEEDS` are open; then each of its
+/// looks has news only if the stories changed since its last event.
+fn answer(
+    stack: &Stack,
+    now: Instant,
+    h: SocketHandle,
+    what: Live,
+    feeds: &mut HashMap<SocketHandle, u64>,
+    counters: &Counters,
+    link: LinkStats,
+) -> Supplied {
+    let Some(remote) = stack.peer(h).map(|peer| *peer.ip()) else { return Supplied::Nothing };
+    match what {
+        Live::Stack => Supplied::Json(status::json(stack, counters, link)),
+        Live::ConnSelf => stack.story(h).map_or(Supplied::Nothing, |view| Supplied::Json(live::one(&view, now))),
+        Live::ConnRecent => Supplied::Json(live::recent(stack.stories_of(remote), now)),
+        Live::Feed => {
+            let signature = live::signature(stack.stories_of(remote));
+            match feeds.get_mut(&h) {
+                Some(last) if *last == signature => return Supplied::Nothing,
+                Some(last) => *last = signature,
+                None if feeds.len() >= MAX_FEEDS => return Supplied::Nothing,
+                None => {
+                    feeds.insert(h, signature);
+                }
+            }
+            Supplied::Json(live::recent(stack.stories_of(remote), now))
         }
     }
 }

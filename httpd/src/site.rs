@@ -8,13 +8,48 @@ use stack::time::Instant;
 use crate::access;
 use crate::files::{self, Lookup, LookupCache};
 use crate::request::{Method, Request};
-use crate::response::{Body, Date, Response, Status};
+use crate::response::{After, Body, Date, Response, Status};
 
-/// The path of the status page: the TCP stack seen from inside. The site
-/// routes it, but only the event loop can read the stack, so the server
-/// supplies its body (`Site::set_stack_json`) when a connection asks for
-/// it (`Wants::StackJson`).
-pub const STACK_JSON: &str = "/_stack.json";
+/// The resources made of what the stack knows. The site routes them, but
+/// only the event loop can read the stack, so when a connection asks for
+/// one (`Wants::Live`) the server supplies its body (`Site::supply`).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Live {
+    /// `/_stack.json`: every connection and counter, the RFC's names.
+    Stack,
+    /// `/_conn/self`: the story of the very connection that asks.
+    ConnSelf,
+    /// `/_conn/recent`: the stories of the asker's address, newest first.
+    ConnRecent,
+    /// `/_conn/feed`: the same as Server-Sent Events, each time they change.
+    Feed,
+}
+
+impl Live {
+    pub fn of(path: &str) -> Option<Live> {
+        Some(match path {
+            "/_stack.json" => Live::Stack,
+            "/_conn/self" => Live::ConnSelf,
+            "/_conn/recent" => Live::ConnRecent,
+            "/_conn/feed" => Live::Feed,
+            _ => return None,
+        })
+    }
+}
+
+/// What the server supplies for a `Live` resource.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Supplied {
+    /// The JSON body; for a feed, its next event.
+    Json(String),
+    /// None to give: `/_conn/self` has no story (404); a feed is refused,
+    /// too many are open (503); or an open feed has nothing new.
+    Nothing,
+}
+
+/// The path that answers and then closes, the server first, so a page can
+/// watch a server-first close; so does any path with a `close` query.
+pub const CLOSE_ME: &str = "/close-me";
 
 /// Everything responses are made from, shared by all connections.
 pub struct Site {
@@ -23,9 +58,9 @@ pub struct Site {
     pub(crate) date: Date,
     pub(crate) access: access::Log,
     lookups: LookupCache,
-    /// The body of the next `/_stack.json` response, taken by it: each
-    /// request gets a fresh one.
-    stack_json: Option<Vec<u8>>,
+    /// The server's answer for the next `Live` resource, taken by it:
+    /// each request gets a fresh one.
+    supplied: Option<Supplied>,
 }
 
 impl Site {
@@ -35,21 +70,26 @@ impl Site {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("{} is not a directory", root.display())));
         }
         let (date, access, lookups) = (Date::default(), access::Log::new(), LookupCache::default());
-        Ok(Site { root, date, access, lookups, stack_json: None })
+        Ok(Site { root, date, access, lookups, supplied: None })
     }
 
     pub fn root(&self) -> &Path {
         &self.root
     }
 
-    /// Supplies the body of the next `/_stack.json` response.
-    pub fn set_stack_json(&mut self, json: String) {
-        self.stack_json = Some(json.into_bytes());
+    /// Supplies the answer for the next `Live` resource (or feed event).
+    pub fn supply(&mut self, supplied: Supplied) {
+        self.supplied = Some(supplied);
     }
 
-    /// The response to `req`; `None` if it asks for `/_stack.json` and no
-    /// body was supplied for it (see `STACK_JSON`).
-    pub fn respond(&mut self, req: &Request, now: Instant) -> Option<Response> {
+    /// Takes what `supply` left; `None` until the server has supplied it.
+    pub fn take_supplied(&mut self) -> Option<Supplied> {
+        self.supplied.take()
+    }
+
+    /// The response to `req`; `Err(live)` if it asks for a `Live` resource
+    /// and the server has not supplied its answer yet.
+    pub fn respond(&mut self, req: &Request, now: Instant) -> Result<Response, Live> {
         let mut response = match req.method {
             Method::Get | Method::Head => self.resource(req, now)?,
             Method::NotAllowed => Response::page(Status::MethodNotAllowed),
@@ -58,18 +98,24 @@ impl Site {
         // HEAD: the same header fields as GET, Content-Length included, no body.
         if req.method == Method::Head {
             response.body = Body::empty();
+            if response.after == After::Stream {
+                response.after = After::Close;
+            }
         }
-        Some(response)
+        Ok(response)
     }
 
-    fn resource(&mut self, req: &Request, now: Instant) -> Option<Response> {
-        if req.path() == STACK_JSON {
-            let mut response = Response::bytes(Status::Ok, "application/json", self.stack_json.take()?);
-            // A snapshot of live state: never reuse an old one.
-            response.headers.push(("Cache-Control", "no-store".into()));
-            return Some(response);
+    fn resource(&mut self, req: &Request, now: Instant) -> Result<Response, Live> {
+        if let Some(live) = Live::of(req.path()) {
+            return self.supplied.take().map(|supplied| live_response(live, supplied)).ok_or(live);
         }
-        Some(match self.lookups.resolve(&self.root, req.path(), now) {
+        if req.path() == CLOSE_ME || req.target.split_once('?').is_some_and(|(_, q)| q.split('&').any(|p| p == "close")) {
+            let mut response = Response::bytes(Status::Ok, "text/plain; charset=utf-8", b"Closing: the server's FIN comes first.\n".to_vec());
+            response.headers.push(("Cache-Control", "no-store".into()));
+            response.after = After::Close;
+            return Ok(response);
+        }
+        Ok(match self.lookups.resolve(&self.root, req.path(), now) {
             Lookup::File(path) => files::serve(&path, req).unwrap_or_else(|e| {
                 log::warn!("{}: {e}", path.display());
                 Response::page(Status::NotFound)
@@ -84,4 +130,29 @@ impl Site {
             Lookup::NotFound => Response::page(Status::NotFound),
         })
     }
+}
+
+/// The response for a `Live` resource, from what the server supplied.
+fn live_response(live: Live, supplied: Supplied) -> Response {
+    let mut response = match (live, supplied) {
+        // The first event goes with the head; the connection stays open for
+        // the next ones, and the body ends when it closes.
+        (Live::Feed, Supplied::Json(json)) => {
+            let mut r = Response::bytes(Status::Ok, "text/event-stream", event(&json));
+            r.headers.retain(|(name, _)| *name != "Content-Length");
+            r.after = After::Stream;
+            r
+        }
+        (Live::Feed, Supplied::Nothing) => Response::page(Status::ServiceUnavailable),
+        (_, Supplied::Json(json)) => Response::bytes(Status::Ok, "application/json", json.into_bytes()),
+        (_, Supplied::Nothing) => Response::page(Status::NotFound),
+    };
+    // A snapshot of live state: never reuse an old one.
+    response.headers.push(("Cache-Control", "no-store".into()));
+    response
+}
+
+/// One Server-Sent Event carrying `json` (which has no newline).
+pub fn event(json: &str) -> Vec<u8> {
+    format!("data: {json}\n\n").into_bytes()
 }

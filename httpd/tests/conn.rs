@@ -5,7 +5,8 @@ use std::net::IpAddr;
 use std::time::{Duration, UNIX_EPOCH};
 
 use httpd::conn::Timeout;
-use httpd::conn::CHUNK;
+use httpd::conn::{CHUNK, FEED_INTERVAL, FEED_KEEP_ALIVE, FEED_LIFETIME};
+use httpd::site::{Live, Supplied};
 use httpd::request::MAX_HEAD;
 use httpd::{Conn, Instant, Limits, Now, Site, State, Transport, Wants};
 use tempfile::TempDir;
@@ -135,7 +136,7 @@ impl Client {
                 b.len()
             });
             match self.conn.write_to(&mut self.site, self.now, &mut sink) {
-                Wants::StackJson => self.site.set_stack_json(STACK_JSON.to_string()),
+                Wants::Live(_) => self.site.supply(Supplied::Json(STACK_JSON.to_string())),
                 wants => return (out, wants),
             }
         }
@@ -763,10 +764,11 @@ fn stack_json_comes_from_the_event_loop() {
     let mut c = Client::new();
     let mut sink = Sink(|b: &[u8]| b.len());
     c.conn.on_readable((get("/_stack.json") + &get("/_stack.json")).as_bytes(), c.now.mono);
-    assert_eq!(c.conn.write_to(&mut c.site, c.now, &mut sink), Wants::StackJson);
-    assert_eq!(c.conn.write_to(&mut c.site, c.now, &mut sink), Wants::StackJson, "asked again");
-    c.site.set_stack_json("{}".to_string());
-    assert_eq!(c.conn.write_to(&mut c.site, c.now, &mut sink), Wants::StackJson, "for the second request");
+    let stack = Wants::Live(Live::Stack);
+    assert_eq!(c.conn.write_to(&mut c.site, c.now, &mut sink), stack);
+    assert_eq!(c.conn.write_to(&mut c.site, c.now, &mut sink), stack, "asked again");
+    c.site.supply(Supplied::Json("{}".to_string()));
+    assert_eq!(c.conn.write_to(&mut c.site, c.now, &mut sink), stack, "for the second request");
     let (out, wants) = c.output();
     assert_eq!((split(&out, false).len(), wants), (1, Wants::Read));
 
@@ -786,4 +788,146 @@ fn date_header_follows_the_wall_clock() {
     let second = c.get(&get("/a.txt")).header("Date").unwrap().to_string();
     assert_eq!(first, "Tue, 14 Nov 2023 22:13:20 GMT");
     assert_eq!(second, "Tue, 14 Nov 2023 22:13:21 GMT");
+}
+
+/// `/close-me`, and any path with a `close` query, answer with
+/// `Connection: close`: the server closes first.
+#[test]
+fn close_me_closes_after_the_response() {
+    for target in ["/close-me", "/a.txt?close", "/?x=1&close"] {
+        let mut c = Client::new();
+        let (out, wants) = c.send(get(target).as_bytes());
+        let r = &split(&out, false)[0];
+        assert_eq!((r.status, r.header("Connection"), wants), (200, Some("close"), Wants::Close), "{target}");
+        assert_eq!(r.header("Cache-Control"), Some("no-store"));
+    }
+    // A query that only looks like it is an ordinary request.
+    let mut c = Client::new();
+    let (out, wants) = c.send(get("/a.txt?closed").as_bytes());
+    assert_eq!((split(&out, false)[0].body.as_slice(), wants), (&b"0123456789"[..], Wants::Read));
+}
+
+/// What a feed writes until it waits: each time it asks, the event loop
+/// answers with `news` (taken in turn; `None` for nothing new).
+fn feed_output(c: &mut Client, news: &mut Vec<Option<&str>>) -> (String, Wants) {
+    let mut out = Vec::new();
+    loop {
+        let mut sink = Sink(|b: &[u8]| {
+            out.extend_from_slice(b);
+            b.len()
+        });
+        match c.conn.write_to(&mut c.site, c.now, &mut sink) {
+            Wants::Live(Live::Feed) => {
+                let next = news.remove(0);
+                c.site.supply(next.map_or(Supplied::Nothing, |json| Supplied::Json(json.to_string())));
+            }
+            wants => return (String::from_utf8(out).unwrap(), wants),
+        }
+    }
+}
+
+fn later_by(c: &mut Client, d: Duration) {
+    c.now.mono += d;
+    c.now.wall += d;
+}
+
+/// `/_conn/feed`: Server-Sent Events on a connection that stays
+/// `Streaming`. An event when the event loop has news, looked for every
+/// `FEED_INTERVAL`; a keep-alive comment after `FEED_KEEP_ALIVE` of
+/// quiet; the end after `FEED_LIFETIME`.
+#[test]
+fn a_feed_streams_events_until_its_lifetime_ends() {
+    let mut c = Client::new();
+    let start = c.now.mono;
+    c.conn.on_readable(get("/_conn/feed").as_bytes(), c.now.mono);
+    let (out, wants) = feed_output(&mut c, &mut vec![Some(r#"{"n":1}"#)]);
+    let (head, body) = out.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+    assert!(head.contains("\r\nContent-Type: text/event-stream\r\n"), "{head}");
+    assert!(head.contains("\r\nCache-Control: no-store\r\n"), "{head}");
+    assert!(head.contains("\r\nConnection: close\r\n"), "{head}");
+    assert!(!head.contains("Content-Length"), "the body ends with the connection: {head}");
+    assert_eq!((body, wants, c.conn.state()), ("data: {\"n\":1}\n\n", Wants::Read, State::Streaming));
+    assert_eq!(c.conn.deadline(), Some(start + FEED_INTERVAL));
+
+    // Not yet time to look: nothing, not even a question.
+    later_by(&mut c, FEED_INTERVAL / 2);
+    assert_eq!(feed_output(&mut c, &mut vec![]), (String::new(), Wants::Read));
+    // Time to look, and nothing new: nothing sent.
+    later_by(&mut c, FEED_INTERVAL / 2);
+    assert_eq!(c.timeout(), None);
+    assert_eq!(feed_output(&mut c, &mut vec![None]), (String::new(), Wants::Read));
+    later_by(&mut c, FEED_INTERVAL);
+    assert_eq!(feed_output(&mut c, &mut vec![Some(r#"{"n":2}"#)]), ("data: {\"n\":2}\n\n".into(), Wants::Read));
+    // Quiet for FEED_KEEP_ALIVE: a comment.
+    later_by(&mut c, FEED_KEEP_ALIVE);
+    assert_eq!(feed_output(&mut c, &mut vec![None]), (": keep-alive\n\n".into(), Wants::Read));
+
+    // Input during the stream does not end it, nor get a 408.
+    c.conn.on_readable(b"GET / HT", c.now.mono);
+    c.now.mono = start + FEED_LIFETIME - Duration::from_millis(1);
+    assert_eq!(c.timeout(), None);
+    assert_eq!(feed_output(&mut c, &mut vec![None]).1, Wants::Read);
+    c.now.mono = start + FEED_LIFETIME;
+    assert_eq!(c.conn.deadline(), Some(c.now.mono));
+    assert_eq!(feed_output(&mut c, &mut vec![]), (String::new(), Wants::Close));
+}
+
+/// The peer's FIN, or the server's stop, ends a feed at once.
+#[test]
+fn a_feed_ends_with_the_peers_fin_or_the_servers_stop() {
+    for stop in [false, true] {
+        let mut c = Client::new();
+        c.conn.on_readable(get("/_conn/feed").as_bytes(), c.now.mono);
+        assert_eq!(feed_output(&mut c, &mut vec![Some("{}")]).1, Wants::Read);
+        if stop {
+            c.conn.stop();
+        } else {
+            c.conn.on_peer_closed();
+        }
+        assert_eq!(feed_output(&mut c, &mut vec![]), (String::new(), Wants::Close));
+    }
+}
+
+/// A feed the event loop refuses (too many open) gets 503 and the
+/// connection goes on; HEAD gets the head and a close.
+#[test]
+fn a_refused_feed_gets_503_and_head_gets_no_stream() {
+    let mut c = Client::new();
+    c.conn.on_readable(get("/_conn/feed").as_bytes(), c.now.mono);
+    let (out, wants) = feed_output(&mut c, &mut vec![None]);
+    assert_eq!((split(out.as_bytes(), false)[0].status, wants), (503, Wants::Read));
+
+    let mut c = Client::new();
+    c.conn.on_readable(b"HEAD /_conn/feed HTTP/1.1\r\nHost: x\r\n\r\n", c.now.mono);
+    let (out, wants) = feed_output(&mut c, &mut vec![Some("{}")]);
+    assert!(out.ends_with("\r\n\r\n") && out.contains("text/event-stream"), "{out}");
+    assert_eq!(wants, Wants::Close);
+}
+
+/// `/_conn/self` and `/_conn/recent` come from the event loop, like
+/// `/_stack.json`; a connection with no story gets 404.
+#[test]
+fn conn_resources_come_from_the_event_loop() {
+    for (path, live) in [("/_conn/self", Live::ConnSelf), ("/_conn/recent", Live::ConnRecent)] {
+        let mut c = Client::new();
+        let mut sink = Sink(|b: &[u8]| b.len());
+        c.conn.on_readable(get(path).as_bytes(), c.now.mono);
+        assert_eq!(c.conn.write_to(&mut c.site, c.now, &mut sink), Wants::Live(live));
+        c.site.supply(Supplied::Json(r#"{"now_ms":1.5}"#.into()));
+        let mut out = Vec::new();
+        let mut sink = Sink(|b: &[u8]| {
+            out.extend_from_slice(b);
+            b.len()
+        });
+        assert_eq!(c.conn.write_to(&mut c.site, c.now, &mut sink), Wants::Read);
+        let r = &split(&out, false)[0];
+        assert_eq!((r.status, r.body.as_slice()), (200, &br#"{"now_ms":1.5}"#[..]));
+        assert_eq!((r.header("Content-Type"), r.header("Cache-Control")), (Some("application/json"), Some("no-store")));
+    }
+    let mut c = Client::new();
+    c.conn.on_readable(get("/_conn/self").as_bytes(), c.now.mono);
+    c.site.supply(Supplied::Nothing);
+    let (out, _) = c.output();
+    assert_eq!(split(&out, false)[0].status, 404);
 }

@@ -30,6 +30,7 @@ use crate::tcp::icmp::IcmpError;
 use crate::tcp::isn::IsnGenerator;
 use crate::tcp::listener::{Decision, Listeners, Queue};
 use crate::tcp::state::State;
+use crate::tcp::story::{By, Dir, Recent, RecentLimits, Record, SegmentKind, Stories, StoryView};
 use crate::tcp::tcb::{Context, Disposition, Outgoing, Segment, Tcb};
 use crate::tcp::time_wait::{self, EntryTs, TimeWaitTable, Verdict};
 use crate::tcp::{Config, Counters, Error, FourTuple, Ready, SocketHandle};
@@ -141,6 +142,10 @@ pub struct Stack {
     ready: VecDeque<u32>,
     incoming: VecDeque<u16>,
     replies: VecDeque<Reply>,
+    /// The stories of recently closed connections (`story.rs`).
+    recent: Recent,
+    /// TIME-WAIT entries that expired in this `poll`, reused.
+    expired: Vec<FourTuple>,
     next_port: u16,
     /// Headers being built, reused for every packet sent.
     scratch: [u8; Ipv4Repr::HEADER_LEN + TcpRepr::MAX_HEADER_LEN],
@@ -168,6 +173,8 @@ impl Stack {
             ready: VecDeque::new(),
             incoming: VecDeque::new(),
             replies: VecDeque::new(),
+            recent: Recent::default(),
+            expired: Vec::new(),
             next_port: *EPHEMERAL_PORTS.start(),
         }
     }
@@ -335,7 +342,7 @@ impl Stack {
     /// CLOSE of the sending side only: the FIN follows the queued data,
     /// and the application may still read.
     pub fn shutdown(&mut self, now: Instant, h: SocketHandle) -> Result<(), Error> {
-        self.with_tcb(now, h, |tcb, _| tcb.shutdown())
+        self.with_tcb(now, h, |tcb, cx| tcb.shutdown(cx))
     }
 
     /// Shut the receiving side (`shutdown(SHUT_RD)`): what is buffered and
@@ -349,7 +356,7 @@ impl Stack {
     /// connection finishes on its own (FIN-WAIT, TIME-WAIT) and is deleted
     /// when it reaches CLOSED. Closing a handle twice is harmless.
     pub fn close(&mut self, now: Instant, h: SocketHandle) {
-        let _ = self.with_tcb(now, h, |tcb, _| tcb.close());
+        let _ = self.with_tcb(now, h, |tcb, cx| tcb.close(cx));
     }
 
     /// ABORT (§3.10.5): send RST and delete the connection now.
@@ -359,14 +366,14 @@ impl Stack {
         if slot.detached {
             // CLOSED or TIME-WAIT: "respond with ok and delete the TCB"
             // (§3.10.5); nothing is sent.
-            return self.release(h.index);
+            return self.release(h.index, now);
         }
         let tcb = slot.tcb.as_mut().expect("checked above");
         if let Some(rst) = tcb.abort(&self.shared.context(now)) {
             let ip = connection_header(tcb);
             self.send_tcp(ip, rst);
         }
-        self.release(h.index);
+        self.release(h.index, now);
     }
 
     /// The connection's last soft error not yet read (an ICMP error, or
@@ -428,6 +435,38 @@ impl Stack {
         let r = f(tcb, &mut self.shared.context(now));
         self.after(h.index, now);
         Ok(r)
+    }
+
+    /// Record the story of `h` from now on (with `Stories::OnRequest`;
+    /// with `All` it is recorded already, with `Off` never).
+    pub fn record(&mut self, h: SocketHandle) {
+        if self.shared.config.stories != Stories::Off {
+            if let Some(tcb) = self.tcb_mut(h) {
+                tcb.story.turn_on();
+            }
+        }
+    }
+
+    /// The story of connection `h`, so far (`story.rs`): live, or in
+    /// TIME-WAIT while the application holds the socket.
+    pub fn story(&self, h: SocketHandle) -> Option<StoryView<'_>> {
+        let tcb = self.tcb(h)?;
+        if !tcb.story.is_on() {
+            // In TIME-WAIT the story moved to the recently closed table.
+            let tuple = FourTuple { local: tcb.local, remote: tcb.remote };
+            return self.recent.get(&tuple).filter(|v| v.story.id == tcb.story.id || tcb.state == State::TimeWait);
+        }
+        Some(live_story(tcb))
+    }
+
+    /// The stories of every connection with the peer address `remote`,
+    /// live and recently closed (TIME-WAIT included), newest first: what
+    /// one host may be shown of its own connections, and nobody else's.
+    pub fn stories_of(&self, remote: Ipv4Addr) -> impl Iterator<Item = StoryView<'_>> + '_ {
+        let mut live: Vec<StoryView> =
+            self.tcbs().filter(|t| *t.remote.ip() == remote && t.story.is_on()).map(live_story).collect();
+        live.sort_unstable_by_key(|v| std::cmp::Reverse(v.story.id));
+        live.into_iter().chain(self.recent.of(remote))
     }
 
     /// Every connection's key variables (all but TIME-WAIT, which is only
@@ -544,27 +583,34 @@ impl Stack {
         }
         if self.time_wait.contains(&tuple) {
             let seg = Segment { repr: &repr, payload };
+            let by = By::TimeWait;
+            self.time_wait_story(tuple, Record::segment(now, Dir::In, &repr, payload.len(), SegmentKind::Normal, by));
             let config = &self.shared.config;
-            match self.time_wait.on_segment(now, self.two_msl(), tuple, seg, config.timestamps, config.syn_challenge) {
+            let verdict =
+                self.time_wait.on_segment(now, self.two_msl(), tuple, seg, config.timestamps, config.syn_challenge);
+            let (reply, kind) = match verdict {
                 Verdict::Ignore => return,
-                Verdict::Ack(ack) => return self.reply_tcp(tuple.remote, ack),
+                Verdict::Ack(ack) => (ack, SegmentKind::Normal),
                 Verdict::Challenge(ack) => {
-                    if self.shared.challenge_acks.allow(now) {
-                        self.shared.counters.challenge_acks += 1;
-                        self.reply_tcp(tuple.remote, ack);
-                    } else {
+                    if !self.shared.challenge_acks.allow(now) {
                         self.shared.counters.challenge_acks_limited += 1;
+                        return;
                     }
-                    return;
+                    self.shared.counters.challenge_acks += 1;
+                    (ack, SegmentKind::ChallengeAck)
                 }
-                Verdict::Reset(rst) => {
-                    self.reply_tcp(tuple.remote, rst);
-                    return self.time_wait_reset(now, tuple);
-                }
+                Verdict::Reset(rst) => (rst, SegmentKind::Reset),
                 Verdict::Reopen { snd_nxt } => {
                     return self.segment_for_listener(now, tuple, &repr, payload, Some(snd_nxt));
                 }
+            };
+            self.time_wait_story(tuple, Record::segment(now, Dir::Out, &reply, 0, kind, by));
+            self.reply_tcp(tuple.remote, reply);
+            if kind == SegmentKind::Reset {
+                self.time_wait_story(tuple, time_wait_closed(now, "SYN in the window: reset (RFC 793)"));
+                self.time_wait_reset(now, tuple);
             }
+            return;
         }
         self.segment_for_listener(now, tuple, &repr, payload, None)
     }
@@ -579,7 +625,7 @@ impl Stack {
         });
         if let Some(index) = held {
             let tcb = self.slots[index].tcb.as_mut().expect("checked above");
-            tcb.fail(Error::Reset, "SYN in the window in TIME-WAIT: connection reset");
+            tcb.fail(&self.shared.context(now), Error::Reset, "SYN in the window in TIME-WAIT: connection reset");
             self.update(index as u32, now);
         }
     }
@@ -628,6 +674,7 @@ impl Stack {
                     if after_time_wait.is_some() {
                         self.time_wait.remove(&tuple);
                         self.shared.counters.time_wait_reopened += 1;
+                        self.time_wait_story(tuple, time_wait_closed(now, "a new SYN reopened the 4-tuple"));
                     }
                     self.after(h.index, now);
                 }
@@ -748,7 +795,14 @@ impl Stack {
                 self.after(index, now);
             }
         }
-        self.time_wait.expire(now);
+        let mut expired = std::mem::take(&mut self.expired);
+        self.time_wait.expire(now, &mut |tuple| expired.push(tuple));
+        for &tuple in &expired {
+            self.time_wait_story(tuple, time_wait_closed(now, "2MSL expired"));
+        }
+        // Keep the allocation for next time.
+        expired.clear();
+        self.expired = expired;
     }
 
     // ------------------------------------------------------------------
@@ -832,6 +886,7 @@ impl Stack {
         let h = SocketHandle { index, generation: slot.generation };
         self.by_tuple.insert(tuple, h);
         self.shared.counters.connections_opened += 1;
+        slot.tcb.as_mut().expect("just set").story.id = self.shared.counters.connections_opened;
         Some(h)
     }
 
@@ -870,18 +925,18 @@ impl Stack {
             Disposition::Keep => {}
             Disposition::TimeWait | Disposition::Detach if slot.detached => {
                 if tcb.orphaned {
-                    return self.release(index);
+                    return self.release(index, now);
                 }
             }
             Disposition::TimeWait => {
                 self.enter_time_wait(index, now);
                 if self.slots[index as usize].tcb.as_ref().expect("checked above").orphaned {
-                    return self.release(index);
+                    return self.release(index, now);
                 }
                 self.detach(index);
             }
             Disposition::Detach => self.detach(index),
-            Disposition::Delete => return self.release(index),
+            Disposition::Delete => return self.release(index, now),
         }
 
         let slot = &mut self.slots[index as usize];
@@ -924,7 +979,8 @@ impl Stack {
     /// Replace the TCB by a compact TIME-WAIT entry, and send the ACK of
     /// the peer's FIN that took us there.
     fn enter_time_wait(&mut self, index: u32, now: Instant) {
-        let tcb = self.slots[index as usize].tcb.as_ref().expect("live connection");
+        let two_msl = self.two_msl();
+        let tcb = self.slots[index as usize].tcb.as_mut().expect("live connection");
         let tuple = FourTuple { local: tcb.local, remote: tcb.remote };
         let shift = tcb.options.rcv_shift();
         let window = tcb.rcv.wnd().div_ceil(1 << shift);
@@ -933,22 +989,40 @@ impl Stack {
             rcv_nxt: tcb.rcv.nxt,
             window: window.min(u16::MAX as usize) as u16,
             ts: tcb.options.timestamps.then_some(EntryTs { offset: tcb.ts.offset, recent: tcb.ts.recent }),
-            expires: now + self.two_msl(),
+            expires: now + two_msl,
             held: !tcb.orphaned,
         };
         let ack = time_wait::ack(now, &tuple, &entry);
-        self.send_tcp(connection_header(tcb), ack);
+        // The story goes on in the recently closed table, where the entry's
+        // segments and its end are recorded (`time_wait_story`).
+        let limits = RecentLimits::of(&self.shared.config);
+        let mut story = std::mem::take(&mut tcb.story);
+        story.push(limits.records, Record::segment(now, Dir::Out, &ack, 0, SegmentKind::Normal, By::EnterTimeWait));
+        let seqs = (tcb.snd.iss, tcb.rcv.irs);
+        let ip = connection_header(tcb);
+        self.send_tcp(ip, ack);
+        self.recent.insert(limits, tuple, seqs, State::TimeWait, now, Some(entry.expires), story);
         if self.time_wait.len() >= self.shared.config.max_time_wait {
             self.shared.counters.drops.time_wait_full += 1; // deleted at once instead
+            self.time_wait_story(tuple, time_wait_closed(now, "TIME-WAIT table full: deleted at once"));
         } else {
             self.time_wait.insert(tuple, entry);
         }
     }
 
+    /// Record on the story of `tuple`'s TIME-WAIT entry, if it is kept.
+    fn time_wait_story(&mut self, tuple: FourTuple, record: Record) {
+        if self.shared.config.stories != Stories::Off {
+            self.recent.time_wait(RecentLimits::of(&self.shared.config), &tuple, record);
+        }
+    }
+
     /// Delete the TCB and free its slot ("delete the TCB" of the RFC).
-    fn release(&mut self, index: u32) {
+    /// Its story, unless TIME-WAIT took it already, goes to the table of
+    /// recently closed connections.
+    fn release(&mut self, index: u32, now: Instant) {
         let slot = &mut self.slots[index as usize];
-        let Some(tcb) = slot.tcb.take() else { return };
+        let Some(mut tcb) = slot.tcb.take() else { return };
         if let Some(t) = slot.timer.take() {
             self.timers.remove(&(t, index));
         }
@@ -958,6 +1032,9 @@ impl Stack {
         slot.queue = Queue::None;
         slot.generation = slot.generation.wrapping_add(1);
         let tuple = FourTuple { local: tcb.local, remote: tcb.remote };
+        let limits = RecentLimits::of(&self.shared.config);
+        let story = std::mem::take(&mut tcb.story);
+        self.recent.insert(limits, tuple, (tcb.snd.iss, tcb.rcv.irs), tcb.state, now, None, story);
         if std::mem::take(&mut slot.detached) {
             // The application let go of a connection in TIME-WAIT, whose
             // 4-tuple left `by_tuple` when it entered TIME-WAIT (it may
@@ -968,6 +1045,26 @@ impl Stack {
         }
         self.free.push(index);
     }
+}
+
+/// The story of a live connection.
+fn live_story(tcb: &Tcb) -> StoryView<'_> {
+    StoryView {
+        local: tcb.local,
+        remote: tcb.remote,
+        iss: tcb.snd.iss,
+        irs: tcb.rcv.irs,
+        state: tcb.state,
+        closed_at: None,
+        time_wait_until: None,
+        story: &tcb.story,
+    }
+}
+
+/// The story's record of a TIME-WAIT entry's end (§3.10.8: "delete the
+/// TCB", which the entry stands for).
+fn time_wait_closed(at: Instant, reason: &'static str) -> Record {
+    Record::State { at, from: Some(State::TimeWait), to: State::Closed, reason }
 }
 
 /// The IPv4 header of a TCP segment from `src` to `dst`, but for its

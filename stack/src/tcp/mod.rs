@@ -37,6 +37,7 @@ pub mod reassembly;
 pub mod rtt;
 pub mod sack;
 pub mod state;
+pub mod story;
 pub mod syn_cookie;
 pub mod tcb;
 pub mod time_wait;
@@ -49,6 +50,7 @@ use crate::time::Duration;
 use crate::wire::checksum::RxChecksum;
 use crate::wire::ipv4::Ipv4Repr;
 pub use congestion::Algorithm;
+pub use story::Stories;
 
 /// How a stack behaves; every limit on what a peer can make it hold is here.
 #[derive(Clone, Debug)]
@@ -127,6 +129,16 @@ pub struct Config {
     pub max_connections: usize,
     /// Entries of the TIME-WAIT table.
     pub max_time_wait: usize,
+    /// Which connections keep a story, a short log of their segments,
+    /// states and samples (`story.rs`, `Stack::story`).
+    pub stories: Stories,
+    /// Records per connection's story; past it the oldest go.
+    pub story_records: usize,
+    /// Stories of closed connections kept (`Stack::stories_of`), at most
+    /// this many...
+    pub story_recent: usize,
+    /// ...and at most this many bytes in all.
+    pub story_recent_bytes: usize,
     /// Half-open connections (SYN-RECEIVED) per listening port.
     pub max_syn_queue: usize,
     /// Answer SYNs with SYN cookies (RFC 4987) when the SYN queue is full,
@@ -188,6 +200,10 @@ impl Config {
             congestion: Algorithm::default(),
             max_connections: 100_000,
             max_time_wait: 200_000,
+            stories: Stories::All,
+            story_records: 512,
+            story_recent: 256,
+            story_recent_bytes: 4 << 20,
             max_syn_queue: 1024,
             syn_cookies: true,
             challenge_ack_limit: 1000,

@@ -126,8 +126,9 @@ impl TimeWaitTable {
         }
     }
 
-    /// Delete the entries whose 2·MSL has passed; returns how many.
-    pub fn expire(&mut self, now: Instant) -> usize {
+    /// Delete the entries whose 2·MSL has passed, telling `expired` each
+    /// one's 4-tuple (for its story); returns how many.
+    pub fn expire(&mut self, now: Instant, expired: &mut dyn FnMut(FourTuple)) -> usize {
         let mut n = 0;
         while let Some(&(t, tuple)) = self.deadlines.first() {
             if t > now {
@@ -135,6 +136,7 @@ impl TimeWaitTable {
             }
             self.deadlines.pop_first();
             self.entries.remove(&tuple);
+            expired(tuple);
             n += 1;
         }
         n
@@ -281,9 +283,9 @@ mod tests {
     #[test]
     fn expires_after_exactly_two_msl() {
         let mut t = table();
-        assert_eq!(t.expire(Instant::from_secs(60) - Duration::from_micros(1)), 0);
+        assert_eq!(t.expire(Instant::from_secs(60) - Duration::from_micros(1), &mut |_| {}), 0);
         assert_eq!(t.poll_at(), Some(Instant::from_secs(60)));
-        assert_eq!(t.expire(Instant::from_secs(60)), 1);
+        assert_eq!(t.expire(Instant::from_secs(60), &mut |_| {}), 1);
         assert!(t.is_empty() && t.poll_at().is_none());
     }
 
@@ -294,7 +296,7 @@ mod tests {
         let Verdict::Ack(a) = v else { panic!("{v:?}") };
         assert_eq!((a.seq_number, a.ack_number, a.flags), (SeqNum(500), SeqNum(1000), Flags::ACK));
         assert_eq!(t.poll_at(), Some(Instant::from_secs(70)));
-        assert_eq!(t.expire(Instant::from_secs(69)), 0);
+        assert_eq!(t.expire(Instant::from_secs(69), &mut |_| {}), 0);
     }
 
     /// A FIN not at RCV.NXT − 1, before or after, is answered but does not

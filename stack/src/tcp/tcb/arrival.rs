@@ -24,6 +24,7 @@ use crate::tcp::icmp::IcmpError;
 use crate::tcp::isn::Start;
 use crate::tcp::options::MAX_UNSCALED_WINDOW;
 use crate::tcp::state::State;
+use crate::tcp::story::{By, Dir, Record, SegmentKind};
 use crate::tcp::{Error, Ready};
 use crate::wire::seq::SeqNum;
 use crate::wire::tcp::{Flags, TcpRepr};
@@ -58,9 +59,13 @@ impl Tcb {
     /// next `dispatch`.
     pub fn accept_syn(cx: &Context, local: SocketAddrV4, remote: SocketAddrV4, start: Start, syn: &TcpRepr) -> Tcb {
         let mut tcb = Tcb::new(cx, local, remote, start, State::SynReceived);
+        let limit = cx.config.story_records;
+        tcb.story.push(limit, Record::segment(cx.now, Dir::In, syn, 0, SegmentKind::Normal, By::AcceptSyn));
+        let reason = "SYN received";
+        tcb.story.push(limit, Record::State { at: cx.now, from: None, to: State::SynReceived, reason });
         tcb.synchronize_receive(cx, syn);
         tcb.update_window(syn);
-        debug!("{} > {}: LISTEN -> SYN-RECEIVED (SYN received)", local, remote);
+        debug!("{} > {}: LISTEN -> SYN-RECEIVED ({reason})", local, remote);
         tcb
     }
 
@@ -76,6 +81,11 @@ impl Tcb {
         syn: &TcpRepr,
     ) -> Tcb {
         let mut tcb = Tcb::accept_syn(cx, local, remote, start, syn);
+        // The listener kept nothing of the SYN,ACK it sent: the story shows
+        // it as it must have been, now.
+        let syn_ack = tcb.header(cx, start.iss, Flags::SYN | Flags::ACK);
+        let record = Record::segment(cx.now, Dir::Out, &syn_ack, 0, SegmentKind::SynCookie, By::FromSynCookie);
+        tcb.story.push(cx.config.story_records, record);
         tcb.snd.nxt = start.iss + 1;
         debug!("{} > {}: SYN-RECEIVED from a SYN cookie", local, remote);
         tcb
@@ -122,11 +132,21 @@ impl Tcb {
 
     /// A segment for this connection arrived. Returns any segment to send
     /// that is not part of the connection's own stream (an RST).
+    /// The story records the segment, any RST in answer, and the sender's
+    /// variables if they changed.
     pub fn on_segment(&mut self, cx: &mut Context, seg: Segment) -> Option<TcpRepr> {
-        match self.state {
+        let limit = cx.config.story_records;
+        let record = Record::segment(cx.now, Dir::In, seg.repr, seg.payload.len(), SegmentKind::Normal, By::OnSegment);
+        self.story.push(limit, record);
+        let rst = match self.state {
             State::SynSent => self.on_segment_syn_sent(cx, seg),
             _ => self.on_segment_other_states(cx, seg),
+        };
+        if let Some(rst) = &rst {
+            self.story.push(limit, Record::segment(cx.now, Dir::Out, rst, 0, SegmentKind::Reset, By::ResetFor));
         }
+        self.sample(cx);
+        rst
     }
 
     /// §3.10.7.3: SYN-SENT.
@@ -142,7 +162,7 @@ impl Tcb {
         if flags.contains(Flags::RST) {
             if ack_ok {
                 cx.counters.rsts_received += 1;
-                self.fail(Error::Refused, "connection refused");
+                self.fail(cx, Error::Refused, "connection refused");
             }
             return None;
         }
@@ -157,7 +177,7 @@ impl Tcb {
             self.update_window(repr);
             self.sent.acked(self.snd.una, &mut |_, _, _| {});
             self.rtx_timer = None;
-            self.set_state(State::Established, "SYN,ACK received");
+            self.set_state(cx, State::Established, "SYN,ACK received");
             self.ready |= Ready::CONNECTED | Ready::WRITABLE;
             self.ack_now = true;
             // "If there are other controls or text in the segment, then
@@ -166,7 +186,7 @@ impl Tcb {
         } else {
             // Simultaneous open (§3.5, Figure 7): both SYNs crossed. Send
             // our SYN again, now as SYN,ACK.
-            self.set_state(State::SynReceived, "SYN received (simultaneous open)");
+            self.set_state(cx, State::SynReceived, "SYN received (simultaneous open)");
             self.presume_first_lost();
             self.update_window(repr);
             // "If there are other controls or text in the segment, queue
@@ -257,16 +277,16 @@ impl Tcb {
             }
             cx.counters.rsts_received += 1;
             if self.state == State::SynReceived && self.passive {
-                self.set_state(State::Closed, "RST in SYN-RECEIVED: back to LISTEN");
+                self.set_state(cx, State::Closed, "RST in SYN-RECEIVED: back to LISTEN");
                 self.orphaned = true;
             } else if self.state == State::SynReceived {
-                self.fail(Error::Refused, "RST in SYN-RECEIVED: connection refused");
+                self.fail(cx, Error::Refused, "RST in SYN-RECEIVED: connection refused");
             } else {
                 // CLOSING and LAST-ACK too: the RFC only closes, but the
                 // application may still hold the socket after `shutdown`,
                 // and our data may not all have arrived (FreeBSD and Linux
                 // report ECONNRESET there too).
-                self.fail(Error::Reset, "RST: connection reset");
+                self.fail(cx, Error::Reset, "RST: connection reset");
             }
             return None;
         }
@@ -280,13 +300,13 @@ impl Tcb {
         // error, and the connection is reset, <SEQ=SND.NXT><ACK=RCV.NXT>.
         if flags.contains(Flags::SYN) {
             if self.state == State::SynReceived && self.passive {
-                self.set_state(State::Closed, "SYN in SYN-RECEIVED: back to LISTEN");
+                self.set_state(cx, State::Closed, "SYN in SYN-RECEIVED: back to LISTEN");
                 self.orphaned = true;
             } else if cx.config.syn_challenge {
                 self.challenge_ack(cx);
             } else {
                 let rst = self.header(cx, self.snd.nxt, Flags::RST | Flags::ACK);
-                self.fail(Error::Reset, "SYN in the window: connection reset");
+                self.fail(cx, Error::Reset, "SYN in the window: connection reset");
                 return Some(rst);
             }
             return None;
@@ -300,7 +320,7 @@ impl Tcb {
             if !(repr.ack_number > self.snd.una && repr.ack_number <= self.snd.nxt) {
                 return Some(reset_for(repr, seg.payload.len()));
             }
-            self.set_state(State::Established, "ACK of SYN");
+            self.set_state(cx, State::Established, "ACK of SYN");
             if self.passive {
                 self.size_receive_buffer(cx);
             }
@@ -312,7 +332,7 @@ impl Tcb {
             self.ready |= Ready::CONNECTED | Ready::WRITABLE;
             if self.fin_queued {
                 // CLOSE was called in SYN-RECEIVED: now the FIN may go.
-                self.set_state(State::FinWait1, "close queued in SYN-RECEIVED");
+                self.set_state(cx, State::FinWait1, "close queued in SYN-RECEIVED");
             }
             self.deliver_held(cx);
         }
@@ -321,9 +341,9 @@ impl Tcb {
         }
         match self.state {
             State::FinWait1 if self.fin_acked() => self.enter_fin_wait_2(cx),
-            State::Closing if self.fin_acked() => self.set_state(State::TimeWait, "ACK of FIN"),
+            State::Closing if self.fin_acked() => self.set_state(cx, State::TimeWait, "ACK of FIN"),
             State::LastAck if self.fin_acked() => {
-                self.set_state(State::Closed, "ACK of FIN");
+                self.set_state(cx, State::Closed, "ACK of FIN");
                 return None;
             }
             _ => {}
@@ -343,6 +363,7 @@ impl Tcb {
         if cx.challenge_acks.allow(cx.now) {
             cx.counters.challenge_acks += 1;
             self.ack_now = true;
+            self.challenge_owed = true;
         } else {
             cx.counters.challenge_acks_limited += 1;
         }
@@ -460,7 +481,7 @@ impl Tcb {
             }
         }
         if fin {
-            self.receive_fin();
+            self.receive_fin(cx);
         }
         self.ack_answers_text = true;
     }
@@ -491,7 +512,7 @@ impl Tcb {
             self.delayed_ack.get_or_insert(cx.now + cx.config.delayed_ack);
         }
         if fin {
-            self.receive_fin();
+            self.receive_fin(cx);
         }
     }
 
@@ -518,18 +539,18 @@ impl Tcb {
 
     /// §3.10.7.4 "eighth": the peer has no more to send; nor any urgent
     /// data past the end of the stream, so RCV.UP stops at the FIN.
-    fn receive_fin(&mut self) {
+    fn receive_fin(&mut self, cx: &Context) {
         self.rcv.up = self.rcv.up.min(self.rcv.nxt);
         self.rcv.nxt += 1;
         self.ack_now = true;
         self.ready |= Ready::READABLE | Ready::PEER_CLOSED;
         match self.state {
-            State::SynReceived | State::Established => self.set_state(State::CloseWait, "FIN received"),
-            State::FinWait1 if self.fin_acked() => self.set_state(State::TimeWait, "FIN received, our FIN acked"),
-            State::FinWait1 => self.set_state(State::Closing, "FIN received (simultaneous close)"),
+            State::SynReceived | State::Established => self.set_state(cx, State::CloseWait, "FIN received"),
+            State::FinWait1 if self.fin_acked() => self.set_state(cx, State::TimeWait, "FIN received, our FIN acked"),
+            State::FinWait1 => self.set_state(cx, State::Closing, "FIN received (simultaneous close)"),
             State::FinWait2 => {
                 self.fin_wait_2_timer = None;
-                self.set_state(State::TimeWait, "FIN received");
+                self.set_state(cx, State::TimeWait, "FIN received");
             }
             _ => {}
         }
@@ -537,7 +558,7 @@ impl Tcb {
 
     /// Our FIN is acknowledged in FIN-WAIT-1 (§3.10.7.4 "fifth").
     fn enter_fin_wait_2(&mut self, cx: &Context) {
-        self.set_state(State::FinWait2, "ACK of FIN");
+        self.set_state(cx, State::FinWait2, "ACK of FIN");
         // A peer that never sends its FIN must not pin an orphaned
         // connection forever.
         if self.orphaned {
@@ -559,7 +580,7 @@ impl Tcb {
         }
         match error {
             IcmpError::Hard(e) if !self.state.is_synchronized() && cx.config.icmp_may_abort => {
-                self.fail(e, "ICMP hard error")
+                self.fail(cx, e, "ICMP hard error")
             }
             IcmpError::Hard(e) | IcmpError::Soft(e) => {
                 self.icmp_error = Some(e);

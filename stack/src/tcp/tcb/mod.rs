@@ -49,6 +49,7 @@ use super::reassembly::Reassembly;
 use super::rtt::RttEstimator;
 use super::sack::Scoreboard;
 use super::state::State;
+use super::story::{Record, Stories, Story};
 use super::timestamps::TsState;
 use super::{Config, Counters, Error, Ready};
 use crate::time::{Duration, Instant};
@@ -350,8 +351,12 @@ pub struct Tcb {
     icmp_error: Option<Error>,
     /// Events not yet reported to the application.
     pub ready: Ready,
+    /// What happened to the connection, for a reader to see (`story.rs`).
+    pub(crate) story: Story,
     /// Whether a `send` found the buffer full, so WRITABLE is owed later.
     tx_blocked: bool,
+    /// The ACK owed is a challenge ACK (RFC 5961): for the story only.
+    challenge_owed: bool,
 }
 
 impl Tcb {
@@ -412,16 +417,40 @@ impl Tcb {
             icmp_error: None,
             ready: Ready::empty(),
             tx_blocked: false,
+            challenge_owed: false,
+            story: Story::new(cx.config.stories == Stories::All, cx.now),
         }
     }
 
     /// Every state transition goes through here, and shows in the log.
-    fn set_state(&mut self, new: State, why: &str) {
+    fn set_state(&mut self, cx: &Context, new: State, why: &'static str) {
         debug!("{} > {}: {} -> {} ({})", self.local, self.remote, self.state, new, why);
+        let record = Record::State { at: cx.now, from: Some(self.state), to: new, reason: why };
+        self.story.push(cx.config.story_records, record);
         self.state = new;
         if matches!(new, State::Closed | State::TimeWait) {
             self.ready |= Ready::CLOSED;
         }
+    }
+
+    /// Record the sender's variables in the story, if one changed since the
+    /// last sample: after each segment and timer, so at most one per ACK.
+    fn sample(&mut self, cx: &Context) {
+        if !self.story.is_on() {
+            return;
+        }
+        let micros = |d: Duration| u32::try_from(d.as_micros()).unwrap_or(u32::MAX);
+        let clamp = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        let record = Record::Sample {
+            at: cx.now,
+            srtt_us: self.rtt.srtt().map(micros),
+            rto_us: micros(self.rtt.rto()),
+            cwnd: clamp(self.cc.window()),
+            // "Infinite" (usize::MAX) until the first loss.
+            ssthresh: u32::try_from(self.cc.ssthresh()).ok(),
+            snd_wnd: clamp(self.snd.wnd),
+        };
+        self.story.sample(cx.config.story_records, record);
     }
 
     /// The sequence number after the last byte written: where the FIN goes.
@@ -441,8 +470,8 @@ impl Tcb {
     }
 
     /// The connection failed: tell the application, drop everything queued.
-    pub(crate) fn fail(&mut self, error: Error, why: &str) {
-        self.set_state(State::Closed, why);
+    pub(crate) fn fail(&mut self, cx: &Context, error: Error, why: &'static str) {
+        self.set_state(cx, State::Closed, why);
         self.error = Some(error);
         self.ready |= Ready::RESET;
         self.tx.clear();

@@ -11,6 +11,7 @@
 use super::{Context, Outgoing, RtxTimer, Tcb, DEFAULT_MSS};
 use crate::tcp::options::MAX_UNSCALED_WINDOW;
 use crate::tcp::state::State;
+use crate::tcp::story::{By, Dir, Record, SegmentKind};
 use crate::time::Instant;
 use crate::wire::seq::SeqNum;
 use crate::wire::tcp::{Flags, TcpOptions, TcpRepr};
@@ -26,8 +27,13 @@ impl Tcb {
         // Nothing that sets the segment size changes while segments leave.
         let full = self.segment_size();
         while let Some((seq, len, probe)) = self.next_segment(full) {
-            let end = self.emit_segment(cx, seq, len, emit);
             let resent = seq < self.snd.nxt;
+            let kind = match (probe, resent) {
+                (true, _) => SegmentKind::LossProbe,
+                (false, true) => SegmentKind::Retransmission,
+                (false, false) => SegmentKind::Normal,
+            };
+            let end = self.emit_segment(cx, seq, len, kind, emit);
             self.sent.sent(seq, end, cx.now);
             if probe {
                 cx.counters.tlp_probes += 1;
@@ -60,7 +66,7 @@ impl Tcb {
             // accepts, so the peer still hears every ACK we send. (A byte
             // of new data would move SND.NXT past the window for good.)
             let probe = self.header(cx, self.snd.una - 1, Flags::ACK);
-            self.transmit(cx, probe, 0, 0, emit);
+            self.transmit(cx, probe, 0, 0, (SegmentKind::WindowProbe, By::Dispatch), emit);
             sent = true;
         }
         if probed {
@@ -74,11 +80,13 @@ impl Tcb {
         for &sack_blocks in &owed {
             let mut ack = self.header(cx, self.snd.nxt, Flags::ACK);
             ack.options.sack_blocks = sack_blocks;
-            self.transmit(cx, ack, 0, 0, emit);
+            self.transmit(cx, ack, 0, 0, (SegmentKind::Normal, By::Dispatch), emit);
         }
+        let challenge = std::mem::take(&mut self.challenge_owed);
         if owed.is_empty() && !sent && self.ack_now {
             let ack = self.header(cx, self.snd.nxt, Flags::ACK);
-            self.transmit(cx, ack, 0, 0, emit);
+            let kind = if challenge { SegmentKind::ChallengeAck } else { SegmentKind::Normal };
+            self.transmit(cx, ack, 0, 0, (kind, By::Dispatch), emit);
         }
         self.flight_sent = self.snd.nxt - self.snd.una;
         if waiting && self.sent.is_full() {
@@ -252,13 +260,14 @@ impl Tcb {
     }
 
     /// Build and emit the segment that starts at `seq` and carries up to
-    /// `max_data` bytes, with SYN and FIN where they belong. Returns the
-    /// sequence number after it.
+    /// `max_data` bytes, with SYN and FIN where they belong; `kind` says
+    /// why, for the story. Returns the sequence number after it.
     fn emit_segment(
         &mut self,
         cx: &mut Context,
         seq: SeqNum,
         max_data: usize,
+        kind: SegmentKind,
         emit: &mut dyn FnMut(&Tcb, Outgoing),
     ) -> SeqNum {
         if seq == self.snd.iss && !self.state.is_synchronized() {
@@ -270,7 +279,7 @@ impl Tcb {
             } else {
                 TcpOptions { timestamps: repr.options.timestamps, ..self.options.syn_options(mss) }
             };
-            self.transmit(cx, repr, 0, 0, emit);
+            self.transmit(cx, repr, 0, 0, (kind, By::EmitSegment), emit);
             return seq + 1;
         }
         let mut repr = self.header(cx, seq, Flags::ACK);
@@ -286,21 +295,25 @@ impl Tcb {
             repr.flags |= Flags::FIN;
             end += 1;
         }
-        self.transmit(cx, repr, offset, len, emit);
+        self.transmit(cx, repr, offset, len, (kind, By::EmitSegment), emit);
         end
     }
 
     /// Hand one segment to the stack, with `len` bytes of the send buffer
-    /// from `offset`. Every segment we send carries the current ACK and
-    /// window, so any owed ACK is now paid.
+    /// from `offset`, and tell its story (`why`: its kind and sender).
+    /// Every segment we send carries the current ACK and window, so any
+    /// owed ACK is now paid.
     fn transmit(
         &mut self,
         cx: &mut Context,
         repr: TcpRepr,
         offset: usize,
         len: usize,
+        (kind, by): (SegmentKind, By),
         emit: &mut dyn FnMut(&Tcb, Outgoing),
     ) {
+        let record = Record::segment(cx.now, Dir::Out, &repr, len, kind, by);
+        self.story.push(cx.config.story_records, record);
         cx.counters.segments_out += 1;
         cx.counters.bytes_out += len as u64;
         if repr.flags.contains(Flags::ACK) {

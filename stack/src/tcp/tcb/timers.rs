@@ -49,10 +49,15 @@ impl Tcb {
 
     /// Fire the timers that are due.
     pub fn on_timer(&mut self, cx: &mut Context) {
+        self.fire_timers(cx);
+        self.sample(cx);
+    }
+
+    fn fire_timers(&mut self, cx: &mut Context) {
         let now = cx.now;
         if self.user_deadline().is_some_and(|t| t <= now) {
             cx.counters.connections_timed_out += 1;
-            self.fail(Error::TimedOut, "user timeout");
+            self.fail(cx, Error::TimedOut, "user timeout");
             return;
         }
         if self.delayed_ack.is_some_and(|t| t <= now) {
@@ -61,7 +66,7 @@ impl Tcb {
         }
         if self.fin_wait_2_timer.is_some_and(|t| t <= now) {
             self.fin_wait_2_timer = None;
-            self.set_state(State::Closed, "FIN-WAIT-2 timeout");
+            self.set_state(cx, State::Closed, "FIN-WAIT-2 timeout");
         }
         if let Some((_, timer)) = self.rtx_timer.filter(|&(at, _)| at <= now) {
             self.rtx_timer = None;
@@ -106,7 +111,7 @@ impl Tcb {
         if give_up {
             cx.counters.connections_timed_out += 1;
             // An ICMP error that came meanwhile says why (§3.9.2.2).
-            self.fail(self.icmp_error.unwrap_or(Error::TimedOut), "retransmission limit reached");
+            self.fail(cx, self.icmp_error.unwrap_or(Error::TimedOut), "retransmission limit reached");
             return;
         }
         // R1 (§3.8.3 (e), SHLD-9): tell the application, once for each

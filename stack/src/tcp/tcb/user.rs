@@ -19,6 +19,7 @@ use crate::tcp::isn::Start;
 use crate::tcp::options::Negotiated;
 use crate::tcp::sack::Scoreboard;
 use crate::tcp::state::State;
+use crate::tcp::story::{By, Dir, Record, SegmentKind};
 use crate::tcp::{Config, Error, Ready};
 use crate::wire::tcp::{Flags, TcpRepr};
 
@@ -150,19 +151,19 @@ impl Tcb {
     }
 
     /// CLOSE of the sending side (§3.10.4): a FIN follows the queued data.
-    pub fn shutdown(&mut self) {
+    pub fn shutdown(&mut self, cx: &Context) {
         match self.state {
-            State::SynSent => self.set_state(State::Closed, "close in SYN-SENT"),
+            State::SynSent => self.set_state(cx, State::Closed, "close in SYN-SENT"),
             // "Queue for processing after entering ESTABLISHED state": the
             // FIN follows the ACK of our SYN.
             State::SynReceived => self.fin_queued = true,
             State::Established => {
                 self.fin_queued = true;
-                self.set_state(State::FinWait1, "close");
+                self.set_state(cx, State::FinWait1, "close");
             }
             State::CloseWait => {
                 self.fin_queued = true;
-                self.set_state(State::LastAck, "close");
+                self.set_state(cx, State::LastAck, "close");
             }
             _ => {}
         }
@@ -170,11 +171,11 @@ impl Tcb {
 
     /// CLOSE (§3.10.4) and the application lets go of the socket: unread
     /// data is discarded; the TCB lives on until the close completes.
-    pub fn close(&mut self) {
+    pub fn close(&mut self, cx: &Context) {
         self.orphaned = true;
         self.rx.clear();
         self.ready = Ready::empty();
-        self.shutdown();
+        self.shutdown(cx);
     }
 
     /// ABORT (§3.10.5): send RST in synchronized states and delete the TCB.
@@ -193,7 +194,11 @@ impl Tcb {
             State::SynReceived | State::Established | State::FinWait1 | State::FinWait2 | State::CloseWait
         )
         .then(|| self.header(cx, seq, Flags::RST));
-        self.set_state(State::Closed, "abort");
+        if let Some(rst) = &rst {
+            let record = Record::segment(cx.now, Dir::Out, rst, 0, SegmentKind::Reset, By::Abort);
+            self.story.push(cx.config.story_records, record);
+        }
+        self.set_state(cx, State::Closed, "abort");
         self.orphaned = true;
         rst
     }
