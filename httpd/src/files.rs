@@ -126,7 +126,12 @@ pub fn serve(path: &Path, req: &Request) -> io::Result<Response> {
     let validators = vec![("ETag", etag.clone()), ("Last-Modified", last_modified)];
 
     if not_modified(req, &etag, modified) {
-        return Ok(Response { status: Status::NotModified, headers: validators, body: Body::empty(), after: After::Next });
+        return Ok(Response {
+            status: Status::NotModified,
+            headers: validators,
+            body: Body::empty(),
+            after: After::Next,
+        });
     }
     let range = match &req.if_range {
         Some(validator) if !if_range_matches(validator, &etag, modified) => None,

@@ -43,7 +43,8 @@ pub fn recent<'a>(views: impl Iterator<Item = StoryView<'a>>, now: Instant) -> S
 pub fn signature<'a>(views: impl Iterator<Item = StoryView<'a>>) -> u64 {
     let mut h = DefaultHasher::new();
     for v in views {
-        (v.story.id, v.state.name(), v.story.records().len(), v.story.dropped().total(), v.time_wait_until).hash(&mut h);
+        (v.story.id, v.state.name(), v.story.records().len(), v.story.dropped().total(), v.time_wait_until)
+            .hash(&mut h);
     }
     h.finish()
 }
@@ -132,7 +133,10 @@ mod tests {
     /// and closes: the server's story of it, as `/_conn/recent` gives it.
     fn served() -> (Value, Value) {
         let mut net = Network::new(Faults { delay: Duration::from_millis(1), ..Faults::default() });
-        let (c, s) = (net.add_host(CLIENT, Stack::new(Config::new(CLIENT))), net.add_host(SERVER, Stack::new(Config::new(SERVER))));
+        let (c, s) = (
+            net.add_host(CLIENT, Stack::new(Config::new(CLIENT))),
+            net.add_host(SERVER, Stack::new(Config::new(SERVER))),
+        );
         net.host_mut(s).listen(80, 4).unwrap();
         let now = net.now();
         let h = net.host_mut(c).connect(now, SocketAddrV4::new(SERVER, 80)).unwrap();
@@ -168,19 +172,25 @@ mod tests {
         let conn = &one["conn"];
         assert_eq!(
             keys(conn),
-            ["dropped", "events", "id", "iss", "irs", "local", "opened_ms", "remote", "state", "time_wait_until_ms"]
+            ["dropped", "events", "id", "irs", "iss", "local", "opened_ms", "remote", "state", "time_wait_until_ms"]
         );
         assert_eq!((conn["local"].as_str(), conn["state"].as_str()), (Some("10.0.0.2:80"), Some("ESTABLISHED")));
         let remote = conn["remote"].as_str().unwrap();
         assert!(remote.starts_with("10.0.0.1:"));
-        assert_eq!(conn["id"].as_str().unwrap(), format!("{remote}-10.0.0.2:80#{}", conn["id"].as_str().unwrap().rsplit('#').next().unwrap()));
+        assert_eq!(
+            conn["id"].as_str().unwrap(),
+            format!("{remote}-10.0.0.2:80#{}", conn["id"].as_str().unwrap().rsplit('#').next().unwrap())
+        );
         assert!(conn["iss"].is_u64() && conn["irs"].is_u64() && conn["dropped"].is_u64());
         assert!(conn["opened_ms"].is_f64() && conn["time_wait_until_ms"].is_null());
 
         let events = conn["events"].as_array().unwrap();
-        let of = |t: &str| events.iter().filter(move |e| e["type"] == t);
+        let of = |t: &'static str| events.iter().filter(move |e| e["type"] == t);
         let segment = of("segment").next().expect("a segment");
-        assert_eq!(keys(segment), ["ack", "by", "dir", "flags", "kind", "len", "options", "seq", "t_ms", "type", "win"]);
+        assert_eq!(
+            keys(segment),
+            ["ack", "by", "dir", "flags", "kind", "len", "options", "seq", "t_ms", "type", "win"]
+        );
         // The client's SYN, first; its ISN is our IRS.
         assert_eq!((segment["dir"].as_str(), segment["flags"].as_str()), (Some("in"), Some("S")));
         assert_eq!((&segment["seq"], segment["kind"].as_str()), (&conn["irs"], Some("normal")));
@@ -209,7 +219,10 @@ mod tests {
     #[test]
     fn the_signature_follows_the_records() {
         let mut net = Network::new(Faults { delay: Duration::from_millis(1), ..Faults::default() });
-        let (c, s) = (net.add_host(CLIENT, Stack::new(Config::new(CLIENT))), net.add_host(SERVER, Stack::new(Config::new(SERVER))));
+        let (c, s) = (
+            net.add_host(CLIENT, Stack::new(Config::new(CLIENT))),
+            net.add_host(SERVER, Stack::new(Config::new(SERVER))),
+        );
         net.host_mut(s).listen(80, 4).unwrap();
         let sig = |net: &Network<Stack>| signature(net.host(s).stories_of(CLIENT));
         let empty = sig(&net);
@@ -228,9 +241,13 @@ mod tests {
 
     #[test]
     fn options_as_tcpdump_lists_them() {
-        let o = OptionSummary { mss: Some(1460), wscale: Some(7), sack_permitted: true, timestamps: true, sack_blocks: 0 };
+        let o =
+            OptionSummary { mss: Some(1460), wscale: Some(7), sack_permitted: true, timestamps: true, sack_blocks: 0 };
         assert_eq!(options(&o), "mss 1460,sackOK,TS,wscale 7");
-        assert_eq!(options(&OptionSummary { timestamps: true, sack_blocks: 2, ..OptionSummary::default() }), "TS,sack 2");
+        assert_eq!(
+            options(&OptionSummary { timestamps: true, sack_blocks: 2, ..OptionSummary::default() }),
+            "TS,sack 2"
+        );
         assert_eq!(options(&OptionSummary::default()), "");
     }
 }

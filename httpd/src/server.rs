@@ -302,14 +302,12 @@ fn answer(
         Live::ConnRecent => Supplied::Json(live::recent(stack.stories_of(remote), now)),
         Live::Feed => {
             let signature = live::signature(stack.stories_of(remote));
-            match feeds.get_mut(&h) {
-                Some(last) if *last == signature => return Supplied::Nothing,
-                Some(last) => *last = signature,
-                None if feeds.len() >= MAX_FEEDS => return Supplied::Nothing,
-                None => {
-                    feeds.insert(h, signature);
-                }
-            }
+            let open = feeds.len();
+            match feeds.get(&h) {
+                Some(&last) if last == signature => return Supplied::Nothing,
+                None if open >= MAX_FEEDS => return Supplied::Nothing,
+                _ => feeds.insert(h, signature),
+            };
             Supplied::Json(live::recent(stack.stories_of(remote), now))
         }
     }

@@ -109,8 +109,13 @@ impl Site {
         if let Some(live) = Live::of(req.path()) {
             return self.supplied.take().map(|supplied| live_response(live, supplied)).ok_or(live);
         }
-        if req.path() == CLOSE_ME || req.target.split_once('?').is_some_and(|(_, q)| q.split('&').any(|p| p == "close")) {
-            let mut response = Response::bytes(Status::Ok, "text/plain; charset=utf-8", b"Closing: the server's FIN comes first.\n".to_vec());
+        if req.path() == CLOSE_ME || req.target.split_once('?').is_some_and(|(_, q)| q.split('&').any(|p| p == "close"))
+        {
+            let mut response = Response::bytes(
+                Status::Ok,
+                "text/plain; charset=utf-8",
+                b"Closing: the server's FIN comes first.\n".to_vec(),
+            );
             response.headers.push(("Cache-Control", "no-store".into()));
             response.after = After::Close;
             return Ok(response);
