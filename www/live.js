@@ -110,6 +110,12 @@ function sinceOpen(conn, t) {
   return `+${(t - conn.opened_ms).toFixed(t - conn.opened_ms < 100 ? 3 : 1)} ms`;
 }
 
+/** Whether the server held this connection in TIME-WAIT for 2·MSL and
+ * then deleted it (RFC 9293 §3.10.8). */
+function expired(conn) {
+  return conn.state === "CLOSED" && conn.events.some((e) => e.type === "state" && e.from === "TIME-WAIT" && e.to === "CLOSED");
+}
+
 /** Text of a TIME-WAIT countdown: `until` and `now` in ms of the stack's clock. */
 function countdownText(until, now) {
   const left = Math.max(0, until - now) / 1000;
@@ -136,7 +142,7 @@ function drawSequence(conn, now) {
     if (ev.type === "state") {
       const why = ev.reason ? ` (${ev.reason})` : "";
       parts.push(
-        `<g class="state-row"><title>${esc(`${ev.from} → ${ev.to}${why}, at ${sinceOpen(conn, ev.t_ms)}`)}</title>` +
+        `<g class="state-row"><title>${esc(`${ev.from ?? "(new)"} → ${ev.to}${why}, at ${sinceOpen(conn, ev.t_ms)}`)}</title>` +
           `<line x1="${SX - 6}" y1="${y + 8}" x2="${SX + 6}" y2="${y + 8}" class="tick"/>` +
           `<text x="${SX + 10}" y="${y + 13}" class="server-state">${esc(ev.to)}</text></g>`,
       );
@@ -184,7 +190,8 @@ function drawSequence(conn, now) {
     );
     y += 52;
   } else if (conn.state === "CLOSED") {
-    parts.push(`<text x="${SX}" y="${y + 16}" class="wait-lbl">deleted (CLOSED)</text>`);
+    const why = expired(conn) ? "2·MSL passed: deleted" : "deleted (CLOSED)";
+    parts.push(`<text x="${SX}" y="${y + 16}" class="wait-lbl">${why}</text>`);
     y += 28;
   } else {
     parts.push(`<text x="${SX}" y="${y + 16}" class="wait-lbl">now ${esc(conn.state)}</text>`);
@@ -228,7 +235,7 @@ function bytesSent(conn, from) {
 }
 
 // The graph's geometry: the seq plot above, cwnd and RTO below.
-const G = { W: 760, L: 70, R: 70, T: 20, H1: 300, GAP: 56, H2: 130, B: 40 };
+const G = { W: 760, L: 96, R: 70, T: 20, H1: 300, GAP: 56, H2: 130, B: 40 };
 
 /**
  * The time/sequence graph (Stevens, TCP/IP Illustrated vol. 1) of the
@@ -260,14 +267,15 @@ function drawGraph(conn, from) {
     parts.push(`<line x1="${px}" y1="${T}" x2="${px}" y2="${T + H1}" class="grid"/>`);
     parts.push(`<text x="${px}" y="${T + H1 + 16}" class="tick-lbl mid">${+t.toFixed(3)}</text>`);
   }
-  const sStep = niceStep(s1 - s0, 6);
+  // Bytes tick in steps of 1, 2 or 5 × 10^k KiB once past a few KiB.
+  const sStep = s1 - s0 > 4096 ? niceStep((s1 - s0) / 1024, 6) * 1024 : niceStep(s1 - s0, 6);
   for (let s = Math.ceil(s0 / sStep) * sStep; s <= s1; s += sStep) {
     parts.push(`<line x1="${L}" y1="${y(s)}" x2="${L + pw}" y2="${y(s)}" class="grid"/>`);
     parts.push(`<text x="${L - 6}" y="${y(s) + 4}" class="tick-lbl end">${fmtBytes(s)}</text>`);
   }
   parts.push(`<rect x="${L}" y="${T}" width="${pw}" height="${H1}" class="frame"/>`);
   parts.push(`<text x="${L + pw / 2}" y="${T + H1 + 34}" class="axis mid">ms since the first data segment</text>`);
-  parts.push(`<text x="14" y="${T + H1 / 2}" class="axis mid" transform="rotate(-90 14 ${T + H1 / 2})">seq (relative)</text>`);
+  parts.push(`<text x="14" y="${T + H1 / 2}" class="axis mid" transform="rotate(-90 14 ${T + H1 / 2})">seq, relative to our ISN</text>`);
   // The ACK line: what the browser had acknowledged, as a step.
   if (acks.length) {
     let pts = `${x(t0)},${y(s0)}`;
@@ -347,6 +355,7 @@ const page = {
   pinned: false, // the reader chose from the picker: keep it
   closeWatch: null, // { since, finBefore } while waiting for the server's FIN
   graph: null, // { since, id } of the download to graph
+  drawn: {}, // what is drawn now, to redraw only what changed
   fixture: new URLSearchParams(location.search).get("fixture"),
 };
 
@@ -397,18 +406,28 @@ function choose() {
   page.selected = (live.length ? live : page.order).at(-1) ?? null;
 }
 
+/** Redraws what changed: the picker, the diagram, the graph. The feed's
+ * own connection changes with every event it carries, so the diagram of
+ * another connection is left alone (and a hovered segment stays so). */
 function render() {
   const picker = document.getElementById("picker");
-  picker.innerHTML = page.order
-    .map((id) => {
-      const c = page.conns.get(id);
-      const age = ((stackNow() - c.opened_ms) / 1000).toFixed(0);
-      return `<option value="${esc(id)}"${id === page.selected ? " selected" : ""}>port ${esc(c.remote.split(":")[1])}, ${esc(c.state)}, ${age} s ago</option>`;
-    })
-    .join("");
+  const options = page.order.map((id) => {
+    const c = page.conns.get(id);
+    const t = new Date(Date.now() - (stackNow() - c.opened_ms)).toLocaleTimeString();
+    return [id, `${t}, port ${c.remote.split(":")[1]}: ${c.state}`];
+  });
+  const pickKey = JSON.stringify([options, page.selected]);
+  if (pickKey !== page.drawn.picker) {
+    page.drawn.picker = pickKey;
+    picker.innerHTML = options
+      .map(([id, text]) => `<option value="${esc(id)}"${id === page.selected ? " selected" : ""}>${esc(text)}</option>`)
+      .join("");
+  }
   const conn = page.conns.get(page.selected);
-  const box = document.getElementById("seq-box");
-  if (conn) {
+  const key = (c) => c && `${c.id} ${c.events.length} ${c.state} ${c.time_wait_until_ms}`;
+  if (conn && key(conn) !== page.drawn.seq) {
+    page.drawn.seq = key(conn);
+    const box = document.getElementById("seq-box");
     const left = box.scrollLeft;
     box.innerHTML = drawSequence(conn, stackNow());
     box.scrollLeft = left;
@@ -416,7 +435,10 @@ function render() {
   if (page.graph) {
     const { since } = page.graph;
     const best = page.order.map((id) => page.conns.get(id)).sort((a, b) => bytesSent(b, since) - bytesSent(a, since))[0];
-    if (best && bytesSent(best, since) > 0) document.getElementById("graph-box").innerHTML = drawGraph(best, since);
+    if (best && bytesSent(best, since) > 0 && key(best) + since !== page.drawn.graph) {
+      page.drawn.graph = key(best) + since;
+      document.getElementById("graph-box").innerHTML = drawGraph(best, since);
+    }
   }
   tick();
 }
@@ -433,7 +455,7 @@ function tick() {
     cd.dataset.left = left.toFixed(0);
     cd.innerHTML = `Our server is in <strong>TIME-WAIT</strong> on this connection: it deletes it in ` +
       `<strong class="left">${countdownText(conn.time_wait_until_ms, now)}</strong> (2·MSL), in case your last ACK was lost.`;
-  } else if (conn && conn.state === "CLOSED" && conn.time_wait_until_ms !== null) {
+  } else if (conn && expired(conn)) {
     cd.hidden = false;
     cd.dataset.left = "0";
     cd.innerHTML = "2·MSL has passed: our server has deleted this connection.";

@@ -29,7 +29,7 @@ for arg in ["--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
     opts.add_argument(arg)
 opts.binary_location = "/usr/bin/chromium"
 driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
-wait = WebDriverWait(driver, 30, poll_frequency=0.1)
+wait = WebDriverWait(driver, 40, poll_frequency=0.1)
 out = {}
 
 
@@ -64,15 +64,27 @@ try:
                and css("#countdown")[0].is_displayed() and css("#seq-box .tw-left"))
     out["countdown"] = []
     for _ in range(2):
-        out["countdown"].append([int(css("#countdown")[0].get_attribute("data-left")),
-                                 css("#countdown .left")[0].text, css("#seq-box .tw-left")[0].text])
+        out["countdown"].append(driver.execute_script(
+            "const c = document.getElementById('countdown');"
+            "return [+c.dataset.left, c.querySelector('.left').textContent,"
+            "        document.querySelector('#seq-box .tw-left').textContent]"))
         time.sleep(1.5)
+    if mode == "live":
+        # 2·MSL passes: the server deletes the entry, and the page says so.
+        wait.until(lambda d: css("#countdown")[0].get_attribute("data-left") == "0"
+                   and "deleted" in css("#countdown")[0].text)
+        out["deleted"] = css("#countdown")[0].text
     out["conn"] = css("#picker")[0].get_attribute("value")
-    out["segments"] = [{k: g.get_attribute("data-" + k) for k in ["dir", "flags", "seq", "ack", "kind"]}
-                       for g in css("#seq-box .seg")]
-    out["server_states"] = [t.text for t in css("#seq-box .server-state")]
-    out["client_states"] = [t.text for t in css("#seq-box .client-state")]
-    out["inferred_tags"] = len(css("#seq-box .inferred-tag"))
+    # One read of the whole diagram, so a redraw cannot come in between.
+    out.update(driver.execute_script("""
+        const all = (sel, f) => [...document.querySelectorAll('#seq-box ' + sel)].map(f);
+        return {
+          segments: all('.seg', (g) => ({dir: g.dataset.dir, flags: g.dataset.flags, seq: g.dataset.seq,
+                                         ack: g.dataset.ack, kind: g.dataset.kind})),
+          server_states: all('.server-state', (t) => t.textContent),
+          client_states: all('.client-state', (t) => t.textContent),
+          inferred_tags: all('.inferred-tag', (t) => t).length,
+        };"""))
     ActionChains(driver).move_to_element(css("#seq-box .seg")[1]).perform()
     wait.until(lambda d: "sent by" in css("#detail")[0].text)
     out["detail"] = css("#detail")[0].text

@@ -21,10 +21,8 @@ const TOOLS: &[&str] = &["chromium", "chromedriver", "python3-selenium", "python
 /// "fixture"): what the page showed, as JSON; the screenshots are checked
 /// not blank and left in `shots`.
 fn drive(base: &str, shots: &Path, mode: &str) -> Value {
-    let out = run_ok(
-        Command::new(python()).arg(py("live_page.py")).arg(base).arg(shots).arg(mode),
-        Duration::from_secs(120),
-    );
+    let out =
+        run_ok(Command::new(python()).arg(py("live_page.py")).arg(base).arg(shots).arg(mode), Duration::from_secs(120));
     let v: Value = serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out}"));
     for name in ["desktop", "phone"] {
         let size = format!("{},{}", v[name][0], v[name][1]);
@@ -98,6 +96,28 @@ fn live_page_draws_the_fixture() {
         assert_eq!(v["retx_bars"], 1, "the retransmission is marked");
         assert_eq!(v["cwnd_line"], 1);
         keep_shots(shots.path(), "fixture");
+        check_layout(&v);
+    });
+}
+
+/// The page against the real server (with a 5 s MSL): the browser's own
+/// connection, closed by the server first, followed through FIN-WAIT-2 and
+/// TIME-WAIT until the server deletes it; the ISNs drawn are the ones
+/// `/_conn/recent` gives; a download is graphed.
+#[test]
+fn live_page_follows_a_server_first_close() {
+    e2e(SUITE, TOOLS, || {
+        let _h = Httpd::start("live_page", Opts::args(&["--msl", "5"]));
+        let shots = scratch();
+        let v = drive(&format!("http://127.0.0.1:{PORT}"), shots.path(), "live");
+        keep_shots(shots.path(), "live");
+        let conns = v["recent"]["conns"].as_array().expect("/_conn/recent from the browser's address");
+        let conn =
+            conns.iter().find(|c| c["id"] == v["conn"]).unwrap_or_else(|| panic!("{} not in {conns:?}", v["conn"]));
+        check_close(&v, conn);
+        assert!(v["deleted"].as_str().unwrap().contains("deleted"), "{v}");
+        assert!(v["bars"].as_u64().unwrap() >= 10, "the download graphed: {v}");
+        assert_eq!(v["cwnd_line"], 1, "cwnd drawn: {v}");
         check_layout(&v);
     });
 }
