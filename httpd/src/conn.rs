@@ -263,10 +263,10 @@ impl Conn {
 
     /// The server is stopping: finish the response in flight, if any, with
     /// `Connection: close` where it has not started yet, then close; an idle
-    /// connection closes now. Call `write_to` next.
+    /// connection, or a feed, closes now. Call `write_to` next.
     pub fn stop(&mut self) {
         self.stopping = true;
-        if self.state == State::ReadingRequest && self.inbuf.is_empty() || self.state == State::Streaming {
+        if (self.state == State::ReadingRequest && self.inbuf.is_empty()) || self.state == State::Streaming {
             self.state = State::Closed;
         }
     }

@@ -203,7 +203,7 @@ mod tests {
         let request = of("segment").find(|e| e["len"] == 18).expect("the request's segment");
         assert_eq!((request["dir"].as_str(), request["flags"].as_str()), (Some("in"), Some("P.")));
 
-        let state = of("state").last().expect("a state record");
+        let state = of("state").next_back().expect("a state record");
         assert_eq!(keys(state), ["from", "reason", "t_ms", "to", "type"]);
         assert_eq!(state["to"], "ESTABLISHED");
         assert!(state["reason"].is_string() && state["from"].is_string());

@@ -295,7 +295,9 @@ fn answer(
     counters: &Counters,
     link: LinkStats,
 ) -> Supplied {
-    let Some(remote) = stack.peer(h).map(|peer| *peer.ip()) else { return Supplied::Nothing };
+    // The address as TCP knows it, never a header; a connection the stack
+    // no longer knows is nobody's.
+    let remote = stack.peer(h).map_or(Ipv4Addr::UNSPECIFIED, |peer| *peer.ip());
     match what {
         Live::Stack => Supplied::Json(status::json(stack, counters, link)),
         Live::ConnSelf => stack.story(h).map_or(Supplied::Nothing, |view| Supplied::Json(live::one(&view, now))),
@@ -310,5 +312,81 @@ fn answer(
             };
             Supplied::Json(live::recent(stack.stories_of(remote), now))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddrV4;
+
+    use stack::link::faults::Faults;
+    use stack::link::sim::Network;
+    use stack::Config;
+
+    use super::*;
+
+    const CLIENT: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+    const OTHER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 3);
+    const SERVER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+
+    /// `n` connections from each of two clients, accepted by the server:
+    /// the network and the server's handles, `CLIENT`'s first.
+    fn connected(n: usize) -> (Network<Stack>, Vec<SocketHandle>) {
+        let mut net = Network::new(Faults { delay: Duration::from_millis(1), ..Faults::default() });
+        let clients = [CLIENT, OTHER].map(|a| net.add_host(a, Stack::new(Config::new(a))));
+        let s = net.add_host(SERVER, Stack::new(Config::new(SERVER)));
+        net.host_mut(s).listen(80, 2 * n).unwrap();
+        let mut accepted = Vec::new();
+        for c in clients {
+            for _ in 0..n {
+                let now = net.now();
+                net.host_mut(c).connect(now, SocketAddrV4::new(SERVER, 80)).unwrap();
+                net.run_until(now + Duration::from_secs(1), |n| {
+                    n.host_mut(s).accept(80).map(|h| accepted.push(h)).is_some()
+                });
+            }
+        }
+        (net, accepted)
+    }
+
+    /// At most `MAX_FEEDS` feeds; each gets news only when its address's
+    /// stories changed; a feed forgotten frees its place.
+    #[test]
+    fn feeds_are_bounded_and_told_only_of_changes() {
+        let (mut net, handles) = connected(MAX_FEEDS + 1);
+        let stack = net.host(2);
+        let (now, counters, link) = (net.now(), Counters::default(), LinkStats::default());
+        let mut feeds = HashMap::new();
+        let feed = |feeds: &mut _, h| answer(stack, now, h, Live::Feed, feeds, &counters, link);
+        for &h in &handles[..MAX_FEEDS] {
+            assert!(matches!(feed(&mut feeds, h), Supplied::Json(_)));
+        }
+        assert!(feed(&mut feeds, handles[MAX_FEEDS]) == Supplied::Nothing, "one too many");
+        assert!(feed(&mut feeds, handles[0]) == Supplied::Nothing, "nothing changed");
+        feeds.remove(&handles[1]);
+        assert!(matches!(feed(&mut feeds, handles[MAX_FEEDS]), Supplied::Json(_)));
+
+        // Each sees its own address only: CLIENT's feed, then OTHER's.
+        let Supplied::Json(mine) = answer(stack, now, handles[0], Live::ConnRecent, &mut feeds, &counters, link) else {
+            panic!("no JSON")
+        };
+        let Supplied::Json(theirs) =
+            answer(stack, now, handles[MAX_FEEDS + 1], Live::ConnRecent, &mut feeds, &counters, link)
+        else {
+            panic!("no JSON")
+        };
+        assert_eq!((mine.matches("\"remote\":\"10.0.0.1:").count(), mine.contains("10.0.0.3")), (MAX_FEEDS + 1, false));
+        assert_eq!(
+            (theirs.matches("\"remote\":\"10.0.0.3:").count(), theirs.contains("10.0.0.1")),
+            (MAX_FEEDS + 1, false)
+        );
+
+        // A change on CLIENT's address (a new connection): news for its feed.
+        let now = net.now();
+        net.host_mut(0).connect(now, SocketAddrV4::new(SERVER, 80)).unwrap();
+        net.run_until(now + Duration::from_millis(100), |_| false);
+        let stack = net.host(2);
+        let now = net.now();
+        assert!(matches!(answer(stack, now, handles[0], Live::Feed, &mut feeds, &counters, link), Supplied::Json(_)));
     }
 }

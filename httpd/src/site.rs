@@ -26,6 +26,7 @@ pub enum Live {
 }
 
 impl Live {
+    /// The resource at `path` (the query left off), if it is one of these.
     pub fn of(path: &str) -> Option<Live> {
         Some(match path {
             "/_stack.json" => Live::Stack,
