@@ -359,6 +359,13 @@ const page = {
   fixture: new URLSearchParams(location.search).get("fixture"),
 };
 
+/** Whether the server closed `c` first since `since`, and its story
+ * starts at the SYN, so the diagram can show it from beginning to end. */
+function closedWhole(c, since) {
+  const segs = c.events.filter((e) => e.type === "segment");
+  return segs.length > 0 && segs[0].flags.includes("S") && segs.some((e) => e.dir === "out" && e.flags.includes("F") && e.t_ms >= since);
+}
+
 /** The stack's clock now, ticking locally between updates. */
 function stackNow() {
   return performance.now() + page.offset;
@@ -391,10 +398,7 @@ function absorb(snap) {
 function choose() {
   const w = page.closeWatch;
   if (w) {
-    const hit = page.order.find((id) => {
-      const c = page.conns.get(id);
-      return !w.finBefore.has(id) && c.events.some((e) => e.type === "segment" && e.dir === "out" && e.flags.includes("F") && e.t_ms >= w.since);
-    });
+    const hit = page.order.find((id) => !w.finBefore.has(id) && closedWhole(page.conns.get(id), w.since));
     if (hit) {
       page.selected = hit;
       page.pinned = true;
@@ -505,9 +509,19 @@ function start() {
     );
     page.closeWatch = { since: stackNow() - 5, finBefore };
     page.pinned = false;
+    // The stack records a reader's connections from the first time this
+    // page asks for them (`/_conn/...`), so the connections the browser
+    // already had open are seen only from then on. The browser sends
+    // /close-me on one of those idle connections if it has one; each answer
+    // closes it, so asking again soon makes the browser open a new
+    // connection, recorded from its SYN to its end.
     status("asking for /close-me…");
     try {
-      await fetch(`/close-me?${Date.now()}`, { cache: "no-store" });
+      for (let i = 0; i < 8; i++) {
+        await fetch(`/close-me?${Date.now()}`, { cache: "no-store" });
+        await refresh();
+        if (page.fixture || page.order.some((id) => !finBefore.has(id) && closedWhole(page.conns.get(id), page.closeWatch?.since ?? 0))) break;
+      }
       status("the server closed that connection first");
     } catch (e) {
       status(`close-me failed: ${e}`);

@@ -120,6 +120,13 @@ pub fn options(o: &OptionSummary) -> String {
     [mss, sack_ok, ts, wscale, sack].into_iter().flatten().collect::<Vec<_>>().join(",")
 }
 
+/// A server stack that records every connection's story, for tests that
+/// look at the stories rather than at who asked for them.
+#[cfg(test)]
+pub(crate) fn recording(addr: std::net::Ipv4Addr) -> stack::Config {
+    stack::Config { stories: stack::tcp::Stories::All, ..stack::Config::new(addr) }
+}
+
 #[cfg(test)]
 mod tests {
     use std::net::{Ipv4Addr, SocketAddrV4};
@@ -141,7 +148,7 @@ mod tests {
         let mut net = Network::new(Faults { delay: Duration::from_millis(1), ..Faults::default() });
         let (c, s) = (
             net.add_host(CLIENT, Stack::new(Config::new(CLIENT))),
-            net.add_host(SERVER, Stack::new(Config::new(SERVER))),
+            net.add_host(SERVER, Stack::new(recording(SERVER))),
         );
         net.host_mut(s).listen(80, 4).unwrap();
         let now = net.now();
@@ -227,7 +234,7 @@ mod tests {
         let mut net = Network::new(Faults { delay: Duration::from_millis(1), ..Faults::default() });
         let (c, s) = (
             net.add_host(CLIENT, Stack::new(Config::new(CLIENT))),
-            net.add_host(SERVER, Stack::new(Config::new(SERVER))),
+            net.add_host(SERVER, Stack::new(recording(SERVER))),
         );
         net.host_mut(s).listen(80, 4).unwrap();
         let sig = |net: &Network<Stack>| signature(net.host(s).stories_of(CLIENT));

@@ -233,6 +233,9 @@ impl Server {
             match e.conn.write_to(&mut self.site, Now { mono: now, wall }, &mut Tcp { stack, handle: h, now }) {
                 // The server answers what needs the stack: only it sees it.
                 Wants::Live(what) => {
+                    if what != Live::Stack {
+                        record_reader(stack, now, h);
+                    }
                     let (feeds, counters) = (&mut self.feeds, &self.counters);
                     self.site.supply(answer(stack, now, h, what, feeds, counters, self.link));
                 }
@@ -279,6 +282,21 @@ impl Server {
                 self.deadlines.remove(&(t, h));
             }
         }
+    }
+}
+
+/// How long a reader's new connections are recorded after they last asked
+/// to see them.
+const RECORD_READER: Duration = Duration::from_secs(600);
+
+/// A reader asked for their own connections (`/_conn/...`): the stack
+/// records this one from now on, and every new one from the same address,
+/// from its SYN, for `RECORD_READER` (stories are recorded only on request:
+/// recording every connection costs more than the 3 % they may cost).
+fn record_reader(stack: &mut Stack, now: Instant, h: SocketHandle) {
+    if let Some(peer) = stack.peer(h) {
+        stack.record(h);
+        stack.record_peer(*peer.ip(), now + RECORD_READER);
     }
 }
 
@@ -334,7 +352,7 @@ mod tests {
     fn connected(n: usize) -> (Network<Stack>, Vec<SocketHandle>) {
         let mut net = Network::new(Faults { delay: Duration::from_millis(1), ..Faults::default() });
         let clients = [CLIENT, OTHER].map(|a| net.add_host(a, Stack::new(Config::new(a))));
-        let s = net.add_host(SERVER, Stack::new(Config::new(SERVER)));
+        let s = net.add_host(SERVER, Stack::new(live::recording(SERVER)));
         net.host_mut(s).listen(80, 2 * n).unwrap();
         let mut accepted = Vec::new();
         for c in clients {

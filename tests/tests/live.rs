@@ -35,11 +35,16 @@ fn remotes(recent: &Value) -> Vec<String> {
 }
 
 /// `/_conn/self` shows the handshake of the very connection that asks:
-/// its SYN in, our SYN,ACK out with its ISS, the ACK of it in.
+/// its SYN in, our SYN,ACK out with its ISS, the ACK of it in. Stories are
+/// recorded on request: a first look at `/_conn/...` asks for the reader's
+/// next connections from their SYN; before it, the stack recorded nothing.
 #[test]
 fn self_shows_its_own_handshake() {
     e2e(SUITE, &["curl"], || {
         let h = Httpd::start("live-self", Opts::default());
+        let before = json(&h, None, "/_conn/self");
+        let seen = before["conn"]["events"].as_array().unwrap();
+        assert!(seen.iter().all(|e| e["flags"] != "S"), "recorded before anyone asked: {before}");
         let me = json(&h, None, "/_conn/self");
         let conn = &me["conn"];
         assert!(me["now_ms"].as_f64().is_some(), "{me}");
@@ -76,6 +81,9 @@ fn self_shows_its_own_handshake() {
 fn recent_shows_only_the_askers_address() {
     e2e(SUITE, &["curl"], || {
         let h = Httpd::start("live-recent", Opts::default());
+        // Each asks once, so its next connections are recorded.
+        json(&h, None, "/_conn/recent");
+        json(&h, Some(OTHER), "/_conn/recent");
         for _ in 0..2 {
             curl(&["-o", "/dev/null", &h.url("/")]);
         }
@@ -83,7 +91,7 @@ fn recent_shows_only_the_askers_address() {
         let mine = json(&h, None, "/_conn/recent");
         let theirs = json(&h, Some(OTHER), "/_conn/recent");
         let (mine, theirs) = (remotes(&mine), remotes(&theirs));
-        // Two earlier ones and the asking one.
+        // Two earlier ones and the asking ones.
         assert!(mine.len() >= 3 && mine.iter().all(|a| a == "127.0.0.1"), "{mine:?}");
         assert!(theirs.len() >= 2 && theirs.iter().all(|a| a == OTHER), "{theirs:?}");
     });
@@ -95,6 +103,7 @@ fn recent_shows_only_the_askers_address() {
 fn feed_delivers_an_event_within_a_second() {
     e2e(SUITE, &["curl"], || {
         let h = Httpd::start("live-feed", Opts::default());
+        json(&h, Some(OTHER), "/_conn/recent");
         curl(&["--interface", OTHER, "-o", "/dev/null", &h.url("/")]);
         let started = Instant::now();
         let mut child = Command::new("curl")
