@@ -103,11 +103,12 @@ fn live_page_draws_the_fixture() {
 /// The page against the real server (with a 5 s MSL): the browser's own
 /// connection, closed by the server first, followed through FIN-WAIT-2 and
 /// TIME-WAIT until the server deletes it; the ISNs drawn are the ones
-/// `/_conn/recent` gives; a download is graphed.
+/// `/_conn/recent` gives, and the ones on the wire (the capture, read by
+/// tshark); a download is graphed.
 #[test]
 fn live_page_follows_a_server_first_close() {
-    e2e(SUITE, TOOLS, || {
-        let _h = Httpd::start("live_page", Opts::args(&["--msl", "5"]));
+    e2e(SUITE, &[TOOLS, &["tshark"]].concat(), || {
+        let h = Httpd::start("live_page", Opts::args(&["--msl", "5"]).pcap());
         let shots = scratch();
         let v = drive(&format!("http://127.0.0.1:{PORT}"), shots.path(), "live");
         keep_shots(shots.path(), "live");
@@ -115,6 +116,18 @@ fn live_page_follows_a_server_first_close() {
         let conn =
             conns.iter().find(|c| c["id"] == v["conn"]).unwrap_or_else(|| panic!("{} not in {conns:?}", v["conn"]));
         check_close(&v, conn);
+        // The SYN and SYN,ACK of that connection as they crossed the wire.
+        let port = conn["remote"].as_str().unwrap().rsplit(':').next().unwrap().to_string();
+        let rows =
+            tshark_fields(&h.pcap(), &["tcp.srcport", "tcp.dstport", "tcp.flags.syn", "tcp.flags.ack", "tcp.seq"]);
+        let server = PORT.to_string();
+        let syn_seq = |src: &str, dst: &str, ack: &str| {
+            let row = rows.iter().find(|r| r[0] == src && r[1] == dst && r[2] == "1" && r[3] == ack);
+            let row = row.unwrap_or_else(|| panic!("no SYN {src} > {dst} (ACK bit {ack}) in the capture"));
+            row[4].parse::<u64>().unwrap()
+        };
+        assert_eq!(syn_seq(&port, &server, "0"), conn["irs"].as_u64().unwrap(), "the browser's ISN, as on the wire");
+        assert_eq!(syn_seq(&server, &port, "1"), conn["iss"].as_u64().unwrap(), "our ISN, as on the wire");
         assert!(v["deleted"].as_str().unwrap().contains("deleted"), "{v}");
         assert!(v["bars"].as_u64().unwrap() >= 10, "the download graphed: {v}");
         assert_eq!(v["cwnd_line"], 1, "cwnd drawn: {v}");
