@@ -489,6 +489,34 @@ async function refresh() {
   absorb(await r.json());
 }
 
+/** Asks for /close-me, which the server answers with `Connection: close`
+ * and closes first, and follows that connection to its end. */
+async function closeOne() {
+  const finBefore = new Set(
+    page.order.filter((id) => page.conns.get(id).events.some((e) => e.type === "segment" && e.dir === "out" && e.flags.includes("F"))),
+  );
+  page.closeWatch = { since: stackNow() - 5, finBefore };
+  page.pinned = false;
+  // The stack records a reader's connections from the first time this
+  // page asks for them (`/_conn/...`), so the connections the browser
+  // already had open are seen only from then on. The browser sends
+  // /close-me on one of those idle connections if it has one; each answer
+  // closes it, so asking again soon makes the browser open a new
+  // connection, recorded from its SYN to its end.
+  status("asking for /close-me…");
+  try {
+    for (let i = 0; i < 8; i++) {
+      await fetch(`/close-me?${Date.now()}`, { cache: "no-store" });
+      await refresh();
+      if (page.fixture || page.order.some((id) => !finBefore.has(id) && closedWhole(page.conns.get(id), page.closeWatch?.since ?? 0))) break;
+    }
+    status("the server closed that connection first");
+  } catch (e) {
+    status(`close-me failed: ${e}`);
+  }
+  if (page.fixture) refresh();
+}
+
 function start() {
   const box = document.getElementById("seq-box");
   for (const ev of ["mouseover", "focusin", "click"]) {
@@ -502,32 +530,7 @@ function start() {
     page.pinned = true;
     render();
   });
-  // The server answers /close-me with `Connection: close` and closes first.
-  document.getElementById("close-me").addEventListener("click", async () => {
-    const finBefore = new Set(
-      page.order.filter((id) => page.conns.get(id).events.some((e) => e.type === "segment" && e.dir === "out" && e.flags.includes("F"))),
-    );
-    page.closeWatch = { since: stackNow() - 5, finBefore };
-    page.pinned = false;
-    // The stack records a reader's connections from the first time this
-    // page asks for them (`/_conn/...`), so the connections the browser
-    // already had open are seen only from then on. The browser sends
-    // /close-me on one of those idle connections if it has one; each answer
-    // closes it, so asking again soon makes the browser open a new
-    // connection, recorded from its SYN to its end.
-    status("asking for /close-me…");
-    try {
-      for (let i = 0; i < 8; i++) {
-        await fetch(`/close-me?${Date.now()}`, { cache: "no-store" });
-        await refresh();
-        if (page.fixture || page.order.some((id) => !finBefore.has(id) && closedWhole(page.conns.get(id), page.closeWatch?.since ?? 0))) break;
-      }
-      status("the server closed that connection first");
-    } catch (e) {
-      status(`close-me failed: ${e}`);
-    }
-    if (page.fixture) refresh();
-  });
+  document.getElementById("close-me").addEventListener("click", closeOne);
   document.getElementById("download").addEventListener("click", async () => {
     page.graph = { since: stackNow() - 5 };
     status("downloading /files/1MiB.bin…");
@@ -546,7 +549,13 @@ function start() {
     refresh().then(() => status("fixture"), (e) => status(`fixture: ${e}`));
     return;
   }
-  refresh().then(() => status("live"), (e) => status(`/_conn/recent: ${e}`));
+  // A first visit: the stack starts recording this reader's connections
+  // now, so none is known from its SYN yet; show one from SYN to close.
+  const fromSyn = () => page.order.some((id) => page.conns.get(id).events.find((e) => e.type === "segment")?.flags.includes("S"));
+  refresh().then(
+    () => (fromSyn() ? status("live") : closeOne()),
+    (e) => status(`/_conn/recent: ${e}`),
+  );
   const feed = new EventSource("/_conn/feed");
   feed.onmessage = (m) => {
     absorb(JSON.parse(m.data));
