@@ -266,6 +266,11 @@ mod tests {
         (listeners, IsnGenerator::new([7; 16]), config, Counters::default(), ChallengeAcks::new([7; 16], 1000))
     }
 
+    /// The context of a call at time zero, over `setup`'s parts.
+    fn context<'a>(config: &'a Config, counters: &'a mut Counters, acks: &'a mut ChallengeAcks) -> Context<'a> {
+        Context { now: Instant::ZERO, config, counters, challenge_acks: acks, story: false }
+    }
+
     fn tuple(port: u16) -> FourTuple {
         FourTuple { local: format!("10.0.0.2:{port}").parse().unwrap(), remote: "10.0.0.1:40000".parse().unwrap() }
     }
@@ -286,13 +291,7 @@ mod tests {
     #[test]
     fn closed_port_is_reset_and_a_reset_never_answered() {
         let (mut l, isn, config, mut counters, mut acks) = setup(8);
-        let mut cx = Context {
-            now: Instant::ZERO,
-            config: &config,
-            counters: &mut counters,
-            challenge_acks: &mut acks,
-            story: false,
-        };
+        let mut cx = context(&config, &mut counters, &mut acks);
         let syn = seg(81, 1000, 0, Flags::SYN);
         let d = l.on_segment(&mut cx, &isn, tuple(81), Segment { repr: &syn, payload: &[] }, None);
         let Decision::Reset(rst) = d else { panic!("{d:?}") };
@@ -305,13 +304,7 @@ mod tests {
     #[test]
     fn syn_with_room_opens_above_the_time_wait_incarnation() {
         let (mut l, isn, config, mut counters, mut acks) = setup(8);
-        let mut cx = Context {
-            now: Instant::ZERO,
-            config: &config,
-            counters: &mut counters,
-            challenge_acks: &mut acks,
-            story: false,
-        };
+        let mut cx = context(&config, &mut counters, &mut acks);
         let syn = seg(80, 1000, 0, Flags::SYN);
         let old_snd_nxt = isn.start(Instant::ZERO, tuple(80).local, tuple(80).remote).iss + 100;
         let d = l.on_segment(&mut cx, &isn, tuple(80), Segment { repr: &syn, payload: &[] }, Some(old_snd_nxt));
@@ -322,13 +315,7 @@ mod tests {
     #[test]
     fn full_syn_queue_answers_with_a_cookie_that_the_ack_returns() {
         let (mut l, isn, config, mut counters, mut acks) = setup(0);
-        let mut cx = Context {
-            now: Instant::ZERO,
-            config: &config,
-            counters: &mut counters,
-            challenge_acks: &mut acks,
-            story: false,
-        };
+        let mut cx = context(&config, &mut counters, &mut acks);
         let syn = seg(80, 1000, 0, Flags::SYN);
         let d = l.on_segment(&mut cx, &isn, tuple(80), Segment { repr: &syn, payload: &[] }, None);
         let Decision::SynCookie(syn_ack) = d else { panic!("{d:?}") };

@@ -1639,7 +1639,12 @@ mod tests {
 
     /// The script with line `n` (1-based) replaced by `with`.
     fn edit(n: usize, with: &str) -> String {
-        let mut lines: Vec<&str> = SCRIPT.lines().collect();
+        edit_of(SCRIPT, n, with)
+    }
+
+    /// `script` with line `n` (1-based) replaced by `with`.
+    fn edit_of(script: &str, n: usize, with: &str) -> String {
+        let mut lines: Vec<&str> = script.lines().collect();
         lines[n - 1] = with;
         lines.join("\n")
     }
@@ -1800,12 +1805,7 @@ mod tests {
 +0...0.05 poll([{{fd=3, events=POLLPRI, revents=0}}], 1, 50) = 0"
         );
         assert!(matches!(play(&text), Outcome::Pass { .. }), "{:?}", play(&text));
-        let lines: Vec<&str> = text.lines().collect();
-        let with = |n: usize, line: &str| {
-            let mut l = lines.clone();
-            l[n - 1] = line;
-            l.join("\n")
-        };
+        let with = |n: usize, line: &str| edit_of(&text, n, line);
         // Nothing to read yet: no POLLIN.
         let readable = with(9, "+0 poll([{fd=3, events=POLLIN|POLLOUT, revents=POLLIN|POLLOUT}], 1, 0) = 1");
         assert!(failed_at(play(&readable)).1.contains("revents POLLOUT, the script expects POLLIN|POLLOUT"));
@@ -1887,12 +1887,7 @@ mod tests {
 +0 > F. 1:1(0) ack 21 win 65535"
         );
         assert!(matches!(play(&text), Outcome::Pass { .. }), "{:?}", play(&text));
-        let lines: Vec<&str> = text.lines().collect();
-        let with = |n: usize, line: &str| {
-            let mut l = lines.clone();
-            l[n - 1] = line;
-            l.join("\n")
-        };
+        let with = |n: usize, line: &str| edit_of(&text, n, line);
         // A peek takes nothing: the second peek sees what the read left.
         assert!(failed_at(play(&with(12, "+0 recv(3, ..., 100, MSG_PEEK) = 10"))).1.contains("returned 6"));
         // After SHUT_RD what was received is gone.
