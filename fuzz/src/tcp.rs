@@ -827,7 +827,8 @@ impl Harness {
                 + d.checksum
                 + d.fragment
                 + d.not_for_us
-                + d.other_protocol,
+                + d.other_protocol
+                + d.invalid_source,
             "a packet counted twice or not at all: {c:?}"
         );
         assert_eq!(c.segments_out, self.tcp_sent, "segments_out");

@@ -52,6 +52,9 @@ pub enum Supplied {
 /// watch a server-first close; so does any path with a `close` query.
 pub const CLOSE_ME: &str = "/close-me";
 
+/// The body of the close-me answer.
+pub const CLOSE_ME_BODY: &[u8] = b"Closing: the server's FIN comes first.\n";
+
 /// Everything responses are made from, shared by all connections.
 pub struct Site {
     /// Canonical, so the containment check compares like with like.
@@ -112,11 +115,7 @@ impl Site {
         }
         if req.path() == CLOSE_ME || req.target.split_once('?').is_some_and(|(_, q)| q.split('&').any(|p| p == "close"))
         {
-            let mut response = Response::bytes(
-                Status::Ok,
-                "text/plain; charset=utf-8",
-                b"Closing: the server's FIN comes first.\n".to_vec(),
-            );
+            let mut response = Response::bytes(Status::Ok, "text/plain; charset=utf-8", CLOSE_ME_BODY.to_vec());
             response.headers.push(("Cache-Control", "no-store".into()));
             response.after = After::Close;
             return Ok(response);
