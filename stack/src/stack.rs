@@ -23,7 +23,9 @@ use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 use ahash::RandomState;
+use bytes::Bytes;
 use log::{log_enabled, trace, Level};
+use smallvec::SmallVec;
 
 use crate::tcp::challenge_ack::ChallengeAcks;
 use crate::tcp::icmp::IcmpError;
@@ -281,6 +283,14 @@ impl Stack {
     /// SEND (§3.10.2): queue data; returns how much fit.
     pub fn send(&mut self, now: Instant, h: SocketHandle, data: &[u8]) -> Result<usize, Error> {
         self.with_tcb(now, h, |tcb, cx| tcb.send(cx, data))?
+    }
+
+    /// SEND of shared bytes: as much of `data` as fits is queued by
+    /// reference, not copied (`tcp::send_buffer`); returns how much. The
+    /// bytes are the application's still: a later change to what they
+    /// point to would be sent, so give bytes that stay as they are.
+    pub fn send_bytes(&mut self, now: Instant, h: SocketHandle, data: Bytes) -> Result<usize, Error> {
+        self.with_tcb(now, h, |tcb, cx| tcb.send_bytes(cx, data))?
     }
 
     /// SEND with the URGENT flag (§3.10.2): queue data, all of it urgent;
@@ -852,7 +862,7 @@ impl Stack {
             match reply {
                 Reply::Tcp { ip, repr } => {
                     self.shared.counters.segments_out += 1;
-                    write_segment(&mut self.scratch, ip, &repr, (&[], &[]), emit);
+                    write_segment(&mut self.scratch, ip, &repr, &[], emit);
                 }
                 Reply::Icmp { dst, packet } => {
                     let ip = Ipv4Repr {
@@ -878,7 +888,7 @@ impl Stack {
             let mut cx = self.shared.context(now);
             let scratch = &mut self.scratch;
             tcb.dispatch(&mut cx, &mut |tcb: &Tcb, out: Outgoing| {
-                write_segment(scratch, connection_header(tcb), &out.repr, out.payload, emit);
+                write_segment(scratch, connection_header(tcb), &out.repr, &out.payload, emit);
             });
             self.update(index, now);
         }
@@ -1122,22 +1132,19 @@ fn connection_header(tcb: &Tcb) -> Ipv4Repr {
 /// send buffer (gather I/O): its bytes are copied once, by whoever takes the
 /// packet, and summed for the checksum where they are. The one place the
 /// IPv4 header of a TCP segment is written.
-fn write_segment(
-    buf: &mut [u8],
-    mut ip: Ipv4Repr,
-    repr: &TcpRepr,
-    payload: (&[u8], &[u8]),
-    emit: &mut dyn FnMut(&[&[u8]]),
-) {
-    let payload_len = payload.0.len() + payload.1.len();
+fn write_segment(buf: &mut [u8], mut ip: Ipv4Repr, repr: &TcpRepr, payload: &[&[u8]], emit: &mut dyn FnMut(&[&[u8]])) {
+    let payload_len: usize = payload.iter().map(|part| part.len()).sum();
     if log_enabled!(Level::Trace) {
         let src = SocketAddrV4::new(ip.src_addr, repr.src_port);
         trace!("{} > {} {} len={}", src, SocketAddrV4::new(ip.dst_addr, repr.dst_port), repr, payload_len);
     }
     let ip_len = Ipv4Repr::HEADER_LEN;
     let (ip_header, tcp_header) = buf.split_at_mut(ip_len);
-    let tcp_len = repr.emit_header(tcp_header, &[payload.0, payload.1], ip.src_addr, ip.dst_addr);
+    let tcp_len = repr.emit_header(tcp_header, payload, ip.src_addr, ip.dst_addr);
     ip.payload_len = tcp_len + payload_len;
     ip.emit(ip_header);
-    emit(&[&buf[..ip_len + tcp_len], payload.0, payload.1]);
+    let mut packet = SmallVec::<[&[u8]; 5]>::new();
+    packet.push(&buf[..ip_len + tcp_len]);
+    packet.extend_from_slice(payload);
+    emit(&packet);
 }

@@ -4,13 +4,15 @@
 //! and unaltered, and both ends get back to CLOSED (RFC 9293 §1, §3.6).
 //!
 //! Each case draws the faults, the stream lengths, an application seed
-//! (write sizes, read moments, read sizes) and who closes first. The number
+//! (write sizes, read moments, read sizes, and whether each write is copied,
+//! `send`, or shared, `send_bytes`) and who closes first. The number
 //! of cases is `PROPTEST_CASES`, 64 by default, so `cargo test` stays quick;
 //! raise it for a longer hunt, e.g. `PROPTEST_CASES=1000 cargo test -p stack
 //! --test properties`.
 
 mod common;
 
+use bytes::Bytes;
 use common::*;
 use proptest::prelude::*;
 use stack::link::faults::Faults;
@@ -108,7 +110,10 @@ fn test_config(addr: std::net::Ipv4Addr, mtu: usize) -> Config {
 /// One application: the stream it writes, how far it got, what it read.
 struct App {
     h: SocketHandle,
-    out: Vec<u8>,
+    out: Bytes,
+    /// Whether each write is copied or shared: a generator of its own, so
+    /// the other choices stay as they were.
+    sharing: AppRng,
     written: usize,
     got: Vec<u8>,
     eof: bool,
@@ -117,12 +122,13 @@ struct App {
 }
 
 impl App {
-    fn new(h: SocketHandle, out: Vec<u8>) -> App {
-        App { h, out, written: 0, got: Vec::new(), eof: false, shut: false, closed: false }
+    fn new(h: SocketHandle, out: Vec<u8>, seed: u64) -> App {
+        let (out, sharing) = (Bytes::from(out), AppRng::new(seed));
+        App { h, out, sharing, written: 0, got: Vec::new(), eof: false, shut: false, closed: false }
     }
 
-    /// Maybe write a chunk of random size (1 byte to 64 KB), maybe read
-    /// into a buffer of random size (1 byte to 16 KB).
+    /// Maybe write a chunk of random size (1 byte to 64 KB), copied or by
+    /// reference, maybe read into a buffer of random size (1 byte to 16 KB).
     /// Returns whether anything was written or read.
     fn step(&mut self, net: &mut Network<Node>, i: usize, rng: &mut AppRng, half_close: bool) -> bool {
         let now = net.now();
@@ -134,7 +140,10 @@ impl App {
         if self.written < self.out.len() && rng.one_in(2) {
             let most = rng.size(16);
             let n = most.min(self.out.len() - self.written);
-            match s.send(now, self.h, &self.out[self.written..self.written + n]) {
+            let piece = self.out.slice(self.written..self.written + n);
+            let sent =
+                if self.sharing.one_in(2) { s.send_bytes(now, self.h, piece) } else { s.send(now, self.h, &piece) };
+            match sent {
                 Ok(k) => self.written += k,
                 Err(Error::WouldBlock) => {}
                 Err(e) => panic!("side {i}: send failed: {e}"),
@@ -188,7 +197,7 @@ fn run_scenario(sc: &Scenario, faults: Faults) {
     let (c, s) = establish_within(&mut net, deadline);
     let to_server = pattern(sc.to_server, sc.app_seed);
     let to_client = pattern(sc.to_client, !sc.app_seed);
-    let mut apps = [App::new(c, to_server.clone()), App::new(s, to_client.clone())];
+    let mut apps = [App::new(c, to_server.clone(), sc.app_seed ^ 1), App::new(s, to_client.clone(), sc.app_seed ^ 2)];
     let mut rng = AppRng::new(sc.app_seed);
     let half_close = matches!(sc.close, Close::HalfCloseWhenDone);
 

@@ -8,6 +8,8 @@
 //!   scaling and timestamps (RFC 7323) — and PAWS.
 //! - [`autotune`]: a receive buffer that grows with the path.
 //! - [`sack`]: what the peer selectively acknowledged.
+//! - [`send_buffer`]: what the application wrote, copied or referenced,
+//!   until the peer acknowledges it.
 //! - [`rack`]: when each segment was sent, which are lost (RACK), and the
 //!   tail loss probe (TLP), RFC 8985.
 //! - [`isn`]: initial sequence numbers.
@@ -36,6 +38,7 @@ pub mod rack;
 pub mod reassembly;
 pub mod rtt;
 pub mod sack;
+pub mod send_buffer;
 pub mod state;
 pub mod story;
 pub mod syn_cookie;

@@ -9,7 +9,7 @@
 //! It is called from `arrival.rs`; the timer it sets is in `timers.rs`,
 //! and the segments it asks for leave in `output.rs`.
 
-use super::{release_if_empty, Context, Tcb};
+use super::{Context, Tcb};
 use crate::tcp::congestion::Action;
 use crate::tcp::Ready;
 use crate::time::Duration;
@@ -79,9 +79,8 @@ impl Tcb {
         self.rtt_sample(cx, repr);
         let acked = ack - self.snd.una;
         let data_acked = (ack.min(self.tx_end()).max(self.tx_start)) - self.tx_start;
-        self.tx.drain(..data_acked);
+        self.tx.release(data_acked);
         self.tx_start += data_acked;
-        release_if_empty(&mut self.tx);
         // RACK hears of each part newly delivered (RFC 8985 §6.2 steps 2
         // and 3); what was SACKed was delivered already, when it was SACKed.
         let (sack, rack, now) = (&self.sack, &mut self.rack, cx.now);

@@ -48,6 +48,7 @@ use super::rack::{Rack, SentLog, Tlp};
 use super::reassembly::Reassembly;
 use super::rtt::RttEstimator;
 use super::sack::Scoreboard;
+use super::send_buffer::{Parts, SendBuffer};
 use super::state::State;
 use super::story::{Record, Story};
 use super::timestamps::TsState;
@@ -135,11 +136,11 @@ impl Segment<'_> {
     }
 }
 
-/// A segment the TCB wants sent: header fields, and the payload as the two
-/// halves of a ring buffer range.
+/// A segment the TCB wants sent: header fields, and the payload in the
+/// pieces it lies in, in the send buffer.
 pub struct Outgoing<'a> {
     pub repr: TcpRepr,
-    pub payload: (&'a [u8], &'a [u8]),
+    pub payload: Parts<'a>,
 }
 
 /// The Send Sequence Variables (RFC 9293 §3.3.1, Table 2), read as the RFC
@@ -257,7 +258,7 @@ pub struct Tcb {
     pub ts: TsState,
 
     /// Bytes written by the application, from the first unacknowledged one.
-    tx: VecDeque<u8>,
+    tx: SendBuffer,
     /// Sequence number of `tx[0]`.
     tx_start: SeqNum,
     /// The application closed its sending side: a FIN follows the data.
@@ -381,7 +382,7 @@ impl Tcb {
             rcv_buf: RcvBuf::new(cx.config.recv_buffer_initial.min(cx.config.recv_buffer), cx.now, SeqNum(0)),
             options: Negotiated::offer(cx.config),
             ts: TsState::new(ts_offset),
-            tx: VecDeque::new(),
+            tx: SendBuffer::default(),
             tx_start: iss + 1,
             fin_queued: false,
             rx: VecDeque::new(),

@@ -328,8 +328,7 @@ impl Tcb {
         }
         let edge = self.rcv.nxt + self.receive_window(cx, self.window_shift(repr.flags));
         self.rcv.adv = self.rcv.adv.max(edge);
-        let (a, b) = self.tx.as_slices();
-        let payload = slice_range(a, b, offset, len);
+        let payload = self.tx.gather(offset, len);
         emit(self, Outgoing { repr, payload });
     }
 
@@ -415,15 +414,5 @@ impl Tcb {
         } else {
             self.options.rcv_shift()
         }
-    }
-}
-
-/// `len` bytes from `offset` of the ring buffer whose halves are `a`, `b`.
-fn slice_range<'a>(a: &'a [u8], b: &'a [u8], offset: usize, len: usize) -> (&'a [u8], &'a [u8]) {
-    if offset >= a.len() {
-        (&b[offset - a.len()..offset - a.len() + len], &[])
-    } else {
-        let in_a = len.min(a.len() - offset);
-        (&a[offset..offset + in_a], &b[..len - in_a])
     }
 }

@@ -11,6 +11,8 @@
 
 use std::net::SocketAddrV4;
 
+use bytes::Bytes;
+
 use log::debug;
 
 use super::{release_if_empty, Context, Tcb};
@@ -64,8 +66,26 @@ impl Tcb {
         Ok(n)
     }
 
-    /// SEND (§3.10.2): queue as much as fits in the send buffer.
+    /// SEND (§3.10.2): queue as much as fits in the send buffer, copied.
     pub fn send(&mut self, cx: &Context, data: &[u8]) -> Result<usize, Error> {
+        let n = self.send_admits(cx, data.len())?;
+        self.tx.push_copy(&data[..n]);
+        Ok(n)
+    }
+
+    /// SEND of bytes the application shares rather than hands over a copy
+    /// of: as much of `data` as fits is queued by reference (`send_buffer`),
+    /// and goes to the wire from where it lies.
+    pub fn send_bytes(&mut self, cx: &Context, mut data: Bytes) -> Result<usize, Error> {
+        let n = self.send_admits(cx, data.len())?;
+        data.truncate(n);
+        self.tx.push_shared(data);
+        Ok(n)
+    }
+
+    /// How much of a write of `len` bytes the send buffer takes now; an
+    /// error if the connection takes none ever again, or none for now.
+    fn send_admits(&mut self, cx: &Context, len: usize) -> Result<usize, Error> {
         if let Some(e) = self.error {
             return Err(e);
         }
@@ -74,13 +94,11 @@ impl Tcb {
         {
             return Err(Error::Closing);
         }
-        let room = cx.config.send_buffer - self.tx.len();
-        let n = room.min(data.len());
-        if n == 0 && !data.is_empty() {
+        let n = self.send_room(cx.config).min(len);
+        if n == 0 && len > 0 {
             self.tx_blocked = true;
             return Err(Error::WouldBlock);
         }
-        copy::append(&mut self.tx, &data[..n]);
         Ok(n)
     }
 
