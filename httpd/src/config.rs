@@ -85,6 +85,15 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(1..))]
     pub max_requests: u32,
 
+    /// Bytes of files kept in memory, all together (0: none); a file in
+    /// memory costs no system call to serve.
+    #[arg(long, value_name = "BYTES", default_value_t = 64 << 20)]
+    pub file_cache: usize,
+
+    /// The largest file kept in memory; larger ones are read a chunk at a time.
+    #[arg(long, value_name = "BYTES", default_value_t = 4 << 20)]
+    pub file_cache_max_file: usize,
+
     /// Connections open at once (1 or more); more are refused.
     #[arg(long, value_name = "N", default_value_t = 10000, allow_negative_numbers = true,
           value_parser = clap::value_parser!(u32).range(1..))]
@@ -200,6 +209,10 @@ impl Config {
     }
 
     /// The parts of the configuration a connection needs.
+    pub fn file_cache_limits(&self) -> crate::file_cache::Limits {
+        crate::file_cache::Limits { max_bytes: self.file_cache, max_file: self.file_cache_max_file }
+    }
+
     pub fn limits(&self) -> crate::conn::Limits {
         crate::conn::Limits {
             keep_alive_timeout: self.keep_alive_timeout,

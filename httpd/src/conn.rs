@@ -39,6 +39,8 @@
 
 use std::net::IpAddr;
 
+use bytes::{Buf, Bytes};
+use stack::tcp::send_buffer::SHARE_MIN;
 use stack::time::{Duration, Instant};
 
 use crate::access;
@@ -93,6 +95,11 @@ pub trait Transport {
     /// Queue bytes for sending; returns how many were taken (0 when the
     /// send buffer is full: back-pressure).
     fn send(&mut self, bytes: &[u8]) -> usize;
+    /// Queue bytes by reference, without copying them, if the transport
+    /// can; returns how many were taken, as `send`.
+    fn send_bytes(&mut self, bytes: &Bytes) -> usize {
+        self.send(bytes)
+    }
     /// Bytes taken by `send` that the peer has not acknowledged yet.
     fn unacknowledged(&self) -> usize;
 }
@@ -361,7 +368,18 @@ impl Conn {
                     Next::Partial if !self.peer_closed => return Wants::Read,
                     Next::Partial => self.state = State::Closed,
                 },
-                State::WritingResponse if self.out_pos == self.out.len() => self.refill(now),
+                State::WritingResponse if self.out_pos == self.out.len() => match &mut self.body {
+                    // A file in memory goes by reference, after the head.
+                    Body::Shared(bytes) if !bytes.is_empty() => {
+                        let taken = transport.send_bytes(bytes).min(bytes.len());
+                        if taken == 0 {
+                            return Wants::Write;
+                        }
+                        bytes.advance(taken);
+                        self.progress = now.mono;
+                    }
+                    _ => self.refill(now),
+                },
                 State::Streaming if self.out_pos == self.out.len() => {
                     if let Some(wants) = self.stream_next(site, now.mono) {
                         return wants;
@@ -461,6 +479,11 @@ impl Conn {
         // behind unacknowledged ones gets no fresh start.
         if self.unacked == 0 {
             self.progress = now.mono;
+        }
+        // A file in memory follows the head by reference, unless the stack
+        // would copy it anyway: then it goes with the head, in one write.
+        if matches!(&self.body, Body::Shared(bytes) if bytes.len() >= SHARE_MIN) {
+            return;
         }
         let room = CHUNK.saturating_sub(self.out.len());
         if let Err(e) = self.body.read_into(&mut self.out, room) {

@@ -4,21 +4,23 @@
 use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::{self, Seek, SeekFrom};
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use bytes::Bytes;
 use percent_encoding::percent_decode_str;
 
 use stack::time::{Duration, Instant};
 
+use crate::file_cache::{FileCache, FileId};
 use crate::request::{decimal, Request};
 use crate::response::{After, Body, Response, Status};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Lookup {
-    /// A regular file inside the root (a directory's index.html included).
-    File(PathBuf),
+    /// A regular file inside the root (a directory's index.html included),
+    /// and what it was when looked up.
+    File(PathBuf, FileId),
     /// A directory asked for without its trailing slash: relative links in
     /// its index would resolve against the parent, so redirect.
     AddSlash,
@@ -56,7 +58,7 @@ pub fn resolve(root: &Path, url_path: &str) -> Lookup {
     };
     // Only regular files: opening a FIFO or a device could block or never end.
     match fs::metadata(&real) {
-        Ok(m) if m.is_file() => Lookup::File(real),
+        Ok(m) if m.is_file() => FileId::of(&m).map_or(Lookup::NotFound, |id| Lookup::File(real, id)),
         _ => Lookup::NotFound,
     }
 }
@@ -111,16 +113,23 @@ fn decode(url_path: &str) -> Option<PathBuf> {
     Some(relative)
 }
 
-/// The response for GET of a resolved file.
-pub fn serve(path: &Path, req: &Request) -> io::Result<Response> {
-    let mut file = File::open(path)?;
-    // Describe the file we opened, not whatever the path names a moment later.
-    let meta = file.metadata()?;
-    let len = meta.len();
-    let mtime = meta.modified()?;
+/// The response for GET of a resolved file, found to be `looked_up`: from
+/// its snapshot in `cache` while that is the file the lookup saw (no system
+/// call), else from the file opened now.
+pub fn serve(path: &Path, looked_up: FileId, req: &Request, cache: &mut FileCache) -> io::Result<Response> {
+    let (id, source) = match cache.get(path, looked_up) {
+        Some(snapshot) => (looked_up, Source::Snapshot(snapshot)),
+        None => {
+            let file = File::open(path)?;
+            // Describe the file we opened, not whatever the path names a moment later.
+            (FileId::of(&file.metadata()?)?, Source::File(file))
+        }
+    };
+    let len = id.len;
+    let mtime = id.modified;
     // Strong: any change of identity, size or modification time changes it.
     let nanos = mtime.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-    let etag = format!("\"{:x}-{len:x}-{nanos:x}\"", meta.ino());
+    let etag = format!("\"{:x}-{len:x}-{nanos:x}\"", id.ino);
     let modified = whole_seconds(mtime);
     let last_modified = httpdate::fmt_http_date(modified);
     let validators = vec![("ETag", etag.clone()), ("Last-Modified", last_modified)];
@@ -146,16 +155,34 @@ pub fn serve(path: &Path, req: &Request) -> io::Result<Response> {
             return Ok(response);
         }
     };
-    if start > 0 {
-        file.seek(SeekFrom::Start(start))?;
-    }
     let mut headers = vec![("Content-Type", content_type(path)), ("Content-Length", (end - start).to_string())];
     if status == Status::PartialContent {
         headers.push(("Content-Range", format!("bytes {start}-{}/{len}", end - 1)));
     }
     headers.extend(validators);
     headers.push(("Accept-Ranges", "bytes".into()));
-    Ok(Response { status, headers, body: Body::File { file, remaining: end - start }, after: After::Next })
+    let snapshot = match source {
+        Source::Snapshot(snapshot) => Ok(snapshot),
+        Source::File(file) => cache.load(path, id, &file).ok_or(file),
+    };
+    let body = match snapshot {
+        Ok(snapshot) => Body::Shared(snapshot.slice(start as usize..end as usize)),
+        Err(mut file) => {
+            if start > 0 {
+                file.seek(SeekFrom::Start(start))?;
+            }
+            Body::File { file, remaining: end - start }
+        }
+    };
+    Ok(Response { status, headers, body, after: After::Next })
+}
+
+/// Where a file's bytes come from.
+enum Source {
+    /// Its snapshot in the file cache.
+    Snapshot(Bytes),
+    /// The file itself, opened.
+    File(File),
 }
 
 /// HTTP dates have whole seconds; compare modification times the same way.
@@ -257,12 +284,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().canonicalize().unwrap();
         fs::write(root.join("a.txt"), "a").unwrap();
+        let id = FileId::of(&fs::metadata(root.join("a.txt")).unwrap()).unwrap();
         let mut cache = LookupCache::default();
         let t0 = Instant::from_secs(100);
-        assert_eq!(cache.resolve(&root, "/a.txt", t0), Lookup::File(root.join("a.txt")));
+        assert_eq!(cache.resolve(&root, "/a.txt", t0), Lookup::File(root.join("a.txt"), id));
         fs::remove_file(root.join("a.txt")).unwrap();
         let almost = t0 + LookupCache::FRESH - Duration::from_micros(1);
-        assert_eq!(cache.resolve(&root, "/a.txt", almost), Lookup::File(root.join("a.txt")));
+        assert_eq!(cache.resolve(&root, "/a.txt", almost), Lookup::File(root.join("a.txt"), id));
         assert_eq!(cache.resolve(&root, "/a.txt", t0 + LookupCache::FRESH), Lookup::NotFound);
         for i in 0..LookupCache::MAX_ENTRIES + 10 {
             cache.resolve(&root, &format!("/missing{i}"), t0);

@@ -16,6 +16,7 @@
 pub mod access;
 pub mod config;
 pub mod conn;
+pub mod file_cache;
 pub mod files;
 pub mod live;
 pub mod request;

@@ -44,12 +44,14 @@ fn main() -> ExitCode {
 }
 
 fn run(config: &Config) -> io::Result<()> {
-    let site = Site::new(&config.root).map_err(|e| {
-        io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("--root {}: {e}: point --root at the directory to serve", config.root.display()),
-        )
-    })?;
+    let site = Site::new(&config.root)
+        .map_err(|e| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("--root {}: {e}: point --root at the directory to serve", config.root.display()),
+            )
+        })?
+        .with_file_cache(config.file_cache_limits());
     let (link, addr) = open_link(config)?;
     let mut driver = Driver::new(link, config.stack_config(addr)?)?;
     let mut signals = Signals::new([SIGINT, SIGTERM])?;

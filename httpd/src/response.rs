@@ -1,9 +1,12 @@
-//! What goes back: status, header fields, and a body that is either a few
-//! bytes in memory or a range of an open file read a chunk at a time.
+//! What goes back: status, header fields, and a body that is a few bytes
+//! built for it, a file's bytes shared from the file cache, or a range of
+//! an open file read a chunk at a time.
 
 use std::fs::File;
 use std::io::{self, Read};
 use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
 
 pub const SERVER: &str = concat!("httpd/", env!("CARGO_PKG_VERSION"), " (own TCP)");
 
@@ -149,6 +152,9 @@ impl Response {
 pub enum Body {
     /// Small bodies (pages, JSON) are built whole.
     Bytes(Vec<u8>),
+    /// A file's bytes in memory (`file_cache`), shared with the cache and
+    /// sent by reference.
+    Shared(Bytes),
     /// A file already positioned at the first byte to send.
     File { file: File, remaining: u64 },
 }
@@ -161,6 +167,7 @@ impl Body {
     pub fn remaining(&self) -> u64 {
         match self {
             Body::Bytes(b) => b.len() as u64,
+            Body::Shared(b) => b.len() as u64,
             Body::File { remaining, .. } => *remaining,
         }
     }
@@ -173,6 +180,10 @@ impl Body {
             Body::Bytes(b) => {
                 let n = b.len().min(max);
                 out.extend(b.drain(..n));
+            }
+            Body::Shared(b) => {
+                let n = b.len().min(max);
+                out.extend_from_slice(&b.split_to(n));
             }
             Body::File { file, remaining } => {
                 let n = (*remaining).min(max as u64) as usize;

@@ -26,6 +26,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::SystemTime;
 
+use bytes::Bytes;
 use log::info;
 use stack::link::LinkStats;
 use stack::tcp::state::State;
@@ -78,6 +79,10 @@ struct Tcp<'a> {
 impl Transport for Tcp<'_> {
     fn send(&mut self, bytes: &[u8]) -> usize {
         self.stack.send(self.now, self.handle, bytes).unwrap_or(0)
+    }
+
+    fn send_bytes(&mut self, bytes: &Bytes) -> usize {
+        self.stack.send_bytes(self.now, self.handle, bytes.clone()).unwrap_or(0)
     }
 
     /// What the peer may still acknowledge: nothing once the connection

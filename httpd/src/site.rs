@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use stack::time::Instant;
 
 use crate::access;
+use crate::file_cache::{self, FileCache};
 use crate::files::{self, Lookup, LookupCache};
 use crate::request::{Method, Request};
 use crate::response::{After, Body, Date, Response, Status};
@@ -62,6 +63,7 @@ pub struct Site {
     pub(crate) date: Date,
     pub(crate) access: access::Log,
     lookups: LookupCache,
+    files: FileCache,
     /// The server's answer for the next `Live` resource, taken by it:
     /// each request gets a fresh one.
     supplied: Option<Supplied>,
@@ -74,7 +76,13 @@ impl Site {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("{} is not a directory", root.display())));
         }
         let (date, access, lookups) = (Date::default(), access::Log::new(), LookupCache::default());
-        Ok(Site { root, date, access, lookups, supplied: None })
+        let files = FileCache::new(file_cache::Limits::default());
+        Ok(Site { root, date, access, lookups, files, supplied: None })
+    }
+
+    /// The file cache bounded by `limits` instead of the defaults.
+    pub fn with_file_cache(self, limits: file_cache::Limits) -> Site {
+        Site { files: FileCache::new(limits), ..self }
     }
 
     pub fn root(&self) -> &Path {
@@ -121,7 +129,7 @@ impl Site {
             return Ok(response);
         }
         Ok(match self.lookups.resolve(&self.root, req.path(), now) {
-            Lookup::File(path) => files::serve(&path, req).unwrap_or_else(|e| {
+            Lookup::File(path, id) => files::serve(&path, id, req, &mut self.files).unwrap_or_else(|e| {
                 log::warn!("{}: {e}", path.display());
                 Response::page(Status::NotFound)
             }),

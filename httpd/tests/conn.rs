@@ -6,6 +6,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use httpd::conn::Timeout;
 use httpd::conn::{CHUNK, FEED_INTERVAL, FEED_KEEP_ALIVE, FEED_LIFETIME};
+use httpd::file_cache;
 use httpd::request::MAX_HEAD;
 use httpd::site::{Live, Supplied};
 use httpd::{Conn, Instant, Limits, Now, Site, State, Transport, Wants};
@@ -84,6 +85,15 @@ impl Client {
     }
 
     fn with_limits(limits: Limits) -> Client {
+        Client::with(limits, file_cache::Limits::default())
+    }
+
+    /// No file cache: files are read a chunk at a time.
+    fn streaming() -> Client {
+        Client::with(LIMITS, file_cache::Limits { max_bytes: 0, max_file: 0 })
+    }
+
+    fn with(limits: Limits, cache: file_cache::Limits) -> Client {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("www");
         fs::create_dir_all(root.join("sub")).unwrap();
@@ -97,7 +107,7 @@ impl Client {
         std::os::unix::fs::symlink(dir.path().join("secret.txt"), root.join("leak.txt")).unwrap();
         std::os::unix::fs::symlink(dir.path(), root.join("up")).unwrap();
         std::os::unix::fs::symlink(root.join("a.txt"), root.join("alias.txt")).unwrap();
-        let site = Site::new(&root).unwrap();
+        let site = Site::new(&root).unwrap().with_file_cache(cache);
         let now = Now { mono: Instant::from_secs(100), wall: UNIX_EPOCH + Duration::from_secs(1_700_000_000) };
         let conn = Conn::new("192.0.2.1".parse::<IpAddr>().unwrap(), limits, now.mono);
         Client { conn, site, now, _dir: dir }
@@ -456,7 +466,7 @@ fn ranges() {
 
 #[test]
 fn streams_a_large_file_through_a_one_byte_sink() {
-    let mut c = Client::new();
+    let mut c = Client::streaming();
     c.conn.on_readable(get("/big.bin").as_bytes(), c.now.mono);
     let (mut out, mut calls, mut largest_offer) = (Vec::new(), 0, 0);
     let mut full = false;
@@ -660,6 +670,35 @@ fn a_slow_reader_that_keeps_taking_is_served() {
         assert_ne!(wants, Wants::Abort);
     }
     assert_eq!(split(&tcp.sent, false)[0].body, big());
+}
+
+/// A file rewritten in place while a slow reader is being sent it: the
+/// reader gets exactly the bytes the response began with (the ETag it was
+/// given names them), and the next request, once the lookup looks again,
+/// gets the new bytes under a new ETag. (Read a chunk at a time from the
+/// file, as without the file cache, the first body is a mix of both.)
+#[test]
+fn a_file_rewritten_mid_response_is_sent_as_it_was() {
+    let mut c = Client::new();
+    let path = c._dir.path().join("www/big.bin");
+    let mut tcp = SendBuffer::new(16 * 1024);
+    assert_eq!(c.send_via(get("/big.bin").as_bytes(), &mut tcp), Wants::Write);
+    // In place: same inode, same size, other bytes, a later time.
+    let new: Vec<u8> = big().iter().map(|b| b ^ 0xff).collect();
+    let file = fs::OpenOptions::new().write(true).open(&path).unwrap();
+    std::io::Write::write_all(&mut &file, &new).unwrap();
+    file.set_modified(fs::metadata(&path).unwrap().modified().unwrap() + Duration::from_secs(1)).unwrap();
+    let mut wants = Wants::Write;
+    while wants != Wants::Read {
+        c.later(2); // past the lookup's freshness: the file is looked at again
+        tcp.ack(8 * 1024);
+        wants = c.conn.write_to(&mut c.site, c.now, &mut tcp);
+    }
+    let first = split(&tcp.sent, false).remove(0);
+    assert!(first.body == big(), "the first response is not the file as it was");
+    let second = c.get(&get("/big.bin"));
+    assert!(second.body == new, "the second response is not the new file");
+    assert_ne!(first.header("ETag"), second.header("ETag"));
 }
 
 /// A peer that stops taking data is dropped between one and two send
