@@ -888,7 +888,7 @@ impl Stack {
             let mut cx = self.shared.context(now);
             let scratch = &mut self.scratch;
             tcb.dispatch(&mut cx, &mut |tcb: &Tcb, out: Outgoing| {
-                write_segment(scratch, connection_header(tcb), &out.repr, &out.payload, emit);
+                write_segment(scratch, connection_header(tcb), &out.repr, out.payload, emit);
             });
             self.update(index, now);
         }
@@ -1143,8 +1143,13 @@ fn write_segment(buf: &mut [u8], mut ip: Ipv4Repr, repr: &TcpRepr, payload: &[&[
     let tcp_len = repr.emit_header(tcp_header, payload, ip.src_addr, ip.dst_addr);
     ip.payload_len = tcp_len + payload_len;
     ip.emit(ip_header);
-    let mut packet = SmallVec::<[&[u8]; 5]>::new();
-    packet.push(&buf[..ip_len + tcp_len]);
-    packet.extend_from_slice(payload);
-    emit(&packet);
+    let header = &buf[..ip_len + tcp_len];
+    // The headers, then the payload's pieces: on the stack for the usual
+    // few (`SendBuffer::gather`).
+    if let [a, b] = payload {
+        emit(&[header, a, b]);
+    } else {
+        let packet: SmallVec<[&[u8]; 5]> = std::iter::once(header).chain(payload.iter().copied()).collect();
+        emit(&packet);
+    }
 }

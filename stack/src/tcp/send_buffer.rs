@@ -37,11 +37,6 @@ use crate::copy;
 /// segment cost more than copying a few hundred bytes.
 pub const SHARE_MIN: usize = 2048;
 
-/// The pieces of a segment's payload, in order: most segments lie in one
-/// or two (a ring that wraps, or the end of one chunk and the start of the
-/// next).
-pub type Parts<'a> = SmallVec<[&'a [u8]; 4]>;
-
 #[derive(Debug, Default)]
 pub struct SendBuffer {
     /// Every copied chunk's bytes, in order.
@@ -151,16 +146,25 @@ impl SendBuffer {
         self.release(self.len);
     }
 
-    /// The `len` bytes from `offset`, where they lie.
-    pub fn gather(&self, offset: usize, len: usize) -> Parts<'_> {
-        let mut parts = Parts::new();
+    /// Calls `f` with the `len` bytes from `offset`, where they lie: in
+    /// order, in pieces (some perhaps empty). Most segments lie in one or
+    /// two pieces (a ring that wraps, or the end of one chunk and the start
+    /// of the next), gathered on the stack.
+    pub fn gather<R>(&self, offset: usize, len: usize, f: impl FnOnce(&[&[u8]]) -> R) -> R {
         if len == 0 {
-            return parts;
+            return f(&[]);
         }
         assert!(offset + len <= self.len, "gathering past the end of the send buffer");
+        // Only copied writes, as with `Stack::send` alone: the ring's range.
+        if let (1, Some(Chunk { data: Data::Copied { at, .. }, .. })) = (self.chunks.len(), self.chunks.front()) {
+            let (a, b) = self.ring.as_slices();
+            let (p, q) = slice_range(a, b, (at - self.ring_start) as usize + offset, len);
+            return f(&[p, q]);
+        }
         let (from, to) = (self.start + offset as u64, self.start + (offset + len) as u64);
         // The chunk that holds `from`: the last that starts at or before it.
         let first = self.chunks.partition_point(|c| c.start <= from) - 1;
+        let mut parts = SmallVec::<[&[u8]; 4]>::new();
         for chunk in self.chunks.range(first..).take_while(|c| c.start < to) {
             let a = (from.max(chunk.start) - chunk.start) as usize;
             let b = (to.min(chunk.end()) - chunk.start) as usize;
@@ -169,14 +173,11 @@ impl SendBuffer {
                 Data::Copied { at, .. } => {
                     let (x, y) = self.ring.as_slices();
                     let (p, q) = slice_range(x, y, (at - self.ring_start) as usize + a, b - a);
-                    parts.push(p);
-                    if !q.is_empty() {
-                        parts.push(q);
-                    }
+                    parts.extend_from_slice(&[p, q]);
                 }
             }
         }
-        parts
+        f(&parts)
     }
 
     /// Stream offset after the last byte held.
@@ -204,7 +205,7 @@ mod tests {
     }
 
     fn gathered(buf: &SendBuffer, offset: usize, len: usize) -> Vec<u8> {
-        buf.gather(offset, len).concat()
+        buf.gather(offset, len, |parts| parts.concat())
     }
 
     /// copied | shared | copied: a segment across both boundaries comes in
@@ -219,10 +220,12 @@ mod tests {
         buf.push_copy(&c);
         assert_eq!(buf.len(), 5400);
         let whole = [&a[..], &b, &c].concat();
-        let parts = buf.gather(50, 5200);
-        assert_eq!(parts.len(), 3);
-        assert_eq!(parts[1].as_ptr(), shared.as_ptr(), "referenced, not copied");
-        assert_eq!(parts.concat(), whole[50..5250]);
+        buf.gather(50, 5200, |parts| {
+            let parts: Vec<&[u8]> = parts.iter().copied().filter(|p| !p.is_empty()).collect();
+            assert_eq!(parts.len(), 3);
+            assert_eq!(parts[1].as_ptr(), shared.as_ptr(), "referenced, not copied");
+            assert_eq!(parts.concat(), whole[50..5250]);
+        });
         for (offset, len) in [(0, 1), (99, 2), (100, 5000), (5099, 2), (5399, 1), (0, 5400), (7, 0)] {
             assert_eq!(gathered(&buf, offset, len), whole[offset..offset + len], "{offset}+{len}");
         }
@@ -241,11 +244,11 @@ mod tests {
         assert_eq!(gathered(&buf, 0, 2000), a[1000..]);
         buf.release(2500); // the copied chunk and 500 bytes of the shared one
         assert_eq!(buf.len(), 9500);
-        let parts = buf.gather(0, 1448);
-        assert_eq!(parts.len(), 1);
-        assert_eq!(parts[0].as_ptr(), shared[500..].as_ptr());
-        assert_eq!(parts[0], &b[500..1948]);
-        drop(parts);
+        buf.gather(0, 1448, |parts| {
+            assert_eq!(parts.len(), 1);
+            assert_eq!(parts[0].as_ptr(), shared[500..].as_ptr());
+            assert_eq!(parts[0], &b[500..1948]);
+        });
         // Gathering again (a retransmission) reads the same bytes.
         assert_eq!(gathered(&buf, 0, 1448), b[500..1948]);
         buf.release(9500);

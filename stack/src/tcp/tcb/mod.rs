@@ -48,7 +48,7 @@ use super::rack::{Rack, SentLog, Tlp};
 use super::reassembly::Reassembly;
 use super::rtt::RttEstimator;
 use super::sack::Scoreboard;
-use super::send_buffer::{Parts, SendBuffer};
+use super::send_buffer::SendBuffer;
 use super::state::State;
 use super::story::{Record, Story};
 use super::timestamps::TsState;
@@ -140,7 +140,7 @@ impl Segment<'_> {
 /// pieces it lies in, in the send buffer.
 pub struct Outgoing<'a> {
     pub repr: TcpRepr,
-    pub payload: Parts<'a>,
+    pub payload: &'a [&'a [u8]],
 }
 
 /// The Send Sequence Variables (RFC 9293 §3.3.1, Table 2), read as the RFC

@@ -328,8 +328,8 @@ impl Tcb {
         }
         let edge = self.rcv.nxt + self.receive_window(cx, self.window_shift(repr.flags));
         self.rcv.adv = self.rcv.adv.max(edge);
-        let payload = self.tx.gather(offset, len);
-        emit(self, Outgoing { repr, payload });
+        let tcb: &Tcb = self;
+        tcb.tx.gather(offset, len, |payload| emit(tcb, Outgoing { repr, payload }));
     }
 
     /// The header of every segment we send, data or control (ACK, SYN,
