@@ -229,3 +229,43 @@ fn oversized_requests() {
         assert_eq!(get(&[&h.url("/")]).status, 200);
     });
 }
+
+/// A file rewritten in place while a slow reader is being sent it: the
+/// reader gets exactly the bytes its response began with, and the next
+/// request gets the new ones under a new ETag (the file cache's snapshot
+/// is sent whole; read from the file a chunk at a time instead, with
+/// `--file-cache 0`, the first body is a mix of both).
+#[test]
+fn a_file_rewritten_mid_response_is_sent_as_it_was() {
+    e2e(SUITE, &["curl"], || {
+        let root = scratch();
+        let path = root.path().join("big.bin");
+        let old: Vec<u8> = (0..3u32 << 20).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&path, &old).unwrap();
+        let h = Httpd::start("curl-rewrite", Opts::default().root(root.path()));
+        // A small receive window keeps most of the response waiting on our side.
+        let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        sock.set_recv_buffer_size(4096).unwrap();
+        sock.connect(&h.addr.into()).unwrap();
+        let mut s: std::net::TcpStream = sock.into();
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        s.write_all(b"GET /big.bin HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").unwrap();
+        let mut first = vec![0; 64 * 1024];
+        s.read_exact(&mut first).unwrap();
+        // In place: same inode and size, other bytes, a later time; then
+        // past the lookup's freshness (1 s), so the server can see it.
+        let new: Vec<u8> = old.iter().map(|b| b ^ 0xff).collect();
+        let mut file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        file.write_all(&new).unwrap();
+        file.set_modified(std::time::SystemTime::now() + Duration::from_secs(1)).unwrap();
+        std::thread::sleep(Duration::from_millis(1500));
+        s.read_to_end(&mut first).unwrap();
+        let split = first.windows(4).position(|w| w == b"\r\n\r\n").expect("a header block") + 4;
+        let head = String::from_utf8_lossy(&first[..split]).to_ascii_lowercase();
+        let etag = head.lines().find_map(|l| l.strip_prefix("etag:")).map(str::trim).expect("an ETag").to_string();
+        assert!(first[split..] == old[..], "the first response is not the file as it was");
+        let second = get(&[&h.url("/big.bin")]);
+        assert!(second.body == new, "the second response is not the new file");
+        assert_ne!(second.header("etag").map(|e| e.to_ascii_lowercase()), Some(etag));
+    });
+}
