@@ -24,6 +24,7 @@ use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
+use ahash::RandomState;
 use bytes::Bytes;
 
 /// What a file is, as far as its ETag tells: any change of these is a
@@ -69,7 +70,9 @@ struct Entry {
 #[derive(Default)]
 pub struct FileCache {
     limits: Limits,
-    entries: HashMap<PathBuf, Entry>,
+    /// Looked up on every request for a file: a fast hash, randomly keyed;
+    /// its keys are files of the site, which a peer cannot make up.
+    entries: HashMap<PathBuf, Entry, RandomState>,
     /// Snapshots dropped from `entries` (replaced or evicted) while a
     /// response still held them; they count until nothing does.
     retired: Vec<Bytes>,
