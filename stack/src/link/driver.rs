@@ -31,7 +31,6 @@ use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Registry, Token};
 
 use super::{monotonic_now, Link, LinkStats};
-use crate::copy;
 use crate::time::Instant;
 use crate::{Config, Stack};
 
@@ -47,8 +46,6 @@ pub struct Driver<L: Link> {
     events: Events,
     /// Tokens other than `LINK` that fired in the current turn.
     fired: Vec<Token>,
-    /// A packet from `Stack::transmit`, joined into one piece for the link.
-    packet: Vec<u8>,
     /// The last turn read packets, so the link may have more: mio is
     /// edge-triggered, and a link may stop reading before its device is
     /// empty; the next turn must not wait for a new edge.
@@ -74,7 +71,6 @@ impl<L: Link> Driver<L> {
             poll,
             events: Events::with_capacity(64),
             fired: Vec::new(),
-            packet: Vec::new(),
             more: false,
         })
     }
@@ -136,10 +132,9 @@ impl<L: Link> Driver<L> {
         self.stack.poll(now);
         app(&mut self.stack, now, &self.fired);
 
-        let (link, packet) = (&mut self.link, &mut self.packet);
+        let link = &mut self.link;
         let mut failed = None;
-        self.stack.transmit(now, &mut |parts| {
-            copy::join(packet, parts);
+        self.stack.transmit(now, &mut |packet| {
             if let Err(err) = link.send(packet) {
                 failed.get_or_insert(err);
             }

@@ -44,6 +44,7 @@ use socket2::{Domain, Protocol, SockFilter, Socket, Type};
 
 use super::sys::{interface_mtu, os_error};
 use super::{check_mtu, Link, LinkCaps, LinkStats, RxChecksum};
+use crate::copy;
 
 /// The largest IPv4 packet: its length field has 16 bits. The kernel's TCP
 /// sends segments this big on `lo` (segmentation offload never splits them).
@@ -187,14 +188,15 @@ impl Link for LoopbackLink {
         Ok(taken)
     }
 
-    fn send(&mut self, packet: &[u8]) -> io::Result<()> {
-        if packet.len() < 20 || packet.len() > MAX_PACKET {
+    fn send(&mut self, packet: &[&[u8]]) -> io::Result<()> {
+        let len: usize = packet.iter().map(|part| part.len()).sum();
+        if !(20..=MAX_PACKET).contains(&len) {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
-                format!("a {}-byte packet cannot be an IPv4 packet", packet.len()),
+                format!("a {len}-byte packet cannot be an IPv4 packet"),
             ));
         }
-        let full = |link: &Self| link.tx_lens.len() == TX_QUEUE || link.tx.len() + packet.len() > TX_QUEUE_BYTES;
+        let full = |link: &Self| link.tx_lens.len() == TX_QUEUE || link.tx.len() + len > TX_QUEUE_BYTES;
         if full(self) {
             self.flush()?;
             if full(self) {
@@ -204,8 +206,8 @@ impl Link for LoopbackLink {
                 return Ok(());
             }
         }
-        self.tx.extend_from_slice(packet);
-        self.tx_lens.push(packet.len());
+        copy::extend(&mut self.tx, packet);
+        self.tx_lens.push(len);
         Ok(())
     }
 
@@ -611,7 +613,7 @@ mod tests {
             assert!(connect_done.recv_timeout(Duration::from_millis(300)).is_err(), "connect() ended early");
 
             let isn = u32_at(tcp(&syn), 4);
-            link.send(&segment(SERVED, client_addr, 1000, isn.wrapping_add(1), SYN | ACK, b"")).unwrap();
+            link.send(&[&segment(SERVED, client_addr, 1000, isn.wrapping_add(1), SYN | ACK, b"")]).unwrap();
             link.flush().unwrap();
             connect_done.recv_timeout(Duration::from_secs(2)).expect("connect() did not complete");
             let data = recv_until(&mut link, |p| !payload(p).is_empty());
@@ -669,10 +671,10 @@ mod tests {
             let mut link = LoopbackLink::open(SERVED, None).unwrap();
             let nowhere = SocketAddrV4::new(Ipv4Addr::new(10, 9, 9, 9), 1234);
             for _ in 0..3 {
-                link.send(&segment(SERVED, nowhere, 0, 0, SYN | ACK, b"")).unwrap();
+                link.send(&[&segment(SERVED, nowhere, 0, 0, SYN | ACK, b"")]).unwrap();
             }
             let src = SocketAddrV4::new(Ipv4Addr::LOCALHOST, 9);
-            link.send(&segment(src, SERVED, 0, 0, ACK, b"behind them")).unwrap();
+            link.send(&[&segment(src, SERVED, 0, 0, ACK, b"behind them")]).unwrap();
             link.flush().unwrap();
             assert_eq!((link.stats().tx_errors, link.tx_lens.len()), (3, 0));
             recv_until(&mut link, |p| payload(p) == b"behind them");
@@ -693,7 +695,7 @@ mod tests {
             let sent = 5000;
             for seq in 0..sent {
                 let data = if seq % 5 == 0 { &[7; 60000][..] } else { b"small" };
-                link.send(&segment(src, SERVED, seq, 0, ACK, data)).unwrap();
+                link.send(&[&segment(src, SERVED, seq, 0, ACK, data)]).unwrap();
             }
             link.flush().unwrap();
             assert_eq!(link.tx_lens.len(), 0, "the kernel did not take the flood");

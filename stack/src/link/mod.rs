@@ -130,8 +130,12 @@ pub trait Link {
     /// poller calls again until it gets 0.
     fn recv_batch(&mut self, f: &mut dyn FnMut(&[u8])) -> io::Result<usize>;
 
-    /// Queue one packet for sending; it may wait for `flush`.
-    fn send(&mut self, packet: &[u8]) -> io::Result<()>;
+    /// Queue one packet for sending; it may wait for `flush`. The packet
+    /// comes in parts, to be sent one after the other: from the stack, its
+    /// headers and then its payload where it lies in the send buffer
+    /// (`Stack::transmit`), so that a link copies the bytes once, where
+    /// they go (its queue, the kernel), and never joins them first.
+    fn send(&mut self, packet: &[&[u8]]) -> io::Result<()>;
 
     /// Send everything queued.
     fn flush(&mut self) -> io::Result<()>;
@@ -163,7 +167,7 @@ impl<L: Link + ?Sized> Link for Box<L> {
     fn recv_batch(&mut self, f: &mut dyn FnMut(&[u8])) -> io::Result<usize> {
         (**self).recv_batch(f)
     }
-    fn send(&mut self, packet: &[u8]) -> io::Result<()> {
+    fn send(&mut self, packet: &[&[u8]]) -> io::Result<()> {
         (**self).send(packet)
     }
     fn flush(&mut self) -> io::Result<()> {
@@ -199,8 +203,8 @@ impl Link for QueueLink {
         self.rx.drain(..).for_each(|p| f(&p));
         Ok(n)
     }
-    fn send(&mut self, packet: &[u8]) -> io::Result<()> {
-        self.tx.push(packet.to_vec());
+    fn send(&mut self, packet: &[&[u8]]) -> io::Result<()> {
+        self.tx.push(packet.concat());
         Ok(())
     }
     fn flush(&mut self) -> io::Result<()> {
@@ -228,7 +232,7 @@ mod tests {
             let device = Device::Loopback { served, mtu: None };
             let mut link = open(&device, Some("loss=100%".parse().unwrap()), Some(&path)).unwrap();
             let udp = [0, 9, 0, 9, 0, 8, 0, 0];
-            link.send(&ipv4(Ipv4Addr::LOCALHOST, Ipv4Addr::LOCALHOST, 17, &udp)).unwrap();
+            link.send(&[&ipv4(Ipv4Addr::LOCALHOST, Ipv4Addr::LOCALHOST, 17, &udp)]).unwrap();
             link.flush().unwrap();
             let client = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
             client.set_nonblocking(true).unwrap();

@@ -65,9 +65,11 @@ impl<W: Write> PcapWriter<W> {
     }
 
     /// Records `packet`, seen `ts_micros` microseconds after the Unix epoch,
-    /// if the file has room for it.
-    pub fn write_packet(&mut self, ts_micros: u64, packet: &[u8]) -> io::Result<()> {
-        let len = packet.len().min(SNAPLEN as usize);
+    /// if the file has room for it. The packet comes in parts, as links
+    /// take it (`Link::send`).
+    pub fn write_packet(&mut self, ts_micros: u64, packet: &[&[u8]]) -> io::Result<()> {
+        let full_len: usize = packet.iter().map(|part| part.len()).sum();
+        let len = full_len.min(SNAPLEN as usize);
         let record = RECORD_HEADER + len as u64;
         if self.written + record > self.limit {
             if self.skipped == 0 {
@@ -77,11 +79,17 @@ impl<W: Write> PcapWriter<W> {
             return Ok(());
         }
         self.written += record;
-        let header = [(ts_micros / 1_000_000) as u32, (ts_micros % 1_000_000) as u32, len as u32, packet.len() as u32];
+        let header = [(ts_micros / 1_000_000) as u32, (ts_micros % 1_000_000) as u32, len as u32, full_len as u32];
         for field in header {
             self.out.write_all(&field.to_le_bytes())?;
         }
-        self.out.write_all(&packet[..len])
+        let mut left = len;
+        for part in packet {
+            let part = &part[..part.len().min(left)];
+            self.out.write_all(part)?;
+            left -= part.len();
+        }
+        Ok(())
     }
 
     /// Sends buffered records to the underlying writer.
@@ -133,14 +141,14 @@ impl<L: Link, W: Write> Link for PcapLink<L, W> {
         let writer = &mut self.writer;
         let n = self.inner.recv_batch(&mut |packet| {
             if written.is_ok() {
-                written = writer.write_packet(now_micros(), packet);
+                written = writer.write_packet(now_micros(), &[packet]);
             }
             f(packet);
         })?;
         written.map(|()| n)
     }
 
-    fn send(&mut self, packet: &[u8]) -> io::Result<()> {
+    fn send(&mut self, packet: &[&[u8]]) -> io::Result<()> {
         self.writer.write_packet(now_micros(), packet)?;
         self.inner.send(packet)
     }
@@ -184,7 +192,7 @@ mod tests {
     fn writer_output_is_classic_pcap() {
         let mut out = Vec::new();
         let mut writer = PcapWriter::new(&mut out).unwrap();
-        writer.write_packet(1_700_000_000_123_456, &[0x45, 1, 2]).unwrap();
+        writer.write_packet(1_700_000_000_123_456, &[&[0x45], &[1, 2]]).unwrap();
         drop(writer);
         let field = |i: usize| u32::from_le_bytes(out[i * 4..i * 4 + 4].try_into().unwrap());
         assert_eq!((field(0), field(1), field(4), field(5)), (0xa1b2c3d4, 0x0004_0002, 65535, 101));
@@ -199,7 +207,8 @@ mod tests {
         let mut link = PcapLink::new(inner, PcapWriter::create(&path).unwrap());
         let mut received = Vec::new();
         assert_eq!(link.recv_batch(&mut |p| received.push(p.to_vec())).unwrap(), 1);
-        link.send(&udp(2, 1, b"out")).unwrap();
+        let out = udp(2, 1, b"out");
+        link.send(&[&out[..20], &out[20..]]).unwrap();
         link.flush().unwrap();
         assert_eq!(received, [udp(1, 2, b"in")]);
         assert_eq!(link.inner().tx, [udp(2, 1, b"out")]);
@@ -224,7 +233,7 @@ mod tests {
         let mut out = Vec::new();
         let mut writer = PcapWriter::new(&mut out).unwrap().with_limit(24 + 2 * (16 + 40));
         for _ in 0..5 {
-            writer.write_packet(0, &[0x45; 40]).unwrap();
+            writer.write_packet(0, &[&[0x45; 40]]).unwrap();
         }
         assert_eq!(writer.skipped(), 3);
         drop(writer);

@@ -13,7 +13,7 @@
 //! link) removes it, with its address and route.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io::{self, IoSlice, Read, Write};
 use std::net::Ipv4Addr;
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::fs::OpenOptionsExt;
@@ -134,8 +134,9 @@ impl Link for TunLink {
     }
 
     /// Writes the packet at once: one `write()` is one packet into the host.
-    fn send(&mut self, packet: &[u8]) -> io::Result<()> {
-        match self.dev.write(packet) {
+    fn send(&mut self, packet: &[&[u8]]) -> io::Result<()> {
+        let parts: Vec<IoSlice> = packet.iter().map(|part| IoSlice::new(part)).collect();
+        match self.dev.write_vectored(&parts) {
             // A full interface queue drops the packet, as a busy wire would;
             // TCP retransmits.
             Err(err) if err.kind() == io::ErrorKind::WouldBlock => Ok(()),
@@ -212,7 +213,7 @@ mod tests {
 
             // Stack to host: a datagram written to the TUN reaches the socket.
             let udp = [0, 7, 0x0f, 0xa0, 0, 12, 0, 0, b'p', b'o', b'n', b'g']; // no UDP checksum
-            link.send(&ipv4(STACK, Ipv4Addr::new(10, 0, 0, 1), 17, &udp)).unwrap();
+            link.send(&[&ipv4(STACK, Ipv4Addr::new(10, 0, 0, 1), 17, &udp)]).unwrap();
             link.flush().unwrap();
             host.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
             let mut buf = [0; 16];
