@@ -35,7 +35,7 @@ use crate::tcp::tcb::{Context, Disposition, Outgoing, Segment, Tcb};
 use crate::tcp::time_wait::{self, EntryTs, TimeWaitTable, Verdict};
 use crate::tcp::{Config, Counters, Error, FourTuple, Ready, SocketHandle};
 use crate::time::{Duration, Instant};
-use crate::wire::checksum::RxChecksum;
+use crate::wire::checksum::{RxChecksum, TxChecksum};
 use crate::wire::icmpv4::{self, Icmpv4Packet, Quote};
 use crate::wire::ipv4::{Ipv4Packet, Ipv4Repr, PROTO_ICMP, PROTO_TCP};
 use crate::wire::seq::SeqNum;
@@ -848,11 +848,12 @@ impl Stack {
     /// the send buffer, so that it is copied only where the packet goes (a
     /// link's queue, the simulator's wire). `[T]::concat` makes one piece.
     pub fn transmit(&mut self, now: Instant, emit: &mut dyn FnMut(&[&[u8]])) {
+        let tx_checksum = self.shared.config.tx_checksum;
         while let Some(reply) = self.replies.pop_front() {
             match reply {
                 Reply::Tcp { ip, repr } => {
                     self.shared.counters.segments_out += 1;
-                    write_segment(&mut self.scratch, ip, &repr, (&[], &[]), emit);
+                    write_segment(&mut self.scratch, ip, &repr, (&[], &[]), tx_checksum, emit);
                 }
                 Reply::Icmp { dst, packet } => {
                     let ip = Ipv4Repr {
@@ -878,7 +879,7 @@ impl Stack {
             let mut cx = self.shared.context(now);
             let scratch = &mut self.scratch;
             tcb.dispatch(&mut cx, &mut |tcb: &Tcb, out: Outgoing| {
-                write_segment(scratch, connection_header(tcb), &out.repr, out.payload, emit);
+                write_segment(scratch, connection_header(tcb), &out.repr, out.payload, tx_checksum, emit);
             });
             self.update(index, now);
         }
@@ -1120,13 +1121,15 @@ fn connection_header(tcb: &Tcb) -> Ipv4Repr {
 /// Write one TCP segment's IPv4 and TCP headers into `buf` and emit the
 /// packet as those headers followed by the payload where it lies, in the
 /// send buffer (gather I/O): its bytes are copied once, by whoever takes the
-/// packet, and summed for the checksum where they are. The one place the
-/// IPv4 header of a TCP segment is written.
+/// packet, and summed for the checksum where they are (unless the link
+/// finishes the checksum: `tx_checksum`). The one place the IPv4 header of
+/// a TCP segment is written.
 fn write_segment(
     buf: &mut [u8],
     mut ip: Ipv4Repr,
     repr: &TcpRepr,
     payload: (&[u8], &[u8]),
+    tx_checksum: TxChecksum,
     emit: &mut dyn FnMut(&[&[u8]]),
 ) {
     let payload_len = payload.0.len() + payload.1.len();
@@ -1136,7 +1139,7 @@ fn write_segment(
     }
     let ip_len = Ipv4Repr::HEADER_LEN;
     let (ip_header, tcp_header) = buf.split_at_mut(ip_len);
-    let tcp_len = repr.emit_header(tcp_header, &[payload.0, payload.1], ip.src_addr, ip.dst_addr);
+    let tcp_len = repr.emit_header(tcp_header, &[payload.0, payload.1], ip.src_addr, ip.dst_addr, tx_checksum);
     ip.payload_len = tcp_len + payload_len;
     ip.emit(ip_header);
     emit(&[&buf[..ip_len + tcp_len], payload.0, payload.1]);

@@ -54,12 +54,13 @@ pub struct Driver<L: Link> {
 
 impl<L: Link> Driver<L> {
     /// A stack built from `config` over `link`. The link's capabilities
-    /// override `config.mtu` and `config.rx_checksum`: only the link knows
-    /// them.
+    /// override `config.mtu`, `config.rx_checksum` and `config.tx_checksum`:
+    /// only the link knows them.
     pub fn new(link: L, mut config: Config) -> io::Result<Self> {
         let caps = link.caps();
         config.mtu = caps.mtu;
         config.rx_checksum = caps.rx_checksum;
+        config.tx_checksum = caps.tx_checksum;
         let fd = link
             .as_raw_fd()
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "the link has no file descriptor to poll"))?;

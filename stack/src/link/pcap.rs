@@ -7,6 +7,12 @@
 //! `LINKTYPE_RAW` (101): records are bare IPv4 packets, as links carry them.
 //! [`PcapWriter`] writes such a file on its own, e.g. from the simulator.
 //!
+//! A link that leaves TCP checksums to the hardware (`TxChecksum::Offloaded`)
+//! sends segments whose checksum field holds only the pseudo-header's sum;
+//! [`PcapLink`] records them with the checksum finished, as a NIC would
+//! have put them on the wire, so the capture shows (and Wireshark checks)
+//! the checksum the peer gets.
+//!
 //! Writes are buffered; the buffer goes to the file on `flush` and on drop.
 //! A file stops growing at `LIMIT` bytes: a flood must not fill the disk.
 //! The packets after that are counted, not recorded, and a warning says so.
@@ -20,7 +26,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use log::warn;
 
 use super::{Link, LinkCaps, LinkStats};
+use crate::copy;
 use crate::time::Instant;
+use crate::wire::checksum::TxChecksum;
+use crate::wire::ipv4::{Ipv4Packet, PROTO_TCP};
+use crate::wire::tcp::finish_offloaded_checksum;
 
 /// `LINKTYPE_RAW`: each record is an IPv4 (or IPv6) packet, no link header.
 const LINKTYPE_RAW: u32 = 101;
@@ -112,11 +122,16 @@ impl PcapWriter<File> {
 pub struct PcapLink<L: Link, W: Write = File> {
     inner: L,
     writer: PcapWriter<W>,
+    /// The inner link leaves TCP checksums partial: finish them in `sent`.
+    finish_checksums: bool,
+    /// A sent packet, joined to have its checksum finished.
+    sent: Vec<u8>,
 }
 
 impl<L: Link, W: Write> PcapLink<L, W> {
     pub fn new(inner: L, writer: PcapWriter<W>) -> Self {
-        PcapLink { inner, writer }
+        let finish_checksums = inner.caps().tx_checksum == TxChecksum::Offloaded;
+        PcapLink { inner, writer, finish_checksums, sent: Vec::new() }
     }
 
     /// The wrapped link, e.g. for its statistics.
@@ -149,7 +164,18 @@ impl<L: Link, W: Write> Link for PcapLink<L, W> {
     }
 
     fn send(&mut self, packet: &[&[u8]]) -> io::Result<()> {
-        self.writer.write_packet(now_micros(), packet)?;
+        if self.finish_checksums {
+            copy::join(&mut self.sent, packet);
+            if let Ok(ip) = Ipv4Packet::new_checked(&self.sent) {
+                let segment = ip.header_len()..ip.total_len();
+                if ip.protocol() == PROTO_TCP && !ip.is_fragment() && segment.len() >= 20 {
+                    finish_offloaded_checksum(&mut self.sent[segment]);
+                }
+            }
+            self.writer.write_packet(now_micros(), &[&self.sent])?;
+        } else {
+            self.writer.write_packet(now_micros(), packet)?;
+        }
         self.inner.send(packet)
     }
 
@@ -181,6 +207,8 @@ mod tests {
     use super::super::testutil::ipv4;
     use super::super::QueueLink;
     use super::*;
+    use crate::wire::checksum;
+    use crate::wire::tcp::TcpSegment;
 
     fn udp(src: u8, dst: u8, payload: &[u8]) -> Vec<u8> {
         let mut udp = vec![0, 9, 0, 9, 0, 8 + payload.len() as u8, 0, 0];
@@ -226,6 +254,32 @@ mod tests {
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         let text = String::from_utf8(out.stdout).unwrap();
         assert_eq!(text, "10.0.0.1\t10.0.0.2\t10\n10.0.0.2\t10.0.0.1\t11\n");
+    }
+
+    /// Over a link that offloads TCP checksums, the capture shows a sent
+    /// segment's checksum finished, as the wire would carry it; the link
+    /// gets the segment as it was.
+    #[test]
+    fn offloaded_checksums_are_recorded_finished() {
+        let (src, dst) = (Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2));
+        let mut tcp = [0u8; 25];
+        tcp[12] = 5 << 4;
+        tcp[20..].copy_from_slice(b"hello");
+        let pseudo = checksum::pseudo_header(src, dst, PROTO_TCP, tcp.len());
+        tcp[16..18].copy_from_slice(&pseudo.to_be_bytes());
+        let packet = ipv4(src, dst, PROTO_TCP, &tcp);
+
+        let mut out = Vec::new();
+        let inner = QueueLink { offloaded: true, ..QueueLink::default() };
+        let mut link = PcapLink::new(inner, PcapWriter::new(&mut out).unwrap());
+        link.send(&[&packet[..30], &packet[30..]]).unwrap();
+        link.flush().unwrap();
+        assert_eq!(link.inner().tx, std::slice::from_ref(&packet));
+        drop(link);
+        let recorded = &out[24 + 16..];
+        let segment = TcpSegment::new_checked(&recorded[20..]).unwrap();
+        assert!(segment.verify_checksum(src, dst), "the recorded checksum is not finished");
+        assert_eq!((&recorded[..36], &recorded[38..]), (&packet[..36], &packet[38..]));
     }
 
     #[test]

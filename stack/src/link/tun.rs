@@ -21,7 +21,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use socket2::{Domain, Socket, Type};
 
 use super::sys::{ifreq, interface_ioctl, os_error, set_up};
-use super::{check_mtu, Link, LinkCaps, RxChecksum};
+use super::{check_mtu, Link, LinkCaps, RxChecksum, TxChecksum};
 
 /// How many packets one `recv_batch` reads at most, so that a flood cannot
 /// starve the rest of the event loop.
@@ -111,7 +111,7 @@ impl TunLink {
 
 impl Link for TunLink {
     fn caps(&self) -> LinkCaps {
-        LinkCaps { mtu: self.mtu, rx_checksum: RxChecksum::Verify }
+        LinkCaps { mtu: self.mtu, rx_checksum: RxChecksum::Verify, tx_checksum: TxChecksum::Complete }
     }
 
     fn recv_batch(&mut self, f: &mut dyn FnMut(&[u8])) -> io::Result<usize> {
@@ -202,7 +202,8 @@ mod tests {
         in_netns(|| {
             let mut link = TunLink::open(&TunConfig::default()).unwrap();
             assert_eq!(interface_addr("tcp0").unwrap(), Ipv4Addr::new(10, 0, 0, 1));
-            assert_eq!(link.caps(), LinkCaps { mtu: 1500, rx_checksum: RxChecksum::Verify });
+            let caps = LinkCaps { mtu: 1500, rx_checksum: RxChecksum::Verify, tx_checksum: TxChecksum::Complete };
+            assert_eq!(link.caps(), caps);
 
             // Host to stack: a kernel UDP datagram to 10.0.0.2 comes out of the TUN.
             let host = UdpSocket::bind("10.0.0.1:4000").unwrap();
