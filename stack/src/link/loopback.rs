@@ -556,10 +556,11 @@ fn bind_to_lo(socket: &Socket, protocol: u16) -> io::Result<()> {
     Ok(())
 }
 
-/// The virtio-net header that goes before `packet` (an IPv4 packet) on the
-/// sending socket; see `VNET_HEADER`. The kernel keeps the headers in the
-/// packet's first piece of memory, where its TCP reads them, and the
-/// payload in pages.
+/// The virtio-net header that goes before `packet` (an IPv4 packet, at
+/// least 20 bytes) on the sending socket; see `VNET_HEADER` and the module
+/// documentation. Its `hdr_len`, the length of the Ethernet, IPv4 and TCP
+/// headers, has the kernel put them in its buffer's linear part, where its
+/// TCP reads them, and a payload of more than a page in pages.
 fn vnet_header(tx_checksum: TxChecksum, packet: &[u8]) -> [u8; VNET_HEADER] {
     let ip_len = usize::from(packet[0] & 0x0f) * 4;
     let tcp = (packet[9] == PROTO_TCP).then(|| &packet[ip_len.min(packet.len())..]).filter(|tcp| tcp.len() >= 20);
