@@ -102,7 +102,7 @@ pub struct Config {
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
 pub enum LinkKind {
-    /// Raw IPv4 on Linux's `lo`: browse to http://localhost:PORT/.
+    /// Packet sockets on Linux's `lo`: browse to http://localhost:PORT/.
     Loopback,
     /// A TUN device: the stack is a separate host at --addr.
     Tun,

@@ -34,6 +34,11 @@ pub(crate) fn append(buf: &mut VecDeque<u8>, src: &[u8]) {
 /// `*buf = parts.concat()`, reusing the allocation of `buf`, piece by piece.
 pub(crate) fn join(buf: &mut Vec<u8>, parts: &[&[u8]]) {
     buf.clear();
+    extend(buf, parts);
+}
+
+/// `buf.extend(parts.concat())` without the intermediate, piece by piece.
+pub(crate) fn extend(buf: &mut Vec<u8>, parts: &[&[u8]]) {
     for piece in parts.iter().flat_map(|part| part.chunks(PIECE)) {
         buf.extend_from_slice(piece);
     }
@@ -55,5 +60,7 @@ mod tests {
         let mut joined = vec![7; 5];
         join(&mut joined, &[&src[..3], &[], &src[3..]]);
         assert_eq!(joined, src);
+        extend(&mut joined, &[&src[..1], &src[1..2]]);
+        assert_eq!(joined, [&src[..], &src[..2]].concat());
     }
 }

@@ -37,7 +37,7 @@ use crate::tcp::tcb::{Context, Disposition, Outgoing, Segment, Tcb};
 use crate::tcp::time_wait::{self, EntryTs, TimeWaitTable, Verdict};
 use crate::tcp::{Config, Counters, Error, FourTuple, Ready, SocketHandle};
 use crate::time::{Duration, Instant};
-use crate::wire::checksum::RxChecksum;
+use crate::wire::checksum::{RxChecksum, TxChecksum};
 use crate::wire::icmpv4::{self, Icmpv4Packet, Quote};
 use crate::wire::ipv4::{Ipv4Packet, Ipv4Repr, PROTO_ICMP, PROTO_TCP};
 use crate::wire::seq::SeqNum;
@@ -858,11 +858,12 @@ impl Stack {
     /// the send buffer, so that it is copied only where the packet goes (a
     /// link's queue, the simulator's wire). `[T]::concat` makes one piece.
     pub fn transmit(&mut self, now: Instant, emit: &mut dyn FnMut(&[&[u8]])) {
+        let tx_checksum = self.shared.config.tx_checksum;
         while let Some(reply) = self.replies.pop_front() {
             match reply {
                 Reply::Tcp { ip, repr } => {
                     self.shared.counters.segments_out += 1;
-                    write_segment(&mut self.scratch, ip, &repr, &[], emit);
+                    write_segment(&mut self.scratch, ip, &repr, &[], tx_checksum, emit);
                 }
                 Reply::Icmp { dst, packet } => {
                     let ip = Ipv4Repr {
@@ -888,7 +889,7 @@ impl Stack {
             let mut cx = self.shared.context(now);
             let scratch = &mut self.scratch;
             tcb.dispatch(&mut cx, &mut |tcb: &Tcb, out: Outgoing| {
-                write_segment(scratch, connection_header(tcb), &out.repr, out.payload, emit);
+                write_segment(scratch, connection_header(tcb), &out.repr, out.payload, tx_checksum, emit);
             });
             self.update(index, now);
         }
@@ -1130,9 +1131,17 @@ fn connection_header(tcb: &Tcb) -> Ipv4Repr {
 /// Write one TCP segment's IPv4 and TCP headers into `buf` and emit the
 /// packet as those headers followed by the payload where it lies, in the
 /// send buffer (gather I/O): its bytes are copied once, by whoever takes the
-/// packet, and summed for the checksum where they are. The one place the
-/// IPv4 header of a TCP segment is written.
-fn write_segment(buf: &mut [u8], mut ip: Ipv4Repr, repr: &TcpRepr, payload: &[&[u8]], emit: &mut dyn FnMut(&[&[u8]])) {
+/// packet, and summed for the checksum where they are (unless the link
+/// finishes the checksum: `tx_checksum`). The one place the IPv4 header of
+/// a TCP segment is written.
+fn write_segment(
+    buf: &mut [u8],
+    mut ip: Ipv4Repr,
+    repr: &TcpRepr,
+    payload: &[&[u8]],
+    tx_checksum: TxChecksum,
+    emit: &mut dyn FnMut(&[&[u8]]),
+) {
     let payload_len: usize = payload.iter().map(|part| part.len()).sum();
     if log_enabled!(Level::Trace) {
         let src = SocketAddrV4::new(ip.src_addr, repr.src_port);
@@ -1140,7 +1149,7 @@ fn write_segment(buf: &mut [u8], mut ip: Ipv4Repr, repr: &TcpRepr, payload: &[&[
     }
     let ip_len = Ipv4Repr::HEADER_LEN;
     let (ip_header, tcp_header) = buf.split_at_mut(ip_len);
-    let tcp_len = repr.emit_header(tcp_header, payload, ip.src_addr, ip.dst_addr);
+    let tcp_len = repr.emit_header(tcp_header, payload, ip.src_addr, ip.dst_addr, tx_checksum);
     ip.payload_len = tcp_len + payload_len;
     ip.emit(ip_header);
     let header = &buf[..ip_len + tcp_len];

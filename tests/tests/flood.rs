@@ -190,9 +190,9 @@ fn syn_flood_from_one_address() {
 
 /// SYNs from random source addresses at hping3's `--flood` rate (about
 /// 50,000 a second here; at least 10,000 asked): no one answers our
-/// SYN,ACKs (in this namespace they cannot even be routed, which the link
-/// counts as `tx_errors` and carries on, never letting them hold up the
-/// packets behind them), so the SYN queue fills with the first 1,024 and
+/// SYN,ACKs (in this namespace they cannot even be routed: the kernel drops
+/// them past `lo`, and they never hold up the packets behind them in the
+/// link's send queue), so the SYN queue fills with the first 1,024 and
 /// stays full (a half-open connection lives two minutes, through its
 /// SYN,ACK's retransmissions), and every SYN after them is answered with a
 /// cookie: most of the flood, and each of the honest client's, whose
@@ -207,9 +207,7 @@ fn syn_flood_from_random_addresses() {
         assert!(n("syn_cookies_sent") >= f.sent / 2, "{} SYNs sent, few SYN cookies: {v}", f.sent);
         assert!(n("syn_cookies_accepted") >= f.fetches, "{} fetches, not all through a cookie: {v}", f.fetches);
         assert_eq!(n("syn_cookies_rejected"), 0, "an honest ACK's cookie rejected: {v}");
-        let link = |k: &str| v["link"][k].as_u64().unwrap();
-        assert!(link("tx_errors") > 10_000, "unroutable SYN,ACKs not counted: {v}");
-        assert_eq!(link("tx_drops"), 0, "the unroutable SYN,ACKs held up the link's send queue: {v}");
+        assert_eq!(v["link"]["tx_drops"], 0, "the unroutable SYN,ACKs held up the link's send queue: {v}");
     });
 }
 

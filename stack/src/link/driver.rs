@@ -31,7 +31,6 @@ use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Registry, Token};
 
 use super::{monotonic_now, Link, LinkStats};
-use crate::copy;
 use crate::time::Instant;
 use crate::{Config, Stack};
 
@@ -47,8 +46,6 @@ pub struct Driver<L: Link> {
     events: Events,
     /// Tokens other than `LINK` that fired in the current turn.
     fired: Vec<Token>,
-    /// A packet from `Stack::transmit`, joined into one piece for the link.
-    packet: Vec<u8>,
     /// The last turn read packets, so the link may have more: mio is
     /// edge-triggered, and a link may stop reading before its device is
     /// empty; the next turn must not wait for a new edge.
@@ -57,12 +54,13 @@ pub struct Driver<L: Link> {
 
 impl<L: Link> Driver<L> {
     /// A stack built from `config` over `link`. The link's capabilities
-    /// override `config.mtu` and `config.rx_checksum`: only the link knows
-    /// them.
+    /// override `config.mtu`, `config.rx_checksum` and `config.tx_checksum`:
+    /// only the link knows them.
     pub fn new(link: L, mut config: Config) -> io::Result<Self> {
         let caps = link.caps();
         config.mtu = caps.mtu;
         config.rx_checksum = caps.rx_checksum;
+        config.tx_checksum = caps.tx_checksum;
         let fd = link
             .as_raw_fd()
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "the link has no file descriptor to poll"))?;
@@ -74,7 +72,6 @@ impl<L: Link> Driver<L> {
             poll,
             events: Events::with_capacity(64),
             fired: Vec::new(),
-            packet: Vec::new(),
             more: false,
         })
     }
@@ -136,10 +133,9 @@ impl<L: Link> Driver<L> {
         self.stack.poll(now);
         app(&mut self.stack, now, &self.fired);
 
-        let (link, packet) = (&mut self.link, &mut self.packet);
+        let link = &mut self.link;
         let mut failed = None;
-        self.stack.transmit(now, &mut |parts| {
-            copy::join(packet, parts);
+        self.stack.transmit(now, &mut |packet| {
             if let Err(err) = link.send(packet) {
                 failed.get_or_insert(err);
             }

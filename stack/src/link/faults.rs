@@ -349,7 +349,7 @@ impl<L: Link> FaultLink<L> {
     /// Hands the sent packets that are due to the inner link.
     fn release_tx(&mut self, now: Instant) -> io::Result<()> {
         while let Some(packet) = self.tx.pop(now) {
-            let sent = self.inner.send(&packet);
+            let sent = self.inner.send(&[&packet]);
             self.tx.recycle(packet);
             sent?;
         }
@@ -375,8 +375,8 @@ impl<L: Link> Link for FaultLink<L> {
         Ok(taken)
     }
 
-    fn send(&mut self, packet: &[u8]) -> io::Result<()> {
-        self.tx.push(monotonic_now(), &[packet]);
+    fn send(&mut self, packet: &[&[u8]]) -> io::Result<()> {
+        self.tx.push(monotonic_now(), packet);
         Ok(())
     }
 
@@ -780,7 +780,7 @@ mod tests {
         let mut link = FaultLink::new(inner, faults("delay=20ms"));
         let mut got = Vec::new();
         assert_eq!(link.recv_batch(&mut |p| got.push(p.to_vec())).unwrap(), 1, "taken from the device");
-        link.send(&[2]).unwrap();
+        link.send(&[&[2]]).unwrap();
         link.flush().unwrap();
         assert!(got.is_empty() && link.inner().tx.is_empty(), "nothing is due yet");
         let due = link.poll_at().expect("packets are held");

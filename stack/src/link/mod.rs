@@ -24,7 +24,7 @@ use std::sync::OnceLock;
 pub use sys::check_interface_name;
 
 use crate::time::Instant;
-use crate::wire::checksum::RxChecksum;
+use crate::wire::checksum::{RxChecksum, TxChecksum};
 use faults::{FaultLink, Faults};
 use loopback::LoopbackLink;
 use pcap::{PcapLink, PcapWriter};
@@ -76,9 +76,19 @@ pub enum Device {
 /// left, a corrupted one corrupted; a packet the kernel sent is in it even
 /// if the faults lose it before the stack sees it. Between the capture and
 /// the stack's own view, the difference is what the faults did.
+///
+/// Faults that corrupt packets turn the loopback link's checksum offload
+/// off: the kernel's TCP must verify the checksums it gets, or a flipped
+/// bit would pass for data.
 pub fn open(device: &Device, faults: Option<Faults>, pcap: Option<&Path>) -> io::Result<Box<dyn Link>> {
     let mut link: Box<dyn Link> = match device {
-        Device::Loopback { served, mtu } => Box::new(LoopbackLink::open(*served, *mtu)?),
+        Device::Loopback { served, mtu } => {
+            let mut lo = LoopbackLink::open(*served, *mtu)?;
+            if faults.as_ref().is_some_and(|faults| faults.corrupt > 0.0) {
+                lo.set_tx_checksum(TxChecksum::Complete);
+            }
+            Box::new(lo)
+        }
         Device::Tun(config) => Box::new(TunLink::open(config)?),
     };
     if let Some(path) = pcap {
@@ -105,6 +115,7 @@ pub struct LinkCaps {
     /// Largest IPv4 packet the link carries, header included.
     pub mtu: usize,
     pub rx_checksum: RxChecksum,
+    pub tx_checksum: TxChecksum,
 }
 
 /// What a link lost on its own, for the status view.
@@ -130,8 +141,12 @@ pub trait Link {
     /// poller calls again until it gets 0.
     fn recv_batch(&mut self, f: &mut dyn FnMut(&[u8])) -> io::Result<usize>;
 
-    /// Queue one packet for sending; it may wait for `flush`.
-    fn send(&mut self, packet: &[u8]) -> io::Result<()>;
+    /// Queue one packet for sending; it may wait for `flush`. The packet
+    /// comes in parts, to be sent one after the other: from the stack, its
+    /// headers and then its payload where it lies in the send buffer
+    /// (`Stack::transmit`), so that a link copies the bytes once, where
+    /// they go (its queue, the kernel), and never joins them first.
+    fn send(&mut self, packet: &[&[u8]]) -> io::Result<()>;
 
     /// Send everything queued.
     fn flush(&mut self) -> io::Result<()>;
@@ -163,7 +178,7 @@ impl<L: Link + ?Sized> Link for Box<L> {
     fn recv_batch(&mut self, f: &mut dyn FnMut(&[u8])) -> io::Result<usize> {
         (**self).recv_batch(f)
     }
-    fn send(&mut self, packet: &[u8]) -> io::Result<()> {
+    fn send(&mut self, packet: &[&[u8]]) -> io::Result<()> {
         (**self).send(packet)
     }
     fn flush(&mut self) -> io::Result<()> {
@@ -187,20 +202,23 @@ impl<L: Link + ?Sized> Link for Box<L> {
 pub(crate) struct QueueLink {
     pub rx: std::collections::VecDeque<Vec<u8>>,
     pub tx: Vec<Vec<u8>>,
+    /// It says it leaves TCP checksums partial (`TxChecksum::Offloaded`).
+    pub offloaded: bool,
 }
 
 #[cfg(test)]
 impl Link for QueueLink {
     fn caps(&self) -> LinkCaps {
-        LinkCaps { mtu: 1500, rx_checksum: RxChecksum::Verify }
+        let tx_checksum = if self.offloaded { TxChecksum::Offloaded } else { TxChecksum::Complete };
+        LinkCaps { mtu: 1500, rx_checksum: RxChecksum::Verify, tx_checksum }
     }
     fn recv_batch(&mut self, f: &mut dyn FnMut(&[u8])) -> io::Result<usize> {
         let n = self.rx.len();
         self.rx.drain(..).for_each(|p| f(&p));
         Ok(n)
     }
-    fn send(&mut self, packet: &[u8]) -> io::Result<()> {
-        self.tx.push(packet.to_vec());
+    fn send(&mut self, packet: &[&[u8]]) -> io::Result<()> {
+        self.tx.push(packet.concat());
         Ok(())
     }
     fn flush(&mut self) -> io::Result<()> {
@@ -228,7 +246,7 @@ mod tests {
             let device = Device::Loopback { served, mtu: None };
             let mut link = open(&device, Some("loss=100%".parse().unwrap()), Some(&path)).unwrap();
             let udp = [0, 9, 0, 9, 0, 8, 0, 0];
-            link.send(&ipv4(Ipv4Addr::LOCALHOST, Ipv4Addr::LOCALHOST, 17, &udp)).unwrap();
+            link.send(&[&ipv4(Ipv4Addr::LOCALHOST, Ipv4Addr::LOCALHOST, 17, &udp)]).unwrap();
             link.flush().unwrap();
             let client = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
             client.set_nonblocking(true).unwrap();

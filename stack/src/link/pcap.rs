@@ -7,6 +7,12 @@
 //! `LINKTYPE_RAW` (101): records are bare IPv4 packets, as links carry them.
 //! [`PcapWriter`] writes such a file on its own, e.g. from the simulator.
 //!
+//! A link that leaves TCP checksums to the hardware (`TxChecksum::Offloaded`)
+//! sends segments whose checksum field holds only the pseudo-header's sum;
+//! [`PcapLink`] records them with the checksum finished, as a NIC would
+//! have put them on the wire, so the capture shows (and Wireshark checks)
+//! the checksum the peer gets.
+//!
 //! Writes are buffered; the buffer goes to the file on `flush` and on drop.
 //! A file stops growing at `LIMIT` bytes: a flood must not fill the disk.
 //! The packets after that are counted, not recorded, and a warning says so.
@@ -20,7 +26,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use log::warn;
 
 use super::{Link, LinkCaps, LinkStats};
+use crate::copy;
 use crate::time::Instant;
+use crate::wire::checksum::TxChecksum;
+use crate::wire::ipv4::{Ipv4Packet, PROTO_TCP};
+use crate::wire::tcp::finish_offloaded_checksum;
 
 /// `LINKTYPE_RAW`: each record is an IPv4 (or IPv6) packet, no link header.
 const LINKTYPE_RAW: u32 = 101;
@@ -65,9 +75,11 @@ impl<W: Write> PcapWriter<W> {
     }
 
     /// Records `packet`, seen `ts_micros` microseconds after the Unix epoch,
-    /// if the file has room for it.
-    pub fn write_packet(&mut self, ts_micros: u64, packet: &[u8]) -> io::Result<()> {
-        let len = packet.len().min(SNAPLEN as usize);
+    /// if the file has room for it. The packet comes in parts, as links
+    /// take it (`Link::send`).
+    pub fn write_packet(&mut self, ts_micros: u64, packet: &[&[u8]]) -> io::Result<()> {
+        let full_len: usize = packet.iter().map(|part| part.len()).sum();
+        let len = full_len.min(SNAPLEN as usize);
         let record = RECORD_HEADER + len as u64;
         if self.written + record > self.limit {
             if self.skipped == 0 {
@@ -77,11 +89,17 @@ impl<W: Write> PcapWriter<W> {
             return Ok(());
         }
         self.written += record;
-        let header = [(ts_micros / 1_000_000) as u32, (ts_micros % 1_000_000) as u32, len as u32, packet.len() as u32];
+        let header = [(ts_micros / 1_000_000) as u32, (ts_micros % 1_000_000) as u32, len as u32, full_len as u32];
         for field in header {
             self.out.write_all(&field.to_le_bytes())?;
         }
-        self.out.write_all(&packet[..len])
+        let mut left = len;
+        for part in packet {
+            let part = &part[..part.len().min(left)];
+            self.out.write_all(part)?;
+            left -= part.len();
+        }
+        Ok(())
     }
 
     /// Sends buffered records to the underlying writer.
@@ -104,11 +122,16 @@ impl PcapWriter<File> {
 pub struct PcapLink<L: Link, W: Write = File> {
     inner: L,
     writer: PcapWriter<W>,
+    /// The inner link leaves TCP checksums partial: finish them in `sent`.
+    finish_checksums: bool,
+    /// A sent packet, joined to have its checksum finished.
+    sent: Vec<u8>,
 }
 
 impl<L: Link, W: Write> PcapLink<L, W> {
     pub fn new(inner: L, writer: PcapWriter<W>) -> Self {
-        PcapLink { inner, writer }
+        let finish_checksums = inner.caps().tx_checksum == TxChecksum::Offloaded;
+        PcapLink { inner, writer, finish_checksums, sent: Vec::new() }
     }
 
     /// The wrapped link, e.g. for its statistics.
@@ -133,15 +156,26 @@ impl<L: Link, W: Write> Link for PcapLink<L, W> {
         let writer = &mut self.writer;
         let n = self.inner.recv_batch(&mut |packet| {
             if written.is_ok() {
-                written = writer.write_packet(now_micros(), packet);
+                written = writer.write_packet(now_micros(), &[packet]);
             }
             f(packet);
         })?;
         written.map(|()| n)
     }
 
-    fn send(&mut self, packet: &[u8]) -> io::Result<()> {
-        self.writer.write_packet(now_micros(), packet)?;
+    fn send(&mut self, packet: &[&[u8]]) -> io::Result<()> {
+        if self.finish_checksums {
+            copy::join(&mut self.sent, packet);
+            if let Ok(ip) = Ipv4Packet::new_checked(&self.sent) {
+                let segment = ip.header_len()..ip.total_len();
+                if ip.protocol() == PROTO_TCP && !ip.is_fragment() && segment.len() >= 20 {
+                    finish_offloaded_checksum(&mut self.sent[segment]);
+                }
+            }
+            self.writer.write_packet(now_micros(), &[&self.sent])?;
+        } else {
+            self.writer.write_packet(now_micros(), packet)?;
+        }
         self.inner.send(packet)
     }
 
@@ -173,6 +207,8 @@ mod tests {
     use super::super::testutil::ipv4;
     use super::super::QueueLink;
     use super::*;
+    use crate::wire::checksum;
+    use crate::wire::tcp::TcpSegment;
 
     fn udp(src: u8, dst: u8, payload: &[u8]) -> Vec<u8> {
         let mut udp = vec![0, 9, 0, 9, 0, 8 + payload.len() as u8, 0, 0];
@@ -184,7 +220,7 @@ mod tests {
     fn writer_output_is_classic_pcap() {
         let mut out = Vec::new();
         let mut writer = PcapWriter::new(&mut out).unwrap();
-        writer.write_packet(1_700_000_000_123_456, &[0x45, 1, 2]).unwrap();
+        writer.write_packet(1_700_000_000_123_456, &[&[0x45], &[1, 2]]).unwrap();
         drop(writer);
         let field = |i: usize| u32::from_le_bytes(out[i * 4..i * 4 + 4].try_into().unwrap());
         assert_eq!((field(0), field(1), field(4), field(5)), (0xa1b2c3d4, 0x0004_0002, 65535, 101));
@@ -199,7 +235,8 @@ mod tests {
         let mut link = PcapLink::new(inner, PcapWriter::create(&path).unwrap());
         let mut received = Vec::new();
         assert_eq!(link.recv_batch(&mut |p| received.push(p.to_vec())).unwrap(), 1);
-        link.send(&udp(2, 1, b"out")).unwrap();
+        let out = udp(2, 1, b"out");
+        link.send(&[&out[..20], &out[20..]]).unwrap();
         link.flush().unwrap();
         assert_eq!(received, [udp(1, 2, b"in")]);
         assert_eq!(link.inner().tx, [udp(2, 1, b"out")]);
@@ -219,12 +256,38 @@ mod tests {
         assert_eq!(text, "10.0.0.1\t10.0.0.2\t10\n10.0.0.2\t10.0.0.1\t11\n");
     }
 
+    /// Over a link that offloads TCP checksums, the capture shows a sent
+    /// segment's checksum finished, as the wire would carry it; the link
+    /// gets the segment as it was.
+    #[test]
+    fn offloaded_checksums_are_recorded_finished() {
+        let (src, dst) = (Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2));
+        let mut tcp = [0u8; 25];
+        tcp[12] = 5 << 4;
+        tcp[20..].copy_from_slice(b"hello");
+        let pseudo = checksum::pseudo_header(src, dst, PROTO_TCP, tcp.len());
+        tcp[16..18].copy_from_slice(&pseudo.to_be_bytes());
+        let packet = ipv4(src, dst, PROTO_TCP, &tcp);
+
+        let mut out = Vec::new();
+        let inner = QueueLink { offloaded: true, ..QueueLink::default() };
+        let mut link = PcapLink::new(inner, PcapWriter::new(&mut out).unwrap());
+        link.send(&[&packet[..30], &packet[30..]]).unwrap();
+        link.flush().unwrap();
+        assert_eq!(link.inner().tx, std::slice::from_ref(&packet));
+        drop(link);
+        let recorded = &out[24 + 16..];
+        let segment = TcpSegment::new_checked(&recorded[20..]).unwrap();
+        assert!(segment.verify_checksum(src, dst), "the recorded checksum is not finished");
+        assert_eq!((&recorded[..36], &recorded[38..]), (&packet[..36], &packet[38..]));
+    }
+
     #[test]
     fn the_file_stops_at_its_limit() {
         let mut out = Vec::new();
         let mut writer = PcapWriter::new(&mut out).unwrap().with_limit(24 + 2 * (16 + 40));
         for _ in 0..5 {
-            writer.write_packet(0, &[0x45; 40]).unwrap();
+            writer.write_packet(0, &[&[0x45; 40]]).unwrap();
         }
         assert_eq!(writer.skipped(), 3);
         drop(writer);

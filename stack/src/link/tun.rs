@@ -13,7 +13,7 @@
 //! link) removes it, with its address and route.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io::{self, IoSlice, Read, Write};
 use std::net::Ipv4Addr;
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::fs::OpenOptionsExt;
@@ -21,7 +21,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use socket2::{Domain, Socket, Type};
 
 use super::sys::{ifreq, interface_ioctl, os_error, set_up};
-use super::{check_mtu, Link, LinkCaps, RxChecksum};
+use super::{check_mtu, Link, LinkCaps, RxChecksum, TxChecksum};
 
 /// How many packets one `recv_batch` reads at most, so that a flood cannot
 /// starve the rest of the event loop.
@@ -111,7 +111,7 @@ impl TunLink {
 
 impl Link for TunLink {
     fn caps(&self) -> LinkCaps {
-        LinkCaps { mtu: self.mtu, rx_checksum: RxChecksum::Verify }
+        LinkCaps { mtu: self.mtu, rx_checksum: RxChecksum::Verify, tx_checksum: TxChecksum::Complete }
     }
 
     fn recv_batch(&mut self, f: &mut dyn FnMut(&[u8])) -> io::Result<usize> {
@@ -134,8 +134,9 @@ impl Link for TunLink {
     }
 
     /// Writes the packet at once: one `write()` is one packet into the host.
-    fn send(&mut self, packet: &[u8]) -> io::Result<()> {
-        match self.dev.write(packet) {
+    fn send(&mut self, packet: &[&[u8]]) -> io::Result<()> {
+        let parts: Vec<IoSlice> = packet.iter().map(|part| IoSlice::new(part)).collect();
+        match self.dev.write_vectored(&parts) {
             // A full interface queue drops the packet, as a busy wire would;
             // TCP retransmits.
             Err(err) if err.kind() == io::ErrorKind::WouldBlock => Ok(()),
@@ -201,7 +202,8 @@ mod tests {
         in_netns(|| {
             let mut link = TunLink::open(&TunConfig::default()).unwrap();
             assert_eq!(interface_addr("tcp0").unwrap(), Ipv4Addr::new(10, 0, 0, 1));
-            assert_eq!(link.caps(), LinkCaps { mtu: 1500, rx_checksum: RxChecksum::Verify });
+            let caps = LinkCaps { mtu: 1500, rx_checksum: RxChecksum::Verify, tx_checksum: TxChecksum::Complete };
+            assert_eq!(link.caps(), caps);
 
             // Host to stack: a kernel UDP datagram to 10.0.0.2 comes out of the TUN.
             let host = UdpSocket::bind("10.0.0.1:4000").unwrap();
@@ -212,7 +214,7 @@ mod tests {
 
             // Stack to host: a datagram written to the TUN reaches the socket.
             let udp = [0, 7, 0x0f, 0xa0, 0, 12, 0, 0, b'p', b'o', b'n', b'g']; // no UDP checksum
-            link.send(&ipv4(STACK, Ipv4Addr::new(10, 0, 0, 1), 17, &udp)).unwrap();
+            link.send(&[&ipv4(STACK, Ipv4Addr::new(10, 0, 0, 1), 17, &udp)]).unwrap();
             link.flush().unwrap();
             host.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
             let mut buf = [0; 16];

@@ -50,7 +50,7 @@ use core::fmt;
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 use crate::time::Duration;
-use crate::wire::checksum::RxChecksum;
+use crate::wire::checksum::{RxChecksum, TxChecksum};
 use crate::wire::ipv4::Ipv4Repr;
 pub use congestion::Algorithm;
 pub use story::Stories;
@@ -75,6 +75,7 @@ pub struct Config {
     /// `Stack::set_tos`).
     pub tos: u8,
     pub rx_checksum: RxChecksum,
+    pub tx_checksum: TxChecksum,
     /// The secret of the ISN hash (§3.4.1): random in production.
     pub isn_key: [u8; 16],
     /// Maximum Segment Lifetime: TIME-WAIT lasts 2·MSL (§3.4.2).
@@ -183,6 +184,7 @@ impl Config {
             ttl: Ipv4Repr::DEFAULT_TTL,
             tos: 0,
             rx_checksum: RxChecksum::Verify,
+            tx_checksum: TxChecksum::Complete,
             isn_key: [0; 16],
             msl: Duration::from_secs(30),
             send_buffer: 256 * 1024,

@@ -35,6 +35,20 @@ pub enum RxChecksum {
     Offloaded,
 }
 
+/// How the checksums of sent TCP segments are to be written. The link knows
+/// (`LinkCaps`) and tells the stack through `Config::tx_checksum`.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum TxChecksum {
+    /// The stack writes each checksum whole (TUN, the simulator).
+    Complete,
+    /// Whatever lies below finishes it, as a NIC with checksum offload does
+    /// (Linux's `CHECKSUM_PARTIAL`): the stack writes only the pseudo-header's
+    /// sum into the field, and the finisher adds the segment's bytes from
+    /// the TCP header on (`tcp::finish_offloaded_checksum`). On Linux `lo`
+    /// no one needs to finish it, so no one reads a payload to sum it.
+    Offloaded,
+}
+
 /// Bytes summed at a time by the vector code: 32 words.
 const BLOCK: usize = 64;
 

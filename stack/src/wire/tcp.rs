@@ -25,6 +25,7 @@
 //! Data Offset counts 32-bit words of header, options included. The checksum
 //! covers a pseudo-header (addresses, protocol, length) plus the whole segment.
 
+use super::checksum::TxChecksum;
 use super::ipv4::PROTO_TCP;
 use super::seq::SeqNum;
 use super::{be16, be32, checksum, put16, put32, Error};
@@ -392,16 +393,25 @@ impl TcpRepr {
     /// Panics if `buf` is shorter than `header_len()`.
     pub fn emit(&self, buf: &mut [u8], src: Ipv4Addr, dst: Ipv4Addr) {
         let (header, payload) = buf.split_at_mut(self.header_len());
-        self.emit_header(header, &[payload], src, dst);
+        self.emit_header(header, &[payload], src, dst, TxChecksum::Complete);
     }
 
     /// Writes header and options at the start of `header` and returns their
     /// length, `header_len()`, with the checksum of the segment they make
     /// with `payload`, which stays where it is, in pieces (gather I/O:
-    /// whoever sends the segment copies them after the header).
+    /// whoever sends the segment copies them after the header). With
+    /// `TxChecksum::Offloaded` the checksum field holds only the
+    /// pseudo-header's sum, for the link to finish.
     ///
     /// Panics if `header` is shorter than `header_len()`.
-    pub fn emit_header(&self, header: &mut [u8], payload: &[&[u8]], src: Ipv4Addr, dst: Ipv4Addr) -> usize {
+    pub fn emit_header(
+        &self,
+        header: &mut [u8],
+        payload: &[&[u8]],
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        tx_checksum: TxChecksum,
+    ) -> usize {
         let header_len = Self::MIN_HEADER_LEN + self.options.emit(&mut header[Self::MIN_HEADER_LEN..]);
         let header = &mut header[..header_len];
         put16(header, field::SRC_PORT, self.src_port);
@@ -415,12 +425,26 @@ impl TcpRepr {
         put16(header, field::URGENT, self.urgent_at);
         let payload_len: usize = payload.iter().map(|part| part.len()).sum();
         let pseudo = checksum::pseudo_header(src, dst, PROTO_TCP, header_len + payload_len);
-        // The header is whole 32-bit words, so the payload's sum starts on an
-        // even offset and adds as it is.
-        let sum = !checksum::combine(&[pseudo, checksum::data(header), checksum::parts(payload)]);
+        let sum = match tx_checksum {
+            // The header is whole 32-bit words, so the payload's sum starts
+            // on an even offset and adds as it is.
+            TxChecksum::Complete => !checksum::combine(&[pseudo, checksum::data(header), checksum::parts(payload)]),
+            // Not complemented: the finisher adds the rest to it, then
+            // complements (as Linux's `tcp_v4_send_check` leaves it).
+            TxChecksum::Offloaded => pseudo,
+        };
         put16(header, field::CHECKSUM, sum);
         header_len
     }
+}
+
+/// Finishes an offloaded checksum (`TxChecksum::Offloaded`) as a NIC
+/// would: `segment` is a whole TCP segment whose checksum field holds the
+/// pseudo-header's sum, so the sum of all its bytes, complemented, is its
+/// checksum. Panics if `segment` is shorter than a TCP header.
+pub fn finish_offloaded_checksum(segment: &mut [u8]) {
+    let sum = !checksum::data(segment);
+    put16(segment, field::CHECKSUM, sum);
 }
 
 /// tcpdump-like: `[S.] seq=100 ack=200 win=65535 mss=1460 wscale=7 sackOK ts=1/0 sack=10-20`;
