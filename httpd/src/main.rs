@@ -1,28 +1,38 @@
 //! `httpd`: serve a directory over HTTP/1.1 on the project's own TCP.
 //!
-//! The whole server is one thread and one loop: the stack's driver waits on
-//! the link and on signals, feeds packets to the stack, and then lets the
-//! server act on what happened.
+//! The server is one loop per worker thread (`--workers N`, default 1),
+//! each pinned to a core: the stack's driver waits on the worker's link,
+//! feeds packets to its own stack, and then lets its own server act on
+//! what happened. The kernel shares the connections out between the
+//! workers' links by flow (`stack::link::open_group`); the main thread
+//! starts them, turns SIGINT and SIGTERM into a stop for all, and waits.
 
 #![forbid(unsafe_code)]
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
 
-use log::info;
-use mio::{Interest, Token};
+use log::{info, warn};
+use mio::{Token, Waker};
+use nix::sched::{sched_getaffinity, sched_setaffinity, CpuSet};
+use nix::unistd::Pid;
 use signal_hook::consts::{SIGINT, SIGTERM};
-use signal_hook_mio::v1_0::Signals;
+use signal_hook::iterator::Signals;
 use stack::link::driver::Driver;
 use stack::link::tun::TunConfig;
 use stack::link::{self, Device, Link};
 
 use httpd::config::LinkKind;
 use httpd::server::Server;
+use httpd::shards::{Board, Shard};
 use httpd::{Config, Site};
 
-const SIGNALS: Token = Token(0);
+/// The token that wakes a worker to look at `Stop`.
+const WAKE: Token = Token(0);
 
 /// The exit status of a bad option, as clap gives for the ones it catches.
 const USAGE: u8 = 2;
@@ -43,45 +53,166 @@ fn main() -> ExitCode {
     }
 }
 
+/// Opens every worker's link here, so that all of them share the port's
+/// packets before the first is served; then runs the workers until they
+/// have stopped, after a signal or the first error.
 fn run(config: &Config) -> io::Result<()> {
-    let site = Site::new(&config.root).map_err(|e| {
-        io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("--root {}: {e}: point --root at the directory to serve", config.root.display()),
-        )
-    })?;
-    let (link, addr) = open_link(config)?;
-    let mut driver = Driver::new(link, config.stack_config(addr)?)?;
-    let mut signals = Signals::new([SIGINT, SIGTERM])?;
-    driver.registry().register(&mut signals, SIGNALS, Interest::READABLE)?;
-    driver.stack_mut().listen(config.port, 1024).map_err(io::Error::other)?;
-    let mut server = Server::new(site, config.limits(), config.port, config.max_connections as usize);
+    let site = |config: &Config| {
+        Site::new(&config.root).map_err(|e| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("--root {}: {e}: point --root at the directory to serve", config.root.display()),
+            )
+        })
+    };
+    site(config)?;
+    let (links, addr) = open_links(config)?;
+    let stack_config = config.stack_config(addr)?;
+    let stop = Arc::new(Stop::default());
+    let board = Board::new(links.len());
+    let cores = cores();
+    let (ready_tx, ready) = mpsc::channel();
+    let (done_tx, done) = mpsc::channel();
+    let workers: Vec<_> = links
+        .into_iter()
+        .enumerate()
+        .map(|(i, link)| {
+            let (config, stack_config, stop) = (config.clone(), stack_config.clone(), Arc::clone(&stop));
+            let shard = Shard::new(Arc::clone(&board), i);
+            let core = cores.get(i % cores.len().max(1)).copied();
+            let (ready, done) = (ready_tx.clone(), done_tx.clone());
+            std::thread::Builder::new().name(format!("worker {i}")).spawn(move || {
+                let result = (|| {
+                    let server = Server::new(
+                        site(&config)?,
+                        config.limits(),
+                        config.port,
+                        config.max_connections_per_worker(),
+                        shard,
+                    );
+                    let mut driver = Driver::new(link, stack_config)?;
+                    stop.wakers.lock().unwrap_or_else(|p| p.into_inner()).push(Waker::new(driver.registry(), WAKE)?);
+                    driver.stack_mut().listen(config.port, 1024).map_err(io::Error::other)?;
+                    pin(core);
+                    Ok((driver, server))
+                })();
+                // One message on each channel from every worker.
+                let (mut driver, server) = match result {
+                    Ok(started) => started,
+                    Err(e) => {
+                        let _ = ready.send(None);
+                        return done.send(Err(e));
+                    }
+                };
+                let _ = ready.send(Some(driver.stack().config().mss()));
+                done.send(serve(&mut driver, server, &stop))
+            })
+        })
+        .collect::<io::Result<_>>()?;
+    drop((ready_tx, done_tx));
 
-    println!(
-        "httpd: serving {} at http://{}/ on our own TCP ({} link, MSS {})",
-        config.root.display(),
-        SocketAddrV4::new(addr, config.port),
-        config.link,
-        driver.stack().config().mss()
-    );
+    let mut signals = Signals::new([SIGINT, SIGTERM])?;
+    let stopper = Arc::clone(&stop);
+    std::thread::Builder::new().name("signals".into()).spawn(move || {
+        for _ in signals.forever() {
+            stopper.request();
+        }
+    })?;
+    // Every worker listens before the server says it serves.
+    let started: Option<Vec<usize>> = ready.iter().take(workers.len()).collect();
+    if let Some(&mss) = started.as_ref().and_then(|mss| mss.first()) {
+        println!(
+            "httpd: serving {} at http://{}/ on our own TCP ({} link, MSS {mss}, {} worker(s))",
+            config.root.display(),
+            SocketAddrV4::new(addr, config.port),
+            config.link,
+            workers.len()
+        );
+    }
+    let mut first_error = None;
+    for result in done.iter().take(workers.len()) {
+        if let Err(e) = result {
+            stop.request();
+            first_error.get_or_insert(e);
+        }
+    }
+    for worker in workers {
+        let _ = worker.join();
+    }
+    match first_error {
+        Some(e) => Err(e),
+        None => {
+            info!("stopped");
+            Ok(())
+        }
+    }
+}
+
+/// One worker's loop, the same for one worker as for many: until it has
+/// stopped and its connections have finished.
+fn serve(driver: &mut Driver<Box<dyn Link + Send>>, mut server: Server, stop: &Stop) -> io::Result<()> {
     loop {
         server.set_link_stats(driver.link_stats());
-        driver.turn(server.poll_at(), |stack, now, fired| {
-            if fired.contains(&SIGNALS) && signals.pending().next().is_some() {
+        driver.turn(server.poll_at(), |stack, now, _| {
+            if stop.requested() {
                 server.stop(stack, now);
             }
             server.on_turn(stack, now);
         })?;
         if server.finished(driver.stack(), driver.now()) {
-            info!("stopped");
             return Ok(());
         }
     }
 }
 
-/// The link the user asked for, with the capture and the faults if asked
-/// (in the order `link::open` documents); and the stack's own address on it.
-fn open_link(config: &Config) -> io::Result<(Box<dyn Link>, Ipv4Addr)> {
+/// A stop asked of every worker: after SIGINT or SIGTERM, or when one of
+/// them failed. Each worker looks at it every turn, and is woken to.
+#[derive(Default)]
+struct Stop {
+    requested: AtomicBool,
+    wakers: Mutex<Vec<Waker>>,
+}
+
+impl Stop {
+    fn request(&self) {
+        self.requested.store(true, Ordering::Relaxed);
+        for waker in self.wakers.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            // A worker that cannot be woken sees the stop on its next turn.
+            let _ = waker.wake();
+        }
+    }
+
+    fn requested(&self) -> bool {
+        self.requested.load(Ordering::Relaxed)
+    }
+}
+
+/// The cores this process may run on (all of them, or what `taskset`
+/// left it); worker i runs on the (i mod n)th.
+fn cores() -> Vec<usize> {
+    match sched_getaffinity(Pid::from_raw(0)) {
+        Ok(set) => (0..CpuSet::count()).filter(|&c| set.is_set(c).unwrap_or(false)).collect(),
+        Err(e) => {
+            warn!("the cores this process may use are unknown ({e}): workers are not pinned");
+            Vec::new()
+        }
+    }
+}
+
+/// Pins the calling thread to `core`: its stack's data stays in that
+/// core's caches.
+fn pin(core: Option<usize>) {
+    let Some(core) = core else { return };
+    let mut set = CpuSet::new();
+    if let Err(e) = set.set(core).and_then(|()| sched_setaffinity(Pid::from_raw(0), &set)) {
+        warn!("worker not pinned to core {core}: {e}");
+    }
+}
+
+/// The link the user asked for, one per worker, with the capture and the
+/// faults if asked (in the order `link::open` documents); and the stack's
+/// own address on it.
+fn open_links(config: &Config) -> io::Result<(Vec<Box<dyn Link + Send>>, Ipv4Addr)> {
     let mtu = config.mtu.map(usize::from);
     let (device, addr) = match config.link {
         LinkKind::Loopback => {
@@ -98,5 +229,9 @@ fn open_link(config: &Config) -> io::Result<(Box<dyn Link>, Ipv4Addr)> {
             (Device::Tun(tun), config.addr)
         }
     };
-    Ok((link::open(&device, config.faults.clone(), config.pcap.as_deref())?, addr))
+    let links = match config.workers {
+        1 => vec![link::open(&device, config.faults.clone(), config.pcap.as_deref())?],
+        n => link::open_group(&device, usize::from(n), config.faults.clone())?,
+    };
+    Ok((links, addr))
 }

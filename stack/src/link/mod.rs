@@ -76,8 +76,8 @@ pub enum Device {
 /// left, a corrupted one corrupted; a packet the kernel sent is in it even
 /// if the faults lose it before the stack sees it. Between the capture and
 /// the stack's own view, the difference is what the faults did.
-pub fn open(device: &Device, faults: Option<Faults>, pcap: Option<&Path>) -> io::Result<Box<dyn Link>> {
-    let mut link: Box<dyn Link> = match device {
+pub fn open(device: &Device, faults: Option<Faults>, pcap: Option<&Path>) -> io::Result<Box<dyn Link + Send>> {
+    let mut link: Box<dyn Link + Send> = match device {
         Device::Loopback { served, mtu } => Box::new(LoopbackLink::open(*served, *mtu)?),
         Device::Tun(config) => Box::new(TunLink::open(config)?),
     };
@@ -88,6 +88,30 @@ pub fn open(device: &Device, faults: Option<Faults>, pcap: Option<&Path>) -> io:
         link = Box::new(FaultLink::new(link, faults));
     }
     Ok(link)
+}
+
+/// `n` links to `device` for `n` stacks, one per thread, that share its
+/// packets by flow, each misbehaving by `faults` if given: every packet of
+/// a connection comes to the same link (see [`loopback`]). Only `lo` can
+/// be shared so (a TUN device would need a queue per stack,
+/// `IFF_MULTI_QUEUE`).
+pub fn open_group(device: &Device, n: usize, faults: Option<Faults>) -> io::Result<Vec<Box<dyn Link + Send>>> {
+    let links: Vec<Box<dyn Link + Send>> = match device {
+        Device::Loopback { served, mtu } => LoopbackLink::open_group(*served, *mtu, n)?
+            .into_iter()
+            .map(|link| Box::new(link) as Box<dyn Link + Send>)
+            .collect(),
+        Device::Tun(_) => {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "a TUN link serves one stack only"));
+        }
+    };
+    Ok(match faults {
+        Some(faults) => links
+            .into_iter()
+            .map(|link| Box::new(FaultLink::new(link, faults.clone())) as Box<dyn Link + Send>)
+            .collect(),
+        None => links,
+    })
 }
 
 /// The real monotonic clock as the core's `Instant`: microseconds since the
