@@ -1,11 +1,11 @@
 //! `httpd`: serve a directory over HTTP/1.1 on the project's own TCP.
 //!
-//! The server is one loop per worker thread (`--workers N`, default 1),
-//! each pinned to a core: the stack's driver waits on the worker's link,
-//! feeds packets to its own stack, and then lets its own server act on
-//! what happened. The kernel shares the connections out between the
-//! workers' links by flow (`stack::link::open_group`); the main thread
-//! starts them, turns SIGINT and SIGTERM into a stop for all, and waits.
+//! The server is one loop per worker thread (`--workers N`, default 1,
+//! worker 0 on the main thread), each pinned to a core: the stack's driver
+//! waits on the worker's link and on signals, feeds packets to its own
+//! stack, and then lets its own server act on what happened. The kernel
+//! shares the connections out between the workers' links by flow
+//! (`stack::link::open_group`). SIGINT and SIGTERM stop them all.
 
 #![forbid(unsafe_code)]
 
@@ -13,15 +13,14 @@ use std::io;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::sync::{mpsc, Arc, Mutex};
 
 use log::{info, warn};
-use mio::{Token, Waker};
+use mio::{Interest, Token, Waker};
 use nix::sched::{sched_getaffinity, sched_setaffinity, CpuSet};
 use nix::unistd::Pid;
 use signal_hook::consts::{SIGINT, SIGTERM};
-use signal_hook::iterator::Signals;
+use signal_hook_mio::v1_0::Signals;
 use stack::link::driver::Driver;
 use stack::link::tun::TunConfig;
 use stack::link::{self, Device, Link};
@@ -31,8 +30,9 @@ use httpd::server::Server;
 use httpd::shards::{Board, Shard};
 use httpd::{Config, Site};
 
+const SIGNALS: Token = Token(0);
 /// The token that wakes a worker to look at `Stop`.
-const WAKE: Token = Token(0);
+const WAKE: Token = Token(1);
 
 /// The exit status of a bad option, as clap gives for the ones it catches.
 const USAGE: u8 = 2;
@@ -54,106 +54,123 @@ fn main() -> ExitCode {
 }
 
 /// Opens every worker's link here, so that all of them share the port's
-/// packets before the first is served; then runs the workers until they
-/// have stopped, after a signal or the first error.
+/// packets before the first is served; then runs worker 0 on this thread
+/// and the others on their own, until all have stopped, after a signal or
+/// the first error. A server of one worker is one thread, as before there
+/// were workers: glibc's malloc takes no locks in a process of one thread.
 fn run(config: &Config) -> io::Result<()> {
-    let site = |config: &Config| {
-        Site::new(&config.root).map_err(|e| {
-            io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("--root {}: {e}: point --root at the directory to serve", config.root.display()),
-            )
-        })
-    };
-    site(config)?;
+    // Worker 0's site, made first: a bad --root is the first error.
+    let mut first_site = Some(site(config)?);
     let (links, addr) = open_links(config)?;
     let stack_config = config.stack_config(addr)?;
     let stop = Arc::new(Stop::default());
     let board = Board::new(links.len());
     let cores = cores();
+    let mut workers = links.into_iter().enumerate().map(|(i, link)| Worker {
+        link,
+        site: first_site.take(),
+        config: config.clone(),
+        stack_config: stack_config.clone(),
+        shard: Shard::new(Arc::clone(&board), i),
+        core: cores.get(i % cores.len().max(1)).copied(),
+        stop: Arc::clone(&stop),
+    });
+    let first = workers.next().expect("one worker at least");
     let (ready_tx, ready) = mpsc::channel();
-    let (done_tx, done) = mpsc::channel();
-    let workers: Vec<_> = links
-        .into_iter()
+    let others = workers
         .enumerate()
-        .map(|(i, link)| {
-            let (config, stack_config, stop) = (config.clone(), stack_config.clone(), Arc::clone(&stop));
-            let shard = Shard::new(Arc::clone(&board), i);
-            let core = cores.get(i % cores.len().max(1)).copied();
-            let (ready, done) = (ready_tx.clone(), done_tx.clone());
-            std::thread::Builder::new().name(format!("worker {i}")).spawn(move || {
-                let result = (|| {
-                    let server = Server::new(
-                        site(&config)?,
-                        config.limits(),
-                        config.port,
-                        config.max_connections_per_worker(),
-                        shard,
-                    );
-                    let mut driver = Driver::new(link, stack_config)?;
-                    stop.wakers.lock().unwrap_or_else(|p| p.into_inner()).push(Waker::new(driver.registry(), WAKE)?);
-                    driver.stack_mut().listen(config.port, 1024).map_err(io::Error::other)?;
-                    pin(core);
-                    Ok((driver, server))
-                })();
-                // One message on each channel from every worker.
-                let (mut driver, server) = match result {
-                    Ok(started) => started,
-                    Err(e) => {
-                        let _ = ready.send(None);
-                        return done.send(Err(e));
-                    }
-                };
-                let _ = ready.send(Some(driver.stack().config().mss()));
-                done.send(serve(&mut driver, server, &stop))
+        .map(|(i, worker)| {
+            let ready = ready_tx.clone();
+            std::thread::Builder::new().name(format!("worker {}", i + 1)).spawn(move || {
+                let stop = Arc::clone(&worker.stop);
+                let started = worker.start();
+                let _ = ready.send(started.is_ok());
+                let result = started.and_then(|(mut driver, server)| serve(&mut driver, server, &stop, None));
+                if result.is_err() {
+                    stop.request();
+                }
+                result
             })
         })
-        .collect::<io::Result<_>>()?;
-    drop((ready_tx, done_tx));
+        .collect::<io::Result<Vec<_>>>()?;
+    drop(ready_tx);
 
-    let mut signals = Signals::new([SIGINT, SIGTERM])?;
-    let stopper = Arc::clone(&stop);
-    std::thread::Builder::new().name("signals".into()).spawn(move || {
-        for _ in signals.forever() {
-            stopper.request();
+    let result = first.start().and_then(|(mut driver, server)| {
+        // Every worker listens before the server says it serves.
+        if !ready.iter().take(others.len()).all(|started| started) {
+            return Ok(()); // the one that failed says why
         }
-    })?;
-    // Every worker listens before the server says it serves.
-    let started: Option<Vec<usize>> = ready.iter().take(workers.len()).collect();
-    if let Some(&mss) = started.as_ref().and_then(|mss| mss.first()) {
+        let mut signals = Signals::new([SIGINT, SIGTERM])?;
+        driver.registry().register(&mut signals, SIGNALS, Interest::READABLE)?;
         println!(
-            "httpd: serving {} at http://{}/ on our own TCP ({} link, MSS {mss}, {} worker(s))",
+            "httpd: serving {} at http://{}/ on our own TCP ({} link, MSS {}, {} worker(s))",
             config.root.display(),
             SocketAddrV4::new(addr, config.port),
             config.link,
-            workers.len()
+            driver.stack().config().mss(),
+            config.workers
         );
-    }
-    let mut first_error = None;
-    for result in done.iter().take(workers.len()) {
-        if let Err(e) = result {
-            stop.request();
-            first_error.get_or_insert(e);
-        }
-    }
-    for worker in workers {
-        let _ = worker.join();
-    }
-    match first_error {
-        Some(e) => Err(e),
-        None => {
-            info!("stopped");
-            Ok(())
-        }
+        serve(&mut driver, server, &stop, Some(&mut signals))
+    });
+    stop.request();
+    let mut results = vec![result];
+    results.extend(others.into_iter().map(|t| t.join().unwrap_or_else(|_| Err(io::Error::other("a worker panicked")))));
+    results.into_iter().collect::<io::Result<()>>()?;
+    info!("stopped");
+    Ok(())
+}
+
+/// The site to serve, or why `--root` cannot be one.
+fn site(config: &Config) -> io::Result<Site> {
+    Site::new(&config.root).map_err(|e| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("--root {}: {e}: point --root at the directory to serve", config.root.display()),
+        )
+    })
+}
+
+/// What one worker starts from: its link, its place on the board, its core.
+struct Worker {
+    link: Box<dyn Link + Send>,
+    /// Made on the worker's thread if not given.
+    site: Option<Site>,
+    config: Config,
+    stack_config: stack::Config,
+    shard: Shard,
+    core: Option<usize>,
+    stop: Arc<Stop>,
+}
+
+impl Worker {
+    /// On the worker's own thread: pinned to its core, its stack listening.
+    fn start(self) -> io::Result<(Driver<Box<dyn Link + Send>>, Server)> {
+        pin(self.core);
+        let config = &self.config;
+        let mut driver = Driver::new(self.link, self.stack_config)?;
+        self.stop.wakers.lock().unwrap_or_else(|p| p.into_inner()).push(Waker::new(driver.registry(), WAKE)?);
+        driver.stack_mut().listen(config.port, 1024).map_err(io::Error::other)?;
+        let site = self.site.map_or_else(|| site(config), Ok)?;
+        let server = Server::new(site, config.limits(), config.port, config.max_connections_per_worker(), self.shard);
+        Ok((driver, server))
     }
 }
 
 /// One worker's loop, the same for one worker as for many: until it has
-/// stopped and its connections have finished.
-fn serve(driver: &mut Driver<Box<dyn Link + Send>>, mut server: Server, stop: &Stop) -> io::Result<()> {
+/// stopped and its connections have finished. The worker that has the
+/// `signals` stops them all on SIGINT or SIGTERM.
+fn serve(
+    driver: &mut Driver<Box<dyn Link + Send>>,
+    mut server: Server,
+    stop: &Stop,
+    mut signals: Option<&mut Signals>,
+) -> io::Result<()> {
     loop {
         server.set_link_stats(driver.link_stats());
-        driver.turn(server.poll_at(), |stack, now, _| {
+        driver.turn(server.poll_at(), |stack, now, fired| {
+            if fired.contains(&SIGNALS) && signals.as_mut().is_some_and(|s| s.pending().next().is_some()) {
+                stop.request();
+            }
             if stop.requested() {
                 server.stop(stack, now);
             }
