@@ -143,3 +143,33 @@ fn connection(worker: usize, c: &ConnectionInfo) -> Value {
         "timestamps": c.timestamps,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A part with `opened` connections opened, `tw` in TIME-WAIT and
+    /// `refused` refused.
+    fn part(opened: u64, tw: usize, refused: u64) -> Part {
+        Part {
+            connections: Vec::new(),
+            time_wait: tw,
+            counters: stack::Counters { connections_opened: opened, ..Default::default() }.fields(),
+            http: Counters { refused, ..Counters::default() },
+            link: LinkStats { kernel_drops: opened, ..LinkStats::default() },
+        }
+    }
+
+    /// Counters are summed over the workers, and each worker's are kept.
+    #[test]
+    fn parts_are_summed_and_each_kept() {
+        let v: Value = serde_json::from_str(&json(&[part(3, 1, 0), part(4, 2, 5)])).unwrap();
+        assert_eq!(v["counters"]["connections_opened"], 7);
+        assert_eq!((v["time_wait"].as_u64(), v["http"]["refused"].as_u64()), (Some(3), Some(5)));
+        assert_eq!(v["link"]["kernel_drops"], 7);
+        let opened: Vec<&Value> =
+            v["workers"].as_array().unwrap().iter().map(|w| &w["counters"]["connections_opened"]).collect();
+        assert_eq!(opened, [3, 4]);
+        assert_eq!(v["workers"][1]["time_wait"], 2);
+    }
+}
