@@ -98,6 +98,12 @@ pub struct Config {
     #[arg(long, value_name = "N", default_value_t = 10000, allow_negative_numbers = true,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections: u32,
+
+    /// Threads, each with its own TCP stack and link on a core of its own
+    /// (1 to 64); the kernel shares the connections out between them.
+    #[arg(long, value_name = "N", default_value_t = 1, allow_negative_numbers = true,
+          value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub workers: u16,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -172,9 +178,18 @@ impl Config {
         config
     }
 
-    /// On a TUN link the stack is another host of the host's subnet: its
-    /// address must be in the subnet, and not the host's.
+    /// With `--workers`, packets are shared between stacks by the loopback
+    /// link alone, and a capture is one stack's. On a TUN link the stack is
+    /// another host of the host's subnet: its address must be in the
+    /// subnet, and not the host's.
     pub fn check(&self) -> Result<(), String> {
+        let workers = self.workers;
+        if workers > 1 && self.link == LinkKind::Tun {
+            return Err(format!("--workers {workers} needs --link loopback: a TUN device serves one stack"));
+        }
+        if workers > 1 && self.pcap.is_some() {
+            return Err(format!("--pcap captures one stack's link: use it with --workers 1, not {workers}"));
+        }
         if self.link != LinkKind::Tun {
             return Ok(());
         }
@@ -194,8 +209,16 @@ impl Config {
     }
 
     /// The TCP stack's configuration: its address on the link, TIME-WAIT's
-    /// length, the connection limit, and a random key for the ISN hash
-    /// (RFC 9293 §3.4.1). The link fills in the MTU and checksum handling.
+    /// length, its share of the connection limit, and a random key for the
+    /// ISN hash (RFC 9293 §3.4.1), SYN cookies and the challenge ACK budget.
+    /// The link fills in the MTU and checksum handling.
+    ///
+    /// With `--workers`, every stack gets this same configuration, key
+    /// included. Each connection's segments come to one stack (the flow
+    /// hash), so per-stack keys would work too; but with one key the
+    /// server is one host to its peers: a 4-tuple's ISNs grow with the one
+    /// clock whichever stack draws them (RFC 9293 §3.4.1 wants them
+    /// monotonic per 4-tuple), and a SYN cookie is good at any of them.
     pub fn stack_config(&self, addr: Ipv4Addr) -> std::io::Result<stack::Config> {
         let mut config = stack::Config::new(addr);
         if self.link == LinkKind::Tun {
@@ -204,8 +227,13 @@ impl Config {
         getrandom::fill(&mut config.isn_key).map_err(|e| std::io::Error::other(e.to_string()))?;
         config.msl = self.msl;
         config.congestion = self.congestion;
-        config.max_connections = self.max_connections as usize;
+        config.max_connections = self.max_connections_per_worker();
         Ok(config)
+    }
+
+    /// `--max-connections` shared out between the workers, rounded up.
+    pub fn max_connections_per_worker(&self) -> usize {
+        (self.max_connections as usize).div_ceil(usize::from(self.workers))
     }
 
     /// The parts of the configuration a connection needs.
@@ -242,6 +270,7 @@ mod tests {
         assert_eq!(c.send_timeout, Duration::from_secs(60));
         assert_eq!(c.max_requests, 1000);
         assert_eq!(c.max_connections, 10000);
+        assert_eq!(c.workers, 1);
         assert_eq!((c.mtu, c.pcap, c.faults), (None, None, None));
         assert_eq!(c.congestion, Algorithm::default());
     }
@@ -282,17 +311,20 @@ mod tests {
             "3",
             "--max-connections",
             "9",
+            "--workers",
+            "4",
         ])
         .unwrap();
         assert_eq!(c.link, LinkKind::Tun);
         assert_eq!(c.host_addr.prefix, 16);
         assert_eq!(c.mtu, Some(576));
-        assert_eq!(c.faults.map(|f| (f.loss, f.seed)), Some((0.05, 7)));
+        assert_eq!(c.faults.as_ref().map(|f| (f.loss, f.seed)), Some((0.05, 7)));
         assert_eq!(c.congestion, Algorithm::Cubic);
         assert_eq!(c.msl, Duration::from_millis(500));
         assert_eq!(c.header_timeout, Duration::from_millis(1500));
         assert_eq!(c.send_timeout, Duration::from_secs(2));
-        assert_eq!((c.max_requests, c.max_connections), (3, 9));
+        assert_eq!((c.max_requests, c.max_connections, c.workers), (3, 9, 4));
+        assert_eq!(c.max_connections_per_worker(), 3);
     }
 
     #[test]
@@ -305,6 +337,8 @@ mod tests {
             ["--max-requests", "0"],
             ["--link", "wifi"],
             ["--congestion", "bbr"],
+            ["--workers", "0"],
+            ["--workers", "65"],
         ] {
             let argv = std::iter::once("httpd").chain(args);
             assert!(Config::try_parse_from(argv).is_err(), "{args:?} accepted");
@@ -321,6 +355,17 @@ mod tests {
         assert!(err.starts_with("--addr 10.0.0.1 is the host's own (--host-addr 10.0.0.1/24)"), "{err}");
         let err = check(&["--link", "tun", "--addr", "10.0.1.2"]).unwrap_err();
         assert!(err.starts_with("--addr 10.0.1.2 is outside --host-addr 10.0.0.1/24"), "{err}");
+    }
+
+    #[test]
+    fn workers_need_the_loopback_link_and_no_capture() {
+        let check = |args: &[&str]| Config::parse_from([&["httpd"], args].concat()).check();
+        assert_eq!(check(&["--workers", "4"]), Ok(()));
+        assert_eq!(check(&["--workers", "1", "--link", "tun", "--pcap", "x.pcap"]), Ok(()));
+        let err = check(&["--workers", "2", "--link", "tun"]).unwrap_err();
+        assert_eq!(err, "--workers 2 needs --link loopback: a TUN device serves one stack");
+        let err = check(&["--workers", "2", "--pcap", "x.pcap"]).unwrap_err();
+        assert_eq!(err, "--pcap captures one stack's link: use it with --workers 1, not 2");
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //! - [`server`]: the event loop's work, connection by connection;
 //!   [`status`]: `/_stack.json`, which it serves; [`live`]: `/_conn/...`,
 //!   the asker's own connections as the stack recorded them.
+//! - [`shards`]: what the threads of `--workers N` share.
 
 #![forbid(unsafe_code)]
 
@@ -22,6 +23,7 @@ pub mod live;
 pub mod request;
 pub mod response;
 pub mod server;
+pub mod shards;
 pub mod site;
 pub mod status;
 

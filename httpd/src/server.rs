@@ -35,8 +35,9 @@ use stack::{Error, Event, SocketHandle, Stack};
 
 use crate::conn::{Conn, Limits, Timeout, Transport, Wants};
 use crate::live::{self, MAX_FEEDS};
+use crate::shards::Shard;
 use crate::site::{Live, Supplied};
-use crate::status::{self, Counters};
+use crate::status::Counters;
 use crate::{Now, Site};
 
 /// How long a stopping server waits for its connections to finish.
@@ -67,6 +68,8 @@ pub struct Server {
     /// The open feeds (`/_conn/feed`), at most `MAX_FEEDS`, each with the
     /// signature of what its last event showed (`live::signature`).
     feeds: HashMap<SocketHandle, u64>,
+    /// This worker's place among the others (`--workers`).
+    shard: Shard,
 }
 
 /// The TCP connection under one `Conn`.
@@ -96,7 +99,7 @@ impl Transport for Tcp<'_> {
 }
 
 impl Server {
-    pub fn new(site: Site, limits: Limits, port: u16, max_connections: usize) -> Server {
+    pub fn new(site: Site, limits: Limits, port: u16, max_connections: usize, shard: Shard) -> Server {
         Server {
             site,
             limits,
@@ -110,6 +113,7 @@ impl Server {
             counters: Counters::default(),
             link: LinkStats::default(),
             feeds: HashMap::new(),
+            shard,
         }
     }
 
@@ -122,10 +126,11 @@ impl Server {
         self.link = link;
     }
 
-    /// The earliest HTTP deadline (header timeout, keep-alive idle...).
+    /// The earliest HTTP deadline (header timeout, keep-alive idle...), or
+    /// the time to publish this worker's part of `/_stack.json`.
     pub fn poll_at(&self) -> Option<Instant> {
         let stop = self.stopping.map(|t| t + SHUTDOWN_GRACE);
-        [self.deadlines.first().map(|&(t, _)| t), stop].into_iter().flatten().min()
+        [self.deadlines.first().map(|&(t, _)| t), stop, self.shard.poll_at()].into_iter().flatten().min()
     }
 
     /// Stopping, and every connection has finished its close (the ones in
@@ -181,6 +186,7 @@ impl Server {
         }
         self.drive_touched(stack, now);
         self.site.access.flush();
+        self.shard.after_turn(stack, &self.counters, self.link, now);
     }
 
     fn accept(&mut self, stack: &mut Stack, now: Instant, port: u16) {
@@ -241,8 +247,9 @@ impl Server {
                     if what != Live::Stack {
                         record_reader(stack, now, h);
                     }
-                    let (feeds, counters) = (&mut self.feeds, &self.counters);
-                    self.site.supply(answer(stack, now, h, what, feeds, counters, self.link));
+                    let (feeds, shard, counters, link) = (&mut self.feeds, &self.shard, &self.counters, self.link);
+                    let status = |stack: &Stack| shard.status(stack, counters, link);
+                    self.site.supply(answer(stack, now, h, what, feeds, status));
                 }
                 wants => break wants,
             }
@@ -306,7 +313,9 @@ fn record_reader(stack: &mut Stack, now: Instant, h: SocketHandle) {
 }
 
 /// The answer for connection `h` to a resource made of what the stack
-/// knows. `/_conn/...` show the stories of its own remote address only. A
+/// knows: `status` makes `/_stack.json`. `/_conn/...` show the stories of
+/// its own remote address only, as this stack keeps them: with
+/// `--workers`, those of its connections that came to this worker. A
 /// feed is admitted if fewer than `MAX_FEEDS` are open; then each of its
 /// looks has news only if the stories changed since its last event.
 fn answer(
@@ -315,14 +324,13 @@ fn answer(
     h: SocketHandle,
     what: Live,
     feeds: &mut HashMap<SocketHandle, u64>,
-    counters: &Counters,
-    link: LinkStats,
+    status: impl FnOnce(&Stack) -> String,
 ) -> Supplied {
     // The address as TCP knows it, never a header; a connection the stack
     // no longer knows is nobody's.
     let remote = stack.peer(h).map_or(Ipv4Addr::UNSPECIFIED, |peer| *peer.ip());
     match what {
-        Live::Stack => Supplied::Json(status::json(stack, counters, link)),
+        Live::Stack => Supplied::Json(status(stack)),
         Live::ConnSelf => stack.story(h).map_or(Supplied::Nothing, |view| Supplied::Json(live::one(&view, now))),
         Live::ConnRecent => Supplied::Json(live::recent(stack.stories_of(remote), now)),
         Live::Feed => {
@@ -378,9 +386,10 @@ mod tests {
     fn feeds_are_bounded_and_told_only_of_changes() {
         let (mut net, handles) = connected(MAX_FEEDS + 1);
         let stack = net.host(2);
-        let (now, counters, link) = (net.now(), Counters::default(), LinkStats::default());
+        let now = net.now();
         let mut feeds = HashMap::new();
-        let feed = |feeds: &mut _, h| answer(stack, now, h, Live::Feed, feeds, &counters, link);
+        let status = |_: &Stack| String::new();
+        let feed = |feeds: &mut _, h| answer(stack, now, h, Live::Feed, feeds, status);
         for &h in &handles[..MAX_FEEDS] {
             assert!(matches!(feed(&mut feeds, h), Supplied::Json(_)));
         }
@@ -390,11 +399,10 @@ mod tests {
         assert!(matches!(feed(&mut feeds, handles[MAX_FEEDS]), Supplied::Json(_)));
 
         // Each sees its own address only: CLIENT's feed, then OTHER's.
-        let Supplied::Json(mine) = answer(stack, now, handles[0], Live::ConnRecent, &mut feeds, &counters, link) else {
+        let Supplied::Json(mine) = answer(stack, now, handles[0], Live::ConnRecent, &mut feeds, status) else {
             panic!("no JSON")
         };
-        let Supplied::Json(theirs) =
-            answer(stack, now, handles[MAX_FEEDS + 1], Live::ConnRecent, &mut feeds, &counters, link)
+        let Supplied::Json(theirs) = answer(stack, now, handles[MAX_FEEDS + 1], Live::ConnRecent, &mut feeds, status)
         else {
             panic!("no JSON")
         };
@@ -409,6 +417,6 @@ mod tests {
         net.run_until(now + Duration::from_millis(100), |_| false);
         let stack = net.host(2);
         let now = net.now();
-        assert!(matches!(answer(stack, now, handles[0], Live::Feed, &mut feeds, &counters, link), Supplied::Json(_)));
+        assert!(matches!(answer(stack, now, handles[0], Live::Feed, &mut feeds, status), Supplied::Json(_)));
     }
 }

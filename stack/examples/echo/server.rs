@@ -70,7 +70,7 @@ pub fn pattern(offset: u64, out: &mut [u8]) {
 
 /// A stack on a link, serving one port.
 pub struct Server {
-    pub driver: Driver<Box<dyn Link>>,
+    pub driver: Driver<Box<dyn Link + Send>>,
     app: Echo,
 }
 

@@ -86,6 +86,19 @@
 //!   borrowed and the receiving side copies them (`skb_orphan_frags_rx`):
 //!   the same two copies, with frames sized for 64 KiB packets mapped for
 //!   good.
+//!
+//! One stack per core: `open_group` opens N links on one port, one per
+//! stack, each with its own ring and sending socket. Their rings join
+//! one fanout group (`PACKET_FANOUT`, `PACKET_FANOUT_HASH`): the kernel
+//! hands each packet to one ring only, chosen by a hash of its flow, the
+//! addresses and ports (`__skb_get_hash_symmetric`: the flow's own fields
+//! with a key drawn at boot, not the sending socket's `sk_txhash`, which
+//! changes on a retransmission timeout). So a connection's segments, a
+//! SYN,ACK's ACK and a SYN reopening a TIME-WAIT 4-tuple all come to the
+//! stack that holds the connection. The hash is taken modulo the number of
+//! rings in the group, so all of them join before the first connection is
+//! served, and none leaves until the server stops. The placeholder listener
+//! is one for the group: a kernel socket per port.
 
 use std::io::{self, Read};
 use std::mem::size_of;
@@ -93,6 +106,7 @@ use std::net::SocketAddrV4;
 use std::os::fd::{AsRawFd, RawFd};
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
 
 use log::warn;
 use socket2::{Domain, Protocol, SockFilter, Socket, Type};
@@ -148,8 +162,9 @@ pub struct LoopbackLink {
     /// The packet socket packets leave by.
     tx_socket: Socket,
     tx_checksum: TxChecksum,
-    /// Never read: it exists so the kernel's TCP stays silent on the port.
-    _placeholder: Socket,
+    /// Never read: it exists so the kernel's TCP stays silent on the port;
+    /// shared by the links of a group, and closed with the last of them.
+    _placeholder: Arc<Socket>,
     mtu: usize,
     /// Packets the kernel dropped: the ring was full, or a large packet
     /// found the socket's queue full.
@@ -165,35 +180,49 @@ pub struct LoopbackLink {
 impl LoopbackLink {
     /// Serves `addr` (e.g. 127.0.0.1:8080). `mtu` lowers the MTU of `lo`.
     pub fn open(addr: SocketAddrV4, mtu: Option<usize>) -> io::Result<LoopbackLink> {
-        // Protocol 0: it receives nothing.
-        let tx_socket = Socket::new(Domain::PACKET, Type::RAW, Some(Protocol::from(0)))
-            .map_err(|err| os_error(err, "opening a packet socket", "CAP_NET_RAW"))?;
-        let placeholder = placeholder_listener(addr)?;
-        tx_socket.set_nonblocking(true)?;
-        set_buffer(&tx_socket, libc::SO_SNDBUFFORCE, libc::SO_SNDBUF)?;
-        set_packet_option(&tx_socket, libc::PACKET_VNET_HDR, 1)?;
-        bind_to_lo(&tx_socket, 0)?;
-        accept_injected_packets_on_lo()?;
-        let rx = RxRing::open(addr)?;
+        let mut links = LoopbackLink::open_group(addr, mtu, 1)?;
+        Ok(links.pop().expect("a group of one"))
+    }
 
-        let lo_mtu = interface_mtu(&tx_socket, "lo")?;
+    /// `n` links serving `addr` that share its packets by flow, one for
+    /// each stack; see the module documentation.
+    pub fn open_group(addr: SocketAddrV4, mtu: Option<usize>, n: usize) -> io::Result<Vec<LoopbackLink>> {
+        let first = tx_socket()?;
+        // The placeholder before the rings: it reserves the port, so no
+        // other server of it is running when they start taking its packets.
+        let placeholder = Arc::new(placeholder_listener(addr)?);
+        accept_injected_packets_on_lo()?;
+        let lo_mtu = interface_mtu(&first, "lo")?;
         let mtu = match mtu {
             None => lo_mtu,
             Some(mtu) => check_mtu(mtu, "lo", lo_mtu)?,
         }
         .min(MAX_PACKET);
-        Ok(LoopbackLink {
-            rx,
-            tx_socket,
-            tx_checksum: TxChecksum::Offloaded,
-            _placeholder: placeholder,
-            mtu,
-            kernel_drops: 0,
-            tx: Vec::new(),
-            tx_lens: Vec::new(),
-            tx_drops: 0,
-            tx_errors: 0,
-        })
+        let mut tx_sockets = vec![first];
+        for _ in 1..n {
+            tx_sockets.push(tx_socket()?);
+        }
+        let mut group = None;
+        let mut links = Vec::with_capacity(n);
+        for tx_socket in tx_sockets {
+            let rx = RxRing::open(addr)?;
+            if n > 1 {
+                group = Some(rx.join_fanout(group)?);
+            }
+            links.push(LoopbackLink {
+                rx,
+                tx_socket,
+                tx_checksum: TxChecksum::Offloaded,
+                _placeholder: Arc::clone(&placeholder),
+                mtu,
+                kernel_drops: 0,
+                tx: Vec::new(),
+                tx_lens: Vec::new(),
+                tx_drops: 0,
+                tx_errors: 0,
+            });
+        }
+        Ok(links)
     }
 
     /// Has the stack write whole checksums, and the kernel's TCP verify
@@ -429,6 +458,39 @@ impl RxRing {
         Ok(ring)
     }
 
+    /// Joins fanout group `group`, or with `None` makes a new one under an id
+    /// the kernel picks, unused in this network namespace; returns the id.
+    /// The mode is `PACKET_FANOUT_HASH` alone: with `FLAG_ROLLOVER` a full
+    /// ring would send a flow's packets to another stack.
+    fn join_fanout(&self, group: Option<u16>) -> io::Result<u16> {
+        // The option's value: the mode and flags in the upper 16 bits, the
+        // group's id in the lower.
+        let hash = libc::PACKET_FANOUT_HASH as libc::c_int;
+        let value = match group {
+            Some(id) => hash << 16 | libc::c_int::from(id),
+            None => (hash | libc::PACKET_FANOUT_FLAG_UNIQUEID as libc::c_int) << 16,
+        };
+        set_packet_option(&self.socket, libc::PACKET_FANOUT, value)
+            .map_err(|err| io::Error::new(err.kind(), format!("joining a packet fanout group: {err}")))?;
+        let mut value: libc::c_int = 0;
+        let mut len = size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: `value` and `len` are valid for the whole call, and `len`
+        // says how many bytes `value` has.
+        let rc = unsafe {
+            libc::getsockopt(
+                self.socket.as_raw_fd(),
+                libc::SOL_PACKET,
+                libc::PACKET_FANOUT,
+                (&mut value as *mut libc::c_int).cast(),
+                &mut len,
+            )
+        };
+        if rc < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(value as u16)
+    }
+
     /// Hands the packet in the next frame, if the kernel has written one, to
     /// `f`, and the frame back to the kernel.
     fn next(&mut self, f: &mut dyn FnMut(&[u8])) -> Taken {
@@ -492,6 +554,10 @@ impl RxRing {
         Ok(u64::from(stats.tp_drops))
     }
 }
+
+// SAFETY: the mapping belongs to this ring alone (nothing else in the
+// process refers to it), so the thread that owns the ring may be any one.
+unsafe impl Send for RxRing {}
 
 impl Drop for RxRing {
     fn drop(&mut self) {
@@ -574,6 +640,19 @@ fn vnet_header(tx_checksum: TxChecksum, packet: &[u8]) -> [u8; VNET_HEADER] {
         header[8..10].copy_from_slice(&TCP_CHECKSUM_AT.to_le_bytes());
     }
     header
+}
+
+/// The packet socket a link sends by: protocol 0, so it receives nothing;
+/// non-blocking, with a large buffer, and a virtio-net header before each
+/// packet (`vnet_header`).
+fn tx_socket() -> io::Result<Socket> {
+    let socket = Socket::new(Domain::PACKET, Type::RAW, Some(Protocol::from(0)))
+        .map_err(|err| os_error(err, "opening a packet socket", "CAP_NET_RAW"))?;
+    socket.set_nonblocking(true)?;
+    set_buffer(&socket, libc::SO_SNDBUFFORCE, libc::SO_SNDBUF)?;
+    set_packet_option(&socket, libc::PACKET_VNET_HDR, 1)?;
+    bind_to_lo(&socket, 0)?;
+    Ok(socket)
 }
 
 /// A kernel TCP listener on `addr` that silently drops every segment; see the
@@ -883,6 +962,39 @@ mod tests {
             send(&mut link, segment(SERVED, client_addr, 1007, ack, ACK, b"complete"));
             let got = client.join().unwrap().expect("the kernel client failed to connect");
             assert_eq!(String::from_utf8_lossy(&got), "taken complete");
+        });
+    }
+
+    /// A group of two splits the packets by flow: every packet comes to one
+    /// link only, all of a 4-tuple's to the same one, and both get flows.
+    /// The group's one placeholder holds the port until the last link goes.
+    #[test]
+    fn a_group_splits_packets_by_flow_and_shares_one_placeholder() {
+        in_netns(|| {
+            let mut links = LoopbackLink::open_group(SERVED, None, 2).unwrap();
+            // An odd number, so that even a round robin would split flows.
+            let ports = 9000..9063;
+            for seq in 0..3 {
+                for port in ports.clone() {
+                    let src = SocketAddrV4::new(Ipv4Addr::LOCALHOST, port);
+                    links[0].send(&[&segment(src, SERVED, seq, 0, ACK, b"x")]).unwrap();
+                }
+            }
+            links[0].flush().unwrap();
+            std::thread::sleep(Duration::from_millis(50));
+            let got = links.iter_mut().map(drain).collect::<Vec<_>>();
+            assert_eq!(got[0].len() + got[1].len(), 3 * ports.len(), "each packet comes to one link");
+            let src_port = |p: &Vec<u8>| u16::from_be_bytes([tcp(p)[0], tcp(p)[1]]);
+            let flows: Vec<std::collections::BTreeSet<u16>> =
+                got.iter().map(|packets| packets.iter().map(src_port).collect()).collect();
+            let both: Vec<_> = flows[0].intersection(&flows[1]).collect();
+            assert!(both.is_empty(), "flows on both links from ports {both:?}");
+            assert!(!flows[0].is_empty() && !flows[1].is_empty(), "one link got every flow");
+
+            drop(links.remove(0));
+            assert!(TcpListener::bind(SERVED).is_err(), "the port was freed with a link still open");
+            drop(links);
+            TcpListener::bind(SERVED).expect("the port is free once the group is closed");
         });
     }
 

@@ -80,8 +80,8 @@ pub enum Device {
 /// Faults that corrupt packets turn the loopback link's checksum offload
 /// off: the kernel's TCP must verify the checksums it gets, or a flipped
 /// bit would pass for data.
-pub fn open(device: &Device, faults: Option<Faults>, pcap: Option<&Path>) -> io::Result<Box<dyn Link>> {
-    let mut link: Box<dyn Link> = match device {
+pub fn open(device: &Device, faults: Option<Faults>, pcap: Option<&Path>) -> io::Result<Box<dyn Link + Send>> {
+    let mut link: Box<dyn Link + Send> = match device {
         Device::Loopback { served, mtu } => {
             let mut lo = LoopbackLink::open(*served, *mtu)?;
             if faults.as_ref().is_some_and(|faults| faults.corrupt > 0.0) {
@@ -98,6 +98,30 @@ pub fn open(device: &Device, faults: Option<Faults>, pcap: Option<&Path>) -> io:
         link = Box::new(FaultLink::new(link, faults));
     }
     Ok(link)
+}
+
+/// `n` links to `device` for `n` stacks, one per thread, that share its
+/// packets by flow, each misbehaving by `faults` if given: every packet of
+/// a connection comes to the same link (see [`loopback`]). Only `lo` can
+/// be shared so (a TUN device would need a queue per stack,
+/// `IFF_MULTI_QUEUE`).
+pub fn open_group(device: &Device, n: usize, faults: Option<Faults>) -> io::Result<Vec<Box<dyn Link + Send>>> {
+    let links: Vec<Box<dyn Link + Send>> = match device {
+        Device::Loopback { served, mtu } => LoopbackLink::open_group(*served, *mtu, n)?
+            .into_iter()
+            .map(|link| Box::new(link) as Box<dyn Link + Send>)
+            .collect(),
+        Device::Tun(_) => {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "a TUN link serves one stack only"));
+        }
+    };
+    Ok(match faults {
+        Some(faults) => links
+            .into_iter()
+            .map(|link| Box::new(FaultLink::new(link, faults.clone())) as Box<dyn Link + Send>)
+            .collect(),
+        None => links,
+    })
 }
 
 /// The real monotonic clock as the core's `Instant`: microseconds since the
