@@ -447,7 +447,10 @@ impl Conn {
     /// response leaves in one write (and one TCP segment).
     fn begin(&mut self, site: &mut Site, now: Now, response: Response, connection: Option<&str>) {
         site.date.refresh(now.wall);
-        self.out = response.head(&site.date.http, connection);
+        // Everything queued before was taken (`refill` came first): the
+        // buffer is reused, so a small response allocates nothing here.
+        self.out.clear();
+        response.head_into(&site.date.http, connection, &mut self.out);
         self.out_pos = 0;
         self.body = response.body;
         self.after = match connection {

@@ -2,10 +2,11 @@
 //! the root, and answering for it with validators, conditionals and ranges.
 
 use std::collections::HashMap;
-use std::fs::{self, File};
+use std::fs::{self, File, Metadata};
 use std::io::{self, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use percent_encoding::percent_decode_str;
@@ -13,12 +14,13 @@ use percent_encoding::percent_decode_str;
 use stack::time::{Duration, Instant};
 
 use crate::request::{decimal, Request};
-use crate::response::{After, Body, Response, Status};
+use crate::response::{field_into, After, Body, Response, Status};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Lookup {
-    /// A regular file inside the root (a directory's index.html included).
-    File(PathBuf),
+    /// A regular file inside the root (a directory's index.html included);
+    /// shared, so that a cached answer costs no copy of the path.
+    File(Arc<Path>),
     /// A directory asked for without its trailing slash: relative links in
     /// its index would resolve against the parent, so redirect.
     AddSlash,
@@ -56,7 +58,7 @@ pub fn resolve(root: &Path, url_path: &str) -> Lookup {
     };
     // Only regular files: opening a FIFO or a device could block or never end.
     match fs::metadata(&real) {
-        Ok(m) if m.is_file() => Lookup::File(real),
+        Ok(m) if m.is_file() => Lookup::File(real.into()),
         _ => Lookup::NotFound,
     }
 }
@@ -111,35 +113,118 @@ fn decode(url_path: &str) -> Option<PathBuf> {
     Some(relative)
 }
 
+/// What a file's responses say about it, worked out once per identity
+/// (`Identity`) rather than formatted again for every request: its
+/// validators, and the header fields of its whole (200) response.
+struct Head {
+    identity: Identity,
+    etag: String,
+    last_modified: String,
+    /// Modification time in whole seconds, as `Last-Modified` says it.
+    modified: SystemTime,
+    content_type: String,
+    /// `Content-Type` to `Accept-Ranges` of a 200, serialised.
+    whole: Arc<[u8]>,
+}
+
+/// A file's identity as its ETag sees it, and its device: any change of
+/// one of these (the file replaced, written to, touched) is a new file.
+#[derive(Copy, Clone, PartialEq, Eq)]
+struct Identity {
+    dev: u64,
+    ino: u64,
+    len: u64,
+    mtime_nanos: u128,
+}
+
+impl Identity {
+    fn of(meta: &Metadata) -> io::Result<Identity> {
+        let mtime = meta.modified()?;
+        let mtime_nanos = mtime.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        Ok(Identity { dev: meta.dev(), ino: meta.ino(), len: meta.len(), mtime_nanos })
+    }
+}
+
+impl Head {
+    fn new(path: &Path, meta: &Metadata, identity: Identity) -> io::Result<Head> {
+        let Identity { ino, len, mtime_nanos, .. } = identity;
+        // Strong: any change of identity, size or modification time changes it.
+        let etag = format!("\"{ino:x}-{len:x}-{mtime_nanos:x}\"");
+        let modified = whole_seconds(meta.modified()?);
+        let last_modified = httpdate::fmt_http_date(modified);
+        let content_type = content_type(path);
+        let mut whole = Vec::new();
+        for (name, value) in [
+            ("Content-Type", content_type.as_str()),
+            ("Content-Length", &len.to_string()),
+            ("ETag", &etag),
+            ("Last-Modified", &last_modified),
+            ("Accept-Ranges", "bytes"),
+        ] {
+            field_into(&mut whole, name, value);
+        }
+        Ok(Head { identity, etag, last_modified, modified, content_type, whole: whole.into() })
+    }
+}
+
+/// The `Head` of each file served lately, by path; one is used only while
+/// the file opened has the identity it was made for. Bounded like
+/// `LookupCache`: when full, it starts afresh.
+#[derive(Default)]
+pub struct Heads {
+    entries: HashMap<Arc<Path>, Head>,
+}
+
+impl Heads {
+    pub const MAX_ENTRIES: usize = 1024;
+
+    /// The `Head` of the file just opened at `path`, described by `meta`.
+    fn of(&mut self, path: &Arc<Path>, meta: &Metadata) -> io::Result<&Head> {
+        let identity = Identity::of(meta)?;
+        if self.entries.get(&**path).is_none_or(|head| head.identity != identity) {
+            if self.entries.len() >= Self::MAX_ENTRIES {
+                self.entries.clear();
+            }
+            self.entries.insert(path.clone(), Head::new(path, meta, identity)?);
+        }
+        Ok(&self.entries[&**path])
+    }
+}
+
 /// The response for GET of a resolved file.
-pub fn serve(path: &Path, req: &Request) -> io::Result<Response> {
+pub fn serve(path: &Arc<Path>, req: &Request, heads: &mut Heads) -> io::Result<Response> {
     let mut file = File::open(path)?;
     // Describe the file we opened, not whatever the path names a moment later.
     let meta = file.metadata()?;
     let len = meta.len();
-    let mtime = meta.modified()?;
-    // Strong: any change of identity, size or modification time changes it.
-    let nanos = mtime.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-    let etag = format!("\"{:x}-{len:x}-{nanos:x}\"", meta.ino());
-    let modified = whole_seconds(mtime);
-    let last_modified = httpdate::fmt_http_date(modified);
-    let validators = vec![("ETag", etag.clone()), ("Last-Modified", last_modified)];
+    let head = heads.of(path, &meta)?;
+    let validators = || vec![("ETag", head.etag.clone()), ("Last-Modified", head.last_modified.clone())];
 
-    if not_modified(req, &etag, modified) {
+    if not_modified(req, &head.etag, head.modified) {
         return Ok(Response {
             status: Status::NotModified,
-            headers: validators,
+            fields: None,
+            headers: validators(),
             body: Body::empty(),
             after: After::Next,
         });
     }
     let range = match &req.if_range {
-        Some(validator) if !if_range_matches(validator, &etag, modified) => None,
+        Some(validator) if !if_range_matches(validator, &head.etag, head.modified) => None,
         _ => req.range.as_deref(),
     };
-    let (status, start, end) = match range.map_or(Ranged::Whole, |r| byte_range(r, len)) {
-        Ranged::Whole => (Status::Ok, 0, len),
-        Ranged::Part(start, end) => (Status::PartialContent, start, end),
+    let (status, fields, headers, start, end) = match range.map_or(Ranged::Whole, |r| byte_range(r, len)) {
+        Ranged::Whole => (Status::Ok, Some(head.whole.clone()), Vec::new(), 0, len),
+        Ranged::Part(start, end) => {
+            let mut headers = vec![
+                ("Content-Type", head.content_type.clone()),
+                ("Content-Length", (end - start).to_string()),
+                ("Content-Range", format!("bytes {start}-{}/{len}", end - 1)),
+            ];
+            headers.extend(validators());
+            headers.push(("Accept-Ranges", "bytes".into()));
+            (Status::PartialContent, None, headers, start, end)
+        }
         Ranged::Unsatisfiable => {
             let mut response = Response::page(Status::RangeNotSatisfiable);
             response.headers.push(("Content-Range", format!("bytes */{len}")));
@@ -149,13 +234,7 @@ pub fn serve(path: &Path, req: &Request) -> io::Result<Response> {
     if start > 0 {
         file.seek(SeekFrom::Start(start))?;
     }
-    let mut headers = vec![("Content-Type", content_type(path)), ("Content-Length", (end - start).to_string())];
-    if status == Status::PartialContent {
-        headers.push(("Content-Range", format!("bytes {start}-{}/{len}", end - 1)));
-    }
-    headers.extend(validators);
-    headers.push(("Accept-Ranges", "bytes".into()));
-    Ok(Response { status, headers, body: Body::File { file, remaining: end - start }, after: After::Next })
+    Ok(Response { status, fields, headers, body: Body::File { file, remaining: end - start }, after: After::Next })
 }
 
 /// HTTP dates have whole seconds; compare modification times the same way.
@@ -259,15 +338,57 @@ mod tests {
         fs::write(root.join("a.txt"), "a").unwrap();
         let mut cache = LookupCache::default();
         let t0 = Instant::from_secs(100);
-        assert_eq!(cache.resolve(&root, "/a.txt", t0), Lookup::File(root.join("a.txt")));
+        let a = Lookup::File(root.join("a.txt").into());
+        assert_eq!(cache.resolve(&root, "/a.txt", t0), a);
         fs::remove_file(root.join("a.txt")).unwrap();
         let almost = t0 + LookupCache::FRESH - Duration::from_micros(1);
-        assert_eq!(cache.resolve(&root, "/a.txt", almost), Lookup::File(root.join("a.txt")));
+        assert_eq!(cache.resolve(&root, "/a.txt", almost), a);
         assert_eq!(cache.resolve(&root, "/a.txt", t0 + LookupCache::FRESH), Lookup::NotFound);
         for i in 0..LookupCache::MAX_ENTRIES + 10 {
             cache.resolve(&root, &format!("/missing{i}"), t0);
         }
         assert!(cache.entries.len() <= LookupCache::MAX_ENTRIES);
+    }
+
+    /// A file's head is made once and reused while the file stays the
+    /// same; a file rewritten (new length), or touched (new modification
+    /// time, same length), gets a new one. At most `MAX_ENTRIES` are kept.
+    #[test]
+    fn heads_follow_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path: Arc<Path> = dir.path().canonicalize().unwrap().join("a.txt").into();
+        let crate::request::Parsed::Complete(req, _) = crate::request::parse(b"GET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n")
+        else {
+            panic!("not a request")
+        };
+        let mut heads = Heads::default();
+        let mut head = || {
+            let response = serve(&path, &req, &mut heads).unwrap();
+            let mut out = Vec::new();
+            response.head_into("D", None, &mut out);
+            String::from_utf8(out).unwrap()
+        };
+        fs::write(&path, "one").unwrap();
+        let first = head();
+        assert!(
+            first.contains("\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 3\r\nETag: \""),
+            "{first}"
+        );
+        assert_eq!(head(), first);
+        fs::write(&path, "three").unwrap();
+        let second = head();
+        assert!(second.contains("\r\nContent-Length: 5\r\n"), "{second}");
+        let etag = |h: &str| h.split("ETag: ").nth(1).unwrap().split("\r\n").next().unwrap().to_string();
+        File::options().write(true).open(&path).unwrap().set_modified(UNIX_EPOCH).unwrap();
+        let touched = head();
+        assert_ne!(etag(&touched), etag(&second));
+        assert!(touched.contains("\r\nLast-Modified: Thu, 01 Jan 1970 00:00:00 GMT\r\n"), "{touched}");
+
+        let meta = fs::metadata(&path).unwrap();
+        for i in 0..Heads::MAX_ENTRIES + 10 {
+            heads.of(&Path::new(&format!("/elsewhere/{i}")).into(), &meta).unwrap();
+        }
+        assert!(heads.entries.len() <= Heads::MAX_ENTRIES);
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use stack::time::Instant;
 
 use crate::access;
-use crate::files::{self, Lookup, LookupCache};
+use crate::files::{self, Heads, Lookup, LookupCache};
 use crate::request::{Method, Request};
 use crate::response::{After, Body, Date, Response, Status};
 
@@ -62,6 +62,7 @@ pub struct Site {
     pub(crate) date: Date,
     pub(crate) access: access::Log,
     lookups: LookupCache,
+    heads: Heads,
     /// The server's answer for the next `Live` resource, taken by it:
     /// each request gets a fresh one.
     supplied: Option<Supplied>,
@@ -73,8 +74,9 @@ impl Site {
         if !root.is_dir() {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("{} is not a directory", root.display())));
         }
-        let (date, access, lookups) = (Date::default(), access::Log::new(), LookupCache::default());
-        Ok(Site { root, date, access, lookups, supplied: None })
+        let (date, access) = (Date::default(), access::Log::new());
+        let (lookups, heads) = (LookupCache::default(), Heads::default());
+        Ok(Site { root, date, access, lookups, heads, supplied: None })
     }
 
     pub fn root(&self) -> &Path {
@@ -121,7 +123,7 @@ impl Site {
             return Ok(response);
         }
         Ok(match self.lookups.resolve(&self.root, req.path(), now) {
-            Lookup::File(path) => files::serve(&path, req).unwrap_or_else(|e| {
+            Lookup::File(path) => files::serve(&path, req, &mut self.heads).unwrap_or_else(|e| {
                 log::warn!("{}: {e}", path.display());
                 Response::page(Status::NotFound)
             }),
