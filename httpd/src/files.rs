@@ -117,6 +117,9 @@ fn decode(url_path: &str) -> Option<PathBuf> {
 /// (`Identity`) rather than formatted again for every request: its
 /// validators, and the header fields of its whole (200) response.
 struct Head {
+    /// The file's path: a file reached by another name (a hard link)
+    /// may have another media type.
+    path: Arc<Path>,
     identity: Identity,
     etag: String,
     last_modified: String,
@@ -146,7 +149,7 @@ impl Identity {
 }
 
 impl Head {
-    fn new(path: &Path, meta: &Metadata, identity: Identity) -> io::Result<Head> {
+    fn new(path: &Arc<Path>, meta: &Metadata, identity: Identity) -> io::Result<Head> {
         let Identity { ino, len, mtime_nanos, .. } = identity;
         // Strong: any change of identity, size or modification time changes it.
         let etag = format!("\"{ino:x}-{len:x}-{mtime_nanos:x}\"");
@@ -163,16 +166,18 @@ impl Head {
         ] {
             field_into(&mut whole, name, value);
         }
-        Ok(Head { identity, etag, last_modified, modified, content_type, whole: whole.into() })
+        Ok(Head { path: path.clone(), identity, etag, last_modified, modified, content_type, whole: whole.into() })
     }
 }
 
-/// The `Head` of each file served lately, by path; one is used only while
-/// the file opened has the identity it was made for. Bounded like
+/// The `Head` of each file served lately, by device and inode (hashing a
+/// `Path` walks its components, and cost more than the rest of the
+/// lookup); one is used only for the path it was made for and while the
+/// file opened has the identity it was made for. Bounded like
 /// `LookupCache`: when full, it starts afresh.
 #[derive(Default)]
 pub struct Heads {
-    entries: HashMap<Arc<Path>, Head>,
+    entries: HashMap<(u64, u64), Head>,
 }
 
 impl Heads {
@@ -181,13 +186,15 @@ impl Heads {
     /// The `Head` of the file just opened at `path`, described by `meta`.
     fn of(&mut self, path: &Arc<Path>, meta: &Metadata) -> io::Result<&Head> {
         let identity = Identity::of(meta)?;
-        if self.entries.get(&**path).is_none_or(|head| head.identity != identity) {
+        let key = (identity.dev, identity.ino);
+        let fits = |head: &Head| head.identity == identity && head.path.as_os_str() == path.as_os_str();
+        if !self.entries.get(&key).is_some_and(fits) {
             if self.entries.len() >= Self::MAX_ENTRIES {
                 self.entries.clear();
             }
-            self.entries.insert(path.clone(), Head::new(path, meta, identity)?);
+            self.entries.insert(key, Head::new(path, meta, identity)?);
         }
-        Ok(&self.entries[&**path])
+        Ok(&self.entries[&key])
     }
 }
 
@@ -352,7 +359,8 @@ mod tests {
 
     /// A file's head is made once and reused while the file stays the
     /// same; a file rewritten (new length), or touched (new modification
-    /// time, same length), gets a new one. At most `MAX_ENTRIES` are kept.
+    /// time, same length), or reached by another name, gets a new one. At
+    /// most `MAX_ENTRIES` are kept.
     #[test]
     fn heads_follow_the_file() {
         let dir = tempfile::tempdir().unwrap();
@@ -384,9 +392,16 @@ mod tests {
         assert_ne!(etag(&touched), etag(&second));
         assert!(touched.contains("\r\nLast-Modified: Thu, 01 Jan 1970 00:00:00 GMT\r\n"), "{touched}");
 
-        let meta = fs::metadata(&path).unwrap();
+        // The same file by another name: its own media type.
+        let link: Arc<Path> = path.with_extension("html").into();
+        fs::hard_link(&path, &link).unwrap();
+        let linked = serve(&link, &req, &mut heads).unwrap();
+        assert_eq!(linked.fields.as_deref().map(|f| f.starts_with(b"Content-Type: text/html;")), Some(true));
+
         for i in 0..Heads::MAX_ENTRIES + 10 {
-            heads.of(&Path::new(&format!("/elsewhere/{i}")).into(), &meta).unwrap();
+            let other: Arc<Path> = path.with_file_name(format!("{i}.txt")).into();
+            fs::write(&other, "").unwrap();
+            heads.of(&other, &fs::metadata(&other).unwrap()).unwrap();
         }
         assert!(heads.entries.len() <= Heads::MAX_ENTRIES);
     }
