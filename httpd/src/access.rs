@@ -65,13 +65,35 @@ impl Entry<'_> {
             Some(v) => escape_into(out, v),
             None => out.push(b'-'),
         };
-        // Writes to a Vec cannot fail.
-        let _ = write!(out, "{} - - [{}] \"", self.peer, self.time);
+        // Numbers by itoa rather than `write!`: this runs for every
+        // request, and formatting machinery was a tenth of its cost.
+        let mut number = itoa::Buffer::new();
+        match self.peer {
+            IpAddr::V4(ip) => {
+                for (i, octet) in ip.octets().into_iter().enumerate() {
+                    if i > 0 {
+                        out.push(b'.');
+                    }
+                    out.extend_from_slice(number.format(octet).as_bytes());
+                }
+            }
+            // Writes to a Vec cannot fail.
+            IpAddr::V6(ip) => drop(write!(out, "{ip}")),
+        }
+        out.extend_from_slice(b" - - [");
+        out.extend_from_slice(self.time.as_bytes());
+        out.extend_from_slice(b"] \"");
         quoted(out, self.line.map(str::as_bytes));
-        let _ = match self.body_bytes {
-            0 => write!(out, "\" {} - \"", self.status),
-            n => write!(out, "\" {} {n} \"", self.status),
-        };
+        out.extend_from_slice(b"\" ");
+        out.extend_from_slice(number.format(self.status).as_bytes());
+        match self.body_bytes {
+            0 => out.extend_from_slice(b" - \""),
+            n => {
+                out.push(b' ');
+                out.extend_from_slice(number.format(n).as_bytes());
+                out.extend_from_slice(b" \"");
+            }
+        }
         quoted(out, self.referer);
         out.extend_from_slice(b"\" \"");
         quoted(out, self.user_agent);

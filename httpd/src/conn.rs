@@ -53,6 +53,10 @@ use crate::Now;
 /// worth of response (head and first body bytes go out in one write).
 pub const CHUNK: usize = 64 * 1024;
 
+/// Room for a response head, a file's with `Connection` included (about
+/// 300 bytes); a longer one grows the buffer.
+const HEAD_ROOM: usize = 512;
+
 /// How often a feed looks for changes: its events come at most this often.
 pub const FEED_INTERVAL: Duration = Duration::from_millis(250);
 /// A quiet feed sends a comment this often, so proxies and the reader's
@@ -465,7 +469,14 @@ impl Conn {
     /// response leaves in one write (and one TCP segment).
     fn begin(&mut self, site: &mut Site, now: Now, response: Response, connection: Option<&str>) {
         site.date.refresh(now.wall);
-        self.out = response.head(&site.date.http, connection);
+        // Everything queued before was taken (`refill` came first): the
+        // buffer is reused, so a small response allocates nothing here.
+        self.out.clear();
+        // A new connection's buffer is empty: one allocation for the head
+        // and the first body bytes, rather than growing into them.
+        let first_body = usize::try_from(response.body.remaining()).unwrap_or(usize::MAX).min(CHUNK);
+        self.out.reserve(HEAD_ROOM + first_body);
+        response.head_into(&site.date.http, connection, &mut self.out);
         self.out_pos = 0;
         self.body = response.body;
         self.after = match connection {

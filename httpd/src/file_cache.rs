@@ -31,6 +31,7 @@ use bytes::Bytes;
 /// different file.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct FileId {
+    pub dev: u64,
     pub ino: u64,
     pub len: u64,
     pub modified: SystemTime,
@@ -38,7 +39,7 @@ pub struct FileId {
 
 impl FileId {
     pub fn of(meta: &Metadata) -> io::Result<FileId> {
-        Ok(FileId { ino: meta.ino(), len: meta.len(), modified: meta.modified()? })
+        Ok(FileId { dev: meta.dev(), ino: meta.ino(), len: meta.len(), modified: meta.modified()? })
     }
 }
 

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::{self, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -14,13 +15,14 @@ use stack::time::{Duration, Instant};
 
 use crate::file_cache::{FileCache, FileId};
 use crate::request::{decimal, Request};
-use crate::response::{After, Body, Response, Status};
+use crate::response::{field_into, After, Body, Response, Status};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Lookup {
     /// A regular file inside the root (a directory's index.html included),
-    /// and what it was when looked up.
-    File(PathBuf, FileId),
+    /// and what it was when looked up; the path shared, so that a cached
+    /// answer costs no copy of it.
+    File(Arc<Path>, FileId),
     /// A directory asked for without its trailing slash: relative links in
     /// its index would resolve against the parent, so redirect.
     AddSlash,
@@ -58,7 +60,7 @@ pub fn resolve(root: &Path, url_path: &str) -> Lookup {
     };
     // Only regular files: opening a FIFO or a device could block or never end.
     match fs::metadata(&real) {
-        Ok(m) if m.is_file() => FileId::of(&m).map_or(Lookup::NotFound, |id| Lookup::File(real, id)),
+        Ok(m) if m.is_file() => FileId::of(&m).map_or(Lookup::NotFound, |id| Lookup::File(real.into(), id)),
         _ => Lookup::NotFound,
     }
 }
@@ -113,10 +115,83 @@ fn decode(url_path: &str) -> Option<PathBuf> {
     Some(relative)
 }
 
+/// What a file's responses say about it, worked out once per identity
+/// (`FileId`) rather than formatted again for every request: its
+/// validators, and the header fields of its whole (200) response.
+struct Head {
+    /// The file's path: a file reached by another name (a hard link)
+    /// may have another media type.
+    path: Arc<Path>,
+    id: FileId,
+    etag: String,
+    last_modified: String,
+    /// Modification time in whole seconds, as `Last-Modified` says it.
+    modified: SystemTime,
+    content_type: String,
+    /// `Content-Type` to `Accept-Ranges` of a 200, serialised.
+    whole: Arc<[u8]>,
+}
+
+impl Head {
+    fn new(path: &Arc<Path>, id: FileId) -> Head {
+        let FileId { ino, len, .. } = id;
+        // Strong: any change of identity, size or modification time changes it.
+        let nanos = id.modified.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        let etag = format!("\"{ino:x}-{len:x}-{nanos:x}\"");
+        let modified = whole_seconds(id.modified);
+        let last_modified = httpdate::fmt_http_date(modified);
+        let content_type = content_type(path);
+        let mut whole = Vec::new();
+        for (name, value) in [
+            ("Content-Type", content_type.as_str()),
+            ("Content-Length", &len.to_string()),
+            ("ETag", &etag),
+            ("Last-Modified", &last_modified),
+            ("Accept-Ranges", "bytes"),
+        ] {
+            field_into(&mut whole, name, value);
+        }
+        Head { path: path.clone(), id, etag, last_modified, modified, content_type, whole: whole.into() }
+    }
+}
+
+/// The `Head` of each file served lately, by device and inode (hashing a
+/// `Path` walks its components, and cost more than the rest of the
+/// lookup); one is used only for the path it was made for and while the
+/// file has the identity it was made for. Bounded like `LookupCache`:
+/// when full, it starts afresh.
+#[derive(Default)]
+pub struct Heads {
+    entries: HashMap<(u64, u64), Head>,
+}
+
+impl Heads {
+    pub const MAX_ENTRIES: usize = 1024;
+
+    /// The `Head` of the file at `path` that is `id`.
+    fn of(&mut self, path: &Arc<Path>, id: FileId) -> &Head {
+        let key = (id.dev, id.ino);
+        let fits = |head: &Head| head.id == id && head.path.as_os_str() == path.as_os_str();
+        if !self.entries.get(&key).is_some_and(fits) {
+            if self.entries.len() >= Self::MAX_ENTRIES {
+                self.entries.clear();
+            }
+            self.entries.insert(key, Head::new(path, id));
+        }
+        &self.entries[&key]
+    }
+}
+
 /// The response for GET of a resolved file, found to be `looked_up`: from
 /// its snapshot in `cache` while that is the file the lookup saw (no system
 /// call), else from the file opened now.
-pub fn serve(path: &Path, looked_up: FileId, req: &Request, cache: &mut FileCache) -> io::Result<Response> {
+pub fn serve(
+    path: &Arc<Path>,
+    looked_up: FileId,
+    req: &Request,
+    cache: &mut FileCache,
+    heads: &mut Heads,
+) -> io::Result<Response> {
     let (id, source) = match cache.get(path, looked_up) {
         Some(snapshot) => (looked_up, Source::Snapshot(snapshot)),
         None => {
@@ -126,41 +201,40 @@ pub fn serve(path: &Path, looked_up: FileId, req: &Request, cache: &mut FileCach
         }
     };
     let len = id.len;
-    let mtime = id.modified;
-    // Strong: any change of identity, size or modification time changes it.
-    let nanos = mtime.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-    let etag = format!("\"{:x}-{len:x}-{nanos:x}\"", id.ino);
-    let modified = whole_seconds(mtime);
-    let last_modified = httpdate::fmt_http_date(modified);
-    let validators = vec![("ETag", etag.clone()), ("Last-Modified", last_modified)];
+    let head = heads.of(path, id);
+    let validators = || vec![("ETag", head.etag.clone()), ("Last-Modified", head.last_modified.clone())];
 
-    if not_modified(req, &etag, modified) {
+    if not_modified(req, &head.etag, head.modified) {
         return Ok(Response {
             status: Status::NotModified,
-            headers: validators,
+            fields: None,
+            headers: validators(),
             body: Body::empty(),
             after: After::Next,
         });
     }
     let range = match &req.if_range {
-        Some(validator) if !if_range_matches(validator, &etag, modified) => None,
+        Some(validator) if !if_range_matches(validator, &head.etag, head.modified) => None,
         _ => req.range.as_deref(),
     };
-    let (status, start, end) = match range.map_or(Ranged::Whole, |r| byte_range(r, len)) {
-        Ranged::Whole => (Status::Ok, 0, len),
-        Ranged::Part(start, end) => (Status::PartialContent, start, end),
+    let (status, fields, headers, start, end) = match range.map_or(Ranged::Whole, |r| byte_range(r, len)) {
+        Ranged::Whole => (Status::Ok, Some(head.whole.clone()), Vec::new(), 0, len),
+        Ranged::Part(start, end) => {
+            let mut headers = vec![
+                ("Content-Type", head.content_type.clone()),
+                ("Content-Length", (end - start).to_string()),
+                ("Content-Range", format!("bytes {start}-{}/{len}", end - 1)),
+            ];
+            headers.extend(validators());
+            headers.push(("Accept-Ranges", "bytes".into()));
+            (Status::PartialContent, None, headers, start, end)
+        }
         Ranged::Unsatisfiable => {
             let mut response = Response::page(Status::RangeNotSatisfiable);
             response.headers.push(("Content-Range", format!("bytes */{len}")));
             return Ok(response);
         }
     };
-    let mut headers = vec![("Content-Type", content_type(path)), ("Content-Length", (end - start).to_string())];
-    if status == Status::PartialContent {
-        headers.push(("Content-Range", format!("bytes {start}-{}/{len}", end - 1)));
-    }
-    headers.extend(validators);
-    headers.push(("Accept-Ranges", "bytes".into()));
     let snapshot = match source {
         Source::Snapshot(snapshot) => Ok(snapshot),
         Source::File(file) => cache.load(path, id, &file).ok_or(file),
@@ -174,7 +248,7 @@ pub fn serve(path: &Path, looked_up: FileId, req: &Request, cache: &mut FileCach
             Body::File { file, remaining: end - start }
         }
     };
-    Ok(Response { status, headers, body, after: After::Next })
+    Ok(Response { status, fields, headers, body, after: After::Next })
 }
 
 /// Where a file's bytes come from.
@@ -287,15 +361,68 @@ mod tests {
         let id = FileId::of(&fs::metadata(root.join("a.txt")).unwrap()).unwrap();
         let mut cache = LookupCache::default();
         let t0 = Instant::from_secs(100);
-        assert_eq!(cache.resolve(&root, "/a.txt", t0), Lookup::File(root.join("a.txt"), id));
+        let a = Lookup::File(root.join("a.txt").into(), id);
+        assert_eq!(cache.resolve(&root, "/a.txt", t0), a);
         fs::remove_file(root.join("a.txt")).unwrap();
         let almost = t0 + LookupCache::FRESH - Duration::from_micros(1);
-        assert_eq!(cache.resolve(&root, "/a.txt", almost), Lookup::File(root.join("a.txt"), id));
+        assert_eq!(cache.resolve(&root, "/a.txt", almost), a);
         assert_eq!(cache.resolve(&root, "/a.txt", t0 + LookupCache::FRESH), Lookup::NotFound);
         for i in 0..LookupCache::MAX_ENTRIES + 10 {
             cache.resolve(&root, &format!("/missing{i}"), t0);
         }
         assert!(cache.entries.len() <= LookupCache::MAX_ENTRIES);
+    }
+
+    /// A file's head is made once and reused while the file stays the
+    /// same; a file rewritten (new length), or touched (new modification
+    /// time, same length), or reached by another name, gets a new one. At
+    /// most `MAX_ENTRIES` are kept.
+    #[test]
+    fn heads_follow_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path: Arc<Path> = dir.path().canonicalize().unwrap().join("a.txt").into();
+        let crate::request::Parsed::Complete(req, _) = crate::request::parse(b"GET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n")
+        else {
+            panic!("not a request")
+        };
+        let mut heads = Heads::default();
+        // No snapshots: each response opens the file and describes it.
+        let mut cache = FileCache::new(crate::file_cache::Limits { max_bytes: 0, max_file: 0 });
+        let id = |path: &Path| FileId::of(&fs::metadata(path).unwrap()).unwrap();
+        let mut head = || {
+            let response = serve(&path, id(&path), &req, &mut cache, &mut heads).unwrap();
+            let mut out = Vec::new();
+            response.head_into("D", None, &mut out);
+            String::from_utf8(out).unwrap()
+        };
+        fs::write(&path, "one").unwrap();
+        let first = head();
+        assert!(
+            first.contains("\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 3\r\nETag: \""),
+            "{first}"
+        );
+        assert_eq!(head(), first);
+        fs::write(&path, "three").unwrap();
+        let second = head();
+        assert!(second.contains("\r\nContent-Length: 5\r\n"), "{second}");
+        let etag = |h: &str| h.split("ETag: ").nth(1).unwrap().split("\r\n").next().unwrap().to_string();
+        File::options().write(true).open(&path).unwrap().set_modified(UNIX_EPOCH).unwrap();
+        let touched = head();
+        assert_ne!(etag(&touched), etag(&second));
+        assert!(touched.contains("\r\nLast-Modified: Thu, 01 Jan 1970 00:00:00 GMT\r\n"), "{touched}");
+
+        // The same file by another name: its own media type.
+        let link: Arc<Path> = path.with_extension("html").into();
+        fs::hard_link(&path, &link).unwrap();
+        let linked = serve(&link, id(&link), &req, &mut cache, &mut heads).unwrap();
+        assert_eq!(linked.fields.as_deref().map(|f| f.starts_with(b"Content-Type: text/html;")), Some(true));
+
+        for i in 0..Heads::MAX_ENTRIES + 10 {
+            let other: Arc<Path> = path.with_file_name(format!("{i}.txt")).into();
+            fs::write(&other, "").unwrap();
+            heads.of(&other, id(&other));
+        }
+        assert!(heads.entries.len() <= Heads::MAX_ENTRIES);
     }
 
     #[test]

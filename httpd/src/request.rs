@@ -189,32 +189,32 @@ fn check(method: &str, target: &str, minor_version: u8, headers: &[httparse::Hea
     let (mut hosts, mut lengths, mut chunked) = (0, 0, false);
     let (mut close, mut keep_alive) = (false, false);
     for h in headers {
-        let text = std::str::from_utf8(h.value).ok().map(|v| v.trim().to_string());
-        let name = h.name.to_ascii_lowercase();
-        match name.as_str() {
-            "host" => hosts += 1,
-            "content-length" => {
+        let text = || std::str::from_utf8(h.value).ok().map(|v| v.trim().to_string());
+        let Some(field) = Field::named(h.name) else { continue };
+        match field {
+            Field::Host => hosts += 1,
+            Field::ContentLength => {
                 lengths += 1;
-                request.content_length = text.as_deref().and_then(decimal).ok_or(Status::BadRequest)?;
+                let value = std::str::from_utf8(h.value).ok().map(str::trim);
+                request.content_length = value.and_then(decimal).ok_or(Status::BadRequest)?;
             }
-            "transfer-encoding" => chunked = true,
-            "connection" => {
+            Field::TransferEncoding => chunked = true,
+            Field::Connection => {
                 for token in h.value.split(|&b| b == b',').map(|t| t.trim_ascii()) {
                     close |= token.eq_ignore_ascii_case(b"close");
                     keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
                 }
             }
             // A list header may come in several fields; join them.
-            "if-none-match" => {
-                let joined = [request.if_none_match.take(), text].into_iter().flatten();
+            Field::IfNoneMatch => {
+                let joined = [request.if_none_match.take(), text()].into_iter().flatten();
                 request.if_none_match = Some(joined.collect::<Vec<_>>().join(", "));
             }
-            "if-modified-since" => request.if_modified_since = text,
-            "range" => request.range = text,
-            "if-range" => request.if_range = text,
-            "referer" => request.referer = Some(h.value.to_vec()),
-            "user-agent" => request.user_agent = Some(h.value.to_vec()),
-            _ => {}
+            Field::IfModifiedSince => request.if_modified_since = text(),
+            Field::Range => request.range = text(),
+            Field::IfRange => request.if_range = text(),
+            Field::Referer => request.referer = Some(h.value.to_vec()),
+            Field::UserAgent => request.user_agent = Some(h.value.to_vec()),
         }
     }
     // HTTP/1.1 is persistent unless told otherwise; 1.0 only when asked.
@@ -230,6 +230,41 @@ fn check(method: &str, target: &str, minor_version: u8, headers: &[httparse::Hea
         return Err(Status::PayloadTooLarge);
     }
     Ok(request)
+}
+
+/// The header fields this server reads.
+#[derive(Copy, Clone)]
+enum Field {
+    Host,
+    ContentLength,
+    TransferEncoding,
+    Connection,
+    IfNoneMatch,
+    IfModifiedSince,
+    Range,
+    IfRange,
+    Referer,
+    UserAgent,
+}
+
+impl Field {
+    /// Field names are case-insensitive (RFC 9110 §5.1); compared in place,
+    /// so that reading a request's fields allocates nothing.
+    fn named(name: &str) -> Option<Field> {
+        const NAMES: [(&str, Field); 10] = [
+            ("host", Field::Host),
+            ("content-length", Field::ContentLength),
+            ("transfer-encoding", Field::TransferEncoding),
+            ("connection", Field::Connection),
+            ("if-none-match", Field::IfNoneMatch),
+            ("if-modified-since", Field::IfModifiedSince),
+            ("range", Field::Range),
+            ("if-range", Field::IfRange),
+            ("referer", Field::Referer),
+            ("user-agent", Field::UserAgent),
+        ];
+        NAMES.iter().find(|(n, _)| name.eq_ignore_ascii_case(n)).map(|&(_, field)| field)
+    }
 }
 
 /// A non-negative decimal number of digits only (no sign, no spaces), as

@@ -4,6 +4,7 @@
 
 use std::fs::File;
 use std::io::{self, Read};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -95,6 +96,10 @@ impl Status {
 #[derive(Debug)]
 pub struct Response {
     pub status: Status,
+    /// Header fields already serialised, each ending in CRLF, written
+    /// before `headers`: a file's are the same for every request while the
+    /// file stays the same, so they are built once (`files::Heads`).
+    pub fields: Option<Arc<[u8]>>,
     pub headers: Vec<(&'static str, String)>,
     pub body: Body,
     pub after: After,
@@ -116,7 +121,7 @@ impl Response {
     /// A response with an in-memory body and its `Content-Type` and `Content-Length`.
     pub fn bytes(status: Status, content_type: &str, body: Vec<u8>) -> Response {
         let headers = vec![("Content-Type", content_type.to_string()), ("Content-Length", body.len().to_string())];
-        Response { status, headers, body: Body::Bytes(body), after: After::Next }
+        Response { status, fields: None, headers, body: Body::Bytes(body), after: After::Next }
     }
 
     /// An error or redirect with a tiny HTML page saying what happened.
@@ -134,17 +139,32 @@ impl Response {
         response
     }
 
-    /// Serialises the status line and header fields, ending with the blank line.
-    pub fn head(&self, date: &str, connection: Option<&str>) -> Vec<u8> {
-        let mut head =
-            format!("HTTP/1.1 {} {}\r\nDate: {date}\r\nServer: {SERVER}\r\n", self.status.code(), self.status.reason());
+    /// Serialises the status line and header fields, ending with the blank
+    /// line, onto the end of `out`: no allocation once `out` has the room.
+    pub fn head_into(&self, date: &str, connection: Option<&str>, out: &mut Vec<u8>) {
+        let code = self.status.code();
+        out.extend_from_slice(b"HTTP/1.1 ");
+        out.extend_from_slice(&[b'0' + (code / 100) as u8, b'0' + (code / 10 % 10) as u8, b'0' + (code % 10) as u8]);
+        out.push(b' ');
+        out.extend_from_slice(self.status.reason().as_bytes());
+        out.extend_from_slice(b"\r\n");
+        field_into(out, "Date", date);
+        field_into(out, "Server", SERVER);
+        out.extend_from_slice(self.fields.as_deref().unwrap_or_default());
         let extra = connection.map(|c| ("Connection", c));
         for (name, value) in self.headers.iter().map(|(n, v)| (*n, v.as_str())).chain(extra) {
-            head += &format!("{name}: {value}\r\n");
+            field_into(out, name, value);
         }
-        head += "\r\n";
-        head.into_bytes()
+        out.extend_from_slice(b"\r\n");
     }
+}
+
+/// One header field line, CRLF included.
+pub fn field_into(out: &mut Vec<u8>, name: &str, value: &str) {
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value.as_bytes());
+    out.extend_from_slice(b"\r\n");
 }
 
 /// The bytes after the head.
@@ -256,7 +276,9 @@ mod tests {
     #[test]
     fn head_serialisation() {
         let r = Response::page(Status::MethodNotAllowed);
-        let head = String::from_utf8(r.head("D", Some("close"))).unwrap();
+        let mut head = b"left alone".to_vec();
+        r.head_into("D", Some("close"), &mut head);
+        let head = String::from_utf8(head).unwrap().strip_prefix("left alone").unwrap().to_string();
         assert!(head.starts_with("HTTP/1.1 405 Method Not Allowed\r\nDate: D\r\nServer: httpd/"));
         assert!(head.contains("\r\nAllow: GET, HEAD\r\n"));
         assert!(head.contains("\r\nContent-Type: text/html; charset=utf-8\r\n"));

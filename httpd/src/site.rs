@@ -7,7 +7,7 @@ use stack::time::Instant;
 
 use crate::access;
 use crate::file_cache::{self, FileCache};
-use crate::files::{self, Lookup, LookupCache};
+use crate::files::{self, Heads, Lookup, LookupCache};
 use crate::request::{Method, Request};
 use crate::response::{After, Body, Date, Response, Status};
 
@@ -64,6 +64,7 @@ pub struct Site {
     pub(crate) access: access::Log,
     lookups: LookupCache,
     files: FileCache,
+    heads: Heads,
     /// The server's answer for the next `Live` resource, taken by it:
     /// each request gets a fresh one.
     supplied: Option<Supplied>,
@@ -75,9 +76,10 @@ impl Site {
         if !root.is_dir() {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("{} is not a directory", root.display())));
         }
-        let (date, access, lookups) = (Date::default(), access::Log::new(), LookupCache::default());
+        let (date, access) = (Date::default(), access::Log::new());
+        let (lookups, heads) = (LookupCache::default(), Heads::default());
         let files = FileCache::new(file_cache::Limits::default());
-        Ok(Site { root, date, access, lookups, files, supplied: None })
+        Ok(Site { root, date, access, lookups, files, heads, supplied: None })
     }
 
     /// The file cache bounded by `limits` instead of the defaults.
@@ -129,10 +131,12 @@ impl Site {
             return Ok(response);
         }
         Ok(match self.lookups.resolve(&self.root, req.path(), now) {
-            Lookup::File(path, id) => files::serve(&path, id, req, &mut self.files).unwrap_or_else(|e| {
-                log::warn!("{}: {e}", path.display());
-                Response::page(Status::NotFound)
-            }),
+            Lookup::File(path, id) => {
+                files::serve(&path, id, req, &mut self.files, &mut self.heads).unwrap_or_else(|e| {
+                    log::warn!("{}: {e}", path.display());
+                    Response::page(Status::NotFound)
+                })
+            }
             Lookup::AddSlash => {
                 let (path, query) = req.target.split_at(req.path().len());
                 let mut response = Response::page(Status::MovedPermanently);
