@@ -151,6 +151,28 @@ pub fn run_ok(cmd: &mut Command, limit: Duration) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// `wrk -t<threads> -c100` for `seconds` on a 1 KiB file, with `extra`
+/// options: no socket errors, no non-2xx, more than 1,000 responses;
+/// returns their number.
+pub fn wrk(h: &Httpd, threads: u32, seconds: u32, extra: &[&str]) -> u64 {
+    let out = run_ok(
+        Command::new("wrk")
+            .args([format!("-t{threads}"), "-c100".into(), format!("-d{seconds}s"), "--timeout".into(), "5s".into()])
+            .args(extra)
+            .arg(h.url("/files/1KiB.txt")),
+        Duration::from_secs(u64::from(seconds) + 30),
+    );
+    assert!(!out.contains("Socket errors"), "wrk saw socket errors:\n{out}");
+    assert!(!out.contains("Non-2xx"), "wrk saw non-2xx responses:\n{out}");
+    let requests = out
+        .lines()
+        .find_map(|l| l.trim().split_once(" requests in ").and_then(|(n, _)| n.parse::<u64>().ok()))
+        .unwrap_or_else(|| panic!("no request count in wrk's report:\n{out}"));
+    assert!(requests > 1000, "only {requests} requests in {seconds} s:\n{out}");
+    say(&format!("wrk {extra:?}: {requests} requests in {seconds} s"));
+    requests
+}
+
 fn spawn_group(cmd: &mut Command) -> Child {
     cmd.process_group(0).spawn().unwrap_or_else(|e| panic!("starting {cmd:?}: {e}"))
 }

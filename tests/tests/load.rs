@@ -11,27 +11,6 @@ const SUITE: &str = "load";
 /// MSL for these runs: TIME-WAIT lasts 2 s.
 const MSL: &str = "1";
 
-/// `wrk -t1 -c100 -d10s` with `extra` options; checks its report and
-/// returns the number of requests.
-fn wrk(h: &Httpd, extra: &[&str]) -> u64 {
-    let out = run_ok(
-        Command::new("wrk")
-            .args(["-t1", "-c100", "-d10s", "--timeout", "5s"])
-            .args(extra)
-            .arg(h.url("/files/1KiB.txt")),
-        Duration::from_secs(40),
-    );
-    assert!(!out.contains("Socket errors"), "wrk saw socket errors:\n{out}");
-    assert!(!out.contains("Non-2xx"), "wrk saw non-2xx responses:\n{out}");
-    let requests = out
-        .lines()
-        .find_map(|l| l.trim().split_once(" requests in ").and_then(|(n, _)| n.parse::<u64>().ok()))
-        .unwrap_or_else(|| panic!("no request count in wrk's report:\n{out}"));
-    assert!(requests > 1000, "only {requests} requests in 10 s:\n{out}");
-    say(&format!("wrk {extra:?}: {requests} requests in 10 s"));
-    requests
-}
-
 /// After the load: no connection ESTABLISHED (other than the asker's), and
 /// TIME-WAIT empties within 2·MSL (plus slack for the clients' closes).
 fn settles(h: &Httpd) {
@@ -51,7 +30,7 @@ fn wrk_keep_alive() {
     e2e(SUITE, &["wrk"], || {
         let _heavy = heavy();
         let h = Httpd::start("load-wrk-keep-alive", Opts::args(&["--msl", MSL]));
-        wrk(&h, &[]);
+        wrk(&h, 1, 10, &[]);
         settles(&h);
     });
 }
@@ -64,7 +43,7 @@ fn wrk_connection_close() {
     e2e(SUITE, &["wrk"], || {
         let _heavy = heavy();
         let h = Httpd::start("load-wrk-close", Opts::args(&["--msl", MSL]));
-        wrk(&h, &["-H", "Connection: close"]);
+        wrk(&h, 1, 10, &["-H", "Connection: close"]);
         let v = h.stack();
         let opened = v["counters"]["connections_opened"].as_u64().unwrap();
         assert!(opened > 1000, "Connection: close should open a connection per request: {v}");

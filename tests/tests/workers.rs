@@ -6,29 +6,11 @@
 
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
-use std::process::Command;
 use std::time::Duration;
 
 use tests::*;
 
 const SUITE: &str = "workers";
-
-/// `wrk -t2 -c100` for 5 s with `extra` options: no socket errors, no
-/// non-2xx; returns the number of responses.
-fn wrk(h: &Httpd, extra: &[&str]) -> u64 {
-    let out = run_ok(
-        Command::new("wrk").args(["-t2", "-c100", "-d5s", "--timeout", "5s"]).args(extra).arg(h.url("/files/1KiB.txt")),
-        Duration::from_secs(30),
-    );
-    assert!(!out.contains("Socket errors"), "wrk saw socket errors:\n{out}");
-    assert!(!out.contains("Non-2xx"), "wrk saw non-2xx responses:\n{out}");
-    let requests = out
-        .lines()
-        .find_map(|l| l.trim().split_once(" requests in ").and_then(|(n, _)| n.parse::<u64>().ok()))
-        .unwrap_or_else(|| panic!("no request count in wrk's report:\n{out}"));
-    assert!(requests > 1000, "only {requests} requests in 5 s:\n{out}");
-    requests
-}
 
 /// Each worker's `counter` in `/_stack.json`.
 fn per_worker(v: &Value, counter: &str) -> Vec<u64> {
@@ -49,13 +31,13 @@ fn time_wait(v: &Value) -> Vec<u64> {
 fn under_wrk(workers: usize) {
     let n = workers.to_string();
     let mut h = Httpd::start(&format!("workers-{n}"), Opts::args(&["--workers", &n, "--msl", "1"]));
-    let closed = wrk(&h, &["-H", "Connection: close"]);
+    let closed = wrk(&h, 2, 5, &["-H", "Connection: close"]);
     let v = h.stack();
     let opened = per_worker(&v, "connections_opened");
     assert_eq!(opened.len(), workers, "{v}");
     assert!(opened.iter().all(|&o| o > 0), "a worker got no connection: {opened:?}");
     assert!(opened.iter().sum::<u64>() >= closed, "{closed} responses on fewer connections: {v}");
-    let kept = wrk(&h, &[]);
+    let kept = wrk(&h, 2, 5, &[]);
     say(&format!(
         "--workers {n}: {closed} connections closed, {kept} requests kept alive; opened by worker {opened:?}"
     ));
