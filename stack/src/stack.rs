@@ -33,7 +33,7 @@ use crate::tcp::isn::IsnGenerator;
 use crate::tcp::listener::{Decision, Listeners, Queue};
 use crate::tcp::state::State;
 use crate::tcp::story::{By, Dir, Recent, RecentLimits, Record, SegmentKind, Stories, StoryView, Watched};
-use crate::tcp::tcb::{Context, Disposition, Outgoing, Segment, Tcb};
+use crate::tcp::tcb::{Context, Disposition, Outgoing, Segment, Spare, Tcb};
 use crate::tcp::time_wait::{self, EntryTs, TimeWaitTable, Verdict};
 use crate::tcp::{Config, Counters, Error, FourTuple, Ready, SocketHandle};
 use crate::time::{Duration, Instant};
@@ -140,6 +140,10 @@ pub struct Stack {
     isn: IsnGenerator,
     slots: Vec<Slot>,
     free: Vec<u32>,
+    /// Deleted connections' buffers, for new ones (`Tcb::into_spare`): at
+    /// most `SPARES`, and with the live connections never more than
+    /// `max_connections`, so they hold no more than connections could.
+    spares: Vec<Spare>,
     /// Keyed by what peers choose, so hashed with a random key (HashDoS).
     by_tuple: HashMap<FourTuple, SocketHandle, RandomState>,
     /// LISTEN: the listening ports, their queues, SYN cookies.
@@ -165,6 +169,10 @@ pub struct Stack {
 
 const EPHEMERAL_PORTS: core::ops::RangeInclusive<u16> = 49152..=65535;
 
+/// Most spare buffers kept (`Stack::spares`): enough for a turn's worth of
+/// short connections to reuse those of the ones that ended before them.
+const SPARES: usize = 64;
+
 impl Stack {
     pub fn new(config: Config) -> Stack {
         Stack {
@@ -178,6 +186,7 @@ impl Stack {
             },
             slots: Vec::new(),
             free: Vec::new(),
+            spares: Vec::new(),
             by_tuple: HashMap::default(),
             time_wait: TimeWaitTable::default(),
             timers: BTreeSet::new(),
@@ -902,9 +911,12 @@ impl Stack {
     // Bookkeeping after every event
     // ------------------------------------------------------------------
 
-    fn insert(&mut self, tcb: Tcb) -> Option<SocketHandle> {
+    fn insert(&mut self, mut tcb: Tcb) -> Option<SocketHandle> {
         if self.slots.len() - self.free.len() >= self.shared.config.max_connections {
             return None;
+        }
+        if let Some(spare) = self.spares.pop() {
+            tcb.adopt(spare);
         }
         let tuple = FourTuple { local: tcb.local, remote: tcb.remote };
         let index = match self.free.pop() {
@@ -1093,6 +1105,13 @@ impl Stack {
             self.by_tuple.remove(&tuple);
         }
         self.free.push(index);
+        let live = self.slots.len() - self.free.len();
+        if self.spares.len() < SPARES.min(self.shared.config.max_connections.saturating_sub(live)) {
+            let spare = tcb.into_spare();
+            if spare.allocated() > 0 {
+                self.spares.push(spare);
+            }
+        }
     }
 }
 
@@ -1160,5 +1179,82 @@ fn write_segment(
     } else {
         let packet: SmallVec<[&[u8]; 5]> = std::iter::once(header).chain(payload.iter().copied()).collect();
         emit(&packet);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::link::faults::Faults;
+    use crate::link::sim::Network;
+
+    const SERVER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+
+    /// A connection from host `c` that host `s` accepted on port 80: the
+    /// client's handle and the server's.
+    fn connect(net: &mut Network<Stack>, c: usize, s: usize) -> (SocketHandle, SocketHandle) {
+        let now = net.now();
+        let client = net.host_mut(c).connect(now, SocketAddrV4::new(SERVER, 80)).unwrap();
+        let mut server = None;
+        net.run_until(now + Duration::from_secs(1), |n| {
+            server = n.host_mut(s).accept(80);
+            server.is_some()
+        });
+        (client, server.expect("accepted"))
+    }
+
+    /// Reads what host `i` received on `h` so far.
+    fn read(net: &mut Network<Stack>, i: usize, h: SocketHandle) -> Vec<u8> {
+        let (now, mut buf) = (net.now(), [0; 256]);
+        let n = net.host_mut(i).recv(now, h, &mut buf).unwrap_or(0);
+        buf[..n].to_vec()
+    }
+
+    /// A deleted connection's buffers go to the next one, and nothing else
+    /// of it: not the bytes it had received unread or sent unacknowledged,
+    /// nor its options, timers or story.
+    #[test]
+    fn a_connection_reusing_spare_buffers_starts_clean() {
+        let mut net = Network::new(Faults { delay: Duration::from_millis(1), ..Faults::default() });
+        let old = net.add_host(Ipv4Addr::new(10, 0, 0, 1), Stack::new(Config::new(Ipv4Addr::new(10, 0, 0, 1))));
+        let mut bare = Config::new(Ipv4Addr::new(10, 0, 0, 3));
+        (bare.timestamps, bare.sack, bare.window_scaling) = (false, false, false);
+        let new = net.add_host(bare.addr, Stack::new(bare));
+        let mut config = Config::new(SERVER);
+        config.stories = Stories::OnRequest;
+        let s = net.add_host(SERVER, Stack::new(config));
+        net.host_mut(s).listen(80, 8).unwrap();
+
+        // The old connection: recorded, its request unread, its response
+        // unacknowledged when the server aborts it.
+        let (c1, s1) = connect(&mut net, old, s);
+        assert!(net.host(s).tcb(s1).unwrap().options.timestamps);
+        net.host_mut(s).record(s1);
+        let now = net.now();
+        net.host_mut(old).send(now, c1, b"old request").unwrap();
+        net.run_until(now + Duration::from_millis(10), |_| false);
+        let now = net.now();
+        assert_eq!(net.host_mut(s).send(now, s1, b"old response").unwrap(), 12);
+        net.host_mut(s).abort(now, s1);
+        assert_eq!(net.host(s).spares.len(), 1, "the aborted connection's buffers are kept");
+
+        let (c2, s2) = connect(&mut net, new, s);
+        let server = net.host(s);
+        assert!(server.spares.is_empty(), "the new connection took them");
+        let tcb = server.tcb(s2).unwrap();
+        assert_eq!((tcb.recv_queue(), tcb.send_queue()), (0, 0));
+        assert!(!tcb.options.timestamps && !tcb.options.sack_permitted && tcb.options.window_scale.is_none());
+        assert!(!tcb.story.is_on());
+        assert_eq!(tcb.poll_at(), None, "an idle connection has no timer");
+
+        let now = net.now();
+        net.host_mut(new).send(now, c2, b"new request").unwrap();
+        net.run_until(now + Duration::from_millis(10), |_| false);
+        assert_eq!(read(&mut net, s, s2), b"new request");
+        let now = net.now();
+        net.host_mut(s).send(now, s2, b"new response").unwrap();
+        net.run_until(now + Duration::from_secs(1), |_| false); // the delayed ACK too
+        assert_eq!(read(&mut net, new, c2), b"new response");
+        assert_eq!(net.host(s).send_queue(s2), 0);
     }
 }

@@ -119,6 +119,34 @@ impl SentLog {
         self.runs.len()
     }
 
+    /// A new log takes the allocation of a closed connection's log,
+    /// emptied by `clear` (`Tcb::adopt`); one that has logged something
+    /// already keeps its own.
+    pub fn adopt(&mut self, old: SentLog) {
+        debug_assert!(old.runs.is_empty(), "adopting a log not cleared");
+        if self.runs.capacity() == 0 {
+            self.runs = old.runs;
+        }
+    }
+
+    /// Forget every run (the connection is gone).
+    pub fn clear(&mut self) {
+        self.runs.clear();
+        self.shrink_if_idle();
+    }
+
+    /// An idle connection holds little: the room for a few runs stays.
+    fn shrink_if_idle(&mut self) {
+        if self.allocated() > 4096 {
+            self.runs = VecDeque::new();
+        }
+    }
+
+    /// Bytes of memory the log holds.
+    pub fn allocated(&self) -> usize {
+        self.runs.capacity() * std::mem::size_of::<Sent>()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.runs.is_empty()
     }
@@ -215,10 +243,7 @@ impl SentLog {
             self.runs.pop_front();
         }
         self.start = self.start.max(ack);
-        // An idle connection holds little: the room for a few runs stays.
-        if self.runs.capacity() * std::mem::size_of::<Sent>() > 4096 {
-            self.runs = VecDeque::new();
-        }
+        self.shrink_if_idle();
     }
 
     /// The runs `[from, to)` overlaps, each with the end of its part in it.

@@ -141,6 +141,21 @@ impl SendBuffer {
         }
     }
 
+    /// A new buffer takes the allocations of a closed connection's buffer,
+    /// emptied by `clear` (`Tcb::adopt`); one written to already keeps
+    /// its own.
+    pub fn adopt(&mut self, old: SendBuffer) {
+        debug_assert!(old.is_empty() && old.chunks.is_empty(), "adopting a buffer not cleared");
+        if self.ring.capacity() == 0 && self.chunks.capacity() == 0 {
+            (self.ring, self.chunks) = (old.ring, old.chunks);
+        }
+    }
+
+    /// Bytes of memory the buffer holds, besides shared chunks' own.
+    pub fn allocated(&self) -> usize {
+        self.ring.capacity() + self.chunks.capacity() * std::mem::size_of::<Chunk>()
+    }
+
     /// Drops everything (the connection failed).
     pub fn clear(&mut self) {
         self.release(self.len);

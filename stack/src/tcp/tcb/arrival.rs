@@ -16,7 +16,7 @@ use std::net::SocketAddrV4;
 
 use log::debug;
 
-use super::{peer_mss, Context, Segment, Tcb};
+use super::{peer_mss, Context, Segment, Tcb, IDLE_KEEP};
 use crate::copy;
 use crate::tcp::autotune::RcvBuf;
 use crate::tcp::congestion::Congestion;
@@ -528,11 +528,15 @@ impl Tcb {
     /// In-order data: to the receive buffer (unless nobody will read it),
     /// and RCV.NXT past it.
     fn deliver(&mut self, data: &[u8]) {
-        if self.keeps_text() {
-            if self.rx.is_empty() {
-                // The peer may fill the window we advertised: room for all
-                // of it in one allocation, rather than growing the buffer
-                // segment by segment each time `recv` has given it back.
+        if self.keeps_text() && !data.is_empty() {
+            if self.rx.is_empty() && data.len() >= self.snd_mss.min(IDLE_KEEP) {
+                // A full-sized segment (as large as ours: MSS is mostly
+                // the same both ways) starts a bulk transfer, which may
+                // fill the window we advertised: room for all of it in one
+                // allocation, rather than growing the buffer segment by
+                // segment each time `recv` has given it back. A shorter
+                // one (a request) gets what it needs, an allocation small
+                // enough to be kept when drained and reused.
                 self.rx.reserve(self.rcv.wnd());
             }
             copy::append(&mut self.rx, data);

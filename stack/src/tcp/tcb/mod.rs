@@ -509,7 +509,53 @@ impl Tcb {
 /// An idle connection should hold no buffer memory: give back the
 /// allocation of a drained buffer once it has grown past a page.
 fn release_if_empty(buf: &mut VecDeque<u8>) {
-    if buf.is_empty() && buf.capacity() > 4096 {
+    if buf.is_empty() && buf.capacity() > IDLE_KEEP {
         *buf = VecDeque::new();
+    }
+}
+
+/// What a drained receive buffer may keep of its allocation.
+const IDLE_KEEP: usize = 4096;
+
+/// The buffers of a deleted connection, emptied, their allocations kept
+/// for a new connection (`Tcb::adopt`): a connection that lives for one
+/// request then allocates none of its own. Each keeps no more than an idle
+/// connection's buffer does.
+#[derive(Debug)]
+pub struct Spare {
+    rx: VecDeque<u8>,
+    tx: SendBuffer,
+    sent: SentLog,
+}
+
+impl Spare {
+    /// Bytes of memory it holds.
+    pub fn allocated(&self) -> usize {
+        self.rx.capacity() + self.tx.allocated() + self.sent.allocated()
+    }
+}
+
+impl Tcb {
+    /// The TCB is deleted: its buffers, emptied of everything this
+    /// connection put in them, and no larger than an idle one's.
+    pub fn into_spare(self) -> Spare {
+        let Tcb { mut rx, mut tx, mut sent, .. } = self;
+        rx.clear();
+        release_if_empty(&mut rx);
+        tx.clear();
+        sent.clear();
+        Spare { rx, tx, sent }
+    }
+
+    /// A new TCB takes a spare's allocations for the buffers it has not
+    /// allocated yet; nothing else of the old connection comes with them.
+    pub fn adopt(&mut self, spare: Spare) {
+        let Spare { rx, tx, sent } = spare;
+        debug_assert!(rx.is_empty(), "adopting a receive buffer not cleared");
+        if self.rx.capacity() == 0 {
+            self.rx = rx;
+        }
+        self.tx.adopt(tx);
+        self.sent.adopt(sent);
     }
 }
