@@ -57,6 +57,9 @@ pub const CHUNK: usize = 64 * 1024;
 /// 300 bytes); a longer one grows the buffer.
 const HEAD_ROOM: usize = 512;
 
+/// What an idle connection's output buffer may keep of its allocation.
+const IDLE_OUT: usize = CHUNK / 4;
+
 /// How often a feed looks for changes: its events come at most this often.
 pub const FEED_INTERVAL: Duration = Duration::from_millis(250);
 /// A quiet feed sends a comment this often, so proxies and the reader's
@@ -211,15 +214,31 @@ pub struct Conn {
     reset: bool,
 }
 
+/// The buffers of an ended connection, emptied, their allocations kept
+/// for a new one (`Conn::reusing`): a connection that lives for one request
+/// then allocates none of its own.
+#[derive(Default)]
+pub struct Spare {
+    inbuf: Vec<u8>,
+    out: Vec<u8>,
+}
+
 impl Conn {
     pub fn new(peer: IpAddr, limits: Limits, now: Instant) -> Conn {
+        Conn::reusing(Spare::default(), peer, limits, now)
+    }
+
+    /// A new connection, with the buffers of one that ended.
+    pub fn reusing(spare: Spare, peer: IpAddr, limits: Limits, now: Instant) -> Conn {
+        let Spare { inbuf, out } = spare;
+        debug_assert!(inbuf.is_empty() && out.is_empty(), "a spare not emptied");
         Conn {
             peer,
             limits,
             state: State::ReadingRequest,
-            inbuf: Vec::new(),
+            inbuf,
             discard: 0,
-            out: Vec::new(),
+            out,
             out_pos: 0,
             body: Body::empty(),
             after: After::Next,
@@ -236,6 +255,18 @@ impl Conn {
 
     pub fn state(&self) -> State {
         self.state
+    }
+
+    /// The connection ended: its buffers, emptied of everything it put in
+    /// them, and no larger than an idle connection keeps.
+    pub fn into_spare(self) -> Spare {
+        let Conn { mut inbuf, mut out, .. } = self;
+        inbuf.clear();
+        out.clear();
+        if out.capacity() > IDLE_OUT {
+            out = Vec::new();
+        }
+        Spare { inbuf, out }
     }
 
     /// How many received bytes `on_readable` would take now. Bytes left in
@@ -473,8 +504,11 @@ impl Conn {
         // buffer is reused, so a small response allocates nothing here.
         self.out.clear();
         // A new connection's buffer is empty: one allocation for the head
-        // and the first body bytes, rather than growing into them.
-        let first_body = usize::try_from(response.body.remaining()).unwrap_or(usize::MAX).min(CHUNK);
+        // and the first body bytes, rather than growing into them; none for
+        // a body that goes by reference.
+        let shared = matches!(&response.body, Body::Shared(bytes) if bytes.len() >= SHARE_MIN);
+        let first_body =
+            if shared { 0 } else { usize::try_from(response.body.remaining()).unwrap_or(usize::MAX).min(CHUNK) };
         self.out.reserve(HEAD_ROOM + first_body);
         response.head_into(&site.date.http, connection, &mut self.out);
         self.out_pos = 0;
@@ -493,7 +527,7 @@ impl Conn {
         }
         // A file in memory follows the head by reference, unless the stack
         // would copy it anyway: then it goes with the head, in one write.
-        if matches!(&self.body, Body::Shared(bytes) if bytes.len() >= SHARE_MIN) {
+        if shared {
             return;
         }
         let room = CHUNK.saturating_sub(self.out.len());
@@ -522,7 +556,7 @@ impl Conn {
         };
         self.since = now.mono;
         // An idle keep-alive connection should not pin a chunk of memory.
-        if self.out.capacity() > CHUNK / 4 {
+        if self.out.capacity() > IDLE_OUT {
             self.out = Vec::new();
         }
     }

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use ahash::RandomState;
 use bytes::Bytes;
 use percent_encoding::percent_decode_str;
 
@@ -71,7 +72,9 @@ pub fn resolve(root: &Path, url_path: &str) -> Lookup {
 /// `open_file_cache_valid` does. Bounded: when full, it starts afresh.
 #[derive(Default)]
 pub struct LookupCache {
-    entries: HashMap<String, (Lookup, Instant)>,
+    /// Keyed by what clients ask for, so hashed with a random key, as
+    /// `FileCache` is; ahash's, faster than std's SipHash.
+    entries: HashMap<String, (Lookup, Instant), RandomState>,
 }
 
 impl LookupCache {
@@ -162,7 +165,7 @@ impl Head {
 /// when full, it starts afresh.
 #[derive(Default)]
 pub struct Heads {
-    entries: HashMap<(u64, u64), Head>,
+    entries: HashMap<(u64, u64), Head, RandomState>,
 }
 
 impl Heads {

@@ -26,6 +26,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::SystemTime;
 
+use ahash::RandomState;
 use bytes::Bytes;
 use log::info;
 use stack::link::LinkStats;
@@ -33,7 +34,7 @@ use stack::tcp::state::State;
 use stack::time::{Duration, Instant};
 use stack::{Error, Event, SocketHandle, Stack};
 
-use crate::conn::{Conn, Limits, Timeout, Transport, Wants};
+use crate::conn::{Conn, Limits, Spare, Timeout, Transport, Wants};
 use crate::live::{self, MAX_FEEDS};
 use crate::shards::Shard;
 use crate::site::{Live, Supplied};
@@ -42,6 +43,10 @@ use crate::{Now, Site};
 
 /// How long a stopping server waits for its connections to finish.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Most spare connection buffers kept (`Server::spares`): a turn's worth
+/// of short connections reuse those of the ones that ended before them.
+const SPARES: usize = 64;
 
 struct Entry {
     conn: Conn,
@@ -54,7 +59,13 @@ pub struct Server {
     limits: Limits,
     port: u16,
     max_connections: usize,
-    conns: HashMap<SocketHandle, Entry>,
+    /// Keyed by our own handles, nothing a peer picks; ahash all the same
+    /// (faster than std's SipHash, and keyed).
+    conns: HashMap<SocketHandle, Entry, RandomState>,
+    /// Ended connections' buffers, for new ones (`Conn::into_spare`): at
+    /// most `SPARES`, and with the open connections never more than
+    /// `max_connections`.
+    spares: Vec<Spare>,
     /// Every connection's next HTTP deadline, earliest first.
     deadlines: BTreeSet<(Instant, SocketHandle)>,
     /// Connections to drive this turn.
@@ -67,7 +78,7 @@ pub struct Server {
     link: LinkStats,
     /// The open feeds (`/_conn/feed`), at most `MAX_FEEDS`, each with the
     /// signature of what its last event showed (`live::signature`).
-    feeds: HashMap<SocketHandle, u64>,
+    feeds: HashMap<SocketHandle, u64, RandomState>,
     /// This worker's place among the others (`--workers`).
     shard: Shard,
 }
@@ -105,14 +116,15 @@ impl Server {
             limits,
             port,
             max_connections,
-            conns: HashMap::new(),
+            conns: HashMap::default(),
+            spares: Vec::new(),
             deadlines: BTreeSet::new(),
             touched: Vec::new(),
             buf: vec![0; 64 * 1024],
             stopping: None,
             counters: Counters::default(),
             link: LinkStats::default(),
-            feeds: HashMap::new(),
+            feeds: HashMap::default(),
             shard,
         }
     }
@@ -199,7 +211,8 @@ impl Server {
             // Responses are written whole; Nagle would hold their tails.
             stack.set_nodelay(h, true);
             let peer = IpAddr::V4(stack.peer(h).map_or(Ipv4Addr::UNSPECIFIED, |peer| *peer.ip()));
-            self.conns.insert(h, Entry { conn: Conn::new(peer, self.limits, now), deadline: None });
+            let spare = self.spares.pop().unwrap_or_default();
+            self.conns.insert(h, Entry { conn: Conn::reusing(spare, peer, self.limits, now), deadline: None });
             self.touched.push(h);
         }
     }
@@ -293,6 +306,9 @@ impl Server {
             if let Some(t) = e.deadline {
                 self.deadlines.remove(&(t, h));
             }
+            if self.spares.len() < SPARES.min(self.max_connections.saturating_sub(self.conns.len())) {
+                self.spares.push(e.conn.into_spare());
+            }
         }
     }
 }
@@ -323,7 +339,7 @@ fn answer(
     now: Instant,
     h: SocketHandle,
     what: Live,
-    feeds: &mut HashMap<SocketHandle, u64>,
+    feeds: &mut HashMap<SocketHandle, u64, RandomState>,
     status: impl FnOnce(&Stack) -> String,
 ) -> Supplied {
     // The address as TCP knows it, never a header; a connection the stack
@@ -387,7 +403,7 @@ mod tests {
         let (mut net, handles) = connected(MAX_FEEDS + 1);
         let stack = net.host(2);
         let now = net.now();
-        let mut feeds = HashMap::new();
+        let mut feeds = HashMap::default();
         let status = |_: &Stack| String::new();
         let feed = |feeds: &mut _, h| answer(stack, now, h, Live::Feed, feeds, status);
         for &h in &handles[..MAX_FEEDS] {

@@ -972,3 +972,20 @@ fn conn_resources_come_from_the_event_loop() {
     let (out, _) = c.output();
     assert_eq!(split(&out, false)[0].status, 404);
 }
+
+/// A connection made with the buffers of one that ended
+/// (`Conn::into_spare`, as the server reuses them) sees nothing of it:
+/// neither the request it had half received nor the response it had not
+/// sent.
+#[test]
+fn a_connection_reusing_spare_buffers_starts_clean() {
+    let mut c = Client::new();
+    let mut tcp = SendBuffer::new(10);
+    let half = b"GET /a.txt HTTP/1.1\r\nHost: x\r\n\r\nGET /index.html HTTP/1.1\r\nHo";
+    assert_eq!(c.send_via(half, &mut tcp), Wants::Write, "the response waits in the connection's buffer");
+    let peer = "192.0.2.2".parse::<IpAddr>().unwrap();
+    let old = std::mem::replace(&mut c.conn, Conn::new(peer, LIMITS, c.now.mono));
+    c.conn = Conn::reusing(old.into_spare(), peer, LIMITS, c.now.mono);
+    let r = c.get("GET /b.txt HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!((r.status, r.body), (200, b"bee".to_vec()));
+}
