@@ -468,7 +468,7 @@ impl Conn {
                     (false, 0) => Some("keep-alive"), // 1.0 persists only if told
                     (false, _) => None,
                 };
-                self.log(site, now, &response, Some(&req.line), Some(&req));
+                self.log(site, now, &response, Some(req.line()), Some(&req));
                 self.begin(site, now, response, connection);
                 Next::Started
             }

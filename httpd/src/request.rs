@@ -45,10 +45,11 @@ impl Method {
 #[derive(Debug)]
 pub struct Request {
     pub method: Method,
-    /// The request line as sent, for the access log.
-    pub line: String,
-    /// The path and query, `/a/b?q` (absolute-form targets are cut down to this).
-    pub target: String,
+    /// The request line as sent, then the target: one allocation for both
+    /// (`line`, `target`).
+    text: String,
+    /// Where the line ends in `text`.
+    line_len: usize,
     /// 0 for HTTP/1.0, 1 for HTTP/1.1.
     pub minor_version: u8,
     /// Whether the client lets the connection stay open after the response.
@@ -64,8 +65,19 @@ pub struct Request {
 }
 
 impl Request {
+    /// The request line as sent, for the access log.
+    pub fn line(&self) -> &str {
+        &self.text[..self.line_len]
+    }
+
+    /// The path and query, `/a/b?q` (absolute-form targets are cut down to this).
+    pub fn target(&self) -> &str {
+        &self.text[self.line_len..]
+    }
+
     pub fn path(&self) -> &str {
-        self.target.split_once('?').map_or(&self.target, |(p, _)| p)
+        let target = self.target();
+        target.split_once('?').map_or(target, |(p, _)| p)
     }
 }
 
@@ -111,7 +123,8 @@ pub fn parse(buf: &[u8]) -> Parsed {
     if line_end.unwrap_or(buf.len()) > MAX_REQUEST_LINE {
         return reject(Status::UriTooLong, None);
     }
-    let line = line_end.map(|end| String::from_utf8_lossy(&buf[start..end]).trim_end().to_string());
+    let lossy = line_end.map(|end| String::from_utf8_lossy(&buf[start..end]));
+    let line = lossy.as_deref().map(str::trim_end);
 
     if let Some(end) = line_end {
         if field_line_too_long(&buf[end..]) {
@@ -135,7 +148,7 @@ pub fn parse(buf: &[u8]) -> Parsed {
         // 505 or 400 depends on the whole of it: wait for the end of the
         // line, or the answer would depend on how TCP cut the stream.
         Err(httparse::Error::Version) if line.is_none() => return Parsed::Partial,
-        Err(httparse::Error::Version) if looks_like_other_version(line.as_deref()) => {
+        Err(httparse::Error::Version) if looks_like_other_version(line) => {
             return reject(Status::VersionNotSupported, line)
         }
         Err(_) => return reject(Status::BadRequest, line),
@@ -149,13 +162,18 @@ pub fn parse(buf: &[u8]) -> Parsed {
     };
     let line = line.unwrap_or_default();
     match check(method, target, minor_version, req.headers) {
-        Ok(request) => Parsed::Complete(Request { line, ..request }, head_len),
+        Ok((request, target)) => {
+            let mut text = String::with_capacity(line.len() + target.len());
+            text.push_str(line);
+            text.push_str(target);
+            Parsed::Complete(Request { text, line_len: line.len(), ..request }, head_len)
+        }
         Err(status) => reject(status, Some(line)),
     }
 }
 
-fn reject(status: Status, line: Option<String>) -> Parsed {
-    Parsed::Rejected(Rejection { status, line })
+fn reject(status: Status, line: Option<&str>) -> Parsed {
+    Parsed::Rejected(Rejection { status, line: line.map(str::to_string) })
 }
 
 /// `GET / HTTP/2.0` is well formed but of a version we do not speak (505);
@@ -166,16 +184,23 @@ fn looks_like_other_version(line: Option<&str>) -> bool {
     matches!(digits, Some([major, b'.', minor]) if major.is_ascii_digit() && minor.is_ascii_digit())
 }
 
-/// Applies the framing and header rules to a syntactically valid head.
-fn check(method: &str, target: &str, minor_version: u8, headers: &[httparse::Header]) -> Result<Request, Status> {
+/// Applies the framing and header rules to a syntactically valid head:
+/// the request (its `text` still empty) and its target in origin-form.
+fn check<'a>(
+    method: &str,
+    target: &'a str,
+    minor_version: u8,
+    headers: &[httparse::Header],
+) -> Result<(Request, &'a str), Status> {
+    // `OPTIONS *` asks about the server; it gets the same 405 as any OPTIONS.
+    let target = match target {
+        "*" if method == "OPTIONS" => target,
+        _ => origin_form(target).ok_or(Status::BadRequest)?,
+    };
     let mut request = Request {
         method: Method::from_token(method),
-        line: String::new(),
-        // `OPTIONS *` asks about the server; it gets the same 405 as any OPTIONS.
-        target: match target {
-            "*" if method == "OPTIONS" => target.to_string(),
-            _ => origin_form(target).ok_or(Status::BadRequest)?.to_string(),
-        },
+        text: String::new(),
+        line_len: 0,
         minor_version,
         keep_alive: false,
         content_length: 0,
@@ -229,7 +254,7 @@ fn check(method: &str, target: &str, minor_version: u8, headers: &[httparse::Hea
     if request.content_length > MAX_BODY {
         return Err(Status::PayloadTooLarge);
     }
-    Ok(request)
+    Ok((request, target))
 }
 
 /// The header fields this server reads.
@@ -313,8 +338,8 @@ mod tests {
         let raw = "GET /a?b=1 HTTP/1.1\r\nHost: x\r\nUser-Agent: t\r\n\r\nNEXT";
         let (r, n) = ok(raw);
         assert_eq!(n, raw.len() - 4);
-        assert_eq!((r.method, r.target.as_str(), r.path()), (Method::Get, "/a?b=1", "/a"));
-        assert_eq!(r.line, "GET /a?b=1 HTTP/1.1");
+        assert_eq!((r.method, r.target(), r.path()), (Method::Get, "/a?b=1", "/a"));
+        assert_eq!(r.line(), "GET /a?b=1 HTTP/1.1");
         assert!(r.keep_alive);
         assert_eq!(r.user_agent.as_deref(), Some(&b"t"[..]));
     }
@@ -345,8 +370,8 @@ mod tests {
 
     #[test]
     fn absolute_form_is_cut_to_its_path() {
-        assert_eq!(ok("GET http://h:8080/x?y HTTP/1.1\r\nHost: h\r\n\r\n").0.target, "/x?y");
-        assert_eq!(ok("GET HTTP://h HTTP/1.1\r\nHost: h\r\n\r\n").0.target, "/");
+        assert_eq!(ok("GET http://h:8080/x?y HTTP/1.1\r\nHost: h\r\n\r\n").0.target(), "/x?y");
+        assert_eq!(ok("GET HTTP://h HTTP/1.1\r\nHost: h\r\n\r\n").0.target(), "/");
         assert_eq!(status(b"GET ftp://h/ HTTP/1.1\r\nHost: h\r\n\r\n"), Status::BadRequest);
     }
 

@@ -123,7 +123,8 @@ impl Site {
         if let Some(live) = Live::of(req.path()) {
             return self.supplied.take().map(|supplied| live_response(live, supplied)).ok_or(live);
         }
-        if req.path() == CLOSE_ME || req.target.split_once('?').is_some_and(|(_, q)| q.split('&').any(|p| p == "close"))
+        if req.path() == CLOSE_ME
+            || req.target().split_once('?').is_some_and(|(_, q)| q.split('&').any(|p| p == "close"))
         {
             let mut response = Response::bytes(Status::Ok, "text/plain; charset=utf-8", CLOSE_ME_BODY.to_vec());
             response.headers.push(("Cache-Control", "no-store".into()));
@@ -138,7 +139,7 @@ impl Site {
                 })
             }
             Lookup::AddSlash => {
-                let (path, query) = req.target.split_at(req.path().len());
+                let (path, query) = req.target().split_at(req.path().len());
                 let mut response = Response::page(Status::MovedPermanently);
                 response.headers.push(("Location", format!("{path}/{query}")));
                 response
