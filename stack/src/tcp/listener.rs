@@ -24,6 +24,8 @@
 
 use std::collections::{HashMap, VecDeque};
 
+use ahash::RandomState;
+
 use super::isn::{IsnGenerator, Start};
 use super::syn_cookie::{self, SynCookies};
 use super::tcb::{is_connection_request, reset_for, Context, Segment};
@@ -85,13 +87,15 @@ pub enum Decision {
 /// Every listening port, and the secret its SYN cookies are made under.
 #[derive(Debug)]
 pub struct Listeners {
-    ports: HashMap<u16, Listener>,
+    /// Keyed by the ports we listen on, nothing a peer picks: ahash, faster
+    /// than std's SipHash, looked up for every SYN and handshake's end.
+    ports: HashMap<u16, Listener, RandomState>,
     cookies: SynCookies,
 }
 
 impl Listeners {
     pub fn new(key: [u8; 16]) -> Listeners {
-        Listeners { ports: HashMap::new(), cookies: SynCookies::new(key) }
+        Listeners { ports: HashMap::default(), cookies: SynCookies::new(key) }
     }
 
     /// Passive OPEN (§3.10.1) on `port`, keeping up to `backlog` completed
