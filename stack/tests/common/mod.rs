@@ -2,13 +2,14 @@
 //! crossed between them in a form a test can assert on.
 #![allow(dead_code)] // each test file uses its own part of the harness
 
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use stack::link::faults::Faults;
 use stack::link::sim::{Host, Network};
 use stack::tcp::state::State;
 use stack::time::{Duration, Instant};
 use stack::wire::ipv4::Ipv4Packet;
+use stack::wire::ipv6::Ipv6Packet;
 use stack::wire::tcp::{Flags, TcpRepr, TcpSegment};
 use stack::{Config, Event, Ready, SocketHandle, Stack};
 
@@ -16,6 +17,10 @@ pub const CLIENT: usize = 0;
 pub const SERVER: usize = 1;
 pub const CLIENT_ADDR: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
 pub const SERVER_ADDR: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+/// The hosts' IPv6 addresses (a unique local prefix, RFC 4193), which
+/// `config` gives them beside the IPv4 ones.
+pub const CLIENT_ADDR6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 1);
+pub const SERVER_ADDR6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 2);
 pub const PORT: u16 = 80;
 pub const MSL: Duration = Duration::from_secs(2);
 /// The data of a full segment between two stacks of `config`: the MSS
@@ -55,8 +60,10 @@ impl Host for Node {
     }
 }
 
+/// A host's configuration: `addr`, and fd00::N for 10.0.0.N.
 pub fn config(addr: Ipv4Addr) -> Config {
     let mut c = Config::new(addr);
+    c.addr6 = Some(Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, u16::from(addr.octets()[3])));
     c.isn_key = [addr.octets()[3]; 16];
     c.msl = MSL;
     c
@@ -75,8 +82,14 @@ pub fn pair_with(faults: Faults, client: Config, server: Config) -> Network<Node
 /// Like `pair_with`, but the paths get exactly `faults`, delay included.
 pub fn pair_exact(faults: Faults, client: Config, server: Config) -> Network<Node> {
     let mut net = Network::new(faults);
+    let addr6 = [client.addr6, server.addr6];
     net.add_host(CLIENT_ADDR, Node { stack: Stack::new(client), drop_if: None, dropped: Vec::new() });
     net.add_host(SERVER_ADDR, Node { stack: Stack::new(server), drop_if: None, dropped: Vec::new() });
+    for (host, addr6) in [CLIENT, SERVER].into_iter().zip(addr6) {
+        if let Some(addr6) = addr6 {
+            net.add_address(host, addr6);
+        }
+    }
     net.host_mut(SERVER).stack.listen(PORT, 16).unwrap();
     net
 }
@@ -85,8 +98,8 @@ pub fn stack(net: &mut Network<Node>, i: usize) -> &mut Stack {
     &mut net.host_mut(i).stack
 }
 
-pub fn server_addr() -> SocketAddrV4 {
-    SocketAddrV4::new(SERVER_ADDR, PORT)
+pub fn server_addr() -> SocketAddr {
+    SocketAddr::new(SERVER_ADDR.into(), PORT)
 }
 
 /// Run until `done`, at most `limit` of virtual time; panics on timeout.
@@ -103,16 +116,25 @@ pub fn idle(net: &mut Network<Node>, d: Duration) {
 
 /// Connect the client to the server and accept: returns (client, server).
 pub fn establish(net: &mut Network<Node>) -> (SocketHandle, SocketHandle) {
+    establish_to(net, server_addr())
+}
+
+/// The same to the server's `remote`, of either family.
+pub fn establish_to(net: &mut Network<Node>, remote: SocketAddr) -> (SocketHandle, SocketHandle) {
     let now = net.now();
-    let c = stack(net, CLIENT).connect(now, server_addr()).unwrap();
+    let c = stack(net, CLIENT).connect(now, remote).unwrap();
     accepted(net, c)
 }
 
 /// The same from the client's `port`, for tests that come back to the
 /// same 4-tuple.
 pub fn establish_from(net: &mut Network<Node>, port: u16) -> (SocketHandle, SocketHandle) {
+    establish_from_to(net, port, server_addr())
+}
+
+pub fn establish_from_to(net: &mut Network<Node>, port: u16, remote: SocketAddr) -> (SocketHandle, SocketHandle) {
     let now = net.now();
-    let c = stack(net, CLIENT).connect_from(now, port, server_addr()).unwrap();
+    let c = stack(net, CLIENT).connect_from(now, port, remote).unwrap();
     accepted(net, c)
 }
 
@@ -227,8 +249,7 @@ pub struct Seg {
 
 impl Seg {
     pub fn parse(to: usize, at: Instant, packet: &[u8]) -> Option<Seg> {
-        let ip = Ipv4Packet::new_checked(packet).ok()?;
-        let tcp = TcpSegment::new_checked(ip.payload()).ok()?;
+        let tcp = TcpSegment::new_checked(ip_payload(packet)?).ok()?;
         let repr = TcpRepr::parse(&tcp).ok()?;
         Some(Seg { to, at, repr, len: tcp.payload().len() })
     }
@@ -247,6 +268,16 @@ impl Seg {
     }
     pub fn has(&self, f: Flags) -> bool {
         self.repr.flags.contains(f)
+    }
+}
+
+/// What an IPv4 or IPv6 packet carries, past its header (and extension
+/// headers).
+pub fn ip_payload(packet: &[u8]) -> Option<&[u8]> {
+    match packet.first()? >> 4 {
+        4 => Some(Ipv4Packet::new_checked(packet).ok()?.payload()),
+        6 => Some(Ipv6Packet::new_checked(packet).ok()?.upper_layer().ok()?.1),
+        _ => None,
     }
 }
 
@@ -282,22 +313,19 @@ pub fn pattern(len: usize, seed: u64) -> Vec<u8> {
         .collect()
 }
 
-/// A whole IPv4 packet carrying `repr` and `payload`, with correct checksums.
-pub fn packet(src: SocketAddrV4, dst: SocketAddrV4, repr: &TcpRepr, payload: &[u8]) -> Vec<u8> {
-    use stack::wire::ipv4::{Ipv4Repr, PROTO_TCP};
+/// A whole IPv4 or IPv6 packet (by the addresses' family) carrying `repr`
+/// and `payload`, with correct checksums.
+pub fn packet(src: impl Into<SocketAddr>, dst: impl Into<SocketAddr>, repr: &TcpRepr, payload: &[u8]) -> Vec<u8> {
+    use stack::wire::ip::{IpRepr, PROTO_TCP};
+    let (src, dst) = (src.into(), dst.into());
     let tcp_len = repr.header_len() + payload.len();
-    let mut buf = vec![0u8; Ipv4Repr::HEADER_LEN + tcp_len];
-    let ip = Ipv4Repr {
-        src_addr: *src.ip(),
-        dst_addr: *dst.ip(),
-        protocol: PROTO_TCP,
-        payload_len: tcp_len,
-        ttl: 64,
-        tos: 0,
-    };
-    ip.emit(&mut buf[..Ipv4Repr::HEADER_LEN]);
-    buf[Ipv4Repr::HEADER_LEN + repr.header_len()..].copy_from_slice(payload);
-    repr.emit(&mut buf[Ipv4Repr::HEADER_LEN..], *src.ip(), *dst.ip());
+    let mut ip = IpRepr::new(src.ip(), dst.ip(), PROTO_TCP, 64, 0);
+    ip.set_payload_len(tcp_len);
+    let header_len = ip.header_len();
+    let mut buf = vec![0u8; header_len + tcp_len];
+    ip.emit(&mut buf[..header_len]);
+    buf[header_len + repr.header_len()..].copy_from_slice(payload);
+    repr.emit(&mut buf[header_len..], src.ip(), dst.ip());
     buf
 }
 

@@ -12,7 +12,7 @@
 //! round-trip times, SACK, loss detection, congestion control): it has its
 //! own file, `ack.rs`, which comes next.
 
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 
 use log::debug;
 
@@ -57,7 +57,7 @@ impl Tcb {
     /// A SYN arrived at a listening port (§3.10.7.2): create the TCB in
     /// SYN-RECEIVED with RCV.NXT = SEG.SEQ + 1; the SYN,ACK leaves with the
     /// next `dispatch`.
-    pub fn accept_syn(cx: &Context, local: SocketAddrV4, remote: SocketAddrV4, start: Start, syn: &TcpRepr) -> Tcb {
+    pub fn accept_syn(cx: &Context, local: SocketAddr, remote: SocketAddr, start: Start, syn: &TcpRepr) -> Tcb {
         let mut tcb = Tcb::new(cx, local, remote, start, State::SynReceived);
         let limit = cx.config.story_records;
         tcb.story.push(limit, Record::segment(cx.now, Dir::In, syn, 0, SegmentKind::Normal, By::AcceptSyn));
@@ -73,13 +73,7 @@ impl Tcb {
     /// would have been had we kept it, SYN-RECEIVED with our SYN (ISS = the
     /// cookie) sent, from the client's SYN as the cookie kept it (`syn`: its
     /// ISN and MSS). The ACK, processed next, completes the handshake.
-    pub fn from_syn_cookie(
-        cx: &Context,
-        local: SocketAddrV4,
-        remote: SocketAddrV4,
-        start: Start,
-        syn: &TcpRepr,
-    ) -> Tcb {
+    pub fn from_syn_cookie(cx: &Context, local: SocketAddr, remote: SocketAddr, start: Start, syn: &TcpRepr) -> Tcb {
         let mut tcb = Tcb::accept_syn(cx, local, remote, start, syn);
         // The listener kept nothing of the SYN,ACK it sent: the story shows
         // it as it must have been, now.
@@ -103,7 +97,7 @@ impl Tcb {
             self.ts.synchronize(cx.now, ts.tsval);
             self.ts.last_ack_sent = self.rcv.nxt; // what our next segment acknowledges
         }
-        self.snd_mss = peer_mss(syn.options.mss).min(cx.config.mss());
+        self.snd_mss = peer_mss(syn.options.mss, self.remote.ip()).min(cx.config.mss(self.remote.ip()));
         if self.passive {
             // A half-open connection of a listener, which a SYN flood may
             // have made, is offered no more than its SYN,ACK can say (a
@@ -579,13 +573,17 @@ impl Tcb {
     /// who cannot see the connection must guess a number in that range.
     /// A hard error ends a connection still in its handshake, SYN-SENT
     /// (`connect` fails) or SYN-RECEIVED (back to LISTEN, as an RST
-    /// would, §3.10.7.4); anything else is a soft error, reported.
+    /// would, §3.10.7.4); an ICMPv6 Packet Too Big lowers the MSS;
+    /// anything else is a soft error, reported.
     pub fn on_icmp_error(&mut self, cx: &mut Context, seq: SeqNum, error: IcmpError) {
         if self.state == State::Closed || !seq.in_window(self.snd.una, self.snd.nxt - self.snd.una) {
             cx.counters.icmp_errors_ignored += 1;
             return;
         }
         match error {
+            // What fits in one packet of the path, less the IPv6 and TCP
+            // headers (RFC 8201 §5.2: TCP lowers its MSS).
+            IcmpError::PacketTooBig { mtu } => self.snd_mss = self.snd_mss.min(mtu - 60),
             IcmpError::Hard(e) if !self.state.is_synchronized() && cx.config.icmp_may_abort => {
                 self.fail(cx, e, "ICMP hard error")
             }
