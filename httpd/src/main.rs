@@ -22,6 +22,7 @@ use nix::unistd::Pid;
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
 use stack::link::driver::Driver;
+use stack::link::loopback::Served;
 use stack::link::tun::TunConfig;
 use stack::link::{self, Device, Link};
 
@@ -234,7 +235,7 @@ fn open_links(config: &Config) -> io::Result<(Vec<Box<dyn Link + Send>>, Ipv4Add
     let mtu = config.mtu.map(usize::from);
     let (device, addr) = match config.link {
         LinkKind::Loopback => {
-            let served = SocketAddrV4::new(Ipv4Addr::LOCALHOST, config.port);
+            let served = Served { addr: Ipv4Addr::LOCALHOST, addr6: None, port: config.port };
             (Device::Loopback { served, mtu }, Ipv4Addr::LOCALHOST)
         }
         LinkKind::Tun => {
@@ -242,6 +243,7 @@ fn open_links(config: &Config) -> io::Result<(Vec<Box<dyn Link + Send>>, Ipv4Add
                 name: config.tun_name.clone(),
                 host_addr: config.host_addr.addr,
                 prefix_len: config.host_addr.prefix,
+                host_addr6: None,
                 mtu: mtu.unwrap_or(TunConfig::default().mtu),
             };
             (Device::Tun(tun), config.addr)
