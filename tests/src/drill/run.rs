@@ -2,7 +2,7 @@
 //! module doc of `drill`).
 
 use std::collections::{BTreeMap, VecDeque};
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{Ipv4Addr, SocketAddr};
 
 use stack::tcp::state::State;
 use stack::tcp::Algorithm;
@@ -576,7 +576,7 @@ impl Runner {
         tcp[14..16].copy_from_slice(&window.to_be_bytes());
         tcp[18..20].copy_from_slice(&(p.urg.unwrap_or(0) as u16).to_be_bytes());
         tcp[20..header_len].copy_from_slice(&options);
-        let pseudo = checksum::pseudo_header(REMOTE_ADDR, self.config.addr, PROTO_TCP, tcp_len);
+        let pseudo = checksum::pseudo_header(REMOTE_ADDR.into(), self.config.addr.into(), PROTO_TCP, tcp_len);
         let sum = !checksum::combine(&[pseudo, checksum::data(tcp)]);
         tcp[16..18].copy_from_slice(&sum.to_be_bytes());
         let now = self.now;
@@ -781,7 +781,7 @@ impl Runner {
             "connect" => {
                 let (n, fd) = self.fd(line, call)?;
                 let Socket::Fresh { bound } = fd.socket else { return Ok(Call::Done(Err("EISCONN"))) };
-                let remote = SocketAddrV4::new(REMOTE_ADDR, SCRIPT_PORT);
+                let remote = SocketAddr::new(REMOTE_ADDR.into(), SCRIPT_PORT);
                 let result = if bound {
                     self.stack().connect_from(now, SCRIPT_PORT, remote)
                 } else {
