@@ -31,13 +31,13 @@ fn time_wait(v: &Value) -> Vec<u64> {
 fn under_wrk(workers: usize) {
     let n = workers.to_string();
     let mut h = Httpd::start(&format!("workers-{n}"), Opts::args(&["--workers", &n, "--msl", "1"]));
-    let closed = wrk(&h, 2, 5, &["-H", "Connection: close"]);
+    let closed = wrk(&h.base(Family::V4), 2, 5, &["-H", "Connection: close"]);
     let v = h.stack();
     let opened = per_worker(&v, "connections_opened");
     assert_eq!(opened.len(), workers, "{v}");
     assert!(opened.iter().all(|&o| o > 0), "a worker got no connection: {opened:?}");
     assert!(opened.iter().sum::<u64>() >= closed, "{closed} responses on fewer connections: {v}");
-    let kept = wrk(&h, 2, 5, &[]);
+    let kept = wrk(&h.base(Family::V4), 2, 5, &[]);
     say(&format!(
         "--workers {n}: {closed} connections closed, {kept} requests kept alive; opened by worker {opened:?}"
     ));
