@@ -31,6 +31,7 @@ use socket2::{Domain, Socket, Type};
 
 use super::sys::{add_ipv6_address, ifreq, interface_ioctl, os_error, set_up};
 use super::{check_mtu, Link, LinkCaps, RxChecksum, TxChecksum};
+use crate::tcp::IPV6_MIN_MTU;
 
 /// How many packets one `recv_batch` reads at most, so that a flood cannot
 /// starve the rest of the event loop.
@@ -38,9 +39,6 @@ const RX_BATCH: usize = 256;
 
 /// The largest MTU a TUN interface takes: the largest IPv4 packet.
 const MAX_MTU: usize = 65535;
-
-/// The smallest MTU IPv6 runs on (RFC 8200 §5).
-pub const IPV6_MIN_MTU: usize = 1280;
 
 /// Where the TUN interface goes and how the host side is addressed.
 #[derive(Clone, Debug)]
