@@ -59,36 +59,51 @@ fn server_packets_are_well_formed_over_ipv6() {
 }
 
 /// The check can fail: one byte of a server packet's payload flipped in
-/// a good capture makes its TCP checksum wrong, and `check_capture` says so.
-#[test]
-fn check_catches_a_corrupt_server_packet() {
-    e2e(SUITE, &["tshark", "curl"], || {
-        let mut h = Httpd::start("tshark-self-test", Opts::default().pcap());
-        curl(&["-o", "/dev/null", &h.url("/")]);
+/// a good capture makes its TCP checksum wrong, and `check_capture` says
+/// so, of an IPv4 packet as of an IPv6 one.
+fn check_catches_a_corrupt_server_packet_of(family: Family) {
+    e2e(SUITE, &["tshark", "curl"], move || {
+        let mut h = Httpd::start(&format!("tshark-self-test-{family:?}"), Opts::default().pcap());
+        curl(&["-o", "/dev/null", &format!("{}/", h.base(family))]);
         h.stop();
         let mut pcap = std::fs::read(h.pcap()).unwrap();
-        // Records: 24-byte file header, then 16-byte record headers + raw IPv4.
+        let version = match family {
+            Family::V4 => 4,
+            Family::V6 => 6,
+        };
+        // Records: 24-byte file header, then 16-byte record headers + raw
+        // IP packets (the server sends IPv6 with no extension headers).
         let mut at = 24;
         let mut flipped = false;
         while at + 16 <= pcap.len() {
             let len = u32::from_le_bytes(pcap[at + 8..at + 12].try_into().unwrap()) as usize;
             let ip = at + 16;
-            let ihl = (pcap[ip] & 0x0f) as usize * 4;
-            let tcp = ip + ihl;
+            let header = if pcap[ip] >> 4 == 6 { 40 } else { (pcap[ip] & 0x0f) as usize * 4 };
+            let tcp = ip + header;
             let src_port = u16::from_be_bytes([pcap[tcp], pcap[tcp + 1]]);
             let data_off = (pcap[tcp + 12] >> 4) as usize * 4;
-            if src_port == PORT && len > ihl + data_off {
+            if pcap[ip] >> 4 == version && src_port == PORT && len > header + data_off {
                 pcap[tcp + data_off] ^= 0x20;
                 flipped = true;
                 break;
             }
             at = ip + len;
         }
-        assert!(flipped, "no server data packet in the capture");
+        assert!(flipped, "no server data packet over {family:?} in the capture");
         let dir = scratch();
         let bad = dir.path().join("bad.pcap");
         std::fs::write(&bad, &pcap).unwrap();
         let caught = std::panic::catch_unwind(|| check_capture(&bad, &[h.addr, h.addr6]));
         assert!(caught.is_err(), "check_capture passed a capture with a corrupt server packet");
     });
+}
+
+#[test]
+fn check_catches_a_corrupt_server_packet() {
+    check_catches_a_corrupt_server_packet_of(Family::V4);
+}
+
+#[test]
+fn check_catches_a_corrupt_ipv6_server_packet() {
+    check_catches_a_corrupt_server_packet_of(Family::V6);
 }
