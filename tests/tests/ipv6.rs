@@ -1,8 +1,9 @@
 //! Suite 12, IPv6 (issue 17): one server, our TCP, on both loopbacks at
 //! once; `localhost` as ::1 first, as a usual Debian `/etc/hosts` and
-//! Chromium have it, meets our stack and not the kernel's refusal. (The
-//! other suites run their IPv6 twins: load, close, python, chromium, scapy,
-//! tshark.)
+//! Chromium have it, meets our stack and not the kernel's refusal; `ping -6`
+//! of the stack's TUN address is answered by the stack. (The other suites
+//! run their IPv6 twins: load, workers, close, python, chromium, live_page,
+//! scapy, tshark.)
 
 use std::process::Command;
 use std::time::Duration;
@@ -85,5 +86,19 @@ fn localhost_as_ipv6_first_meets_our_stack() {
         let from_v6 = ("::1".to_string(), "GET / HTTP/1.1".to_string(), 200);
         assert_eq!(lines, [from_v6.clone(), from_v6.clone(), from_v6], "the access log:\n{}\nwget: {wget}", h.log());
         say("ipv6: localhost as ::1 first: wget and curl -v -6 connected to ::1, the access log has their lines from ::1");
+    });
+}
+
+/// `ping -6` of the stack's address on the TUN link (fd00::2) is answered,
+/// by the stack: the kernel holds fd00::1 only.
+#[test]
+fn ping6_of_the_tun_address_is_answered() {
+    e2e(SUITE, &["ping"], || {
+        let h = Httpd::start("ipv6-ping", Opts::default().tun());
+        let out = run_ok(
+            Command::new("ping").args(["-6", "-c", "3", "-i", "0.2", "-W", "2"]).arg(h.addr6.ip().to_string()),
+            Duration::from_secs(20),
+        );
+        assert!(out.contains("3 packets transmitted, 3 received"), "{out}");
     });
 }
