@@ -410,6 +410,12 @@ function choose() {
   page.selected = (live.length ? live : page.order).at(-1) ?? null;
 }
 
+/** The port of an address as the stack writes it: `127.0.0.1:40000`, or
+ * `[::1]:40000` for IPv6, whose address has colons of its own. */
+function port(addr) {
+  return addr.slice(addr.lastIndexOf(":") + 1);
+}
+
 /** Redraws what changed: the picker, the diagram, the graph. The feed's
  * own connection changes with every event it carries, so the diagram of
  * another connection is left alone (and a hovered segment stays so). */
@@ -418,7 +424,7 @@ function render() {
   const options = page.order.map((id) => {
     const c = page.conns.get(id);
     const t = new Date(Date.now() - (stackNow() - c.opened_ms)).toLocaleTimeString();
-    return [id, `${t}, port ${c.remote.split(":")[1]}: ${c.state}`];
+    return [id, `${t}, port ${port(c.remote)}: ${c.state}`];
   });
   const pickKey = JSON.stringify([options, page.selected]);
   if (pickKey !== page.drawn.picker) {

@@ -5,7 +5,7 @@
 //! exit status 2). What only the machine can tell, the root directory and
 //! the link's MTU, is checked as the server starts (`main.rs`).
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 use std::str::FromStr;
 
@@ -17,7 +17,7 @@ use stack::link::{check_interface_name, MIN_MTU};
 use stack::tcp::Algorithm;
 use stack::time::Duration;
 
-/// A static web server whose TCP/IPv4 is its own userspace stack.
+/// A static web server whose TCP/IP is its own userspace stack.
 #[derive(Parser, Debug, Clone)]
 #[command(version, about)]
 pub struct Config {
@@ -29,7 +29,7 @@ pub struct Config {
     #[arg(long, value_name = "N", default_value_t = 8080, allow_negative_numbers = true, value_parser = clap::value_parser!(u16).range(1..))]
     pub port: u16,
 
-    /// How IPv4 packets reach the stack: Linux's loopback or a TUN device.
+    /// How IP packets reach the stack: Linux's loopback or a TUN device.
     #[arg(long, value_enum, default_value_t = LinkKind::Loopback)]
     pub link: LinkKind,
 
@@ -45,8 +45,23 @@ pub struct Config {
     #[arg(long, value_name = "IPV4/PREFIX", default_value = "10.0.0.1/24")]
     pub host_addr: Ipv4Cidr,
 
-    /// Largest IPv4 packet to send, header included, from 68 (RFC 791) to the
-    /// link's MTU [default: the link's MTU].
+    /// The stack's own IPv6 address on the TUN link, in --host-addr6's
+    /// subnet (on the loopback link the stack is ::1).
+    #[arg(long, value_name = "IPV6", default_value = "fd00::2")]
+    pub addr6: Ipv6Addr,
+
+    /// The host's IPv6 side of the TUN link, with its prefix length.
+    #[arg(long, value_name = "IPV6/PREFIX", default_value = "fd00::1/64")]
+    pub host_addr6: Ipv6Cidr,
+
+    /// Serve IPv4 only (by default the stack also serves IPv6: ::1 on the
+    /// loopback link, --addr6 on TUN).
+    #[arg(long)]
+    pub no_ipv6: bool,
+
+    /// Largest IP packet to send, header included, from 68 (RFC 791) to the
+    /// link's MTU; IPv6 needs 1280 (RFC 8200), and is off below [default:
+    /// the link's MTU].
     #[arg(long, value_name = "BYTES", allow_negative_numbers = true, value_parser = clap::value_parser!(u16).range(MIN_MTU as i64..))]
     pub mtu: Option<u16>,
 
@@ -123,31 +138,66 @@ impl std::fmt::Display for LinkKind {
     }
 }
 
-/// An IPv4 address with a prefix length, written `10.0.0.1/24`.
+/// An address with a prefix length: `10.0.0.1/24`, `fd00::1/64`.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub struct Ipv4Cidr {
-    pub addr: Ipv4Addr,
+pub struct Cidr<A> {
+    pub addr: A,
     pub prefix: u8,
 }
 
-impl FromStr for Ipv4Cidr {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        let (addr, prefix) = s.split_once('/').ok_or("expected IPV4/PREFIX, e.g. 10.0.0.1/24")?;
-        let addr = addr.parse().map_err(|_| format!("{addr}: expected an IPv4 address, e.g. 10.0.0.1"))?;
-        let prefix = match prefix.parse::<u8>() {
-            Ok(p) if p <= 32 => p,
-            _ => return Err(format!("prefix /{prefix}: expected a prefix length from 0 to 32")),
-        };
-        Ok(Ipv4Cidr { addr, prefix })
+pub type Ipv4Cidr = Cidr<Ipv4Addr>;
+pub type Ipv6Cidr = Cidr<Ipv6Addr>;
+
+/// What a `Cidr` needs of its address: its bits as a number, how many,
+/// and how to name it in an error.
+pub trait CidrAddr: FromStr + Copy {
+    const BITS: u8;
+    const EXAMPLE: &'static str;
+    fn bits(self) -> u128;
+}
+
+impl CidrAddr for Ipv4Addr {
+    const BITS: u8 = 32;
+    const EXAMPLE: &'static str = "10.0.0.1/24";
+    fn bits(self) -> u128 {
+        u32::from(self).into()
     }
 }
 
-impl Ipv4Cidr {
+impl CidrAddr for Ipv6Addr {
+    const BITS: u8 = 128;
+    const EXAMPLE: &'static str = "fd00::1/64";
+    fn bits(self) -> u128 {
+        self.into()
+    }
+}
+
+impl<A: CidrAddr> FromStr for Cidr<A> {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (family, example) = (if A::BITS == 32 { "IPv4" } else { "IPv6" }, A::EXAMPLE);
+        let (addr, prefix) =
+            s.split_once('/').ok_or_else(|| format!("expected {}/PREFIX, e.g. {example}", family.to_uppercase()))?;
+        let addr = addr.parse().map_err(|_| format!("{addr}: expected an {family} address, e.g. {example}"))?;
+        let prefix = match prefix.parse::<u8>() {
+            Ok(p) if p <= A::BITS => p,
+            _ => return Err(format!("prefix /{prefix}: expected a prefix length from 0 to {}", A::BITS)),
+        };
+        Ok(Cidr { addr, prefix })
+    }
+}
+
+impl<A: CidrAddr> Cidr<A> {
     /// Whether `addr` is in this subnet: the same first `prefix` bits.
-    pub fn contains(&self, addr: Ipv4Addr) -> bool {
-        let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
-        u32::from(addr) & mask == u32::from(self.addr) & mask
+    pub fn contains(&self, addr: A) -> bool {
+        let shift = u32::from(A::BITS - self.prefix);
+        addr.bits().checked_shr(shift).unwrap_or(0) == self.addr.bits().checked_shr(shift).unwrap_or(0)
+    }
+}
+
+impl<A: std::fmt::Display> std::fmt::Display for Cidr<A> {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
     }
 }
 
@@ -159,6 +209,25 @@ fn seconds(s: &str) -> Result<Duration, String> {
     let secs = s.parse::<f64>().ok().filter(|&secs| secs >= 1e-6);
     let secs = secs.ok_or("expected a number of seconds above 0 (to the microsecond), e.g. 30 or 0.5")?;
     Duration::try_from_secs_f64(secs).map_err(|_| format!("expected at most {} seconds", Duration::MAX.as_secs()))
+}
+
+/// `addr` (the value of option `name`) is another host of subnet `host`
+/// (option `host_name`'s): in it, and not the host's own address.
+fn another_host<A: CidrAddr + PartialEq + std::fmt::Display>(
+    name: &str,
+    addr: A,
+    host_name: &str,
+    host: Cidr<A>,
+) -> Result<(), String> {
+    if addr == host.addr {
+        return Err(format!(
+            "{name} {addr} is the host's own ({host_name} {host}): give the stack another address of the subnet"
+        ));
+    }
+    if !host.contains(addr) {
+        return Err(format!("{name} {addr} is outside {host_name} {host}: give the stack an address of that subnet"));
+    }
+    Ok(())
 }
 
 /// A network interface name the kernel takes.
@@ -180,8 +249,8 @@ impl Config {
 
     /// With `--workers`, packets are shared between stacks by the loopback
     /// link alone, and a capture is one stack's. On a TUN link the stack is
-    /// another host of the host's subnet: its address must be in the
-    /// subnet, and not the host's.
+    /// another host of the host's subnet, of each family: its address must
+    /// be in the subnet, and not the host's.
     pub fn check(&self) -> Result<(), String> {
         let workers = self.workers;
         if workers > 1 && self.link == LinkKind::Tun {
@@ -193,19 +262,17 @@ impl Config {
         if self.link != LinkKind::Tun {
             return Ok(());
         }
-        let (addr, host) = (self.addr, self.host_addr);
-        let subnet = format!("{}/{}", host.addr, host.prefix);
-        if addr == host.addr {
-            return Err(format!(
-                "--addr {addr} is the host's own (--host-addr {subnet}): give the stack another address of the subnet"
-            ));
-        }
-        if !host.contains(addr) {
-            return Err(format!(
-                "--addr {addr} is outside --host-addr {subnet}: give the stack an address of that subnet"
-            ));
+        another_host("--addr", self.addr, "--host-addr", self.host_addr)?;
+        if self.ipv6() {
+            another_host("--addr6", self.addr6, "--host-addr6", self.host_addr6)?;
         }
         Ok(())
+    }
+
+    /// Whether the stack serves IPv6 too: unless --no-ipv6, or an MTU
+    /// below IPv6's least (1280, RFC 8200 §5), which `main` warns of.
+    pub fn ipv6(&self) -> bool {
+        !self.no_ipv6 && self.mtu.is_none_or(|mtu| usize::from(mtu) >= stack::tcp::IPV6_MIN_MTU)
     }
 
     /// The TCP stack's configuration: its address on the link, TIME-WAIT's
@@ -219,8 +286,9 @@ impl Config {
     /// server is one host to its peers: a 4-tuple's ISNs grow with the one
     /// clock whichever stack draws them (RFC 9293 §3.4.1 wants them
     /// monotonic per 4-tuple), and a SYN cookie is good at any of them.
-    pub fn stack_config(&self, addr: Ipv4Addr) -> std::io::Result<stack::Config> {
+    pub fn stack_config(&self, addr: Ipv4Addr, addr6: Option<Ipv6Addr>) -> std::io::Result<stack::Config> {
         let mut config = stack::Config::new(addr);
+        config.addr6 = addr6;
         if self.link == LinkKind::Tun {
             config.prefix_len = Some(self.host_addr.prefix); // the stack is on the host's subnet
         }
@@ -264,6 +332,8 @@ mod tests {
         assert_eq!(c.tun_name, "tcp0");
         assert_eq!(c.addr, Ipv4Addr::new(10, 0, 0, 2));
         assert_eq!(c.host_addr, Ipv4Cidr { addr: Ipv4Addr::new(10, 0, 0, 1), prefix: 24 });
+        assert_eq!((c.addr6, c.host_addr6), ("fd00::2".parse().unwrap(), "fd00::1/64".parse().unwrap()));
+        assert!(!c.no_ipv6 && c.ipv6());
         assert_eq!(c.msl, Duration::from_secs(30));
         assert_eq!(c.keep_alive_timeout, Duration::from_secs(15));
         assert_eq!(c.header_timeout, Duration::from_secs(10));
@@ -334,6 +404,10 @@ mod tests {
             ["--msl", "soon"],
             ["--host-addr", "10.0.0.1"],
             ["--host-addr", "10.0.0.1/33"],
+            ["--host-addr", "fd00::1/64"],
+            ["--host-addr6", "fd00::1/129"],
+            ["--host-addr6", "10.0.0.1/24"],
+            ["--addr6", "10.0.0.2"],
             ["--max-requests", "0"],
             ["--link", "wifi"],
             ["--congestion", "bbr"],
@@ -355,6 +429,19 @@ mod tests {
         assert!(err.starts_with("--addr 10.0.0.1 is the host's own (--host-addr 10.0.0.1/24)"), "{err}");
         let err = check(&["--link", "tun", "--addr", "10.0.1.2"]).unwrap_err();
         assert!(err.starts_with("--addr 10.0.1.2 is outside --host-addr 10.0.0.1/24"), "{err}");
+        let err = check(&["--link", "tun", "--addr6", "fd00::1"]).unwrap_err();
+        assert!(err.starts_with("--addr6 fd00::1 is the host's own (--host-addr6 fd00::1/64)"), "{err}");
+        let err = check(&["--link", "tun", "--addr6", "fd01::2"]).unwrap_err();
+        assert!(err.starts_with("--addr6 fd01::2 is outside --host-addr6 fd00::1/64"), "{err}");
+        assert_eq!(check(&["--link", "tun", "--addr6", "fd01::2", "--no-ipv6"]), Ok(()), "IPv4 only");
+    }
+
+    /// IPv6 unless --no-ipv6, or an MTU it cannot run on.
+    #[test]
+    fn ipv6_needs_an_mtu_of_1280() {
+        let ipv6 = |args: &[&str]| Config::parse_from([&["httpd"], args].concat()).ipv6();
+        assert!(ipv6(&[]) && ipv6(&["--mtu", "1280"]));
+        assert!(!ipv6(&["--mtu", "1279"]) && !ipv6(&["--no-ipv6"]));
     }
 
     #[test]
@@ -376,5 +463,11 @@ mod tests {
         assert!(all.contains(Ipv4Addr::new(192, 0, 2, 1)));
         let one: Ipv4Cidr = "10.0.0.1/32".parse().unwrap();
         assert!(one.contains(Ipv4Addr::new(10, 0, 0, 1)) && !one.contains(Ipv4Addr::new(10, 0, 0, 2)));
+        let net: Ipv6Cidr = "fd00::1/64".parse().unwrap();
+        let v6 = |s: &str| s.parse::<Ipv6Addr>().unwrap();
+        assert!(net.contains(v6("fd00::ffff:1")) && !net.contains(v6("fd00:0:0:1::1")));
+        let all: Ipv6Cidr = "fd00::1/0".parse().unwrap();
+        let one: Ipv6Cidr = "fd00::1/128".parse().unwrap();
+        assert!(all.contains(v6("2001:db8::1")) && one.contains(v6("fd00::1")) && !one.contains(v6("fd00::2")));
     }
 }

@@ -10,7 +10,7 @@
 #![forbid(unsafe_code)]
 
 use std::io;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
@@ -22,6 +22,7 @@ use nix::unistd::Pid;
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
 use stack::link::driver::Driver;
+use stack::link::loopback::Served;
 use stack::link::tun::TunConfig;
 use stack::link::{self, Device, Link};
 
@@ -61,8 +62,8 @@ fn main() -> ExitCode {
 fn run(config: &Config) -> io::Result<()> {
     // Worker 0's site, made first: a bad --root is the first error.
     let mut first_site = Some(site(config)?);
-    let (links, addr) = open_links(config)?;
-    let stack_config = config.stack_config(addr)?;
+    let (links, addr, addr6) = open_links(config)?;
+    let stack_config = config.stack_config(addr, addr6)?;
     let stop = Arc::new(Stop::default());
     let board = Board::new(links.len());
     let cores = cores();
@@ -102,10 +103,15 @@ fn run(config: &Config) -> io::Result<()> {
         }
         let mut signals = Signals::new([SIGINT, SIGTERM])?;
         driver.registry().register(&mut signals, SIGNALS, Interest::READABLE)?;
+        let urls = [Some(IpAddr::V4(addr)), addr6.map(IpAddr::V6)]
+            .into_iter()
+            .flatten()
+            .map(|ip| format!("http://{}/", SocketAddr::new(ip, config.port)))
+            .collect::<Vec<_>>()
+            .join(" and ");
         println!(
-            "httpd: serving {} at http://{}/ on our own TCP ({} link, MSS {}, {} worker(s))",
+            "httpd: serving {} at {urls} on our own TCP ({} link, MSS {}, {} worker(s))",
             config.root.display(),
-            SocketAddrV4::new(addr, config.port),
             config.link,
             driver.stack().config().mss(addr.into()),
             config.workers
@@ -227,29 +233,38 @@ fn pin(core: Option<usize>) {
     }
 }
 
+/// The workers' links, one each.
+type Links = Vec<Box<dyn Link + Send>>;
+
 /// The link the user asked for, one per worker, with the capture and the
 /// faults if asked (in the order `link::open` documents); and the stack's
-/// own address on it.
-fn open_links(config: &Config) -> io::Result<(Vec<Box<dyn Link + Send>>, Ipv4Addr)> {
+/// own addresses on it, IPv4's and IPv6's (unless IPv4 only).
+fn open_links(config: &Config) -> io::Result<(Links, Ipv4Addr, Option<Ipv6Addr>)> {
     let mtu = config.mtu.map(usize::from);
-    let (device, addr) = match config.link {
+    if !config.no_ipv6 && !config.ipv6() {
+        warn!("--mtu {} is below IPv6's least (1280, RFC 8200 §5): serving IPv4 only", mtu.unwrap_or(0));
+    }
+    let ipv6 = config.ipv6();
+    let (device, addr, addr6) = match config.link {
         LinkKind::Loopback => {
-            let served = SocketAddrV4::new(Ipv4Addr::LOCALHOST, config.port);
-            (Device::Loopback { served, mtu }, Ipv4Addr::LOCALHOST)
+            let served = Served { addr6: ipv6.then_some(Ipv6Addr::LOCALHOST), ..Served::localhost(config.port) };
+            (Device::Loopback { served, mtu }, served.addr, served.addr6)
         }
         LinkKind::Tun => {
+            let host6 = config.host_addr6;
             let tun = TunConfig {
                 name: config.tun_name.clone(),
                 host_addr: config.host_addr.addr,
                 prefix_len: config.host_addr.prefix,
+                host_addr6: ipv6.then_some((host6.addr, host6.prefix)),
                 mtu: mtu.unwrap_or(TunConfig::default().mtu),
             };
-            (Device::Tun(tun), config.addr)
+            (Device::Tun(tun), config.addr, ipv6.then_some(config.addr6))
         }
     };
     let links = match config.workers {
         1 => vec![link::open(&device, config.faults.clone(), config.pcap.as_deref())?],
         n => link::open_group(&device, usize::from(n), config.faults.clone())?,
     };
-    Ok((links, addr))
+    Ok((links, addr, addr6))
 }

@@ -75,6 +75,8 @@ try:
                    and "deleted" in css("#countdown")[0].text)
         out["deleted"] = css("#countdown")[0].text
     out["conn"] = css("#picker")[0].get_attribute("value")
+    out["picked"] = driver.execute_script(
+        "const p = document.getElementById('picker'); return p.options[p.selectedIndex].textContent")
     # One read of the whole diagram, so a redraw cannot come in between.
     out.update(driver.execute_script("""
         const all = (sel, f) => [...document.querySelectorAll('#seq-box ' + sel)].map(f);

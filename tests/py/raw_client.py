@@ -2,6 +2,7 @@
 """Raw client sockets against httpd: what curl cannot do.
 
 Usage: raw_client.py CASE HOST PORT WWW [HEADER_TIMEOUT]
+HOST is an address: 127.0.0.1, or ::1 for an AF_INET6 socket.
 Exits 0 when the server behaved, else prints what went wrong and exits 1.
 """
 import os
@@ -18,7 +19,9 @@ def fail(msg):
 
 
 def connect():
-    s = socket.create_connection((HOST, PORT), timeout=10)
+    s = socket.socket(socket.AF_INET6 if ":" in HOST else socket.AF_INET, socket.SOCK_STREAM)
+    s.settimeout(10)
+    s.connect((HOST, PORT))
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     return s
 

@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
 """A packet-level TCP peer, made with Scapy, for the stack on a TUN link.
 
-Usage: scapy_peer.py CASE
+Usage: scapy_peer.py CASE [4|6]
 
 httpd runs with --link tun in this network namespace: the kernel holds
-10.0.0.1 on tcp0 and the stack answers as 10.0.0.2. We speak as 10.0.0.3,
-an address of the subnet that no interface holds, so the kernel stays out
-of the exchange: our segments are written straight onto tcp0 (to httpd)
-with an AF_PACKET socket, and the stack's replies are read off tcp0 the
-same way (the kernel, not forwarding, drops them after we have our copy).
+10.0.0.1 and fd00::1 on tcp0 and the stack answers as 10.0.0.2 and
+fd00::2. We speak as 10.0.0.3 (or fd00::3 with 6, every case the same
+over IPv6), an address of the subnet that no interface holds, so the
+kernel stays out of the exchange: our segments are written straight onto
+tcp0 (to httpd) with an AF_PACKET socket, and the stack's replies are read
+off tcp0 the same way (the kernel, not forwarding, drops them after we
+have our copy). /_stack.json is asked over the kernel's TCP and IPv4.
 Exits 0 when the stack behaved; else says what went wrong and exits 1.
 """
 import json
@@ -20,14 +22,23 @@ import threading
 import time
 
 from scapy.layers.inet import IP, TCP
+from scapy.layers.inet6 import IPv6, IPv6ExtHdrDestOpt, IPv6ExtHdrFragment, IPv6ExtHdrHopByHop
 from scapy.packet import Raw
 
 IFACE = "tcp0"
-STACK, HOST, PEER = "10.0.0.2", "10.0.0.1", "10.0.0.3"
 PORT = 8080
-ETH_P_ALL, ETH_P_IP = 0x0003, 0x0800
+ETH_P_ALL, ETH_P_IP, ETH_P_IPV6 = 0x0003, 0x0800, 0x86DD
 PACKET_OUTGOING = 4
 CASE = sys.argv[1]
+V6 = len(sys.argv) > 2 and sys.argv[2] == "6"
+STACK4 = "10.0.0.2"
+if V6:
+    STACK, HOST, PEER, L3, ETH_P = "fd00::2", "fd00::1", "fd00::3", IPv6, ETH_P_IPV6
+    # The MSS the stack offers on an MTU of 1500: less IPv6's 40-byte header and TCP's 20.
+    MSS = 1440
+else:
+    STACK, HOST, PEER, L3, ETH_P = STACK4, "10.0.0.1", "10.0.0.3", IP, ETH_P_IP
+    MSS = 1460
 
 
 def fail(msg):
@@ -39,7 +50,7 @@ class Wire:
     """Sends our IP packets onto tcp0 and collects the stack's to PEER."""
 
     def __init__(self):
-        self.tx = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(ETH_P_IP))
+        self.tx = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(ETH_P))
         self.rx = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(ETH_P_ALL))
         self.rx.bind((IFACE, ETH_P_ALL))
         self.q = queue.Queue()
@@ -48,14 +59,14 @@ class Wire:
     def sniff(self):
         while True:
             data, addr = self.rx.recvfrom(65536)
-            if addr[2] == PACKET_OUTGOING:
+            if addr[2] == PACKET_OUTGOING or not data or data[0] >> 4 != (6 if V6 else 4):
                 continue
-            pkt = IP(data)
+            pkt = L3(data)
             if pkt.src == STACK and pkt.dst == PEER and TCP in pkt:
                 self.q.put(pkt)
 
     def send(self, pkt):
-        self.tx.sendto(bytes(pkt), (IFACE, ETH_P_IP))
+        self.tx.sendto(bytes(pkt), (IFACE, ETH_P))
 
     def expect(self, what, pred=lambda p: True, timeout=3.0):
         deadline = time.monotonic() + timeout
@@ -104,7 +115,8 @@ class Peer:
         # timestamps: then every segment must (RFC 7323 §3.2).
         self.ts = None
 
-    def seg(self, flags, data=b"", seq=None, ack=None, options=None, chksum=None, window=65535):
+    def seg(self, flags, data=b"", seq=None, ack=None, options=None, chksum=None, window=65535, ext=None):
+        """Sends one segment; `ext`: IPv6 extension headers to put before it."""
         if options is None and self.ts:
             self.ts[0] += 1
             options = [("NOP", None), ("NOP", None), ("Timestamp", tuple(self.ts))]
@@ -113,7 +125,10 @@ class Peer:
                   options=options or [])
         if chksum is not None:
             tcp.chksum = chksum
-        pkt = IP(src=PEER, dst=STACK) / tcp
+        pkt = L3(src=PEER, dst=STACK)
+        for header in ext or []:
+            pkt = pkt / header
+        pkt = pkt / tcp
         if data:
             pkt = pkt / Raw(data)
         self.wire.send(pkt)
@@ -124,9 +139,9 @@ class Peer:
     def expect(self, what, pred=lambda p: True, timeout=3.0):
         return self.wire.expect(what, lambda p: self.mine(p) and pred(p), timeout)
 
-    def handshake(self, options=None):
+    def handshake(self, options=None, ext=None):
         options = options or [("MSS", 1460)]
-        self.seg("S", options=options)
+        self.seg("S", options=options, ext=ext)
         synack = self.expect("SYN,ACK", lambda p: has(p, "S"))
         if flags(synack) != "SA" or synack[TCP].ack != (self.iss + 1) % 2**32:
             fail(f"bad SYN,ACK: {flags(synack)} ack={synack[TCP].ack}, want {self.iss + 1}")
@@ -172,7 +187,7 @@ def complete(buf):
 
 def stack_json():
     """/_stack.json through the namespace's kernel (10.0.0.1), which closes first."""
-    s = socket.create_connection((STACK, PORT), timeout=5)
+    s = socket.create_connection((STACK4, PORT), timeout=5)
     s.sendall(b"GET /_stack.json HTTP/1.1\r\nHost: t\r\n\r\n")
     buf = b""
     while not complete(buf):
@@ -186,7 +201,7 @@ def stack_json():
 
 def conn(peer):
     """The stack's view of this peer's connection, or None."""
-    me = f"{PEER}:{peer.sport}"
+    me = f"[{PEER}]:{peer.sport}" if V6 else f"{PEER}:{peer.sport}"
     for c in stack_json()["connections"]:
         if c["remote"] == me:
             return c
@@ -217,8 +232,8 @@ def handshake(w):
     p = Peer(w)
     synack = p.handshake(offered)
     opts = dict((k, v) for k, v in synack[TCP].options if k not in ("NOP", "EOL"))
-    if opts.get("MSS") != 1460:
-        fail(f"SYN,ACK options {synack[TCP].options}: want MSS 1460 (MTU 1500 - 40)")
+    if opts.get("MSS") != MSS:
+        fail(f"SYN,ACK options {synack[TCP].options}: want MSS {MSS} (MTU 1500 less the headers)")
     for k in opts:
         if k not in dict(offered):
             fail(f"SYN,ACK has option {k}, which the SYN did not offer")
@@ -409,8 +424,36 @@ def bad_checksum_data(w):
     still_serves(p, "a bad checksum")
 
 
+def ext_headers(w):
+    """IPv6: a SYN behind Hop-by-Hop and Destination Options headers is
+    answered (they are skipped); one behind more than the stack follows
+    (RFC 8200 §4.1 sets no bound; the stack's is 8) is dropped and counted."""
+    p = Peer(w)
+    p.handshake(ext=[IPv6ExtHdrHopByHop(), IPv6ExtHdrDestOpt()])
+    still_serves(p, "a handshake behind extension headers")
+    before = counter("drop_ipv6_ext_headers")
+    q = Peer(w)
+    q.seg("S", options=[("MSS", 1460)], ext=[IPv6ExtHdrHopByHop()] + [IPv6ExtHdrDestOpt() for _ in range(9)])
+    w.expect_none("a SYN behind ten extension headers", timeout=1.0)
+    if counter("drop_ipv6_ext_headers") != before + 1:
+        fail("drop_ipv6_ext_headers did not count it")
+
+
+def fragment(w):
+    """IPv6: a SYN in a fragment (even a whole one, offset 0 and no more
+    to come: an atomic fragment, RFC 8200 §4.5) is dropped and counted: the
+    stack reassembles nothing and never sends fragments."""
+    before = counter("drop_fragment")
+    p = Peer(w)
+    p.seg("S", options=[("MSS", 1460)], ext=[IPv6ExtHdrFragment(offset=0, m=0, id=7)])
+    w.expect_none("a SYN in a fragment", timeout=1.0)
+    if counter("drop_fragment") != before + 1:
+        fail("drop_fragment did not count it")
+    p.handshake()
+
+
 CASES = {f.__name__: f for f in [closed_port, handshake, data_acked, out_of_order, four_way_close,
                                  time_wait_fin, rst_out_of_window, bad_checksum_syn, rst_in_window, rst_exact,
-                                 syn_established, ack_out_of_window, bad_checksum_data]}
+                                 syn_established, ack_out_of_window, bad_checksum_data, ext_headers, fragment]}
 CASES[CASE](Wire())
 print(f"{CASE}: ok")

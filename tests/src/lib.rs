@@ -16,6 +16,8 @@
 //! - [`Httpd`] starts the server with given options, waits until it serves,
 //!   reads `/_stack.json`, and on drop kills it; when the test failed it
 //!   keeps its log and capture under `<target>/e2e-failures/` and says where.
+//! - [`own_hosts`] gives a test's thread, and what it starts, an
+//!   `/etc/hosts` of its own (`localhost` as ::1 first, say).
 //! - [`run`] runs a command with a time limit, in its own process group,
 //!   killed whole if it overstays.
 //! - [`drill`] plays packetdrill scripts against the stack itself, on
@@ -24,7 +26,7 @@
 use nix::sys::signal::{kill, killpg, Signal};
 use nix::unistd::Pid;
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -151,15 +153,16 @@ pub fn run_ok(cmd: &mut Command, limit: Duration) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// `wrk -t<threads> -c100` for `seconds` on a 1 KiB file, with `extra`
-/// options: no socket errors, no non-2xx, more than 1,000 responses;
-/// returns their number.
-pub fn wrk(h: &Httpd, threads: u32, seconds: u32, extra: &[&str]) -> u64 {
+/// `wrk -t<threads> -c100` for `seconds` on a 1 KiB file at `base` (e.g.
+/// `http://127.0.0.1:8080`, `Httpd::base`), with `extra` options: no
+/// socket errors, no non-2xx, more than 1,000 responses; returns their
+/// number.
+pub fn wrk(base: &str, threads: u32, seconds: u32, extra: &[&str]) -> u64 {
     let out = run_ok(
         Command::new("wrk")
             .args([format!("-t{threads}"), "-c100".into(), format!("-d{seconds}s"), "--timeout".into(), "5s".into()])
             .args(extra)
-            .arg(h.url("/files/1KiB.txt")),
+            .arg(format!("{base}/files/1KiB.txt")),
         Duration::from_secs(u64::from(seconds) + 30),
     );
     assert!(!out.contains("Socket errors"), "wrk saw socket errors:\n{out}");
@@ -169,8 +172,27 @@ pub fn wrk(h: &Httpd, threads: u32, seconds: u32, extra: &[&str]) -> u64 {
         .find_map(|l| l.trim().split_once(" requests in ").and_then(|(n, _)| n.parse::<u64>().ok()))
         .unwrap_or_else(|| panic!("no request count in wrk's report:\n{out}"));
     assert!(requests > 1000, "only {requests} requests in {seconds} s:\n{out}");
-    say(&format!("wrk {extra:?}: {requests} requests in {seconds} s"));
+    say(&format!("wrk {base} {extra:?}: {requests} requests in {seconds} s"));
     requests
+}
+
+/// Gives the calling thread, and every program it starts from then on, an
+/// `/etc/hosts` whose text is `hosts`: the thread moves into a mount
+/// namespace of its own (`unshare(CLONE_NEWNS)`, every mount made private
+/// so that nothing it mounts reaches the machine) and a file is bind-mounted
+/// over `/etc/hosts` there. The machine, and the other tests, keep theirs.
+/// Call it in an [`e2e`] body; keep what it returns until the programs are
+/// done (it holds the file).
+pub fn own_hosts(hosts: &str) -> tempfile::TempDir {
+    use nix::mount::{mount, MsFlags};
+    let dir = scratch();
+    let file = dir.path().join("hosts");
+    std::fs::write(&file, hosts).expect("writing the hosts file");
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS).expect("a private mount namespace (needs root)");
+    mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)
+        .expect("making the mounts private");
+    mount(Some(&file), "/etc/hosts", None::<&str>, MsFlags::MS_BIND, None::<&str>).expect("bind-mounting /etc/hosts");
+    dir
 }
 
 fn spawn_group(cmd: &mut Command) -> Child {
@@ -251,6 +273,8 @@ pub struct Httpd {
     dir: tempfile::TempDir,
     /// Address the server is reached at (127.0.0.1 or 10.0.0.2).
     pub addr: SocketAddr,
+    /// Its IPv6 address ([::1] or [fd00::2]).
+    pub addr6: SocketAddr,
 }
 
 impl Httpd {
@@ -264,11 +288,11 @@ impl Httpd {
         if opts.pcap {
             cmd.arg("--pcap").arg(dir.path().join("httpd.pcap"));
         }
-        let ip = if opts.tun {
+        let (ip, ip6) = if opts.tun {
             cmd.args(["--link", "tun"]);
-            "10.0.0.2"
+            ("10.0.0.2", "fd00::2")
         } else {
-            "127.0.0.1"
+            ("127.0.0.1", "::1")
         };
         cmd.args(&opts.args);
         cmd.env("RUST_LOG", "info").stdin(Stdio::null()).stdout(log.try_clone().expect("dup")).stderr(log);
@@ -278,6 +302,7 @@ impl Httpd {
             child: Some(child),
             dir,
             addr: SocketAddr::new(ip.parse().expect("ip"), PORT),
+            addr6: SocketAddr::new(ip6.parse().expect("ip"), PORT),
         };
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
@@ -306,6 +331,24 @@ impl Httpd {
     /// `http://127.0.0.1:8080/path` (or the TUN address).
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
+    }
+
+    /// `http://[::1]:8080/path` (or the TUN address).
+    pub fn url6(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr6)
+    }
+
+    /// The address of `family`'s, as `Httpd::addr` or `Httpd::addr6`.
+    pub fn addr_of(&self, family: Family) -> SocketAddr {
+        match family {
+            Family::V4 => self.addr,
+            Family::V6 => self.addr6,
+        }
+    }
+
+    /// `http://127.0.0.1:8080` or `http://[::1]:8080`: `family`'s, no path.
+    pub fn base(&self, family: Family) -> String {
+        format!("http://{}", self.addr_of(family))
     }
 
     /// One `GET` over a kernel socket, which then closes first (so the
@@ -384,16 +427,23 @@ impl Httpd {
 
     /// Status codes of the access log, in order.
     pub fn access_statuses(&self) -> Vec<(String, u16)> {
+        self.access_log().into_iter().map(|(_, line, status)| (line, status)).collect()
+    }
+
+    /// The access log, in order: each line's client address (as written:
+    /// `127.0.0.1`, `::1`), request line and status.
+    pub fn access_log(&self) -> Vec<(String, String, u16)> {
         self.log()
             .lines()
             // Access-log lines are plain combined-log lines; the server's
             // other log lines start with env_logger's "[time LEVEL target]".
             .filter(|l| !l.starts_with('['))
             .filter_map(|l| {
-                let (_, rest) = l.split_once("] \"")?;
+                let (peer, rest) = l.split_once(" - - [")?;
+                let (_, rest) = rest.split_once("] \"")?;
                 let (line, rest) = rest.split_once("\" ")?;
                 let status = rest.split(' ').next()?.parse().ok()?;
-                Some((line.to_string(), status))
+                Some((peer.to_string(), line.to_string(), status))
             })
             .collect()
     }
@@ -419,7 +469,7 @@ impl Httpd {
             }
         }
         if self.pcap().exists() {
-            check_capture(&self.pcap(), self.addr);
+            check_capture(&self.pcap(), &[self.addr, self.addr6]);
         }
         self.log()
     }
@@ -450,12 +500,12 @@ impl Drop for Httpd {
 }
 
 /// tshark over a capture, with checksum validation and expert info: no
-/// packet may be malformed, and none of the server's (`server` is its IP
-/// address) may have a bad IP or TCP checksum, or retransmit data that
-/// differs from the original.
+/// packet may be malformed, and none of the server's (`servers` are its
+/// addresses, IPv4 and IPv6) may have a bad IP or TCP checksum, or
+/// retransmit data that differs from the original.
 /// (On `lo` the kernel's own segments carry partial checksums, so only the
 /// server's are judged for those.)
-pub fn check_capture(pcap: &Path, server: SocketAddr) {
+pub fn check_capture(pcap: &Path, servers: &[SocketAddr]) {
     let out = run_ok(
         Command::new("tshark")
             .args(["-n", "-r"])
@@ -463,18 +513,20 @@ pub fn check_capture(pcap: &Path, server: SocketAddr) {
             .args(["-o", "tcp.check_checksum:TRUE", "-o", "ip.check_checksum:TRUE", "-T", "fields"])
             .args(["-E", "separator=|", "-E", "occurrence=a", "-E", "aggregator=;"])
             .args(["-e", "frame.number", "-e", "ip.src", "-e", "ip.checksum.status", "-e", "tcp.checksum.status"])
-            .args(["-e", "_ws.expert.severity", "-e", "_ws.expert.message", "-e", "tcp.srcport"]),
+            .args(["-e", "_ws.expert.severity", "-e", "_ws.expert.message", "-e", "tcp.srcport", "-e", "ipv6.src"]),
         Duration::from_secs(120),
     );
     let mut bad = Vec::new();
     let mut frames = 0;
     for line in out.lines() {
         let f: Vec<&str> = line.split('|').collect();
-        if f.len() < 7 {
+        if f.len() < 8 {
             continue;
         }
         frames += 1;
-        let ours = f[1] == server.ip().to_string() && f[6] == server.port().to_string();
+        // IPv4's source, or IPv6's (an ICMP error quoting a header has two).
+        let src = f[1].split(';').next().filter(|s| !s.is_empty()).or_else(|| f[7].split(';').next()).unwrap_or("");
+        let ours = servers.iter().any(|s| src == s.ip().to_string() && f[6] == s.port().to_string());
         let bad_sum = f[2].split(';').chain(f[3].split(';')).any(|s| s == "0");
         // Expert errors are judged by what they say: a retransmission's
         // overlap is normal TCP, but data that differs from what it
@@ -526,6 +578,40 @@ pub fn tshark_fields(pcap: &Path, fields: &[&str]) -> Vec<Vec<String>> {
     }
     let out = run_ok(&mut cmd, Duration::from_secs(60));
     out.lines().map(|l| l.split('|').map(str::to_string).collect()).collect()
+}
+
+/// An IP version, for the tests run once over each.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Family {
+    V4,
+    V6,
+}
+
+impl Family {
+    /// curl's and wrk's option for it.
+    pub fn flag(self) -> &'static str {
+        match self {
+            Family::V4 => "-4",
+            Family::V6 => "-6",
+        }
+    }
+
+    /// tshark's name of the family's IP layer: `ip` or `ipv6`, as in
+    /// `ipv6.src`.
+    pub fn tshark(self) -> &'static str {
+        match self {
+            Family::V4 => "ip",
+            Family::V6 => "ipv6",
+        }
+    }
+
+    /// The loopback address of the family, as the access log writes it.
+    pub fn loopback(self) -> IpAddr {
+        match self {
+            Family::V4 => std::net::Ipv4Addr::LOCALHOST.into(),
+            Family::V6 => Ipv6Addr::LOCALHOST.into(),
+        }
+    }
 }
 
 pub mod drill;

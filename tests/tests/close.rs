@@ -21,16 +21,16 @@ struct Seg {
 const FIN: u16 = 0x01;
 const ACK: u16 = 0x10;
 
-/// curl's `Connection: close` request: the capture shows the server's FIN,
-/// the client's ACK of it, the client's FIN, and the server's ACK of that,
-/// in that order; `/_stack.json` shows the server's side in TIME-WAIT for
-/// 2·MSL (2 s here) and then gone.
-#[test]
-fn server_closes_first_and_waits_2msl() {
-    e2e(SUITE, &["curl", "tshark"], || {
-        let mut h = Httpd::start("close-on-the-wire", Opts::args(&["--msl", "1"]).pcap());
-        let out =
-            curl(&["-H", "Connection: close", "-o", "/dev/null", "-w", "%{http_code} %{local_port}", &h.url("/")]);
+/// curl's `Connection: close` request over `family`: the capture shows the
+/// server's FIN, the client's ACK of it, the client's FIN, and the server's
+/// ACK of that, in that order, all between the family's addresses (read by
+/// tshark); `/_stack.json` shows the server's side in TIME-WAIT for 2·MSL
+/// (2 s here) and then gone.
+fn server_closes_first_and_waits_2msl_over(family: Family) {
+    e2e(SUITE, &["curl", "tshark"], move || {
+        let mut h = Httpd::start(&format!("close-on-the-wire-{family:?}"), Opts::args(&["--msl", "1"]).pcap());
+        let url = format!("{}/", h.base(family));
+        let out = curl(&["-H", "Connection: close", "-o", "/dev/null", "-w", "%{http_code} %{local_port}", &url]);
         let closed = Instant::now();
         let (code, port) = out.split_once(' ').unwrap();
         assert_eq!(code, "200");
@@ -48,11 +48,14 @@ fn server_closes_first_and_waits_2msl() {
         );
 
         h.stop();
-        let rows =
-            tshark_fields(&h.pcap(), &["tcp.srcport", "tcp.dstport", "tcp.flags", "tcp.seq", "tcp.ack", "tcp.len"]);
+        let address = format!("{}.addr", family.tshark());
+        let fields = ["tcp.srcport", "tcp.dstport", "tcp.flags", "tcp.seq", "tcp.ack", "tcp.len", &address];
+        let rows = tshark_fields(&h.pcap(), &fields);
+        let ours = family.loopback().to_string();
         let segs: Vec<Seg> = rows
             .iter()
-            .filter(|r| r.len() == 6 && (r[0] == port.to_string() || r[1] == port.to_string()))
+            .filter(|r| r.len() == 7 && (r[0] == port.to_string() || r[1] == port.to_string()))
+            .inspect(|r| assert!(r[6].split(',').all(|a| a == ours), "a segment not between {ours}s: {r:?}"))
             .map(|r| Seg {
                 from_server: r[0] == PORT.to_string(),
                 flags: u16::from_str_radix(r[2].trim_start_matches("0x"), 16).unwrap(),
@@ -77,7 +80,18 @@ fn server_closes_first_and_waits_2msl() {
         assert!(server_ack > client_fin, "{trace}");
         assert!(segs.iter().all(|s| s.flags & 0x04 == 0), "a RST in a clean close: {trace}");
         say(&format!(
-            "close: server FIN #{server_fin}, client ACK #{client_ack}, client FIN #{client_fin}, server ACK #{server_ack}"
+            "close over {family:?}: server FIN #{server_fin}, client ACK #{client_ack}, client FIN #{client_fin}, server ACK #{server_ack}"
         ));
     });
+}
+
+#[test]
+fn server_closes_first_and_waits_2msl() {
+    server_closes_first_and_waits_2msl_over(Family::V4);
+}
+
+/// The same over ::1: the close on the wire between [::1] and [::1].
+#[test]
+fn server_closes_first_and_waits_2msl_over_ipv6() {
+    server_closes_first_and_waits_2msl_over(Family::V6);
 }

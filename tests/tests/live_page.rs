@@ -104,20 +104,27 @@ fn live_page_draws_the_fixture() {
 /// connection, closed by the server first, followed through FIN-WAIT-2 and
 /// TIME-WAIT until the server deletes it; the ISNs drawn are the ones
 /// `/_conn/recent` gives, and the ones on the wire (the capture, read by
-/// tshark); a download is graphed.
-#[test]
-fn live_page_follows_a_server_first_close() {
-    e2e(SUITE, &[TOOLS, &["tshark"]].concat(), || {
-        let h = Httpd::start("live_page", Opts::args(&["--msl", "5"]).pcap());
+/// tshark); a download is graphed. Over `family`: on
+/// `http://[::1]:8080/` the page shows the browser's connections over IPv6
+/// (`/_conn/recent` answers by the asker's address, ::1), and the picker
+/// names the connection by its port.
+fn live_page_follows_a_server_first_close_over(family: Family) {
+    e2e(SUITE, &[TOOLS, &["tshark"]].concat(), move || {
+        let h = Httpd::start(&format!("live_page-{family:?}"), Opts::args(&["--msl", "5"]).pcap());
         let shots = scratch();
-        let v = drive(&format!("http://127.0.0.1:{PORT}"), shots.path(), "live");
-        keep_shots(shots.path(), "live");
+        let v = drive(&h.base(family), shots.path(), "live");
+        keep_shots(shots.path(), if family == Family::V4 { "live" } else { "live-ipv6" });
         let conns = v["recent"]["conns"].as_array().expect("/_conn/recent from the browser's address");
         let conn =
             conns.iter().find(|c| c["id"] == v["conn"]).unwrap_or_else(|| panic!("{} not in {conns:?}", v["conn"]));
         check_close(&v, conn);
+        let remote = conn["remote"].as_str().unwrap();
+        let ip = remote.parse::<std::net::SocketAddr>().unwrap_or_else(|e| panic!("{remote}: {e}")).ip();
+        assert_eq!(ip, family.loopback(), "{remote}: not the browser's address");
         // The SYN and SYN,ACK of that connection as they crossed the wire.
-        let port = conn["remote"].as_str().unwrap().rsplit(':').next().unwrap().to_string();
+        let port = remote.rsplit(':').next().unwrap().to_string();
+        let picked = v["picked"].as_str().unwrap();
+        assert!(picked.contains(&format!(", port {port}: ")), "the picker says {picked:?}");
         let rows =
             tshark_fields(&h.pcap(), &["tcp.srcport", "tcp.dstport", "tcp.flags.syn", "tcp.flags.ack", "tcp.seq"]);
         let server = PORT.to_string();
@@ -133,6 +140,16 @@ fn live_page_follows_a_server_first_close() {
         assert_eq!(v["cwnd_line"], 1, "cwnd drawn: {v}");
         check_layout(&v);
     });
+}
+
+#[test]
+fn live_page_follows_a_server_first_close() {
+    live_page_follows_a_server_first_close_over(Family::V4);
+}
+
+#[test]
+fn live_page_follows_a_server_first_close_over_ipv6() {
+    live_page_follows_a_server_first_close_over(Family::V6);
 }
 
 /// Copies `www/` (files and folders) into `to`.

@@ -23,33 +23,53 @@ fn settles(h: &Httpd) {
     assert!(conns.is_empty(), "connections left: {conns:?}");
 }
 
-/// wrk with keep-alive: no socket errors, no non-2xx; then nothing left
-/// ESTABLISHED and no TIME-WAIT after 2·MSL.
-#[test]
-fn wrk_keep_alive() {
-    e2e(SUITE, &["wrk"], || {
+/// wrk with keep-alive over `family`: no socket errors, no non-2xx; then
+/// nothing left ESTABLISHED and no TIME-WAIT after 2·MSL.
+fn wrk_keep_alive_over(family: Family) {
+    e2e(SUITE, &["wrk"], move || {
         let _heavy = heavy();
-        let h = Httpd::start("load-wrk-keep-alive", Opts::args(&["--msl", MSL]));
-        wrk(&h, 1, 10, &[]);
+        let h = Httpd::start(&format!("load-wrk-keep-alive-{family:?}"), Opts::args(&["--msl", MSL]));
+        wrk(&h.base(family), 1, 10, &[]);
         settles(&h);
     });
 }
 
-/// wrk with `Connection: close` (a connection per request, the server
-/// closing first): no errors; the server's side ends in TIME-WAIT, which
-/// drains to 0 after 2·MSL.
 #[test]
-fn wrk_connection_close() {
-    e2e(SUITE, &["wrk"], || {
+fn wrk_keep_alive() {
+    wrk_keep_alive_over(Family::V4);
+}
+
+/// The same to `http://[::1]:8080/`.
+#[test]
+fn wrk_keep_alive_over_ipv6() {
+    wrk_keep_alive_over(Family::V6);
+}
+
+/// wrk with `Connection: close` (a connection per request, the server
+/// closing first) over `family`: no errors; the server's side ends in
+/// TIME-WAIT, which drains to 0 after 2·MSL.
+fn wrk_connection_close_over(family: Family) {
+    e2e(SUITE, &["wrk"], move || {
         let _heavy = heavy();
-        let h = Httpd::start("load-wrk-close", Opts::args(&["--msl", MSL]));
-        wrk(&h, 1, 10, &["-H", "Connection: close"]);
+        let h = Httpd::start(&format!("load-wrk-close-{family:?}"), Opts::args(&["--msl", MSL]));
+        wrk(&h.base(family), 1, 10, &["-H", "Connection: close"]);
         let v = h.stack();
         let opened = v["counters"]["connections_opened"].as_u64().unwrap();
         assert!(opened > 1000, "Connection: close should open a connection per request: {v}");
         assert!(v["time_wait"].as_u64().unwrap() > 0, "the server closed first, so its side waits in TIME-WAIT: {v}");
         settles(&h);
     });
+}
+
+#[test]
+fn wrk_connection_close() {
+    wrk_connection_close_over(Family::V4);
+}
+
+/// The same to `http://[::1]:8080/`.
+#[test]
+fn wrk_connection_close_over_ipv6() {
+    wrk_connection_close_over(Family::V6);
 }
 
 /// ab -k (HTTP/1.0 keep-alive), 20,000 requests, 50 at a time: all complete,

@@ -2,7 +2,8 @@
 //! well-behaved client sends, including forged segments of the blind attacks
 //! of RFC 5961, and checks each segment the stack answers.
 //! It speaks as 10.0.0.3, an address no interface holds, so the
-//! namespace's kernel stays out of the exchange. The cases are in
+//! namespace's kernel stays out of the exchange; then, the same case over
+//! IPv6, as fd00::3 to the stack's fd00::2. The cases are in
 //! `tests/py/scapy_peer.py`.
 
 use std::process::Command;
@@ -12,12 +13,21 @@ use tests::*;
 
 const SUITE: &str = "scapy";
 
-fn case(name: &'static str) {
+/// Plays case `name` over each IP version of `versions` ("4", "6"), in
+/// turn, against one server.
+fn case_over(name: &'static str, versions: &'static [&'static str]) {
     e2e(SUITE, &["python3-scapy", "tshark"], move || {
         let mut h = Httpd::start(&format!("scapy-{name}"), Opts::args(&["--msl", "5"]).tun().pcap());
-        run_ok(Command::new(python()).arg(py("scapy_peer.py")).arg(name), Duration::from_secs(60));
+        for version in versions {
+            run_ok(Command::new(python()).arg(py("scapy_peer.py")).args([name, version]), Duration::from_secs(60));
+        }
         h.stop();
     });
+}
+
+/// Case `name` over IPv4, then over IPv6.
+fn case(name: &'static str) {
+    case_over(name, &["4", "6"]);
 }
 
 /// A SYN to a closed port gets RST,ACK acknowledging the SYN (seq 0).
@@ -27,7 +37,7 @@ fn syn_to_closed_port_is_reset() {
 }
 
 /// A handshake by hand: the SYN,ACK acknowledges ISS+1, offers MSS 1460
-/// (MTU 1500) and no option the SYN did not offer; after our ACK the
+/// (MTU 1500; 1440 over IPv6) and no option the SYN did not offer; after our ACK the
 /// connection is ESTABLISHED.
 #[test]
 fn handshake_with_options() {
@@ -107,4 +117,18 @@ fn ack_far_outside_window_dropped() {
 #[test]
 fn data_with_bad_checksum_ignored() {
     case("bad_checksum_data");
+}
+
+/// IPv6: a SYN behind Hop-by-Hop and Destination Options headers is
+/// answered and the connection serves; one behind ten extension headers,
+/// past the stack's bound, is dropped and counted.
+#[test]
+fn ipv6_extension_headers_skipped_to_a_bound() {
+    case_over("ext_headers", &["6"]);
+}
+
+/// IPv6: a SYN in a Fragment header is dropped and counted.
+#[test]
+fn ipv6_fragment_dropped() {
+    case_over("fragment", &["6"]);
 }

@@ -24,20 +24,21 @@ fn time_wait(v: &Value) -> Vec<u64> {
 }
 
 /// With `workers` workers: wrk with `Connection: close`, then with
-/// keep-alive. Every worker opened connections; every connection the
+/// keep-alive, over `family`. Every worker opened connections (the
+/// kernel's flow hash spreads IPv6 flows too); every connection the
 /// server opened closed, through TIME-WAIT; nothing is left after 2·MSL;
 /// every access-log line is whole, one per response at least; SIGTERM
 /// stops them all.
-fn under_wrk(workers: usize) {
+fn under_wrk(workers: usize, family: Family) {
     let n = workers.to_string();
-    let mut h = Httpd::start(&format!("workers-{n}"), Opts::args(&["--workers", &n, "--msl", "1"]));
-    let closed = wrk(&h, 2, 5, &["-H", "Connection: close"]);
+    let mut h = Httpd::start(&format!("workers-{n}-{family:?}"), Opts::args(&["--workers", &n, "--msl", "1"]));
+    let closed = wrk(&h.base(family), 2, 5, &["-H", "Connection: close"]);
     let v = h.stack();
     let opened = per_worker(&v, "connections_opened");
     assert_eq!(opened.len(), workers, "{v}");
     assert!(opened.iter().all(|&o| o > 0), "a worker got no connection: {opened:?}");
     assert!(opened.iter().sum::<u64>() >= closed, "{closed} responses on fewer connections: {v}");
-    let kept = wrk(&h, 2, 5, &[]);
+    let kept = wrk(&h.base(family), 2, 5, &[]);
     say(&format!(
         "--workers {n}: {closed} connections closed, {kept} requests kept alive; opened by worker {opened:?}"
     ));
@@ -57,7 +58,9 @@ fn under_wrk(workers: usize) {
     let torn: Vec<&str> = log
         .lines()
         .filter(|l| !l.starts_with('[') && !l.starts_with("httpd: serving"))
-        .filter(|l| !(l.starts_with("127.") && l.ends_with('"') && l.matches('"').count() == 6))
+        .filter(|l| {
+            !((l.starts_with("127.") || l.starts_with("::1 ")) && l.ends_with('"') && l.matches('"').count() == 6)
+        })
         .collect();
     assert!(torn.is_empty(), "access-log lines torn: {:?}", &torn[..torn.len().min(5)]);
     let logged = h.access_statuses().iter().filter(|(line, _)| line.contains("/files/1KiB.txt")).count() as u64;
@@ -68,7 +71,17 @@ fn under_wrk(workers: usize) {
 fn two_workers_under_wrk() {
     e2e(SUITE, &["wrk"], || {
         let _heavy = heavy();
-        under_wrk(2);
+        under_wrk(2, Family::V4);
+    });
+}
+
+/// The same over ::1: the fanout's hash spreads IPv6 flows over the
+/// workers' rings as it does IPv4's.
+#[test]
+fn two_workers_under_wrk_over_ipv6() {
+    e2e(SUITE, &["wrk"], || {
+        let _heavy = heavy();
+        under_wrk(2, Family::V6);
     });
 }
 
@@ -76,7 +89,7 @@ fn two_workers_under_wrk() {
 fn four_workers_under_wrk() {
     e2e(SUITE, &["wrk"], || {
         let _heavy = heavy();
-        under_wrk(4);
+        under_wrk(4, Family::V4);
     });
 }
 

@@ -3,12 +3,13 @@
 
 use std::collections::HashMap;
 use std::io;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
 use clap::{Parser, ValueEnum};
 use stack::link::driver::Driver;
 use stack::link::faults::Faults;
+use stack::link::loopback::Served;
 use stack::link::tun::TunConfig;
 use stack::link::{self, Device, Link};
 use stack::time::Instant;
@@ -80,12 +81,15 @@ impl Server {
     pub fn open(opts: &Options) -> io::Result<Server> {
         let (device, addr) = match opts.link {
             LinkKind::Loopback => {
-                let served = SocketAddrV4::new(Ipv4Addr::LOCALHOST, opts.port);
+                let served = Served { addr: Ipv4Addr::LOCALHOST, addr6: None, port: opts.port };
                 (Device::Loopback { served, mtu: opts.mtu }, Ipv4Addr::LOCALHOST)
             }
             LinkKind::Tun => {
                 let config = TunConfig::default();
-                (Device::Tun(TunConfig { mtu: opts.mtu.unwrap_or(config.mtu), ..config }), TUN_STACK_ADDR)
+                (
+                    Device::Tun(TunConfig { mtu: opts.mtu.unwrap_or(config.mtu), host_addr6: None, ..config }),
+                    TUN_STACK_ADDR,
+                )
             }
         };
         let link = link::open(&device, opts.faults.clone(), opts.pcap.as_deref())?;

@@ -1,10 +1,18 @@
-//! The loopback link: our TCP on 127.0.0.1, meeting the kernel's TCP over `lo`.
+//! The loopback link: our TCP on 127.0.0.1 and ::1, meeting the kernel's TCP
+//! over `lo`.
 //!
-//! Packets in: a packet socket on `lo` (`AF_PACKET`, bound to IPv4) gets a
-//! copy of every IPv4 packet `lo` delivers, before the kernel's TCP sees it.
-//! A classic BPF filter keeps only TCP segments to the served address and
-//! port; without it we would also get every other connection's traffic, and
-//! our own replies. The kernel writes what passes into a ring of frames
+//! Packets in: a packet socket on `lo` (`AF_PACKET`, bound to every
+//! protocol, `ETH_P_ALL`, as one socket cannot be bound to both IPv4's
+//! 0x0800 and IPv6's 0x86DD) gets a copy of every packet `lo` delivers,
+//! before the kernel's TCP sees it. A classic BPF filter keeps only TCP
+//! segments to the served addresses and port, IPv4 or IPv6 by the frame's
+//! Ethernet type; without it we would also get every other connection's
+//! traffic, and our own replies. A socket bound to every protocol would
+//! also get each packet a second time, on its way out of `lo`:
+//! `PACKET_IGNORE_OUTGOING` (`PACKET_FANOUT_FLAG_IGNORE_OUTGOING` for a
+//! group) keeps the kernel from even copying those for us, and the filter
+//! drops them where a kernel does not know that option. The kernel writes
+//! what passes into a ring of frames
 //! shared with us (`PACKET_RX_RING`, `TPACKET_V2`), so taking a packet costs
 //! no system call and no copy into a buffer of ours: we read it in place and
 //! hand the frame back. A frame holds `FRAME` bytes; a larger packet (the
@@ -17,15 +25,17 @@
 //! Packets out: a second packet socket on `lo` (`SOCK_RAW`, protocol 0, so
 //! it receives nothing) takes whole Ethernet frames, each after a
 //! virtio-net header (`PACKET_VNET_HDR`: what a virtual NIC is told about a
-//! packet). A packet comes from the stack in parts, its headers and then
+//! packet); the frame's type, 0x0800 or 0x86DD, is the packet's version
+//! (its first nibble). A packet comes from the stack in parts, its headers and then
 //! its payload where it lies in the send buffer; `send` copies them once,
 //! behind those two headers, into a queue, and `flush` hands the queue to
 //! `sendmmsg`, `TX_BATCH` packets a call. The kernel copies each packet once
 //! more, into its own buffer, and passes it through `lo` to its TCP.
 //!
 //! Checksum offload: the virtio-net header can say "checksum partial"
-//! (`VIRTIO_NET_HDR_F_NEEDS_CSUM`, with where the TCP header starts and
-//! where in it the checksum lies), which makes the kernel's buffer
+//! (`VIRTIO_NET_HDR_F_NEEDS_CSUM`, with where the TCP header starts, past
+//! the 20-byte IPv4 or 40-byte IPv6 header, and where in it the checksum
+//! lies), which makes the kernel's buffer
 //! `CHECKSUM_PARTIAL`, as if a NIC were to finish the sum on the way out.
 //! `lo` has no NIC and its receiving side takes a partial checksum as good,
 //! as the bytes never left memory. So the stack writes only the
@@ -39,16 +49,21 @@
 //!
 //! Unlike the kernel's own, a packet put on `lo` by a packet socket comes
 //! with no route attached: the kernel routes it as if from a wire, and
-//! drops it as a martian (to 127.0.0.0/8, from a local address) unless two
-//! settings of `lo` are on, which `open` turns on
-//! (`accept_injected_packets_on_lo`).
+//! drops an IPv4 one as a martian (to 127.0.0.0/8, from a local address)
+//! unless two settings of `lo` are on, which `open` turns on
+//! (`accept_injected_packets_on_lo`). IPv6 needs no such setting: it takes
+//! ::1 on `lo` as RFC 4291 §2.5.3 asks (dropped only when it comes in on
+//! another interface), but it needs IPv6 on `lo`, which a namespace has
+//! unless `net.ipv6.conf.lo.disable_ipv6` is 1 (then `open` says so).
 //!
 //! The kernel's TCP also sees the segments to our port. With no kernel
 //! socket there it would answer each SYN with a RST. So we hold a placeholder
 //! kernel listener on the port with a socket filter that drops everything:
 //! the kernel's TCP runs a socket's filter first and discards a filtered
 //! segment silently, while packet sockets have already received their copy.
-//! The placeholder also reserves the port against other programs.
+//! The placeholder also reserves the port against other programs. Serving
+//! both families takes two: one on 127.0.0.1 and one on [::1]
+//! (`IPV6_V6ONLY`, so that the two do not overlap).
 //!
 //! On `lo` the kernel leaves the TCP checksums of its own segments partial
 //! too, so the stack must not verify them: `RxChecksum::Offloaded`.
@@ -97,12 +112,13 @@
 //! SYN,ACK's ACK and a SYN reopening a TIME-WAIT 4-tuple all come to the
 //! stack that holds the connection. The hash is taken modulo the number of
 //! rings in the group, so all of them join before the first connection is
-//! served, and none leaves until the server stops. The placeholder listener
-//! is one for the group: a kernel socket per port.
+//! served, and none leaves until the server stops. The hash covers IPv6
+//! flows as it does IPv4 ones. The placeholder listeners are one pair for
+//! the group: a kernel socket per address and port.
 
 use std::io::{self, Read};
 use std::mem::size_of;
-use std::net::SocketAddrV4;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::fd::{AsRawFd, RawFd};
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -117,9 +133,13 @@ use crate::copy;
 use crate::wire::checksum::TxChecksum;
 use crate::wire::ipv4::PROTO_TCP;
 
-/// The largest IPv4 packet: its length field has 16 bits. The kernel's TCP
-/// sends segments this big on `lo` (segmentation offload never splits them).
+/// The largest packet we send: an IPv4 packet's length field has 16 bits.
+/// The kernel's TCP sends segments this big on `lo` (segmentation offload
+/// never splits them).
 const MAX_PACKET: usize = 65535;
+/// The largest packet we may receive: IPv6's 16-bit payload length does
+/// not count its 40-byte header.
+const MAX_RECEIVED: usize = 65535 + 40;
 
 /// Frames per `recv_batch` at most, so a flood cannot starve sending.
 const RX_BATCH: usize = 256;
@@ -145,8 +165,15 @@ const VIRTIO_NET_HDR_F_NEEDS_CSUM: u8 = 1;
 /// Where the checksum lies in a TCP header (RFC 9293 §3.1).
 const TCP_CHECKSUM_AT: u16 = 16;
 /// The Ethernet header `lo` takes: it is an Ethernet device whose
-/// addresses are all zero; type IPv4.
-const ETHERNET: [u8; 14] = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x08, 0x00];
+/// addresses are all zero; the last two bytes, the type, are the packet's
+/// (`ethernet_header`).
+const ETHERNET_LEN: usize = 14;
+/// linux/if_packet.h: leave the packets leaving the interface out (Linux
+/// 4.20), and its flag for a fanout group (Linux 6.9); not in libc.
+const PACKET_IGNORE_OUTGOING: libc::c_int = 23;
+const PACKET_FANOUT_FLAG_IGNORE_OUTGOING: libc::c_int = 0x4000;
+/// linux/if_packet.h: the type of a packet leaving the interface.
+const PACKET_OUTGOING: u32 = 4;
 /// Packets, and bytes, `send` may queue: past either it flushes, and drops
 /// what the kernel will not take; `flush` empties the queue.
 const TX_QUEUE: usize = 4096;
@@ -155,16 +182,39 @@ const TX_QUEUE_BYTES: usize = 16 << 20;
 /// receiving socket: of packets too large for a frame).
 const SOCKET_BUFFER: usize = 8 << 20;
 
-/// Raw-socket link over `lo` for one served address and port; see the module
-/// documentation.
+/// What a loopback link serves: one port on an IPv4 address of the machine
+/// (127.0.0.1) and, with `addr6`, on an IPv6 one (::1).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Served {
+    pub addr: Ipv4Addr,
+    pub addr6: Option<Ipv6Addr>,
+    pub port: u16,
+}
+
+impl Served {
+    /// The port on 127.0.0.1 and ::1.
+    pub fn localhost(port: u16) -> Served {
+        Served { addr: Ipv4Addr::LOCALHOST, addr6: Some(Ipv6Addr::LOCALHOST), port }
+    }
+
+    /// Every served address with the port: IPv4's, then IPv6's.
+    pub fn sockets(&self) -> impl Iterator<Item = SocketAddr> + '_ {
+        let ips = [Some(IpAddr::V4(self.addr)), self.addr6.map(IpAddr::V6)];
+        ips.into_iter().flatten().map(|ip| SocketAddr::new(ip, self.port))
+    }
+}
+
+/// Raw-socket link over `lo` for the served addresses and port; see the
+/// module documentation.
 pub struct LoopbackLink {
     rx: RxRing,
     /// The packet socket packets leave by.
     tx_socket: Socket,
     tx_checksum: TxChecksum,
-    /// Never read: it exists so the kernel's TCP stays silent on the port;
-    /// shared by the links of a group, and closed with the last of them.
-    _placeholder: Arc<Socket>,
+    /// Never read: they exist so the kernel's TCP stays silent on the port,
+    /// one per served address; shared by the links of a group, and closed
+    /// with the last of them.
+    _placeholders: Arc<Vec<Socket>>,
     mtu: usize,
     /// Packets the kernel dropped: the ring was full, or a large packet
     /// found the socket's queue full.
@@ -178,19 +228,20 @@ pub struct LoopbackLink {
 }
 
 impl LoopbackLink {
-    /// Serves `addr` (e.g. 127.0.0.1:8080). `mtu` lowers the MTU of `lo`.
-    pub fn open(addr: SocketAddrV4, mtu: Option<usize>) -> io::Result<LoopbackLink> {
-        let mut links = LoopbackLink::open_group(addr, mtu, 1)?;
+    /// Serves `served` (e.g. 127.0.0.1 and ::1, port 8080). `mtu` lowers
+    /// the MTU of `lo`.
+    pub fn open(served: Served, mtu: Option<usize>) -> io::Result<LoopbackLink> {
+        let mut links = LoopbackLink::open_group(served, mtu, 1)?;
         Ok(links.pop().expect("a group of one"))
     }
 
-    /// `n` links serving `addr` that share its packets by flow, one for
+    /// `n` links serving `served` that share its packets by flow, one for
     /// each stack; see the module documentation.
-    pub fn open_group(addr: SocketAddrV4, mtu: Option<usize>, n: usize) -> io::Result<Vec<LoopbackLink>> {
+    pub fn open_group(served: Served, mtu: Option<usize>, n: usize) -> io::Result<Vec<LoopbackLink>> {
         let first = tx_socket()?;
-        // The placeholder before the rings: it reserves the port, so no
+        // The placeholders before the rings: they reserve the port, so no
         // other server of it is running when they start taking its packets.
-        let placeholder = Arc::new(placeholder_listener(addr)?);
+        let placeholders = Arc::new(served.sockets().map(placeholder_listener).collect::<io::Result<Vec<_>>>()?);
         accept_injected_packets_on_lo()?;
         let lo_mtu = interface_mtu(&first, "lo")?;
         let mtu = match mtu {
@@ -205,7 +256,7 @@ impl LoopbackLink {
         let mut group = None;
         let mut links = Vec::with_capacity(n);
         for tx_socket in tx_sockets {
-            let rx = RxRing::open(addr)?;
+            let rx = RxRing::open(served)?;
             if n > 1 {
                 group = Some(rx.join_fanout(group)?);
             }
@@ -213,7 +264,7 @@ impl LoopbackLink {
                 rx,
                 tx_socket,
                 tx_checksum: TxChecksum::Offloaded,
-                _placeholder: Arc::clone(&placeholder),
+                _placeholders: Arc::clone(&placeholders),
                 mtu,
                 kernel_drops: 0,
                 tx: Vec::new(),
@@ -306,10 +357,10 @@ impl Link for LoopbackLink {
         if !(20..=MAX_PACKET).contains(&len) {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
-                format!("a {len}-byte packet cannot be an IPv4 packet"),
+                format!("a {len}-byte packet cannot be an IP packet"),
             ));
         }
-        let framed = VNET_HEADER + ETHERNET.len() + len;
+        let framed = VNET_HEADER + ETHERNET_LEN + len;
         let full = |link: &Self| link.tx_lens.len() == TX_QUEUE || link.tx.len() + framed > TX_QUEUE_BYTES;
         if full(self) {
             self.flush()?;
@@ -321,11 +372,12 @@ impl Link for LoopbackLink {
             }
         }
         let start = self.tx.len();
-        self.tx.extend_from_slice(&[0; VNET_HEADER]);
-        self.tx.extend_from_slice(&ETHERNET);
+        self.tx.extend_from_slice(&[0; VNET_HEADER + ETHERNET_LEN]);
         copy::extend(&mut self.tx, packet);
-        let vnet = vnet_header(self.tx_checksum, &self.tx[start + VNET_HEADER + ETHERNET.len()..]);
+        let ip = &self.tx[start + VNET_HEADER + ETHERNET_LEN..];
+        let (vnet, ethernet) = (vnet_header(self.tx_checksum, ip), ethernet_header(ip));
         self.tx[start..start + VNET_HEADER].copy_from_slice(&vnet);
+        self.tx[start + VNET_HEADER..start + VNET_HEADER + ETHERNET_LEN].copy_from_slice(&ethernet);
         self.tx_lens.push(framed);
         Ok(())
     }
@@ -402,12 +454,14 @@ struct RxRing {
 }
 
 impl RxRing {
-    fn open(addr: SocketAddrV4) -> io::Result<RxRing> {
+    fn open(served: Served) -> io::Result<RxRing> {
         // Protocol 0: nothing arrives until `bind` names one, by when the
         // filter and the ring are in place.
         let socket = Socket::new(Domain::PACKET, Type::DGRAM, Some(Protocol::from(0)))
             .map_err(|err| os_error(err, "opening a packet socket", "CAP_NET_RAW"))?;
-        socket.attach_filter(&served_port_filter(addr))?;
+        socket.attach_filter(&served_port_filter(served))?;
+        // Where the kernel knows it: no copy of what leaves `lo`.
+        let _ = set_packet_option(&socket, PACKET_IGNORE_OUTGOING, 1);
         socket.set_nonblocking(true)?;
         set_buffer(&socket, libc::SO_RCVBUFFORCE, libc::SO_RCVBUF)?;
         set_packet_option(&socket, libc::PACKET_VERSION, libc::tpacket_versions::TPACKET_V2 as libc::c_int)?;
@@ -452,25 +506,32 @@ impl RxRing {
             socket,
             frames: NonNull::new(frames.cast()).expect("mmap does not return null on success"),
             next: 0,
-            large: vec![0; MAX_PACKET].into_boxed_slice(),
+            large: vec![0; MAX_RECEIVED].into_boxed_slice(),
         };
-        bind_to_lo(&ring.socket, libc::ETH_P_IP as u16)?;
+        bind_to_lo(&ring.socket, libc::ETH_P_ALL as u16)?;
         Ok(ring)
     }
 
     /// Joins fanout group `group`, or with `None` makes a new one under an id
     /// the kernel picks, unused in this network namespace; returns the id.
-    /// The mode is `PACKET_FANOUT_HASH` alone: with `FLAG_ROLLOVER` a full
-    /// ring would send a flow's packets to another stack.
+    /// The mode is `PACKET_FANOUT_HASH`, without `FLAG_ROLLOVER`: with it a
+    /// full ring would send a flow's packets to another stack. The group
+    /// ignores outgoing packets where the kernel knows that flag (the
+    /// filter drops them anyway).
     fn join_fanout(&self, group: Option<u16>) -> io::Result<u16> {
         // The option's value: the mode and flags in the upper 16 bits, the
         // group's id in the lower.
         let hash = libc::PACKET_FANOUT_HASH as libc::c_int;
-        let value = match group {
-            Some(id) => hash << 16 | libc::c_int::from(id),
-            None => (hash | libc::PACKET_FANOUT_FLAG_UNIQUEID as libc::c_int) << 16,
+        let join = |flags: libc::c_int| {
+            let value = match group {
+                Some(id) => (hash | flags) << 16 | libc::c_int::from(id),
+                None => (hash | flags | libc::PACKET_FANOUT_FLAG_UNIQUEID as libc::c_int) << 16,
+            };
+            set_packet_option(&self.socket, libc::PACKET_FANOUT, value)
         };
-        set_packet_option(&self.socket, libc::PACKET_FANOUT, value)
+        // Every member must ask with the same flags: the first one's.
+        join(PACKET_FANOUT_FLAG_IGNORE_OUTGOING)
+            .or_else(|_| join(0))
             .map_err(|err| io::Error::new(err.kind(), format!("joining a packet fanout group: {err}")))?;
         let mut value: libc::c_int = 0;
         let mut len = size_of::<libc::c_int>() as libc::socklen_t;
@@ -622,21 +683,41 @@ fn bind_to_lo(socket: &Socket, protocol: u16) -> io::Result<()> {
     Ok(())
 }
 
-/// The virtio-net header that goes before `packet` (an IPv4 packet, at
+/// The length of `packet`'s IP header, as the link sends it: an IPv4
+/// header's own length, or IPv6's 40 bytes (the stack sends no extension
+/// headers); and the protocol of what follows.
+fn ip_header(packet: &[u8]) -> (usize, u8) {
+    match packet[0] >> 4 {
+        6 if packet.len() >= 40 => (40, packet[6]),
+        _ => (usize::from(packet[0] & 0x0f) * 4, packet[9]),
+    }
+}
+
+/// The Ethernet header before `packet` (an IP packet, at least 20 bytes):
+/// `lo`'s addresses are all zero; the type is IPv6's or IPv4's, by the
+/// packet's version.
+fn ethernet_header(packet: &[u8]) -> [u8; ETHERNET_LEN] {
+    let ethertype = if packet[0] >> 4 == 6 { libc::ETH_P_IPV6 } else { libc::ETH_P_IP } as u16;
+    let mut header = [0; ETHERNET_LEN];
+    header[12..].copy_from_slice(&ethertype.to_be_bytes());
+    header
+}
+
+/// The virtio-net header that goes before `packet` (an IP packet, at
 /// least 20 bytes) on the sending socket; see `VNET_HEADER` and the module
-/// documentation. Its `hdr_len`, the length of the Ethernet, IPv4 and TCP
+/// documentation. Its `hdr_len`, the length of the Ethernet, IP and TCP
 /// headers, has the kernel put them in its buffer's linear part, where its
 /// TCP reads them, and a payload of more than a page in pages.
 fn vnet_header(tx_checksum: TxChecksum, packet: &[u8]) -> [u8; VNET_HEADER] {
-    let ip_len = usize::from(packet[0] & 0x0f) * 4;
-    let tcp = (packet[9] == PROTO_TCP).then(|| &packet[ip_len.min(packet.len())..]).filter(|tcp| tcp.len() >= 20);
-    let headers = ETHERNET.len() + ip_len + tcp.map_or(0, |tcp| usize::from(tcp[12] >> 4) * 4);
+    let (ip_len, protocol) = ip_header(packet);
+    let tcp = (protocol == PROTO_TCP).then(|| &packet[ip_len.min(packet.len())..]).filter(|tcp| tcp.len() >= 20);
+    let headers = ETHERNET_LEN + ip_len + tcp.map_or(0, |tcp| usize::from(tcp[12] >> 4) * 4);
     let mut header = [0; VNET_HEADER];
     // flags, gso_type (none), hdr_len, gso_size, csum_start, csum_offset.
-    header[2..4].copy_from_slice(&(headers.min(ETHERNET.len() + packet.len()) as u16).to_le_bytes());
+    header[2..4].copy_from_slice(&(headers.min(ETHERNET_LEN + packet.len()) as u16).to_le_bytes());
     if tx_checksum == TxChecksum::Offloaded && tcp.is_some() {
         header[0] = VIRTIO_NET_HDR_F_NEEDS_CSUM;
-        header[6..8].copy_from_slice(&((ETHERNET.len() + ip_len) as u16).to_le_bytes());
+        header[6..8].copy_from_slice(&((ETHERNET_LEN + ip_len) as u16).to_le_bytes());
         header[8..10].copy_from_slice(&TCP_CHECKSUM_AT.to_le_bytes());
     }
     header
@@ -656,9 +737,12 @@ fn tx_socket() -> io::Result<Socket> {
 }
 
 /// A kernel TCP listener on `addr` that silently drops every segment; see the
-/// module documentation.
-fn placeholder_listener(addr: SocketAddrV4) -> io::Result<Socket> {
-    let socket = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP))?;
+/// module documentation. On IPv6 it is `IPV6_V6ONLY`: IPv4's is the other.
+fn placeholder_listener(addr: SocketAddr) -> io::Result<Socket> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
     socket.set_reuse_address(true)?;
     socket
         .attach_filter(&[SockFilter::new(bpf(libc::BPF_RET | libc::BPF_K), 0, 0, 0)])
@@ -666,7 +750,19 @@ fn placeholder_listener(addr: SocketAddrV4) -> io::Result<Socket> {
     socket.bind(&addr.into()).map_err(|err| match err.raw_os_error() {
         Some(libc::EADDRINUSE) => io::Error::new(
             io::ErrorKind::AddrInUse,
-            format!("port {} is already in use by another program: stop it or pick another with --port", addr.port()),
+            format!(
+                "port {} is already in use by another program (on {}): stop it or pick another with --port",
+                addr.port(),
+                addr.ip()
+            ),
+        ),
+        Some(libc::EADDRNOTAVAIL) if addr.is_ipv6() => io::Error::new(
+            io::ErrorKind::AddrNotAvailable,
+            format!(
+                "{} is not an address of this machine: IPv6 is off on lo; turn it on with \
+                 `sudo sysctl -w net.ipv6.conf.lo.disable_ipv6=0`, or serve IPv4 only with --no-ipv6",
+                addr.ip()
+            ),
         ),
         Some(libc::EADDRNOTAVAIL) => io::Error::new(
             io::ErrorKind::AddrNotAvailable,
@@ -685,27 +781,83 @@ fn placeholder_listener(addr: SocketAddrV4) -> io::Result<Socket> {
     Ok(socket)
 }
 
-/// A classic BPF program over an IPv4 packet (a packet socket of type
-/// `SOCK_DGRAM` sees it from the IP header on) that accepts TCP segments to
-/// `addr` and drops the rest. A fragment other than the first (which `lo`
-/// never carries) may pass; the stack drops it.
-fn served_port_filter(addr: SocketAddrV4) -> [SockFilter; 9] {
+/// Where a filter instruction's jump goes.
+#[derive(Copy, Clone)]
+enum To {
+    Next,
+    Accept,
+    Drop,
+    /// The IPv6 part of the program.
+    Ipv6,
+}
+
+/// A classic BPF program over what a packet socket of type `SOCK_DGRAM`
+/// sees (the packet from its IP header on) that accepts TCP segments to
+/// `served`'s addresses and port, of either family, and drops the rest,
+/// packets leaving `lo` among them. The frame's Ethernet type says the
+/// family: the kernel gives it to the filter as an extension
+/// (`SKF_AD_PROTOCOL`), as it gives the packet's direction
+/// (`SKF_AD_PKTTYPE`). An IPv4 fragment other than the first, or an IPv6
+/// segment behind extension headers (`lo` carries neither from the
+/// kernel's TCP), may pass or not; the stack drops the one and follows
+/// the other's headers.
+fn served_port_filter(served: Served) -> Vec<SockFilter> {
     use libc::{BPF_ABS, BPF_B, BPF_H, BPF_IND, BPF_JEQ, BPF_JMP, BPF_K, BPF_LD, BPF_LDX, BPF_MSH, BPF_RET, BPF_W};
-    [
-        // A = protocol; if not TCP, go to "drop" (6 ahead).
-        SockFilter::new(bpf(BPF_LD | BPF_B | BPF_ABS), 0, 0, 9),
-        SockFilter::new(bpf(BPF_JMP | BPF_JEQ | BPF_K), 0, 6, libc::IPPROTO_TCP as u32),
-        // A = destination address; if not ours, go to "drop" (4 ahead).
-        SockFilter::new(bpf(BPF_LD | BPF_W | BPF_ABS), 0, 0, 16),
-        SockFilter::new(bpf(BPF_JMP | BPF_JEQ | BPF_K), 0, 4, u32::from(*addr.ip())),
-        // X = IP header length; A = TCP destination port.
-        SockFilter::new(bpf(BPF_LDX | BPF_B | BPF_MSH), 0, 0, 0),
-        SockFilter::new(bpf(BPF_LD | BPF_H | BPF_IND), 0, 0, 2),
-        SockFilter::new(bpf(BPF_JMP | BPF_JEQ | BPF_K), 0, 1, u32::from(addr.port())),
-        // Accept the whole packet, or none of it.
-        SockFilter::new(bpf(BPF_RET | BPF_K), 0, 0, u32::MAX),
-        SockFilter::new(bpf(BPF_RET | BPF_K), 0, 0, 0),
-    ]
+    let ancillary = |what: libc::c_int| (libc::SKF_AD_OFF + what) as u32;
+    let load = |size: u32, at: u32| (bpf(BPF_LD | size | BPF_ABS), at);
+    let mut code: Vec<((u16, u32), To, To)> = vec![
+        // Not a packet leaving lo: it comes back as one arriving.
+        (load(BPF_W, ancillary(libc::SKF_AD_PKTTYPE)), To::Next, To::Next),
+        ((bpf(BPF_JMP | BPF_JEQ | BPF_K), PACKET_OUTGOING), To::Drop, To::Next),
+        (load(BPF_W, ancillary(libc::SKF_AD_PROTOCOL)), To::Next, To::Next),
+    ];
+    let jeq = |k: u32, yes: To, no: To| ((bpf(BPF_JMP | BPF_JEQ | BPF_K), k), yes, no);
+    let v6 = if served.addr6.is_some() { To::Ipv6 } else { To::Drop };
+    code.extend([
+        jeq(libc::ETH_P_IP as u32, To::Next, v6),
+        // IPv4: protocol TCP, our address; X = the header's length; the
+        // TCP destination port ours.
+        (load(BPF_B, 9), To::Next, To::Next),
+        jeq(libc::IPPROTO_TCP as u32, To::Next, To::Drop),
+        (load(BPF_W, 16), To::Next, To::Next),
+        jeq(u32::from(served.addr), To::Next, To::Drop),
+        ((bpf(BPF_LDX | BPF_B | BPF_MSH), 0), To::Next, To::Next),
+        ((bpf(BPF_LD | BPF_H | BPF_IND), 2), To::Next, To::Next),
+        jeq(u32::from(served.port), To::Accept, To::Drop),
+    ]);
+    let ipv6_at = code.len();
+    if let Some(addr6) = served.addr6 {
+        // IPv6 (the type is no other here): next header TCP, our address
+        // word by word, the port past the 40-byte header.
+        code.push(jeq(libc::ETH_P_IPV6 as u32, To::Next, To::Drop));
+        code.push((load(BPF_B, 6), To::Next, To::Next));
+        code.push(jeq(libc::IPPROTO_TCP as u32, To::Next, To::Drop));
+        for (i, word) in addr6.octets().chunks(4).enumerate() {
+            code.push((load(BPF_W, 24 + 4 * i as u32), To::Next, To::Next));
+            code.push(jeq(u32::from_be_bytes(word.try_into().expect("4 bytes")), To::Next, To::Drop));
+        }
+        code.push((load(BPF_H, 42), To::Next, To::Next));
+        code.push(jeq(u32::from(served.port), To::Accept, To::Drop));
+    }
+    let (accept, drop) = (code.len(), code.len() + 1);
+    let offset = |from: usize, to: To| -> u8 {
+        let target = match to {
+            To::Next => from + 1,
+            To::Accept => accept,
+            To::Drop => drop,
+            To::Ipv6 => ipv6_at,
+        };
+        (target - from - 1).try_into().expect("a short program")
+    };
+    let mut program: Vec<SockFilter> = code
+        .iter()
+        .enumerate()
+        .map(|(i, &((op, k), yes, no))| SockFilter::new(op, offset(i, yes), offset(i, no), k))
+        .collect();
+    // Accept the whole packet, or none of it.
+    program.push(SockFilter::new(bpf(BPF_RET | BPF_K), 0, 0, u32::MAX));
+    program.push(SockFilter::new(bpf(BPF_RET | BPF_K), 0, 0, 0));
+    program
 }
 
 /// A BPF opcode from libc's constants, which are u32 while opcodes are u16.
@@ -752,20 +904,32 @@ fn setsockopt_int(socket: &Socket, level: libc::c_int, option: libc::c_int, valu
 #[cfg(test)]
 mod tests {
     use std::io::{Read, Write};
-    use std::net::{Ipv4Addr, TcpListener, TcpStream};
+    use std::net::{TcpListener, TcpStream};
     use std::sync::mpsc;
     use std::time::{Duration, Instant};
 
-    use super::super::testutil::{checksum, in_netns, ipv4};
+    use super::super::testutil::{checksum, in_netns, ipv4, ipv6};
     use super::*;
 
-    const SERVED: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::LOCALHOST, 8080);
+    const PORT: u16 = 8080;
+    /// The served addresses, 127.0.0.1:8080 and [::1]:8080.
+    const SERVED_V4: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), PORT);
+    const SERVED_V6: SocketAddr = SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), PORT);
     const SYN: u8 = 0x02;
     const ACK: u8 = 0x10;
 
-    /// The TCP header and payload of an IPv4 packet.
+    fn served() -> Served {
+        Served::localhost(PORT)
+    }
+
+    /// The loopback address of `served`'s family, with `port`.
+    fn local(served: SocketAddr, port: u16) -> SocketAddr {
+        SocketAddr::new(served.ip(), port)
+    }
+
+    /// The TCP header and payload of an IP packet.
     fn tcp(packet: &[u8]) -> &[u8] {
-        &packet[usize::from(packet[0] & 0x0f) * 4..]
+        &packet[ip_header(packet).0..]
     }
 
     fn payload(packet: &[u8]) -> &[u8] {
@@ -777,8 +941,23 @@ mod tests {
         u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap())
     }
 
-    /// A TCP segment without options in an IPv4 packet, checksums complete.
-    fn segment(src: SocketAddrV4, dst: SocketAddrV4, seq: u32, ack: u32, flags: u8, data: &[u8]) -> Vec<u8> {
+    /// The pseudo-header of a TCP segment of `len` bytes from `src` to
+    /// `dst`: RFC 9293 §3.1 for IPv4, RFC 8200 §8.1 for IPv6.
+    fn pseudo_header(src: IpAddr, dst: IpAddr, len: usize) -> Vec<u8> {
+        match (src, dst) {
+            (IpAddr::V4(src), IpAddr::V4(dst)) => {
+                [&src.octets()[..], &dst.octets(), &[0, 6], &(len as u16).to_be_bytes()].concat()
+            }
+            (IpAddr::V6(src), IpAddr::V6(dst)) => {
+                [&src.octets()[..], &dst.octets(), &(len as u32).to_be_bytes(), &[0, 0, 0, 6]].concat()
+            }
+            _ => panic!("{src} and {dst} are of two families"),
+        }
+    }
+
+    /// A TCP segment without options in an IP packet of `src`'s family,
+    /// checksums complete.
+    fn segment(src: SocketAddr, dst: SocketAddr, seq: u32, ack: u32, flags: u8, data: &[u8]) -> Vec<u8> {
         let mut tcp = Vec::new();
         tcp.extend_from_slice(&src.port().to_be_bytes());
         tcp.extend_from_slice(&dst.port().to_be_bytes());
@@ -786,18 +965,22 @@ mod tests {
         tcp.extend_from_slice(&ack.to_be_bytes());
         tcp.extend_from_slice(&[5 << 4, flags, 0xff, 0xff, 0, 0, 0, 0]);
         tcp.extend_from_slice(data);
-        let pseudo = [&src.ip().octets()[..], &dst.ip().octets(), &[0, 6], &(tcp.len() as u16).to_be_bytes()];
-        let sum = checksum(&[&pseudo.concat(), &tcp]);
+        let sum = checksum(&[&pseudo_header(src.ip(), dst.ip(), tcp.len()), &tcp]);
         tcp[16..18].copy_from_slice(&sum.to_be_bytes());
-        ipv4(*src.ip(), *dst.ip(), 6, &tcp)
+        match (src.ip(), dst.ip()) {
+            (IpAddr::V4(s), IpAddr::V4(d)) => ipv4(s, d, 6, &tcp),
+            (IpAddr::V6(s), IpAddr::V6(d)) => ipv6(s, d, 6, &tcp),
+            _ => panic!("{src} and {dst} are of two families"),
+        }
     }
 
-    /// `packet` with its TCP checksum partial, as the stack leaves it for
-    /// offload (`TxChecksum::Offloaded`): the pseudo-header's sum only.
-    fn partial(mut packet: Vec<u8>) -> Vec<u8> {
-        let (src, dst) = (Ipv4Addr::from(u32_at(&packet, 12)).into(), Ipv4Addr::from(u32_at(&packet, 16)).into());
-        let sum = crate::wire::checksum::pseudo_header(src, dst, 6, packet.len() - 20);
-        packet[36..38].copy_from_slice(&sum.to_be_bytes());
+    /// `packet` (from `src` to `dst`) with its TCP checksum partial, as the
+    /// stack leaves it for offload (`TxChecksum::Offloaded`): the
+    /// pseudo-header's sum only.
+    fn partial(src: SocketAddr, dst: SocketAddr, mut packet: Vec<u8>) -> Vec<u8> {
+        let at = ip_header(&packet).0;
+        let sum = !checksum(&[&pseudo_header(src.ip(), dst.ip(), packet.len() - at)]);
+        packet[at + 16..at + 18].copy_from_slice(&sum.to_be_bytes());
         packet
     }
 
@@ -824,71 +1007,108 @@ mod tests {
         packets
     }
 
-    #[test]
-    fn kernel_client_handshakes_with_packets_sent_through_the_link() {
-        in_netns(|| {
-            let mut link = LoopbackLink::open(SERVED, None).unwrap();
-            let caps = LinkCaps { mtu: 65535, rx_checksum: RxChecksum::Offloaded, tx_checksum: TxChecksum::Offloaded };
-            assert_eq!(link.caps(), caps);
-            let (connected, connect_done) = mpsc::channel();
-            let client = std::thread::spawn(move || {
-                let result = TcpStream::connect_timeout(&SERVED.into(), Duration::from_secs(5));
-                connected.send(()).unwrap();
-                let mut stream = result?;
-                stream.write_all(b"hello")?;
-                Ok::<_, io::Error>(stream)
-            });
-
-            let syn = recv_until(&mut link, |p| tcp(p)[13] == SYN);
-            assert_eq!(&tcp(&syn)[2..4], &SERVED.port().to_be_bytes());
-            let client_addr = SocketAddrV4::new(Ipv4Addr::LOCALHOST, u16::from_be_bytes([tcp(&syn)[0], tcp(&syn)[1]]));
-            // A RST from the kernel's TCP would have failed connect() already.
-            assert!(connect_done.recv_timeout(Duration::from_millis(300)).is_err(), "connect() ended early");
-
-            let isn = u32_at(tcp(&syn), 4);
-            link.send(&[&segment(SERVED, client_addr, 1000, isn.wrapping_add(1), SYN | ACK, b"")]).unwrap();
-            link.flush().unwrap();
-            connect_done.recv_timeout(Duration::from_secs(2)).expect("connect() did not complete");
-            let data = recv_until(&mut link, |p| !payload(p).is_empty());
-            assert_eq!((payload(&data), u32_at(tcp(&data), 8)), (&b"hello"[..], 1001));
-            client.join().unwrap().expect("the kernel client failed");
+    /// A kernel client connects to `served` (either family) and sends
+    /// "hello": its SYN comes through the link, our SYN,ACK sent through it
+    /// completes its connect(), and its data comes through.
+    fn kernel_client_handshakes(served: SocketAddr) {
+        let mut link = LoopbackLink::open(self::served(), None).unwrap();
+        let caps = LinkCaps { mtu: 65535, rx_checksum: RxChecksum::Offloaded, tx_checksum: TxChecksum::Offloaded };
+        assert_eq!(link.caps(), caps);
+        let (connected, connect_done) = mpsc::channel();
+        let client = std::thread::spawn(move || {
+            let result = TcpStream::connect_timeout(&served, Duration::from_secs(5));
+            connected.send(()).unwrap();
+            let mut stream = result?;
+            stream.write_all(b"hello")?;
+            Ok::<_, io::Error>(stream)
         });
+
+        let syn = recv_until(&mut link, |p| tcp(p)[13] == SYN);
+        assert_eq!(syn[0] >> 4, if served.is_ipv4() { 4 } else { 6 }, "the SYN's version");
+        assert_eq!(&tcp(&syn)[2..4], &PORT.to_be_bytes());
+        let client_addr = local(served, u16::from_be_bytes([tcp(&syn)[0], tcp(&syn)[1]]));
+        // A RST from the kernel's TCP would have failed connect() already.
+        assert!(connect_done.recv_timeout(Duration::from_millis(300)).is_err(), "connect() ended early");
+
+        let isn = u32_at(tcp(&syn), 4);
+        link.send(&[&segment(served, client_addr, 1000, isn.wrapping_add(1), SYN | ACK, b"")]).unwrap();
+        link.flush().unwrap();
+        connect_done.recv_timeout(Duration::from_secs(2)).expect("connect() did not complete");
+        let data = recv_until(&mut link, |p| !payload(p).is_empty());
+        assert_eq!((payload(&data), u32_at(tcp(&data), 8)), (&b"hello"[..], 1001));
+        client.join().unwrap().expect("the kernel client failed");
     }
 
     #[test]
+    fn kernel_client_handshakes_with_packets_sent_through_the_link() {
+        in_netns(|| kernel_client_handshakes(SERVED_V4));
+    }
+
+    /// The same over ::1: the frame's type is IPv6's, and the kernel's TCP
+    /// takes our SYN,ACK on `lo`.
+    #[test]
+    fn kernel_client_handshakes_over_ipv6() {
+        in_netns(|| kernel_client_handshakes(SERVED_V6));
+    }
+
+    /// Of each family, segments to another port, and the link's own
+    /// packets leaving `lo`, stay out; a SYN to the served port comes in,
+    /// once.
+    #[test]
     fn only_segments_to_the_served_port_come_through() {
         in_netns(|| {
-            let mut link = LoopbackLink::open(SERVED, None).unwrap();
-            let other = TcpListener::bind("127.0.0.1:8081").unwrap();
-            let mut client = TcpStream::connect("127.0.0.1:8081").unwrap();
-            client.write_all(b"not for us").unwrap();
-            drop(other.accept().unwrap());
-            assert_eq!(drain(&mut link).len(), 0);
+            let mut link = LoopbackLink::open(served(), None).unwrap();
+            for served in [SERVED_V4, SERVED_V6] {
+                let other = TcpListener::bind(local(served, 8081)).unwrap();
+                let mut client = TcpStream::connect(local(served, 8081)).unwrap();
+                client.write_all(b"not for us").unwrap();
+                drop(other.accept().unwrap());
+                assert_eq!(drain(&mut link).len(), 0);
 
-            let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
-            socket.set_nonblocking(true).unwrap();
-            let _ = socket.connect(&SERVED.into()); // in progress: the SYN is out
-            recv_until(&mut link, |p| tcp(p)[13] == SYN);
+                let socket = Socket::new(Domain::for_address(served), Type::STREAM, None).unwrap();
+                socket.set_nonblocking(true).unwrap();
+                let _ = socket.connect(&served.into()); // in progress: the SYN is out
+                std::thread::sleep(Duration::from_millis(50));
+                let got = drain(&mut link);
+                assert_eq!(got.len(), 1, "not the one SYN (its copy leaving lo too?): {got:?}");
+                assert_eq!(tcp(&got[0])[13], SYN);
+            }
         });
     }
 
     #[test]
     fn port_in_use_is_a_clear_error() {
         in_netns(|| {
-            let _other = TcpListener::bind(SERVED).unwrap();
-            let err = LoopbackLink::open(SERVED, None).err().unwrap();
-            assert_eq!(
-                err.to_string(),
-                "port 8080 is already in use by another program: stop it or pick another with --port"
-            );
+            for served in [SERVED_V4, SERVED_V6] {
+                let _other = TcpListener::bind(served).unwrap();
+                let err = LoopbackLink::open(self::served(), None).err().unwrap();
+                let expected = format!(
+                    "port 8080 is already in use by another program (on {}): stop it or pick another with --port",
+                    served.ip()
+                );
+                assert_eq!(err.to_string(), expected);
+            }
+            // IPv4 only leaves [::1]:8080 to others.
+            let _other = TcpListener::bind(SERVED_V6).unwrap();
+            LoopbackLink::open(Served { addr6: None, ..served() }, None).expect("IPv4 only");
+        });
+    }
+
+    /// Without IPv6 on `lo`, serving ::1 is refused, saying how to turn it on.
+    #[test]
+    fn ipv6_off_on_lo_is_a_clear_error() {
+        in_netns(|| {
+            std::fs::write("/proc/sys/net/ipv6/conf/lo/disable_ipv6", "1").unwrap();
+            let err = LoopbackLink::open(served(), None).err().unwrap().to_string();
+            assert!(err.starts_with("::1 is not an address of this machine: IPv6 is off on lo"), "{err}");
         });
     }
 
     #[test]
     fn mtu_override_must_fit_lo() {
         in_netns(|| {
-            assert_eq!(LoopbackLink::open(SERVED, Some(1500)).unwrap().caps().mtu, 1500);
-            let err = LoopbackLink::open(SERVED, Some(70000)).err().unwrap();
+            assert_eq!(LoopbackLink::open(served(), Some(1500)).unwrap().caps().mtu, 1500);
+            let err = LoopbackLink::open(served(), Some(70000)).err().unwrap();
             assert_eq!(
                 err.to_string(),
                 "--mtu 70000 does not fit lo, which takes at most 65536: pick one from 68 to 65536"
@@ -903,13 +1123,13 @@ mod tests {
     #[test]
     fn undeliverable_and_refused_packets_do_not_hold_up_the_rest() {
         in_netns(|| {
-            let mut link = LoopbackLink::open(SERVED, None).unwrap();
-            let nowhere = SocketAddrV4::new(Ipv4Addr::new(10, 9, 9, 9), 1234);
+            let mut link = LoopbackLink::open(served(), None).unwrap();
+            let nowhere = SocketAddr::new(Ipv4Addr::new(10, 9, 9, 9).into(), 1234);
             for _ in 0..3 {
-                link.send(&[&segment(SERVED, nowhere, 0, 0, SYN | ACK, b"")]).unwrap();
+                link.send(&[&segment(SERVED_V4, nowhere, 0, 0, SYN | ACK, b"")]).unwrap();
             }
-            let src = SocketAddrV4::new(Ipv4Addr::LOCALHOST, 9);
-            link.send(&[&segment(src, SERVED, 0, 0, ACK, b"behind them")]).unwrap();
+            let src = local(SERVED_V4, 9);
+            link.send(&[&segment(src, SERVED_V4, 0, 0, ACK, b"behind them")]).unwrap();
             link.flush().unwrap();
             assert_eq!((link.stats().tx_errors, link.tx_lens.len()), (0, 0));
             recv_until(&mut link, |p| payload(p) == b"behind them");
@@ -920,7 +1140,7 @@ mod tests {
             };
             ip_link("down");
             for _ in 0..2 {
-                link.send(&[&segment(src, SERVED, 0, 0, ACK, b"refused")]).unwrap();
+                link.send(&[&segment(src, SERVED_V4, 0, 0, ACK, b"refused")]).unwrap();
             }
             link.flush().unwrap();
             assert_eq!((link.stats().tx_errors, link.tx_lens.len()), (2, 0));
@@ -931,70 +1151,89 @@ mod tests {
     /// With checksum offload, a segment whose checksum field holds only the
     /// pseudo-header's sum (as the stack leaves it) is taken by the kernel's
     /// TCP; without, the kernel verifies it, finds it wrong and drops it,
-    /// and takes the same segment with its checksum complete.
-    #[test]
-    fn a_partial_checksum_is_taken_with_offload_and_dropped_without() {
-        in_netns(|| {
-            let mut link = LoopbackLink::open(SERVED, None).unwrap();
-            assert_eq!(link.caps().tx_checksum, TxChecksum::Offloaded);
-            let client = std::thread::spawn(move || {
-                let mut stream = TcpStream::connect_timeout(&SERVED.into(), Duration::from_secs(2))?;
-                stream.set_read_timeout(Some(Duration::from_millis(500)))?;
-                let mut got = Vec::new();
-                let mut buf = [0; 64];
-                // Reads until a timeout: what came through, in order.
-                while let Ok(n @ 1..) = stream.read(&mut buf) {
-                    got.extend_from_slice(&buf[..n]);
-                }
-                Ok::<_, io::Error>(got)
-            });
-            let syn = recv_until(&mut link, |p| tcp(p)[13] == SYN);
-            let client_addr = SocketAddrV4::new(Ipv4Addr::LOCALHOST, u16::from_be_bytes([tcp(&syn)[0], tcp(&syn)[1]]));
-            let ack = u32_at(tcp(&syn), 4).wrapping_add(1);
-            let send = |link: &mut LoopbackLink, packet: Vec<u8>| {
-                link.send(&[&packet]).unwrap();
-                link.flush().unwrap();
-            };
-            send(&mut link, partial(segment(SERVED, client_addr, 1000, ack, SYN | ACK, b"")));
-            send(&mut link, partial(segment(SERVED, client_addr, 1001, ack, ACK, b"taken ")));
-            link.set_tx_checksum(TxChecksum::Complete);
-            send(&mut link, partial(segment(SERVED, client_addr, 1007, ack, ACK, b"dropped ")));
-            send(&mut link, segment(SERVED, client_addr, 1007, ack, ACK, b"complete"));
-            let got = client.join().unwrap().expect("the kernel client failed to connect");
-            assert_eq!(String::from_utf8_lossy(&got), "taken complete");
+    /// and takes the same segment with its checksum complete. Over IPv6 the
+    /// sum starts past a 40-byte header: were the link to place it as for
+    /// IPv4, the kernel would find every offloaded segment wrong.
+    fn partial_checksum_taken_with_offload_and_dropped_without(served: SocketAddr) {
+        let mut link = LoopbackLink::open(self::served(), None).unwrap();
+        assert_eq!(link.caps().tx_checksum, TxChecksum::Offloaded);
+        let client = std::thread::spawn(move || {
+            let mut stream = TcpStream::connect_timeout(&served, Duration::from_secs(2))?;
+            stream.set_read_timeout(Some(Duration::from_millis(500)))?;
+            let mut got = Vec::new();
+            let mut buf = [0; 64];
+            // Reads until a timeout: what came through, in order.
+            while let Ok(n @ 1..) = stream.read(&mut buf) {
+                got.extend_from_slice(&buf[..n]);
+            }
+            Ok::<_, io::Error>(got)
         });
+        let syn = recv_until(&mut link, |p| tcp(p)[13] == SYN);
+        let client_addr = local(served, u16::from_be_bytes([tcp(&syn)[0], tcp(&syn)[1]]));
+        let ack = u32_at(tcp(&syn), 4).wrapping_add(1);
+        let send = |link: &mut LoopbackLink, packet: Vec<u8>| {
+            link.send(&[&packet]).unwrap();
+            link.flush().unwrap();
+        };
+        let partial = |packet| partial(served, client_addr, packet);
+        send(&mut link, partial(segment(served, client_addr, 1000, ack, SYN | ACK, b"")));
+        send(&mut link, partial(segment(served, client_addr, 1001, ack, ACK, b"taken ")));
+        link.set_tx_checksum(TxChecksum::Complete);
+        send(&mut link, partial(segment(served, client_addr, 1007, ack, ACK, b"dropped ")));
+        send(&mut link, segment(served, client_addr, 1007, ack, ACK, b"complete"));
+        let got = client.join().unwrap().expect("the kernel client failed to connect");
+        assert_eq!(String::from_utf8_lossy(&got), "taken complete");
     }
 
-    /// A group of two splits the packets by flow: every packet comes to one
-    /// link only, all of a 4-tuple's to the same one, and both get flows.
-    /// The group's one placeholder holds the port until the last link goes.
+    #[test]
+    fn a_partial_checksum_is_taken_with_offload_and_dropped_without() {
+        in_netns(|| partial_checksum_taken_with_offload_and_dropped_without(SERVED_V4));
+    }
+
+    #[test]
+    fn a_partial_ipv6_checksum_is_taken_with_offload_and_dropped_without() {
+        in_netns(|| partial_checksum_taken_with_offload_and_dropped_without(SERVED_V6));
+    }
+
+    /// A group of two splits the packets by flow, of both families: every
+    /// packet comes to one link only, all of a 4-tuple's to the same one,
+    /// and both links get flows of each family. The group's one pair of
+    /// placeholders holds the port until the last link goes.
     #[test]
     fn a_group_splits_packets_by_flow_and_shares_one_placeholder() {
         in_netns(|| {
-            let mut links = LoopbackLink::open_group(SERVED, None, 2).unwrap();
+            let mut links = LoopbackLink::open_group(served(), None, 2).unwrap();
             // An odd number, so that even a round robin would split flows.
             let ports = 9000..9063;
             for seq in 0..3 {
                 for port in ports.clone() {
-                    let src = SocketAddrV4::new(Ipv4Addr::LOCALHOST, port);
-                    links[0].send(&[&segment(src, SERVED, seq, 0, ACK, b"x")]).unwrap();
+                    for served in [SERVED_V4, SERVED_V6] {
+                        links[0].send(&[&segment(local(served, port), served, seq, 0, ACK, b"x")]).unwrap();
+                    }
                 }
             }
             links[0].flush().unwrap();
             std::thread::sleep(Duration::from_millis(50));
             let got = links.iter_mut().map(drain).collect::<Vec<_>>();
-            assert_eq!(got[0].len() + got[1].len(), 3 * ports.len(), "each packet comes to one link");
-            let src_port = |p: &Vec<u8>| u16::from_be_bytes([tcp(p)[0], tcp(p)[1]]);
-            let flows: Vec<std::collections::BTreeSet<u16>> =
-                got.iter().map(|packets| packets.iter().map(src_port).collect()).collect();
+            assert_eq!(got[0].len() + got[1].len(), 2 * 3 * ports.len(), "each packet comes to one link");
+            let flow = |p: &Vec<u8>| (p[0] >> 4, u16::from_be_bytes([tcp(p)[0], tcp(p)[1]]));
+            let flows: Vec<std::collections::BTreeSet<(u8, u16)>> =
+                got.iter().map(|packets| packets.iter().map(flow).collect()).collect();
             let both: Vec<_> = flows[0].intersection(&flows[1]).collect();
-            assert!(both.is_empty(), "flows on both links from ports {both:?}");
-            assert!(!flows[0].is_empty() && !flows[1].is_empty(), "one link got every flow");
+            assert!(both.is_empty(), "flows (version, port) on both links: {both:?}");
+            for version in [4, 6] {
+                let has = |link: usize| flows[link].iter().any(|&(v, _)| v == version);
+                assert!(has(0) && has(1), "one link got every IPv{version} flow");
+            }
 
             drop(links.remove(0));
-            assert!(TcpListener::bind(SERVED).is_err(), "the port was freed with a link still open");
+            for served in [SERVED_V4, SERVED_V6] {
+                assert!(TcpListener::bind(served).is_err(), "{served} was freed with a link still open");
+            }
             drop(links);
-            TcpListener::bind(SERVED).expect("the port is free once the group is closed");
+            for served in [SERVED_V4, SERVED_V6] {
+                TcpListener::bind(served).expect("the port is free once the group is closed");
+            }
         });
     }
 
@@ -1004,15 +1243,15 @@ mod tests {
     #[test]
     fn kernel_drops_are_counted_and_the_rest_keep_their_order() {
         in_netns(|| {
-            let mut link = LoopbackLink::open(SERVED, None).unwrap();
-            let src = SocketAddrV4::new(Ipv4Addr::LOCALHOST, 9);
+            let mut link = LoopbackLink::open(served(), None).unwrap();
+            let src = local(SERVED_V4, 9);
             // Sequence numbers say the order; 1 in 5 is large: 1,000 of
             // 60 KB, several times the socket's queue, and 5,000 in all,
             // more than the ring's frames.
             let sent = 5000;
             for seq in 0..sent {
                 let data = if seq % 5 == 0 { &[7; 60000][..] } else { b"small" };
-                link.send(&[&segment(src, SERVED, seq, 0, ACK, data)]).unwrap();
+                link.send(&[&segment(src, SERVED_V4, seq, 0, ACK, data)]).unwrap();
             }
             link.flush().unwrap();
             assert_eq!(link.tx_lens.len(), 0, "the kernel did not take the flood");

@@ -1,4 +1,5 @@
-//! Links carry whole IPv4 packets between the stack and the world.
+//! Links carry whole IP packets, IPv4 or IPv6, between the stack and the
+//! world.
 //!
 //! [`driver`] runs a stack over a link in an event loop; [`monotonic_now`]
 //! is the clock it and the links that hold packets back share. [`open`]
@@ -16,7 +17,6 @@ mod testutil;
 pub mod tun;
 
 use std::io;
-use std::net::SocketAddrV4;
 use std::os::fd::RawFd;
 use std::path::Path;
 use std::sync::OnceLock;
@@ -26,7 +26,7 @@ pub use sys::check_interface_name;
 use crate::time::Instant;
 use crate::wire::checksum::{RxChecksum, TxChecksum};
 use faults::{FaultLink, Faults};
-use loopback::LoopbackLink;
+use loopback::{LoopbackLink, Served};
 use pcap::{PcapLink, PcapWriter};
 use tun::{TunConfig, TunLink};
 
@@ -50,9 +50,9 @@ pub fn check_mtu(mtu: usize, device: &str, max: usize) -> io::Result<usize> {
 /// The device under a program's link.
 #[derive(Clone, Debug)]
 pub enum Device {
-    /// Linux's `lo`, for one served address and port; `mtu` lowers lo's
-    /// (see [`loopback`]).
-    Loopback { served: SocketAddrV4, mtu: Option<usize> },
+    /// Linux's `lo`, for one port on the served addresses (127.0.0.1,
+    /// ::1); `mtu` lowers lo's (see [`loopback`]).
+    Loopback { served: Served, mtu: Option<usize> },
     /// A TUN interface (see [`tun`]).
     Tun(TunConfig),
 }
@@ -136,7 +136,7 @@ pub fn monotonic_now() -> Instant {
 /// What the stack needs to know about a link.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct LinkCaps {
-    /// Largest IPv4 packet the link carries, header included.
+    /// Largest IP packet the link carries, header included.
     pub mtu: usize,
     pub rx_checksum: RxChecksum,
     pub tx_checksum: TxChecksum,
@@ -155,7 +155,7 @@ pub struct LinkStats {
     pub tx_errors: u64,
 }
 
-/// A device that moves IPv4 packets. Implementations are non-blocking.
+/// A device that moves IP packets. Implementations are non-blocking.
 pub trait Link {
     fn caps(&self) -> LinkCaps;
 
@@ -266,7 +266,7 @@ mod tests {
     fn the_capture_is_the_wire_below_the_faults() {
         in_netns(|| {
             let path = std::env::temp_dir().join(format!("link-open-test-{}.pcap", std::process::id()));
-            let served = SocketAddrV4::new(Ipv4Addr::LOCALHOST, 8080);
+            let served = Served::localhost(8080);
             let device = Device::Loopback { served, mtu: None };
             let mut link = open(&device, Some("loss=100%".parse().unwrap()), Some(&path)).unwrap();
             let udp = [0, 9, 0, 9, 0, 8, 0, 0];
@@ -274,7 +274,7 @@ mod tests {
             link.flush().unwrap();
             let client = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
             client.set_nonblocking(true).unwrap();
-            let _ = client.connect(&served.into()); // in progress: the SYN is out
+            let _ = client.connect(&std::net::SocketAddr::from((Ipv4Addr::LOCALHOST, 8080)).into()); // in progress: the SYN is out
             let mut delivered = 0;
             for _ in 0..50 {
                 link.recv_batch(&mut |_| delivered += 1).unwrap();

@@ -4,7 +4,8 @@
 //! each one, received or sent, to a classic pcap file with the wall-clock
 //! time of its passing (the link layer is the I/O side, so reading the clock
 //! here keeps the protocol core free of it). The link type is
-//! `LINKTYPE_RAW` (101): records are bare IPv4 packets, as links carry them.
+//! `LINKTYPE_RAW` (101): records are bare IP packets, IPv4 or IPv6 (readers
+//! tell them by the first nibble), as links carry them.
 //! [`PcapWriter`] writes such a file on its own, e.g. from the simulator.
 //!
 //! A link that leaves TCP checksums to the hardware (`TxChecksum::Offloaded`)
@@ -19,6 +20,7 @@
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
+use std::ops::Range;
 use std::os::fd::RawFd;
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -34,8 +36,11 @@ use crate::wire::tcp::finish_offloaded_checksum;
 
 /// `LINKTYPE_RAW`: each record is an IPv4 (or IPv6) packet, no link header.
 const LINKTYPE_RAW: u32 = 101;
-/// Longest record kept; an IPv4 packet is never longer.
-const SNAPLEN: u32 = 65535;
+/// Longest record kept: the longest IPv6 packet (its 16-bit payload
+/// length does not count its header).
+const SNAPLEN: u32 = 65535 + 40;
+/// Bytes of an IPv6 header.
+const IPV6_HEADER: usize = 40;
 /// Bytes of the file header and of a record's header.
 const FILE_HEADER: u64 = 24;
 const RECORD_HEADER: u64 = 16;
@@ -140,6 +145,24 @@ impl<L: Link, W: Write> PcapLink<L, W> {
     }
 }
 
+/// Where the TCP segment lies in `packet`, as the stack sends it: behind
+/// an IPv4 header, not a fragment, or right behind an IPv6 header (the
+/// stack sends no extension headers).
+fn tcp_segment(packet: &[u8]) -> Option<Range<usize>> {
+    let segment = match packet.first()? >> 4 {
+        4 => {
+            let ip = Ipv4Packet::new_checked(packet).ok()?;
+            (ip.protocol() == PROTO_TCP && !ip.is_fragment()).then(|| ip.header_len()..ip.total_len())?
+        }
+        6 if packet.len() >= IPV6_HEADER && packet[6] == PROTO_TCP => {
+            let end = IPV6_HEADER + usize::from(u16::from_be_bytes([packet[4], packet[5]]));
+            (end <= packet.len()).then_some(IPV6_HEADER..end)?
+        }
+        _ => return None,
+    };
+    (segment.len() >= 20).then_some(segment)
+}
+
 /// Microseconds since the Unix epoch, now.
 fn now_micros() -> u64 {
     // A clock before 1970 is broken enough to stamp its packets 0.
@@ -166,11 +189,8 @@ impl<L: Link, W: Write> Link for PcapLink<L, W> {
     fn send(&mut self, packet: &[&[u8]]) -> io::Result<()> {
         if self.finish_checksums {
             copy::join(&mut self.sent, packet);
-            if let Ok(ip) = Ipv4Packet::new_checked(&self.sent) {
-                let segment = ip.header_len()..ip.total_len();
-                if ip.protocol() == PROTO_TCP && !ip.is_fragment() && segment.len() >= 20 {
-                    finish_offloaded_checksum(&mut self.sent[segment]);
-                }
+            if let Some(segment) = tcp_segment(&self.sent) {
+                finish_offloaded_checksum(&mut self.sent[segment]);
             }
             self.writer.write_packet(now_micros(), &[&self.sent])?;
         } else {
@@ -200,11 +220,11 @@ impl<L: Link, W: Write> Link for PcapLink<L, W> {
 #[cfg(test)]
 mod tests {
     use std::collections::VecDeque;
-    use std::net::Ipv4Addr;
+    use std::net::{Ipv4Addr, Ipv6Addr};
     use std::process::Command;
 
     use super::super::netns::{installed, skip};
-    use super::super::testutil::ipv4;
+    use super::super::testutil::{ipv4, ipv6};
     use super::super::QueueLink;
     use super::*;
     use crate::wire::checksum;
@@ -223,7 +243,7 @@ mod tests {
         writer.write_packet(1_700_000_000_123_456, &[&[0x45], &[1, 2]]).unwrap();
         drop(writer);
         let field = |i: usize| u32::from_le_bytes(out[i * 4..i * 4 + 4].try_into().unwrap());
-        assert_eq!((field(0), field(1), field(4), field(5)), (0xa1b2c3d4, 0x0004_0002, 65535, 101));
+        assert_eq!((field(0), field(1), field(4), field(5)), (0xa1b2c3d4, 0x0004_0002, 65575, 101));
         assert_eq!((field(6), field(7), field(8), field(9)), (1_700_000_000, 123_456, 3, 3));
         assert_eq!((out.len(), &out[40..]), (43, &[0x45, 1, 2][..]));
     }
@@ -280,6 +300,43 @@ mod tests {
         let segment = TcpSegment::new_checked(&recorded[20..]).unwrap();
         assert!(segment.verify_checksum(src.into(), dst.into()), "the recorded checksum is not finished");
         assert_eq!((&recorded[..36], &recorded[38..]), (&packet[..36], &packet[38..]));
+    }
+
+    /// The same over IPv6: the segment lies past a 40-byte header, and its
+    /// finished checksum covers RFC 8200's pseudo-header; tshark reads the
+    /// record as IPv6 with a good checksum.
+    #[test]
+    fn offloaded_ipv6_checksums_are_recorded_finished() {
+        let (src, dst) = (Ipv6Addr::LOCALHOST, "fd00::2".parse::<Ipv6Addr>().unwrap());
+        let mut tcp = [0u8; 25];
+        tcp[12] = 5 << 4;
+        tcp[20..].copy_from_slice(b"hello");
+        let pseudo = [&src.octets()[..], &dst.octets(), &(tcp.len() as u32).to_be_bytes(), &[0, 0, 0, PROTO_TCP]];
+        let partial = !super::super::testutil::checksum(&[&pseudo.concat()]);
+        tcp[16..18].copy_from_slice(&partial.to_be_bytes());
+        let packet = ipv6(src, dst, PROTO_TCP, &tcp);
+
+        let path = std::env::temp_dir().join(format!("pcap-ipv6-test-{}.pcap", std::process::id()));
+        let inner = QueueLink { offloaded: true, ..QueueLink::default() };
+        let mut link = PcapLink::new(inner, PcapWriter::create(&path).unwrap());
+        link.send(&[&packet[..50], &packet[50..]]).unwrap();
+        link.flush().unwrap();
+        assert_eq!(link.inner().tx, std::slice::from_ref(&packet));
+        drop(link);
+        let out = std::fs::read(&path).unwrap();
+        let recorded = &out[24 + 16..];
+        let sum = super::super::testutil::checksum(&[&pseudo.concat(), &recorded[40..]]);
+        assert_eq!(sum, 0, "the recorded checksum is not finished");
+        assert_eq!((&recorded[..56], &recorded[58..]), (&packet[..56], &packet[58..]));
+        if !installed("tshark") {
+            std::fs::remove_file(&path).unwrap();
+            return skip("stack", "tshark not installed: checked the checksum only");
+        }
+        let fields = "-o tcp.check_checksum:TRUE -Tfields -e ipv6.src -e ipv6.dst -e tcp.checksum.status";
+        let out = Command::new("tshark").arg("-r").arg(&path).args(fields.split(' ')).output().unwrap();
+        std::fs::remove_file(&path).unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(String::from_utf8(out.stdout).unwrap(), "::1\tfd00::2\t1\n");
     }
 
     #[test]

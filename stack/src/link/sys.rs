@@ -1,12 +1,16 @@
 //! What the Linux links share with the operating system: interface requests
-//! (`ifreq` ioctls, to read an interface's MTU or bring it up) and the
-//! one-line error for a step that failed, often for want of a privilege.
+//! (`ifreq` ioctls, to read an interface's MTU or bring it up, and
+//! `in6_ifreq` to give it an IPv6 address) and the one-line error for a
+//! step that failed, often for want of a privilege.
 //!
 //! The link files (`loopback`, `tun`, `netns`) take these from here and
 //! never from each other.
 
 use std::io;
+use std::net::Ipv6Addr;
 use std::os::fd::{AsFd, AsRawFd};
+
+use socket2::{Domain, Socket, Type};
 
 /// One line for a failed step: how to get the privilege when that is what
 /// was missing, else what failed and why.
@@ -73,4 +77,26 @@ pub(crate) fn set_up(socket: &impl AsFd, name: &str) -> io::Result<()> {
     let flags = unsafe { req.ifr_ifru.ifru_flags };
     req.ifr_ifru.ifru_flags = flags | libc::IFF_UP as libc::c_short;
     interface_ioctl(socket, libc::SIOCSIFFLAGS, &mut req)
+}
+
+/// Adds `addr/prefix` to interface `name`: the IPv6 `SIOCSIFADDR`, which
+/// takes an `in6_ifreq` on an IPv6 socket.
+pub(crate) fn add_ipv6_address(name: &str, addr: Ipv6Addr, prefix: u8) -> io::Result<()> {
+    let control = Socket::new(Domain::IPV6, Type::DGRAM, None)?;
+    let mut req = ifreq(name)?;
+    interface_ioctl(&control, libc::SIOCGIFINDEX, &mut req)?;
+    // SAFETY: SIOCGIFINDEX succeeded, so the kernel stored the index here.
+    let index = unsafe { req.ifr_ifru.ifru_ifindex };
+    let mut req6 = libc::in6_ifreq {
+        ifr6_addr: libc::in6_addr { s6_addr: addr.octets() },
+        ifr6_prefixlen: u32::from(prefix),
+        ifr6_ifindex: index,
+    };
+    // SAFETY: SIOCSIFADDR on an IPv6 socket reads one `in6_ifreq`, and
+    // `req6` is a valid one for the whole call.
+    let rc = unsafe { libc::ioctl(control.as_raw_fd(), libc::SIOCSIFADDR, &mut req6 as *mut libc::in6_ifreq) };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }

@@ -1,6 +1,6 @@
 //! What the link tests share: a private network namespace and packet building.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use super::netns::run_isolated_or_skip;
 
@@ -32,6 +32,18 @@ pub fn ipv4(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, payload: &[u8]) -> Vec<u
     packet.extend_from_slice(&dst.octets());
     let sum = checksum(&[&packet]);
     packet[10..12].copy_from_slice(&sum.to_be_bytes());
+    packet.extend_from_slice(payload);
+    packet
+}
+
+/// An IPv6 packet from `src` to `dst` carrying `payload` of `next_header`,
+/// hop limit 64 (RFC 8200 §3).
+pub fn ipv6(src: Ipv6Addr, dst: Ipv6Addr, next_header: u8, payload: &[u8]) -> Vec<u8> {
+    let mut packet = vec![0x60, 0, 0, 0];
+    packet.extend_from_slice(&(payload.len() as u16).to_be_bytes());
+    packet.extend_from_slice(&[next_header, 64]);
+    packet.extend_from_slice(&src.octets());
+    packet.extend_from_slice(&dst.octets());
     packet.extend_from_slice(payload);
     packet
 }
