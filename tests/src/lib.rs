@@ -68,6 +68,10 @@ pub fn python() -> &'static str {
     }
 }
 
+/// The Python of the tests' own venv, where `tests/install` puts what
+/// Debian does not package new enough (`pip:` lines of its table).
+pub const VENV_PYTHON: &str = "/opt/httpd-tests-venv/bin/python";
+
 /// The cargo target directory this test binary was built into:
 /// `<target>/<profile>/deps/<test>`.
 fn target_dir() -> PathBuf {
@@ -112,18 +116,25 @@ pub fn e2e(suite: &str, tools: &[&str], body: impl FnOnce() + Send + 'static) {
 }
 
 /// Whether `tool` is on `PATH` (or, for a Python module like `scapy`,
-/// importable by [`python`]).
+/// importable by [`python`]; for `pip:MODULE`, by [`VENV_PYTHON`]).
 pub fn have(tool: &str) -> bool {
+    if let Some(module) = tool.strip_prefix("pip:") {
+        return imports(VENV_PYTHON, module);
+    }
     if let Some(module) = tool.strip_prefix("python3-") {
-        let module = if module == "pil" { "PIL" } else { module };
-        return Command::new(python())
-            .args(["-c", &format!("import {module}")])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
+        return imports(python(), if module == "pil" { "PIL" } else { module });
     }
     installed(tool)
+}
+
+/// Whether `python` can import `module`.
+fn imports(python: &str, module: &str) -> bool {
+    Command::new(python)
+        .args(["-c", &format!("import {module}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 /// Serialises the heavy load suites within one test binary, so two of them
