@@ -253,7 +253,7 @@ impl Runner {
         }
         match &event.kind {
             Kind::Inbound(packet) => self.inbound(line, packet)?,
-            Kind::Icmp(icmp) => self.icmp(icmp)?,
+            Kind::Icmp(icmp) => self.icmp(line, icmp)?,
             Kind::Syscall(call) => {
                 // A call without `...` must return at once (within the
                 // tolerance), whether or not its socket blocks.
@@ -330,7 +330,14 @@ impl Runner {
 
     /// Render a sent packet in the script's terms.
     fn describe(&self, packet: &[u8]) -> String {
-        match parse_tcp(packet) {
+        match tcp_of(packet) {
+            Some((_, tcp)) => self.describe_segment(tcp),
+            None => format!("a non-TCP packet of {} bytes", packet.len()),
+        }
+    }
+
+    fn describe_segment(&self, tcp: &[u8]) -> String {
+        match parse_tcp(tcp) {
             Some((repr, len, _)) => {
                 let seq = repr.seq_number.0.wrapping_sub(self.our_isn.unwrap_or(0));
                 let ack = repr.ack_number.0.wrapping_sub(PEER_ISN);
@@ -340,7 +347,7 @@ impl Runner {
                 }
                 s + &format!(" win {}", repr.window_len)
             }
-            None => format!("a non-TCP packet of {} bytes", packet.len()),
+            None => format!("a malformed TCP segment of {} bytes", tcp.len()),
         }
     }
 
@@ -362,12 +369,15 @@ impl Runner {
             self.advance(line, instant(deadline))?;
             return fail(line, format!("expected {}, but nothing was sent by {}", show(want), instant(deadline)));
         };
-        let packet = self.coalesce(packet, when, want.len);
+        let Some((ecn, tcp)) = tcp_of(&packet) else {
+            return fail(line, format!("expected {}, got {}", show(want), self.describe(&packet)));
+        };
+        let tcp = self.coalesce(tcp.to_vec(), when, want.len);
         if !any && micros(when) < start - tol {
-            let what = self.describe(&packet);
+            let what = self.describe_segment(&tcp);
             return fail(line, format!("expected {} at {}, but {what} was sent at {when}", show(want), instant(start)));
         }
-        self.compare(line, want, &packet)?;
+        self.compare(line, want, ecn, &tcp)?;
         // Like packetdrill, relative times after a segment count from when
         // it actually left.
         self.last = micros(when);
@@ -379,12 +389,12 @@ impl Runner {
     /// GSO) where the stack sends MSS-sized ones, and Linux's scripts
     /// expect the large one. Contiguous segments with the same ACK, sent
     /// at the same moment, are joined (flags OR'd) up to `want_len` bytes.
-    fn coalesce(&mut self, mut packet: Vec<u8>, when: Instant, want_len: u32) -> Vec<u8> {
-        while let Some((repr, len, _)) = parse_tcp(&packet) {
+    fn coalesce(&mut self, mut tcp: Vec<u8>, when: Instant, want_len: u32) -> Vec<u8> {
+        while let Some((repr, len, _)) = parse_tcp(&tcp) {
             let next_seq = repr.seq_number.0.wrapping_add(len as u32);
             let joins = |(at, next): &(Instant, Vec<u8>)| {
                 *at == when
-                    && parse_tcp(next).is_some_and(|(r, l, _)| {
+                    && tcp_of(next).and_then(|(_, t)| parse_tcp(t)).is_some_and(|(r, l, _)| {
                         r.seq_number.0 == next_seq
                             && r.ack_number == repr.ack_number
                             && l > 0
@@ -399,27 +409,19 @@ impl Runner {
                 break;
             }
             let (_, next) = self.sent.pop_front().expect("checked");
-            let ip_len = usize::from(next[0] & 0x0f) * 4;
-            let tcp_len = usize::from(next[ip_len + 12] >> 4) * 4;
-            packet.extend_from_slice(&next[ip_len + tcp_len..]);
-            let total = packet.len() as u16;
-            packet[2..4].copy_from_slice(&total.to_be_bytes());
-            let ip_len = usize::from(packet[0] & 0x0f) * 4;
-            packet[10..12].fill(0);
-            let sum = !checksum::data(&packet[..ip_len]);
-            packet[10..12].copy_from_slice(&sum.to_be_bytes());
-            packet[ip_len + 13] |= next[usize::from(next[0] & 0x0f) * 4 + 13];
+            let next = TcpSegment::new_checked(tcp_of(&next).expect("checked").1).expect("checked");
+            tcp.extend_from_slice(next.payload());
+            tcp[13] |= next.flags().bits();
         }
-        packet
+        tcp
     }
 
     /// Check a sent segment against the script's `>` line.
-    fn compare(&mut self, line: usize, want: &Packet, packet: &[u8]) -> Step {
-        let got = self.describe(packet);
+    fn compare(&mut self, line: usize, want: &Packet, codepoint: u8, tcp: &[u8]) -> Step {
+        let got = self.describe_segment(tcp);
         let mismatch = |what: &str| Stop::Fail(line, format!("expected {}, got {got}: {what}", show(want)));
-        let Some((repr, len, raw_options)) = parse_tcp(packet) else { return Err(mismatch("not TCP")) };
+        let Some((repr, len, raw_options)) = parse_tcp(tcp) else { return Err(mismatch("not TCP")) };
         if let Some(ecn) = &want.ecn {
-            let codepoint = packet[1] & 3;
             let ok = match ecn.as_str() {
                 "noecn" => codepoint == 0,
                 "ect1" => codepoint == 1,
@@ -551,21 +553,13 @@ impl Runner {
             return fail(line, "more than 40 bytes of options");
         }
         let header_len = TcpRepr::MIN_HEADER_LEN + options.len();
+        let too_long = || fail(line, format!("{} bytes of payload: more than an IP packet holds", p.len));
+        // No IP packet holds more than 65535 bytes of payload (RFC 791, RFC 8200 §3).
         let tcp_len = header_len + p.len as usize;
-        if Ipv4Repr::HEADER_LEN + tcp_len > usize::from(u16::MAX) {
-            return fail(line, format!("{} bytes of payload: more than an IPv4 packet holds", p.len));
+        if tcp_len > usize::from(u16::MAX) {
+            return too_long();
         }
-        let mut packet = vec![0u8; Ipv4Repr::HEADER_LEN + tcp_len];
-        let ip = Ipv4Repr {
-            src_addr: REMOTE_ADDR,
-            dst_addr: self.config.addr,
-            protocol: PROTO_TCP,
-            payload_len: tcp_len,
-            ttl: Ipv4Repr::DEFAULT_TTL,
-            tos: 0,
-        };
-        ip.emit(&mut packet[..Ipv4Repr::HEADER_LEN]);
-        let tcp = &mut packet[Ipv4Repr::HEADER_LEN..];
+        let mut tcp = vec![0u8; tcp_len];
         let ack = p.ack.map_or(0, |a| our_isn.wrapping_add(a));
         tcp[0..2].copy_from_slice(&self.peer_port.to_be_bytes());
         tcp[2..4].copy_from_slice(&self.our_port.to_be_bytes());
@@ -576,58 +570,58 @@ impl Runner {
         tcp[14..16].copy_from_slice(&window.to_be_bytes());
         tcp[18..20].copy_from_slice(&(p.urg.unwrap_or(0) as u16).to_be_bytes());
         tcp[20..header_len].copy_from_slice(&options);
-        let pseudo = checksum::pseudo_header(REMOTE_ADDR, self.config.addr, PROTO_TCP, tcp_len);
-        let sum = !checksum::combine(&[pseudo, checksum::data(tcp)]);
+        let sum = self.upper_checksum(PROTO_TCP, &tcp);
         tcp[16..18].copy_from_slice(&sum.to_be_bytes());
+        let Some(packet) = self.peer_packet(PROTO_TCP, &tcp) else { return too_long() };
         let now = self.now;
         self.stack().receive(now, &packet);
         Ok(())
     }
 
-    /// A `< icmp` line: an ICMP error (RFC 792) from the peer's address
-    /// quoting the IPv4 header and first 8 bytes of a segment of ours.
-    fn icmp(&mut self, icmp: &Icmp) -> Step {
+    /// A `< icmp` line: an ICMP error from the peer's address quoting the
+    /// IP header and first 8 bytes of a segment of ours (RFC 792, RFC 4443
+    /// §2.4: as much as fits, which the stack needs no more of).
+    fn icmp(&mut self, line: usize, icmp: &Icmp) -> Step {
         let (kind, code) = match icmp_type_code(&icmp.kind, icmp.code.as_deref()) {
             Some(tc) => tc,
             None => return skip(format!("ICMP {} {}", icmp.kind, icmp.code.as_deref().unwrap_or(""))),
         };
-        // The quoted segment: our IPv4 header, then ports and SEQ.
-        let quoted_len = Ipv4Repr::HEADER_LEN + 8;
-        let mut message = vec![0u8; 8 + quoted_len];
-        message[0] = kind;
-        message[1] = code;
+        let mut message = vec![kind, code, 0, 0, 0, 0, 0, 0];
         if let Some(mtu) = icmp.mtu {
             message[6..8].copy_from_slice(&(mtu as u16).to_be_bytes());
         }
-        let ours = Ipv4Repr {
-            src_addr: self.config.addr,
-            dst_addr: REMOTE_ADDR,
-            protocol: PROTO_TCP,
-            payload_len: TcpRepr::MIN_HEADER_LEN + icmp.len as usize,
-            ttl: Ipv4Repr::DEFAULT_TTL,
-            tos: 0,
+        // The quoted segment: our IP header, then ports and SEQ.
+        let quoted_len = TcpRepr::MIN_HEADER_LEN + icmp.len as usize;
+        let Some(quoted) = ip_header(self.config.addr, REMOTE_ADDR, PROTO_TCP, quoted_len) else {
+            return fail(line, format!("{} bytes of payload: more than an IP packet holds", icmp.len));
         };
-        ours.emit(&mut message[8..8 + Ipv4Repr::HEADER_LEN]);
-        let tcp = &mut message[8 + Ipv4Repr::HEADER_LEN..];
+        message.extend(quoted);
+        let mut tcp = [0; 8];
         tcp[0..2].copy_from_slice(&self.our_port.to_be_bytes());
         tcp[2..4].copy_from_slice(&self.peer_port.to_be_bytes());
         tcp[4..8].copy_from_slice(&self.our_isn.unwrap_or(0).wrapping_add(icmp.seq.0).to_be_bytes());
+        message.extend(tcp);
         let sum = !checksum::data(&message);
         message[2..4].copy_from_slice(&sum.to_be_bytes());
-        let mut packet = vec![0u8; Ipv4Repr::HEADER_LEN + message.len()];
-        let ip = Ipv4Repr {
-            src_addr: REMOTE_ADDR,
-            dst_addr: self.config.addr,
-            protocol: PROTO_ICMP,
-            payload_len: message.len(),
-            ttl: Ipv4Repr::DEFAULT_TTL,
-            tos: 0,
-        };
-        ip.emit(&mut packet[..Ipv4Repr::HEADER_LEN]);
-        packet[Ipv4Repr::HEADER_LEN..].copy_from_slice(&message);
+        let packet = self.peer_packet(PROTO_ICMP, &message).expect("an ICMP error fits in a packet");
         let now = self.now;
         self.stack().receive(now, &packet);
         Ok(())
+    }
+
+    /// The checksum of a segment the peer sends, over the pseudo-header of
+    /// its family.
+    fn upper_checksum(&self, protocol: u8, bytes: &[u8]) -> u16 {
+        let pseudo = checksum::pseudo_header(REMOTE_ADDR, self.config.addr, protocol, bytes.len());
+        !checksum::combine(&[pseudo, checksum::data(bytes)])
+    }
+
+    /// A packet from the peer to us carrying `payload`, or `None` if it
+    /// does not fit in one.
+    fn peer_packet(&self, protocol: u8, payload: &[u8]) -> Option<Vec<u8>> {
+        let mut packet = ip_header(REMOTE_ADDR, self.config.addr, protocol, payload.len())?;
+        packet.extend_from_slice(payload);
+        Some(packet)
     }
 
     fn fd(&self, line: usize, call: &Syscall) -> Result<(i64, Fd), Stop> {
@@ -1578,13 +1572,27 @@ fn show(p: &Packet) -> String {
     s
 }
 
-/// A sent packet's TCP header, payload length and raw options.
-fn parse_tcp(packet: &[u8]) -> Option<(TcpRepr, usize, &[u8])> {
-    let ip = Ipv4Packet::new_checked(packet).ok()?;
-    if ip.protocol() != PROTO_TCP {
+/// The IP header of a packet from `src` to `dst` carrying `payload_len`
+/// bytes of `protocol`, or `None` if they do not fit in one packet.
+fn ip_header(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, payload_len: usize) -> Option<Vec<u8>> {
+    if Ipv4Repr::HEADER_LEN + payload_len > usize::from(u16::MAX) {
         return None;
     }
-    let tcp = TcpSegment::new_checked(ip.payload()).ok()?;
+    let mut header = vec![0; Ipv4Repr::HEADER_LEN];
+    let ttl = Ipv4Repr::DEFAULT_TTL;
+    Ipv4Repr { src_addr: src, dst_addr: dst, protocol, payload_len, ttl, tos: 0 }.emit(&mut header);
+    Some(header)
+}
+
+/// The ECN codepoint and TCP segment of a packet we sent, if it is TCP.
+fn tcp_of(packet: &[u8]) -> Option<(u8, &[u8])> {
+    let ip = Ipv4Packet::new_checked(packet).ok()?;
+    (ip.protocol() == PROTO_TCP).then(|| (ip.tos() & 3, ip.payload()))
+}
+
+/// A TCP segment's header, payload length and raw options.
+fn parse_tcp(tcp: &[u8]) -> Option<(TcpRepr, usize, &[u8])> {
+    let tcp = TcpSegment::new_checked(tcp).ok()?;
     let repr = TcpRepr::parse(&tcp).ok()?;
     Some((repr, tcp.payload().len(), tcp.options()))
 }
