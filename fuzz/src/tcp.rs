@@ -33,7 +33,7 @@
 //! - Nothing panics (the core's debug assertions are on in fuzz builds).
 
 use std::collections::HashMap;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::sync::OnceLock;
 
 use stack::wire::seq::SeqNum;
@@ -422,7 +422,7 @@ pub struct Harness {
     written: HashMap<SocketHandle, usize>,
     read: HashMap<SocketHandle, usize>,
     listening: bool,
-    seen: HashMap<(SocketAddrV4, u16), Seen>,
+    seen: HashMap<(SocketAddr, u16), Seen>,
     /// Packets handed to `Stack::receive`.
     received: u64,
     /// TCP segments the stack has sent.
@@ -459,7 +459,7 @@ impl Harness {
         let mut client_config = Config::new(*PEERS[0].ip());
         client_config.isn_key = [1; 16];
         let mut client = Stack::new(client_config);
-        let c = client.connect_from(h.now, PEERS[0].port(), SocketAddrV4::new(SERVER, PORT)).expect("connect");
+        let c = client.connect_from(h.now, PEERS[0].port(), SocketAddrV4::new(SERVER, PORT).into()).expect("connect");
         h.exchange(&mut client);
         h.app(AppCall::Accept);
         assert_eq!(h.sockets.len(), 1, "the handshake completed");
@@ -578,7 +578,7 @@ impl Harness {
         if ip.dst_addr() != SERVER {
             return;
         }
-        let seen = self.seen.entry((SocketAddrV4::new(ip.src_addr(), repr.src_port), repr.dst_port)).or_default();
+        let seen = self.seen.entry((SocketAddr::new(ip.src_addr().into(), repr.src_port), repr.dst_port)).or_default();
         let end = repr.seq_number + seg_len(&repr, seg.payload().len());
         if repr.flags.contains(Flags::SYN) || seen.peer_end.is_none_or(|e| end > e) {
             seen.peer_end = Some(end);
@@ -591,7 +591,7 @@ impl Harness {
     pub fn build_segment(&self, spec: &SegmentSpec) -> Vec<u8> {
         let peer = PEERS[usize::from(spec.tuple & 3)];
         let port = SERVER_PORTS[usize::from(spec.tuple >> 2 & 3)];
-        let seen = self.seen.get(&(peer, port)).copied().unwrap_or_default();
+        let seen = self.seen.get(&(peer.into(), port)).copied().unwrap_or_default();
         // Before anything has crossed, a peer's sequence numbers start at an ISS of its own.
         let own_iss = SeqNum(0x1000_0000 * (u32::from(spec.tuple & 3) + 1));
         let resolve = |rel: Rel, primary: Option<SeqNum>, secondary: Option<SeqNum>, default: SeqNum| match rel {
@@ -621,7 +621,7 @@ impl Harness {
         let payload: Vec<u8> = (0..usize::from(spec.len)).map(|i| peer_byte(data_seq + i)).collect();
         let mut tcp = vec![0; repr.header_len() + payload.len()];
         tcp[repr.header_len()..].copy_from_slice(&payload);
-        repr.emit(&mut tcp, *peer.ip(), SERVER);
+        repr.emit(&mut tcp, (*peer.ip()).into(), SERVER.into());
         ipv4(*peer.ip(), PROTO_TCP, &tcp)
     }
 
@@ -672,7 +672,7 @@ impl Harness {
                 }
             }
             AppCall::Connect { peer } => {
-                if let Ok(s) = self.stack.connect(now, PEERS[usize::from(peer % 4)]) {
+                if let Ok(s) = self.stack.connect(now, PEERS[usize::from(peer % 4)].into()) {
                     self.sockets.push(s);
                 }
             }
@@ -738,11 +738,11 @@ impl Harness {
         assert_eq!(ip.protocol(), PROTO_TCP);
         self.tcp_sent += 1;
         let seg = TcpSegment::new_checked(ip.payload()).expect("the stack sends valid TCP headers");
-        assert!(seg.verify_checksum(ip.src_addr(), ip.dst_addr()), "the stack's TCP checksum verifies");
+        assert!(seg.verify_checksum(ip.src_addr().into(), ip.dst_addr().into()), "the stack's TCP checksum verifies");
         let repr = TcpRepr::parse(&seg).expect("the stack sends valid options");
         let payload = seg.payload();
         let flags = repr.flags;
-        assert!(payload.len() <= config.mss(), "{} bytes of data exceed the MSS", payload.len());
+        assert!(payload.len() <= config.mss(SERVER.into()), "{} bytes of data exceed the MSS", payload.len());
         assert!(
             flags.contains(Flags::ACK) || flags == Flags::SYN || flags == Flags::RST,
             "a segment without ACK: {repr}"
@@ -754,7 +754,7 @@ impl Harness {
             repr.window_len
         );
 
-        let key = (SocketAddrV4::new(ip.dst_addr(), repr.dst_port), repr.src_port);
+        let key = (SocketAddr::new(ip.dst_addr().into(), repr.dst_port), repr.src_port);
         let seen = self.seen.entry(key).or_default();
         if flags.contains(Flags::RST) {
             return; // the end of a connection, or an answer to a stray segment
@@ -909,7 +909,7 @@ fn fix_packet(p: &mut [u8], fix: u8) {
     let body = &mut p[header_len..total];
     if fix & 8 != 0 && body.len() >= 20 {
         body[16..18].fill(0);
-        let pseudo = checksum::pseudo_header(src, dst, PROTO_TCP, body.len());
+        let pseudo = checksum::pseudo_header(src.into(), dst.into(), PROTO_TCP, body.len());
         let sum = !checksum::combine(&[pseudo, checksum::data(body)]);
         body[16..18].copy_from_slice(&sum.to_be_bytes());
     }

@@ -13,7 +13,7 @@
 //!   once more changes nothing;
 //! - the reply to an ICMP echo request parses and mirrors the request.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use stack::wire::checksum;
 use stack::wire::icmpv4::{self, Icmpv4Packet};
@@ -38,7 +38,7 @@ pub fn check(data: &[u8]) {
     };
     let transport = &mut packet[body];
     if switches & 2 != 0 && transport.len() >= 20 {
-        let pseudo = checksum::pseudo_header(src, dst, PROTO_TCP, transport.len());
+        let pseudo = checksum::pseudo_header(src.into(), dst.into(), PROTO_TCP, transport.len());
         write_checksum(transport, 16, pseudo);
     }
     if switches & 4 != 0 && transport.len() >= 8 {
@@ -49,13 +49,13 @@ pub fn check(data: &[u8]) {
         Ok(ip) => {
             ipv4_round_trip(&ip);
             match ip.protocol() {
-                PROTO_TCP => tcp_round_trip(ip.payload(), ip.src_addr(), ip.dst_addr()),
+                PROTO_TCP => tcp_round_trip(ip.payload(), ip.src_addr().into(), ip.dst_addr().into()),
                 PROTO_ICMP => icmp_echo(ip.payload()),
                 _ => {}
             }
         }
         Err(_) => {
-            tcp_round_trip(&packet, SRC, DST);
+            tcp_round_trip(&packet, SRC.into(), DST.into());
             icmp_echo(&packet);
         }
     }
@@ -94,7 +94,7 @@ fn ipv4_round_trip(ip: &Ipv4Packet) {
 }
 
 /// Emit `repr` with `payload`, check the checksum verifies, and parse it back.
-fn emit_and_parse(repr: &TcpRepr, payload: &[u8], src: Ipv4Addr, dst: Ipv4Addr) -> TcpRepr {
+fn emit_and_parse(repr: &TcpRepr, payload: &[u8], src: IpAddr, dst: IpAddr) -> TcpRepr {
     let header_len = repr.header_len();
     assert!(header_len <= 60 && header_len.is_multiple_of(4), "header of {header_len} bytes");
     let mut buf = vec![0; header_len + payload.len()];
@@ -107,7 +107,7 @@ fn emit_and_parse(repr: &TcpRepr, payload: &[u8], src: Ipv4Addr, dst: Ipv4Addr) 
     TcpRepr::parse(&segment).expect("emitted options parse")
 }
 
-fn tcp_round_trip(bytes: &[u8], src: Ipv4Addr, dst: Ipv4Addr) {
+fn tcp_round_trip(bytes: &[u8], src: IpAddr, dst: IpAddr) {
     let Ok(segment) = TcpSegment::new_checked(bytes) else { return };
     assert!(TcpRepr::MIN_HEADER_LEN <= segment.header_len() && segment.header_len() <= bytes.len().min(60));
     let _ = (segment.verify_checksum(src, dst), segment.checksum());

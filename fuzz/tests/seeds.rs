@@ -168,7 +168,7 @@ fn server_addr() -> SocketAddrV4 {
 fn conversation() -> Vec<Record> {
     let mut sim = Sim::new(Harness::new(), client_stack());
     let now = sim.net.now();
-    let c = sim.client().connect(now, server_addr()).unwrap();
+    let c = sim.client().connect(now, server_addr().into()).unwrap();
     sim.run(Duration::from_secs(1), |s| s.server().h.stack.tcbs().any(|t| t.state == State::Established));
     sim.server().app(AppCall::Accept);
     let now = sim.net.now();

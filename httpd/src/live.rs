@@ -129,7 +129,7 @@ pub(crate) fn recording(addr: std::net::Ipv4Addr) -> stack::Config {
 
 #[cfg(test)]
 mod tests {
-    use std::net::{Ipv4Addr, SocketAddrV4};
+    use std::net::{Ipv4Addr, SocketAddr};
 
     use serde_json::Value;
     use stack::link::faults::Faults;
@@ -152,7 +152,7 @@ mod tests {
         );
         net.host_mut(s).listen(80, 4).unwrap();
         let now = net.now();
-        let h = net.host_mut(c).connect(now, SocketAddrV4::new(SERVER, 80)).unwrap();
+        let h = net.host_mut(c).connect(now, SocketAddr::new(SERVER.into(), 80)).unwrap();
         let mut accepted = None;
         net.run_until(now + Duration::from_secs(1), |n| {
             accepted = accepted.or_else(|| n.host_mut(s).accept(80));
@@ -163,7 +163,7 @@ mod tests {
         net.run_until(now + Duration::from_millis(50), |_| false);
         let server = net.host(s);
         let one: Value = serde_json::from_str(&one(&server.story(accepted.unwrap()).unwrap(), net.now())).unwrap();
-        let recent: Value = serde_json::from_str(&recent(server.stories_of(CLIENT), net.now())).unwrap();
+        let recent: Value = serde_json::from_str(&recent(server.stories_of(CLIENT.into()), net.now())).unwrap();
         (one, recent)
     }
 
@@ -237,10 +237,10 @@ mod tests {
             net.add_host(SERVER, Stack::new(recording(SERVER))),
         );
         net.host_mut(s).listen(80, 4).unwrap();
-        let sig = |net: &Network<Stack>| signature(net.host(s).stories_of(CLIENT));
+        let sig = |net: &Network<Stack>| signature(net.host(s).stories_of(CLIENT.into()));
         let empty = sig(&net);
         let now = net.now();
-        let h = net.host_mut(c).connect(now, SocketAddrV4::new(SERVER, 80)).unwrap();
+        let h = net.host_mut(c).connect(now, SocketAddr::new(SERVER.into(), 80)).unwrap();
         net.run_until(now + Duration::from_millis(100), |_| false);
         let connected = sig(&net);
         assert_ne!(connected, empty);

@@ -107,7 +107,7 @@ fn run(config: &Config) -> io::Result<()> {
             config.root.display(),
             SocketAddrV4::new(addr, config.port),
             config.link,
-            driver.stack().config().mss(),
+            driver.stack().config().mss(addr.into()),
             config.workers
         );
         serve(&mut driver, server, &stop, Some(&mut signals))

@@ -23,7 +23,7 @@
 //! `reset_timedout_connection`).
 
 use std::collections::{BTreeSet, HashMap};
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::Ipv4Addr;
 use std::time::SystemTime;
 
 use bytes::Bytes;
@@ -198,7 +198,7 @@ impl Server {
             }
             // Responses are written whole; Nagle would hold their tails.
             stack.set_nodelay(h, true);
-            let peer = IpAddr::V4(stack.peer(h).map_or(Ipv4Addr::UNSPECIFIED, |peer| *peer.ip()));
+            let peer = stack.peer(h).map_or(Ipv4Addr::UNSPECIFIED.into(), |peer| peer.ip());
             self.conns.insert(h, Entry { conn: Conn::new(peer, self.limits, now), deadline: None });
             self.touched.push(h);
         }
@@ -308,7 +308,7 @@ const RECORD_READER: Duration = Duration::from_secs(600);
 fn record_reader(stack: &mut Stack, now: Instant, h: SocketHandle) {
     if let Some(peer) = stack.peer(h) {
         stack.record(h);
-        stack.record_peer(*peer.ip(), now + RECORD_READER);
+        stack.record_peer(peer.ip(), now + RECORD_READER);
     }
 }
 
@@ -328,7 +328,7 @@ fn answer(
 ) -> Supplied {
     // The address as TCP knows it, never a header; a connection the stack
     // no longer knows is nobody's.
-    let remote = stack.peer(h).map_or(Ipv4Addr::UNSPECIFIED, |peer| *peer.ip());
+    let remote = stack.peer(h).map_or(Ipv4Addr::UNSPECIFIED.into(), |peer| peer.ip());
     match what {
         Live::Stack => Supplied::Json(status(stack)),
         Live::ConnSelf => stack.story(h).map_or(Supplied::Nothing, |view| Supplied::Json(live::one(&view, now))),
@@ -348,7 +348,7 @@ fn answer(
 
 #[cfg(test)]
 mod tests {
-    use std::net::SocketAddrV4;
+    use std::net::SocketAddr;
 
     use stack::link::faults::Faults;
     use stack::link::sim::Network;
@@ -371,7 +371,7 @@ mod tests {
         for c in clients {
             for _ in 0..n {
                 let now = net.now();
-                net.host_mut(c).connect(now, SocketAddrV4::new(SERVER, 80)).unwrap();
+                net.host_mut(c).connect(now, SocketAddr::new(SERVER.into(), 80)).unwrap();
                 net.run_until(now + Duration::from_secs(1), |n| {
                     n.host_mut(s).accept(80).map(|h| accepted.push(h)).is_some()
                 });
@@ -413,7 +413,7 @@ mod tests {
 
         // A change on CLIENT's address (a new connection): news for its feed.
         let now = net.now();
-        net.host_mut(0).connect(now, SocketAddrV4::new(SERVER, 80)).unwrap();
+        net.host_mut(0).connect(now, SocketAddr::new(SERVER.into(), 80)).unwrap();
         net.run_until(now + Duration::from_millis(100), |_| false);
         let stack = net.host(2);
         let now = net.now();

@@ -44,7 +44,7 @@ pub struct Part {
 }
 
 /// The stack's counters by name (`stack::Counters::fields`).
-type StackCounters = [(&'static str, u64); 44];
+type StackCounters = [(&'static str, u64); stack::Counters::FIELDS];
 
 impl Part {
     pub fn of(stack: &Stack, http: &Counters, link: LinkStats) -> Part {

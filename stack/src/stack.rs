@@ -20,7 +20,7 @@
 #![forbid(unsafe_code)]
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, SocketAddr};
 
 use ahash::RandomState;
 use bytes::Bytes;
@@ -35,11 +35,13 @@ use crate::tcp::state::State;
 use crate::tcp::story::{By, Dir, Recent, RecentLimits, Record, SegmentKind, Stories, StoryView, Watched};
 use crate::tcp::tcb::{Context, Disposition, Outgoing, Segment, Tcb};
 use crate::tcp::time_wait::{self, EntryTs, TimeWaitTable, Verdict};
-use crate::tcp::{Config, Counters, Error, FourTuple, Ready, SocketHandle};
+use crate::tcp::{Config, Counters, Error, FourTuple, Ready, SocketHandle, IPV6_MIN_MTU};
 use crate::time::{Duration, Instant};
 use crate::wire::checksum::{RxChecksum, TxChecksum};
 use crate::wire::icmpv4::{self, Icmpv4Packet, Quote};
-use crate::wire::ipv4::{Ipv4Packet, Ipv4Repr, PROTO_ICMP, PROTO_TCP};
+use crate::wire::ip::{IpRepr, PROTO_ICMP, PROTO_TCP};
+use crate::wire::ipv4::Ipv4Packet;
+use crate::wire::ipv6::Ipv6Packet;
 use crate::wire::seq::SeqNum;
 use crate::wire::tcp::{Flags, TcpRepr, TcpSegment};
 use crate::wire::Error as WireError;
@@ -57,8 +59,8 @@ pub enum Event {
 /// A connection's key variables, for a status view.
 #[derive(Clone, Debug)]
 pub struct ConnectionInfo {
-    pub local: SocketAddrV4,
-    pub remote: SocketAddrV4,
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
     pub state: State,
     pub snd_una: u32,
     pub snd_nxt: u32,
@@ -102,8 +104,15 @@ struct Slot {
 /// TIME-WAIT ACK, a ping reply. Kept until `transmit`.
 #[derive(Debug)]
 enum Reply {
-    Tcp { ip: Ipv4Repr, repr: TcpRepr },
-    Icmp { dst: Ipv4Addr, packet: Vec<u8> },
+    Tcp {
+        ip: IpRepr,
+        repr: TcpRepr,
+    },
+    /// An ICMP or ICMPv6 message, under `ip` (its length set at `transmit`).
+    Icmp {
+        ip: IpRepr,
+        packet: Vec<u8>,
+    },
 }
 
 /// Replies waiting for `transmit`; past this they are dropped (a flood of
@@ -160,17 +169,27 @@ pub struct Stack {
     expired: Vec<(FourTuple, Option<u32>)>,
     next_port: u16,
     /// Headers being built, reused for every packet sent.
-    scratch: [u8; Ipv4Repr::HEADER_LEN + TcpRepr::MAX_HEADER_LEN],
+    scratch: [u8; IpRepr::MAX_HEADER_LEN + TcpRepr::MAX_HEADER_LEN],
 }
 
 const EPHEMERAL_PORTS: core::ops::RangeInclusive<u16> = 49152..=65535;
 
 impl Stack {
+    /// A stack with no connection and no listener.
+    ///
+    /// Panics if `config` gives an IPv6 address with an `mtu` below
+    /// IPv6's minimum of 1280 (RFC 8200 §5): whoever builds the
+    /// configuration must leave IPv6 off on such a link.
     pub fn new(config: Config) -> Stack {
+        assert!(
+            config.addr6.is_none() || config.mtu >= IPV6_MIN_MTU,
+            "IPv6 needs an MTU of at least {IPV6_MIN_MTU}, not {}",
+            config.mtu
+        );
         Stack {
             isn: IsnGenerator::new(config.isn_key),
             listeners: Listeners::new(config.isn_key),
-            scratch: [0; Ipv4Repr::HEADER_LEN + TcpRepr::MAX_HEADER_LEN],
+            scratch: [0; IpRepr::MAX_HEADER_LEN + TcpRepr::MAX_HEADER_LEN],
             shared: Shared {
                 challenge_acks: ChallengeAcks::new(config.isn_key, config.challenge_ack_limit),
                 config,
@@ -213,7 +232,9 @@ impl Stack {
     // ------------------------------------------------------------------
 
     /// Passive OPEN (§3.10.1): accept connections on `port`, keeping up to
-    /// `backlog` completed ones until `accept` takes them.
+    /// `backlog` completed ones until `accept` takes them. Of both
+    /// families, if the stack has an IPv6 address (as a Linux socket bound
+    /// to `[::]` without IPV6_V6ONLY).
     pub fn listen(&mut self, port: u16, backlog: usize) -> Result<(), Error> {
         self.listeners.listen(port, backlog)
     }
@@ -244,32 +265,34 @@ impl Stack {
         }
     }
 
-    /// Active OPEN (§3.10.1): send a SYN to `remote` from an ephemeral port.
-    pub fn connect(&mut self, now: Instant, remote: SocketAddrV4) -> Result<SocketHandle, Error> {
+    /// Active OPEN (§3.10.1): send a SYN to `remote` from an ephemeral
+    /// port, and from the stack's address of `remote`'s family.
+    pub fn connect(&mut self, now: Instant, remote: SocketAddr) -> Result<SocketHandle, Error> {
+        let local = self.shared.config.addr_for(remote.ip()).ok_or(Error::InvalidAddress)?;
         let span = EPHEMERAL_PORTS.end() - EPHEMERAL_PORTS.start() + 1;
         let port = (0..span)
             .map(|i| EPHEMERAL_PORTS.start() + (self.next_port - EPHEMERAL_PORTS.start() + i) % span)
-            .find(|&port| {
-                self.tuple_free(FourTuple { local: SocketAddrV4::new(self.shared.config.addr, port), remote })
-            })
+            .find(|&port| self.tuple_free(FourTuple { local: SocketAddr::new(local, port), remote }))
             .ok_or(Error::Exhausted)?;
         self.next_port = if port == *EPHEMERAL_PORTS.end() { *EPHEMERAL_PORTS.start() } else { port + 1 };
         self.connect_from(now, port, remote)
     }
 
     /// Active OPEN from a chosen local port. An OPEN to an address that is
-    /// no one host's (broadcast, multicast, 0.0.0.0) is refused (MUST-46).
-    pub fn connect_from(&mut self, now: Instant, port: u16, remote: SocketAddrV4) -> Result<SocketHandle, Error> {
-        if !self.shared.config.valid_peer(*remote.ip()) {
+    /// no one host's (broadcast, multicast, 0.0.0.0, ::) is refused
+    /// (MUST-46), and so is one to a family the stack has no address of.
+    pub fn connect_from(&mut self, now: Instant, port: u16, remote: SocketAddr) -> Result<SocketHandle, Error> {
+        let config = &self.shared.config;
+        let Some(local) = config.addr_for(remote.ip()).filter(|_| config.valid_peer(remote.ip())) else {
             return Err(Error::InvalidAddress);
-        }
-        let local = SocketAddrV4::new(self.shared.config.addr, port);
+        };
+        let local = SocketAddr::new(local, port);
         if !self.tuple_free(FourTuple { local, remote }) {
             return Err(Error::AddrInUse);
         }
         let start = self.isn.start(now, local, remote);
         let mut cx = self.shared.context(now);
-        cx.story |= self.watched.story(now, *remote.ip());
+        cx.story |= self.watched.story(now, remote.ip());
         let tcb = Tcb::connect(&cx, local, remote, start);
         let h = self.insert(tcb).ok_or(Error::Exhausted)?;
         self.after(h.index, now);
@@ -414,7 +437,7 @@ impl Stack {
     }
 
     /// The peer's address and port, or `None` once the connection is deleted.
-    pub fn peer(&self, h: SocketHandle) -> Option<SocketAddrV4> {
+    pub fn peer(&self, h: SocketHandle) -> Option<SocketAddr> {
         self.tcb(h).map(|t| t.remote)
     }
 
@@ -475,7 +498,7 @@ impl Stack {
     /// segment (a page that shows a reader their own connections asks for
     /// the next ones, its handshakes included). At most `story::WATCHED`
     /// addresses at once; past that the one whose time ends first goes.
-    pub fn record_peer(&mut self, remote: Ipv4Addr, until: Instant) {
+    pub fn record_peer(&mut self, remote: IpAddr, until: Instant) {
         if self.shared.config.stories == Stories::OnRequest {
             self.watched.insert(remote, until);
         }
@@ -496,9 +519,9 @@ impl Stack {
     /// The stories of every connection with the peer address `remote`,
     /// live and recently closed (TIME-WAIT included), newest first: what
     /// one host may be shown of its own connections, and nobody else's.
-    pub fn stories_of(&self, remote: Ipv4Addr) -> impl Iterator<Item = StoryView<'_>> + '_ {
+    pub fn stories_of(&self, remote: IpAddr) -> impl Iterator<Item = StoryView<'_>> + '_ {
         let mut live: Vec<StoryView> =
-            self.tcbs().filter(|t| *t.remote.ip() == remote && t.story.is_on()).map(live_story).collect();
+            self.tcbs().filter(|t| t.remote.ip() == remote && t.story.is_on()).map(live_story).collect();
         live.sort_unstable_by_key(|v| std::cmp::Reverse(v.story.id));
         live.into_iter().chain(self.recent.of(remote))
     }
@@ -548,47 +571,93 @@ impl Stack {
     // A packet arrives
     // ------------------------------------------------------------------
 
-    /// One IPv4 packet from the link. Anything malformed is dropped and
-    /// counted; nothing a peer sends can make this panic.
+    /// One IP packet from the link, IPv4 or IPv6 by its version nibble.
+    /// Anything malformed is dropped and counted; nothing a peer sends can
+    /// make this panic.
     pub fn receive(&mut self, now: Instant, packet: &[u8]) {
         self.shared.counters.packets_in += 1;
+        match packet.first().map(|b| b >> 4) {
+            Some(6) => self.receive_ipv6(now, packet),
+            // Anything else too: the view says what is wrong with it.
+            _ => self.receive_ipv4(now, packet),
+        }
+    }
+
+    fn receive_ipv4(&mut self, now: Instant, packet: &[u8]) {
         let ip = match Ipv4Packet::new_checked(packet) {
             Ok(ip) => ip,
             Err(e) => return self.drop_malformed(e),
         };
-        if ip.dst_addr() != self.shared.config.addr {
-            self.shared.counters.drops.not_for_us += 1;
-            return;
-        }
-        if !self.shared.config.valid_peer(ip.src_addr()) {
-            // RFC 1122 §3.2.1.3: a source address no host has. For TCP this
-            // is MUST-63, a SYN from it ignored; and anything else too: no
-            // connection can have such a peer, and an RST or an echo reply
-            // in answer would go to a broadcast or multicast group.
-            self.shared.counters.drops.invalid_source += 1;
+        let (src, dst) = (ip.src_addr().into(), ip.dst_addr().into());
+        if !self.addressed_to_us(src, dst) {
             return;
         }
         if ip.is_fragment() {
             self.shared.counters.drops.fragment += 1; // no reassembly (RFC 9293 leaves it to IP)
             return;
         }
-        match ip.protocol() {
-            PROTO_TCP => self.receive_tcp(now, &ip),
-            PROTO_ICMP => self.receive_icmp(now, &ip),
+        self.receive_upper(now, src, dst, ip.protocol(), ip.payload());
+    }
+
+    /// An IPv6 packet (RFC 8200): its extension headers skipped (or the
+    /// packet dropped: a fragment, a chain too long) on the way to the
+    /// upper layer, which is the same as over IPv4 from there on.
+    fn receive_ipv6(&mut self, now: Instant, packet: &[u8]) {
+        let ip = match Ipv6Packet::new_checked(packet) {
+            Ok(ip) => ip,
+            Err(e) => return self.drop_malformed(e),
+        };
+        let (src, dst) = (ip.src_addr().into(), ip.dst_addr().into());
+        if !self.addressed_to_us(src, dst) {
+            return;
+        }
+        match ip.upper_layer() {
+            Ok((protocol, payload)) => self.receive_upper(now, src, dst, protocol, payload),
+            Err(e) => self.drop_malformed(e),
+        }
+    }
+
+    /// Whether a packet from `src` to `dst` is ours to take; if not, it is
+    /// counted.
+    fn addressed_to_us(&mut self, src: IpAddr, dst: IpAddr) -> bool {
+        let drops = &mut self.shared.counters.drops;
+        if self.shared.config.addr_for(dst) != Some(dst) {
+            drops.not_for_us += 1;
+            return false;
+        }
+        if !self.shared.config.valid_peer(src) {
+            // RFC 1122 §3.2.1.3: a source address no host has. For TCP this
+            // is MUST-63, a SYN from it ignored; and anything else too: no
+            // connection can have such a peer, and an RST or an echo reply
+            // in answer would go to a broadcast or multicast group.
+            drops.invalid_source += 1;
+            return false;
+        }
+        true
+    }
+
+    /// The payload of an IP packet for us, by its protocol; ICMP of the
+    /// packet's own family only.
+    fn receive_upper(&mut self, now: Instant, src: IpAddr, dst: IpAddr, protocol: u8, payload: &[u8]) {
+        match (protocol, src) {
+            (PROTO_TCP, _) => self.receive_tcp(now, src, dst, payload),
+            (PROTO_ICMP, IpAddr::V4(_)) => self.receive_icmp(now, src, payload),
             _ => self.shared.counters.drops.other_protocol += 1,
         }
     }
 
     fn drop_malformed(&mut self, e: WireError) {
+        let drops = &mut self.shared.counters.drops;
         match e {
-            WireError::Checksum => self.shared.counters.drops.checksum += 1,
-            _ => self.shared.counters.drops.malformed += 1,
+            WireError::Checksum => drops.checksum += 1,
+            WireError::Fragment => drops.fragment += 1,
+            WireError::ExtHeaders => drops.ipv6_ext_headers += 1,
+            _ => drops.malformed += 1,
         }
     }
 
-    fn receive_tcp(&mut self, now: Instant, ip: &Ipv4Packet) {
-        let (src, dst) = (ip.src_addr(), ip.dst_addr());
-        let seg = match TcpSegment::new_checked(ip.payload()) {
+    fn receive_tcp(&mut self, now: Instant, src: IpAddr, dst: IpAddr, segment: &[u8]) {
+        let seg = match TcpSegment::new_checked(segment) {
             Ok(seg) => seg,
             Err(e) => return self.drop_malformed(e),
         };
@@ -602,7 +671,7 @@ impl Stack {
         let payload = seg.payload();
         self.shared.counters.segments_in += 1;
         let tuple =
-            FourTuple { local: SocketAddrV4::new(dst, repr.dst_port), remote: SocketAddrV4::new(src, repr.src_port) };
+            FourTuple { local: SocketAddr::new(dst, repr.dst_port), remote: SocketAddr::new(src, repr.src_port) };
         if log_enabled!(Level::Trace) {
             trace!("{} > {} {} len={}", tuple.remote, tuple.local, repr, payload.len());
         }
@@ -644,7 +713,7 @@ impl Stack {
                 }
             };
             self.time_wait_story(tuple, story, Record::segment(now, Dir::Out, &reply, 0, kind, by));
-            self.reply_tcp(tuple.remote, reply);
+            self.reply_tcp(&tuple, reply);
             if kind == SegmentKind::Reset {
                 self.time_wait_story(tuple, story, time_wait_closed(now, "SYN in the window: reset (RFC 793)"));
                 self.time_wait_reset(now, tuple);
@@ -703,11 +772,11 @@ impl Stack {
         after_time_wait: Option<SeqNum>,
     ) {
         let mut cx = self.shared.context(now);
-        cx.story |= self.watched.story(now, *tuple.remote.ip());
+        cx.story |= self.watched.story(now, tuple.remote.ip());
         let seg = Segment { repr, payload };
         match self.listeners.on_segment(&mut cx, &self.isn, tuple, seg, after_time_wait) {
             Decision::Drop => {}
-            Decision::Reset(reply) | Decision::SynCookie(reply) => self.reply_tcp(tuple.remote, reply),
+            Decision::Reset(reply) | Decision::SynCookie(reply) => self.reply_tcp(&tuple, reply),
             Decision::Open(start) => {
                 let tcb = Tcb::accept_syn(&cx, tuple.local, tuple.remote, start, repr);
                 if let Some(h) = self.insert_half_open(tcb) {
@@ -748,18 +817,18 @@ impl Stack {
     /// ICMP (RFC 792): answer echo requests; take errors to the
     /// connection whose segment they quote (RFC 9293 §3.9.2.2, MUST-54,
     /// `tcp/icmp.rs`). Source Quench is discarded (MUST-55).
-    fn receive_icmp(&mut self, now: Instant, ip: &Ipv4Packet) {
-        let icmp = match Icmpv4Packet::new_checked(ip.payload()) {
+    fn receive_icmp(&mut self, now: Instant, src: IpAddr, message: &[u8]) {
+        let icmp = match Icmpv4Packet::new_checked(message) {
             Ok(icmp) => icmp,
             Err(e) => return self.drop_malformed(e),
         };
         match icmp.msg_type() {
             icmpv4::TYPE_ECHO_REQUEST => {
-                let mut packet = vec![0; ip.payload().len()];
+                let mut packet = vec![0; message.len()];
                 let n = icmpv4::emit_echo_reply(&icmp, &mut packet);
                 packet.truncate(n);
                 self.shared.counters.icmp_echo_replies += 1;
-                self.push_reply(Reply::Icmp { dst: ip.src_addr(), packet });
+                self.reply_icmp(src, PROTO_ICMP, packet);
             }
             icmpv4::TYPE_SOURCE_QUENCH => {
                 self.shared.counters.icmp_errors += 1;
@@ -772,8 +841,8 @@ impl Stack {
                 };
                 self.shared.counters.icmp_errors += 1;
                 let tuple = FourTuple {
-                    local: SocketAddrV4::new(quote.src_addr(), quote.src_port()),
-                    remote: SocketAddrV4::new(quote.dst_addr(), quote.dst_port()),
+                    local: SocketAddr::new(quote.src_addr().into(), quote.src_port()),
+                    remote: SocketAddr::new(quote.dst_addr().into(), quote.dst_port()),
                 };
                 let error = IcmpError::classify(icmp.msg_type(), icmp.code());
                 let h = if quote.protocol() == PROTO_TCP { self.by_tuple.get(&tuple).copied() } else { None };
@@ -789,14 +858,23 @@ impl Stack {
         }
     }
 
-    /// A segment for `dst` from no connection: the stack's own TTL and TOS.
-    fn reply_tcp(&mut self, dst: SocketAddrV4, repr: TcpRepr) {
+    /// A segment of no connection in answer to one that came to `tuple`:
+    /// the stack's own TTL and TOS.
+    fn reply_tcp(&mut self, tuple: &FourTuple, repr: TcpRepr) {
         let config = &self.shared.config;
-        self.send_tcp(tcp_header(config.addr, *dst.ip(), config.ttl, config.tos), repr);
+        self.send_tcp(tcp_header(tuple.local.ip(), tuple.remote.ip(), config.ttl, config.tos), repr);
     }
 
-    /// A segment outside the stream, under the IPv4 header `ip`.
-    fn send_tcp(&mut self, ip: Ipv4Repr, repr: TcpRepr) {
+    /// An ICMP message of `protocol` (ICMP or ICMPv6) to `dst`, from our
+    /// address of its family.
+    fn reply_icmp(&mut self, dst: IpAddr, protocol: u8, packet: Vec<u8>) {
+        let config = &self.shared.config;
+        let src = config.addr_for(dst).expect("we answer only packets sent to our address of their family");
+        self.push_reply(Reply::Icmp { ip: IpRepr::new(src, dst, protocol, config.ttl, 0), packet });
+    }
+
+    /// A segment outside the stream, under the IP header `ip`.
+    fn send_tcp(&mut self, ip: IpRepr, repr: TcpRepr) {
         if repr.flags.contains(Flags::RST) {
             self.shared.counters.rsts_sent += 1;
         }
@@ -850,11 +928,11 @@ impl Stack {
     // ------------------------------------------------------------------
 
     /// Build every segment that should leave now and hand each, as a whole
-    /// IPv4 packet, to `emit`. ACKs for everything received since the last
+    /// IPv4 or IPv6 packet, to `emit`. ACKs for everything received since the last
     /// call go out together (RFC 9293 MUST-58/59: aggregate ACKs).
     ///
     /// A packet comes in parts, to be sent one after the other: the first
-    /// holds the IPv4 and TCP headers, the others the payload as it lies in
+    /// holds the IP and TCP headers, the others the payload as it lies in
     /// the send buffer, so that it is copied only where the packet goes (a
     /// link's queue, the simulator's wire). `[T]::concat` makes one piece.
     pub fn transmit(&mut self, now: Instant, emit: &mut dyn FnMut(&[&[u8]])) {
@@ -865,17 +943,9 @@ impl Stack {
                     self.shared.counters.segments_out += 1;
                     write_segment(&mut self.scratch, ip, &repr, &[], tx_checksum, emit);
                 }
-                Reply::Icmp { dst, packet } => {
-                    let ip = Ipv4Repr {
-                        src_addr: self.shared.config.addr,
-                        dst_addr: dst,
-                        protocol: PROTO_ICMP,
-                        payload_len: packet.len(),
-                        ttl: self.shared.config.ttl,
-                        tos: 0,
-                    };
-                    let header = &mut self.scratch[..Ipv4Repr::HEADER_LEN];
-                    header.fill(0);
+                Reply::Icmp { mut ip, packet } => {
+                    ip.set_payload_len(packet.len());
+                    let header = &mut self.scratch[..ip.header_len()];
                     ip.emit(header);
                     emit(&[header, &packet]);
                 }
@@ -1116,27 +1186,27 @@ fn time_wait_closed(at: Instant, reason: &'static str) -> Record {
     Record::State { at, from: Some(State::TimeWait), to: State::Closed, reason }
 }
 
-/// The IPv4 header of a TCP segment from `src` to `dst`, but for its
+/// The IP header of a TCP segment from `src` to `dst`, but for its
 /// length, which `write_segment` fills in.
-fn tcp_header(src: Ipv4Addr, dst: Ipv4Addr, ttl: u8, tos: u8) -> Ipv4Repr {
-    Ipv4Repr { src_addr: src, dst_addr: dst, protocol: PROTO_TCP, payload_len: 0, ttl, tos }
+fn tcp_header(src: IpAddr, dst: IpAddr, ttl: u8, tos: u8) -> IpRepr {
+    IpRepr::new(src, dst, PROTO_TCP, ttl, tos)
 }
 
-/// The IPv4 header of a connection's segments: its TTL and TOS, as the
-/// application set them (MUST-48, MUST-49).
-fn connection_header(tcb: &Tcb) -> Ipv4Repr {
-    tcp_header(*tcb.local.ip(), *tcb.remote.ip(), tcb.ttl, tcb.tos)
+/// The IP header of a connection's segments: its TTL (hop limit) and TOS
+/// (traffic class), as the application set them (MUST-48, MUST-49).
+fn connection_header(tcb: &Tcb) -> IpRepr {
+    tcp_header(tcb.local.ip(), tcb.remote.ip(), tcb.ttl, tcb.tos)
 }
 
-/// Write one TCP segment's IPv4 and TCP headers into `buf` and emit the
+/// Write one TCP segment's IP and TCP headers into `buf` and emit the
 /// packet as those headers followed by the payload where it lies, in the
 /// send buffer (gather I/O): its bytes are copied once, by whoever takes the
 /// packet, and summed for the checksum where they are (unless the link
-/// finishes the checksum: `tx_checksum`). The one place the IPv4 header of
-/// a TCP segment is written.
+/// finishes the checksum: `tx_checksum`). The one place the IP header of
+/// a TCP segment is written, for both families.
 fn write_segment(
     buf: &mut [u8],
-    mut ip: Ipv4Repr,
+    mut ip: IpRepr,
     repr: &TcpRepr,
     payload: &[&[u8]],
     tx_checksum: TxChecksum,
@@ -1144,13 +1214,13 @@ fn write_segment(
 ) {
     let payload_len: usize = payload.iter().map(|part| part.len()).sum();
     if log_enabled!(Level::Trace) {
-        let src = SocketAddrV4::new(ip.src_addr, repr.src_port);
-        trace!("{} > {} {} len={}", src, SocketAddrV4::new(ip.dst_addr, repr.dst_port), repr, payload_len);
+        let src = SocketAddr::new(ip.src(), repr.src_port);
+        trace!("{} > {} {} len={}", src, SocketAddr::new(ip.dst(), repr.dst_port), repr, payload_len);
     }
-    let ip_len = Ipv4Repr::HEADER_LEN;
+    let ip_len = ip.header_len();
     let (ip_header, tcp_header) = buf.split_at_mut(ip_len);
-    let tcp_len = repr.emit_header(tcp_header, payload, ip.src_addr, ip.dst_addr, tx_checksum);
-    ip.payload_len = tcp_len + payload_len;
+    let tcp_len = repr.emit_header(tcp_header, payload, ip.src(), ip.dst(), tx_checksum);
+    ip.set_payload_len(tcp_len + payload_len);
     ip.emit(ip_header);
     let header = &buf[..ip_len + tcp_len];
     // The headers, then the payload's pieces: on the stack for the usual

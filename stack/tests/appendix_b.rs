@@ -13,7 +13,7 @@
 
 mod common;
 
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 
 use common::*;
 use stack::link::faults::Faults;
@@ -33,7 +33,7 @@ const MSS: usize = 1000;
 struct ByHand {
     stack: Stack,
     now: Instant,
-    peer: SocketAddrV4,
+    peer: SocketAddr,
     h: SocketHandle,
     /// The peer's SND.NXT: the stack's RCV.NXT once all is received.
     seq: u32,
@@ -47,7 +47,7 @@ impl ByHand {
     fn open(config: Config, window: u16) -> ByHand {
         let mut stack = Stack::new(config);
         stack.listen(PORT, 4).unwrap();
-        let peer: SocketAddrV4 = "10.0.0.1:40000".parse().unwrap();
+        let peer: SocketAddr = "10.0.0.1:40000".parse().unwrap();
         let mut syn = seg(peer.port(), PORT, 1000, 0, Flags::SYN);
         syn.options = TcpOptions { mss: Some(MSS as u16), ..TcpOptions::default() };
         syn.window_len = window;
@@ -390,8 +390,9 @@ fn a_passive_open_leaves_existing_connections_alone() {
 #[test]
 fn listen_on_a_port_whose_connection_is_in_syn_sent_or_syn_received() {
     let mut s = Stack::new(lone_config());
-    let a: SocketAddrV4 = "10.0.0.1:7000".parse().unwrap();
-    let (at_5000, at_6000) = ("10.0.0.2:5000".parse().unwrap(), "10.0.0.2:6000".parse().unwrap());
+    let a: SocketAddr = "10.0.0.1:7000".parse().unwrap();
+    let (at_5000, at_6000): (SocketAddr, SocketAddr) =
+        ("10.0.0.2:5000".parse().unwrap(), "10.0.0.2:6000".parse().unwrap());
     let now = Instant::ZERO;
 
     // Port 5000: SYN-SENT, then LISTEN.
@@ -419,7 +420,7 @@ fn listen_on_a_port_whose_connection_is_in_syn_sent_or_syn_received() {
     assert_eq!(s.accept(6000), None, "an active open is nobody's to accept");
 
     // A new peer calls port 5000: the listener answers and accepts it.
-    let b: SocketAddrV4 = "10.0.0.3:7000".parse().unwrap();
+    let b: SocketAddr = "10.0.0.3:7000".parse().unwrap();
     s.receive(now, &packet(b, at_5000, &seg(7000, 5000, 900, 0, Flags::SYN), &[]));
     let syn_ack = output(&mut s, now);
     assert_eq!(syn_ack.iter().map(|s| (s.flags(), s.ack())).collect::<Vec<_>>(), [(Flags::SYN | Flags::ACK, 901)]);
@@ -478,7 +479,7 @@ fn conversation() -> (Vec<(usize, Vec<u8>)>, bool) {
     idle(&mut net, Duration::from_millis(100));
     let reset = accepted.is_some_and(|h| stack(&mut net, SERVER).state(h) == Some(State::Closed));
     let now = net.now();
-    let refused = stack(&mut net, CLIENT).connect(now, SocketAddrV4::new(SERVER_ADDR, PORT + 1)).unwrap();
+    let refused = stack(&mut net, CLIENT).connect(now, SocketAddr::new(SERVER_ADDR.into(), PORT + 1)).unwrap();
     idle(&mut net, Duration::from_millis(100));
     let now = net.now();
     let refused = stack(&mut net, CLIENT).recv(now, refused, &mut [0; 8]) == Err(Error::Refused);

@@ -10,6 +10,7 @@ use stack::time::{Duration, Instant};
 use stack::wire::seq::SeqNum;
 use stack::wire::tcp::Flags;
 use stack::{Error, Ready, Stack};
+use std::net::SocketAddr;
 
 fn data_segments(segs: &[Seg], from_server: bool) -> Vec<&Seg> {
     segs.iter().filter(|s| s.is_from_server() == from_server && s.len > 0).collect()
@@ -50,7 +51,7 @@ fn the_peers_mss_is_honoured_and_536_without_one() {
     // A SYN without the option.
     let mut lone = Stack::new(config(SERVER_ADDR));
     lone.listen(PORT, 4).unwrap();
-    let peer = "10.0.0.1:40000".parse().unwrap();
+    let peer: SocketAddr = "10.0.0.1:40000".parse().unwrap();
     let now = Instant::ZERO;
     lone.receive(now, &packet(peer, server_addr(), &seg(40000, PORT, 1000, 0, Flags::SYN), &[]));
     let iss = output(&mut lone, now)[0].seq();
@@ -403,7 +404,7 @@ fn payload_wrapping_the_send_buffer_at_an_odd_byte_keeps_its_checksum() {
 
 /// A lone client in SYN-SENT: the stack, the handle, its address and port,
 /// and the SYN it sent.
-fn syn_sent(now: Instant) -> (Stack, stack::SocketHandle, std::net::SocketAddrV4, Seg) {
+fn syn_sent(now: Instant) -> (Stack, stack::SocketHandle, std::net::SocketAddr, Seg) {
     let mut s = Stack::new(config(CLIENT_ADDR));
     let h = s.connect(now, server_addr()).unwrap();
     let syn = output(&mut s, now).remove(0);

@@ -8,7 +8,7 @@
 
 mod common;
 
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 
 use common::*;
 use stack::link::faults::Faults;
@@ -20,8 +20,8 @@ use stack::{Config, Error, Event, SocketHandle, Stack};
 
 /// Feed the server one forged segment from `from` and take what it sends
 /// in answer.
-fn forge(s: &mut Stack, now: Instant, from: SocketAddrV4, repr: &TcpRepr, payload: &[u8]) -> Vec<Seg> {
-    s.receive(now, &packet(from, SocketAddrV4::new(SERVER_ADDR, repr.dst_port), repr, payload));
+fn forge(s: &mut Stack, now: Instant, from: SocketAddr, repr: &TcpRepr, payload: &[u8]) -> Vec<Seg> {
+    s.receive(now, &packet(from, SocketAddr::new(SERVER_ADDR.into(), repr.dst_port), repr, payload));
     output(s, now)
 }
 
@@ -29,7 +29,7 @@ fn forge(s: &mut Stack, now: Instant, from: SocketAddrV4, repr: &TcpRepr, payloa
 /// and the client's address and port (what a blind attacker must guess).
 /// The client offers no timestamps: with them, a forged segment would have
 /// to carry one too, or be dropped unseen (RFC 7323 §3.2).
-fn connection(server: Config) -> (Network<Node>, SocketHandle, SocketHandle, SocketAddrV4) {
+fn connection(server: Config) -> (Network<Node>, SocketHandle, SocketHandle, SocketAddr) {
     let mut client = config(CLIENT_ADDR);
     client.timestamps = false;
     let mut net = pair_with(Faults::default(), client, server);
@@ -230,7 +230,7 @@ fn a_syn_fin_at_a_listening_port_is_dropped_if_so_configured() {
         server.drop_syn_fin = drop;
         let mut s = Stack::new(server);
         s.listen(PORT, 8).unwrap();
-        let from = SocketAddrV4::new(CLIENT_ADDR, 40000);
+        let from = SocketAddr::new(CLIENT_ADDR.into(), 40000);
         let out = forge(&mut s, Instant::ZERO, from, &seg(40000, PORT, 1000, 0, Flags::SYN | Flags::FIN), &[]);
         let flags: Vec<_> = out.iter().map(|s| s.flags()).collect();
         if drop {
@@ -342,7 +342,7 @@ fn rst_does_not_end_time_wait() {
 fn syn_flood(net: &mut Network<Node>, n: u16) {
     let now = net.now();
     for i in 0..n {
-        let from = SocketAddrV4::new([10, 0, 9, (i % 200) as u8].into(), 1024 + i);
+        let from = SocketAddr::new([10, 0, 9, (i % 200) as u8].into(), 1024 + i);
         let mut syn = seg(from.port(), PORT, u32::from(i) * 7919, 0, Flags::SYN);
         syn.options.mss = Some(1460);
         stack(net, SERVER).receive(now, &packet(from, server_addr(), &syn, &[]));
@@ -387,14 +387,14 @@ fn syn_flood_fills_the_queue_and_a_real_handshake_gets_through_by_cookie() {
 fn full_listener(config: Config, now: Instant) -> Stack {
     let mut s = Stack::new(Config { max_syn_queue: 1, ..config });
     s.listen(PORT, 8).unwrap();
-    let from = SocketAddrV4::new(CLIENT_ADDR, 30000);
+    let from = SocketAddr::new(CLIENT_ADDR.into(), 30000);
     forge(&mut s, now, from, &seg(from.port(), PORT, 1, 0, Flags::SYN), &[]);
     s
 }
 
 /// A SYN to the full listener from `from`, offering `mss`: the cookie
 /// SYN,ACK it gets.
-fn cookie_for(s: &mut Stack, now: Instant, from: SocketAddrV4, irs: u32, mss: Option<u16>) -> Seg {
+fn cookie_for(s: &mut Stack, now: Instant, from: SocketAddr, irs: u32, mss: Option<u16>) -> Seg {
     let mut syn = seg(from.port(), PORT, irs, 0, Flags::SYN);
     syn.options.mss = mss;
     let out = forge(s, now, from, &syn, &[]);
@@ -411,9 +411,9 @@ fn cookie_for(s: &mut Stack, now: Instant, from: SocketAddrV4, irs: u32, mss: Op
 fn forged_and_expired_cookies_are_rejected() {
     let t0 = Instant::from_secs(1000);
     let mut s = full_listener(config(SERVER_ADDR), t0);
-    let from = SocketAddrV4::new(CLIENT_ADDR, 40000);
+    let from = SocketAddr::new(CLIENT_ADDR.into(), 40000);
     let cookie = cookie_for(&mut s, t0, from, 5000, Some(1460)).seq();
-    let other = SocketAddrV4::new(CLIENT_ADDR, 40001);
+    let other = SocketAddr::new(CLIENT_ADDR.into(), 40001);
     let forgeries = [
         (from, 5001, cookie.wrapping_add(2), "a made-up cookie"),
         (from, 5001, (cookie ^ 0x0100_0000) + 1, "its MSS index changed"),
@@ -430,7 +430,7 @@ fn forged_and_expired_cookies_are_rejected() {
     // Expired: made at t0, returned 129 s later (cookies went out since,
     // so ACKs are still checked for one).
     let late = t0 + Duration::from_secs(129);
-    cookie_for(&mut s, late, SocketAddrV4::new(CLIENT_ADDR, 40002), 1, None);
+    cookie_for(&mut s, late, SocketAddr::new(CLIENT_ADDR.into(), 40002), 1, None);
     let out = forge(&mut s, late, from, &seg(from.port(), PORT, 5001, cookie + 1, Flags::ACK), &[]);
     assert_eq!(out.iter().map(|r| r.flags()).collect::<Vec<_>>(), [Flags::RST], "an expired cookie");
     assert_eq!((s.counters().syn_cookies_rejected, s.counters().syn_cookies_accepted), (5, 0));
@@ -450,7 +450,7 @@ fn forged_and_expired_cookies_are_rejected() {
 fn acks_are_checked_for_cookies_only_while_cookies_are_out() {
     let t0 = Instant::from_secs(10);
     let mut s = full_listener(config(SERVER_ADDR), t0);
-    let from = SocketAddrV4::new(CLIENT_ADDR, 40000);
+    let from = SocketAddr::new(CLIENT_ADDR.into(), 40000);
     let stray = seg(from.port(), PORT, 1, 1, Flags::ACK);
     forge(&mut s, t0, from, &stray, &[]);
     assert_eq!(s.counters().syn_cookies_rejected, 0, "no cookie sent yet");
@@ -473,7 +473,7 @@ fn the_cookie_keeps_the_mss() {
     for (i, (offered, kept)) in
         [(Some(1460), 1460), (None, 536), (Some(1300), 1220), (Some(65495), 8960)].into_iter().enumerate()
     {
-        let from = SocketAddrV4::new(CLIENT_ADDR, 40000 + i as u16);
+        let from = SocketAddr::new(CLIENT_ADDR.into(), 40000 + i as u16);
         let syn_ack = cookie_for(&mut s, now, from, 100, offered);
         assert_eq!(syn_ack.repr.options.mss, Some(8960), "we offer our own MSS");
         forge(&mut s, now, from, &seg(from.port(), PORT, 101, syn_ack.seq() + 1, Flags::ACK), &[]);
@@ -489,7 +489,7 @@ fn the_cookie_keeps_the_mss() {
 fn a_cookie_returned_with_data_delivers_it() {
     let now = Instant::from_secs(1);
     let mut s = full_listener(config(SERVER_ADDR), now);
-    let from = SocketAddrV4::new(CLIENT_ADDR, 40000);
+    let from = SocketAddr::new(CLIENT_ADDR.into(), 40000);
     let cookie = cookie_for(&mut s, now, from, 100, Some(1460)).seq();
     forge(
         &mut s,
@@ -516,12 +516,12 @@ fn connections_are_bounded_and_the_rest_counted() {
     let mut s = Stack::new(Config { max_connections: 3, ..config(SERVER_ADDR) });
     s.listen(PORT, 8).unwrap();
     for port in 40000..40004 {
-        forge(&mut s, now, SocketAddrV4::new(CLIENT_ADDR, port), &seg(port, PORT, 1, 0, Flags::SYN), &[]);
+        forge(&mut s, now, SocketAddr::new(CLIENT_ADDR.into(), port), &seg(port, PORT, 1, 0, Flags::SYN), &[]);
     }
     assert_eq!((s.connections().count(), s.counters().drops.too_many_connections), (3, 1));
 
     let mut s = full_listener(Config { max_connections: 1, ..config(SERVER_ADDR) }, now);
-    let from = SocketAddrV4::new(CLIENT_ADDR, 40000);
+    let from = SocketAddr::new(CLIENT_ADDR.into(), 40000);
     let cookie = cookie_for(&mut s, now, from, 100, None).seq();
     forge(&mut s, now, from, &seg(from.port(), PORT, 101, cookie + 1, Flags::ACK), &[]);
     assert_eq!((s.connections().count(), s.counters().drops.too_many_connections), (1, 1));
@@ -660,7 +660,7 @@ fn a_retransmitted_syn_gets_the_syn_ack_again_with_or_without_ecn_bits() {
     for flags in [Flags::SYN, Flags::SYN | Flags::ECE | Flags::CWR] {
         let mut server = Stack::new(config(SERVER_ADDR));
         server.listen(PORT, 8).unwrap();
-        let client = SocketAddrV4::new(CLIENT_ADDR, 40000);
+        let client = SocketAddr::new(CLIENT_ADDR.into(), 40000);
         let syn = seg(client.port(), PORT, 1000, 0, flags);
         let now = Instant::ZERO;
         let first = forge(&mut server, now, client, &syn, &[]);
@@ -792,7 +792,7 @@ fn an_old_ack_does_not_update_the_send_window() {
 fn a_half_open_connection_whose_client_vanished_is_freed() {
     let mut s = Stack::new(Config { max_syn_queue: 1, syn_cookies: false, ..config(SERVER_ADDR) });
     s.listen(PORT, 8).unwrap();
-    let from = SocketAddrV4::new(CLIENT_ADDR, 40000);
+    let from = SocketAddr::new(CLIENT_ADDR.into(), 40000);
     let mut syn_acks = forge(&mut s, Instant::ZERO, from, &seg(from.port(), PORT, 1, 0, Flags::SYN), &[]).len();
     let mut last = Instant::ZERO;
     while let Some(at) = s.poll_at() {
@@ -803,7 +803,7 @@ fn a_half_open_connection_whose_client_vanished_is_freed() {
     assert_eq!(last, Instant::from_secs(123));
     assert_eq!((syn_acks, s.connections().count(), s.counters().connections_timed_out), (7, 0, 1));
     let now = Instant::from_secs(600);
-    let other = SocketAddrV4::new(CLIENT_ADDR, 40001);
+    let other = SocketAddr::new(CLIENT_ADDR.into(), 40001);
     let out = forge(&mut s, now, other, &seg(other.port(), PORT, 1, 0, Flags::SYN), &[]);
     assert_eq!((out[0].flags(), s.connections().count()), (Flags::SYN | Flags::ACK, 1), "the SYN queue has room again");
 }
@@ -824,7 +824,7 @@ fn a_syn_that_cannot_reopen_time_wait_leaves_the_entry() {
     assert_eq!(stack(&mut net, SERVER).time_wait_count(), 1);
     let now = net.now();
     // Someone else's SYN fills the SYN queue.
-    let other = SocketAddrV4::new(CLIENT_ADDR, 30000);
+    let other = SocketAddr::new(CLIENT_ADDR.into(), 30000);
     forge(stack(&mut net, SERVER), now, other, &seg(other.port(), PORT, 1, 0, Flags::SYN), &[]);
     // A new SYN from the client's port, well above the old RCV.NXT.
     let syn = seg(client.port(), PORT, fin_seq.wrapping_add(100_000), 0, Flags::SYN);
@@ -877,7 +877,7 @@ fn a_tiny_peer_mss_is_raised_to_48() {
                 s.listen(PORT, 8).unwrap();
                 s
             };
-            let from = SocketAddrV4::new(CLIENT_ADDR, 40000);
+            let from = SocketAddr::new(CLIENT_ADDR.into(), 40000);
             let mut syn = seg(from.port(), PORT, 100, 0, Flags::SYN);
             syn.options.mss = Some(mss);
             let syn_ack = forge(&mut s, now, from, &syn, &[]);

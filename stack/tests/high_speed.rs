@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 
 use common::*;
 use stack::link::faults::Faults;
@@ -136,7 +136,7 @@ fn shift_14_offers_a_window_of_almost_2_to_the_30() {
 /// 2^32 - 1 right after its SYN.
 struct HandPeer {
     stack: Stack,
-    addr: SocketAddrV4,
+    addr: SocketAddr,
     /// The server's ISS + 1: what the peer acknowledges.
     ack: u32,
 }

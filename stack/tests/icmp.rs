@@ -7,7 +7,7 @@
 
 mod common;
 
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 
 use common::*;
 use proptest::prelude::*;
@@ -19,7 +19,7 @@ use stack::wire::checksum;
 use stack::wire::icmpv4::{
     TYPE_DEST_UNREACHABLE as UNREACHABLE, TYPE_PARAMETER_PROBLEM, TYPE_SOURCE_QUENCH, TYPE_TIME_EXCEEDED,
 };
-use stack::wire::ipv4::{Ipv4Repr, PROTO_ICMP, PROTO_TCP};
+use stack::wire::ip::{IpRepr, PROTO_ICMP, PROTO_TCP};
 use stack::{Config, Error, Ready, SocketHandle};
 
 const PORT_UNREACHABLE: u8 = 3;
@@ -27,21 +27,15 @@ const HOST_UNREACHABLE: u8 = 1;
 
 /// The ICMP message (header and quote, checksum made) of `msg_type` and
 /// `code` about a segment from `ours` to `theirs` with sequence number `seq`.
-fn icmp_message(msg_type: u8, code: u8, ours: SocketAddrV4, theirs: SocketAddrV4, seq: u32) -> Vec<u8> {
+fn icmp_message(msg_type: u8, code: u8, ours: SocketAddr, theirs: SocketAddr, seq: u32) -> Vec<u8> {
     let mut m = vec![msg_type, code, 0, 0, 0, 0, 0, 0];
-    let mut quote = [0u8; 28];
-    let ip = Ipv4Repr {
-        src_addr: *ours.ip(),
-        dst_addr: *theirs.ip(),
-        protocol: PROTO_TCP,
-        payload_len: 20,
-        ttl: 64,
-        tos: 0,
-    };
+    let mut ip = IpRepr::new(ours.ip(), theirs.ip(), PROTO_TCP, 64, 0);
+    ip.set_payload_len(20);
+    let mut quote = vec![0u8; ip.header_len()];
     ip.emit(&mut quote);
-    quote[20..22].copy_from_slice(&ours.port().to_be_bytes());
-    quote[22..24].copy_from_slice(&theirs.port().to_be_bytes());
-    quote[24..28].copy_from_slice(&seq.to_be_bytes());
+    quote.extend_from_slice(&ours.port().to_be_bytes());
+    quote.extend_from_slice(&theirs.port().to_be_bytes());
+    quote.extend_from_slice(&seq.to_be_bytes());
     m.extend_from_slice(&quote);
     with_checksum(m)
 }
@@ -55,16 +49,10 @@ fn with_checksum(mut m: Vec<u8>) -> Vec<u8> {
 
 /// `message` in an IPv4 packet from `theirs` (the peer, or a router on
 /// the way: the stack does not care which) to `ours`.
-fn ip_packet(message: &[u8], theirs: SocketAddrV4, ours: SocketAddrV4) -> Vec<u8> {
-    let mut p = vec![0u8; 20];
-    let ip = Ipv4Repr {
-        src_addr: *theirs.ip(),
-        dst_addr: *ours.ip(),
-        protocol: PROTO_ICMP,
-        payload_len: message.len(),
-        ttl: 64,
-        tos: 0,
-    };
+fn ip_packet(message: &[u8], theirs: SocketAddr, ours: SocketAddr) -> Vec<u8> {
+    let mut ip = IpRepr::new(theirs.ip(), ours.ip(), PROTO_ICMP, 64, 0);
+    ip.set_payload_len(message.len());
+    let mut p = vec![0u8; ip.header_len()];
     ip.emit(&mut p);
     p.extend_from_slice(message);
     p
@@ -138,7 +126,7 @@ fn hard_error_quoting_what_is_not_in_flight_is_ignored() {
     }
     let tcb = stack(&mut net, CLIENT).tcb(c).unwrap();
     let (ours, theirs) = (tcb.local, tcb.remote);
-    let other_port = SocketAddrV4::new(*theirs.ip(), theirs.port() + 1);
+    let other_port = SocketAddr::new(theirs.ip(), theirs.port() + 1);
     let packet = ip_packet(&icmp_message(UNREACHABLE, PORT_UNREACHABLE, ours, other_port, iss), theirs, ours);
     let now = net.now();
     stack(&mut net, CLIENT).receive(now, &packet);

@@ -11,7 +11,7 @@
 mod echo;
 
 use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::{Ipv4Addr, Shutdown, SocketAddrV4, TcpStream};
+use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::Command;
 use std::thread;
@@ -32,10 +32,10 @@ fn options(link: LinkKind, mode: Mode, bytes: u64) -> Options {
     Options { port: PORT, link, mtu: None, pcap: None, faults: None, mode, bytes }
 }
 
-fn served(link: LinkKind) -> SocketAddrV4 {
+fn served(link: LinkKind) -> SocketAddr {
     match link {
-        LinkKind::Loopback => SocketAddrV4::new(Ipv4Addr::LOCALHOST, PORT),
-        LinkKind::Tun => SocketAddrV4::new(TUN_STACK_ADDR, PORT),
+        LinkKind::Loopback => SocketAddr::new(Ipv4Addr::LOCALHOST.into(), PORT),
+        LinkKind::Tun => SocketAddr::new(TUN_STACK_ADDR.into(), PORT),
     }
 }
 
@@ -90,8 +90,8 @@ fn assert_pattern(got: &[u8], len: u64) {
 /// Connects, sends `len` bytes of the pattern while reading until EOF,
 /// then closes; returns what it read. It never closes first: EOF is the
 /// server's FIN.
-fn sink_source_client(addr: SocketAddrV4, len: u64) -> io::Result<Vec<u8>> {
-    let stream = TcpStream::connect_timeout(&addr.into(), Duration::from_secs(5))?;
+fn sink_source_client(addr: SocketAddr, len: u64) -> io::Result<Vec<u8>> {
+    let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
     stream.set_read_timeout(Some(LIMIT))?;
     stream.set_write_timeout(Some(LIMIT))?;
     let mut writer = stream.try_clone()?;

@@ -6,7 +6,7 @@
 
 mod common;
 
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 
 use common::*;
 use stack::link::faults::Faults;
@@ -355,8 +355,8 @@ fn cubic_transfers_intact_through_loss() {
 // A scripted peer: our stack as the client, every segment from the peer
 // written by the test.
 
-fn me() -> SocketAddrV4 {
-    SocketAddrV4::new(CLIENT_ADDR, 40000)
+fn me() -> SocketAddr {
+    SocketAddr::new(CLIENT_ADDR.into(), 40000)
 }
 
 /// The scripted peer's round trip: its SYN,ACK comes this long after our

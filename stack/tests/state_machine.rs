@@ -9,6 +9,7 @@ use stack::tcp::state::State;
 use stack::time::{Duration, Instant};
 use stack::wire::tcp::Flags;
 use stack::{Error, Event, Ready, Stack};
+use std::net::SocketAddr;
 
 fn server_states(net: &mut stack::link::sim::Network<Node>) -> Vec<State> {
     stack(net, SERVER).connections().map(|c| c.state).collect()
@@ -368,7 +369,7 @@ fn syn_to_a_closed_port_is_refused_with_rst() {
 fn unacceptable_acks_get_rst() {
     let mut s = Stack::new(config(SERVER_ADDR));
     s.listen(PORT, 4).unwrap();
-    let peer = "10.0.0.1:40000".parse().unwrap();
+    let peer: SocketAddr = "10.0.0.1:40000".parse().unwrap();
     let now = Instant::ZERO;
     s.receive(now, &packet(peer, server_addr(), &seg(40000, PORT, 100, 5555, Flags::ACK), &[]));
     let out = output(&mut s, now);
@@ -390,7 +391,7 @@ fn unacceptable_acks_get_rst() {
 fn rst_in_syn_received_returns_to_listen() {
     let mut s = Stack::new(config(SERVER_ADDR));
     s.listen(PORT, 4).unwrap();
-    let peer = "10.0.0.1:40000".parse().unwrap();
+    let peer: SocketAddr = "10.0.0.1:40000".parse().unwrap();
     let now = Instant::ZERO;
     s.receive(now, &packet(peer, server_addr(), &seg(40000, PORT, 1000, 0, Flags::SYN), &[]));
     output(&mut s, now);
@@ -414,7 +415,7 @@ fn unlisten_resets_half_open_connections() {
     c.max_syn_queue = 8;
     let mut s = Stack::new(c);
     s.listen(PORT, 4).unwrap();
-    let peer = "10.0.0.1:40000".parse().unwrap();
+    let peer: SocketAddr = "10.0.0.1:40000".parse().unwrap();
     let now = Instant::ZERO;
     s.receive(now, &packet(peer, server_addr(), &seg(40000, PORT, 1000, 0, Flags::SYN), &[]));
     let syn_ack = output(&mut s, now).remove(0);
@@ -430,7 +431,7 @@ fn unlisten_resets_half_open_connections() {
     assert_eq!(output(&mut s, now)[0].flags(), Flags::RST);
     // The new listener's SYN queue holds max_syn_queue half-open connections, no fewer.
     for port in 0..s.config().max_syn_queue as u16 {
-        let peer = std::net::SocketAddrV4::new(CLIENT_ADDR, 50000 + port);
+        let peer = std::net::SocketAddr::new(CLIENT_ADDR.into(), 50000 + port);
         s.receive(now, &packet(peer, server_addr(), &seg(50000 + port, PORT, 1000, 0, Flags::SYN), &[]));
     }
     assert_eq!(s.counters().drops.syn_queue_full, 0);

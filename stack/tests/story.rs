@@ -96,12 +96,12 @@ fn a_conversation_is_recorded_exactly() {
     net.host_mut(CLIENT).drop_if = None;
 
     server_closes_first(&mut net, c, s);
-    let view = stack(&mut net, SERVER).stories_of(CLIENT_ADDR).next().unwrap();
+    let view = stack(&mut net, SERVER).stories_of(CLIENT_ADDR.into()).next().unwrap();
     assert_eq!(view.state, State::TimeWait);
     let until = view.time_wait_until.expect("TIME-WAIT's deadline");
     assert_eq!(until, view.closed_at.unwrap() + MSL * 2);
     idle(&mut net, MSL * 2 + Duration::from_millis(1));
-    let view = stack(&mut net, SERVER).stories_of(CLIENT_ADDR).next().unwrap();
+    let view = stack(&mut net, SERVER).stories_of(CLIENT_ADDR.into()).next().unwrap();
     assert_eq!((view.iss, view.irs, view.state, view.time_wait_until), (c_irs, c_iss, State::Closed, None));
     let expected = [
         // The handshake (§3.5, Figure 6), as LISTEN saw it.
@@ -155,13 +155,13 @@ fn stories_of_gives_only_that_address() {
     run(&mut net, Duration::from_secs(1), |n| stack(n, other).state(o) == Some(State::Established));
 
     let server = stack(&mut net, SERVER);
-    let mine: Vec<(u16, State)> = server.stories_of(CLIENT_ADDR).map(|v| (v.remote.port(), v.state)).collect();
+    let mine: Vec<(u16, State)> = server.stories_of(CLIENT_ADDR.into()).map(|v| (v.remote.port(), v.state)).collect();
     assert_eq!(mine.len(), 2, "{mine:?}");
     assert_ne!(mine[0].0, mine[1].0);
     assert_eq!((mine[0].1, mine[1].1), (State::Established, State::TimeWait), "newest first");
-    let theirs: Vec<_> = server.stories_of(OTHER_ADDR).map(|v| *v.remote.ip()).collect();
+    let theirs: Vec<_> = server.stories_of(OTHER_ADDR.into()).map(|v| v.remote.ip()).collect();
     assert_eq!(theirs, [OTHER_ADDR]);
-    assert_eq!(server.stories_of(std::net::Ipv4Addr::new(10, 0, 0, 9)).count(), 0);
+    assert_eq!(server.stories_of(std::net::Ipv4Addr::new(10, 0, 0, 9).into()).count(), 0);
 }
 
 /// The recently closed table keeps the newest `story_recent` stories.
@@ -177,7 +177,7 @@ fn the_recent_table_keeps_the_newest() {
         ports.push(stack(&mut net, CLIENT).tcb(c).unwrap().local.port());
         server_closes_first(&mut net, c, s);
     }
-    let kept: Vec<u16> = stack(&mut net, SERVER).stories_of(CLIENT_ADDR).map(|v| v.remote.port()).collect();
+    let kept: Vec<u16> = stack(&mut net, SERVER).stories_of(CLIENT_ADDR.into()).map(|v| v.remote.port()).collect();
     assert_eq!(kept, [ports[2], ports[1]]);
 }
 
@@ -191,7 +191,7 @@ fn the_switch() {
     let (c, s) = establish(&mut net);
     stack(&mut net, SERVER).record(s);
     server_closes_first(&mut net, c, s);
-    assert_eq!(stack(&mut net, SERVER).stories_of(CLIENT_ADDR).count(), 0);
+    assert_eq!(stack(&mut net, SERVER).stories_of(CLIENT_ADDR.into()).count(), 0);
 
     let mut server = config(SERVER_ADDR);
     server.stories = Stories::OnRequest;
@@ -208,7 +208,7 @@ fn the_switch() {
 
     // A peer address asked for: its next connections, from their SYN.
     let until = net.now() + Duration::from_secs(60);
-    stack(&mut net, SERVER).record_peer(CLIENT_ADDR, until);
+    stack(&mut net, SERVER).record_peer(CLIENT_ADDR.into(), until);
     let (_, s) = establish(&mut net);
     let view = stack(&mut net, SERVER).story(s).unwrap();
     assert_eq!(

@@ -7,7 +7,7 @@
 
 mod common;
 
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 
 use common::*;
 use stack::link::faults::Faults;
@@ -19,7 +19,7 @@ use stack::{Config, Event, Ready, SocketHandle, Stack};
 struct Peer {
     stack: Stack,
     h: SocketHandle,
-    addr: SocketAddrV4,
+    addr: SocketAddr,
     /// Our next sequence number (the peer's RCV.NXT once all has arrived).
     seq: u32,
     /// The server's SND.NXT, which we acknowledge.
@@ -40,7 +40,7 @@ impl Peer {
     fn connect_with(config: Config, options: TcpOptions) -> Peer {
         let mut stack = Stack::new(config);
         stack.listen(PORT, 4).unwrap();
-        let addr: SocketAddrV4 = format!("10.0.0.1:{PEER_PORT}").parse().unwrap();
+        let addr: SocketAddr = format!("10.0.0.1:{PEER_PORT}").parse().unwrap();
         let now = Instant::ZERO;
         let syn = TcpRepr { options, ..seg(PEER_PORT, PORT, PEER_ISN, 0, Flags::SYN) };
         stack.receive(now, &packet(addr, server_addr(), &syn, &[]));

@@ -8,7 +8,7 @@
 
 mod common;
 
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 
 use common::*;
 use stack::link::faults::Faults;
@@ -21,7 +21,7 @@ const CLIENT_PORT: u16 = 40000;
 const LEN: usize = 10 * 1024 * 1024;
 
 /// The ISN a generator with `key` gives `local`/`remote` at `at`.
-fn isn(key: [u8; 16], at: Instant, local: SocketAddrV4, remote: SocketAddrV4) -> u32 {
+fn isn(key: [u8; 16], at: Instant, local: SocketAddr, remote: SocketAddr) -> u32 {
     IsnGenerator::new(key).start(at, local, remote).iss.0
 }
 
@@ -32,7 +32,7 @@ fn isn(key: [u8; 16], at: Instant, local: SocketAddrV4, remote: SocketAddrV4) ->
 /// connection then closes normally with its FINs past the wrap.
 #[test]
 fn ten_megabytes_each_way_across_the_wrap() {
-    let client = SocketAddrV4::new(CLIENT_ADDR, CLIENT_PORT);
+    let client = SocketAddr::new(CLIENT_ADDR.into(), CLIENT_PORT);
     let server = server_addr();
     let client_config = config(CLIENT_ADDR);
 

@@ -54,7 +54,7 @@ fn smol_pair(mtu: usize) -> Network<SmolHost> {
 
 pub fn our_bulk(mtu: usize, stories: Stories) {
     let mut net = our_pair(mtu, stories);
-    let c = net.host_mut(0).connect(Instant::ZERO, SERVER_ENDPOINT).unwrap();
+    let c = net.host_mut(0).connect(Instant::ZERO, SERVER_ENDPOINT.into()).unwrap();
     let data = vec![0x5a; SEND_BUFFER];
     let mut buf = vec![0; RECV_BUFFER];
     let (mut s, mut sent, mut got) = (None, 0, 0);
@@ -106,7 +106,7 @@ pub fn smol_bulk(mtu: usize) {
 /// One connection of the churn benchmark on our stacks.
 fn our_connection(net: &mut Network<Stack>, request: &[u8], response: &[u8], buf: &mut [u8]) {
     let now = net.now();
-    let c = net.host_mut(0).connect(now, SERVER_ENDPOINT).unwrap();
+    let c = net.host_mut(0).connect(now, SERVER_ENDPOINT.into()).unwrap();
     let mut s: Option<SocketHandle> = None;
     let (mut asked, mut answered, mut got) = (false, false, 0);
     assert!(net.run_until(DEADLINE, |net| {

@@ -795,7 +795,7 @@ mod tests {
     /// `packet` with its TCP checksum partial, as the stack leaves it for
     /// offload (`TxChecksum::Offloaded`): the pseudo-header's sum only.
     fn partial(mut packet: Vec<u8>) -> Vec<u8> {
-        let (src, dst) = (u32_at(&packet, 12).into(), u32_at(&packet, 16).into());
+        let (src, dst) = (Ipv4Addr::from(u32_at(&packet, 12)).into(), Ipv4Addr::from(u32_at(&packet, 16)).into());
         let sum = crate::wire::checksum::pseudo_header(src, dst, 6, packet.len() - 20);
         packet[36..38].copy_from_slice(&sum.to_be_bytes());
         packet

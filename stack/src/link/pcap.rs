@@ -265,7 +265,7 @@ mod tests {
         let mut tcp = [0u8; 25];
         tcp[12] = 5 << 4;
         tcp[20..].copy_from_slice(b"hello");
-        let pseudo = checksum::pseudo_header(src, dst, PROTO_TCP, tcp.len());
+        let pseudo = checksum::pseudo_header(src.into(), dst.into(), PROTO_TCP, tcp.len());
         tcp[16..18].copy_from_slice(&pseudo.to_be_bytes());
         let packet = ipv4(src, dst, PROTO_TCP, &tcp);
 
@@ -278,7 +278,7 @@ mod tests {
         drop(link);
         let recorded = &out[24 + 16..];
         let segment = TcpSegment::new_checked(&recorded[20..]).unwrap();
-        assert!(segment.verify_checksum(src, dst), "the recorded checksum is not finished");
+        assert!(segment.verify_checksum(src.into(), dst.into()), "the recorded checksum is not finished");
         assert_eq!((&recorded[..36], &recorded[38..]), (&packet[..36], &packet[38..]));
     }
 

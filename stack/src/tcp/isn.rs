@@ -10,7 +10,7 @@
 //! hash's other bits offset the connection's timestamp clock (RFC 7323).
 
 use core::hash::Hasher;
-use std::net::SocketAddrV4;
+use std::net::{IpAddr, SocketAddr};
 
 use siphasher::sip::SipHasher13;
 
@@ -42,7 +42,7 @@ impl IsnGenerator {
     /// (high bits; see `timestamps::TsState`), so that TSval tells nothing
     /// of the uptime yet is the same function of time for every
     /// incarnation of the connection.
-    pub fn start(&self, now: Instant, local: SocketAddrV4, remote: SocketAddrV4) -> Start {
+    pub fn start(&self, now: Instant, local: SocketAddr, remote: SocketAddr) -> Start {
         let f = keyed_hash(&self.key, local, remote).finish();
         let m = now.total_micros() / 4;
         Start { iss: SeqNum((m as u32).wrapping_add(f as u32)), ts_offset: (f >> 32) as u32 }
@@ -51,12 +51,17 @@ impl IsnGenerator {
 
 /// SipHash under the secret `key`, fed the 4-tuple; callers that need more
 /// than the 4-tuple bound to the secret (SYN cookies) write more to it.
-pub fn keyed_hash(key: &[u8; 16], local: SocketAddrV4, remote: SocketAddrV4) -> SipHasher13 {
+pub fn keyed_hash(key: &[u8; 16], local: SocketAddr, remote: SocketAddr) -> SipHasher13 {
     let mut f = SipHasher13::new_with_key(key);
-    f.write(&local.ip().octets());
-    f.write_u16(local.port());
-    f.write(&remote.ip().octets());
-    f.write_u16(remote.port());
+    for end in [local, remote] {
+        // The address's 4 or 16 bytes: the two families' tuples differ in
+        // length, so they never feed the hash the same bytes.
+        match end.ip() {
+            IpAddr::V4(a) => f.write(&a.octets()),
+            IpAddr::V6(a) => f.write(&a.octets()),
+        }
+        f.write_u16(end.port());
+    }
     f
 }
 
@@ -64,7 +69,7 @@ pub fn keyed_hash(key: &[u8; 16], local: SocketAddrV4, remote: SocketAddrV4) -> 
 mod tests {
     use super::*;
 
-    fn addrs() -> (SocketAddrV4, SocketAddrV4) {
+    fn addrs() -> (SocketAddr, SocketAddr) {
         ("10.0.0.2:80".parse().unwrap(), "10.0.0.1:40000".parse().unwrap())
     }
 
@@ -82,8 +87,19 @@ mod tests {
         let (l, r) = addrs();
         let now = Instant::from_secs(1);
         let g = IsnGenerator::new([7; 16]);
-        let other: SocketAddrV4 = "10.0.0.1:40001".parse().unwrap();
+        let other: SocketAddr = "10.0.0.1:40001".parse().unwrap();
         assert_ne!(g.start(now, l, r).iss, g.start(now, l, other).iss);
         assert_ne!(g.start(now, l, r).iss, IsnGenerator::new([8; 16]).start(now, l, r).iss);
+    }
+
+    #[test]
+    fn an_ipv6_tuple_has_its_own() {
+        let now = Instant::from_secs(1);
+        let g = IsnGenerator::new([7; 16]);
+        let (l, r) = addrs();
+        let (l6, r6) = ("[fd00::2]:80".parse().unwrap(), "[fd00::1]:40000".parse().unwrap());
+        let other: SocketAddr = "[fd00::1]:40001".parse().unwrap();
+        assert_ne!(g.start(now, l6, r6).iss, g.start(now, l, r).iss);
+        assert_ne!(g.start(now, l6, r6).iss, g.start(now, l6, other).iss);
     }
 }

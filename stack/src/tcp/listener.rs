@@ -213,7 +213,7 @@ impl Listeners {
     /// (RFC 4987 §3.6, `syn_cookie.rs`).
     fn cookie_syn_ack(&self, cx: &mut Context, tuple: FourTuple, syn: &TcpRepr) -> TcpRepr {
         let iss = self.cookies.make(cx.now, tuple.local, tuple.remote, syn.seq_number, syn.options.mss);
-        let mss = cx.config.mss().min(u16::MAX as usize) as u16;
+        let mss = cx.config.mss(tuple.remote.ip()).min(u16::MAX as usize) as u16;
         let window = cx.config.recv_buffer.min(u16::MAX as usize) as u16;
         cx.counters.syn_cookies_sent += 1;
         syn_cookie::syn_ack(syn, iss, mss, window)

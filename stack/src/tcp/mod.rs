@@ -47,7 +47,7 @@ pub mod time_wait;
 pub mod timestamps;
 
 use core::fmt;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use crate::time::Duration;
 use crate::wire::checksum::{RxChecksum, TxChecksum};
@@ -60,19 +60,24 @@ pub use story::Stories;
 pub struct Config {
     /// The stack's own IPv4 address.
     pub addr: Ipv4Addr,
+    /// The stack's own IPv6 address, if it speaks IPv6: a stack with one
+    /// listens on both families. Needs an `mtu` of at least
+    /// `IPV6_MIN_MTU` (`Stack::new` checks).
+    pub addr6: Option<Ipv6Addr>,
     /// The prefix length of the subnet `addr` is in (24 for 10.0.0.2/24),
     /// if the link says: its broadcast address is then refused as a peer,
     /// like 255.255.255.255 (`valid_peer`). Unknown, it cannot be told from
     /// a host's address.
     pub prefix_len: Option<u8>,
-    /// Largest IPv4 packet the link carries; the MSS we offer is MTU − 40.
+    /// Largest IP packet the link carries, of either family; the MSS we
+    /// offer is MTU − 40 over IPv4, MTU − 60 over IPv6 (`mss`).
     pub mtu: usize,
-    /// The TTL of the packets we send (MUST-49); a connection may have its
-    /// own (`Stack::set_ttl`).
+    /// The TTL of the packets we send (MUST-49), IPv6's hop limit; a
+    /// connection may have its own (`Stack::set_ttl`).
     pub ttl: u8,
-    /// The TOS byte (the Differentiated Services field) of a connection's
-    /// segments until the application sets its own (MUST-48,
-    /// `Stack::set_tos`).
+    /// The TOS byte (the Differentiated Services field, IPv6's Traffic
+    /// Class) of a connection's segments until the application sets its
+    /// own (MUST-48, `Stack::set_tos`).
     pub tos: u8,
     pub rx_checksum: RxChecksum,
     pub tx_checksum: TxChecksum,
@@ -179,6 +184,7 @@ impl Config {
     pub fn new(addr: Ipv4Addr) -> Config {
         Config {
             addr,
+            addr6: None,
             prefix_len: None,
             mtu: 1500,
             ttl: Ipv4Repr::DEFAULT_TTL,
@@ -220,39 +226,75 @@ impl Config {
     }
 
     /// Whether `addr` can be a connection's other end (RFC 1122 §3.2.1.3,
-    /// RFC 9293 MUST-46 and MUST-63): one host's address, so not 0.0.0.0
-    /// ("this host", only a source while a host learns its address), not a
-    /// broadcast (255.255.255.255, or the subnet's, when `prefix_len` says
-    /// which it is) and not multicast (224/4): TCP is a conversation
-    /// between two hosts. Nor 127/8, which never leaves a host, unless the
-    /// stack itself is on the loopback link, where every peer has one.
-    pub fn valid_peer(&self, addr: Ipv4Addr) -> bool {
-        // A /31 or /32 has no broadcast address (RFC 3021).
-        let subnet_broadcast = self.prefix_len.filter(|&p| p < 31).is_some_and(|p| {
-            let host_bits = u32::MAX >> p;
-            u32::from(addr) & host_bits == host_bits
-                && u32::from(addr) & !host_bits == u32::from(self.addr) & !host_bits
-        });
-        !(addr.is_unspecified()
-            || addr.is_broadcast()
-            || subnet_broadcast
-            || addr.is_multicast()
-            || (addr.is_loopback() && !self.addr.is_loopback()))
+    /// RFC 9293 MUST-46 and MUST-63): one host's address. TCP is a
+    /// conversation between two hosts, so:
+    ///
+    /// - IPv4: not 0.0.0.0 ("this host", only a source while a host learns
+    ///   its address), not a broadcast (255.255.255.255, or the subnet's,
+    ///   when `prefix_len` says which it is), not multicast (224/4). Nor
+    ///   127/8, which never leaves a host, unless the stack itself is on
+    ///   the loopback link, where every peer has one.
+    /// - IPv6 (RFC 4291 §2.5): not :: (unspecified), not multicast (ff00::/8;
+    ///   IPv6 has no broadcast), not an IPv4 address in IPv6 clothes
+    ///   (::ffff:a.b.c.d mapped, ::a.b.c.d compatible), which on the wire
+    ///   can only be a trick to pass for an IPv4 host (RFC 4291 §2.5.5,
+    ///   RFC 6890). Nor ::1 unless we are ::1.
+    pub fn valid_peer(&self, addr: IpAddr) -> bool {
+        match addr {
+            IpAddr::V4(addr) => {
+                // A /31 or /32 has no broadcast address (RFC 3021).
+                let subnet_broadcast = self.prefix_len.filter(|&p| p < 31).is_some_and(|p| {
+                    let host_bits = u32::MAX >> p;
+                    u32::from(addr) & host_bits == host_bits
+                        && u32::from(addr) & !host_bits == u32::from(self.addr) & !host_bits
+                });
+                !(addr.is_unspecified()
+                    || addr.is_broadcast()
+                    || subnet_broadcast
+                    || addr.is_multicast()
+                    || (addr.is_loopback() && !self.addr.is_loopback()))
+            }
+            IpAddr::V6(addr) => {
+                let we_are_loopback = self.addr6.is_some_and(|a| a.is_loopback());
+                if addr.is_loopback() {
+                    return we_are_loopback;
+                }
+                // `to_ipv4` is Some for ::/96 (unspecified and compatible)
+                // and ::ffff:0:0/96 (mapped).
+                !(addr.is_multicast() || addr.to_ipv4().is_some())
+            }
+        }
     }
 
-    /// The MSS we offer: the MTU less the IPv4 and TCP headers (RFC 9293
-    /// §3.7.1). A segment we send carries at most this much data, less the
-    /// options it carries (see `Tcb::snd_mss`).
-    pub fn mss(&self) -> usize {
-        self.mtu - 40
+    /// Our address of `family_of`'s family, if we have one.
+    pub fn addr_for(&self, family_of: IpAddr) -> Option<IpAddr> {
+        match family_of {
+            IpAddr::V4(_) => Some(self.addr.into()),
+            IpAddr::V6(_) => self.addr6.map(IpAddr::V6),
+        }
+    }
+
+    /// The MSS we offer to a peer at `family_of`'s family: the MTU less
+    /// the IP and TCP headers (RFC 9293 §3.7.1), 20 + 20 bytes for IPv4,
+    /// 40 + 20 for IPv6. A segment we send carries at most this much
+    /// data, less the options it carries (see `Tcb::snd_mss`).
+    pub fn mss(&self, family_of: IpAddr) -> usize {
+        match family_of {
+            IpAddr::V4(_) => self.mtu - 40,
+            IpAddr::V6(_) => self.mtu - 60,
+        }
     }
 }
 
-/// A connection's identity: our address and port, the peer's.
+/// The smallest MTU of a link that carries IPv6 (RFC 8200 §5).
+pub const IPV6_MIN_MTU: usize = 1280;
+
+/// A connection's identity: our address and port, the peer's, both of
+/// one family.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct FourTuple {
-    pub local: SocketAddrV4,
-    pub remote: SocketAddrV4,
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
 }
 
 /// The application's name for a connection: the index of the stack's slot
@@ -298,7 +340,8 @@ pub enum Error {
     /// No free ephemeral port or connection slot.
     Exhausted,
     /// Not an address a connection can go to: broadcast, multicast,
-    /// 0.0.0.0 (MUST-46; `Config::valid_peer`).
+    /// 0.0.0.0, :: (MUST-46; `Config::valid_peer`); or of a family the
+    /// stack has no address of.
     InvalidAddress,
 }
 
@@ -370,11 +413,16 @@ pub struct Drops {
     pub land: u64,
     /// Old duplicates: a timestamp older than the newest seen (PAWS, RFC 7323 §5).
     pub paws: u64,
-    /// Segments from an address no host has: broadcast, multicast, 0.0.0.0,
-    /// loopback off the loopback link (MUST-63, `Config::valid_peer`).
+    /// Packets from an address no host has: broadcast, multicast, 0.0.0.0,
+    /// ::, IPv4-mapped IPv6, loopback off the loopback link (MUST-63,
+    /// `Config::valid_peer`).
     pub invalid_source: u64,
     /// Segments without the timestamps both ends agreed to send (RFC 7323 §3.2).
     pub no_timestamp: u64,
+    /// IPv6 packets whose extension headers we did not skip: a chain
+    /// past `wire::ipv6::MAX_EXT_HEADERS`, or a header or option that may
+    /// not be skipped (RFC 8200 §4). Fragments count as `fragment`.
+    pub ipv6_ext_headers: u64,
 }
 
 /// What the stack has done, for the status view.
@@ -437,8 +485,11 @@ pub struct Counters {
 }
 
 impl Counters {
+    /// How many counters `fields` gives.
+    pub const FIELDS: usize = 45;
+
     /// Every counter by name, for the status view.
-    pub fn fields(&self) -> [(&'static str, u64); 44] {
+    pub fn fields(&self) -> [(&'static str, u64); Self::FIELDS] {
         let d = &self.drops;
         [
             ("packets_in", self.packets_in),
@@ -484,6 +535,7 @@ impl Counters {
             ("drop_paws", d.paws),
             ("drop_invalid_source", d.invalid_source),
             ("drop_no_timestamp", d.no_timestamp),
+            ("drop_ipv6_ext_headers", d.ipv6_ext_headers),
             ("drops_total", d.total()),
         ]
     }
@@ -506,5 +558,6 @@ impl Drops {
             + self.paws
             + self.invalid_source
             + self.no_timestamp
+            + self.ipv6_ext_headers
     }
 }

@@ -35,7 +35,7 @@
 
 use std::collections::VecDeque;
 use std::mem::size_of;
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 
 use super::state::State;
 use super::{Config, FourTuple};
@@ -325,12 +325,12 @@ pub const WATCHED: usize = 64;
 /// The peer addresses whose new connections record their story, and until
 /// when (`Stories::OnRequest`): at most `WATCHED`.
 #[derive(Debug, Default)]
-pub struct Watched(Vec<(std::net::Ipv4Addr, Instant)>);
+pub struct Watched(Vec<(std::net::IpAddr, Instant)>);
 
 impl Watched {
     /// Watch `addr` until `until`, in place of the address whose time
     /// ends first if the list is full.
-    pub fn insert(&mut self, addr: std::net::Ipv4Addr, until: Instant) {
+    pub fn insert(&mut self, addr: std::net::IpAddr, until: Instant) {
         if let Some(entry) = self.0.iter_mut().find(|(a, _)| *a == addr) {
             entry.1 = entry.1.max(until);
         } else if self.0.len() < WATCHED {
@@ -341,7 +341,7 @@ impl Watched {
     }
 
     /// Whether a connection of `addr` made `now` records its story.
-    pub fn story(&self, now: Instant, addr: std::net::Ipv4Addr) -> bool {
+    pub fn story(&self, now: Instant, addr: std::net::IpAddr) -> bool {
         self.0.iter().any(|&(a, until)| a == addr && now < until)
     }
 }
@@ -350,8 +350,8 @@ impl Watched {
 /// `Stack::stories_of`).
 #[derive(Clone, Debug)]
 pub struct StoryView<'a> {
-    pub local: SocketAddrV4,
-    pub remote: SocketAddrV4,
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
     /// Our ISN and the peer's (IRS; zero before its SYN arrived).
     pub iss: SeqNum,
     pub irs: SeqNum,
@@ -470,8 +470,8 @@ impl Recent {
 
     /// The stories of connections with `remote` for peer address, newest
     /// first.
-    pub fn of(&self, remote: std::net::Ipv4Addr) -> impl Iterator<Item = StoryView<'_>> {
-        self.entries.iter().rev().filter(move |e| *e.tuple.remote.ip() == remote).map(Closed::view)
+    pub fn of(&self, remote: std::net::IpAddr) -> impl Iterator<Item = StoryView<'_>> {
+        self.entries.iter().rev().filter(move |e| e.tuple.remote.ip() == remote).map(Closed::view)
     }
 
     /// The story of the TIME-WAIT entry of `tuple`, if kept.
@@ -543,7 +543,7 @@ mod tests {
     fn the_recent_table_evicts_the_oldest_beyond_its_bounds() {
         let tuple = |port| FourTuple {
             local: "10.0.0.2:80".parse().unwrap(),
-            remote: SocketAddrV4::new([10, 0, 0, 1].into(), port),
+            remote: SocketAddr::new([10, 0, 0, 1].into(), port),
         };
         let story = || {
             let mut s = Story::new(true, Instant::ZERO);

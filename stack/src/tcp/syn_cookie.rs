@@ -39,7 +39,7 @@
 //! in ACKs only until the last one sent has expired.
 
 use core::hash::Hasher;
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 
 use super::isn::keyed_hash;
 use super::tcb::{peer_mss, MIN_PEER_MSS};
@@ -47,10 +47,11 @@ use crate::time::{Duration, Instant};
 use crate::wire::seq::SeqNum;
 use crate::wire::tcp::{Flags, TcpOptions, TcpRepr};
 
-/// The MSS values a cookie can keep: the usual ones of IPv4 paths, from the
-/// least we take from any peer (RFC 9293 only promises 536, but some peers
-/// say less) over tunnels, PPPoE and Ethernet to jumbo frames and Linux's
-/// `lo`.
+/// The MSS values a cookie can keep: the usual ones of IPv4 and IPv6
+/// paths, from the least we take from any peer (RFC 9293 only promises
+/// 536, but some peers say less) over IPv6's minimum (1220), tunnels,
+/// PPPoE and Ethernet (1440 over IPv6, 1460 over IPv4) to jumbo frames and
+/// Linux's `lo` (IPv6's 65476 on `lo` keeps 8960).
 pub const MSS_TABLE: [u16; 8] = [MIN_PEER_MSS as u16, 536, 1220, 1380, 1440, 1460, 8960, 65495];
 
 /// How often the cookie's time counter ticks.
@@ -81,13 +82,13 @@ impl SynCookies {
     pub fn make(
         &self,
         now: Instant,
-        local: SocketAddrV4,
-        remote: SocketAddrV4,
+        local: SocketAddr,
+        remote: SocketAddr,
         irs: SeqNum,
         syn_mss: Option<u16>,
     ) -> SeqNum {
         let t = counter(now);
-        let mss = peer_mss(syn_mss);
+        let mss = peer_mss(syn_mss, remote.ip());
         // Entry 0 is MIN_PEER_MSS, which `peer_mss` never goes below.
         let index = MSS_TABLE.iter().rposition(|&m| usize::from(m) <= mss).unwrap_or(0) as u32;
         let mac = self.mac(local, remote, irs, t, index);
@@ -96,14 +97,7 @@ impl SynCookies {
 
     /// If `iss` is a cookie made by `make` for this 4-tuple and client ISN,
     /// and not expired: the MSS it keeps.
-    pub fn check(
-        &self,
-        now: Instant,
-        local: SocketAddrV4,
-        remote: SocketAddrV4,
-        irs: SeqNum,
-        iss: SeqNum,
-    ) -> Option<u16> {
+    pub fn check(&self, now: Instant, local: SocketAddr, remote: SocketAddr, irs: SeqNum, iss: SeqNum) -> Option<u16> {
         let c = iss.0;
         let now_t = counter(now);
         // How many ticks ago the cookie was made, from the 5 bits it keeps.
@@ -119,7 +113,7 @@ impl SynCookies {
     /// The keyed hash that makes a cookie ours. It covers the whole `t`,
     /// not just the 5 bits the cookie shows, so a cookie does not come back
     /// to life when the counter wraps.
-    fn mac(&self, local: SocketAddrV4, remote: SocketAddrV4, irs: SeqNum, t: u64, index: u32) -> u32 {
+    fn mac(&self, local: SocketAddr, remote: SocketAddr, irs: SeqNum, t: u64, index: u32) -> u32 {
         let mut f = keyed_hash(&self.key, local, remote);
         f.write_u32(irs.0);
         f.write_u64(t);
@@ -156,7 +150,7 @@ const fn mask(bits: u32) -> u32 {
 mod tests {
     use super::*;
 
-    fn addrs() -> (SocketAddrV4, SocketAddrV4) {
+    fn addrs() -> (SocketAddr, SocketAddr) {
         ("10.0.0.2:80".parse().unwrap(), "10.0.0.1:40000".parse().unwrap())
     }
 
@@ -190,12 +184,22 @@ mod tests {
     }
 
     #[test]
+    fn an_ipv6_syn_without_mss_keeps_ipv6s_default() {
+        let c = SynCookies::new([9; 16]);
+        let (l, r) = ("[fd00::2]:80".parse().unwrap(), "[fd00::1]:40000".parse().unwrap());
+        let now = Instant::from_secs(5);
+        let iss = c.make(now, l, r, IRS, None);
+        assert_eq!(c.check(now, l, r, IRS, iss), Some(1220));
+        assert_eq!(c.check(now, addrs().0, addrs().1, IRS, iss), None, "not the IPv4 tuple's");
+    }
+
+    #[test]
     fn forged_cookies_are_rejected() {
         let c = SynCookies::new([9; 16]);
         let (l, r) = addrs();
         let now = Instant::from_secs(5);
         let iss = c.make(now, l, r, IRS, Some(1460));
-        let other: SocketAddrV4 = "10.0.0.1:40001".parse().unwrap();
+        let other: SocketAddr = "10.0.0.1:40001".parse().unwrap();
         assert_eq!(c.check(now, l, other, IRS, iss), None, "another 4-tuple");
         assert_eq!(c.check(now, l, r, IRS + 1, iss), None, "another client ISN");
         assert_eq!(SynCookies::new([8; 16]).check(now, l, r, IRS, iss), None, "another secret");
@@ -210,7 +214,7 @@ mod tests {
         let c = SynCookies::new([9; 16]);
         let (l, r) = addrs();
         let now = Instant::from_secs(5);
-        let other: SocketAddrV4 = "10.0.0.1:40001".parse().unwrap();
+        let other: SocketAddr = "10.0.0.1:40001".parse().unwrap();
         let a = c.make(now, l, r, IRS, Some(1460));
         assert_ne!(a, c.make(now, l, other, IRS, Some(1460)));
         assert_ne!(a, c.make(now, l, r, IRS + 1, Some(1460)));

@@ -1,4 +1,4 @@
-//! The Internet checksum (RFC 1071), used by IPv4, ICMP and TCP.
+//! The Internet checksum (RFC 1071), used by IPv4, ICMP, ICMPv6 and TCP.
 //!
 //! It is the one's-complement sum of the data taken as 16-bit big-endian
 //! words. One's-complement addition is addition modulo 2^16 - 1, where a carry
@@ -22,7 +22,7 @@
 //! be `combine`d. To verify, check `!combine(&[pseudo, data(seg)]) == 0`; to
 //! emit, zero the checksum field, then write `!combine(..)`.
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 /// How the checksums of received packets are to be treated. The link knows
 /// (`LinkCaps`) and tells the stack through `Config::rx_checksum`.
@@ -157,13 +157,31 @@ pub fn combine(sums: &[u16]) -> u16 {
     fold(sums.iter().map(|&s| u64::from(s)).sum())
 }
 
-/// Sum of the IPv4 pseudo-header that TCP's checksum also covers
-/// (RFC 9293 §3.1): source, destination, zero, protocol, segment length.
-pub fn pseudo_header(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, length: usize) -> u16 {
-    // Each address as one 32-bit number: its two words at once (as in
-    // `data`). A segment inside an IPv4 packet is shorter than 2^16 bytes.
-    let words = [src.to_bits(), dst.to_bits(), u32::from(protocol), u32::from(length as u16)];
-    fold(words.iter().map(|&w| u64::from(w)).sum())
+/// Sum of the pseudo-header that TCP's checksum (and ICMPv6's) also
+/// covers, for either family:
+///
+/// ```text
+///   IPv4 (RFC 9293 §3.1)                   IPv6 (RFC 8200 §8.1)
+///   source address         4 bytes         source address        16 bytes
+///   destination address    4 bytes         destination address   16 bytes
+///   zero, protocol         1 + 1 byte      upper-layer length     4 bytes
+///   segment length         2 bytes         zero, next header     3 + 1 bytes
+/// ```
+///
+/// Laid out differently, the two sum the same way: the addresses' words,
+/// the protocol and the length (a 32-bit length is two 16-bit words, and
+/// adding it as one number adds both, as in `data`).
+pub fn pseudo_header(src: IpAddr, dst: IpAddr, protocol: u8, length: usize) -> u16 {
+    fn words(addr: IpAddr) -> u64 {
+        match addr {
+            // Each address as 32-bit numbers: two words at once.
+            IpAddr::V4(a) => u64::from(a.to_bits()),
+            IpAddr::V6(a) => a.octets().as_chunks::<4>().0.iter().map(|&w| u64::from(u32::from_be_bytes(w))).sum(),
+        }
+    }
+    // A segment inside an IPv4 packet is shorter than 2^16 bytes, inside an
+    // IPv6 one than 2^32.
+    fold(words(src) + words(dst) + u64::from(protocol) + u64::from(length as u32))
 }
 
 /// Folds a sum of 16- or 32-bit words into a 16-bit one's-complement sum.
@@ -178,6 +196,7 @@ fn fold(mut acc: u64) -> u16 {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+    use std::net::{Ipv4Addr, Ipv6Addr};
 
     /// The textbook definition, 16 bits at a time, to check the fast one against.
     fn slow(bytes: &[u8]) -> u16 {
@@ -222,8 +241,21 @@ mod tests {
     #[test]
     fn pseudo_header_sum() {
         // 10.9.0.1 -> 10.9.0.2, TCP, 40 bytes: 0x0a09+0x0001+0x0a09+0x0002+6+40.
-        let sum = pseudo_header(Ipv4Addr::new(10, 9, 0, 1), Ipv4Addr::new(10, 9, 0, 2), 6, 40);
+        let sum = pseudo_header(Ipv4Addr::new(10, 9, 0, 1).into(), Ipv4Addr::new(10, 9, 0, 2).into(), 6, 40);
         assert_eq!(sum, 0x0a09 + 0x0001 + 0x0a09 + 0x0002 + 6 + 40);
+    }
+
+    #[test]
+    fn ipv6_pseudo_header_sum() {
+        // The 40 bytes of RFC 8200 §8.1 laid out and summed word by word.
+        let (src, dst): (Ipv6Addr, Ipv6Addr) = ("2001:db8::1".parse().unwrap(), "fe80::ffff:1".parse().unwrap());
+        let length = 0x1_0004u32; // a length past 16 bits, as IPv6 allows
+        let mut header = Vec::new();
+        header.extend_from_slice(&src.octets());
+        header.extend_from_slice(&dst.octets());
+        header.extend_from_slice(&length.to_be_bytes());
+        header.extend_from_slice(&[0, 0, 0, 58]);
+        assert_eq!(pseudo_header(src.into(), dst.into(), 58, length as usize), slow(&header));
     }
 
     proptest! {

@@ -1,8 +1,9 @@
 //! The wire format: zero-copy views over byte slices for parsing, plain
 //! structs for building.
 //!
-//! Parsing goes through a view (`Ipv4Packet`, `TcpSegment`, `Icmpv4Packet`,
-//! and `Quote`, the start of our datagram an ICMP error quotes) whose
+//! Parsing goes through a view (`Ipv4Packet`, `Ipv6Packet`, `TcpSegment`,
+//! `Icmpv4Packet`, `Icmpv6Packet`, and `Quote`, the start of our datagram
+//! an ICMP error quotes) whose
 //! `new_checked` validates every length once, so its accessors can then
 //! index the bytes without further checks and without panicking. Building goes
 //! the other way: fill in a `*Repr` struct and `emit` it into a buffer.
@@ -15,7 +16,9 @@
 
 pub mod checksum;
 pub mod icmpv4;
+pub mod ip;
 pub mod ipv4;
+pub mod ipv6;
 pub mod seq;
 pub mod tcp;
 
@@ -26,7 +29,7 @@ use core::fmt;
 pub enum Error {
     /// Shorter than its fixed header.
     Truncated,
-    /// IP version other than 4.
+    /// IP version other than the one expected (4 or 6).
     Version,
     /// IPv4 header length field below 5 words or beyond the buffer.
     HeaderLen,
@@ -34,8 +37,13 @@ pub enum Error {
     TotalLen,
     /// Checksum does not verify.
     Checksum,
+    /// IPv6 payload length longer than the buffer.
+    PayloadLen,
     /// A fragment, which this stack does not reassemble.
     Fragment,
+    /// IPv6 extension headers past `ipv6::MAX_EXT_HEADERS`, or one that may
+    /// not be skipped (RFC 8200 §4).
+    ExtHeaders,
     /// TCP data offset below 5 words or beyond the buffer.
     DataOffset,
     /// A TCP option whose length byte is missing, too small, too large, or
@@ -51,7 +59,9 @@ impl fmt::Display for Error {
             Error::HeaderLen => "bad header length",
             Error::TotalLen => "bad total length",
             Error::Checksum => "bad checksum",
+            Error::PayloadLen => "bad payload length",
             Error::Fragment => "fragment",
+            Error::ExtHeaders => "extension headers not skipped",
             Error::DataOffset => "bad data offset",
             Error::OptionLen => "bad option length",
         })

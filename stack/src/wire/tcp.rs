@@ -30,7 +30,7 @@ use super::ipv4::PROTO_TCP;
 use super::seq::SeqNum;
 use super::{be16, be32, checksum, put16, put32, Error};
 use core::fmt;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 /// Byte offsets of the header fields (`icmpv4::Quote` reads the first three).
 pub(super) mod field {
@@ -173,7 +173,7 @@ impl<'a> TcpSegment<'a> {
     }
 
     /// Whether the checksum over the pseudo-header and the whole segment is valid.
-    pub fn verify_checksum(&self, src: Ipv4Addr, dst: Ipv4Addr) -> bool {
+    pub fn verify_checksum(&self, src: IpAddr, dst: IpAddr) -> bool {
         let pseudo = checksum::pseudo_header(src, dst, PROTO_TCP, self.buffer.len());
         !checksum::combine(&[pseudo, checksum::data(self.buffer)]) == 0
     }
@@ -391,7 +391,7 @@ impl TcpRepr {
     /// pseudo-header.
     ///
     /// Panics if `buf` is shorter than `header_len()`.
-    pub fn emit(&self, buf: &mut [u8], src: Ipv4Addr, dst: Ipv4Addr) {
+    pub fn emit(&self, buf: &mut [u8], src: IpAddr, dst: IpAddr) {
         let (header, payload) = buf.split_at_mut(self.header_len());
         self.emit_header(header, &[payload], src, dst, TxChecksum::Complete);
     }
@@ -408,8 +408,8 @@ impl TcpRepr {
         &self,
         header: &mut [u8],
         payload: &[&[u8]],
-        src: Ipv4Addr,
-        dst: Ipv4Addr,
+        src: IpAddr,
+        dst: IpAddr,
         tx_checksum: TxChecksum,
     ) -> usize {
         let header_len = Self::MIN_HEADER_LEN + self.options.emit(&mut header[Self::MIN_HEADER_LEN..]);
@@ -481,8 +481,10 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    const CLIENT: Ipv4Addr = Ipv4Addr::new(10, 9, 0, 1);
-    const SERVER: Ipv4Addr = Ipv4Addr::new(10, 9, 0, 2);
+    use std::net::Ipv4Addr;
+
+    const CLIENT: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 9, 0, 1));
+    const SERVER: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 9, 0, 2));
 
     /// A SYN Linux 6.x sent to 10.9.0.2:80 over a TUN device (so its checksum
     /// is complete, not offloaded), read from the TUN fd and hexdumped:
@@ -535,7 +537,7 @@ mod tests {
     fn parses_a_linux_syn() {
         let ip = super::super::ipv4::Ipv4Packet::new_checked(&LINUX_SYN).unwrap();
         let segment = TcpSegment::new_checked(ip.payload()).unwrap();
-        assert!(segment.verify_checksum(ip.src_addr(), ip.dst_addr()));
+        assert!(segment.verify_checksum(ip.src_addr().into(), ip.dst_addr().into()));
         assert_eq!(segment.checksum(), 0x5990);
         assert_eq!(segment.header_len(), 40);
         assert!(segment.payload().is_empty());
@@ -550,7 +552,7 @@ mod tests {
         assert!(!segment.verify_checksum(CLIENT, SERVER));
         // And the right bytes with the wrong addresses fail too.
         let segment = TcpSegment::new_checked(&LINUX_SYN[20..]).unwrap();
-        assert!(!segment.verify_checksum(CLIENT, Ipv4Addr::new(10, 9, 0, 3)));
+        assert!(!segment.verify_checksum(CLIENT, Ipv4Addr::new(10, 9, 0, 3).into()));
     }
 
     #[test]

@@ -2,13 +2,14 @@
 //! crossed between them in a form a test can assert on.
 #![allow(dead_code)] // each test file uses its own part of the harness
 
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{Ipv4Addr, SocketAddr};
 
 use stack::link::faults::Faults;
 use stack::link::sim::{Host, Network};
 use stack::tcp::state::State;
 use stack::time::{Duration, Instant};
 use stack::wire::ipv4::Ipv4Packet;
+use stack::wire::ipv6::Ipv6Packet;
 use stack::wire::tcp::{Flags, TcpRepr, TcpSegment};
 use stack::{Config, Event, Ready, SocketHandle, Stack};
 
@@ -85,8 +86,8 @@ pub fn stack(net: &mut Network<Node>, i: usize) -> &mut Stack {
     &mut net.host_mut(i).stack
 }
 
-pub fn server_addr() -> SocketAddrV4 {
-    SocketAddrV4::new(SERVER_ADDR, PORT)
+pub fn server_addr() -> SocketAddr {
+    SocketAddr::new(SERVER_ADDR.into(), PORT)
 }
 
 /// Run until `done`, at most `limit` of virtual time; panics on timeout.
@@ -227,8 +228,7 @@ pub struct Seg {
 
 impl Seg {
     pub fn parse(to: usize, at: Instant, packet: &[u8]) -> Option<Seg> {
-        let ip = Ipv4Packet::new_checked(packet).ok()?;
-        let tcp = TcpSegment::new_checked(ip.payload()).ok()?;
+        let tcp = TcpSegment::new_checked(ip_payload(packet)?).ok()?;
         let repr = TcpRepr::parse(&tcp).ok()?;
         Some(Seg { to, at, repr, len: tcp.payload().len() })
     }
@@ -247,6 +247,16 @@ impl Seg {
     }
     pub fn has(&self, f: Flags) -> bool {
         self.repr.flags.contains(f)
+    }
+}
+
+/// What an IPv4 or IPv6 packet carries, past its header (and extension
+/// headers).
+pub fn ip_payload(packet: &[u8]) -> Option<&[u8]> {
+    match packet.first()? >> 4 {
+        4 => Some(Ipv4Packet::new_checked(packet).ok()?.payload()),
+        6 => Some(Ipv6Packet::new_checked(packet).ok()?.upper_layer().ok()?.1),
+        _ => None,
     }
 }
 
@@ -282,22 +292,19 @@ pub fn pattern(len: usize, seed: u64) -> Vec<u8> {
         .collect()
 }
 
-/// A whole IPv4 packet carrying `repr` and `payload`, with correct checksums.
-pub fn packet(src: SocketAddrV4, dst: SocketAddrV4, repr: &TcpRepr, payload: &[u8]) -> Vec<u8> {
-    use stack::wire::ipv4::{Ipv4Repr, PROTO_TCP};
+/// A whole IPv4 or IPv6 packet (by the addresses' family) carrying `repr`
+/// and `payload`, with correct checksums.
+pub fn packet(src: impl Into<SocketAddr>, dst: impl Into<SocketAddr>, repr: &TcpRepr, payload: &[u8]) -> Vec<u8> {
+    use stack::wire::ip::{IpRepr, PROTO_TCP};
+    let (src, dst) = (src.into(), dst.into());
     let tcp_len = repr.header_len() + payload.len();
-    let mut buf = vec![0u8; Ipv4Repr::HEADER_LEN + tcp_len];
-    let ip = Ipv4Repr {
-        src_addr: *src.ip(),
-        dst_addr: *dst.ip(),
-        protocol: PROTO_TCP,
-        payload_len: tcp_len,
-        ttl: 64,
-        tos: 0,
-    };
-    ip.emit(&mut buf[..Ipv4Repr::HEADER_LEN]);
-    buf[Ipv4Repr::HEADER_LEN + repr.header_len()..].copy_from_slice(payload);
-    repr.emit(&mut buf[Ipv4Repr::HEADER_LEN..], *src.ip(), *dst.ip());
+    let mut ip = IpRepr::new(src.ip(), dst.ip(), PROTO_TCP, 64, 0);
+    ip.set_payload_len(tcp_len);
+    let header_len = ip.header_len();
+    let mut buf = vec![0u8; header_len + tcp_len];
+    ip.emit(&mut buf[..header_len]);
+    buf[header_len + repr.header_len()..].copy_from_slice(payload);
+    repr.emit(&mut buf[header_len..], src.ip(), dst.ip());
     buf
 }
 

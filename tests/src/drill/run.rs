@@ -2,7 +2,7 @@
 //! module doc of `drill`).
 
 use std::collections::{BTreeMap, VecDeque};
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{Ipv4Addr, SocketAddr};
 
 use stack::tcp::state::State;
 use stack::tcp::Algorithm;
@@ -612,7 +612,7 @@ impl Runner {
     /// The checksum of a segment the peer sends, over the pseudo-header of
     /// its family.
     fn upper_checksum(&self, protocol: u8, bytes: &[u8]) -> u16 {
-        let pseudo = checksum::pseudo_header(REMOTE_ADDR, self.config.addr, protocol, bytes.len());
+        let pseudo = checksum::pseudo_header(REMOTE_ADDR.into(), self.config.addr.into(), protocol, bytes.len());
         !checksum::combine(&[pseudo, checksum::data(bytes)])
     }
 
@@ -775,7 +775,7 @@ impl Runner {
             "connect" => {
                 let (n, fd) = self.fd(line, call)?;
                 let Socket::Fresh { bound } = fd.socket else { return Ok(Call::Done(Err("EISCONN"))) };
-                let remote = SocketAddrV4::new(REMOTE_ADDR, SCRIPT_PORT);
+                let remote = SocketAddr::new(REMOTE_ADDR.into(), SCRIPT_PORT);
                 let result = if bound {
                     self.stack().connect_from(now, SCRIPT_PORT, remote)
                 } else {

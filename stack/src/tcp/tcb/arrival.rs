@@ -12,7 +12,7 @@
 //! round-trip times, SACK, loss detection, congestion control): it has its
 //! own file, `ack.rs`, which comes next.
 
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 
 use log::debug;
 
@@ -57,7 +57,7 @@ impl Tcb {
     /// A SYN arrived at a listening port (§3.10.7.2): create the TCB in
     /// SYN-RECEIVED with RCV.NXT = SEG.SEQ + 1; the SYN,ACK leaves with the
     /// next `dispatch`.
-    pub fn accept_syn(cx: &Context, local: SocketAddrV4, remote: SocketAddrV4, start: Start, syn: &TcpRepr) -> Tcb {
+    pub fn accept_syn(cx: &Context, local: SocketAddr, remote: SocketAddr, start: Start, syn: &TcpRepr) -> Tcb {
         let mut tcb = Tcb::new(cx, local, remote, start, State::SynReceived);
         let limit = cx.config.story_records;
         tcb.story.push(limit, Record::segment(cx.now, Dir::In, syn, 0, SegmentKind::Normal, By::AcceptSyn));
@@ -73,13 +73,7 @@ impl Tcb {
     /// would have been had we kept it, SYN-RECEIVED with our SYN (ISS = the
     /// cookie) sent, from the client's SYN as the cookie kept it (`syn`: its
     /// ISN and MSS). The ACK, processed next, completes the handshake.
-    pub fn from_syn_cookie(
-        cx: &Context,
-        local: SocketAddrV4,
-        remote: SocketAddrV4,
-        start: Start,
-        syn: &TcpRepr,
-    ) -> Tcb {
+    pub fn from_syn_cookie(cx: &Context, local: SocketAddr, remote: SocketAddr, start: Start, syn: &TcpRepr) -> Tcb {
         let mut tcb = Tcb::accept_syn(cx, local, remote, start, syn);
         // The listener kept nothing of the SYN,ACK it sent: the story shows
         // it as it must have been, now.
@@ -103,7 +97,7 @@ impl Tcb {
             self.ts.synchronize(cx.now, ts.tsval);
             self.ts.last_ack_sent = self.rcv.nxt; // what our next segment acknowledges
         }
-        self.snd_mss = peer_mss(syn.options.mss).min(cx.config.mss());
+        self.snd_mss = peer_mss(syn.options.mss, self.remote.ip()).min(cx.config.mss(self.remote.ip()));
         if self.passive {
             // A half-open connection of a listener, which a SYN flood may
             // have made, is offered no more than its SYN,ACK can say (a

@@ -35,7 +35,7 @@ mod timers;
 mod user;
 
 use std::collections::VecDeque;
-use std::net::SocketAddrV4;
+use std::net::{IpAddr, SocketAddr};
 
 use log::debug;
 
@@ -59,8 +59,21 @@ use crate::wire::tcp::{Flags, TcpRepr};
 
 pub use arrival::{is_connection_request, reset_for};
 
-/// The MSS to assume when the peer sends none (RFC 9293 §3.7.1, MUST-15).
+/// The MSS to assume of an IPv4 peer that sends none (RFC 9293 §3.7.1,
+/// MUST-15): what fits in the 576-byte datagram every IPv4 host takes.
 pub const DEFAULT_MSS: usize = 536;
+
+/// The same for an IPv6 peer: what fits in IPv6's minimum MTU of 1280
+/// (RFC 8200 §5), less 60 bytes of headers.
+pub const DEFAULT_MSS_IPV6: usize = 1220;
+
+/// The MSS to assume of `peer` if it says none (MUST-15), by its family.
+pub fn default_mss(peer: IpAddr) -> usize {
+    match peer {
+        IpAddr::V4(_) => DEFAULT_MSS,
+        IpAddr::V6(_) => DEFAULT_MSS_IPV6,
+    }
+}
 
 /// The smallest MSS taken from a peer, whatever its SYN says: room for the
 /// most options a header carries (40 bytes) and 8 bytes of data, Linux's
@@ -69,12 +82,13 @@ pub const DEFAULT_MSS: usize = 536;
 /// each, as many as a peer cares to make us send (CVE-2019-11479).
 pub const MIN_PEER_MSS: usize = 48;
 
-/// The MSS a peer's SYN announces (§3.7.1): its MSS option, 536 without
-/// one, and at least `MIN_PEER_MSS`. A connection learns it from the SYN
-/// itself (`synchronize_receive`) or from a SYN cookie (`syn_cookie.rs`),
-/// both through here.
-pub fn peer_mss(option: Option<u16>) -> usize {
-    option.map_or(DEFAULT_MSS, usize::from).max(MIN_PEER_MSS)
+/// The MSS a SYN from `peer` announces (§3.7.1): its MSS option, the
+/// family's default without one (`default_mss`), and at least
+/// `MIN_PEER_MSS`. A connection learns it from the SYN itself
+/// (`synchronize_receive`) or from a SYN cookie (`syn_cookie.rs`), both
+/// through here.
+pub fn peer_mss(option: Option<u16>, peer: IpAddr) -> usize {
+    option.map_or(default_mss(peer), usize::from).max(MIN_PEER_MSS)
 }
 
 /// What the stack must do with a connection after an event.
@@ -236,8 +250,8 @@ impl ReceiveSequence {
 #[derive(Debug)]
 pub struct Tcb {
     pub state: State,
-    pub local: SocketAddrV4,
-    pub remote: SocketAddrV4,
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
     /// Came from LISTEN (a passive open); an RST then sends it back there.
     pub passive: bool,
 
@@ -368,16 +382,16 @@ impl Tcb {
     /// A TCB in `state` (SYN-SENT or SYN-RECEIVED), nothing sent yet:
     /// SND.UNA = SND.NXT = ISS (§3.3.1); what it learns of the peer comes
     /// with the peer's SYN (`synchronize_receive`, `arrival.rs`).
-    fn new(cx: &Context, local: SocketAddrV4, remote: SocketAddrV4, start: Start, state: State) -> Tcb {
+    fn new(cx: &Context, local: SocketAddr, remote: SocketAddr, start: Start, state: State) -> Tcb {
         let Start { iss, ts_offset } = start;
-        let mss = cx.config.mss();
+        let mss = cx.config.mss(remote.ip());
         Tcb {
             state,
             local,
             remote,
             passive: state == State::SynReceived,
             snd: SendSequence { una: iss, nxt: iss, wnd: 0, wl1: SeqNum(0), wl2: iss, iss, max_wnd: 0, up: iss },
-            snd_mss: DEFAULT_MSS.min(mss),
+            snd_mss: default_mss(remote.ip()).min(mss),
             rcv: ReceiveSequence { nxt: SeqNum(0), adv: SeqNum(0), irs: SeqNum(0), up: SeqNum(0) },
             rcv_buf: RcvBuf::new(cx.config.recv_buffer_initial.min(cx.config.recv_buffer), cx.now, SeqNum(0)),
             options: Negotiated::offer(cx.config),

@@ -274,7 +274,7 @@ impl Tcb {
         if seq == self.snd.iss && !self.state.is_synchronized() {
             let flags = if self.state == State::SynReceived { Flags::SYN | Flags::ACK } else { Flags::SYN };
             let mut repr = self.header(cx, seq, flags);
-            let mss = cx.config.mss().min(u16::MAX as usize) as u16;
+            let mss = cx.config.mss(self.remote.ip()).min(u16::MAX as usize) as u16;
             repr.options = if self.no_options {
                 TcpOptions::default()
             } else {
@@ -398,7 +398,7 @@ impl Tcb {
         let buffer = self.rcv_buf.size;
         let promised = self.rcv.wnd() / unit * unit;
         let free = buffer.saturating_sub(self.rx.len()) / unit * unit;
-        let threshold = (buffer / 2).min(cx.config.mss());
+        let threshold = (buffer / 2).min(cx.config.mss(self.remote.ip()));
         if free >= promised + threshold || free == buffer / unit * unit {
             free.max(promised)
         } else {

@@ -9,7 +9,7 @@
 //! it makes from a SYN is in `arrival.rs` (`accept_syn`), the next file to
 //! read.
 
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 
 use bytes::Bytes;
 
@@ -28,7 +28,7 @@ use crate::wire::tcp::{Flags, TcpRepr};
 impl Tcb {
     /// Active OPEN (§3.10.1): create the TCB in SYN-SENT; the SYN leaves
     /// with the next `dispatch`.
-    pub fn connect(cx: &Context, local: SocketAddrV4, remote: SocketAddrV4, start: Start) -> Tcb {
+    pub fn connect(cx: &Context, local: SocketAddr, remote: SocketAddr, start: Start) -> Tcb {
         let mut tcb = Tcb::new(cx, local, remote, start, State::SynSent);
         let reason = "connect";
         let record = Record::State { at: cx.now, from: Some(State::Closed), to: State::SynSent, reason };
@@ -154,7 +154,7 @@ impl Tcb {
         // Tell the peer when the window opened by enough to matter,
         // especially when it had been closed.
         let after = self.receive_window(cx, shift);
-        if after > before && (before == 0 || after - before >= 2 * self.snd_mss.min(cx.config.mss())) {
+        if after > before && (before == 0 || after - before >= 2 * self.snd_mss.min(cx.config.mss(self.remote.ip()))) {
             self.ack_now = true;
         }
     }
