@@ -20,7 +20,7 @@
 #![forbid(unsafe_code)]
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 
 use ahash::RandomState;
 use bytes::Bytes;
@@ -38,8 +38,9 @@ use crate::tcp::time_wait::{self, EntryTs, TimeWaitTable, Verdict};
 use crate::tcp::{Config, Counters, Error, FourTuple, Ready, SocketHandle, IPV6_MIN_MTU};
 use crate::time::{Duration, Instant};
 use crate::wire::checksum::{RxChecksum, TxChecksum};
-use crate::wire::icmpv4::{self, Icmpv4Packet, Quote};
-use crate::wire::ip::{IpRepr, PROTO_ICMP, PROTO_TCP};
+use crate::wire::icmpv4::{self, Icmpv4Packet};
+use crate::wire::icmpv6::{self, Icmpv6Packet};
+use crate::wire::ip::{IpRepr, Quote, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP};
 use crate::wire::ipv4::Ipv4Packet;
 use crate::wire::ipv6::Ipv6Packet;
 use crate::wire::seq::SeqNum;
@@ -639,9 +640,10 @@ impl Stack {
     /// The payload of an IP packet for us, by its protocol; ICMP of the
     /// packet's own family only.
     fn receive_upper(&mut self, now: Instant, src: IpAddr, dst: IpAddr, protocol: u8, payload: &[u8]) {
-        match (protocol, src) {
-            (PROTO_TCP, _) => self.receive_tcp(now, src, dst, payload),
-            (PROTO_ICMP, IpAddr::V4(_)) => self.receive_icmp(now, src, payload),
+        match (protocol, src, dst) {
+            (PROTO_TCP, _, _) => self.receive_tcp(now, src, dst, payload),
+            (PROTO_ICMP, IpAddr::V4(_), _) => self.receive_icmp(now, src, payload),
+            (PROTO_ICMPV6, IpAddr::V6(src), IpAddr::V6(dst)) => self.receive_icmpv6(now, src, dst, payload),
             _ => self.shared.counters.drops.other_protocol += 1,
         }
     }
@@ -814,7 +816,7 @@ impl Stack {
         Some(h)
     }
 
-    /// ICMP (RFC 792): answer echo requests; take errors to the
+    /// ICMP (RFC 792), from `src`: answer echo requests; take errors to the
     /// connection whose segment they quote (RFC 9293 §3.9.2.2, MUST-54,
     /// `tcp/icmp.rs`). Source Quench is discarded (MUST-55).
     fn receive_icmp(&mut self, now: Instant, src: IpAddr, message: &[u8]) {
@@ -835,27 +837,64 @@ impl Stack {
                 self.shared.counters.icmp_source_quench += 1;
             }
             icmpv4::TYPE_DEST_UNREACHABLE | icmpv4::TYPE_TIME_EXCEEDED | icmpv4::TYPE_PARAMETER_PROBLEM => {
-                let quote = match Quote::new_checked(icmp.quoted_ipv4()) {
-                    Ok(quote) => quote,
-                    Err(e) => return self.drop_malformed(e),
-                };
-                self.shared.counters.icmp_errors += 1;
-                let tuple = FourTuple {
-                    local: SocketAddr::new(quote.src_addr().into(), quote.src_port()),
-                    remote: SocketAddr::new(quote.dst_addr().into(), quote.dst_port()),
-                };
                 let error = IcmpError::classify(icmp.msg_type(), icmp.code());
-                let h = if quote.protocol() == PROTO_TCP { self.by_tuple.get(&tuple).copied() } else { None };
-                let tcb = h.and_then(|h| self.slots[h.index as usize].tcb.as_mut());
-                let (Some(error), Some(h), Some(tcb)) = (error, h, tcb) else {
-                    self.shared.counters.icmp_errors_ignored += 1;
-                    return;
-                };
-                tcb.on_icmp_error(&mut self.shared.context(now), quote.seq_number(), error);
-                self.after(h.index, now);
+                self.icmp_error(now, src, icmp.quoted_ipv4(), error);
             }
             _ => self.shared.counters.drops.other_protocol += 1,
         }
+    }
+
+    /// ICMPv6 (RFC 4443), from `src` to `dst`: answer Echo Requests (§4.2);
+    /// take errors to the connection whose segment they quote, as ICMP's.
+    /// The rest of ICMPv6 (Neighbor Discovery, RFC 4861, and the others)
+    /// is the link's or nobody's here: counted as another protocol.
+    fn receive_icmpv6(&mut self, now: Instant, src: Ipv6Addr, dst: Ipv6Addr, message: &[u8]) {
+        let icmp = match Icmpv6Packet::new_checked(message, src, dst) {
+            Ok(icmp) => icmp,
+            Err(e) => return self.drop_malformed(e),
+        };
+        match icmp.msg_type() {
+            icmpv6::TYPE_ECHO_REQUEST => {
+                let mut packet = vec![0; message.len()];
+                let n = icmpv6::emit_echo_reply(&icmp, dst, src, &mut packet);
+                packet.truncate(n);
+                self.shared.counters.icmp_echo_replies += 1;
+                self.reply_icmp(src.into(), PROTO_ICMPV6, packet);
+            }
+            icmpv6::TYPE_DEST_UNREACHABLE
+            | icmpv6::TYPE_PACKET_TOO_BIG
+            | icmpv6::TYPE_TIME_EXCEEDED
+            | icmpv6::TYPE_PARAMETER_PROBLEM => {
+                let error = IcmpError::classify_v6(icmp.msg_type(), icmp.code(), icmp.mtu());
+                self.icmp_error(now, src.into(), icmp.quoted(), error);
+            }
+            _ => self.shared.counters.drops.other_protocol += 1,
+        }
+    }
+
+    /// An ICMP or ICMPv6 error from `from` that quotes `quoted`, the start
+    /// of a datagram of ours, and means `error` to TCP (`tcp/icmp.rs`):
+    /// to the connection whose segment it is, if any, which judges it.
+    /// A quote of the other family than the message's is malformed.
+    fn icmp_error(&mut self, now: Instant, from: IpAddr, quoted: &[u8], error: Option<IcmpError>) {
+        let quote = match Quote::new_checked(quoted) {
+            Ok(quote) if quote.src_addr().is_ipv6() == from.is_ipv6() => quote,
+            Ok(_) => return self.drop_malformed(WireError::Version),
+            Err(e) => return self.drop_malformed(e),
+        };
+        self.shared.counters.icmp_errors += 1;
+        let tuple = FourTuple {
+            local: SocketAddr::new(quote.src_addr(), quote.src_port()),
+            remote: SocketAddr::new(quote.dst_addr(), quote.dst_port()),
+        };
+        let h = if quote.protocol() == PROTO_TCP { self.by_tuple.get(&tuple).copied() } else { None };
+        let tcb = h.and_then(|h| self.slots[h.index as usize].tcb.as_mut());
+        let (Some(error), Some(h), Some(tcb)) = (error, h, tcb) else {
+            self.shared.counters.icmp_errors_ignored += 1;
+            return;
+        };
+        tcb.on_icmp_error(&mut self.shared.context(now), quote.seq_number(), error);
+        self.after(h.index, now);
     }
 
     /// A segment of no connection in answer to one that came to `tuple`:

@@ -4,7 +4,8 @@
 //! demand, replays exactly, and runs a minute of protocol time in a
 //! millisecond. The [`Network`] is that: it holds the hosts, and the clock.
 //! Packets get out of a host when the network calls [`Host::transmit`]; the
-//! destination address in the IPv4 header picks the receiving host, and the
+//! destination address in the IPv4 or IPv6 header picks the receiving host
+//! (a host may have an address of each family: [`Network::add_address`]), and the
 //! packet waits in the [`FaultInjector`] of that direction of that pair until
 //! its release time; then it gets into the receiver with [`Host::receive`].
 //! Nothing sleeps: when nothing is due, the clock jumps to the next release
@@ -17,7 +18,7 @@
 use std::collections::HashMap;
 
 use ahash::RandomState;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 use super::faults::{FaultInjector, FaultStats, Faults};
 use crate::time::Instant;
@@ -31,7 +32,7 @@ pub trait Host {
     /// Timers that are due fire.
     fn poll(&mut self, now: Instant);
     /// Packets leave, one call of `emit` each, with the packet in parts
-    /// to be joined in order, the first holding at least the IPv4 header
+    /// to be joined in order, the first holding at least the IP header
     /// (as `Stack::transmit` gives them).
     fn transmit(&mut self, now: Instant, emit: &mut dyn FnMut(&[&[u8]]));
     /// When the host next needs `poll`, if ever.
@@ -54,18 +55,23 @@ impl Host for Stack {
     }
 }
 
-/// The destination address of an IPv4 packet from its first part, or `None`
-/// if that is too short or not IPv4. (A stand-in until `wire::ipv4` gives a
-/// checked view.)
-fn ipv4_destination(packet: &[&[u8]]) -> Option<Ipv4Addr> {
+/// The destination address of an IPv4 or IPv6 packet from its first part,
+/// or `None` if that is too short or of another version. The header is
+/// not checked: a router forwards on the address alone, and the receiver
+/// judges the rest.
+fn destination(packet: &[&[u8]]) -> Option<IpAddr> {
     let header = packet.first()?;
-    let version = header.first()? >> 4;
-    let dst: [u8; 4] = header.get(16..20)?.try_into().ok()?;
-    (version == 4).then_some(Ipv4Addr::from(dst))
+    match header.first()? >> 4 {
+        4 => Some(<[u8; 4]>::try_from(header.get(16..20)?).ok()?.into()),
+        6 => Some(<[u8; 16]>::try_from(header.get(24..40)?).ok()?.into()),
+        _ => None,
+    }
 }
 
 struct Node<H> {
-    addr: Ipv4Addr,
+    /// The address it was added with: it names the host in the stats and
+    /// seeds its paths' fates, whichever family a packet is of.
+    addr: IpAddr,
     host: H,
 }
 
@@ -112,7 +118,7 @@ pub struct Delivery {
 pub struct NetworkStats {
     /// Packets handed to a receiving host.
     pub delivered: u64,
-    /// Packets dropped for having no known destination (or no IPv4 header).
+    /// Packets dropped for having no known destination (or no IP header).
     pub no_route: u64,
     /// What each path's injector did, in the order the paths were first used.
     pub paths: Vec<PathStats>,
@@ -120,8 +126,9 @@ pub struct NetworkStats {
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct PathStats {
-    pub from: Ipv4Addr,
-    pub to: Ipv4Addr,
+    /// The hosts' addresses, as `Network::addr` gives them.
+    pub from: IpAddr,
+    pub to: IpAddr,
     pub faults: FaultStats,
 }
 
@@ -131,7 +138,9 @@ pub struct Network<H: Host> {
     /// Faults of each path not given its own.
     faults: Faults,
     hosts: Vec<Node<H>>,
-    by_addr: HashMap<Ipv4Addr, usize, RandomState>,
+    /// Every address: its host's index, and the address the host was added
+    /// with (which seeds the paths).
+    by_addr: HashMap<IpAddr, (usize, IpAddr), RandomState>,
     paths: Paths,
     delivered: u64,
     no_route: u64,
@@ -160,12 +169,23 @@ impl<H: Host> Network<H> {
     ///
     /// # Panics
     /// If another host already has `addr`.
-    pub fn add_host(&mut self, addr: Ipv4Addr, host: H) -> usize {
-        let i = self.hosts.len();
-        let previous = self.by_addr.insert(addr, i);
-        assert!(previous.is_none(), "two hosts with address {addr}");
+    pub fn add_host(&mut self, addr: impl Into<IpAddr>, host: H) -> usize {
+        let (addr, i) = (addr.into(), self.hosts.len());
         self.hosts.push(Node { addr, host });
+        self.add_address(i, addr);
         i
+    }
+
+    /// Host `i` receives the packets sent to `addr` too: a host with an
+    /// IPv4 and an IPv6 address. Both families take the same path between
+    /// two hosts, with its faults.
+    ///
+    /// # Panics
+    /// If another host already has `addr`.
+    pub fn add_address(&mut self, i: usize, addr: impl Into<IpAddr>) {
+        let addr = addr.into();
+        let previous = self.by_addr.insert(addr, (i, self.hosts[i].addr));
+        assert!(previous.is_none_or(|(host, _)| host == i), "two hosts with address {addr}");
     }
 
     pub fn host(&self, i: usize) -> &H {
@@ -176,7 +196,8 @@ impl<H: Host> Network<H> {
         &mut self.hosts[i].host
     }
 
-    pub fn addr(&self, i: usize) -> Ipv4Addr {
+    /// The address host `i` was added with.
+    pub fn addr(&self, i: usize) -> IpAddr {
         self.hosts[i].addr
     }
 
@@ -227,21 +248,21 @@ impl<H: Host> Network<H> {
             let from_addr = node.addr;
             // A host's packets mostly go where its last one went: that
             // path is remembered, not looked up in two maps per packet.
-            let mut last: Option<(Ipv4Addr, usize)> = None;
+            let mut last: Option<(IpAddr, usize)> = None;
             node.host.transmit(*now, &mut |packet| {
-                let Some(to_addr) = ipv4_destination(packet) else {
+                let Some(to_addr) = destination(packet) else {
                     *no_route += 1;
                     return;
                 };
                 let path = match last {
                     Some((addr, path)) if addr == to_addr => path,
                     _ => {
-                        let Some(&to) = by_addr.get(&to_addr) else {
+                        let Some(&(to, to_host)) = by_addr.get(&to_addr) else {
                             *no_route += 1;
                             return;
                         };
                         let path_faults =
-                            || Faults { seed: path_seed(faults.seed, from_addr, to_addr), ..faults.clone() };
+                            || Faults { seed: path_seed(faults.seed, from_addr, to_host), ..faults.clone() };
                         let path = paths.position(from, to, path_faults);
                         last = Some((to_addr, path));
                         path
@@ -311,16 +332,24 @@ impl<H: Host> Network<H> {
     }
 }
 
-/// A seed for one direction between two addresses, so that each path draws
-/// its own fates from the network's seed.
-fn path_seed(seed: u64, from: Ipv4Addr, to: Ipv4Addr) -> u64 {
-    seed ^ (u64::from(from.to_bits()) << 32 | u64::from(to.to_bits()))
+/// A seed for one direction between two hosts, by their addresses, so
+/// that each path draws its own fates from the network's seed.
+fn path_seed(seed: u64, from: IpAddr, to: IpAddr) -> u64 {
+    let bits = |addr: IpAddr| match addr {
+        IpAddr::V4(a) => u64::from(a.to_bits()),
+        IpAddr::V6(a) => {
+            let b = a.to_bits();
+            b as u64 ^ (b >> 64) as u64
+        }
+    };
+    seed ^ (bits(from) << 32 | bits(to))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::time::Duration;
+    use std::net::{Ipv4Addr, Ipv6Addr};
 
     const A: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
     const B: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
@@ -409,6 +438,40 @@ mod tests {
         assert_eq!(net.stats().delivered, 1);
     }
 
+    /// A 40-byte IPv6 header from `src` to `dst`, nothing after it.
+    fn packet6(src: Ipv6Addr, dst: Ipv6Addr) -> Vec<u8> {
+        let mut p = vec![0; 40];
+        p[0] = 0x60;
+        p[6] = 253;
+        p[8..24].copy_from_slice(&src.octets());
+        p[24..40].copy_from_slice(&dst.octets());
+        p
+    }
+
+    #[test]
+    fn a_host_gets_the_packets_of_each_of_its_addresses_on_one_path() {
+        let mut net = pair("");
+        // Of the discard prefix (RFC 6666), whose first byte keeps
+        // `TestHost` from echoing them.
+        let (a6, b6): (Ipv6Addr, Ipv6Addr) = ("100::1".parse().unwrap(), "100::2".parse().unwrap());
+        net.add_address(0, a6);
+        net.add_address(1, b6);
+        net.host_mut(0).outbox.extend([packet(A, B, 1, 1, 0), packet6(a6, b6)]);
+        net.step();
+        let received: Vec<&[u8]> = net.host(1).received.iter().map(|(_, p)| &p[..]).collect();
+        assert_eq!(received, [&packet(A, B, 1, 1, 0)[..], &packet6(a6, b6)]);
+        let stats = net.stats();
+        assert_eq!(stats.paths.len(), 1);
+        assert_eq!((stats.paths[0].from, stats.paths[0].to), (IpAddr::from(A), IpAddr::from(B)));
+    }
+
+    #[test]
+    #[should_panic(expected = "two hosts with address 10.0.0.1")]
+    fn an_address_belongs_to_one_host() {
+        let mut net = pair("");
+        net.add_address(1, A);
+    }
+
     #[test]
     fn unroutable_packets_are_dropped_and_counted() {
         let mut net = pair("");
@@ -481,7 +544,7 @@ mod tests {
         let stats = net.stats();
         assert_eq!(
             stats.paths[0],
-            PathStats { from: A, to: B, faults: FaultStats { lost: 10, ..FaultStats::default() } }
+            PathStats { from: A.into(), to: B.into(), faults: FaultStats { lost: 10, ..FaultStats::default() } }
         );
         assert_eq!(stats.paths[1].faults.passed, 1);
     }

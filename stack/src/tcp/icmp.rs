@@ -1,5 +1,5 @@
-//! ICMP errors about our segments (RFC 9293 §3.9.2.2): what each one
-//! means for the connection whose segment it quotes.
+//! ICMP and ICMPv6 errors about our segments (RFC 9293 §3.9.2.2, RFC 4443
+//! §3): what each one means for the connection whose segment it quotes.
 //!
 //! The stack finds the connection by the 4-tuple of the quoted header and
 //! hands it the quoted sequence number (`Stack::receive_icmp`); the
@@ -8,7 +8,11 @@
 //! (`Tcb::on_icmp_error`, MUST-54). By kind:
 //!
 //! - Source Quench: discarded (MUST-55). Fragmentation Needed: ignored,
-//!   for want of path MTU discovery.
+//!   for want of path MTU discovery over IPv4.
+//! - ICMPv6 Packet Too Big (RFC 4443 §3.2): IPv6 routers never fragment,
+//!   so a path narrower than our MSS would lose every full segment; the
+//!   connection lowers its MSS to fit (RFC 8201 §4), never below what
+//!   IPv6's minimum MTU of 1280 allows (1220).
 //! - Hard errors (Destination Unreachable 2 protocol, 3 port; and 9, 10,
 //!   13, administratively prohibited, which say as surely that the peer
 //!   will not be reached — FreeBSD and Linux take them as hard too) end a
@@ -19,14 +23,19 @@
 //!   guesses a 4-tuple and a sequence number in flight could otherwise
 //!   reset a connection with one ICMP message. `Config::icmp_may_abort`
 //!   off makes them soft in every state.
+//!   ICMPv6's hard errors are Destination Unreachable 1 (administratively
+//!   prohibited) and 4 (port unreachable), and 5 and 6 (source address
+//!   failed a policy, route rejects), which Linux takes as hard too.
 //! - Soft errors (Destination Unreachable 0, 1, 5 and the other codes,
-//!   Time Exceeded, Parameter Problem) never end a connection (MUST-56).
+//!   Time Exceeded, Parameter Problem; ICMPv6's 0, 2, 3 and the same two
+//!   types) never end a connection (MUST-56).
 //!   The application is told (`Ready::SOFT_ERROR`, MUST-47, SHLD-25),
 //!   and if the connection later times out, the error it ends with is the
 //!   last of them rather than `TimedOut` (as BSD and Linux report it).
 
-use super::Error;
+use super::{Error, IPV6_MIN_MTU};
 use crate::wire::icmpv4::{self, unreachable};
+use crate::wire::icmpv6::{self, unreachable as unreachable6};
 
 /// What an ICMP error does to the connection it is about.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -35,6 +44,9 @@ pub enum IcmpError {
     Hard(Error),
     /// Reported, never ends a connection.
     Soft(Error),
+    /// ICMPv6 Packet Too Big: the path takes IPv6 packets of at most this
+    /// many bytes, never taken as fewer than 1280.
+    PacketTooBig { mtu: usize },
 }
 
 impl IcmpError {
@@ -59,6 +71,24 @@ impl IcmpError {
             _ => return None,
         })
     }
+
+    /// The meaning of an ICMPv6 message of `msg_type` and `code`, `mtu` the
+    /// field of a Packet Too Big, or `None` if TCP ignores it (not an error).
+    pub fn classify_v6(msg_type: u8, code: u8, mtu: u32) -> Option<IcmpError> {
+        Some(match (msg_type, code) {
+            (icmpv6::TYPE_PACKET_TOO_BIG, _) => {
+                IcmpError::PacketTooBig { mtu: usize::try_from(mtu).unwrap_or(usize::MAX).max(IPV6_MIN_MTU) }
+            }
+            (
+                icmpv6::TYPE_DEST_UNREACHABLE,
+                unreachable6::PROHIBITED | unreachable6::PORT | unreachable6::POLICY | unreachable6::REJECT_ROUTE,
+            ) => IcmpError::Hard(Error::Refused),
+            (icmpv6::TYPE_DEST_UNREACHABLE, unreachable6::NO_ROUTE) => IcmpError::Soft(Error::NetUnreachable),
+            (icmpv6::TYPE_DEST_UNREACHABLE | icmpv6::TYPE_TIME_EXCEEDED, _) => IcmpError::Soft(Error::HostUnreachable),
+            (icmpv6::TYPE_PARAMETER_PROBLEM, _) => IcmpError::Soft(Error::Protocol),
+            _ => return None,
+        })
+    }
 }
 
 #[cfg(test)]
@@ -80,5 +110,29 @@ mod tests {
         assert_eq!(IcmpError::classify(UNREACH, 4), None);
         assert_eq!(IcmpError::classify(icmpv4::TYPE_SOURCE_QUENCH, 0), None);
         assert_eq!(IcmpError::classify(icmpv4::TYPE_ECHO_REQUEST, 0), None);
+    }
+
+    #[test]
+    fn icmpv6_hard_soft_too_big_and_ignored() {
+        use icmpv6::{TYPE_DEST_UNREACHABLE as UNREACH, TYPE_PACKET_TOO_BIG as TOO_BIG};
+        for code in [1, 4, 5, 6] {
+            assert_eq!(IcmpError::classify_v6(UNREACH, code, 0), Some(IcmpError::Hard(Error::Refused)), "code {code}");
+        }
+        assert_eq!(IcmpError::classify_v6(UNREACH, 0, 0), Some(IcmpError::Soft(Error::NetUnreachable)));
+        for code in [2, 3, 7] {
+            assert_eq!(IcmpError::classify_v6(UNREACH, code, 0), Some(IcmpError::Soft(Error::HostUnreachable)));
+        }
+        assert_eq!(
+            IcmpError::classify_v6(icmpv6::TYPE_TIME_EXCEEDED, 0, 0),
+            Some(IcmpError::Soft(Error::HostUnreachable))
+        );
+        assert_eq!(
+            IcmpError::classify_v6(icmpv6::TYPE_PARAMETER_PROBLEM, 0, 0),
+            Some(IcmpError::Soft(Error::Protocol))
+        );
+        assert_eq!(IcmpError::classify_v6(TOO_BIG, 0, 1400), Some(IcmpError::PacketTooBig { mtu: 1400 }));
+        // Below IPv6's minimum, the minimum (RFC 8201 §4).
+        assert_eq!(IcmpError::classify_v6(TOO_BIG, 0, 600), Some(IcmpError::PacketTooBig { mtu: 1280 }));
+        assert_eq!(IcmpError::classify_v6(icmpv6::TYPE_ECHO_REQUEST, 0, 0), None);
     }
 }

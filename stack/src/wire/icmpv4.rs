@@ -16,12 +16,11 @@
 //! In echo messages the second word is Identifier (16 bits) then Sequence
 //! Number (16 bits). The checksum covers the whole ICMP message.
 //!
-//! An error quotes the start of the datagram it is about: `Quote` reads
-//! it, for TCP to find the connection and the segment (RFC 9293 §3.9.2.2).
+//! An error quotes the start of the datagram it is about: `ip::Quote`
+//! reads it, for TCP to find the connection and the segment (RFC 9293
+//! §3.9.2.2).
 
-use super::seq::SeqNum;
-use super::{be16, be32, checksum, ipv4, put16, tcp, Error};
-use std::net::Ipv4Addr;
+use super::{be16, checksum, put16, Error};
 
 /// Echo reply, the answer to a ping.
 pub const TYPE_ECHO_REPLY: u8 = 0;
@@ -127,77 +126,6 @@ impl<'a> Icmpv4Packet<'a> {
     }
 }
 
-/// The start of a datagram of ours that an ICMP error quotes (RFC 792):
-/// its IPv4 header, options included, then at least 8 bytes of what
-/// followed, which for TCP are the ports and the sequence number:
-///
-/// ```text
-/// +----------------------------------+-----------------+-----------------+
-/// | IPv4 header (IHL * 4 bytes)      | src port | dst port | sequence no |
-/// +----------------------------------+-----------------+-----------------+
-/// ```
-///
-/// The source is us, the destination the peer: the 4-tuple of the
-/// connection, the other way round from a segment we receive.
-#[derive(Debug, Clone, Copy)]
-pub struct Quote<'a> {
-    buffer: &'a [u8],
-    header_len: usize,
-}
-
-impl<'a> Quote<'a> {
-    /// Checks that a whole IPv4 header and 8 bytes after it are there:
-    /// len >= 20 (`Truncated`), version 4 (`Version`), IHL >= 5
-    /// (`HeaderLen`), IHL * 4 + 8 <= len (`Truncated`). The total length and
-    /// the checksum are the whole datagram's, of which this is the start, so
-    /// they cannot be checked.
-    pub fn new_checked(buffer: &'a [u8]) -> Result<Self, Error> {
-        if buffer.len() < ipv4::Ipv4Repr::HEADER_LEN {
-            return Err(Error::Truncated);
-        }
-        if buffer[ipv4::field::VER_IHL] >> 4 != 4 {
-            return Err(Error::Version);
-        }
-        let header_len = usize::from(buffer[ipv4::field::VER_IHL] & 0x0f) * 4;
-        if header_len < ipv4::Ipv4Repr::HEADER_LEN {
-            return Err(Error::HeaderLen);
-        }
-        if buffer.len() < header_len + 8 {
-            return Err(Error::Truncated);
-        }
-        Ok(Quote { buffer, header_len })
-    }
-
-    /// The quoted datagram's protocol: `ipv4::PROTO_TCP` for a segment.
-    pub fn protocol(&self) -> u8 {
-        self.buffer[ipv4::field::PROTOCOL]
-    }
-
-    /// Who sent the quoted datagram: us, if it is ours.
-    pub fn src_addr(&self) -> Ipv4Addr {
-        Ipv4Addr::from(be32(self.buffer, ipv4::field::SRC))
-    }
-
-    pub fn dst_addr(&self) -> Ipv4Addr {
-        Ipv4Addr::from(be32(self.buffer, ipv4::field::DST))
-    }
-
-    /// For TCP, our port.
-    pub fn src_port(&self) -> u16 {
-        be16(self.buffer, self.header_len + tcp::field::SRC_PORT)
-    }
-
-    /// For TCP, the peer's port.
-    pub fn dst_port(&self) -> u16 {
-        be16(self.buffer, self.header_len + tcp::field::DST_PORT)
-    }
-
-    /// For TCP, the quoted segment's SEG.SEQ.
-    pub fn seq_number(&self) -> SeqNum {
-        SeqNum(be32(self.buffer, self.header_len + tcp::field::SEQ))
-    }
-}
-
 /// Writes the echo reply to `request` into `buf`: type 0, code 0, the same
 /// identifier, sequence number and data (RFC 792), and a fresh checksum.
 /// Returns its length, the request's length.
@@ -270,49 +198,6 @@ mod tests {
         assert_eq!(p.quoted_ipv4(), &[0x45; 28]);
     }
 
-    /// A quote of a TCP segment 10.0.0.1:4000 > 10.0.0.2:80, SEQ 1000,
-    /// with `options` bytes of IP options.
-    fn quote(options: usize) -> Vec<u8> {
-        let mut q = vec![0u8; 20 + options + 8];
-        let ip = ipv4::Ipv4Repr {
-            src_addr: Ipv4Addr::new(10, 0, 0, 1),
-            dst_addr: Ipv4Addr::new(10, 0, 0, 2),
-            protocol: ipv4::PROTO_TCP,
-            payload_len: 20,
-            ttl: 64,
-            tos: 0,
-        };
-        ip.emit(&mut q);
-        q[0] = 0x45 + (options / 4) as u8;
-        q[20 + options..].copy_from_slice(&[0x0f, 0xa0, 0, 80, 0, 0, 0x03, 0xe8]);
-        q
-    }
-
-    #[test]
-    fn quote_gives_the_four_tuple_and_seq() {
-        for options in [0, 12] {
-            let bytes = quote(options);
-            let q = Quote::new_checked(&bytes).unwrap();
-            assert_eq!(q.protocol(), ipv4::PROTO_TCP);
-            assert_eq!((q.src_addr(), q.dst_addr()), (Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2)));
-            assert_eq!((q.src_port(), q.dst_port(), q.seq_number()), (4000, 80, SeqNum(1000)));
-        }
-    }
-
-    #[test]
-    fn quote_rejects_what_is_not_a_header_and_8_bytes() {
-        let bytes = quote(12);
-        assert_eq!(Quote::new_checked(&bytes[..19]).unwrap_err(), Error::Truncated);
-        // The 8 bytes after the options are cut short.
-        assert_eq!(Quote::new_checked(&bytes[..39]).unwrap_err(), Error::Truncated);
-        let mut v6 = bytes.clone();
-        v6[0] = 0x65;
-        assert_eq!(Quote::new_checked(&v6).unwrap_err(), Error::Version);
-        let mut short_ihl = bytes;
-        short_ihl[0] = 0x44;
-        assert_eq!(Quote::new_checked(&short_ihl).unwrap_err(), Error::HeaderLen);
-    }
-
     #[test]
     fn rejects_short_and_corrupt_messages() {
         assert_eq!(Icmpv4Packet::new_checked(&[8, 0, 0, 0, 0, 0, 0]).unwrap_err(), Error::Truncated);
@@ -326,13 +211,6 @@ mod tests {
         fn new_checked_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..40)) {
             if let Ok(p) = Icmpv4Packet::new_checked(&bytes) {
                 let _ = (p.msg_type(), p.code(), p.ident(), p.seq_no(), p.data(), p.quoted_ipv4());
-            }
-        }
-
-        #[test]
-        fn quote_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..80)) {
-            if let Ok(q) = Quote::new_checked(&bytes) {
-                let _ = (q.protocol(), q.src_addr(), q.dst_addr(), q.src_port(), q.dst_port(), q.seq_number());
             }
         }
     }

@@ -1,10 +1,14 @@
 //! The IP header of either family, for what is the same in both: a TCP
 //! segment or an ICMP message goes under an IPv4 or an IPv6 header
-//! according to its addresses, and everything above builds one `IpRepr`.
+//! according to its addresses, and everything above builds one `IpRepr`;
+//! an ICMP or ICMPv6 error quotes the start of one of our datagrams, which
+//! one `Quote` reads.
 
-use super::ipv4::Ipv4Repr;
-use super::ipv6::Ipv6Repr;
-use std::net::IpAddr;
+use super::ipv4::{self, Ipv4Repr};
+use super::ipv6::{self, Ipv6Repr};
+use super::seq::SeqNum;
+use super::{be16, be32, tcp, Error};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 pub use super::ipv4::{PROTO_ICMP, PROTO_TCP};
 pub use super::ipv6::PROTO_ICMPV6;
@@ -88,6 +92,102 @@ impl IpRepr {
     }
 }
 
+/// The start of a datagram of ours that an ICMP (RFC 792) or ICMPv6
+/// (RFC 4443 §2.4: "as much of the invoking packet as possible") error
+/// quotes: its IP header, then at least 8 bytes of what followed, which
+/// for TCP are the ports and the sequence number:
+///
+/// ```text
+/// +-------------------------------------+----------+----------+-------------+
+/// | IPv4 header (IHL * 4) or IPv6 (40)  | src port | dst port | sequence no |
+/// +-------------------------------------+----------+----------+-------------+
+/// ```
+///
+/// The source is us, the destination the peer: the 4-tuple of the
+/// connection, the other way round from a segment we receive. We send no
+/// IPv6 extension headers, so a quote of ours has none: one that has
+/// names another protocol than TCP, and is about no connection.
+#[derive(Debug, Clone, Copy)]
+pub struct Quote<'a> {
+    buffer: &'a [u8],
+    header_len: usize,
+}
+
+impl<'a> Quote<'a> {
+    /// Checks that a whole IP header and 8 bytes after it are there: the
+    /// version, 4 or 6 (`Version`), its fixed header (`Truncated`), for
+    /// IPv4 an IHL of at least 5 (`HeaderLen`), and the 8 bytes
+    /// (`Truncated`). The lengths and the IPv4 checksum are the whole
+    /// datagram's, of which this is the start, so they cannot be checked.
+    pub fn new_checked(buffer: &'a [u8]) -> Result<Self, Error> {
+        let header_len = match buffer.first().ok_or(Error::Truncated)? >> 4 {
+            4 if buffer.len() < Ipv4Repr::HEADER_LEN => return Err(Error::Truncated),
+            4 => {
+                let header_len = usize::from(buffer[ipv4::field::VER_IHL] & 0x0f) * 4;
+                if header_len < Ipv4Repr::HEADER_LEN {
+                    return Err(Error::HeaderLen);
+                }
+                header_len
+            }
+            6 => Ipv6Repr::HEADER_LEN,
+            _ => return Err(Error::Version),
+        };
+        if buffer.len() < header_len + 8 {
+            return Err(Error::Truncated);
+        }
+        Ok(Quote { buffer, header_len })
+    }
+
+    fn is_ipv6(&self) -> bool {
+        self.buffer[0] >> 4 == 6
+    }
+
+    /// The quoted datagram's protocol: `PROTO_TCP` for a segment.
+    pub fn protocol(&self) -> u8 {
+        if self.is_ipv6() {
+            self.buffer[ipv6::field::NEXT_HEADER]
+        } else {
+            self.buffer[ipv4::field::PROTOCOL]
+        }
+    }
+
+    /// Who sent the quoted datagram: us, if it is ours.
+    pub fn src_addr(&self) -> IpAddr {
+        if self.is_ipv6() {
+            self.v6_at(ipv6::field::SRC).into()
+        } else {
+            Ipv4Addr::from(be32(self.buffer, ipv4::field::SRC)).into()
+        }
+    }
+
+    pub fn dst_addr(&self) -> IpAddr {
+        if self.is_ipv6() {
+            self.v6_at(ipv6::field::DST).into()
+        } else {
+            Ipv4Addr::from(be32(self.buffer, ipv4::field::DST)).into()
+        }
+    }
+
+    fn v6_at(&self, at: usize) -> Ipv6Addr {
+        <[u8; 16]>::try_from(&self.buffer[at..at + 16]).expect("sixteen bytes").into()
+    }
+
+    /// For TCP, our port.
+    pub fn src_port(&self) -> u16 {
+        be16(self.buffer, self.header_len + tcp::field::SRC_PORT)
+    }
+
+    /// For TCP, the peer's port.
+    pub fn dst_port(&self) -> u16 {
+        be16(self.buffer, self.header_len + tcp::field::DST_PORT)
+    }
+
+    /// For TCP, the quoted segment's SEG.SEQ.
+    pub fn seq_number(&self) -> SeqNum {
+        SeqNum(be32(self.buffer, self.header_len + tcp::field::SEQ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -116,6 +216,62 @@ mod tests {
                         (PROTO_TCP, 7, 0x20, 4)
                     );
                 }
+            }
+        }
+    }
+
+    /// A quote of a TCP segment 10.0.0.1:4000 > 10.0.0.2:80 (or
+    /// fd00::1 > fd00::2), SEQ 1000, with `options` bytes of IPv4 options.
+    fn quote(v6: bool, options: usize) -> Vec<u8> {
+        let (src, dst) = if v6 { ("fd00::1", "fd00::2") } else { ("10.0.0.1", "10.0.0.2") };
+        let mut ip = IpRepr::new(src.parse().unwrap(), dst.parse().unwrap(), PROTO_TCP, 64, 0);
+        ip.set_payload_len(20);
+        let mut q = vec![0u8; ip.header_len() + options + 8];
+        ip.emit(&mut q);
+        if !v6 {
+            q[0] = 0x45 + (options / 4) as u8;
+        }
+        let at = ip.header_len() + options;
+        q[at..].copy_from_slice(&[0x0f, 0xa0, 0, 80, 0, 0, 0x03, 0xe8]);
+        q
+    }
+
+    #[test]
+    fn quote_gives_the_four_tuple_and_seq() {
+        for (v6, options) in [(false, 0), (false, 12), (true, 0)] {
+            let bytes = quote(v6, options);
+            let q = Quote::new_checked(&bytes).unwrap();
+            let (src, dst): (IpAddr, IpAddr) = match v6 {
+                true => ("fd00::1".parse().unwrap(), "fd00::2".parse().unwrap()),
+                false => ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap()),
+            };
+            assert_eq!((q.protocol(), q.src_addr(), q.dst_addr()), (PROTO_TCP, src, dst));
+            assert_eq!((q.src_port(), q.dst_port(), q.seq_number()), (4000, 80, SeqNum(1000)));
+        }
+    }
+
+    #[test]
+    fn quote_rejects_what_is_not_a_header_and_8_bytes() {
+        let bytes = quote(false, 12);
+        assert_eq!(Quote::new_checked(&bytes[..19]).unwrap_err(), Error::Truncated);
+        // The 8 bytes after the options are cut short.
+        assert_eq!(Quote::new_checked(&bytes[..39]).unwrap_err(), Error::Truncated);
+        let mut v5 = bytes.clone();
+        v5[0] = 0x55;
+        assert_eq!(Quote::new_checked(&v5).unwrap_err(), Error::Version);
+        let mut short_ihl = bytes;
+        short_ihl[0] = 0x44;
+        assert_eq!(Quote::new_checked(&short_ihl).unwrap_err(), Error::HeaderLen);
+        let v6 = quote(true, 0);
+        assert_eq!(Quote::new_checked(&v6[..47]).unwrap_err(), Error::Truncated);
+        assert_eq!(Quote::new_checked(&[]).unwrap_err(), Error::Truncated);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn quote_never_panics(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..80)) {
+            if let Ok(q) = Quote::new_checked(&bytes) {
+                let _ = (q.protocol(), q.src_addr(), q.dst_addr(), q.src_port(), q.dst_port(), q.seq_number());
             }
         }
     }

@@ -29,7 +29,7 @@ pub const PROTO_ICMP: u8 = 1;
 /// Protocol number of TCP.
 pub const PROTO_TCP: u8 = 6;
 
-/// Byte offsets of the header fields (`icmpv4::Quote` reads them too).
+/// Byte offsets of the header fields (`ip::Quote` reads them too).
 pub(super) mod field {
     pub const VER_IHL: usize = 0;
     pub const TOS: usize = 1;

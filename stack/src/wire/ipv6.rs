@@ -66,7 +66,7 @@ pub mod ext {
 /// used to make a node work without end). A real packet has a few at most.
 pub const MAX_EXT_HEADERS: usize = 8;
 
-/// Byte offsets of the header fields (`icmpv6::Quote` reads them too).
+/// Byte offsets of the header fields (`ip::Quote` reads them too).
 pub(super) mod field {
     pub const VER_TC_FLOW: usize = 0;
     pub const PAYLOAD_LEN: usize = 4;

@@ -16,6 +16,7 @@
 
 pub mod checksum;
 pub mod icmpv4;
+pub mod icmpv6;
 pub mod ip;
 pub mod ipv4;
 pub mod ipv6;

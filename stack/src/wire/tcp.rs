@@ -32,7 +32,7 @@ use super::{be16, be32, checksum, put16, put32, Error};
 use core::fmt;
 use std::net::IpAddr;
 
-/// Byte offsets of the header fields (`icmpv4::Quote` reads the first three).
+/// Byte offsets of the header fields (`ip::Quote` reads the first three).
 pub(super) mod field {
     pub const SRC_PORT: usize = 0;
     pub const DST_PORT: usize = 2;

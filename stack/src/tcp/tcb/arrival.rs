@@ -569,13 +569,17 @@ impl Tcb {
     /// who cannot see the connection must guess a number in that range.
     /// A hard error ends a connection still in its handshake, SYN-SENT
     /// (`connect` fails) or SYN-RECEIVED (back to LISTEN, as an RST
-    /// would, §3.10.7.4); anything else is a soft error, reported.
+    /// would, §3.10.7.4); an ICMPv6 Packet Too Big lowers the MSS;
+    /// anything else is a soft error, reported.
     pub fn on_icmp_error(&mut self, cx: &mut Context, seq: SeqNum, error: IcmpError) {
         if self.state == State::Closed || !seq.in_window(self.snd.una, self.snd.nxt - self.snd.una) {
             cx.counters.icmp_errors_ignored += 1;
             return;
         }
         match error {
+            // What fits in one packet of the path, less the IPv6 and TCP
+            // headers (RFC 8201 §5.2: TCP lowers its MSS).
+            IcmpError::PacketTooBig { mtu } => self.snd_mss = self.snd_mss.min(mtu - 60),
             IcmpError::Hard(e) if !self.state.is_synchronized() && cx.config.icmp_may_abort => {
                 self.fail(cx, e, "ICMP hard error")
             }
