@@ -1,23 +1,31 @@
 //! The parsers of `stack::wire` on arbitrary bytes.
 //!
-//! Input: one byte of switches, then a packet. A fuzzer cannot find a valid
-//! checksum by mutating bytes, so the switches have the harness write them:
-//! bit 0 the IPv4 header checksum, bit 1 the TCP checksum, bit 2 the ICMP
-//! checksum (over the IPv4 payload, or over the whole packet when it is not
-//! IPv4). Properties, besides never panicking:
+//! Input: one byte of switches, then a packet, IPv4 or (version nibble 6)
+//! IPv6. A fuzzer cannot find a valid checksum by mutating bytes, so the
+//! switches have the harness write them: bit 0 the IPv4 header checksum,
+//! bit 1 the TCP checksum, bit 2 the ICMP or ICMPv6 checksum (over the IP
+//! payload past any extension headers, or over the whole packet when it is
+//! not IP). Properties, besides never panicking:
 //! - a parsed IPv4 header, emitted again as an `Ipv4Repr`, parses back to
-//!   the same fields and payload;
+//!   the same fields and payload; a parsed IPv6 header, emitted again as an
+//!   `Ipv6Repr`, the same, and its extension headers lead to the same upper
+//!   layer;
 //! - a parsed TCP segment, emitted again, verifies and parses back to the
 //!   same header — except SACK blocks that do not fit beside the other
 //!   options in our layout, of which a prefix is kept — and emitting that
 //!   once more changes nothing;
-//! - the reply to an ICMP echo request parses and mirrors the request.
+//! - the reply to an ICMP or ICMPv6 echo request parses (its ICMPv6
+//!   checksum the other way round) and mirrors the request; what an error
+//!   quotes parses as a `Quote` or not, without panicking.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use stack::wire::checksum;
 use stack::wire::icmpv4::{self, Icmpv4Packet};
+use stack::wire::icmpv6::{self, Icmpv6Packet};
+use stack::wire::ip::Quote;
 use stack::wire::ipv4::{Ipv4Packet, Ipv4Repr, PROTO_ICMP, PROTO_TCP};
+use stack::wire::ipv6::{Ipv6Packet, Ipv6Repr, PROTO_ICMPV6};
 use stack::wire::tcp::{TcpOptions, TcpRepr, TcpSegment};
 
 /// Addresses for the TCP checksum of a segment that came without an IPv4 header.
@@ -27,6 +35,9 @@ const DST: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
 pub fn check(data: &[u8]) {
     let Some((&switches, packet)) = data.split_first() else { return };
     let mut packet = packet.to_vec();
+    if packet.first().is_some_and(|b| b >> 4 == 6) {
+        return check_ipv6(switches, packet);
+    }
     if switches & 1 != 0 && packet.len() >= 20 {
         let header_len = (usize::from(packet[0] & 0x0f) * 4).clamp(20, packet.len());
         write_checksum(&mut packet[..header_len], 10, 0);
@@ -146,9 +157,80 @@ fn options_round_trip(bytes: &[u8]) {
     assert_eq!(again, TcpOptions { sack_blocks: again.sack_blocks, ..options });
 }
 
+/// `check` for an IPv6 packet.
+fn check_ipv6(switches: u8, mut packet: Vec<u8>) {
+    // Where the upper layer lies, its protocol, and the addresses.
+    let Ok(ip) = Ipv6Packet::new_checked(&packet) else { return };
+    let (src, dst) = (ip.src_addr(), ip.dst_addr());
+    let end = 40 + ip.payload_len();
+    let Ok((protocol, upper)) = ip.upper_layer() else { return };
+    let upper = end - upper.len()..end;
+    let body = &mut packet[upper.clone()];
+    if switches & 2 != 0 && protocol == PROTO_TCP && body.len() >= 20 {
+        write_checksum(body, 16, checksum::pseudo_header(src.into(), dst.into(), PROTO_TCP, body.len()));
+    }
+    if switches & 4 != 0 && protocol == PROTO_ICMPV6 && body.len() >= 8 {
+        write_checksum(body, 2, checksum::pseudo_header(src.into(), dst.into(), PROTO_ICMPV6, body.len()));
+    }
+    let ip = Ipv6Packet::new_checked(&packet).expect("checksums are not the IPv6 header's");
+    ipv6_round_trip(&ip);
+    let body = &packet[upper];
+    match protocol {
+        PROTO_TCP => tcp_round_trip(body, src.into(), dst.into()),
+        PROTO_ICMPV6 => icmpv6_echo(body, src, dst),
+        _ => {}
+    }
+}
+
+fn ipv6_round_trip(ip: &Ipv6Packet) {
+    let repr = Ipv6Repr {
+        src_addr: ip.src_addr(),
+        dst_addr: ip.dst_addr(),
+        next_header: ip.next_header(),
+        payload_len: ip.payload_len(),
+        hop_limit: ip.hop_limit(),
+        traffic_class: ip.traffic_class(),
+    };
+    let mut buf = vec![0; Ipv6Repr::HEADER_LEN + repr.payload_len];
+    buf[Ipv6Repr::HEADER_LEN..].copy_from_slice(ip.payload());
+    repr.emit(&mut buf);
+    let again = Ipv6Packet::new_checked(&buf).expect("an emitted IPv6 header parses");
+    assert_eq!(
+        (again.src_addr(), again.dst_addr(), again.next_header()),
+        (repr.src_addr, repr.dst_addr, repr.next_header)
+    );
+    assert_eq!(
+        (again.hop_limit(), again.traffic_class(), again.payload()),
+        (repr.hop_limit, repr.traffic_class, ip.payload())
+    );
+    assert_eq!(again.upper_layer(), ip.upper_layer(), "the same extension headers lead to the same upper layer");
+}
+
+fn icmpv6_echo(bytes: &[u8], src: Ipv6Addr, dst: Ipv6Addr) {
+    let Ok(icmp) = Icmpv6Packet::new_checked(bytes, src, dst) else { return };
+    quote(icmp.quoted());
+    let _ = (icmp.code(), icmp.mtu());
+    if icmp.msg_type() != icmpv6::TYPE_ECHO_REQUEST {
+        return;
+    }
+    let mut buf = vec![0; bytes.len()];
+    assert_eq!(icmpv6::emit_echo_reply(&icmp, dst, src, &mut buf), bytes.len());
+    let reply = Icmpv6Packet::new_checked(&buf, dst, src).expect("an echo reply parses, from us to the peer");
+    assert_eq!((reply.msg_type(), reply.code()), (icmpv6::TYPE_ECHO_REPLY, 0));
+    assert_eq!((reply.ident(), reply.seq_no(), reply.data()), (icmp.ident(), icmp.seq_no(), icmp.data()));
+}
+
+/// What an error quotes: a `Quote`, or not, of either family.
+fn quote(bytes: &[u8]) {
+    if let Ok(q) = Quote::new_checked(bytes) {
+        let _ = (q.protocol(), q.src_addr(), q.dst_addr(), q.src_port(), q.dst_port(), q.seq_number());
+    }
+}
+
 fn icmp_echo(bytes: &[u8]) {
     let Ok(icmp) = Icmpv4Packet::new_checked(bytes) else { return };
-    let _ = (icmp.code(), icmp.quoted_ipv4());
+    quote(icmp.quoted_ipv4());
+    let _ = icmp.code();
     if icmp.msg_type() != icmpv4::TYPE_ECHO_REQUEST {
         return;
     }

@@ -21,9 +21,9 @@ use std::path::{Path, PathBuf};
 use fuzz::tcp::{self, AppCall, Harness, Record, Rel, SegmentSpec, Setup, PEERS, PORT, SERVER};
 use stack::link::faults::Faults;
 use stack::link::sim::{Host, Network};
-use stack::wire::seq::SeqNum;
 use stack::tcp::state::State;
 use stack::time::{Duration, Instant};
+use stack::wire::seq::SeqNum;
 use stack::wire::tcp::{Flags, TcpOptions, Timestamps};
 use stack::{Config, Stack};
 
@@ -379,6 +379,25 @@ fn wire_seeds() -> Vec<(String, Vec<u8>)> {
     let mut ping = vec![0x45, 0, 0, 36, 0, 0, 0x40, 0, 64, 1, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2, 8, 0, 0, 0, 0, 1, 0, 1];
     ping.extend_from_slice(b"abcdefgh");
     seeds.push(("ping".to_string(), [&[1u8 | 4][..], &ping].concat()));
+    // IPv6: the first SYN of the conversation behind Hop-by-Hop and
+    // Destination Options headers, a ping, a Packet Too Big quoting a
+    // segment; checksums written by the harness (switches 2 and 4).
+    let ipv6 = |next_header: u8, payload: &[u8]| {
+        let mut p = vec![0x60, 0, 0, 0, 0, 0, next_header, 64];
+        p[4..6].copy_from_slice(&(payload.len() as u16).to_be_bytes());
+        p.extend_from_slice(&"fd00::1".parse::<std::net::Ipv6Addr>().unwrap().octets());
+        p.extend_from_slice(&"fd00::2".parse::<std::net::Ipv6Addr>().unwrap().octets());
+        p.extend_from_slice(payload);
+        p
+    };
+    let syn = seeds[0].1[1..].to_vec();
+    let tcp = &syn[usize::from(syn[0] & 0x0f) * 4..];
+    let options = [[60, 0, 1, 4, 0, 0, 0, 0], [6, 0, 1, 4, 0, 0, 0, 0]].concat();
+    seeds.push(("v6_syn_ext_headers".to_string(), [&[2u8][..], &ipv6(0, &[&options[..], tcp].concat())].concat()));
+    seeds.push(("v6_ping".to_string(), [&[4u8][..], &ipv6(58, b"\x80\0\0\0\0\x01\0\x01abcdefgh")].concat()));
+    let quoted = ipv6(6, &tcp[..8]);
+    let too_big = [&[2u8, 0, 0, 0, 0, 0, 5, 0][..], &quoted].concat();
+    seeds.push(("v6_packet_too_big".to_string(), [&[4u8][..], &ipv6(58, &too_big)].concat()));
     seeds
 }
 

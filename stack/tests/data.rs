@@ -40,6 +40,7 @@ fn segments_fit_the_mss_and_psh_ends_a_write() {
 fn the_peers_mss_is_honoured_and_536_without_one() {
     let mut client = config(CLIENT_ADDR);
     client.mtu = 576;
+    client.addr6 = None; // too small an MTU for IPv6
     let mut net = pair_with(Faults::default(), client, config(SERVER_ADDR));
     let (c, s) = establish(&mut net);
     net.capture(true);

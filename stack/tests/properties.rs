@@ -101,6 +101,7 @@ fn scenario(max_len: usize) -> impl Strategy<Value = Scenario> {
 fn test_config(addr: std::net::Ipv4Addr, mtu: usize) -> Config {
     let mut c = config(addr);
     c.mtu = mtu;
+    c.addr6 = c.addr6.filter(|_| mtu >= stack::tcp::IPV6_MIN_MTU);
     c.syn_timeout = Duration::from_secs(30 * 60);
     c.syn_ack_timeout = Duration::from_secs(30 * 60);
     c.max_retries = 30;

@@ -2,7 +2,7 @@
 //! crossed between them in a form a test can assert on.
 #![allow(dead_code)] // each test file uses its own part of the harness
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use stack::link::faults::Faults;
 use stack::link::sim::{Host, Network};
@@ -17,6 +17,10 @@ pub const CLIENT: usize = 0;
 pub const SERVER: usize = 1;
 pub const CLIENT_ADDR: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
 pub const SERVER_ADDR: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+/// The hosts' IPv6 addresses (a unique local prefix, RFC 4193), which
+/// `config` gives them beside the IPv4 ones.
+pub const CLIENT_ADDR6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 1);
+pub const SERVER_ADDR6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 2);
 pub const PORT: u16 = 80;
 pub const MSL: Duration = Duration::from_secs(2);
 /// The data of a full segment between two stacks of `config`: the MSS
@@ -56,8 +60,10 @@ impl Host for Node {
     }
 }
 
+/// A host's configuration: `addr`, and fd00::N for 10.0.0.N.
 pub fn config(addr: Ipv4Addr) -> Config {
     let mut c = Config::new(addr);
+    c.addr6 = Some(Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, u16::from(addr.octets()[3])));
     c.isn_key = [addr.octets()[3]; 16];
     c.msl = MSL;
     c
@@ -76,8 +82,14 @@ pub fn pair_with(faults: Faults, client: Config, server: Config) -> Network<Node
 /// Like `pair_with`, but the paths get exactly `faults`, delay included.
 pub fn pair_exact(faults: Faults, client: Config, server: Config) -> Network<Node> {
     let mut net = Network::new(faults);
+    let addr6 = [client.addr6, server.addr6];
     net.add_host(CLIENT_ADDR, Node { stack: Stack::new(client), drop_if: None, dropped: Vec::new() });
     net.add_host(SERVER_ADDR, Node { stack: Stack::new(server), drop_if: None, dropped: Vec::new() });
+    for (host, addr6) in [CLIENT, SERVER].into_iter().zip(addr6) {
+        if let Some(addr6) = addr6 {
+            net.add_address(host, addr6);
+        }
+    }
     net.host_mut(SERVER).stack.listen(PORT, 16).unwrap();
     net
 }
@@ -104,16 +116,25 @@ pub fn idle(net: &mut Network<Node>, d: Duration) {
 
 /// Connect the client to the server and accept: returns (client, server).
 pub fn establish(net: &mut Network<Node>) -> (SocketHandle, SocketHandle) {
+    establish_to(net, server_addr())
+}
+
+/// The same to the server's `remote`, of either family.
+pub fn establish_to(net: &mut Network<Node>, remote: SocketAddr) -> (SocketHandle, SocketHandle) {
     let now = net.now();
-    let c = stack(net, CLIENT).connect(now, server_addr()).unwrap();
+    let c = stack(net, CLIENT).connect(now, remote).unwrap();
     accepted(net, c)
 }
 
 /// The same from the client's `port`, for tests that come back to the
 /// same 4-tuple.
 pub fn establish_from(net: &mut Network<Node>, port: u16) -> (SocketHandle, SocketHandle) {
+    establish_from_to(net, port, server_addr())
+}
+
+pub fn establish_from_to(net: &mut Network<Node>, port: u16, remote: SocketAddr) -> (SocketHandle, SocketHandle) {
     let now = net.now();
-    let c = stack(net, CLIENT).connect_from(now, port, server_addr()).unwrap();
+    let c = stack(net, CLIENT).connect_from(now, port, remote).unwrap();
     accepted(net, c)
 }
 
