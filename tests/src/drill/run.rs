@@ -1801,6 +1801,29 @@ mod tests {
         assert!(ip_header(v6, v6, PROTO_TCP, 65535).is_some() && ip_header(v6, v6, PROTO_TCP, 65536).is_none());
     }
 
+    /// An ICMPv6 error reaches the connection whose segment it quotes
+    /// (RFC 4443 §2.4, RFC 5927 §4.1): Port Unreachable quoting a sequence
+    /// number we have not sent is ignored, quoting our SYN it ends the
+    /// attempt. The stack drops it if the runner leaves the pseudo-header
+    /// out of its checksum (RFC 4443 §2.3), as ICMPv4 would.
+    #[test]
+    fn an_icmpv6_error_ends_an_attempt() {
+        let text = "--ip_version=ipv6
+0 `sysctl -w net.inet.tcp.icmp_may_rst=1`
+0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
++0 fcntl(3, F_SETFL, O_RDWR | O_NONBLOCK) = 0
++0 connect(3, ..., ...) = -1 EINPROGRESS (Operation now in progress)
++0 > S 0:0(0) <...>
++0.1 < icmp unreachable port_unreachable [1:1(0)]
++0 getsockopt(3, SOL_SOCKET, SO_ERROR, [0], [4]) = 0
++0.1 < icmp unreachable port_unreachable [0:0(0)]
++0 getsockopt(3, SOL_SOCKET, SO_ERROR, [ECONNREFUSED], [4]) = 0";
+        assert!(matches!(play(text), Outcome::Pass { .. }), "{:?}", play(text));
+        // ICMPv4's names are not ICMPv6's.
+        let v4_name = text.replace("port_unreachable [0", "protocol_unreachable [0");
+        assert!(matches!(play(&v4_name), Outcome::Skip(r) if r.contains("protocol_unreachable")));
+    }
+
     /// packetdrill's ICMPv6 names (RFC 4443 §3), apart from ICMPv4's.
     #[test]
     fn icmpv6_types_and_codes() {
