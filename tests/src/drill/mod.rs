@@ -9,8 +9,14 @@
 //! # The setting
 //!
 //! The stack is 192.168.0.1 and the peer 192.0.2.1 (packetdrill's
-//! defaults); `bind(..., ...)`, `listen` and `connect(..., ...)` mean port
-//! 8080; the peer opens from port 40000. Sequence numbers in the script are
+//! defaults); with `--ip_version=ipv6`, fd3d:fa7b:d17d::1 and 2001:db8::1
+//! (in packetdrill's prefixes), the stack given that address as
+//! `Config::addr6`, and every packet, ours and the peer's, IPv6 (built
+//! and read with the stack's `wire` types, the version picking the
+//! header). `ipv4-mapped-ipv6` (AF_INET6 sockets, IPv4 on the wire) is
+//! IPv4: the stack's sockets have no family. `--local_ip` must be of the
+//! script's family, `--remote_ip` the default. `bind(..., ...)`, `listen`
+//! and `connect(..., ...)` mean port 8080; the peer opens from port 40000. Sequence numbers in the script are
 //! relative: the peer's ISN is [`run::PEER_ISN`], ours is learned from the
 //! first SYN we send (until then our numbers are taken as absolute, which
 //! is what a RST to a closed port needs). Every script gets a new `Stack`,
@@ -39,10 +45,12 @@
 //!
 //! # What is compared
 //!
-//! Exactly: the flags, SEQ, ACK, payload length, the segment's presence
-//! (nothing sent by `t + tol` fails), its absence (a segment no `>` line
-//! takes within the tolerance fails at the next line), its time, the ECN
-//! codepoint when the script gives one; in SYN and SYN,ACK the option kinds
+//! Exactly: the addresses (ours to the peer's), the TCP checksum (over
+//! the family's pseudo-header), the flags, SEQ, ACK, payload length, the
+//! segment's presence (nothing sent by `t + tol` fails), its absence (a
+//! segment no `>` line takes within the tolerance fails at the next line),
+//! its time, the ECN codepoint (IPv4's TOS, IPv6's Traffic Class) when the
+//! script gives one; in SYN and SYN,ACK the option kinds
 //! (as a set: order and NOP/EOL padding differ between TCPs and say
 //! nothing) and the MSS value; in every segment the SACK blocks (none, when
 //! the script lists none). `<...>` accepts any options.
@@ -87,10 +95,19 @@
 //! SO_SNDBUF. Results and errnos are checked (stack errors map to
 //! ECONNRESET, ECONNREFUSED, ETIMEDOUT, EPIPE, EAGAIN = EWOULDBLOCK; a
 //! bare `= -1` takes any error).
-//! `sockstat ... | grep -c STATE | grep N` counts the stack's connections;
+//! `sockstat ... | grep -c STATE | grep N` counts the stack's connections
+//! (`-4` or `-6` adds nothing: a script speaks one family);
 //! `%{ assert tcpi_state == ... }%` (FreeBSD's `TCPI_` or Linux's `TCP_`
 //! names) and `tcpi_options` ask the socket created last. `< icmp TYPE
-//! CODE [a:b(len)]` sends an ICMP error quoting a segment of ours.
+//! CODE [mtu N] [a:b(len)]` sends an ICMP error quoting a segment of ours,
+//! by packetdrill's names: ICMPv4's (`unreachable port_unreachable`,
+//! `unreachable frag_needed mtu N`, `time_exceeded`, `parameter_problem
+//! code_N`, `source_quench`, `redirect`), or in an IPv6 script ICMPv6's
+//! (`unreachable` `no_route`/`admin_prohibited`/`not_neighbour`/
+//! `address_unreachable`/`port_unreachable`, `packet_too_big mtu N`,
+//! `time_exceeded` `exceeded_hop_limit`/`exceeded_frag_time`,
+//! `parameter_problem` `header_field`/`unknown_next_header`/
+//! `unknown_option`), with the pseudo-header in its checksum.
 //!
 //! Settings configure the stack before it starts (after, one that would
 //! change it skips): FreeBSD's `sysctl [-w] net.inet.tcp.*`, Linux's
@@ -109,7 +126,8 @@
 //! last other event restore defaults for the next script and are not
 //! played.
 //!
-//! Anything else makes the script SKIP with the reason: IPv6; TCP_NOOPT on
+//! Anything else makes the script SKIP with the reason: an IPv6 script
+//! with an MTU under 1280 (RFC 8200 §5); TCP_NOOPT on
 //! a listening socket and TCP_KEEPINIT (the stack's options and SYN timeout
 //! are per stack); any other socket option (TCP_INFO, TCP_MAXSEG,
 //! TCP_FASTOPEN, ...) or system call (epoll, ioctl, ...), by name; a setting

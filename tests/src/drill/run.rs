@@ -2,21 +2,29 @@
 //! module doc of `drill`).
 
 use std::collections::{BTreeMap, VecDeque};
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use stack::tcp::state::State;
 use stack::tcp::Algorithm;
 use stack::time::Instant;
 use stack::wire::checksum;
-use stack::wire::ipv4::{Ipv4Packet, Ipv4Repr, PROTO_ICMP, PROTO_TCP};
+use stack::wire::ip::{IpRepr, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP};
+use stack::wire::ipv4::{Ipv4Packet, Ipv4Repr};
+use stack::wire::ipv6::{Ipv6Packet, Ipv6Repr};
 use stack::wire::tcp::{Flags, TcpRepr, TcpSegment};
 use stack::{Config, Error, SocketHandle, Stack};
 
 use super::parse::{Event, Expr, Icmp, Kind, Options, Packet, Script, Syscall, TcpOpt, Time};
 
-/// The TCP under test, and the peer the script plays (packetdrill's defaults).
+/// The TCP under test, and the peer the script plays (packetdrill's
+/// defaults: RFC 1918 private space and RFC 5737's TEST-NET-1).
 pub const LOCAL_ADDR: Ipv4Addr = Ipv4Addr::new(192, 168, 0, 1);
 pub const REMOTE_ADDR: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+/// The same with `--ip_version=ipv6`: a unique local address (RFC 4193)
+/// in packetdrill's fd3d:fa7b:d17d::/48, and the documentation prefix
+/// (RFC 3849).
+pub const LOCAL_ADDR6: Ipv6Addr = Ipv6Addr::new(0xfd3d, 0xfa7b, 0xd17d, 0, 0, 0, 0, 1);
+pub const REMOTE_ADDR6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1);
 /// The port `bind(..., ...)` and `connect(..., ...)` mean.
 pub const SCRIPT_PORT: u16 = 8080;
 /// The peer's port when it opens the connection.
@@ -134,6 +142,9 @@ struct Pending {
 
 struct Runner {
     config: Config,
+    /// Our address and the peer's, of the script's family.
+    local: IpAddr,
+    remote: IpAddr,
     /// Made at the first event that is not a shell command, so that the
     /// `sysctl`s before it can shape `config`.
     stack: Option<Stack>,
@@ -165,6 +176,8 @@ impl Default for Runner {
     fn default() -> Runner {
         Runner {
             config: Config::new(LOCAL_ADDR),
+            local: LOCAL_ADDR.into(),
+            remote: REMOTE_ADDR.into(),
             stack: None,
             now: Instant::ZERO,
             last: 0,
@@ -194,10 +207,19 @@ fn micros(t: Instant) -> i64 {
 impl Runner {
     /// The script's `--options`.
     fn configure(&mut self, script: &Script) -> Step {
+        // The family first: it picks the addresses the others may change.
+        let ip_version = script.options.iter().rev().find(|(n, _)| n == "ip_version").map(|(_, v)| v.as_str());
+        match ip_version.unwrap_or("ipv4") {
+            // AF_INET6 sockets speaking IPv4 on the wire: the stack's
+            // sockets have no family, so this is IPv4 here.
+            "ipv4" | "ipv4-mapped-ipv6" => {}
+            "ipv6" => (self.local, self.remote) = (LOCAL_ADDR6.into(), REMOTE_ADDR6.into()),
+            other => return fail(0, format!("bad --ip_version={other}")),
+        }
+        let family = if self.local.is_ipv4() { "IPv4" } else { "IPv6" };
         for (name, value) in &script.options {
             match name.as_str() {
-                "ip_version" if value == "ipv4" => {}
-                "ip_version" => return skip("no IPv6"),
+                "ip_version" => {}
                 "tolerance_usecs" => match value.parse() {
                     Ok(t) => self.tolerance = t,
                     Err(_) => return fail(0, format!("bad --tolerance_usecs={value}")),
@@ -206,15 +228,25 @@ impl Runner {
                     Ok(mtu) if (68..=65535).contains(&mtu) => self.config.mtu = mtu,
                     _ => return fail(0, format!("bad --mtu={value}")),
                 },
-                "local_ip" | "remote_ip" if value.parse::<Ipv4Addr>().is_err() => {
-                    return skip(format!("--{name}={value}: not an IPv4 address"))
-                }
-                "local_ip" => self.config.addr = value.parse().expect("checked above"),
+                "local_ip" | "remote_ip" => match value.parse::<IpAddr>() {
+                    Ok(addr) if addr.is_ipv4() != self.local.is_ipv4() => {
+                        return skip(format!("--{name}={value}: not an {family} address"))
+                    }
+                    Ok(addr) if name == "local_ip" => self.local = addr,
+                    Ok(addr) if addr == self.remote => {}
+                    Ok(_) => return skip(format!("--remote_ip other than {}", self.remote)),
+                    Err(_) => return skip(format!("--{name}={value}: not an {family} address")),
+                },
                 _ => self.notes.push(format!("option --{name} ignored")),
             }
         }
-        if script.options.iter().any(|(n, v)| n == "remote_ip" && v.parse::<Ipv4Addr>().ok() != Some(REMOTE_ADDR)) {
-            return skip("--remote_ip other than 192.0.2.1");
+        match self.local {
+            IpAddr::V4(addr) => self.config.addr = addr,
+            IpAddr::V6(addr) => self.config.addr6 = Some(addr),
+        }
+        // RFC 8200 §5: every IPv6 link carries 1280-byte packets.
+        if self.local.is_ipv6() && self.config.mtu < 1280 {
+            return skip(format!("--mtu={}: under IPv6's minimum of 1280 (RFC 8200 §5)", self.config.mtu));
         }
         Ok(())
     }
@@ -253,7 +285,7 @@ impl Runner {
         }
         match &event.kind {
             Kind::Inbound(packet) => self.inbound(line, packet)?,
-            Kind::Icmp(icmp) => self.icmp(icmp)?,
+            Kind::Icmp(icmp) => self.icmp(line, icmp)?,
             Kind::Syscall(call) => {
                 // A call without `...` must return at once (within the
                 // tolerance), whether or not its socket blocks.
@@ -330,7 +362,14 @@ impl Runner {
 
     /// Render a sent packet in the script's terms.
     fn describe(&self, packet: &[u8]) -> String {
-        match parse_tcp(packet) {
+        match tcp_of(packet) {
+            Some(sent) => self.describe_segment(sent.tcp),
+            None => format!("a non-TCP packet of {} bytes", packet.len()),
+        }
+    }
+
+    fn describe_segment(&self, tcp: &[u8]) -> String {
+        match parse_tcp(tcp) {
             Some((repr, len, _)) => {
                 let seq = repr.seq_number.0.wrapping_sub(self.our_isn.unwrap_or(0));
                 let ack = repr.ack_number.0.wrapping_sub(PEER_ISN);
@@ -340,7 +379,7 @@ impl Runner {
                 }
                 s + &format!(" win {}", repr.window_len)
             }
-            None => format!("a non-TCP packet of {} bytes", packet.len()),
+            None => format!("a malformed TCP segment of {} bytes", tcp.len()),
         }
     }
 
@@ -362,12 +401,24 @@ impl Runner {
             self.advance(line, instant(deadline))?;
             return fail(line, format!("expected {}, but nothing was sent by {}", show(want), instant(deadline)));
         };
-        let packet = self.coalesce(packet, when, want.len);
+        let Some(sent) = tcp_of(&packet) else {
+            return fail(line, format!("expected {}, got {}", show(want), self.describe(&packet)));
+        };
+        if (sent.src, sent.dst) != (self.local, self.remote) {
+            let (src, dst) = (sent.src, sent.dst);
+            return fail(line, format!("expected {} to {}, got one from {src} to {dst}", show(want), self.remote));
+        }
+        let pseudo = checksum::pseudo_header(sent.src, sent.dst, PROTO_TCP, sent.tcp.len());
+        if !checksum::combine(&[pseudo, checksum::data(sent.tcp)]) != 0 {
+            return fail(line, format!("expected {}, got {} with a bad checksum", show(want), self.describe(&packet)));
+        }
+        let ecn = sent.ecn;
+        let tcp = self.coalesce(sent.tcp.to_vec(), when, want.len);
         if !any && micros(when) < start - tol {
-            let what = self.describe(&packet);
+            let what = self.describe_segment(&tcp);
             return fail(line, format!("expected {} at {}, but {what} was sent at {when}", show(want), instant(start)));
         }
-        self.compare(line, want, &packet)?;
+        self.compare(line, want, ecn, &tcp)?;
         // Like packetdrill, relative times after a segment count from when
         // it actually left.
         self.last = micros(when);
@@ -379,12 +430,12 @@ impl Runner {
     /// GSO) where the stack sends MSS-sized ones, and Linux's scripts
     /// expect the large one. Contiguous segments with the same ACK, sent
     /// at the same moment, are joined (flags OR'd) up to `want_len` bytes.
-    fn coalesce(&mut self, mut packet: Vec<u8>, when: Instant, want_len: u32) -> Vec<u8> {
-        while let Some((repr, len, _)) = parse_tcp(&packet) {
+    fn coalesce(&mut self, mut tcp: Vec<u8>, when: Instant, want_len: u32) -> Vec<u8> {
+        while let Some((repr, len, _)) = parse_tcp(&tcp) {
             let next_seq = repr.seq_number.0.wrapping_add(len as u32);
             let joins = |(at, next): &(Instant, Vec<u8>)| {
                 *at == when
-                    && parse_tcp(next).is_some_and(|(r, l, _)| {
+                    && tcp_of(next).and_then(|s| parse_tcp(s.tcp)).is_some_and(|(r, l, _)| {
                         r.seq_number.0 == next_seq
                             && r.ack_number == repr.ack_number
                             && l > 0
@@ -399,27 +450,19 @@ impl Runner {
                 break;
             }
             let (_, next) = self.sent.pop_front().expect("checked");
-            let ip_len = usize::from(next[0] & 0x0f) * 4;
-            let tcp_len = usize::from(next[ip_len + 12] >> 4) * 4;
-            packet.extend_from_slice(&next[ip_len + tcp_len..]);
-            let total = packet.len() as u16;
-            packet[2..4].copy_from_slice(&total.to_be_bytes());
-            let ip_len = usize::from(packet[0] & 0x0f) * 4;
-            packet[10..12].fill(0);
-            let sum = !checksum::data(&packet[..ip_len]);
-            packet[10..12].copy_from_slice(&sum.to_be_bytes());
-            packet[ip_len + 13] |= next[usize::from(next[0] & 0x0f) * 4 + 13];
+            let next = TcpSegment::new_checked(tcp_of(&next).expect("checked").tcp).expect("checked");
+            tcp.extend_from_slice(next.payload());
+            tcp[13] |= next.flags().bits();
         }
-        packet
+        tcp
     }
 
     /// Check a sent segment against the script's `>` line.
-    fn compare(&mut self, line: usize, want: &Packet, packet: &[u8]) -> Step {
-        let got = self.describe(packet);
+    fn compare(&mut self, line: usize, want: &Packet, codepoint: u8, tcp: &[u8]) -> Step {
+        let got = self.describe_segment(tcp);
         let mismatch = |what: &str| Stop::Fail(line, format!("expected {}, got {got}: {what}", show(want)));
-        let Some((repr, len, raw_options)) = parse_tcp(packet) else { return Err(mismatch("not TCP")) };
+        let Some((repr, len, raw_options)) = parse_tcp(tcp) else { return Err(mismatch("not TCP")) };
         if let Some(ecn) = &want.ecn {
-            let codepoint = packet[1] & 3;
             let ok = match ecn.as_str() {
                 "noecn" => codepoint == 0,
                 "ect1" => codepoint == 1,
@@ -551,21 +594,13 @@ impl Runner {
             return fail(line, "more than 40 bytes of options");
         }
         let header_len = TcpRepr::MIN_HEADER_LEN + options.len();
+        let too_long = || fail(line, format!("{} bytes of payload: more than an IP packet holds", p.len));
+        // No IP packet holds more than 65535 bytes of payload (RFC 791, RFC 8200 §3).
         let tcp_len = header_len + p.len as usize;
-        if Ipv4Repr::HEADER_LEN + tcp_len > usize::from(u16::MAX) {
-            return fail(line, format!("{} bytes of payload: more than an IPv4 packet holds", p.len));
+        if tcp_len > usize::from(u16::MAX) {
+            return too_long();
         }
-        let mut packet = vec![0u8; Ipv4Repr::HEADER_LEN + tcp_len];
-        let ip = Ipv4Repr {
-            src_addr: REMOTE_ADDR,
-            dst_addr: self.config.addr,
-            protocol: PROTO_TCP,
-            payload_len: tcp_len,
-            ttl: Ipv4Repr::DEFAULT_TTL,
-            tos: 0,
-        };
-        ip.emit(&mut packet[..Ipv4Repr::HEADER_LEN]);
-        let tcp = &mut packet[Ipv4Repr::HEADER_LEN..];
+        let mut tcp = vec![0u8; tcp_len];
         let ack = p.ack.map_or(0, |a| our_isn.wrapping_add(a));
         tcp[0..2].copy_from_slice(&self.peer_port.to_be_bytes());
         tcp[2..4].copy_from_slice(&self.our_port.to_be_bytes());
@@ -576,58 +611,68 @@ impl Runner {
         tcp[14..16].copy_from_slice(&window.to_be_bytes());
         tcp[18..20].copy_from_slice(&(p.urg.unwrap_or(0) as u16).to_be_bytes());
         tcp[20..header_len].copy_from_slice(&options);
-        let pseudo = checksum::pseudo_header(REMOTE_ADDR.into(), self.config.addr.into(), PROTO_TCP, tcp_len);
-        let sum = !checksum::combine(&[pseudo, checksum::data(tcp)]);
+        let sum = self.upper_checksum(PROTO_TCP, &tcp);
         tcp[16..18].copy_from_slice(&sum.to_be_bytes());
+        let Some(packet) = self.peer_packet(PROTO_TCP, &tcp) else { return too_long() };
         let now = self.now;
         self.stack().receive(now, &packet);
         Ok(())
     }
 
-    /// A `< icmp` line: an ICMP error (RFC 792) from the peer's address
-    /// quoting the IPv4 header and first 8 bytes of a segment of ours.
-    fn icmp(&mut self, icmp: &Icmp) -> Step {
-        let (kind, code) = match icmp_type_code(&icmp.kind, icmp.code.as_deref()) {
+    /// A `< icmp` line: an ICMP error from the peer's address quoting the
+    /// IP header and first 8 bytes of a segment of ours (RFC 792, RFC 4443
+    /// §3: as much as fits, of which the stack needs no more).
+    fn icmp(&mut self, line: usize, icmp: &Icmp) -> Step {
+        let v6 = self.local.is_ipv6();
+        let (kind, code) = match icmp_type_code(v6, &icmp.kind, icmp.code.as_deref()) {
             Some(tc) => tc,
             None => return skip(format!("ICMP {} {}", icmp.kind, icmp.code.as_deref().unwrap_or(""))),
         };
-        // The quoted segment: our IPv4 header, then ports and SEQ.
-        let quoted_len = Ipv4Repr::HEADER_LEN + 8;
-        let mut message = vec![0u8; 8 + quoted_len];
-        message[0] = kind;
-        message[1] = code;
-        if let Some(mtu) = icmp.mtu {
-            message[6..8].copy_from_slice(&(mtu as u16).to_be_bytes());
+        let mut message = vec![kind, code, 0, 0, 0, 0, 0, 0];
+        // Fragmentation Needed's next-hop MTU is 16 bits (RFC 1191 §4),
+        // Packet Too Big's 32 (RFC 4443 §3.2).
+        match (icmp.mtu, v6) {
+            (Some(mtu), false) => message[6..8].copy_from_slice(&(mtu as u16).to_be_bytes()),
+            (Some(mtu), true) => message[4..8].copy_from_slice(&mtu.to_be_bytes()),
+            (None, _) => {}
         }
-        let ours = Ipv4Repr {
-            src_addr: self.config.addr,
-            dst_addr: REMOTE_ADDR,
-            protocol: PROTO_TCP,
-            payload_len: TcpRepr::MIN_HEADER_LEN + icmp.len as usize,
-            ttl: Ipv4Repr::DEFAULT_TTL,
-            tos: 0,
+        // The quoted segment: our IP header, then ports and SEQ.
+        let quoted_len = TcpRepr::MIN_HEADER_LEN + icmp.len as usize;
+        let Some(quoted) = ip_header(self.local, self.remote, PROTO_TCP, quoted_len) else {
+            return fail(line, format!("{} bytes of payload: more than an IP packet holds", icmp.len));
         };
-        ours.emit(&mut message[8..8 + Ipv4Repr::HEADER_LEN]);
-        let tcp = &mut message[8 + Ipv4Repr::HEADER_LEN..];
+        message.extend(quoted);
+        let mut tcp = [0; 8];
         tcp[0..2].copy_from_slice(&self.our_port.to_be_bytes());
         tcp[2..4].copy_from_slice(&self.peer_port.to_be_bytes());
         tcp[4..8].copy_from_slice(&self.our_isn.unwrap_or(0).wrapping_add(icmp.seq.0).to_be_bytes());
-        let sum = !checksum::data(&message);
-        message[2..4].copy_from_slice(&sum.to_be_bytes());
-        let mut packet = vec![0u8; Ipv4Repr::HEADER_LEN + message.len()];
-        let ip = Ipv4Repr {
-            src_addr: REMOTE_ADDR,
-            dst_addr: self.config.addr,
-            protocol: PROTO_ICMP,
-            payload_len: message.len(),
-            ttl: Ipv4Repr::DEFAULT_TTL,
-            tos: 0,
+        message.extend(tcp);
+        // ICMPv6's checksum covers the pseudo-header (RFC 4443 §2.3),
+        // ICMP's only the message (RFC 792).
+        let (protocol, sum) = match v6 {
+            true => (PROTO_ICMPV6, self.upper_checksum(PROTO_ICMPV6, &message)),
+            false => (PROTO_ICMP, !checksum::data(&message)),
         };
-        ip.emit(&mut packet[..Ipv4Repr::HEADER_LEN]);
-        packet[Ipv4Repr::HEADER_LEN..].copy_from_slice(&message);
+        message[2..4].copy_from_slice(&sum.to_be_bytes());
+        let packet = self.peer_packet(protocol, &message).expect("an ICMP error fits in a packet");
         let now = self.now;
         self.stack().receive(now, &packet);
         Ok(())
+    }
+
+    /// The checksum of a segment the peer sends, over the pseudo-header of
+    /// its family.
+    fn upper_checksum(&self, protocol: u8, bytes: &[u8]) -> u16 {
+        let pseudo = checksum::pseudo_header(self.remote, self.local, protocol, bytes.len());
+        !checksum::combine(&[pseudo, checksum::data(bytes)])
+    }
+
+    /// A packet from the peer to us carrying `payload`, or `None` if it
+    /// does not fit in one.
+    fn peer_packet(&self, protocol: u8, payload: &[u8]) -> Option<Vec<u8>> {
+        let mut packet = ip_header(self.remote, self.local, protocol, payload.len())?;
+        packet.extend_from_slice(payload);
+        Some(packet)
     }
 
     fn fd(&self, line: usize, call: &Syscall) -> Result<(i64, Fd), Stop> {
@@ -781,7 +826,7 @@ impl Runner {
             "connect" => {
                 let (n, fd) = self.fd(line, call)?;
                 let Socket::Fresh { bound } = fd.socket else { return Ok(Call::Done(Err("EISCONN"))) };
-                let remote = SocketAddr::new(REMOTE_ADDR.into(), SCRIPT_PORT);
+                let remote = SocketAddr::new(self.remote, SCRIPT_PORT);
                 let result = if bound {
                     self.stack().connect_from(now, SCRIPT_PORT, remote)
                 } else {
@@ -1387,8 +1432,9 @@ fn setting(command: &str) -> Option<Vec<(String, String)>> {
     }
 }
 
-/// packetdrill's names of ICMPv4 types and codes (RFC 792, RFC 1812).
-fn icmp_type_code(kind: &str, code: Option<&str>) -> Option<(u8, u8)> {
+/// packetdrill's names of ICMP types and codes: ICMPv4's (RFC 792, RFC
+/// 1812), or with `v6` ICMPv6's (RFC 4443).
+fn icmp_type_code(v6: bool, kind: &str, code: Option<&str>) -> Option<(u8, u8)> {
     const UNREACHABLE: [&str; 16] = [
         "net_unreachable",
         "host_unreachable",
@@ -1407,13 +1453,19 @@ fn icmp_type_code(kind: &str, code: Option<&str>) -> Option<(u8, u8)> {
         "precedence_violation",
         "precedence_cutoff",
     ];
+    const UNREACHABLE_V6: [&str; 5] =
+        ["no_route", "admin_prohibited", "not_neighbour", "address_unreachable", "port_unreachable"];
     let index = |names: &[&str]| names.iter().position(|n| Some(*n) == code).map(|i| i as u8);
-    match kind {
-        "unreachable" => Some((3, index(&UNREACHABLE)?)),
-        "time_exceeded" => Some((11, index(&["ttl_exceeded_in_transit", "frag_reass_exceeded"])?)),
-        "parameter_problem" => Some((12, code?.strip_prefix("code_")?.parse().ok()?)),
-        "source_quench" if code.is_none() => Some((4, 0)),
-        "redirect" if code.is_none() => Some((5, 0)),
+    match (v6, kind) {
+        (false, "unreachable") => Some((3, index(&UNREACHABLE)?)),
+        (false, "time_exceeded") => Some((11, index(&["ttl_exceeded_in_transit", "frag_reass_exceeded"])?)),
+        (false, "parameter_problem") => Some((12, code?.strip_prefix("code_")?.parse().ok()?)),
+        (false, "source_quench") if code.is_none() => Some((4, 0)),
+        (false, "redirect") if code.is_none() => Some((5, 0)),
+        (true, "unreachable") => Some((1, index(&UNREACHABLE_V6)?)),
+        (true, "packet_too_big") if code.is_none() => Some((2, 0)),
+        (true, "time_exceeded") => Some((3, index(&["exceeded_hop_limit", "exceeded_frag_time"])?)),
+        (true, "parameter_problem") => Some((4, index(&["header_field", "unknown_next_header", "unknown_option"])?)),
         _ => None,
     }
 }
@@ -1578,13 +1630,56 @@ fn show(p: &Packet) -> String {
     s
 }
 
-/// A sent packet's TCP header, payload length and raw options.
-fn parse_tcp(packet: &[u8]) -> Option<(TcpRepr, usize, &[u8])> {
-    let ip = Ipv4Packet::new_checked(packet).ok()?;
-    if ip.protocol() != PROTO_TCP {
+/// The IP header of a packet from `src` to `dst` carrying `payload_len`
+/// bytes of `protocol`, or `None` if they do not fit in one packet (IPv4's
+/// total length and IPv6's payload length are 16 bits).
+fn ip_header(src: IpAddr, dst: IpAddr, protocol: u8, payload_len: usize) -> Option<Vec<u8>> {
+    let hop_limit = if src.is_ipv4() { Ipv4Repr::DEFAULT_TTL } else { Ipv6Repr::DEFAULT_HOP_LIMIT };
+    let mut ip = IpRepr::new(src, dst, protocol, hop_limit, 0);
+    let limit = match ip {
+        IpRepr::V4(_) => usize::from(u16::MAX) - Ipv4Repr::HEADER_LEN,
+        IpRepr::V6(_) => usize::from(u16::MAX),
+    };
+    if payload_len > limit {
         return None;
     }
-    let tcp = TcpSegment::new_checked(ip.payload()).ok()?;
+    ip.set_payload_len(payload_len);
+    let mut header = vec![0; ip.header_len()];
+    ip.emit(&mut header);
+    Some(header)
+}
+
+/// A TCP segment we sent, with what its IP header says of it.
+struct Sent<'a> {
+    src: IpAddr,
+    dst: IpAddr,
+    /// The low two bits of IPv4's TOS byte or IPv6's Traffic Class (RFC
+    /// 3168 §5).
+    ecn: u8,
+    tcp: &'a [u8],
+}
+
+/// The TCP segment in a packet we sent, if it carries one: the version
+/// picks the header.
+fn tcp_of(packet: &[u8]) -> Option<Sent<'_>> {
+    let (src, dst, protocol, class, tcp) = match packet.first()? >> 4 {
+        4 => {
+            let ip = Ipv4Packet::new_checked(packet).ok()?;
+            (ip.src_addr().into(), ip.dst_addr().into(), ip.protocol(), ip.tos(), ip.payload())
+        }
+        6 => {
+            let ip = Ipv6Packet::new_checked(packet).ok()?;
+            let (protocol, payload) = ip.upper_layer().ok()?;
+            (ip.src_addr().into(), ip.dst_addr().into(), protocol, ip.traffic_class(), payload)
+        }
+        _ => return None,
+    };
+    (protocol == PROTO_TCP).then_some(Sent { src, dst, ecn: class & 3, tcp })
+}
+
+/// A TCP segment's header, payload length and raw options.
+fn parse_tcp(tcp: &[u8]) -> Option<(TcpRepr, usize, &[u8])> {
+    let tcp = TcpSegment::new_checked(tcp).ok()?;
     let repr = TcpRepr::parse(&tcp).ok()?;
     Some((repr, tcp.payload().len(), tcp.options()))
 }
@@ -1661,6 +1756,89 @@ mod tests {
         assert!(matches!(play(SCRIPT), Outcome::Pass { .. }), "{:?}", play(SCRIPT));
     }
 
+    /// The same conversation over IPv6: the peer's segments under IPv6
+    /// headers with RFC 8200 §8.1's pseudo-header in their checksum (the
+    /// stack drops them otherwise), ours read from IPv6 packets, and the
+    /// MSS of a 1500-byte MTU less 60 bytes of headers, not 40.
+    #[test]
+    fn the_conversation_plays_over_ipv6() {
+        let v6 = format!("--ip_version=ipv6\n{}", SCRIPT.replace("<mss 1460,nop", "<mss 1440,nop"));
+        assert!(matches!(play(&v6), Outcome::Pass { .. }), "{:?}", play(&v6));
+        let (line, message) = failed_at(play(&format!("--ip_version=ipv6\n{SCRIPT}")));
+        assert_eq!(line, 7);
+        assert!(message.ends_with("MSS"), "{message}");
+        // An IPv4 address for an IPv6 script is refused.
+        let local4 = format!("--ip_version=ipv6\n--local_ip=192.168.0.1\n{v6}");
+        assert!(matches!(play(&local4), Outcome::Skip(r) if r.contains("not an IPv6 address")));
+    }
+
+    /// Packets of both families built and read back: the version, the
+    /// addresses, the length limits, the ECN codepoint in IPv4's TOS byte
+    /// and IPv6's Traffic Class.
+    #[test]
+    fn ip_headers_of_both_families() {
+        let tcp = [0x1f, 0x90, 0x9c, 0x40, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x02, 0xff, 0xff, 0, 0, 0, 0];
+        let families: [(IpAddr, IpAddr, usize); 2] =
+            [(LOCAL_ADDR.into(), REMOTE_ADDR.into(), 20), (LOCAL_ADDR6.into(), REMOTE_ADDR6.into(), 40)];
+        for (src, dst, header_len) in families {
+            let mut packet = ip_header(src, dst, PROTO_TCP, tcp.len()).expect("fits");
+            assert_eq!((packet.len(), packet[0] >> 4), (header_len, if src.is_ipv4() { 4 } else { 6 }));
+            packet.extend_from_slice(&tcp);
+            let sent = tcp_of(&packet).expect("a TCP packet");
+            assert_eq!((sent.src, sent.dst, sent.ecn, sent.tcp), (src, dst, 0, &tcp[..]));
+            // ECT(0) in the TOS byte, or in the Traffic Class, which
+            // straddles the first two bytes of IPv6's header.
+            let mut ect0 = IpRepr::new(src, dst, PROTO_TCP, 64, 0b10);
+            ect0.set_payload_len(tcp.len());
+            ect0.emit(&mut packet);
+            assert_eq!(tcp_of(&packet).expect("a TCP packet").ecn, 0b10);
+            // A packet too short for its header is not read.
+            assert!(tcp_of(&packet[..header_len - 1]).is_none());
+        }
+        // IPv4's total length holds the header, IPv6's payload length not.
+        let (v4, v6): (IpAddr, IpAddr) = (LOCAL_ADDR.into(), LOCAL_ADDR6.into());
+        assert!(ip_header(v4, v4, PROTO_TCP, 65515).is_some() && ip_header(v4, v4, PROTO_TCP, 65516).is_none());
+        assert!(ip_header(v6, v6, PROTO_TCP, 65535).is_some() && ip_header(v6, v6, PROTO_TCP, 65536).is_none());
+    }
+
+    /// An ICMPv6 error reaches the connection whose segment it quotes
+    /// (RFC 4443 §2.4, RFC 5927 §4.1): Port Unreachable quoting a sequence
+    /// number we have not sent is ignored, quoting our SYN it ends the
+    /// attempt. The stack drops it if the runner leaves the pseudo-header
+    /// out of its checksum (RFC 4443 §2.3), as ICMPv4 would.
+    #[test]
+    fn an_icmpv6_error_ends_an_attempt() {
+        let text = "--ip_version=ipv6
+0 `sysctl -w net.inet.tcp.icmp_may_rst=1`
+0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
++0 fcntl(3, F_SETFL, O_RDWR | O_NONBLOCK) = 0
++0 connect(3, ..., ...) = -1 EINPROGRESS (Operation now in progress)
++0 > S 0:0(0) <...>
++0.1 < icmp unreachable port_unreachable [1:1(0)]
++0 getsockopt(3, SOL_SOCKET, SO_ERROR, [0], [4]) = 0
++0.1 < icmp unreachable port_unreachable [0:0(0)]
++0 getsockopt(3, SOL_SOCKET, SO_ERROR, [ECONNREFUSED], [4]) = 0";
+        assert!(matches!(play(text), Outcome::Pass { .. }), "{:?}", play(text));
+        // ICMPv4's names are not ICMPv6's.
+        let v4_name = text.replace("port_unreachable [0", "protocol_unreachable [0");
+        assert!(matches!(play(&v4_name), Outcome::Skip(r) if r.contains("protocol_unreachable")));
+    }
+
+    /// packetdrill's ICMPv6 names (RFC 4443 §3), apart from ICMPv4's.
+    #[test]
+    fn icmpv6_types_and_codes() {
+        assert_eq!(icmp_type_code(true, "unreachable", Some("admin_prohibited")), Some((1, 1)));
+        assert_eq!(icmp_type_code(true, "unreachable", Some("port_unreachable")), Some((1, 4)));
+        assert_eq!(icmp_type_code(true, "packet_too_big", None), Some((2, 0)));
+        assert_eq!(icmp_type_code(true, "time_exceeded", Some("exceeded_hop_limit")), Some((3, 0)));
+        assert_eq!(icmp_type_code(true, "parameter_problem", Some("unknown_next_header")), Some((4, 1)));
+        assert_eq!(icmp_type_code(false, "unreachable", Some("port_unreachable")), Some((3, 3)));
+        // Names of one family are not the other's.
+        assert_eq!(icmp_type_code(true, "unreachable", Some("frag_needed")), None);
+        assert_eq!(icmp_type_code(false, "packet_too_big", None), None);
+        assert_eq!(icmp_type_code(true, "source_quench", None), None);
+    }
+
     #[test]
     fn a_wrong_ack_fails_at_its_line() {
         let (line, message) = failed_at(play(&edit(16, "+0 > . 2:2(0) ack 1 win 65535")));
@@ -1727,7 +1905,7 @@ mod tests {
             Outcome::Skip(reason) => reason,
             other => panic!("expected a skip, got {other:?}"),
         };
-        assert_eq!(skipped(&format!("--ip_version=ipv6\n{SCRIPT}")), "no IPv6");
+        assert!(skipped(&format!("--ip_version=ipv6\n--mtu=1200\n{SCRIPT}")).contains("1280"));
         let keepinit = "+0 setsockopt(3, IPPROTO_TCP, TCP_KEEPINIT, [5], 4) = 0";
         assert!(skipped(&edit(4, keepinit)).contains("TCP_KEEPINIT"));
         assert!(skipped(&format!("0 `sysctl -w net.inet.tcp.ecn.enable=1`\n{SCRIPT}")).contains("ecn.enable"));
