@@ -55,9 +55,13 @@ fn hping3(extra: &[&str]) -> JoinHandle<Output> {
     // SIGINT, on which hping3 says how many packets it sent. Quiet (`-q`):
     // a line per reply would be printed as the signal lands, and hping3's
     // handler, printing too, then hung now and then until killed.
-    hping3.args(["-s", "INT", &duration, "nice", "-n", "19", "hping3", "-q", "-S", "-p", &port]);
+    // At nice 19 on two cores the flooded server and the fetches share,
+    // hping3 may take many seconds to get the CPU to print and exit
+    // (20 s seen once, on a host taking CPU from this VM); `-k` kills it
+    // if even that is not enough, before `run` calls it overstayed.
+    hping3.args(["-s", "INT", "-k", "25", &duration, "nice", "-n", "19", "hping3", "-q", "-S", "-p", &port]);
     hping3.args(extra).arg("127.0.0.1");
-    thread::spawn(move || run(&mut hping3, FLOOD + Duration::from_secs(10)))
+    thread::spawn(move || run(&mut hping3, FLOOD + Duration::from_secs(30)))
 }
 
 /// How many SYNs hping3 says it sent ("N packets transmitted"), at least

@@ -459,6 +459,9 @@ pub struct Counters {
     pub rsts_sent: u64,
     pub rsts_received: u64,
     pub connections_opened: u64,
+    /// Of `connections_opened`, those that started with a deleted
+    /// connection's buffers rather than new allocations (`Tcb::adopt`).
+    pub buffers_reused: u64,
     pub time_wait_reopened: u64,
     pub icmp_echo_replies: u64,
     /// ICMP error messages received whole (Destination Unreachable, Source
@@ -486,7 +489,7 @@ pub struct Counters {
 
 impl Counters {
     /// How many counters `fields` gives.
-    pub const FIELDS: usize = 45;
+    pub const FIELDS: usize = 46;
 
     /// Every counter by name, for the status view.
     pub fn fields(&self) -> [(&'static str, u64); Self::FIELDS] {
@@ -510,6 +513,7 @@ impl Counters {
             ("rsts_sent", self.rsts_sent),
             ("rsts_received", self.rsts_received),
             ("connections_opened", self.connections_opened),
+            ("buffers_reused", self.buffers_reused),
             ("time_wait_reopened", self.time_wait_reopened),
             ("icmp_echo_replies", self.icmp_echo_replies),
             ("icmp_errors", self.icmp_errors),
