@@ -122,12 +122,21 @@ fn flood(name: &str, extra: &[&str], floor: u64) -> Flooded {
         let began = Instant::now();
         let (code, secs) = fetch(&h.url("/"));
         assert_eq!(code, "200", "fetch {} during the flood", latencies.len());
-        assert!(secs < 1.0, "fetch {} took {secs:.3} s during the flood", latencies.len());
         latencies.push(secs);
         rss_max = rss_max.max(h.rss_kib());
         thread::sleep(Duration::from_millis(100).saturating_sub(began.elapsed()));
     }
     let sent = sent(hping3, floor);
+    // Served throughout: under a second each, but for the odd fetch whose
+    // SYN the flood crowded out of the link's ring (the kernel client
+    // sends it again after 1 s; seen once in CI with the host taking CPU
+    // from this VM): at most 1 in 20, and never a second retransmission.
+    let slow: Vec<_> = latencies.iter().filter(|&&secs| secs >= 1.0).collect();
+    assert!(
+        slow.len() * 20 <= latencies.len() && slow.iter().all(|&&secs| secs < 3.0),
+        "fetches during the flood that took a second or more: {slow:?} of {}",
+        latencies.len()
+    );
     assert!(rss_max <= RSS_BOUND_KIB, "RSS reached {rss_max} KiB during the flood (bound {RSS_BOUND_KIB} KiB)");
 
     // The server still serves, and says what it did.
