@@ -68,9 +68,11 @@ pub fn python() -> &'static str {
     }
 }
 
-/// The Python of the tests' own venv, where `tests/install` puts what
-/// Debian does not package new enough (`pip:` lines of its table).
-pub const VENV_PYTHON: &str = "/opt/httpd-tests-venv/bin/python";
+/// A program newer than Debian's own, which `tests/install` unpacks from
+/// Debian's backports (`bpo:` lines of its table): `backport("curl")`.
+pub fn backport(program: &str) -> PathBuf {
+    Path::new("/opt/httpd-tests-bpo/bin").join(program)
+}
 
 /// The cargo target directory this test binary was built into:
 /// `<target>/<profile>/deps/<test>`.
@@ -116,10 +118,10 @@ pub fn e2e(suite: &str, tools: &[&str], body: impl FnOnce() + Send + 'static) {
 }
 
 /// Whether `tool` is on `PATH` (or, for a Python module like `scapy`,
-/// importable by [`python`]; for `pip:MODULE`, by [`VENV_PYTHON`]).
+/// importable by [`python`]; for `bpo:PROGRAM`, at [`backport`]).
 pub fn have(tool: &str) -> bool {
-    if let Some(module) = tool.strip_prefix("pip:") {
-        return imports(VENV_PYTHON, module);
+    if let Some(program) = tool.strip_prefix("bpo:") {
+        return backport(program).exists();
     }
     if let Some(module) = tool.strip_prefix("python3-") {
         return imports(python(), if module == "pil" { "PIL" } else { module });
