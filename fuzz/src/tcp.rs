@@ -39,6 +39,7 @@ use std::sync::OnceLock;
 use stack::wire::seq::SeqNum;
 use stack::time::{Duration, Instant};
 use stack::wire::checksum;
+use stack::wire::icmp::IcmpPacket;
 use stack::wire::icmpv4;
 use stack::wire::ipv4::{Ipv4Packet, Ipv4Repr, PROTO_ICMP, PROTO_TCP};
 use stack::wire::tcp::{Flags, TcpOptions, TcpRepr, TcpSegment, Timestamps};
@@ -731,7 +732,8 @@ impl Harness {
         assert_eq!(ip.src_addr(), SERVER);
         assert!(!ip.is_fragment() && ip.total_len() == packet.len());
         if ip.protocol() == PROTO_ICMP {
-            let icmp = stack::wire::icmpv4::Icmpv4Packet::new_checked(ip.payload()).expect("valid ICMP");
+            let icmp = IcmpPacket::new_checked(ip.payload(), ip.src_addr().into(), ip.dst_addr().into())
+                .expect("valid ICMP");
             assert_eq!(icmp.msg_type(), icmpv4::TYPE_ECHO_REPLY);
             return;
         }

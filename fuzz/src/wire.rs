@@ -18,11 +18,10 @@
 //!   checksum the other way round) and mirrors the request; what an error
 //!   quotes parses as a `Quote` or not, without panicking.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr};
 
 use stack::wire::checksum;
-use stack::wire::icmpv4::{self, Icmpv4Packet};
-use stack::wire::icmpv6::{self, Icmpv6Packet};
+use stack::wire::icmp::{self, IcmpPacket, Kind};
 use stack::wire::ip::Quote;
 use stack::wire::ipv4::{Ipv4Packet, Ipv4Repr, PROTO_ICMP, PROTO_TCP};
 use stack::wire::ipv6::{Ipv6Packet, Ipv6Repr, PROTO_ICMPV6};
@@ -61,13 +60,13 @@ pub fn check(data: &[u8]) {
             ipv4_round_trip(&ip);
             match ip.protocol() {
                 PROTO_TCP => tcp_round_trip(ip.payload(), ip.src_addr().into(), ip.dst_addr().into()),
-                PROTO_ICMP => icmp_echo(ip.payload()),
+                PROTO_ICMP => icmp_echo(ip.payload(), ip.src_addr().into(), ip.dst_addr().into()),
                 _ => {}
             }
         }
         Err(_) => {
             tcp_round_trip(&packet, SRC.into(), DST.into());
-            icmp_echo(&packet);
+            icmp_echo(&packet, SRC.into(), DST.into());
         }
     }
     options_round_trip(&packet[..packet.len().min(40)]);
@@ -177,7 +176,7 @@ fn check_ipv6(switches: u8, mut packet: Vec<u8>) {
     let body = &packet[upper];
     match protocol {
         PROTO_TCP => tcp_round_trip(body, src.into(), dst.into()),
-        PROTO_ICMPV6 => icmpv6_echo(body, src, dst),
+        PROTO_ICMPV6 => icmp_echo(body, src.into(), dst.into()),
         _ => {}
     }
 }
@@ -206,20 +205,6 @@ fn ipv6_round_trip(ip: &Ipv6Packet) {
     assert_eq!(again.upper_layer(), ip.upper_layer(), "the same extension headers lead to the same upper layer");
 }
 
-fn icmpv6_echo(bytes: &[u8], src: Ipv6Addr, dst: Ipv6Addr) {
-    let Ok(icmp) = Icmpv6Packet::new_checked(bytes, src, dst) else { return };
-    quote(icmp.quoted());
-    let _ = (icmp.code(), icmp.mtu());
-    if icmp.msg_type() != icmpv6::TYPE_ECHO_REQUEST {
-        return;
-    }
-    let mut buf = vec![0; bytes.len()];
-    assert_eq!(icmpv6::emit_echo_reply(&icmp, dst, src, &mut buf), bytes.len());
-    let reply = Icmpv6Packet::new_checked(&buf, dst, src).expect("an echo reply parses, from us to the peer");
-    assert_eq!((reply.msg_type(), reply.code()), (icmpv6::TYPE_ECHO_REPLY, 0));
-    assert_eq!((reply.ident(), reply.seq_no(), reply.data()), (icmp.ident(), icmp.seq_no(), icmp.data()));
-}
-
 /// What an error quotes: a `Quote`, or not, of either family.
 fn quote(bytes: &[u8]) {
     if let Ok(q) = Quote::new_checked(bytes) {
@@ -227,16 +212,19 @@ fn quote(bytes: &[u8]) {
     }
 }
 
-fn icmp_echo(bytes: &[u8]) {
-    let Ok(icmp) = Icmpv4Packet::new_checked(bytes) else { return };
-    quote(icmp.quoted_ipv4());
-    let _ = icmp.code();
-    if icmp.msg_type() != icmpv4::TYPE_ECHO_REQUEST {
+/// An ICMP or ICMPv6 message from `src` to `dst`: what an error quotes
+/// parses or not; an echo request's reply parses, from `dst` back to `src`
+/// (for ICMPv6 its checksum so), and mirrors it.
+fn icmp_echo(bytes: &[u8], src: IpAddr, dst: IpAddr) {
+    let Ok(icmp) = IcmpPacket::new_checked(bytes, src, dst) else { return };
+    quote(icmp.quoted());
+    let _ = (icmp.code(), icmp.mtu(), icmp.protocol());
+    if icmp.kind() != Kind::EchoRequest {
         return;
     }
     let mut buf = vec![0; bytes.len()];
-    assert_eq!(icmpv4::emit_echo_reply(&icmp, &mut buf), bytes.len());
-    let reply = Icmpv4Packet::new_checked(&buf).expect("an echo reply parses");
-    assert_eq!((reply.msg_type(), reply.code()), (icmpv4::TYPE_ECHO_REPLY, 0));
+    assert_eq!(icmp::emit_echo_reply(&icmp, &mut buf), bytes.len());
+    let reply = IcmpPacket::new_checked(&buf, dst, src).expect("an echo reply parses, from us to the peer");
+    assert_eq!((reply.code(), reply.kind()), (0, Kind::Other), "a reply is not a request");
     assert_eq!((reply.ident(), reply.seq_no(), reply.data()), (icmp.ident(), icmp.seq_no(), icmp.data()));
 }

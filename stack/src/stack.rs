@@ -20,7 +20,7 @@
 #![forbid(unsafe_code)]
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
-use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 
 use ahash::RandomState;
 use bytes::Bytes;
@@ -38,8 +38,7 @@ use crate::tcp::time_wait::{self, EntryTs, TimeWaitTable, Verdict};
 use crate::tcp::{Config, Counters, Error, FourTuple, Ready, SocketHandle, IPV6_MIN_MTU};
 use crate::time::{Duration, Instant};
 use crate::wire::checksum::{RxChecksum, TxChecksum};
-use crate::wire::icmpv4::{self, Icmpv4Packet};
-use crate::wire::icmpv6::{self, Icmpv6Packet};
+use crate::wire::icmp::{self, IcmpPacket, Kind as IcmpKind};
 use crate::wire::ip::{IpRepr, Quote, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP};
 use crate::wire::ipv4::Ipv4Packet;
 use crate::wire::ipv6::Ipv6Packet;
@@ -651,8 +650,9 @@ impl Stack {
     fn receive_upper(&mut self, now: Instant, src: IpAddr, dst: IpAddr, protocol: u8, payload: &[u8]) {
         match (protocol, src, dst) {
             (PROTO_TCP, _, _) => self.receive_tcp(now, src, dst, payload),
-            (PROTO_ICMP, IpAddr::V4(_), _) => self.receive_icmp(now, src, payload),
-            (PROTO_ICMPV6, IpAddr::V6(src), IpAddr::V6(dst)) => self.receive_icmpv6(now, src, dst, payload),
+            (PROTO_ICMP, IpAddr::V4(_), _) | (PROTO_ICMPV6, IpAddr::V6(_), _) => {
+                self.receive_icmp(now, src, dst, payload)
+            }
             _ => self.shared.counters.drops.other_protocol += 1,
         }
     }
@@ -825,59 +825,31 @@ impl Stack {
         Some(h)
     }
 
-    /// ICMP (RFC 792), from `src`: answer echo requests; take errors to the
-    /// connection whose segment they quote (RFC 9293 §3.9.2.2, MUST-54,
-    /// `tcp/icmp.rs`). Source Quench is discarded (MUST-55).
-    fn receive_icmp(&mut self, now: Instant, src: IpAddr, message: &[u8]) {
-        let icmp = match Icmpv4Packet::new_checked(message) {
+    /// ICMP (RFC 792) or ICMPv6 (RFC 4443), from `src` to `dst`: answer
+    /// echo requests; take errors to the connection whose segment they
+    /// quote (RFC 9293 §3.9.2.2, MUST-54, `tcp/icmp.rs`). Source Quench is
+    /// discarded (MUST-55). The rest (ICMPv6's Neighbor Discovery, RFC
+    /// 4861, and the others) is the link's or nobody's here: counted as
+    /// another protocol.
+    fn receive_icmp(&mut self, now: Instant, src: IpAddr, dst: IpAddr, message: &[u8]) {
+        let icmp = match IcmpPacket::new_checked(message, src, dst) {
             Ok(icmp) => icmp,
             Err(e) => return self.drop_malformed(e),
         };
-        match icmp.msg_type() {
-            icmpv4::TYPE_ECHO_REQUEST => {
+        match icmp.kind() {
+            IcmpKind::EchoRequest => {
                 let mut packet = vec![0; message.len()];
-                let n = icmpv4::emit_echo_reply(&icmp, &mut packet);
+                let n = icmp::emit_echo_reply(&icmp, &mut packet);
                 packet.truncate(n);
                 self.shared.counters.icmp_echo_replies += 1;
-                self.reply_icmp(src, PROTO_ICMP, packet);
+                self.reply_icmp(src, icmp.protocol(), packet);
             }
-            icmpv4::TYPE_SOURCE_QUENCH => {
+            IcmpKind::SourceQuench => {
                 self.shared.counters.icmp_errors += 1;
                 self.shared.counters.icmp_source_quench += 1;
             }
-            icmpv4::TYPE_DEST_UNREACHABLE | icmpv4::TYPE_TIME_EXCEEDED | icmpv4::TYPE_PARAMETER_PROBLEM => {
-                let error = IcmpError::classify(icmp.msg_type(), icmp.code());
-                self.icmp_error(now, src, icmp.quoted_ipv4(), error);
-            }
-            _ => self.shared.counters.drops.other_protocol += 1,
-        }
-    }
-
-    /// ICMPv6 (RFC 4443), from `src` to `dst`: answer Echo Requests (§4.2);
-    /// take errors to the connection whose segment they quote, as ICMP's.
-    /// The rest of ICMPv6 (Neighbor Discovery, RFC 4861, and the others)
-    /// is the link's or nobody's here: counted as another protocol.
-    fn receive_icmpv6(&mut self, now: Instant, src: Ipv6Addr, dst: Ipv6Addr, message: &[u8]) {
-        let icmp = match Icmpv6Packet::new_checked(message, src, dst) {
-            Ok(icmp) => icmp,
-            Err(e) => return self.drop_malformed(e),
-        };
-        match icmp.msg_type() {
-            icmpv6::TYPE_ECHO_REQUEST => {
-                let mut packet = vec![0; message.len()];
-                let n = icmpv6::emit_echo_reply(&icmp, dst, src, &mut packet);
-                packet.truncate(n);
-                self.shared.counters.icmp_echo_replies += 1;
-                self.reply_icmp(src.into(), PROTO_ICMPV6, packet);
-            }
-            icmpv6::TYPE_DEST_UNREACHABLE
-            | icmpv6::TYPE_PACKET_TOO_BIG
-            | icmpv6::TYPE_TIME_EXCEEDED
-            | icmpv6::TYPE_PARAMETER_PROBLEM => {
-                let error = IcmpError::classify_v6(icmp.msg_type(), icmp.code(), icmp.mtu());
-                self.icmp_error(now, src.into(), icmp.quoted(), error);
-            }
-            _ => self.shared.counters.drops.other_protocol += 1,
+            IcmpKind::Error => self.icmp_error(now, src, icmp.quoted(), IcmpError::of(&icmp)),
+            IcmpKind::Other => self.shared.counters.drops.other_protocol += 1,
         }
     }
 

@@ -17,8 +17,9 @@ use stack::tcp::state::State;
 use stack::time::Duration;
 use stack::wire::checksum;
 use stack::wire::icmpv4::{
-    TYPE_DEST_UNREACHABLE as UNREACHABLE, TYPE_PARAMETER_PROBLEM, TYPE_SOURCE_QUENCH, TYPE_TIME_EXCEEDED,
+    self, TYPE_DEST_UNREACHABLE as UNREACHABLE, TYPE_PARAMETER_PROBLEM, TYPE_SOURCE_QUENCH, TYPE_TIME_EXCEEDED,
 };
+use stack::wire::icmpv6;
 use stack::wire::ip::{IpRepr, PROTO_ICMP, PROTO_TCP};
 use stack::{Config, Error, Ready, SocketHandle};
 
@@ -134,6 +135,50 @@ fn hard_error_quoting_what_is_not_in_flight_is_ignored() {
     assert_eq!(stack(&mut net, CLIENT).take_soft_error(c), None);
     let counters = net.host(CLIENT).stack.counters();
     assert_eq!((counters.icmp_errors, counters.icmp_errors_ignored), (4, 4));
+}
+
+/// A path narrower than our packets (RFC 1191, RFC 8201): ICMP's
+/// Fragmentation Needed (our IPv4 packets have DF set) or ICMPv6's Packet
+/// Too Big about a segment in flight lowers the MSS to what the path
+/// takes, never below the family's floor (576 bytes, 1280) and never back
+/// up; one quoting a number not in flight is ignored (RFC 5927 §4.1). The
+/// data then goes through in segments that fit.
+#[test]
+fn path_mtu_errors_lower_the_mss() {
+    let v4 =
+        (SocketAddr::new(SERVER_ADDR.into(), PORT), icmpv4::TYPE_DEST_UNREACHABLE, icmpv4::unreachable::FRAG_NEEDED);
+    let v6 = (SocketAddr::new(SERVER_ADDR6.into(), PORT), icmpv6::TYPE_PACKET_TOO_BIG, 0);
+    for (server, msg_type, code) in [v4, v6] {
+        let (headers, floor) = if server.is_ipv6() { (60, 1280) } else { (40, 576) };
+        let mut net = pair(Faults::default());
+        let (c, s) = establish_to(&mut net, server);
+        let now = net.now();
+        stack(&mut net, SERVER).send(now, s, &pattern(50_000, 3)).unwrap();
+        // The MTU goes in the second word: ICMPv6's is all of it, ICMP's
+        // its low half.
+        let report = |net: &mut Network<Node>, mtu: u32, seq: u32| {
+            let (ours, theirs, quote) = quote_of(net, SERVER, s, seq);
+            let now = net.now();
+            stack(net, SERVER).receive(now, &icmp_packet(theirs, ours, msg_type, code, mtu, &quote));
+            stack(net, SERVER).tcb(s).unwrap().snd_mss
+        };
+        let una = stack(&mut net, SERVER).tcb(s).unwrap().snd.una.0;
+        assert_eq!(report(&mut net, 1400, una.wrapping_sub(1000)), 1500 - headers, "{server}: not in flight, ignored");
+        assert_eq!(stack(&mut net, SERVER).counters().icmp_errors_ignored, 1);
+        stack(&mut net, SERVER).transmit(now, &mut |_| {}); // the data leaves (and is lost)
+        assert_eq!(report(&mut net, 1400, una), 1400 - headers, "{server}");
+        assert_eq!(report(&mut net, 300, una), floor - headers, "{server}: never below the floor");
+        assert_eq!(report(&mut net, 0, una), floor - headers, "{server}: no MTU given, the floor");
+        assert_eq!(report(&mut net, 1400, una), floor - headers, "{server}: never raised");
+        net.capture(true);
+        let mut got = 0;
+        run(&mut net, Duration::from_secs(30), |n| {
+            got += read_all(n, CLIENT, c).len();
+            got == 50_000
+        });
+        let largest = captured(&mut net).iter().filter(|s| s.is_from_server()).map(|s| s.len).max().unwrap();
+        assert!(largest <= floor - headers - 12, "{server}: a segment of {largest} bytes");
+    }
 }
 
 /// With `icmp_may_abort` off (FreeBSD's icmp_may_rst=0), a hard error in

@@ -10,16 +10,16 @@ use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 
 use common::*;
 use stack::link::faults::Faults;
-use stack::link::sim::Network;
 use stack::tcp::state::State;
 use stack::tcp::Drops;
-use stack::time::{Duration, Instant};
+use stack::time::Instant;
 use stack::wire::checksum;
-use stack::wire::icmpv6::{self, Icmpv6Packet};
-use stack::wire::ip::{IpRepr, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP};
+use stack::wire::icmp::IcmpPacket;
+use stack::wire::icmpv6;
+use stack::wire::ip::{PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP};
 use stack::wire::ipv6::{ext, Ipv6Packet, MAX_EXT_HEADERS};
 use stack::wire::tcp::Flags;
-use stack::{Config, Error, Ready, SocketHandle, Stack};
+use stack::{Config, Error, Ready, Stack};
 
 /// The server's listening address in each family.
 fn servers() -> [SocketAddr; 2] {
@@ -294,45 +294,14 @@ fn rewrite_src_port(p: &mut [u8], peer: SocketAddr) {
     tcp[16..18].copy_from_slice(&sum.to_be_bytes());
 }
 
-/// An ICMPv6 message of `msg_type`, `code`, second word `word` and `body`
-/// from `src` to `dst`, in its IPv6 packet, checksums made.
-fn icmpv6_packet(src: Ipv6Addr, dst: Ipv6Addr, msg_type: u8, code: u8, word: u32, body: &[u8]) -> Vec<u8> {
-    let mut m = vec![msg_type, code, 0, 0];
-    m.extend_from_slice(&word.to_be_bytes());
-    m.extend_from_slice(body);
-    let pseudo = checksum::pseudo_header(src.into(), dst.into(), PROTO_ICMPV6, m.len());
-    let sum = !checksum::combine(&[pseudo, checksum::data(&m)]);
-    m[2..4].copy_from_slice(&sum.to_be_bytes());
-    let mut ip = IpRepr::new(src.into(), dst.into(), PROTO_ICMPV6, 64, 0);
-    ip.set_payload_len(m.len());
-    let mut p = vec![0; ip.header_len()];
-    ip.emit(&mut p);
-    p.extend(m);
-    p
-}
-
-/// The start of a segment of `h`'s (its IPv6 header and 8 bytes), as an
-/// error quotes it, with sequence number `seq`.
-fn quote_of(net: &mut Network<Node>, i: usize, h: SocketHandle, seq: u32) -> (Ipv6Addr, Ipv6Addr, Vec<u8>) {
-    let tcb = stack(net, i).tcb(h).unwrap();
-    let (IpAddr::V6(ours), IpAddr::V6(theirs)) = (tcb.local.ip(), tcb.remote.ip()) else { panic!("not IPv6") };
-    let mut ip = IpRepr::new(ours.into(), theirs.into(), PROTO_TCP, 64, 0);
-    ip.set_payload_len(20);
-    let mut q = vec![0; ip.header_len()];
-    ip.emit(&mut q);
-    q.extend_from_slice(&tcb.local.port().to_be_bytes());
-    q.extend_from_slice(&tcb.remote.port().to_be_bytes());
-    q.extend_from_slice(&seq.to_be_bytes());
-    (ours, theirs, q)
-}
-
 /// `ping -6`: the Echo Request comes back as an Echo Reply whose checksum
 /// covers the reply's own pseudo-header; one with a bad checksum is
 /// dropped.
 #[test]
 fn icmpv6_echo_is_answered() {
     let mut s = Stack::new(config(SERVER_ADDR));
-    let request = icmpv6_packet(CLIENT_ADDR6, SERVER_ADDR6, icmpv6::TYPE_ECHO_REQUEST, 0, 0x0007_0001, b"ping!");
+    let request =
+        icmp_packet(CLIENT_ADDR6.into(), SERVER_ADDR6.into(), icmpv6::TYPE_ECHO_REQUEST, 0, 0x0007_0001, b"ping!");
     let now = Instant::ZERO;
     s.receive(now, &request);
     let mut sent = Vec::new();
@@ -340,7 +309,7 @@ fn icmpv6_echo_is_answered() {
     assert_eq!(sent.len(), 1);
     let ip = Ipv6Packet::new_checked(&sent[0]).unwrap();
     assert_eq!((ip.src_addr(), ip.dst_addr(), ip.next_header()), (SERVER_ADDR6, CLIENT_ADDR6, PROTO_ICMPV6));
-    let reply = Icmpv6Packet::new_checked(ip.payload(), SERVER_ADDR6, CLIENT_ADDR6).unwrap();
+    let reply = IcmpPacket::new_checked(ip.payload(), SERVER_ADDR6.into(), CLIENT_ADDR6.into()).unwrap();
     assert_eq!((reply.msg_type(), reply.ident(), reply.seq_no()), (icmpv6::TYPE_ECHO_REPLY, 7, 1));
     assert_eq!(reply.data(), b"ping!");
     assert_eq!(s.counters().icmp_echo_replies, 1);
@@ -363,7 +332,7 @@ fn icmpv6_unreachable_reaches_the_connection() {
         stack(&mut net, CLIENT).transmit(now, &mut |_| {}); // the SYN leaves
         let iss = stack(&mut net, CLIENT).tcb(c).unwrap().snd.iss.0;
         let (ours, theirs, quote) = quote_of(&mut net, CLIENT, c, iss);
-        let p = icmpv6_packet(theirs, ours, icmpv6::TYPE_DEST_UNREACHABLE, code, 0, &quote);
+        let p = icmp_packet(theirs, ours, icmpv6::TYPE_DEST_UNREACHABLE, code, 0, &quote);
         stack(&mut net, CLIENT).receive(now, &p);
         assert_eq!(stack(&mut net, CLIENT).counters().icmp_errors, 1);
         if error == Error::Refused {
@@ -373,38 +342,4 @@ fn icmpv6_unreachable_reaches_the_connection() {
             assert_eq!(stack(&mut net, CLIENT).state(c), Some(State::SynSent));
         }
     }
-}
-
-/// Packet Too Big (RFC 4443 §3.2) about a segment in flight lowers the
-/// MSS to what the path takes (RFC 8201), never below what 1280 allows;
-/// one quoting a number not in flight is ignored (RFC 5927 §4.1).
-#[test]
-fn icmpv6_packet_too_big_lowers_the_mss() {
-    let mut net = pair(Faults::default());
-    let (c, s) = establish_to(&mut net, servers()[1]);
-    let now = net.now();
-    stack(&mut net, SERVER).send(now, s, &pattern(50_000, 3)).unwrap();
-    let too_big = |net: &mut Network<Node>, mtu: u32, seq: u32| {
-        let (ours, theirs, quote) = quote_of(net, SERVER, s, seq);
-        let p = icmpv6_packet(theirs, ours, icmpv6::TYPE_PACKET_TOO_BIG, 0, mtu, &quote);
-        let now = net.now();
-        stack(net, SERVER).receive(now, &p);
-        stack(net, SERVER).tcb(s).unwrap().snd_mss
-    };
-    let una = stack(&mut net, SERVER).tcb(s).unwrap().snd.una.0;
-    assert_eq!(too_big(&mut net, 1400, una.wrapping_sub(1000)), 1440, "not in flight: ignored");
-    assert_eq!(stack(&mut net, SERVER).counters().icmp_errors_ignored, 1);
-    stack(&mut net, SERVER).transmit(now, &mut |_| {}); // the data leaves (and is lost)
-    assert_eq!(too_big(&mut net, 1400, una), 1340);
-    assert_eq!(too_big(&mut net, 600, una), 1220, "never below IPv6's minimum");
-    assert_eq!(too_big(&mut net, 1400, una), 1220, "never raised");
-    // The data goes through in segments that fit.
-    net.capture(true);
-    let mut got = 0;
-    run(&mut net, Duration::from_secs(30), |n| {
-        got += read_all(n, CLIENT, c).len();
-        got == 50_000
-    });
-    let largest = captured(&mut net).iter().filter(|s| s.is_from_server()).map(|s| s.len).max().unwrap();
-    assert!(largest <= 1220 - 12, "a segment of {largest} bytes");
 }

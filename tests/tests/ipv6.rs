@@ -72,9 +72,15 @@ fn localhost_as_ipv6_first_meets_our_stack() {
         let wget =
             verbose(Command::new("wget").args(["-O", "/dev/null", "-t", "1", "-T", "20", "http://localhost:8080/"]));
         assert!(wget.contains("Connecting to localhost (localhost)|::1|:8080... connected."), "{wget}");
-        let curl = verbose(
-            Command::new(backport("curl")).args(["-v", "-sS", "--max-time", "20", "-o", "/dev/null", "http://localhost:8080/"]),
-        );
+        let curl = verbose(Command::new(backport("curl")).args([
+            "-v",
+            "-sS",
+            "--max-time",
+            "20",
+            "-o",
+            "/dev/null",
+            "http://localhost:8080/",
+        ]));
         // The first address tried is ::1, and it is the one that answers.
         let tried = curl.lines().find(|l| l.contains("Trying"));
         assert_eq!(tried, Some("*   Trying [::1]:8080..."), "curl -v said:\n{curl}");

@@ -7,12 +7,16 @@
 //! and not yet seen acknowledged (RFC 5927 §4.1), and then acts on it
 //! (`Tcb::on_icmp_error`, MUST-54). By kind:
 //!
-//! - Source Quench: discarded (MUST-55). Fragmentation Needed: ignored,
-//!   for want of path MTU discovery over IPv4.
-//! - ICMPv6 Packet Too Big (RFC 4443 §3.2): IPv6 routers never fragment,
-//!   so a path narrower than our MSS would lose every full segment; the
-//!   connection lowers its MSS to fit (RFC 8201 §4), never below what
-//!   IPv6's minimum MTU of 1280 allows (1220).
+//! - Source Quench: discarded (MUST-55).
+//! - A path narrower than our packets: ICMP's Fragmentation Needed (we
+//!   send IPv4 with DF set, so routers drop rather than fragment; RFC
+//!   1191) and ICMPv6's Packet Too Big (RFC 4443 §3.2: IPv6 routers never
+//!   fragment) say what the path takes. Without them every full segment
+//!   would be lost; the connection lowers its MSS to fit (RFC 1191 §6.4,
+//!   RFC 8201 §5.2), never below what 576 bytes allow over IPv4 (536, the
+//!   MSS every TCP may assume, RFC 9293 §3.7.1; a router older than RFC
+//!   1191 gives no MTU, and then 576 too) or IPv6's minimum MTU of 1280
+//!   (1220), so a forged message cannot shrink segments further.
 //! - Hard errors (Destination Unreachable 2 protocol, 3 port; and 9, 10,
 //!   13, administratively prohibited, which say as surely that the peer
 //!   will not be reached — FreeBSD and Linux take them as hard too) end a
@@ -33,7 +37,8 @@
 //!   and if the connection later times out, the error it ends with is the
 //!   last of them rather than `TimedOut` (as BSD and Linux report it).
 
-use super::{Error, IPV6_MIN_MTU};
+use super::{Error, IPV4_MIN_PATH_MTU, IPV6_MIN_MTU};
+use crate::wire::icmp::IcmpPacket;
 use crate::wire::icmpv4::{self, unreachable};
 use crate::wire::icmpv6::{self, unreachable as unreachable6};
 
@@ -44,17 +49,31 @@ pub enum IcmpError {
     Hard(Error),
     /// Reported, never ends a connection.
     Soft(Error),
-    /// ICMPv6 Packet Too Big: the path takes IPv6 packets of at most this
-    /// many bytes, never taken as fewer than 1280.
+    /// Fragmentation Needed or Packet Too Big: the path takes packets of
+    /// at most this many bytes, never taken as fewer than 576 (IPv4) or
+    /// 1280 (IPv6).
     PacketTooBig { mtu: usize },
 }
 
 impl IcmpError {
-    /// The meaning of an ICMP message of `msg_type` and `code`, or `None`
-    /// if TCP ignores it (Source Quench, Fragmentation Needed, not an error).
-    pub fn classify(msg_type: u8, code: u8) -> Option<IcmpError> {
+    /// The meaning of `icmp`, an error of either family, or `None` if TCP
+    /// ignores it.
+    pub fn of(icmp: &IcmpPacket) -> Option<IcmpError> {
+        if icmp.is_ipv6() {
+            IcmpError::classify_v6(icmp.msg_type(), icmp.code(), icmp.mtu())
+        } else {
+            IcmpError::classify(icmp.msg_type(), icmp.code(), icmp.mtu())
+        }
+    }
+
+    /// The meaning of an ICMP message of `msg_type` and `code`, `mtu` the
+    /// next-hop MTU of a Fragmentation Needed, or `None` if TCP ignores it
+    /// (Source Quench, not an error).
+    pub fn classify(msg_type: u8, code: u8, mtu: u32) -> Option<IcmpError> {
         Some(match (msg_type, code) {
-            (icmpv4::TYPE_DEST_UNREACHABLE, unreachable::FRAG_NEEDED) => return None,
+            (icmpv4::TYPE_DEST_UNREACHABLE, unreachable::FRAG_NEEDED) => {
+                IcmpError::PacketTooBig { mtu: usize::try_from(mtu).unwrap_or(usize::MAX).max(IPV4_MIN_PATH_MTU) }
+            }
             (
                 icmpv4::TYPE_DEST_UNREACHABLE,
                 unreachable::PROTOCOL
@@ -99,17 +118,21 @@ mod tests {
     fn hard_soft_and_ignored() {
         use icmpv4::{TYPE_DEST_UNREACHABLE as UNREACH, TYPE_PARAMETER_PROBLEM, TYPE_TIME_EXCEEDED};
         for code in [2, 3, 9, 10, 13] {
-            assert_eq!(IcmpError::classify(UNREACH, code), Some(IcmpError::Hard(Error::Refused)), "code {code}");
+            assert_eq!(IcmpError::classify(UNREACH, code, 0), Some(IcmpError::Hard(Error::Refused)), "code {code}");
         }
-        assert_eq!(IcmpError::classify(UNREACH, 0), Some(IcmpError::Soft(Error::NetUnreachable)));
+        assert_eq!(IcmpError::classify(UNREACH, 0, 0), Some(IcmpError::Soft(Error::NetUnreachable)));
         for code in [1, 5, 7, 8, 12, 14, 15] {
-            assert_eq!(IcmpError::classify(UNREACH, code), Some(IcmpError::Soft(Error::HostUnreachable)));
+            assert_eq!(IcmpError::classify(UNREACH, code, 0), Some(IcmpError::Soft(Error::HostUnreachable)));
         }
-        assert_eq!(IcmpError::classify(TYPE_TIME_EXCEEDED, 0), Some(IcmpError::Soft(Error::HostUnreachable)));
-        assert_eq!(IcmpError::classify(TYPE_PARAMETER_PROBLEM, 1), Some(IcmpError::Soft(Error::Protocol)));
-        assert_eq!(IcmpError::classify(UNREACH, 4), None);
-        assert_eq!(IcmpError::classify(icmpv4::TYPE_SOURCE_QUENCH, 0), None);
-        assert_eq!(IcmpError::classify(icmpv4::TYPE_ECHO_REQUEST, 0), None);
+        assert_eq!(IcmpError::classify(TYPE_TIME_EXCEEDED, 0, 0), Some(IcmpError::Soft(Error::HostUnreachable)));
+        assert_eq!(IcmpError::classify(TYPE_PARAMETER_PROBLEM, 1, 0), Some(IcmpError::Soft(Error::Protocol)));
+        // Fragmentation Needed: the next-hop MTU, never below 576; none
+        // (a router older than RFC 1191) is 576.
+        assert_eq!(IcmpError::classify(UNREACH, 4, 1400), Some(IcmpError::PacketTooBig { mtu: 1400 }));
+        assert_eq!(IcmpError::classify(UNREACH, 4, 68), Some(IcmpError::PacketTooBig { mtu: 576 }));
+        assert_eq!(IcmpError::classify(UNREACH, 4, 0), Some(IcmpError::PacketTooBig { mtu: 576 }));
+        assert_eq!(IcmpError::classify(icmpv4::TYPE_SOURCE_QUENCH, 0, 0), None);
+        assert_eq!(IcmpError::classify(icmpv4::TYPE_ECHO_REQUEST, 0, 0), None);
     }
 
     #[test]

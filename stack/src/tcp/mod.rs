@@ -279,12 +279,23 @@ impl Config {
     /// 40 + 20 for IPv6. A segment we send carries at most this much
     /// data, less the options it carries (see `Tcb::snd_mss`).
     pub fn mss(&self, family_of: IpAddr) -> usize {
-        match family_of {
-            IpAddr::V4(_) => self.mtu - 40,
-            IpAddr::V6(_) => self.mtu - 60,
-        }
+        mss_of(self.mtu, family_of)
     }
 }
+
+/// The most data a segment to `family_of`'s family carries in a packet of
+/// `mtu` bytes: less 20 + 20 bytes of headers for IPv4, 40 + 20 for IPv6.
+pub fn mss_of(mtu: usize, family_of: IpAddr) -> usize {
+    match family_of {
+        IpAddr::V4(_) => mtu - 40,
+        IpAddr::V6(_) => mtu - 60,
+    }
+}
+
+/// The smallest path MTU we believe of IPv4: 576, the datagram every host
+/// takes (RFC 791, RFC 1122 §3.3.3), and so the MSS every TCP may assume
+/// (536, RFC 9293 §3.7.1). RFC 1191 allows 68; Linux stops at 552.
+pub const IPV4_MIN_PATH_MTU: usize = 576;
 
 /// The smallest MTU of a link that carries IPv6 (RFC 8200 §5).
 pub const IPV6_MIN_MTU: usize = 1280;
@@ -471,8 +482,7 @@ pub struct Counters {
     pub icmp_source_quench: u64,
     /// Of `icmp_errors`, those that changed nothing: about no connection
     /// of ours, quoting a sequence number outside SND.UNA..SND.NXT (forged,
-    /// or too late: RFC 5927 §4.1), or fragmentation needed (no path MTU
-    /// discovery).
+    /// or too late: RFC 5927 §4.1), or a type TCP ignores.
     pub icmp_errors_ignored: u64,
     /// ACKs sent to challenge a suspicious RST, SYN or ACK (RFC 5961).
     pub challenge_acks: u64,

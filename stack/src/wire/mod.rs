@@ -2,9 +2,8 @@
 //! structs for building.
 //!
 //! Parsing goes through a view (`Ipv4Packet`, `Ipv6Packet`, `TcpSegment`,
-//! `Icmpv4Packet`, `Icmpv6Packet`, and `Quote`, the start of our datagram
-//! an ICMP error quotes) whose
-//! `new_checked` validates every length once, so its accessors can then
+//! `IcmpPacket` for ICMP of both families, and `Quote`, the start of our
+//! datagram an ICMP error quotes) whose `new_checked` validates every length once, so its accessors can then
 //! index the bytes without further checks and without panicking. Building goes
 //! the other way: fill in a `*Repr` struct and `emit` it into a buffer.
 //!
@@ -15,6 +14,7 @@
 #![forbid(unsafe_code)]
 
 pub mod checksum;
+pub mod icmp;
 pub mod icmpv4;
 pub mod icmpv6;
 pub mod ip;

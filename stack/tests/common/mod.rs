@@ -2,7 +2,7 @@
 //! crossed between them in a form a test can assert on.
 #![allow(dead_code)] // each test file uses its own part of the harness
 
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use stack::link::faults::Faults;
 use stack::link::sim::{Host, Network};
@@ -327,6 +327,44 @@ pub fn packet(src: impl Into<SocketAddr>, dst: impl Into<SocketAddr>, repr: &Tcp
     buf[header_len + repr.header_len()..].copy_from_slice(payload);
     repr.emit(&mut buf[header_len..], src.ip(), dst.ip());
     buf
+}
+
+/// An ICMP or ICMPv6 message (by the addresses' family) in an IP packet
+/// from `src` to `dst`: `msg_type`, `code`, the second word `word`, then
+/// `body`; the checksum made, for ICMPv6 over the pseudo-header too.
+pub fn icmp_packet(src: IpAddr, dst: IpAddr, msg_type: u8, code: u8, word: u32, body: &[u8]) -> Vec<u8> {
+    use stack::wire::checksum;
+    use stack::wire::ip::{IpRepr, PROTO_ICMP, PROTO_ICMPV6};
+    let mut m = vec![msg_type, code, 0, 0];
+    m.extend_from_slice(&word.to_be_bytes());
+    m.extend_from_slice(body);
+    let protocol = if src.is_ipv6() { PROTO_ICMPV6 } else { PROTO_ICMP };
+    let pseudo = if src.is_ipv6() { checksum::pseudo_header(src, dst, protocol, m.len()) } else { 0 };
+    let sum = !checksum::combine(&[pseudo, checksum::data(&m)]);
+    m[2..4].copy_from_slice(&sum.to_be_bytes());
+    let mut ip = IpRepr::new(src, dst, protocol, 64, 0);
+    ip.set_payload_len(m.len());
+    let mut p = vec![0; ip.header_len()];
+    ip.emit(&mut p);
+    p.extend(m);
+    p
+}
+
+/// The start of a segment of `h`'s on stack `i` (its IP header and 8
+/// bytes: the ports and `seq`), as an ICMP error quotes it; with the
+/// connection's addresses, ours and the peer's.
+pub fn quote_of(net: &mut Network<Node>, i: usize, h: SocketHandle, seq: u32) -> (IpAddr, IpAddr, Vec<u8>) {
+    use stack::wire::ip::{IpRepr, PROTO_TCP};
+    let tcb = stack(net, i).tcb(h).unwrap();
+    let (ours, theirs) = (tcb.local, tcb.remote);
+    let mut ip = IpRepr::new(ours.ip(), theirs.ip(), PROTO_TCP, 64, 0);
+    ip.set_payload_len(20);
+    let mut q = vec![0; ip.header_len()];
+    ip.emit(&mut q);
+    q.extend_from_slice(&ours.port().to_be_bytes());
+    q.extend_from_slice(&theirs.port().to_be_bytes());
+    q.extend_from_slice(&seq.to_be_bytes());
+    (ours.ip(), theirs.ip(), q)
 }
 
 /// What a lone stack sends now, parsed.

@@ -25,7 +25,7 @@ use crate::tcp::isn::Start;
 use crate::tcp::options::MAX_UNSCALED_WINDOW;
 use crate::tcp::state::State;
 use crate::tcp::story::{By, Dir, Record, SegmentKind};
-use crate::tcp::{Error, Ready};
+use crate::tcp::{mss_of, Error, Ready};
 use crate::wire::seq::SeqNum;
 use crate::wire::tcp::{Flags, TcpRepr};
 
@@ -573,7 +573,8 @@ impl Tcb {
     /// who cannot see the connection must guess a number in that range.
     /// A hard error ends a connection still in its handshake, SYN-SENT
     /// (`connect` fails) or SYN-RECEIVED (back to LISTEN, as an RST
-    /// would, §3.10.7.4); an ICMPv6 Packet Too Big lowers the MSS;
+    /// would, §3.10.7.4); Fragmentation Needed or Packet Too Big lowers
+    /// the MSS;
     /// anything else is a soft error, reported.
     pub fn on_icmp_error(&mut self, cx: &mut Context, seq: SeqNum, error: IcmpError) {
         if self.state == State::Closed || !seq.in_window(self.snd.una, self.snd.nxt - self.snd.una) {
@@ -581,9 +582,9 @@ impl Tcb {
             return;
         }
         match error {
-            // What fits in one packet of the path, less the IPv6 and TCP
-            // headers (RFC 8201 §5.2: TCP lowers its MSS).
-            IcmpError::PacketTooBig { mtu } => self.snd_mss = self.snd_mss.min(mtu - 60),
+            // What fits in one packet of the path, less the IP and TCP
+            // headers (RFC 1191 §6.4, RFC 8201 §5.2: TCP lowers its MSS).
+            IcmpError::PacketTooBig { mtu } => self.snd_mss = self.snd_mss.min(mss_of(mtu, self.remote.ip())),
             IcmpError::Hard(e) if !self.state.is_synchronized() && cx.config.icmp_may_abort => {
                 self.fail(cx, e, "ICMP hard error")
             }
