@@ -47,6 +47,7 @@ pub mod time_wait;
 pub mod timestamps;
 
 use core::fmt;
+use core::hash::{Hash, Hasher};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use crate::time::Duration;
@@ -302,10 +303,26 @@ pub const IPV6_MIN_MTU: usize = 1280;
 
 /// A connection's identity: our address and port, the peer's, both of
 /// one family.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct FourTuple {
     pub local: SocketAddr,
     pub remote: SocketAddr,
+}
+
+/// Every arriving segment hashes its 4-tuple: one word per address and one
+/// for both ports, a third of the writes of the derived hash (which also
+/// feeds in each `SocketAddr`'s variant, and an IPv6 one's flow label and
+/// scope). Tuples equal by `Eq` hash alike.
+impl Hash for FourTuple {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        for addr in [self.local, self.remote] {
+            match addr.ip() {
+                IpAddr::V4(ip) => state.write_u32(ip.to_bits()),
+                IpAddr::V6(ip) => state.write_u128(ip.to_bits()),
+            }
+        }
+        state.write_u32(u32::from(self.local.port()) << 16 | u32::from(self.remote.port()));
+    }
 }
 
 /// The application's name for a connection: the index of the stack's slot

@@ -19,7 +19,7 @@
 //! TCB: the sequence numbers needed to answer, the window, the timestamps
 //! and the deadline.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 
 use ahash::RandomState;
 
@@ -81,9 +81,13 @@ pub enum Verdict {
 
 #[derive(Debug, Default)]
 pub struct TimeWaitTable {
-    entries: HashMap<FourTuple, Entry, RandomState>,
-    /// The same entries ordered by deadline, so expiry never scans.
-    deadlines: BTreeSet<(Instant, FourTuple)>,
+    /// Each 4-tuple's entry, and the number it was inserted as.
+    entries: HashMap<FourTuple, (Entry, u64), RandomState>,
+    /// The same entries ordered by deadline, so expiry never scans. The
+    /// insertion number tells equal deadlines apart, and is cheaper to
+    /// compare than two socket addresses (an IPv6 one is 16 bytes).
+    deadlines: BTreeMap<(Instant, u64), FourTuple>,
+    inserted: u64,
 }
 
 impl TimeWaitTable {
@@ -100,31 +104,33 @@ impl TimeWaitTable {
     }
 
     pub fn get(&self, tuple: &FourTuple) -> Option<&Entry> {
-        self.entries.get(tuple)
+        self.entries.get(tuple).map(|(entry, _)| entry)
     }
 
     pub fn insert(&mut self, tuple: FourTuple, entry: Entry) {
-        if let Some(old) = self.entries.insert(tuple, entry) {
-            self.deadlines.remove(&(old.expires, tuple));
+        let number = self.inserted;
+        self.inserted += 1;
+        if let Some((old, old_number)) = self.entries.insert(tuple, (entry, number)) {
+            self.deadlines.remove(&(old.expires, old_number));
         }
-        self.deadlines.insert((entry.expires, tuple));
+        self.deadlines.insert((entry.expires, number), tuple);
     }
 
     pub fn remove(&mut self, tuple: &FourTuple) -> Option<Entry> {
-        let entry = self.entries.remove(tuple)?;
-        self.deadlines.remove(&(entry.expires, *tuple));
+        let (entry, number) = self.entries.remove(tuple)?;
+        self.deadlines.remove(&(entry.expires, number));
         Some(entry)
     }
 
     /// The earliest deadline.
     pub fn poll_at(&self) -> Option<Instant> {
-        self.deadlines.first().map(|&(t, _)| t)
+        self.deadlines.first_key_value().map(|(&(t, _), _)| t)
     }
 
     /// The application closed the socket of the connection in TIME-WAIT:
     /// from now on a new SYN may reopen its 4-tuple.
     pub fn closed(&mut self, tuple: &FourTuple) {
-        if let Some(entry) = self.entries.get_mut(tuple) {
+        if let Some((entry, _)) = self.entries.get_mut(tuple) {
             entry.held = false;
         }
     }
@@ -133,12 +139,12 @@ impl TimeWaitTable {
     /// one's 4-tuple (for its story); returns how many.
     pub fn expire(&mut self, now: Instant, expired: &mut dyn FnMut(FourTuple, &Entry)) -> usize {
         let mut n = 0;
-        while let Some(&(t, tuple)) = self.deadlines.first() {
+        while let Some((&(t, _), &tuple)) = self.deadlines.first_key_value() {
             if t > now {
                 break;
             }
             self.deadlines.pop_first();
-            if let Some(entry) = self.entries.remove(&tuple) {
+            if let Some((entry, _)) = self.entries.remove(&tuple) {
                 expired(tuple, &entry);
             }
             n += 1;
@@ -158,7 +164,7 @@ impl TimeWaitTable {
         timestamps: bool,
         syn_challenge: bool,
     ) -> Verdict {
-        let Some(&entry) = self.entries.get(&tuple) else { return Verdict::Ignore };
+        let Some(&(entry, _)) = self.entries.get(&tuple) else { return Verdict::Ignore };
         let repr = seg.repr;
         let flags = repr.flags;
         // RFC 1337: an RST must not end TIME-WAIT early ("TIME-WAIT
