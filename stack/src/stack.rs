@@ -33,7 +33,7 @@ use crate::tcp::isn::IsnGenerator;
 use crate::tcp::listener::{Decision, Listeners, Queue};
 use crate::tcp::state::State;
 use crate::tcp::story::{By, Dir, Recent, RecentLimits, Record, SegmentKind, Stories, StoryView, Watched};
-use crate::tcp::tcb::{Context, Disposition, Outgoing, Segment, Spare, Tcb};
+use crate::tcp::tcb::{Context, Disposition, Outgoing, RxShelf, Segment, Spare, Tcb};
 use crate::tcp::time_wait::{self, EntryTs, TimeWaitTable, Verdict};
 use crate::tcp::{Config, Counters, Error, FourTuple, Ready, SocketHandle, IPV6_MIN_MTU};
 use crate::time::{Duration, Instant};
@@ -128,6 +128,7 @@ struct Shared {
     counters: Counters,
     /// The budget of challenge ACKs, one for the whole stack (RFC 5961 §7).
     challenge_acks: ChallengeAcks,
+    rx_shelf: RxShelf,
 }
 
 impl Shared {
@@ -140,6 +141,7 @@ impl Shared {
             counters: &mut self.counters,
             challenge_acks: &mut self.challenge_acks,
             story,
+            rx_shelf: &mut self.rx_shelf,
         }
     }
 }
@@ -200,6 +202,7 @@ impl Stack {
             scratch: [0; IpRepr::MAX_HEADER_LEN + TcpRepr::MAX_HEADER_LEN],
             shared: Shared {
                 challenge_acks: ChallengeAcks::new(config.isn_key, config.challenge_ack_limit),
+                rx_shelf: RxShelf::new(config.recv_buffer),
                 config,
                 counters: Counters::default(),
             },

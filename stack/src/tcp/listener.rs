@@ -260,6 +260,7 @@ impl Listeners {
 mod tests {
     use super::*;
     use crate::tcp::challenge_ack::ChallengeAcks;
+    use crate::tcp::tcb::RxShelf;
     use crate::tcp::{Config, Counters};
 
     /// Port 80 listens, with room for `syn_queue` half-open connections.
@@ -271,8 +272,13 @@ mod tests {
     }
 
     /// The context of a call at time zero, over `setup`'s parts.
-    fn context<'a>(config: &'a Config, counters: &'a mut Counters, acks: &'a mut ChallengeAcks) -> Context<'a> {
-        Context { now: Instant::ZERO, config, counters, challenge_acks: acks, story: false }
+    fn context<'a>(
+        config: &'a Config,
+        counters: &'a mut Counters,
+        acks: &'a mut ChallengeAcks,
+        rx_shelf: &'a mut RxShelf,
+    ) -> Context<'a> {
+        Context { now: Instant::ZERO, config, counters, challenge_acks: acks, story: false, rx_shelf }
     }
 
     fn tuple(port: u16) -> FourTuple {
@@ -295,7 +301,8 @@ mod tests {
     #[test]
     fn closed_port_is_reset_and_a_reset_never_answered() {
         let (mut l, isn, config, mut counters, mut acks) = setup(8);
-        let mut cx = context(&config, &mut counters, &mut acks);
+        let mut shelf = RxShelf::new(0);
+        let mut cx = context(&config, &mut counters, &mut acks, &mut shelf);
         let syn = seg(81, 1000, 0, Flags::SYN);
         let d = l.on_segment(&mut cx, &isn, tuple(81), Segment { repr: &syn, payload: &[] }, None);
         let Decision::Reset(rst) = d else { panic!("{d:?}") };
@@ -308,7 +315,8 @@ mod tests {
     #[test]
     fn syn_with_room_opens_above_the_time_wait_incarnation() {
         let (mut l, isn, config, mut counters, mut acks) = setup(8);
-        let mut cx = context(&config, &mut counters, &mut acks);
+        let mut shelf = RxShelf::new(0);
+        let mut cx = context(&config, &mut counters, &mut acks, &mut shelf);
         let syn = seg(80, 1000, 0, Flags::SYN);
         let old_snd_nxt = isn.start(Instant::ZERO, tuple(80).local, tuple(80).remote).iss + 100;
         let d = l.on_segment(&mut cx, &isn, tuple(80), Segment { repr: &syn, payload: &[] }, Some(old_snd_nxt));
@@ -319,7 +327,8 @@ mod tests {
     #[test]
     fn full_syn_queue_answers_with_a_cookie_that_the_ack_returns() {
         let (mut l, isn, config, mut counters, mut acks) = setup(0);
-        let mut cx = context(&config, &mut counters, &mut acks);
+        let mut shelf = RxShelf::new(0);
+        let mut cx = context(&config, &mut counters, &mut acks, &mut shelf);
         let syn = seg(80, 1000, 0, Flags::SYN);
         let d = l.on_segment(&mut cx, &isn, tuple(80), Segment { repr: &syn, payload: &[] }, None);
         let Decision::SynCookie(syn_ack) = d else { panic!("{d:?}") };

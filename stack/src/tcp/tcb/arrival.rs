@@ -458,7 +458,7 @@ impl Tcb {
             // owed now stands for them all (§3.10.7.4, MUST-58, MUST-59).
             self.dup_acks_owed.clear();
         }
-        self.deliver(data);
+        self.deliver(cx, data);
         if fin {
             // Nothing follows the FIN: what is held lies past the end of
             // the stream, and is no data of the peer's.
@@ -521,16 +521,22 @@ impl Tcb {
 
     /// In-order data: to the receive buffer (unless nobody will read it),
     /// and RCV.NXT past it.
-    fn deliver(&mut self, data: &[u8]) {
+    fn deliver(&mut self, cx: &mut Context, data: &[u8]) {
         if self.keeps_text() && !data.is_empty() {
-            if self.rx.is_empty() && data.len() >= self.snd_mss.min(IDLE_KEEP) {
-                // A full-sized segment (as large as ours: MSS is mostly
-                // the same both ways) starts a bulk transfer, which may
-                // fill the window we advertised: room for all of it in one
-                // allocation, rather than growing the buffer segment by
-                // segment each time `recv` has given it back. A shorter
-                // one (a request) gets what it needs, an allocation small
-                // enough to be kept when drained and reused.
+            if self.rx.is_empty() && data.len() >= self.segment_size().min(IDLE_KEEP) {
+                // A full-sized segment (as large as ours: MSS and options
+                // are mostly the same both ways; with timestamps it carries
+                // 12 bytes less than the MSS) starts a bulk transfer, which
+                // may fill the window we advertised: room for all of it at
+                // once, in a buffer a burst before left on the shelf if
+                // there is one, rather than growing the buffer segment by
+                // segment. A shorter one (a request) gets what it needs,
+                // an allocation small enough to be kept when drained.
+                if self.rx.capacity() < self.rcv.wnd() {
+                    if let Some(shelved) = cx.rx_shelf.take() {
+                        self.rx = shelved;
+                    }
+                }
                 self.rx.reserve(self.rcv.wnd());
             }
             copy::append(&mut self.rx, data);

@@ -117,6 +117,8 @@ pub struct Context<'a> {
     /// do with `Stories::All`; with `OnRequest`, those of a peer address
     /// the application asked for (`Stack::record_peer`).
     pub story: bool,
+    /// Drained bulk receive buffers, for the next burst of any connection.
+    pub rx_shelf: &'a mut RxShelf,
 }
 
 /// What the retransmission timer is set for: one timer, three uses, since
@@ -525,6 +527,42 @@ impl Tcb {
 fn release_if_empty(buf: &mut VecDeque<u8>) {
     if buf.is_empty() && buf.capacity() > IDLE_KEEP {
         *buf = VecDeque::new();
+    }
+}
+
+/// Receive buffers that bulk transfers drained, kept for their next burst
+/// (`Tcb::consume` shelves one, `Tcb::deliver` takes one). A reader that
+/// keeps up empties its buffer after every burst; were the buffer freed,
+/// the allocator would hand its pages back to the system, and the next
+/// burst's window-sized allocation would fault every page in again. One
+/// shelf for the whole stack, holding no more than one connection's
+/// largest receive buffer (`Config::recv_buffer`): idle connections still
+/// hold no more than `IDLE_KEEP` each.
+#[derive(Debug)]
+pub struct RxShelf {
+    buffers: Vec<VecDeque<u8>>,
+    bytes: usize,
+    max_bytes: usize,
+}
+
+impl RxShelf {
+    pub fn new(max_bytes: usize) -> RxShelf {
+        RxShelf { buffers: Vec::new(), bytes: 0, max_bytes }
+    }
+
+    /// Shelve a drained buffer if there is room; free it otherwise.
+    fn put(&mut self, buf: VecDeque<u8>) {
+        debug_assert!(buf.is_empty(), "shelving a buffer with data in it");
+        if self.bytes + buf.capacity() <= self.max_bytes {
+            self.bytes += buf.capacity();
+            self.buffers.push(buf);
+        }
+    }
+
+    fn take(&mut self) -> Option<VecDeque<u8>> {
+        let buf = self.buffers.pop()?;
+        self.bytes -= buf.capacity();
+        Some(buf)
     }
 }
 

@@ -15,7 +15,7 @@ use bytes::Bytes;
 
 use log::debug;
 
-use super::{release_if_empty, Context, Tcb};
+use super::{Context, Tcb, IDLE_KEEP};
 use crate::copy;
 use crate::tcp::isn::Start;
 use crate::tcp::options::Negotiated;
@@ -110,7 +110,7 @@ impl Tcb {
     /// RECEIVE (§3.10.3): copy out what has arrived in order. `Ok(0)` means
     /// the peer closed and everything it sent has been read, or the
     /// application shut the receiving side (`shutdown_read`).
-    pub fn recv(&mut self, cx: &Context, buf: &mut [u8]) -> Result<usize, Error> {
+    pub fn recv(&mut self, cx: &mut Context, buf: &mut [u8]) -> Result<usize, Error> {
         let n = self.peek(buf)?;
         self.consume(cx, n);
         Ok(n)
@@ -137,14 +137,16 @@ impl Tcb {
 
     /// The application took the first `n` bytes received: they leave the
     /// buffer, and the window opens by as much.
-    fn consume(&mut self, cx: &Context, n: usize) {
+    fn consume(&mut self, cx: &mut Context, n: usize) {
         if n == 0 {
             return;
         }
         let shift = self.window_shift(Flags::ACK);
         let before = self.receive_window(cx, shift);
         self.rx.drain(..n);
-        release_if_empty(&mut self.rx);
+        if self.rx.is_empty() && self.rx.capacity() > IDLE_KEEP {
+            cx.rx_shelf.put(std::mem::take(&mut self.rx));
+        }
         self.rx_start += n;
         // Read past the urgent mark: back to "normal mode" (§3.8.5).
         self.rcv.up = self.rcv.up.max(self.rx_start);
@@ -166,7 +168,7 @@ impl Tcb {
     /// still acknowledged, as FreeBSD and Linux do, rather than answered
     /// with the RST SHLD-3 asks of a CLOSE (§3.6.1): an RST would end the
     /// direction the application means to keep.
-    pub fn shutdown_read(&mut self, cx: &Context) {
+    pub fn shutdown_read(&mut self, cx: &mut Context) {
         self.read_shut = true;
         self.consume(cx, self.rx.len());
     }
