@@ -181,6 +181,43 @@ fn path_mtu_errors_lower_the_mss() {
     }
 }
 
+/// A path narrower than the segments in flight dropped them: once the
+/// report lowers the MSS, the quoted segment and those after it go again
+/// at once, cut to the new size, with the congestion window as it was (a
+/// router's report is no sign of congestion). A second report of the
+/// same size resends nothing more.
+#[test]
+fn a_narrower_path_gets_the_lost_segments_again_at_once() {
+    let v4 =
+        (SocketAddr::new(SERVER_ADDR.into(), PORT), icmpv4::TYPE_DEST_UNREACHABLE, icmpv4::unreachable::FRAG_NEEDED);
+    let v6 = (SocketAddr::new(SERVER_ADDR6.into(), PORT), icmpv6::TYPE_PACKET_TOO_BIG, 0);
+    for (server, msg_type, code) in [v4, v6] {
+        let headers = if server.is_ipv6() { 60 } else { 40 };
+        let mut net = pair(Faults::default());
+        let (_, s) = establish_to(&mut net, server);
+        let now = net.now();
+        stack(&mut net, SERVER).send(now, s, &pattern(20_000, 5)).unwrap();
+        let lost = output(stack(&mut net, SERVER), now);
+        assert!(lost.len() > 2 && lost.iter().all(|seg| seg.len == 1500 - headers - 12), "{server}: {lost:?}");
+        let una = stack(&mut net, SERVER).tcb(s).unwrap().snd.una.0;
+        let cwnd = stack(&mut net, SERVER).tcb(s).unwrap().cc.window();
+        let (ours, theirs, quote) = quote_of(&mut net, SERVER, s, una);
+        let report = icmp_packet(theirs, ours, msg_type, code, 1400, &quote);
+        stack(&mut net, SERVER).receive(now, &report);
+
+        let again = output(stack(&mut net, SERVER), now);
+        let resent: Vec<_> = again.iter().filter(|seg| seg.len > 0).collect();
+        assert_eq!(resent.first().map(|seg| seg.seq()), Some(una), "{server}: the quoted segment first, now");
+        assert!(resent.iter().all(|seg| seg.len <= 1400 - headers - 12), "{server}: {resent:?}");
+        let lost_bytes: usize = lost.iter().map(|seg| seg.len).sum();
+        assert_eq!(resent.iter().map(|seg| seg.len).sum::<usize>(), lost_bytes.min(cwnd), "{server}");
+        assert_eq!(stack(&mut net, SERVER).tcb(s).unwrap().cc.window(), cwnd, "{server}: cwnd as it was");
+
+        stack(&mut net, SERVER).receive(now, &report);
+        assert!(output(stack(&mut net, SERVER), now).is_empty(), "{server}: nothing more for the same size");
+    }
+}
+
 /// With `icmp_may_abort` off (FreeBSD's icmp_may_rst=0), a hard error in
 /// SYN-SENT is only reported.
 #[test]

@@ -580,17 +580,14 @@ impl Tcb {
     /// A hard error ends a connection still in its handshake, SYN-SENT
     /// (`connect` fails) or SYN-RECEIVED (back to LISTEN, as an RST
     /// would, §3.10.7.4); Fragmentation Needed or Packet Too Big lowers
-    /// the MSS;
-    /// anything else is a soft error, reported.
+    /// the MSS (`path_narrower`); anything else is a soft error, reported.
     pub fn on_icmp_error(&mut self, cx: &mut Context, seq: SeqNum, error: IcmpError) {
         if self.state == State::Closed || !seq.in_window(self.snd.una, self.snd.nxt - self.snd.una) {
             cx.counters.icmp_errors_ignored += 1;
             return;
         }
         match error {
-            // What fits in one packet of the path, less the IP and TCP
-            // headers (RFC 1191 §6.4, RFC 8201 §5.2: TCP lowers its MSS).
-            IcmpError::PacketTooBig { mtu } => self.snd_mss = self.snd_mss.min(mss_of(mtu, self.remote.ip())),
+            IcmpError::PacketTooBig { mtu } => self.path_narrower(seq, mss_of(mtu, self.remote.ip())),
             IcmpError::Hard(e) if !self.state.is_synchronized() && cx.config.icmp_may_abort => {
                 self.fail(cx, e, "ICMP hard error")
             }
@@ -598,6 +595,23 @@ impl Tcb {
                 self.icmp_error = Some(e);
                 self.report_soft_error(e);
             }
+        }
+    }
+
+    /// The path takes packets of at most `mss` bytes of data (RFC 1191
+    /// §6.4, RFC 8201 §5.2: TCP lowers its MSS; never raised here). The
+    /// segment quoted at `seq` was dropped, and the ones sent after it at
+    /// the old size with it: they are presumed lost and go again now, cut
+    /// to the new size, rather than a retransmission timeout later. A
+    /// router that cannot forward a packet says nothing of congestion, so
+    /// the congestion window stays (as Linux's `tcp_simple_retransmit`).
+    fn path_narrower(&mut self, seq: SeqNum, mss: usize) {
+        if mss >= self.snd_mss {
+            return; // a report of a packet sent before the MSS came down
+        }
+        self.snd_mss = mss;
+        if self.state.is_synchronized() {
+            self.sent.mark_lost(seq, self.snd.nxt);
         }
     }
 }
