@@ -890,7 +890,8 @@ impl Harness {
                 + d.fragment
                 + d.not_for_us
                 + d.other_protocol
-                + d.invalid_source,
+                + d.invalid_source
+                + d.ipv6_ext_headers,
             "a packet counted twice or not at all: {c:?}"
         );
         assert_eq!(c.segments_out, self.tcp_sent, "segments_out");
