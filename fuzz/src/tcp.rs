@@ -1,17 +1,22 @@
-//! A whole `Stack`, as a server, fed a script: segments from a few peers,
-//! raw packets, the passing of time and the server application's socket
-//! calls. After every step the stack's invariants are checked.
+//! A whole `Stack`, as a server of both families, fed a script: segments
+//! from a few peers over IPv4 or IPv6, raw packets, the passing of time and
+//! the server application's socket calls. After every step the stack's
+//! invariants are checked.
 //!
 //! ## The script
 //!
 //! A fuzz input is a sequence of [`Record`]s, each a tag byte and its fields
 //! (little-endian; an input that ends early reads as zeros). Most are
-//! segments that the harness builds with valid IPv4 and TCP headers and
-//! checksums, so mutations get past the parsers into the state machine:
+//! segments that the harness builds with valid IP (IPv4 or IPv6, as the
+//! record picks) and TCP headers and checksums, so mutations get past the
+//! parsers into the state machine:
 //! their sequence and acknowledgment numbers are offsets from what the peer
 //! has seen on the wire (what the server last acknowledged, how far it has
 //! sent), so they stay in or near the windows as the connection moves.
-//! Raw packets (with checksums fixed on request) cover the rest.
+//! Raw packets (with checksums fixed on request) cover the rest. Each peer
+//! has an IPv6 twin ([`PEERS6`]), and both families go through the same
+//! code here as in the stack: an `IpAddr`, an `IpRepr`, one parser of what
+//! the stack sends.
 //!
 //! ## What is checked
 //!
@@ -21,7 +26,9 @@
 //!   event names a live socket.
 //! - The counters: every packet received is counted once, as a segment or
 //!   under one drop reason (or as ICMP); every TCP segment sent is counted.
-//! - Every packet the stack sends is well formed (checksums, sizes, flags),
+//! - Every packet the stack sends is well formed (from our address of the
+//!   destination's family; lengths, checksums with that family's
+//!   pseudo-header, sizes, flags; echo replies of the family's ICMP),
 //!   advertises no more window than the receive buffer, never moves the
 //!   right edge of its window left, and carries the bytes the application
 //!   wrote at the sequence numbers it claims.
@@ -33,20 +40,24 @@
 //! - Nothing panics (the core's debug assertions are on in fuzz builds).
 
 use std::collections::HashMap;
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::ops::Range;
 use std::sync::OnceLock;
 
-use stack::wire::seq::SeqNum;
 use stack::time::{Duration, Instant};
 use stack::wire::checksum;
 use stack::wire::icmp::IcmpPacket;
-use stack::wire::icmpv4;
-use stack::wire::ipv4::{Ipv4Packet, Ipv4Repr, PROTO_ICMP, PROTO_TCP};
+use stack::wire::ip::{IpRepr, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP};
+use stack::wire::ipv4::{Ipv4Packet, Ipv4Repr};
+use stack::wire::ipv6::{Ipv6Packet, Ipv6Repr};
+use stack::wire::seq::SeqNum;
 use stack::wire::tcp::{Flags, TcpOptions, TcpRepr, TcpSegment, Timestamps};
+use stack::wire::{icmpv4, icmpv6};
 use stack::{Config, Event, SocketHandle, Stack};
 
-/// The server: the stack under test.
+/// The server: the stack under test, with an address of each family.
 pub const SERVER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+pub const SERVER6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 2);
 /// The port it listens on.
 pub const PORT: u16 = 80;
 /// The peers a script speaks as. The first is the client of the
@@ -57,6 +68,14 @@ pub const PEERS: [SocketAddrV4; 4] = [
     SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 3), 40000),
     SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 7),
 ];
+/// The peers' IPv6 twins, fd00::1 and fd00::3 with the same ports: a
+/// record speaks as one with its family bit (see `peer`).
+pub const PEERS6: [SocketAddrV6; 4] = [
+    SocketAddrV6::new(Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 1), 40000, 0, 0),
+    SocketAddrV6::new(Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 1), 40001, 0, 0),
+    SocketAddrV6::new(Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 3), 40000, 0, 0),
+    SocketAddrV6::new(Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 1), 7, 0, 0),
+];
 /// The server ports a segment can go to: the listener, a closed port, and
 /// the first two ephemeral ports, which `connect` takes.
 pub const SERVER_PORTS: [u16; 4] = [PORT, 81, 49152, 49153];
@@ -65,11 +84,32 @@ const MAX_RECORDS: usize = 256;
 /// Largest payload of a built segment.
 const MAX_PAYLOAD: usize = 4096;
 
+/// `PEERS[index % 4]`, or its IPv6 twin.
+pub fn peer(index: u8, v6: bool) -> SocketAddr {
+    let i = usize::from(index % 4);
+    if v6 {
+        PEERS6[i].into()
+    } else {
+        PEERS[i].into()
+    }
+}
+
+/// The server's address of `peer`'s family.
+pub fn server_for(peer: IpAddr) -> IpAddr {
+    match peer {
+        IpAddr::V4(_) => SERVER.into(),
+        IpAddr::V6(_) => SERVER6.into(),
+    }
+}
+
 /// Small limits, so that a short input reaches every bound.
 pub fn config() -> Config {
     let mut c = Config::new(SERVER);
+    c.addr6 = Some(SERVER6);
     c.isn_key = [7; 16];
-    c.mtu = 576; // MSS 536: a few KiB make several segments
+    // IPv6's least (RFC 8200 §5), which a stack with an IPv6 address needs:
+    // MSS 1240 over IPv4, 1220 over IPv6, so the buffers below hold a few segments.
+    c.mtu = 1280;
     c.msl = Duration::from_secs(1);
     c.send_buffer = 8 * 1024;
     c.recv_buffer = 4 * 1024;
@@ -119,11 +159,13 @@ pub enum Rel {
     Raw(u32),
 }
 
-/// A segment from one of the `PEERS` to one of the `SERVER_PORTS`, built
-/// with correct headers and checksums.
+/// A segment from one of the `PEERS` (or `PEERS6`) to one of the
+/// `SERVER_PORTS` at the server's address of its family, built with
+/// correct headers and checksums.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SegmentSpec {
-    /// Bits 0–1: the peer; bits 2–3: the server port.
+    /// Bits 0–1: the peer; bits 2–3: the server port; bit 4 (`TUPLE_V6`): the
+    /// peer's IPv6 twin.
     pub tuple: u8,
     pub flags: Flags,
     pub seq: Rel,
@@ -134,6 +176,11 @@ pub struct SegmentSpec {
     /// Data bytes (at most `MAX_PAYLOAD`), each the `peer_byte` of its sequence number.
     pub len: u16,
 }
+
+/// `SegmentSpec::tuple`'s bit for IPv6.
+pub const TUPLE_V6: u8 = 0x10;
+/// The bit of `Icmp::peer` and `Connect::peer` for IPv6; bits 0–1 are the peer.
+pub const PEER_V6: u8 = 0x04;
 
 /// The server application's socket calls. `which` picks one of the sockets
 /// it holds (accepted or connected), in order.
@@ -158,7 +205,7 @@ pub enum AppCall {
     Abort {
         which: u8,
     },
-    /// Active open to one of the `PEERS`.
+    /// Active open to one of the `PEERS`, or (`PEER_V6`) its IPv6 twin.
     Connect {
         peer: u8,
     },
@@ -172,10 +219,13 @@ pub enum AppCall {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Record {
     Segment(SegmentSpec),
-    /// Raw bytes for `Stack::receive`, after the fixes in `fix`: bit 0 sets
-    /// the IPv4 destination to the server, bit 1 the total length to the
-    /// packet's, bit 2 the header checksum, bit 3 the TCP checksum, bit 4
-    /// the ICMP one.
+    /// Raw bytes for `Stack::receive`, after the fixes in `fix`, of the
+    /// family its version nibble says (IPv4 unless 6): bit 0 sets the
+    /// destination to the server, bit 1 the IPv4 total length or the IPv6
+    /// payload length to the packet's, bit 2 the IPv4 header checksum
+    /// (IPv6 has none), bit 3 the TCP checksum, bit 4 the ICMP one (over
+    /// the IPv4 payload; ICMPv6's with its pseudo-header, RFC 4443 §2.3).
+    /// TCP and ICMPv6 are found past IPv6 extension headers.
     Packet {
         fix: u8,
         bytes: Vec<u8>,
@@ -183,8 +233,9 @@ pub enum Record {
     /// Time passes, then timers fire. Values with the top bit set are seconds, others milliseconds.
     Advance(u16),
     App(AppCall),
-    /// An ICMP message with a correct checksum: type, code, the second
-    /// word, and `len` data bytes of `fill`.
+    /// An ICMP message with a correct checksum from a peer (ICMPv6, its
+    /// checksum over the pseudo-header too, from an IPv6 one: `PEER_V6`):
+    /// type, code, the second word, and `len` data bytes counting up from `fill`.
     Icmp {
         peer: u8,
         msg_type: u8,
@@ -409,9 +460,12 @@ pub enum Setup {
     /// A server listening on `PORT`, nothing else.
     Listen,
     /// The same, with one connection from `PEERS[0]` established through a
-    /// real handshake with a client `Stack`, 3000 bytes of the server's in
-    /// flight and 100 bytes of the client's unread: see [`Harness::established`].
+    /// real handshake with a client `Stack`, 6000 bytes of the server's
+    /// written (four segments of them in flight) and 100 bytes of the
+    /// client's unread: see [`Harness::established`].
     Established,
+    /// The same over IPv6, from `PEERS6[0]`.
+    Established6,
 }
 
 pub struct Harness {
@@ -450,24 +504,28 @@ impl Harness {
         }
     }
 
-    /// The `Established` setup: `PEERS[0]`, a real `Stack`, connects; the
-    /// server accepts and writes 3000 bytes, of which the client receives
-    /// the first segment only; the client writes 100 bytes, which the
-    /// server acknowledges but does not read. Returns the client and its socket too, for a
-    /// seed generator to go on with.
-    pub fn established() -> (Harness, Stack, SocketHandle) {
+    /// The `Established` setup: `from` (`PEERS[0]`, or `PEERS6[0]` for
+    /// `Established6`), a real `Stack`, connects; the server accepts and
+    /// writes 6000 bytes (five segments, so that duplicate ACKs can SACK
+    /// three above a loss), of which the client receives the first segment
+    /// only; the client writes 100 bytes, which the server acknowledges but
+    /// does not read. Returns the client and its socket too, for a seed
+    /// generator to go on with.
+    pub fn established(from: SocketAddr) -> (Harness, Stack, SocketHandle) {
         let mut h = Harness::new();
         let mut client_config = Config::new(*PEERS[0].ip());
+        client_config.addr6 = Some(*PEERS6[0].ip());
         client_config.isn_key = [1; 16];
         let mut client = Stack::new(client_config);
-        let c = client.connect_from(h.now, PEERS[0].port(), SocketAddrV4::new(SERVER, PORT).into()).expect("connect");
+        let server = SocketAddr::new(server_for(from.ip()), PORT);
+        let c = client.connect_from(h.now, from.port(), server).expect("connect");
         h.exchange(&mut client);
         h.app(AppCall::Accept);
         assert_eq!(h.sockets.len(), 1, "the handshake completed");
         let data_seq = client.tcb(c).expect("the client's socket").snd.iss + 1;
         let data: Vec<u8> = (0..100).map(|k| peer_byte(data_seq + k)).collect();
         client.send(h.now, c, &data).expect("client send");
-        h.app(AppCall::Send { which: 0, len: 3000 });
+        h.app(AppCall::Send { which: 0, len: 6000 });
         h.transmit();
         // The first segment reaches the client; the rest is in flight.
         let first = h.sent.first().cloned().expect("the server sent data");
@@ -505,7 +563,8 @@ impl Harness {
     pub fn run(setup: Setup, input: &[u8]) {
         let mut h = match setup {
             Setup::Listen => Harness::new(),
-            Setup::Established => Harness::established().0,
+            Setup::Established => Harness::established(PEERS[0].into()).0,
+            Setup::Established6 => Harness::established(PEERS6[0].into()).0,
         };
         for record in decode(input) {
             h.step(&record);
@@ -540,14 +599,14 @@ impl Harness {
                 Duration::from_millis(u64::from(*v))
             }),
             Record::App(call) => self.app(*call),
-            Record::Icmp { peer, msg_type, code, rest, len, fill } => {
+            Record::Icmp { peer: n, msg_type, code, rest, len, fill } => {
                 let mut icmp = vec![*msg_type, *code, 0, 0];
                 icmp.extend_from_slice(&rest.to_be_bytes());
                 icmp.extend((0..*len).map(|i| fill.wrapping_add(i)));
-                let sum = !checksum::data(&icmp);
+                let from = peer(*n, n & PEER_V6 != 0).ip();
+                let sum = icmp_checksum(from, server_for(from), &icmp);
                 icmp[2..4].copy_from_slice(&sum.to_be_bytes());
-                let from = *PEERS[usize::from(peer % 4)].ip();
-                self.receive(&ipv4(from, PROTO_ICMP, &icmp));
+                self.receive(&ip_packet(from, icmp_protocol(from), &icmp));
             }
         }
         self.transmit();
@@ -576,10 +635,10 @@ impl Harness {
     /// The peer's side of the bookkeeping: how far it has sent.
     fn note_incoming(&mut self, packet: &[u8]) {
         let Some((ip, seg, repr)) = parse_tcp(packet) else { return };
-        if ip.dst_addr() != SERVER {
+        if ip.dst != server_for(ip.src) {
             return;
         }
-        let seen = self.seen.entry((SocketAddr::new(ip.src_addr().into(), repr.src_port), repr.dst_port)).or_default();
+        let seen = self.seen.entry((SocketAddr::new(ip.src, repr.src_port), repr.dst_port)).or_default();
         let end = repr.seq_number + seg_len(&repr, seg.payload().len());
         if repr.flags.contains(Flags::SYN) || seen.peer_end.is_none_or(|e| end > e) {
             seen.peer_end = Some(end);
@@ -590,9 +649,9 @@ impl Harness {
 
     /// Build the packet a `SegmentSpec` describes, from what its peer has seen.
     pub fn build_segment(&self, spec: &SegmentSpec) -> Vec<u8> {
-        let peer = PEERS[usize::from(spec.tuple & 3)];
+        let peer = peer(spec.tuple, spec.tuple & TUPLE_V6 != 0);
         let port = SERVER_PORTS[usize::from(spec.tuple >> 2 & 3)];
-        let seen = self.seen.get(&(peer.into(), port)).copied().unwrap_or_default();
+        let seen = self.seen.get(&(peer, port)).copied().unwrap_or_default();
         // Before anything has crossed, a peer's sequence numbers start at an ISS of its own.
         let own_iss = SeqNum(0x1000_0000 * (u32::from(spec.tuple & 3) + 1));
         let resolve = |rel: Rel, primary: Option<SeqNum>, secondary: Option<SeqNum>, default: SeqNum| match rel {
@@ -622,8 +681,8 @@ impl Harness {
         let payload: Vec<u8> = (0..usize::from(spec.len)).map(|i| peer_byte(data_seq + i)).collect();
         let mut tcp = vec![0; repr.header_len() + payload.len()];
         tcp[repr.header_len()..].copy_from_slice(&payload);
-        repr.emit(&mut tcp, (*peer.ip()).into(), SERVER.into());
-        ipv4(*peer.ip(), PROTO_TCP, &tcp)
+        repr.emit(&mut tcp, peer.ip(), server_for(peer.ip()));
+        ip_packet(peer.ip(), PROTO_TCP, &tcp)
     }
 
     pub fn app(&mut self, call: AppCall) {
@@ -672,8 +731,8 @@ impl Harness {
                     self.forget(s);
                 }
             }
-            AppCall::Connect { peer } => {
-                if let Ok(s) = self.stack.connect(now, PEERS[usize::from(peer % 4)].into()) {
+            AppCall::Connect { peer: n } => {
+                if let Ok(s) = self.stack.connect(now, peer(n, n & PEER_V6 != 0)) {
                     self.sockets.push(s);
                 }
             }
@@ -728,23 +787,24 @@ impl Harness {
     fn check_sent(&mut self, packet: &[u8]) {
         let config = self.stack.config();
         assert!(packet.len() <= config.mtu, "a packet of {} bytes exceeds the MTU", packet.len());
-        let ip = Ipv4Packet::new_checked(packet).expect("the stack sends valid IPv4 headers");
-        assert_eq!(ip.src_addr(), SERVER);
-        assert!(!ip.is_fragment() && ip.total_len() == packet.len());
-        if ip.protocol() == PROTO_ICMP {
-            let icmp = IcmpPacket::new_checked(ip.payload(), ip.src_addr().into(), ip.dst_addr().into())
-                .expect("valid ICMP");
-            assert_eq!(icmp.msg_type(), icmpv4::TYPE_ECHO_REPLY);
+        let ip = Ip::parse(packet).expect("the stack sends valid IP headers");
+        assert_eq!(Some(ip.src), config.addr_for(ip.dst), "not from our address of the destination's family");
+        assert!(!ip.fragment && ip.total_len == packet.len(), "the IP header's length is not the packet's");
+        assert_eq!(packet.len() - ip.payload.len(), ip.header_len(), "IPv4 options or IPv6 extension headers");
+        if ip.protocol == icmp_protocol(ip.dst) {
+            let icmp = IcmpPacket::new_checked(ip.payload, ip.src, ip.dst).expect("valid ICMP");
+            let echo_reply = if ip.dst.is_ipv6() { icmpv6::TYPE_ECHO_REPLY } else { icmpv4::TYPE_ECHO_REPLY };
+            assert_eq!(icmp.msg_type(), echo_reply);
             return;
         }
-        assert_eq!(ip.protocol(), PROTO_TCP);
+        assert_eq!(ip.protocol, PROTO_TCP);
         self.tcp_sent += 1;
-        let seg = TcpSegment::new_checked(ip.payload()).expect("the stack sends valid TCP headers");
-        assert!(seg.verify_checksum(ip.src_addr().into(), ip.dst_addr().into()), "the stack's TCP checksum verifies");
+        let seg = TcpSegment::new_checked(ip.payload).expect("the stack sends valid TCP headers");
+        assert!(seg.verify_checksum(ip.src, ip.dst), "the stack's TCP checksum verifies");
         let repr = TcpRepr::parse(&seg).expect("the stack sends valid options");
         let payload = seg.payload();
         let flags = repr.flags;
-        assert!(payload.len() <= config.mss(SERVER.into()), "{} bytes of data exceed the MSS", payload.len());
+        assert!(payload.len() <= config.mss(ip.dst), "{} bytes of data exceed the MSS", payload.len());
         assert!(
             flags.contains(Flags::ACK) || flags == Flags::SYN || flags == Flags::RST,
             "a segment without ACK: {repr}"
@@ -756,7 +816,7 @@ impl Harness {
             repr.window_len
         );
 
-        let key = (SocketAddr::new(ip.dst_addr().into(), repr.dst_port), repr.src_port);
+        let key = (SocketAddr::new(ip.dst, repr.dst_port), repr.src_port);
         let seen = self.seen.entry(key).or_default();
         if flags.contains(Flags::RST) {
             return; // the end of a connection, or an answer to a stray segment
@@ -830,7 +890,8 @@ impl Harness {
                 + d.fragment
                 + d.not_for_us
                 + d.other_protocol
-                + d.invalid_source,
+                + d.invalid_source
+                + d.ipv6_ext_headers,
             "a packet counted twice or not at all: {c:?}"
         );
         assert_eq!(c.segments_out, self.tcp_sent, "segments_out");
@@ -852,11 +913,9 @@ impl Default for Harness {
 fn describe(packet: &[u8]) -> String {
     match parse_tcp(packet) {
         Some((ip, seg, repr)) => format!(
-            "{}:{} > {}:{} {repr} len={}",
-            ip.src_addr(),
-            repr.src_port,
-            ip.dst_addr(),
-            repr.dst_port,
+            "{} > {} {repr} len={}",
+            SocketAddr::new(ip.src, repr.src_port),
+            SocketAddr::new(ip.dst, repr.dst_port),
             seg.payload().len()
         ),
         None => format!("{} bytes, not TCP", packet.len()),
@@ -868,29 +927,121 @@ fn seg_len(repr: &TcpRepr, payload_len: usize) -> usize {
     payload_len + repr.flags.contains(Flags::SYN) as usize + repr.flags.contains(Flags::FIN) as usize
 }
 
-fn parse_tcp(packet: &[u8]) -> Option<(Ipv4Packet<'_>, TcpSegment<'_>, TcpRepr)> {
-    let ip = Ipv4Packet::new_checked(packet).ok()?;
-    if ip.protocol() != PROTO_TCP {
+fn parse_tcp(packet: &[u8]) -> Option<(Ip<'_>, TcpSegment<'_>, TcpRepr)> {
+    let ip = Ip::parse(packet)?;
+    if ip.protocol != PROTO_TCP {
         return None;
     }
-    let seg = TcpSegment::new_checked(ip.payload()).ok()?;
+    let seg = TcpSegment::new_checked(ip.payload).ok()?;
     let repr = TcpRepr::parse(&seg).ok()?;
     Some((ip, seg, repr))
 }
 
-/// An IPv4 packet from `src` to the server around `payload`.
-fn ipv4(src: Ipv4Addr, protocol: u8, payload: &[u8]) -> Vec<u8> {
-    let repr = Ipv4Repr { src_addr: src, dst_addr: SERVER, protocol, payload_len: payload.len(), ttl: 64, tos: 0 };
-    let mut packet = vec![0; Ipv4Repr::HEADER_LEN + payload.len()];
-    packet[Ipv4Repr::HEADER_LEN..].copy_from_slice(payload);
-    repr.emit(&mut packet);
+/// What the checks read of an IP header, of either family.
+struct Ip<'a> {
+    src: IpAddr,
+    dst: IpAddr,
+    /// The upper layer's, past any IPv6 extension headers.
+    protocol: u8,
+    payload: &'a [u8],
+    /// The packet's length by its header.
+    total_len: usize,
+    fragment: bool,
+}
+
+impl<'a> Ip<'a> {
+    /// A packet that parses as the family its version nibble says.
+    fn parse(packet: &'a [u8]) -> Option<Ip<'a>> {
+        match packet.first()? >> 4 {
+            4 => {
+                let ip = Ipv4Packet::new_checked(packet).ok()?;
+                Some(Ip {
+                    src: ip.src_addr().into(),
+                    dst: ip.dst_addr().into(),
+                    protocol: ip.protocol(),
+                    payload: ip.payload(),
+                    total_len: ip.total_len(),
+                    fragment: ip.is_fragment(),
+                })
+            }
+            6 => {
+                let ip = Ipv6Packet::new_checked(packet).ok()?;
+                // A Fragment header is an error here.
+                let (protocol, payload) = ip.upper_layer().ok()?;
+                Some(Ip {
+                    src: ip.src_addr().into(),
+                    dst: ip.dst_addr().into(),
+                    protocol,
+                    payload,
+                    total_len: Ipv6Repr::HEADER_LEN + ip.payload_len(),
+                    fragment: false,
+                })
+            }
+            _ => None,
+        }
+    }
+
+    /// The length of the header the stack writes: no IPv4 options, no
+    /// IPv6 extension headers.
+    fn header_len(&self) -> usize {
+        if self.src.is_ipv6() {
+            Ipv6Repr::HEADER_LEN
+        } else {
+            Ipv4Repr::HEADER_LEN
+        }
+    }
+}
+
+/// ICMP's protocol number in `peer`'s family: ICMPv6's over IPv6.
+fn icmp_protocol(peer: IpAddr) -> u8 {
+    if peer.is_ipv6() {
+        PROTO_ICMPV6
+    } else {
+        PROTO_ICMP
+    }
+}
+
+/// The checksum field of an ICMP message: ICMP's covers the message alone,
+/// ICMPv6's a pseudo-header too (RFC 4443 §2.3). Over `message` with its
+/// checksum field zero.
+fn icmp_checksum(src: IpAddr, dst: IpAddr, message: &[u8]) -> u16 {
+    let pseudo = if src.is_ipv6() { checksum::pseudo_header(src, dst, PROTO_ICMPV6, message.len()) } else { 0 };
+    !checksum::combine(&[pseudo, checksum::data(message)])
+}
+
+/// A packet from `src` to the server's address of its family around `payload`.
+fn ip_packet(src: IpAddr, protocol: u8, payload: &[u8]) -> Vec<u8> {
+    let mut ip = IpRepr::new(src, server_for(src), protocol, 64, 0);
+    ip.set_payload_len(payload.len());
+    let mut packet = vec![0; ip.header_len()];
+    ip.emit(&mut packet);
+    packet.extend_from_slice(payload);
     packet
 }
 
-/// The fixes of `Record::Packet`.
+/// The fixes of `Record::Packet`: the IP header's, by its family, then
+/// the checksum of what it carries.
 fn fix_packet(p: &mut [u8], fix: u8) {
+    let fixed = if p.first().is_some_and(|b| b >> 4 == 6) { fix_ipv6(p, fix) } else { fix_ipv4(p, fix) };
+    let Some((src, dst, body)) = fixed else { return };
+    let body = &mut p[body];
+    if fix & 8 != 0 && body.len() >= 20 {
+        body[16..18].fill(0);
+        let pseudo = checksum::pseudo_header(src, dst, PROTO_TCP, body.len());
+        let sum = !checksum::combine(&[pseudo, checksum::data(body)]);
+        body[16..18].copy_from_slice(&sum.to_be_bytes());
+    }
+    if fix & 16 != 0 && body.len() >= 8 {
+        body[2..4].fill(0);
+        let sum = icmp_checksum(src, dst, body);
+        body[2..4].copy_from_slice(&sum.to_be_bytes());
+    }
+}
+
+/// An IPv4 header's fixes; its addresses and where its payload lies.
+fn fix_ipv4(p: &mut [u8], fix: u8) -> Option<(IpAddr, IpAddr, Range<usize>)> {
     if p.len() < 20 {
-        return;
+        return None;
     }
     if fix & 1 != 0 {
         p[16..20].copy_from_slice(&SERVER.octets());
@@ -908,16 +1059,27 @@ fn fix_packet(p: &mut [u8], fix: u8) {
     let total = usize::from(u16::from_be_bytes([p[2], p[3]])).clamp(header_len, p.len());
     let src = Ipv4Addr::new(p[12], p[13], p[14], p[15]);
     let dst = Ipv4Addr::new(p[16], p[17], p[18], p[19]);
-    let body = &mut p[header_len..total];
-    if fix & 8 != 0 && body.len() >= 20 {
-        body[16..18].fill(0);
-        let pseudo = checksum::pseudo_header(src.into(), dst.into(), PROTO_TCP, body.len());
-        let sum = !checksum::combine(&[pseudo, checksum::data(body)]);
-        body[16..18].copy_from_slice(&sum.to_be_bytes());
+    Some((src.into(), dst.into(), header_len..total))
+}
+
+/// An IPv6 header's fixes; its addresses and where the upper layer's bytes
+/// lie, past the extension headers (none if the chain does not parse:
+/// the stack drops such a packet before any checksum).
+fn fix_ipv6(p: &mut [u8], fix: u8) -> Option<(IpAddr, IpAddr, Range<usize>)> {
+    const HEADER_LEN: usize = Ipv6Repr::HEADER_LEN;
+    if p.len() < HEADER_LEN {
+        return None;
     }
-    if fix & 16 != 0 && body.len() >= 8 {
-        body[2..4].fill(0);
-        let sum = !checksum::data(body);
-        body[2..4].copy_from_slice(&sum.to_be_bytes());
+    if fix & 1 != 0 {
+        p[24..40].copy_from_slice(&SERVER6.octets());
     }
+    if fix & 2 != 0 && p.len() - HEADER_LEN <= usize::from(u16::MAX) {
+        let len = (p.len() - HEADER_LEN) as u16;
+        p[4..6].copy_from_slice(&len.to_be_bytes());
+    }
+    let ip = Ipv6Packet::new_checked(p).ok()?;
+    let (_, upper) = ip.upper_layer().ok()?;
+    // The upper layer's bytes end the payload.
+    let end = HEADER_LEN + ip.payload_len();
+    Some((ip.src_addr().into(), ip.dst_addr().into(), end - upper.len()..end))
 }

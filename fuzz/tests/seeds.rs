@@ -7,7 +7,9 @@
 //! The TCP seeds are conversations in the simulator (`stack::link::sim`)
 //! between a client `Stack` and the server under the fuzz harness, recorded
 //! as the harness's script: every packet the client sent, as captured, the
-//! passing of time, and the server application's calls. The wire seeds are
+//! passing of time, and the server application's calls; and scripts of
+//! built segments. Each comes in both families (the `v6_` seeds of
+//! `stack_listen`, all of `stack_established6`). The wire seeds are
 //! the packets of such a conversation; the HTTP seeds are requests as
 //! curl and browsers send them, and the attacks the server must refuse.
 //!
@@ -15,10 +17,12 @@
 //! them after a change.
 
 use std::fs;
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use fuzz::tcp::{self, AppCall, Harness, Record, Rel, SegmentSpec, Setup, PEERS, PORT, SERVER};
+use fuzz::tcp::{
+    self, server_for, AppCall, Harness, Record, Rel, SegmentSpec, Setup, PEERS, PEERS6, PEER_V6, PORT, TUPLE_V6,
+};
 use stack::link::faults::Faults;
 use stack::link::sim::{Host, Network};
 use stack::tcp::state::State;
@@ -111,10 +115,11 @@ struct Sim {
 }
 
 impl Sim {
-    fn new(h: Harness, client: Stack) -> Sim {
+    /// The client at `client`'s address, the server at its own of that family.
+    fn new(h: Harness, client: Stack, client_addr: SocketAddr) -> Sim {
         let mut net = Network::new(Faults::default());
-        net.add_host(*PEERS[0].ip(), Node::Client(Box::new(client)));
-        net.add_host(SERVER, Node::Server(Box::new(Recorder { h, records: Vec::new() })));
+        net.add_host(client_addr.ip(), Node::Client(Box::new(client)));
+        net.add_host(server_for(client_addr.ip()), Node::Server(Box::new(Recorder { h, records: Vec::new() })));
         Sim { net }
     }
 
@@ -153,22 +158,26 @@ impl Sim {
     }
 }
 
+/// The client: `PEERS[0]`'s host, `PEERS6[0]`'s too.
 fn client_stack() -> Stack {
     let mut c = Config::new(*PEERS[0].ip());
+    c.addr6 = Some(*PEERS6[0].ip());
     c.isn_key = [1; 16];
     Stack::new(c)
 }
 
-fn server_addr() -> SocketAddrV4 {
-    SocketAddrV4::new(SERVER, PORT)
+/// `PEERS[0]` or its IPv6 twin.
+fn client_addr(v6: bool) -> SocketAddr {
+    tcp::peer(0, v6)
 }
 
 /// The whole story, from the listening server: handshake, request,
 /// response, the server closes first, TIME-WAIT, expiry.
-fn conversation() -> Vec<Record> {
-    let mut sim = Sim::new(Harness::new(), client_stack());
+fn conversation(v6: bool) -> Vec<Record> {
+    let mut sim = Sim::new(Harness::new(), client_stack(), client_addr(v6));
     let now = sim.net.now();
-    let c = sim.client().connect(now, server_addr().into()).unwrap();
+    let server = SocketAddr::new(server_for(client_addr(v6).ip()), PORT);
+    let c = sim.client().connect(now, server).unwrap();
     sim.run(Duration::from_secs(1), |s| s.server().h.stack.tcbs().any(|t| t.state == State::Established));
     sim.server().app(AppCall::Accept);
     let now = sim.net.now();
@@ -188,11 +197,11 @@ fn conversation() -> Vec<Record> {
 
 /// The server opens: SYN-SENT, the client's SYN,ACK, data both ways, and
 /// the client closes first.
-fn active_open() -> Vec<Record> {
+fn active_open(v6: bool) -> Vec<Record> {
     let mut client = client_stack();
     client.listen(PEERS[0].port(), 4).unwrap();
-    let mut sim = Sim::new(Harness::new(), client);
-    sim.server().app(AppCall::Connect { peer: 0 });
+    let mut sim = Sim::new(Harness::new(), client, client_addr(v6));
+    sim.server().app(AppCall::Connect { peer: if v6 { PEER_V6 } else { 0 } });
     let mut accepted = None;
     sim.run(Duration::from_secs(1), |s| {
         accepted = accepted.or_else(|| s.client().accept(PEERS[0].port()));
@@ -209,9 +218,9 @@ fn active_open() -> Vec<Record> {
 
 /// From the `Established` setup: the client reads the response as the
 /// server retransmits what it lost, sends more, and closes first.
-fn established_conversation() -> Vec<Record> {
-    let (h, client, c) = Harness::established();
-    let mut sim = Sim::new(h, client);
+fn established_conversation(v6: bool) -> Vec<Record> {
+    let (h, client, c) = Harness::established(client_addr(v6));
+    let mut sim = Sim::new(h, client, client_addr(v6));
     sim.run(Duration::from_secs(10), |s| s.server().h.stack.tcbs().all(|t| t.snd.una == t.snd.nxt));
     sim.server().app(AppCall::Recv { which: 0, len: 4096 });
     let now = sim.net.now();
@@ -252,26 +261,36 @@ fn data(peer: u8, seq: Rel, len: u16, flags: Flags) -> Record {
     Record::Segment(SegmentSpec { len, ..seg(peer, flags | Flags::ACK, seq, Rel::Primary(0)) })
 }
 
+/// The same script spoken by the peers' IPv6 twins. (ICMP types differ
+/// by family: a script with ICMP is written for its family.)
+fn in_v6(records: Vec<Record>) -> Vec<Record> {
+    let v6 = |r| match r {
+        Record::Segment(s) => Record::Segment(SegmentSpec { tuple: s.tuple | TUPLE_V6, ..s }),
+        Record::App(AppCall::Connect { peer }) => Record::App(AppCall::Connect { peer: peer | PEER_V6 }),
+        Record::Icmp { .. } => panic!("ICMP types differ by family"),
+        r => r,
+    };
+    records.into_iter().map(v6).collect()
+}
+
 /// The listener's seeds.
 fn listen_seeds() -> Vec<(&'static str, Vec<Record>)> {
     let secs = |s: u16| Record::Advance(0x8000 | s);
+    let built_handshake_data_fin = vec![
+        syn(0),
+        ack(0),
+        Record::App(AppCall::Accept),
+        data(0, Rel::Primary(0), 100, Flags::PSH),
+        data(0, Rel::Secondary(0), 0, Flags::FIN),
+        Record::App(AppCall::Recv { which: 0, len: 200 }),
+        Record::App(AppCall::Close { which: 0 }),
+        ack(0),
+        secs(3),
+    ];
     vec![
-        ("conversation", conversation()),
-        ("active_open", active_open()),
-        (
-            "built_handshake_data_fin",
-            vec![
-                syn(0),
-                ack(0),
-                Record::App(AppCall::Accept),
-                data(0, Rel::Primary(0), 100, Flags::PSH),
-                data(0, Rel::Secondary(0), 0, Flags::FIN),
-                Record::App(AppCall::Recv { which: 0, len: 200 }),
-                Record::App(AppCall::Close { which: 0 }),
-                ack(0),
-                secs(3),
-            ],
-        ),
+        ("conversation", conversation(false)),
+        ("active_open", active_open(false)),
+        ("built_handshake_data_fin", built_handshake_data_fin.clone()),
         // Four connections the server closes first: the TIME-WAIT table holds three.
         ("time_wait_full", (0..4).flat_map(server_closes_first).chain([secs(3)]).collect()),
         // Peers 1 and 2 and the low port fill the SYN queue (3); a fourth SYN gets a SYN cookie.
@@ -287,7 +306,38 @@ fn listen_seeds() -> Vec<(&'static str, Vec<Record>)> {
                 Record::Icmp { peer: 1, msg_type: 3, code: 3, rest: 0, len: 28, fill: 0x45 },
             ],
         ),
+        ("v6_conversation", conversation(true)),
+        ("v6_active_open", active_open(true)),
+        ("v6_built_handshake_data_fin", in_v6(built_handshake_data_fin)),
+        // An ICMPv6 Echo Request, and a Packet Too Big quoting an IPv6 header.
+        (
+            "v6_ping",
+            vec![
+                Record::Icmp { peer: PEER_V6, msg_type: 128, code: 0, rest: 0x0001_0001, len: 32, fill: 0 },
+                Record::Icmp { peer: 1 | PEER_V6, msg_type: 2, code: 0, rest: 1280, len: 48, fill: 0x60 },
+            ],
+        ),
+        // One peer number in both families: two connections.
+        ("v6_beside_v4", vec![syn(0), syn(TUPLE_V6), ack(TUPLE_V6), ack(0), Record::App(AppCall::Accept)]),
+        ("v6_raw_syn_fixed", vec![v6_raw_syn()]),
     ]
+}
+
+/// A SYN from `PEERS6[0]` behind a Destination Options header, written
+/// raw with its payload length and TCP checksum zero for `Record::Packet`'s
+/// fixes (bits 1 and 3) to write.
+fn v6_raw_syn() -> Record {
+    let mut h = Harness::new();
+    let mut packet = h.build_segment(&seg(TUPLE_V6, Flags::SYN, Rel::Primary(0), Rel::Raw(0)));
+    h.stack.receive(h.now, &packet); // checks that it was valid
+    assert_eq!(h.stack.counters().segments_in, 1);
+    const DESTINATION_OPTIONS: u8 = 60;
+    let pad_n = [packet[6], 0, 1, 4, 0, 0, 0, 0];
+    packet[6] = DESTINATION_OPTIONS;
+    packet.splice(40..40, pad_n);
+    packet[4..6].fill(0);
+    packet[40 + 8 + 16..40 + 8 + 18].fill(0);
+    Record::Packet { fix: 2 | 8, bytes: packet }
 }
 
 /// `peer` connects, the server accepts and closes, the peer closes too: TIME-WAIT.
@@ -302,25 +352,27 @@ fn server_closes_first(peer: u8) -> Vec<Record> {
     ]
 }
 
-/// The established connection's seeds.
-fn established_seeds() -> Vec<(&'static str, Vec<Record>)> {
-    let (h, ..) = Harness::established();
+/// The established connection's seeds, over IPv6 from `PEERS6[0]` if `v6`.
+fn established_seeds(v6: bool) -> Vec<(&'static str, Vec<Record>)> {
+    let (h, ..) = Harness::established(client_addr(v6));
     let tcb = h.stack.tcbs().next().unwrap();
     // The server's SND.UNA, from the end of what it has sent.
     let una = -((tcb.snd.nxt - tcb.snd.una) as i16);
     // Duplicate ACKs of SND.UNA, each SACKing one more segment above it (the
-    // client negotiated SACK): the third makes a fast retransmit.
+    // client negotiated SACK), the third up to SND.NXT: the first segment
+    // is retransmitted.
     let mss = tcb.snd_mss as u32;
+    let in_flight = (tcb.snd.nxt - tcb.snd.una) as u32;
     let dup_ack = |k: u32| {
         let mut sack_blocks = [None; 4];
-        sack_blocks[0] = Some((SeqNum(mss), SeqNum(mss * (k + 1))));
+        sack_blocks[0] = Some((SeqNum(mss), SeqNum((mss * (k + 1)).min(in_flight))));
         let options = TcpOptions { sack_blocks, ..TcpOptions::default() };
         Record::Segment(SegmentSpec { options, ..seg(0, Flags::ACK, Rel::Secondary(0), Rel::Primary(una)) })
     };
     let secs = |s: u16| Record::Advance(0x8000 | s);
     let zero_window = SegmentSpec { window: 0, ..seg(0, Flags::ACK, Rel::Primary(0), Rel::Primary(0)) };
-    vec![
-        ("conversation", established_conversation()),
+    let seeds = vec![
+        ("conversation", established_conversation(v6)),
         ("dup_acks", vec![dup_ack(1), dup_ack(2), dup_ack(3), ack(0)]),
         // Out of order, then the gap fills.
         (
@@ -345,7 +397,11 @@ fn established_seeds() -> Vec<(&'static str, Vec<Record>)> {
             "close_both",
             vec![Record::App(AppCall::Close { which: 0 }), ack(0), data(0, Rel::Primary(0), 0, Flags::FIN), secs(3)],
         ),
-    ]
+    ];
+    match v6 {
+        true => seeds.into_iter().map(|(name, records)| (name, in_v6(records))).collect(),
+        false => seeds,
+    }
 }
 
 // ----------------------------------------------------------------------
@@ -355,14 +411,14 @@ fn established_seeds() -> Vec<(&'static str, Vec<Record>)> {
 /// Every packet of the conversation, both ways, with no checksum fixes.
 fn wire_seeds() -> Vec<(String, Vec<u8>)> {
     let mut packets = Vec::new();
-    for record in conversation() {
+    for record in conversation(false) {
         if let Record::Packet { bytes, .. } = record {
             packets.push(bytes);
         }
     }
     // The server's side: replay and keep what it sent.
     let mut h = Harness::new();
-    for record in conversation() {
+    for record in conversation(false) {
         h.step(&record);
         packets.extend(h.sent.iter().cloned());
     }
@@ -482,8 +538,14 @@ fn listen_seeds_run_clean() {
 
 #[test]
 fn established_seeds_run_clean() {
-    sync("stack_established", &named(established_seeds()));
+    sync("stack_established", &named(established_seeds(false)));
     each_file("stack_established", |_, bytes| Harness::run(Setup::Established, bytes));
+}
+
+#[test]
+fn established6_seeds_run_clean() {
+    sync("stack_established6", &named(established_seeds(true)));
+    each_file("stack_established6", |_, bytes| Harness::run(Setup::Established6, bytes));
 }
 
 #[test]
@@ -499,64 +561,87 @@ fn http_seeds_run_clean() {
     each_file("http", |_, bytes| fuzz::http::check(bytes));
 }
 
-/// The recorded conversation, as committed, replayed by the harness, goes
-/// where it went in the simulator: a connection opened, closed through
-/// TIME-WAIT, gone.
+/// The recorded conversations, as committed, replayed by the harness, go
+/// where they went in the simulator: a connection opened, closed through
+/// TIME-WAIT, gone; over IPv4 and over IPv6.
 #[test]
 fn the_recorded_conversation_still_replays() {
-    let mut h = Harness::new();
-    let committed = fs::read(seeds_dir("stack_listen").join("conversation")).unwrap();
-    let mut saw_time_wait = false;
-    for r in &tcp::decode(&committed) {
-        h.step(r);
-        saw_time_wait |= h.stack.time_wait_count() == 1;
+    for name in ["conversation", "v6_conversation"] {
+        let mut h = Harness::new();
+        let committed = fs::read(seeds_dir("stack_listen").join(name)).unwrap();
+        let mut saw_time_wait = false;
+        for r in &tcp::decode(&committed) {
+            h.step(r);
+            saw_time_wait |= h.stack.time_wait_count() == 1;
+        }
+        let c = h.stack.counters();
+        let ended = (c.connections_opened, c.rsts_sent, h.stack.time_wait_count(), c.bytes_out) == (1, 0, 0, 3000);
+        assert!(saw_time_wait && ended, "the recorded {name} no longer replays ({c:?}): {REMAKE}");
     }
-    let c = h.stack.counters();
-    let ended = (c.connections_opened, c.rsts_sent, h.stack.time_wait_count(), c.bytes_out) == (1, 0, 0, 3000);
-    assert!(saw_time_wait && ended, "the recorded conversation no longer replays ({c:?}): {REMAKE}");
 }
 
-/// The built seeds do what their names say.
+/// The built seeds do what their names say, each over the family its name
+/// says (every connection's peer of that family).
 #[test]
 fn built_seeds_reach_their_states() {
     let run = |setup, records: &[Record]| {
         let mut h = match setup {
             Setup::Listen => Harness::new(),
-            Setup::Established => Harness::established().0,
+            Setup::Established => Harness::established(PEERS[0].into()).0,
+            Setup::Established6 => Harness::established(PEERS6[0].into()).0,
         };
         let mut states = Vec::new();
+        let mut families = Vec::new();
         for r in records {
             h.step(r);
             states.extend(h.stack.tcbs().map(|t| t.state));
+            families.extend(h.stack.tcbs().map(|t| t.remote.is_ipv6()));
         }
-        (h, states)
+        families.dedup();
+        (h, states, families)
     };
     let seeds = listen_seeds();
     let find = |name| seeds.iter().find(|(n, _)| *n == name).unwrap().1.clone();
-    let (h, states) = run(Setup::Listen, &find("built_handshake_data_fin"));
-    assert!(states.contains(&State::Established) && states.contains(&State::LastAck));
-    assert_eq!(h.stack.counters().bytes_in, 100);
-    let (h, _) = run(Setup::Listen, &find("syn_queue_full"));
+    for (name, v6) in [("built_handshake_data_fin", false), ("v6_built_handshake_data_fin", true)] {
+        let (h, states, families) = run(Setup::Listen, &find(name));
+        assert!(states.contains(&State::Established) && states.contains(&State::LastAck), "{name}");
+        assert_eq!(h.stack.counters().bytes_in, 100, "{name}");
+        assert_eq!(families, [v6], "{name}");
+    }
+    let (h, ..) = run(Setup::Listen, &find("syn_queue_full"));
     assert_eq!(h.stack.counters().syn_cookies_sent, 1);
-    let (h, _) = run(Setup::Listen, &find("time_wait_full"));
+    let (h, ..) = run(Setup::Listen, &find("time_wait_full"));
     assert_eq!(h.stack.counters().drops.time_wait_full, 1);
-    let (h, _) = run(Setup::Listen, &find("ping"));
-    assert_eq!((h.stack.counters().icmp_echo_replies, h.stack.counters().icmp_errors), (1, 1));
+    for name in ["ping", "v6_ping"] {
+        let (h, ..) = run(Setup::Listen, &find(name));
+        assert_eq!((h.stack.counters().icmp_echo_replies, h.stack.counters().icmp_errors), (1, 1), "{name}");
+    }
+    let (h, ..) = run(Setup::Listen, &find("v6_beside_v4"));
+    let remotes: Vec<_> = h.sockets.iter().map(|&s| h.stack.tcb(s).unwrap().remote).collect();
+    assert_eq!(remotes, [SocketAddr::from(PEERS6[0]), PEERS[0].into()], "in the order the handshakes completed");
+    let (h, states, families) = run(Setup::Listen, &find("v6_raw_syn_fixed"));
+    assert_eq!(
+        (h.stack.counters().segments_in, &states[..], &families[..]),
+        (1, &[State::SynReceived][..], &[true][..])
+    );
 
-    let seeds = established_seeds();
-    let find = |name| seeds.iter().find(|(n, _)| *n == name).unwrap().1.clone();
-    let (h, _) = run(Setup::Established, &find("dup_acks"));
-    assert!(h.stack.counters().retransmissions >= 1);
-    let (h, _) = run(Setup::Established, &find("out_of_order"));
-    assert_eq!(h.stack.tcbs().next().unwrap().state, State::CloseWait);
-    assert_eq!(h.stack.tcbs().next().unwrap().recv_queue(), 0, "all read, and checked");
-    let (h, _) = run(Setup::Established, &find("out_of_order_full"));
-    assert_eq!(h.stack.counters().drops.ooo_full, 2);
-    let (h, _) = run(Setup::Established, &find("rst_exact"));
-    assert_eq!(h.stack.counters().rsts_received, 1);
-    let (h, _) = run(Setup::Established, &find("retransmit_until_timeout"));
-    assert_eq!(h.stack.counters().connections_timed_out, 1);
-    let (h, _) = run(Setup::Established, &find("close_both"));
-    assert_eq!(h.stack.time_wait_count(), 0);
-    assert!(h.stack.counters().connections_opened == 1);
+    for (setup, v6) in [(Setup::Established, false), (Setup::Established6, true)] {
+        let seeds = established_seeds(v6);
+        let find = |name| seeds.iter().find(|(n, _)| *n == name).unwrap().1.clone();
+        let (h, _, families) = run(setup, &find("dup_acks"));
+        assert!(h.stack.counters().retransmissions >= 1);
+        assert_eq!(families, [v6]);
+        let (h, ..) = run(setup, &find("out_of_order"));
+        assert_eq!(h.stack.tcbs().next().unwrap().state, State::CloseWait);
+        assert_eq!(h.stack.tcbs().next().unwrap().recv_queue(), 0, "all read, and checked");
+        let (h, ..) = run(setup, &find("out_of_order_full"));
+        assert_eq!(h.stack.counters().drops.ooo_full, 2);
+        let (h, ..) = run(setup, &find("rst_exact"));
+        assert_eq!(h.stack.counters().rsts_received, 1);
+        let (h, ..) = run(setup, &find("retransmit_until_timeout"));
+        assert_eq!(h.stack.counters().connections_timed_out, 1);
+        let (h, ..) = run(setup, &find("close_both"));
+        assert_eq!(h.stack.time_wait_count(), 0);
+        assert!(h.stack.counters().connections_opened == 1);
+    }
 }
