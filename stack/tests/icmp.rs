@@ -137,6 +137,15 @@ fn hard_error_quoting_what_is_not_in_flight_is_ignored() {
     assert_eq!((counters.icmp_errors, counters.icmp_errors_ignored), (4, 4));
 }
 
+/// The server's address in each family, with the message that says a
+/// packet to it was too big: (address, type, code).
+fn too_big_reports() -> [(SocketAddr, u8, u8); 2] {
+    [
+        (SocketAddr::new(SERVER_ADDR.into(), PORT), icmpv4::TYPE_DEST_UNREACHABLE, icmpv4::unreachable::FRAG_NEEDED),
+        (SocketAddr::new(SERVER_ADDR6.into(), PORT), icmpv6::TYPE_PACKET_TOO_BIG, 0),
+    ]
+}
+
 /// A path narrower than our packets (RFC 1191, RFC 8201): ICMP's
 /// Fragmentation Needed (our IPv4 packets have DF set) or ICMPv6's Packet
 /// Too Big about a segment in flight lowers the MSS to what the path
@@ -145,10 +154,7 @@ fn hard_error_quoting_what_is_not_in_flight_is_ignored() {
 /// data then goes through in segments that fit.
 #[test]
 fn path_mtu_errors_lower_the_mss() {
-    let v4 =
-        (SocketAddr::new(SERVER_ADDR.into(), PORT), icmpv4::TYPE_DEST_UNREACHABLE, icmpv4::unreachable::FRAG_NEEDED);
-    let v6 = (SocketAddr::new(SERVER_ADDR6.into(), PORT), icmpv6::TYPE_PACKET_TOO_BIG, 0);
-    for (server, msg_type, code) in [v4, v6] {
+    for (server, msg_type, code) in too_big_reports() {
         let (headers, floor) = if server.is_ipv6() { (60, 1280) } else { (40, 576) };
         let mut net = pair(Faults::default());
         let (c, s) = establish_to(&mut net, server);
@@ -188,10 +194,7 @@ fn path_mtu_errors_lower_the_mss() {
 /// same size resends nothing more.
 #[test]
 fn a_narrower_path_gets_the_lost_segments_again_at_once() {
-    let v4 =
-        (SocketAddr::new(SERVER_ADDR.into(), PORT), icmpv4::TYPE_DEST_UNREACHABLE, icmpv4::unreachable::FRAG_NEEDED);
-    let v6 = (SocketAddr::new(SERVER_ADDR6.into(), PORT), icmpv6::TYPE_PACKET_TOO_BIG, 0);
-    for (server, msg_type, code) in [v4, v6] {
+    for (server, msg_type, code) in too_big_reports() {
         let headers = if server.is_ipv6() { 60 } else { 40 };
         let mut net = pair(Faults::default());
         let (_, s) = establish_to(&mut net, server);
